@@ -1,0 +1,69 @@
+"""cffi build script for the native IO core (API mode, out-of-line).
+
+``setup.py`` names ``native/build_iocore.py:ffibuilder``; running this file
+directly (``python native/build_iocore.py``) also builds the extension in place.
+The module lands at ``telebot/fileio/_iocore*.so``; telebot.fileio falls back to
+pure Python when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _relative(name: str) -> str:
+    """Path of a file in native/ relative to the working directory.
+
+    setuptools wants relative source paths; setup.py runs from the repo root.
+    """
+    return os.path.relpath(os.path.join(HERE, name))
+
+
+# Mirror of native/iocore.h (cffi cannot parse the preprocessor), plus the
+# one Python callback the C core calls between chunks.
+CDEF = """
+#define IOC_CLONE 0
+#define IOC_COPY_RANGE 1
+#define IOC_SENDFILE 2
+#define IOC_READWRITE 3
+#define IOC_PATH_MAX 4096
+
+typedef int (*ioc_progress_fn)(void *ctx, int64_t done);
+
+typedef struct ioc_job {
+    int level;
+    int fsync;
+    int64_t chunk;
+    ioc_progress_fn progress;
+    void *ctx;
+    int64_t done;
+    int64_t files;
+    char err_path[4096];
+} ioc_job;
+
+int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job);
+int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job);
+int ioc_rename_noreplace(const char *src, const char *dst);
+int64_t ioc_fstype(int fd);
+
+extern "Python" int ioc_python_progress(void *ctx, int64_t done);
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "telebot.fileio._iocore",
+    '#include "iocore.h"',
+    sources=[_relative("iocore.c")],
+    include_dirs=[_relative(".")],
+    extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+)
+
+if __name__ == "__main__":
+    os.chdir(os.path.dirname(HERE))
+    sys.exit(0 if ffibuilder.compile(verbose=True) else 1)

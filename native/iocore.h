@@ -1,0 +1,61 @@
+/* iocore: the thin native copy core of telebot (wrapped by telebot/fileio).
+ *
+ * Contract: no Python objects, no allocation visible to the caller; every
+ * function returns a count (>= 0) or -errno.  Python turns -errno into an
+ * OSError carrying both file names.  The cffi build script copies the
+ * declarations below into its cdef, so keep the two in step.
+ */
+#ifndef TELEBOT_IOCORE_H
+#define TELEBOT_IOCORE_H
+
+#include <stdint.h>
+
+/* Copy strategies, fastest first.  A job starts at `level` and moves down
+ * the list when the kernel says "not supported here" (EXDEV, ENOSYS,
+ * EOPNOTSUPP, EINVAL, ENOTTY); real errors (ENOSPC, EIO, EACCES) are
+ * returned as they are. */
+#define IOC_CLONE 0         /* ioctl(FICLONE): share extents (btrfs, xfs) */
+#define IOC_COPY_RANGE 1    /* copy_file_range: in-kernel copy, same fs */
+#define IOC_SENDFILE 2      /* sendfile: in-kernel copy, any fs pair */
+#define IOC_READWRITE 3     /* pread/pwrite through a page-aligned buffer */
+
+#define IOC_PATH_MAX 4096
+
+/* Called between chunks with the bytes done so far in the job; a non-zero
+ * return cancels the job (the call then returns -ECANCELED). */
+typedef int (*ioc_progress_fn)(void *ctx, int64_t done);
+
+typedef struct ioc_job {
+    /* inputs */
+    int level;              /* first strategy to try; lowered in place when
+                               one is unsupported, so a tree pays the probe
+                               once */
+    int fsync;              /* tree: syncfs() the destination at the end */
+    int64_t chunk;          /* bytes between progress calls (> 0) */
+    ioc_progress_fn progress;   /* NULL: no callbacks */
+    void *ctx;
+    /* outputs */
+    int64_t done;           /* bytes copied */
+    int64_t files;          /* regular files copied (tree) */
+    char err_path[IOC_PATH_MAX];    /* tree: relative path that failed */
+} ioc_job;
+
+/* Copy `size` bytes of in_fd to out_fd at the same offsets, keeping holes
+ * of sparse sources.  out_fd must be a fresh empty file.  Returns bytes
+ * copied (may be < size if the source shrank) or -errno. */
+int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job);
+
+/* Copy the directory tree `src` into `dst`, which must not exist: files
+ * (mode, mtime), directories (mode, mtime) and symlinks (as links).  Other
+ * file types (fifos, sockets, devices) are skipped.  Returns the number of
+ * files copied or -errno, with job->err_path naming the failing entry
+ * relative to src. */
+int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job);
+
+/* rename(2) that fails with -EEXIST instead of replacing `dst`. */
+int ioc_rename_noreplace(const char *src, const char *dst);
+
+/* statfs(2) f_type of the filesystem holding fd, or -errno. */
+int64_t ioc_fstype(int fd);
+
+#endif

@@ -1,0 +1,241 @@
+"""Typed, validated configuration (DESIGN.md §3).
+
+Values come from the environment, then from an optional ``config.env`` (``KEY=value`` lines) in
+the working directory; the environment wins. A missing or invalid value raises
+:class:`~telebot.errors.ConfigError` naming the variable, which ``python -m telebot`` turns into
+one line on stderr and exit code 2. Unknown keys in ``config.env`` are warned about, because a
+typo there (``OWNR_ID``) would otherwise silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from telebot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONFIG_FILE = "config.env"
+
+# Bot API upload ceilings (TELEGRAM-NOTES §2): 50 MB through the cloud, 2000 MB with a local server.
+CLOUD_UPLOAD_LIMIT = 50_000_000
+LOCAL_UPLOAD_LIMIT = 2_000_000_000
+
+_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024,
+    "m": 1000**2, "mb": 1000**2, "mib": 1024**2, "mi": 1024**2,
+    "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
+    "t": 1000**4, "tb": 1000**4, "tib": 1024**4, "ti": 1024**4,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of one bot instance. Immutable: share it freely between threads."""
+
+    bot_token: str = field(repr=False)
+    owner_id: int
+    authorized_chats: frozenset[int] = frozenset()
+    sudo_users: frozenset[int] = frozenset()
+    bot_api_url: str = "https://api.telegram.org"
+    bot_api_local: bool = False
+    download_dir: Path = Path("downloads")
+    mirror_dir: Path = Path("mirror")
+    database_path: Path = Path("telebot.db")
+    rclone_config: Path | None = None
+    default_upload: str = "local"
+    status_update_interval: float = 10.0
+    status_limit: int = 4
+    leech_split_size: int = CLOUD_UPLOAD_LIMIT
+    queue_all: int = 4
+    queue_download: int = 3
+    queue_upload: int = 2
+    allow_private_links: bool = False
+    perf_report_interval: float = 1800.0
+    sampler_interval: float = 5.0
+    log_file: Path = Path("telebot.log")
+
+    @property
+    def upload_limit(self) -> int:
+        """Largest part the configured Bot API accepts."""
+        return LOCAL_UPLOAD_LIMIT if self.bot_api_local else CLOUD_UPLOAD_LIMIT
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must never reach a log line or a chat message."""
+        return (self.bot_token,)
+
+
+KNOWN_KEYS = frozenset(
+    {
+        "BOT_TOKEN", "OWNER_ID", "AUTHORIZED_CHATS", "SUDO_USERS", "BOT_API_URL", "BOT_API_LOCAL",
+        "DOWNLOAD_DIR", "MIRROR_DIR", "DATABASE_PATH", "RCLONE_CONFIG", "DEFAULT_UPLOAD",
+        "STATUS_UPDATE_INTERVAL", "STATUS_LIMIT", "LEECH_SPLIT_SIZE", "QUEUE_ALL",
+        "QUEUE_DOWNLOAD", "QUEUE_UPLOAD", "ALLOW_PRIVATE_LINKS", "PERF_REPORT_INTERVAL",
+        "SAMPLER_INTERVAL", "LOG_FILE",
+    }
+)
+
+
+def read_config_file(path: Path) -> dict[str, str]:
+    """Parse ``KEY=value`` lines; ``#`` comments, blank lines and optional quotes allowed."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return values
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path.name} line {number}", "is not a KEY=value line")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def read_raw(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> dict[str, str]:
+    """Merged raw settings: ``config.env`` first, then the environment on top.
+
+    Only keys telebot knows are taken from the environment (it holds much else); every key of
+    ``config.env`` is kept so unknown ones can be reported.
+    """
+    env = os.environ if env is None else env
+    merged = read_config_file((cwd or Path.cwd()) / CONFIG_FILE)
+    merged.update({k: v for k, v in env.items() if k in KNOWN_KEYS})
+    return merged
+
+
+def _required(raw: Mapping[str, str], name: str) -> str:
+    value = raw.get(name, "").strip()
+    if not value:
+        raise ConfigError(name, "is required but not set")
+    return value
+
+
+def _parse(raw: Mapping[str, str], name: str, default: T, conv: Callable[[str], T], what: str) -> T:
+    value = raw.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return conv(value)
+    except ValueError:
+        raise ConfigError(name, f"must be {what}, got {value!r}") from None
+
+
+def _int_id(value: str) -> int:
+    return int(value, 10)
+
+
+def _id_set(value: str) -> frozenset[int]:
+    return frozenset(int(part, 10) for part in value.replace(",", " ").split())
+
+
+def _positive_int(value: str) -> int:
+    number = int(value, 10)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(value)
+    return number
+
+
+def parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(value)
+
+
+def parse_size(value: str) -> int:
+    """``"50mb"`` → 50_000_000, ``"2GiB"`` → 2 * 1024**3, ``"1048576"`` → 1048576."""
+    match = _SIZE_RE.match(value)
+    if not match:
+        raise ValueError(value)
+    number, unit = match.groups()
+    factor = _SIZE_UNITS.get((unit or "").lower())
+    if factor is None:
+        raise ValueError(value)
+    size = int(float(number) * factor)
+    if size <= 0:
+        raise ValueError(value)
+    return size
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(value)
+    return value.rstrip("/")
+
+
+def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
+    """Build and validate the :class:`Config`; raises :class:`ConfigError` on the first problem."""
+    raw = read_raw(env, cwd)
+    for key in sorted(set(raw) - KNOWN_KEYS):
+        log.warning("config.env: unknown key %s is ignored", key)
+    token = _required(raw, "BOT_TOKEN")
+    if not _TOKEN_RE.match(token):
+        # Never echo the token itself: it is a secret even when malformed.
+        raise ConfigError("BOT_TOKEN", "must look like '123456:ABC-DEF...' (digits, colon, key)")
+    owner = _parse(raw, "OWNER_ID", None, _int_id, "an integer user id")
+    if owner is None:
+        raise ConfigError("OWNER_ID", "is required but not set")
+    local = _parse(raw, "BOT_API_LOCAL", False, parse_bool, "true or false")
+    limit = LOCAL_UPLOAD_LIMIT if local else CLOUD_UPLOAD_LIMIT
+    split = _parse(raw, "LEECH_SPLIT_SIZE", limit, parse_size, "a size like 50mb or 2000000000")
+    if split > limit:
+        raise ConfigError("LEECH_SPLIT_SIZE", f"must be at most {limit} bytes for this Bot API")
+    rclone = raw.get("RCLONE_CONFIG", "").strip()
+    return Config(
+        bot_token=token,
+        owner_id=owner,
+        authorized_chats=_parse(raw, "AUTHORIZED_CHATS", frozenset(), _id_set, "space-separated ids"),
+        sudo_users=_parse(raw, "SUDO_USERS", frozenset(), _id_set, "space-separated user ids"),
+        bot_api_url=_parse(raw, "BOT_API_URL", "https://api.telegram.org", _url, "an http(s) URL"),
+        bot_api_local=local,
+        download_dir=Path(raw.get("DOWNLOAD_DIR", "").strip() or "downloads"),
+        mirror_dir=Path(raw.get("MIRROR_DIR", "").strip() or "mirror"),
+        database_path=Path(raw.get("DATABASE_PATH", "").strip() or "telebot.db"),
+        rclone_config=Path(rclone) if rclone else None,
+        default_upload=raw.get("DEFAULT_UPLOAD", "").strip() or "local",
+        status_update_interval=_parse(
+            raw, "STATUS_UPDATE_INTERVAL", 10.0, _positive_float, "a positive number of seconds"
+        ),
+        status_limit=_parse(raw, "STATUS_LIMIT", 4, _positive_int, "a whole number"),
+        leech_split_size=split,
+        queue_all=_parse(raw, "QUEUE_ALL", 4, _positive_int, "a whole number (0 = unlimited)"),
+        queue_download=_parse(raw, "QUEUE_DOWNLOAD", 3, _positive_int, "a whole number"),
+        queue_upload=_parse(raw, "QUEUE_UPLOAD", 2, _positive_int, "a whole number"),
+        allow_private_links=_parse(raw, "ALLOW_PRIVATE_LINKS", False, parse_bool, "true or false"),
+        perf_report_interval=_parse(
+            raw, "PERF_REPORT_INTERVAL", 1800.0, _positive_float, "a positive number of seconds"
+        ),
+        sampler_interval=_parse(
+            raw, "SAMPLER_INTERVAL", 5.0, _positive_float, "a positive number of seconds"
+        ),
+        log_file=Path(raw.get("LOG_FILE", "").strip() or "telebot.log"),
+    )

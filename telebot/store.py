@@ -1,0 +1,198 @@
+"""SQLite store: authorized chats, sudo users, per-user settings and the task journal.
+
+One connection guarded by one lock: the bot writes a handful of rows per task, so a connection
+per thread would buy nothing but more file handles to close on shutdown. WAL mode with
+``synchronous=NORMAL`` keeps every committed transaction intact across a process crash (kill -9);
+only an OS crash can lose the last transactions, never corrupt the file (sqlite.org/wal.html).
+The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` lists each step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from telebot.errors import StoreError
+
+# Each entry moves the schema from version i to i + 1. Never edit a released step; append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE authorized_chats (chat_id INTEGER PRIMARY KEY, added_at REAL NOT NULL);
+    CREATE TABLE sudo_users (user_id INTEGER PRIMARY KEY, added_at REAL NOT NULL);
+    CREATE TABLE user_settings (
+        user_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (user_id, key)
+    );
+    CREATE TABLE task_journal (
+        gid TEXT PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        message_id INTEGER,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One unfinished task as recorded in the journal."""
+
+    gid: str
+    chat_id: int
+    user_id: int
+    message_id: int | None
+    spec: dict[str, Any]
+    state: str
+    created_at: float
+
+
+class Store:
+    """Thread-safe facade over one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path} has schema {version}, newer than this telebot knows"
+            )
+        for step in range(version, len(MIGRATIONS)):
+            # executescript commits on its own, so run the step and the version bump in one
+            # explicit transaction to never leave a half-migrated file behind.
+            script = f"BEGIN;\n{MIGRATIONS[step]}\nPRAGMA user_version = {step + 1};\nCOMMIT;"
+            self._conn.executescript(script)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def integrity_ok(self) -> bool:
+        return self._query("PRAGMA integrity_check")[0][0] == "ok"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- authorization --------------------------------------------------------------------
+
+    def add_chat(self, chat_id: int) -> bool:
+        """Authorize a chat or user id; False when it already was."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO authorized_chats VALUES (?, ?)", (chat_id, time.time())
+            )
+            return cur.rowcount > 0
+
+    def remove_chat(self, chat_id: int) -> bool:
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM authorized_chats WHERE chat_id = ?", (chat_id,)).rowcount > 0
+
+    def chats(self) -> frozenset[int]:
+        return frozenset(row[0] for row in self._query("SELECT chat_id FROM authorized_chats"))
+
+    def add_sudo(self, user_id: int) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute("INSERT OR IGNORE INTO sudo_users VALUES (?, ?)", (user_id, time.time()))
+            return cur.rowcount > 0
+
+    def remove_sudo(self, user_id: int) -> bool:
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM sudo_users WHERE user_id = ?", (user_id,)).rowcount > 0
+
+    def sudo_users(self) -> frozenset[int]:
+        return frozenset(row[0] for row in self._query("SELECT user_id FROM sudo_users"))
+
+    # -- per-user settings ----------------------------------------------------------------
+
+    def set_setting(self, user_id: int, key: str, value: Any) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO user_settings VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
+                (user_id, key, json.dumps(value)),
+            )
+
+    def settings(self, user_id: int) -> dict[str, Any]:
+        rows = self._query("SELECT key, value FROM user_settings WHERE user_id = ?", (user_id,))
+        return {key: json.loads(value) for key, value in rows}
+
+    # -- task journal ---------------------------------------------------------------------
+
+    def journal_add(
+        self, gid: str, *, chat_id: int, user_id: int, message_id: int | None,
+        spec: dict[str, Any], state: str,
+    ) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO task_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (gid, chat_id, user_id, message_id, json.dumps(spec), state, now, now),
+            )
+
+    def journal_set_state(self, gid: str, state: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE task_journal SET state = ?, updated_at = ? WHERE gid = ?",
+                (state, time.time(), gid),
+            )
+
+    def journal_remove(self, gid: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM task_journal WHERE gid = ?", (gid,))
+
+    def journal_entries(self) -> list[JournalEntry]:
+        rows = self._query(
+            "SELECT gid, chat_id, user_id, message_id, spec, state, created_at "
+            "FROM task_journal ORDER BY created_at"
+        )
+        return [
+            JournalEntry(gid, chat, user, msg, json.loads(spec), state, created)
+            for gid, chat, user, msg, spec, state, created in rows
+        ]

@@ -1,0 +1,335 @@
+"""The python-telegram-bot Application: building it, the handler plumbing, and the admin commands.
+
+Handlers run on the event loop and stay thin: they parse, authorize and hand work to the engine.
+Their replies also go through the :class:`~telebot.tg.bridge.Messenger` (via ``to_thread``) so
+that one rate limiter sees every message the bot sends to a chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import html
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+)
+from telegram.request import HTTPXRequest
+
+from telebot.config import Config
+from telebot.tg.auth import Authorizer, Level, RefusalThrottle
+from telebot.tg.bridge import Messenger, describe_error
+from telebot.tg.commands import COMMANDS, CommandSpec, command_names, help_text
+
+if TYPE_CHECKING:
+    from telebot.store import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Update", "BotContext"], Awaitable[None]]
+
+REFUSAL = "⛔ You are not authorized to use this bot. Ask its owner to /auth you."
+
+
+@dataclass
+class BotContext:
+    """Everything handlers need; created by app.py, stored in ``application.bot_data``."""
+
+    config: Config
+    store: Store
+    auth: Authorizer
+    started_at: float = field(default_factory=time.monotonic)
+    process_started_at: float = field(default_factory=time.time)
+    refusals: RefusalThrottle = field(default_factory=RefusalThrottle)
+    messenger: Messenger | None = None
+    extra_handlers: dict[str, Handler] = field(default_factory=dict)
+    callback_handler: Callable[[Update, BotContext], Awaitable[None]] | None = None
+    on_started: list[Callable[[BotContext], None]] = field(default_factory=list)
+    on_stopping: list[Callable[[], None]] = field(default_factory=list)
+    on_poll: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def bridge(self) -> Messenger:
+        if self.messenger is None:
+            raise RuntimeError("the bot has not started yet")
+        return self.messenger
+
+    async def reply(self, update: Update, text: str, **kwargs: Any) -> None:
+        """Reply (HTML) to the update's message through the rate-limited Messenger."""
+        message = update.effective_message
+        chat = update.effective_chat
+        if chat is None:
+            return
+        reply_to = message.message_id if message is not None else None
+        await asyncio.to_thread(self.bridge.send_text, chat.id, text, reply_to=reply_to, **kwargs)
+
+
+class PollingRequest(HTTPXRequest):
+    """The getUpdates request object: notes each successful poll (for the health heartbeat) and
+    logs how long the process took to reach its first poll."""
+
+    def __init__(self, ctx: BotContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ctx = ctx
+        self._first = True
+
+    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if self._first and url.endswith("/getUpdates"):
+            self._first = False
+            elapsed = (time.time() - self._ctx.process_started_at) * 1000
+            log.info("startup: first getUpdates %.0f ms after process start", elapsed)
+        result = await super().do_request(url, method, *args, **kwargs)
+        if result[0] == 200 and url.endswith("/getUpdates"):
+            for note in self._ctx.on_poll:
+                note()
+        return result
+
+
+# -- handler plumbing ---------------------------------------------------------------------
+
+
+def guarded(spec: CommandSpec, handler: Handler) -> Callable[[Update, Any], Awaitable[None]]:
+    """Wrap a handler: authorize, refuse politely (rarely), and never let an error escape."""
+
+    @functools.wraps(handler)
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        ctx: BotContext = context.bot_data["ctx"]
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None:
+            return
+        level = ctx.auth.level_of(user.id, chat.id)
+        if level is None:
+            await _refuse(ctx, update)
+            return
+        if level < spec.level:
+            who = "the owner" if spec.level is Level.OWNER else "sudo users"
+            await ctx.reply(update, f"/{spec.name} is only for {who}.")
+            return
+        try:
+            await handler(update, ctx)
+        except Exception as exc:
+            log.exception("handler /%s failed", spec.name)
+            await ctx.reply(update, f"❌ {html.escape(describe_error(exc))}")
+
+    return run
+
+
+async def _refuse(ctx: BotContext, update: Update) -> None:
+    """One short refusal in private chats, at most once a minute per user; silence in groups."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or chat.type != "private":
+        return
+    if ctx.refusals.should_reply(user.id):
+        log.info("refused unauthorized user %s", user.id)
+        await ctx.reply(update, REFUSAL)
+
+
+# -- the foundation's commands ------------------------------------------------------------
+
+
+async def cmd_start(update: Update, ctx: BotContext) -> None:
+    await ctx.reply(
+        update,
+        "👋 telebot is running and you may use it.\n"
+        "Send /mirror &lt;link&gt; or /leech &lt;link&gt;; /help lists everything.",
+    )
+
+
+async def cmd_help(update: Update, ctx: BotContext) -> None:
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    await ctx.reply(update, help_text(ctx.auth.level_of(user.id, chat.id) or Level.USER))
+
+
+async def cmd_ping(update: Update, ctx: BotContext) -> None:
+    chat = update.effective_chat
+    assert chat is not None
+    start = time.perf_counter()
+    sent = await asyncio.to_thread(ctx.bridge.send_text, chat.id, "🏓 Pong…")
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    await asyncio.to_thread(
+        ctx.bridge.edit_text, sent.chat_id, sent.message_id, f"🏓 Pong: {elapsed_ms:.0f} ms"
+    )
+
+
+def target_id(update: Update, *, default_chat: bool) -> int | None:
+    """The id a command acts on: an argument, else the replied-to user, else (maybe) this chat."""
+    message = update.effective_message
+    if message is None:
+        return None
+    parts = (message.text or "").split()
+    if len(parts) > 1:
+        try:
+            return int(parts[1])
+        except ValueError:
+            return None
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None:
+        return reply.from_user.id
+    if default_chat and update.effective_chat is not None:
+        return update.effective_chat.id
+    return None
+
+
+def _membership_command(
+    action: str, change: Callable[[Authorizer, int], bool], *, default_chat: bool
+) -> Handler:
+    async def handler(update: Update, ctx: BotContext) -> None:
+        target = target_id(update, default_chat=default_chat)
+        if target is None:
+            await ctx.reply(update, f"Give a numeric id or reply to the user's message to {action}.")
+            return
+        changed = await asyncio.to_thread(change, ctx.auth, target)
+        note = "" if changed else " (no change)"
+        await ctx.reply(update, f"✅ <code>{target}</code> {action}{note}.")
+
+    return handler
+
+
+async def cmd_users(update: Update, ctx: BotContext) -> None:
+    people = ctx.auth.describe()
+
+    def ids(values: list[int]) -> str:
+        return ", ".join(f"<code>{v}</code>" for v in values) or "none"
+
+    await ctx.reply(
+        update,
+        f"<b>Owner</b>: {ids(people['owner'])}\n<b>Sudo</b>: {ids(people['sudo'])}\n"
+        f"<b>Authorized chats/users</b>: {ids(people['chats'])}",
+    )
+
+
+async def cmd_log(update: Update, ctx: BotContext) -> None:
+    from telegram import InputFile
+
+    chat = update.effective_chat
+    assert chat is not None
+    path = ctx.config.log_file
+    if not path.is_file():
+        await ctx.reply(update, "No log file yet.")
+        return
+
+    def send() -> None:
+        with path.open("rb") as handle:
+            ctx.bridge.send_file(
+                chat.id, "send_document",
+                {"document": InputFile(handle, filename=path.name, read_file_handle=False)},
+                timeout=120,
+            )
+
+    await asyncio.to_thread(send)
+
+
+BASE_HANDLERS: dict[str, Handler] = {
+    "start": cmd_start,
+    "help": cmd_help,
+    "ping": cmd_ping,
+    "users": cmd_users,
+    "log": cmd_log,
+    "auth": _membership_command("is authorized", Authorizer.authorize, default_chat=True),
+    "unauth": _membership_command("is no longer authorized", Authorizer.unauthorize,
+                                  default_chat=True),
+    "addsudo": _membership_command("is now sudo", Authorizer.add_sudo, default_chat=False),
+    "rmsudo": _membership_command("is no longer sudo", Authorizer.remove_sudo, default_chat=False),
+}
+
+
+async def _not_yet(update: Update, ctx: BotContext) -> None:
+    await ctx.reply(update, "This command is not available in this version yet.")
+
+
+async def _on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx: BotContext = context.bot_data["ctx"]
+    query = update.callback_query
+    if query is None:
+        return
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or ctx.auth.level_of(user.id, chat.id if chat else 0) is None:
+        await query.answer("Not authorized.")
+        return
+    if ctx.callback_handler is None:
+        await query.answer()
+        return
+    try:
+        await ctx.callback_handler(update, ctx)
+    except Exception:
+        log.exception("callback %r failed", query.data)
+        await query.answer("Something went wrong.")
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("unhandled error in PTB: %s", context.error, exc_info=context.error)
+
+
+# -- building the Application --------------------------------------------------------------
+
+
+def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, Any]:
+    cfg = ctx.config
+    base = cfg.bot_api_url
+    app = (
+        ApplicationBuilder()
+        .token(cfg.bot_token)
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .local_mode(cfg.bot_api_local)
+        .concurrent_updates(True)
+        .connect_timeout(10)
+        .read_timeout(30)
+        .write_timeout(60)
+        .media_write_timeout(600)
+        .get_updates_request(PollingRequest(ctx, connect_timeout=10, read_timeout=30))
+        .post_init(_post_init)
+        .post_stop(_post_stop)
+        .build()
+    )
+    app.bot_data["ctx"] = ctx
+    handlers = {**BASE_HANDLERS, **ctx.extra_handlers}
+    for spec in COMMANDS:
+        handler = handlers.get(spec.name, _not_yet)
+        app.add_handler(CommandHandler(list(command_names(spec)), guarded(spec, handler)))
+    app.add_handler(CallbackQueryHandler(_on_callback))
+    app.add_error_handler(_on_error)
+    return app
+
+
+async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    ctx: BotContext = app.bot_data["ctx"]
+    ctx.messenger = Messenger(app.bot, asyncio.get_running_loop())
+    for hook in ctx.on_started:
+        await asyncio.to_thread(hook, ctx)
+    # Registering the command menu is not needed to answer updates: do it off the start path.
+    app.create_task(_set_commands(app), name="setMyCommands")
+
+
+async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    commands = [BotCommand(spec.name, spec.summary[:256]) for spec in COMMANDS
+                if spec.level is Level.USER]
+    try:
+        await app.bot.set_my_commands(commands)
+    except Exception as exc:  # a menu is a nicety: never fail start-up for it
+        log.warning("setMyCommands failed: %s", exc)
+
+
+async def _post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Stop workers while the bot's HTTP client is still open (TELEGRAM-NOTES §1.5).
+
+    Blocking work runs in a thread: joining workers on the loop thread would deadlock them,
+    since their own Bot calls need this loop.
+    """
+    ctx: BotContext = app.bot_data["ctx"]
+    for hook in ctx.on_stopping:
+        await asyncio.to_thread(hook)
+    if ctx.messenger is not None:
+        ctx.messenger.closed.set()

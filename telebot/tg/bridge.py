@@ -1,0 +1,243 @@
+"""Messenger: the one thread-safe way for worker threads to reach Telegram.
+
+PTB's Bot is async-only and bound to the event loop that polls (TELEGRAM-NOTES §1.2), so a
+worker thread hands a coroutine *factory* to that loop with
+``asyncio.run_coroutine_threadsafe(factory(), loop).result(timeout)``. A factory, not a
+coroutine, because a retry needs a fresh coroutine.
+
+Every call passes, in order: the Telegram rate limits (per chat, per group, global, plus the
+flood gate a 429 closes), the retry policy of its :class:`CallKind`, and the breaker of the Bot
+API. What is safe to retry (DESIGN.md §1, issue 4):
+
+* ``IDEMPOTENT`` (edit, delete, answerCallbackQuery, getFile, setMyCommands): repeating them
+  cannot duplicate anything, so every transient error is retried.
+* ``SEND`` (sendMessage, sendDocument, ...): a ``TimedOut`` may come *after* Telegram stored the
+  message, so it is never retried blindly; only errors that prove the request was not processed
+  are retried: ``RetryAfter`` (429) and connection failures before anything was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from telebot.errors import TaskCancelled, TelebotError, TransientError
+from telebot.resilience import (
+    BREAKERS,
+    ERRORS,
+    BreakerRegistry,
+    ErrorTracker,
+    RetryPolicy,
+    TelegramLimiter,
+    guarded_call,
+    retry_after_of,
+)
+
+if TYPE_CHECKING:
+    from telegram import Bot, InlineKeyboardMarkup, Message
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BOT_API_KEY = "Telegram Bot API"
+
+
+class CallKind(enum.Enum):
+    IDEMPOTENT = "idempotent"
+    SEND = "send"
+
+
+def _is_bad_request(exc: BaseException) -> bool:
+    from telegram.error import BadRequest, Forbidden, InvalidToken
+
+    return isinstance(exc, BadRequest | Forbidden | InvalidToken)
+
+
+def _transient_any(exc: BaseException) -> bool:
+    """IDEMPOTENT calls: every network-level failure may be retried."""
+    from telegram.error import NetworkError, RetryAfter
+
+    if _is_bad_request(exc):
+        return False
+    return isinstance(exc, RetryAfter | NetworkError | TransientError | FutureTimeout)
+
+
+def _transient_send(exc: BaseException) -> bool:
+    """SEND calls: retry only when the request provably was not processed."""
+    from telegram.error import NetworkError, RetryAfter, TimedOut
+
+    if isinstance(exc, RetryAfter):
+        return True
+    if isinstance(exc, TimedOut) or _is_bad_request(exc):
+        return False
+    # PTB wraps httpx errors as NetworkError("httpx.ConnectError: ..."): the connection was
+    # never made, so nothing reached Telegram.
+    return isinstance(exc, NetworkError) and "ConnectError" in str(exc)
+
+
+POLICIES = {
+    CallKind.IDEMPOTENT: RetryPolicy(attempts=4, base_delay=0.5, max_delay=10.0, deadline=60.0,
+                                     transient=_transient_any),
+    CallKind.SEND: RetryPolicy(attempts=4, base_delay=0.5, max_delay=10.0, deadline=120.0,
+                               transient=_transient_send),
+}
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the rest of the bot needs of a sent message (no PTB objects leak out)."""
+
+    chat_id: int
+    message_id: int
+
+
+class Messenger:
+    """Synchronous, rate-limited facade over the PTB bot for worker threads."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        limiter: TelegramLimiter | None = None,
+        breakers: BreakerRegistry = BREAKERS,
+        errors: ErrorTracker = ERRORS,
+        timeout: float = 60.0,
+    ) -> None:
+        self.bot = bot
+        self._loop = loop
+        self._limiter = limiter or TelegramLimiter()
+        self._breakers = breakers
+        self._errors = errors
+        self._timeout = timeout
+        self.closed = threading.Event()
+
+    # -- the one primitive ----------------------------------------------------------------
+
+    def call(
+        self,
+        chat_id: int | str,
+        factory: Callable[[], Awaitable[T]],
+        *,
+        kind: CallKind,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> T:
+        """Run ``factory()`` on the bot's loop within the limits; returns its result."""
+        if self._on_loop_thread():
+            raise RuntimeError("Messenger.call must not be used on the event loop thread")
+
+        def attempt() -> T:
+            if self.closed.is_set():
+                raise TaskCancelled("the bot is shutting down")
+            if not self._limiter.acquire(chat_id, timeout=self._timeout):
+                raise TransientError("Telegram rate limit wait timed out")
+            future = asyncio.run_coroutine_threadsafe(_awaitable(factory), self._loop)
+            try:
+                return future.result(timeout or self._timeout)
+            except FutureTimeout:
+                future.cancel()
+                raise
+            except BaseException as exc:
+                seconds = retry_after_of(exc)
+                if seconds is not None:
+                    self._limiter.note_retry_after(chat_id, seconds)
+                raise
+
+        return guarded_call(
+            BOT_API_KEY, attempt, policy=POLICIES[kind], breakers=self._breakers,
+            tracker=self._errors, source="telegram", cancel=cancel, on_retry=_log_retry,
+        )
+
+    def _on_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    # -- conveniences ---------------------------------------------------------------------
+
+    def send_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> Sent:
+        message: Message = self.call(
+            chat_id,
+            lambda: self.bot.send_message(
+                chat_id, text, reply_markup=markup, reply_to_message_id=reply_to,
+                allow_sending_without_reply=True, disable_web_page_preview=True,
+            ),
+            kind=CallKind.SEND,
+        )
+        return Sent(message.chat_id, message.message_id)
+
+    def edit_text(
+        self, chat_id: int, message_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None
+    ) -> bool:
+        """Edit a message; False when Telegram says it is gone or unchanged (not an error)."""
+        from telegram.error import BadRequest
+
+        try:
+            self.call(
+                chat_id,
+                lambda: self.bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=message_id, reply_markup=markup,
+                    disable_web_page_preview=True,
+                ),
+                kind=CallKind.IDEMPOTENT,
+            )
+        except BadRequest as exc:
+            reason = str(exc).lower()
+            if "not modified" in reason or "not found" in reason:
+                return False
+            raise
+        return True
+
+    def delete(self, chat_id: int, message_id: int) -> bool:
+        from telegram.error import BadRequest
+
+        try:
+            return bool(
+                self.call(
+                    chat_id,
+                    lambda: self.bot.delete_message(chat_id, message_id),
+                    kind=CallKind.IDEMPOTENT,
+                )
+            )
+        except BadRequest:
+            return False  # already deleted, or too old (48 h): nothing left to do
+
+    def send_file(
+        self, chat_id: int, method: str, payload: dict[str, Any], *, timeout: float
+    ) -> Message:
+        """Send one upload (``send_document`` etc.); never retried after a TimedOut."""
+        send = getattr(self.bot, method)
+        return self.call(chat_id, lambda: send(chat_id=chat_id, **payload), kind=CallKind.SEND,
+                         timeout=timeout)
+
+
+async def _awaitable(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+def _log_retry(attempt: int, exc: BaseException, delay: float) -> None:
+    log.warning("Bot API call failed (%s: %s); retry %d in %.1f s",
+                type(exc).__name__, exc, attempt, delay)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the chat; telebot errors carry their own user-facing text."""
+    if isinstance(exc, TelebotError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

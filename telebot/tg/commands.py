@@ -1,0 +1,85 @@
+"""The command table: names, aliases, who may use them, and the /help text built from it.
+
+Keeping every command in one table means /help, setMyCommands and the handler registration can
+never disagree about what exists.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from telebot.tg.auth import Level
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    summary: str
+    level: Level = Level.USER
+    aliases: tuple[str, ...] = ()
+    usage: str = ""
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("start", "Check that the bot is alive and whether you may use it", Level.USER),
+    CommandSpec("help", "List every command and the task flags", Level.USER),
+    CommandSpec("mirror", "Download a link and store the result (local folder or rclone)",
+                aliases=("m",), usage="/mirror <link> [flags]"),
+    CommandSpec("leech", "Download a link and upload the result into Telegram",
+                aliases=("l",), usage="/leech <link> [flags]"),
+    CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
+    CommandSpec("cancel", "Cancel one task", aliases=("c",),
+                usage="/cancel <gid> (or reply to the task's command)"),
+    CommandSpec("cancelall", "Cancel every task you started (sudo: all tasks)"),
+    CommandSpec("stats", "Host, bot and tool statistics"),
+    CommandSpec("ping", "Round trip time to the Bot API"),
+    CommandSpec("log", "Send the log file", Level.SUDO),
+    CommandSpec("auth", "Authorize a chat or user", Level.SUDO,
+                usage="/auth [id] (or reply; no id = this chat)"),
+    CommandSpec("unauth", "Remove a chat or user", Level.SUDO, usage="/unauth [id] (or reply)"),
+    CommandSpec("addsudo", "Make a user sudo", Level.OWNER, usage="/addsudo <id> (or reply)"),
+    CommandSpec("rmsudo", "Remove a sudo user", Level.OWNER, usage="/rmsudo <id> (or reply)"),
+    CommandSpec("users", "List the owner, sudo users and authorized chats", Level.SUDO),
+)
+
+TASK_FLAGS: tuple[tuple[str, str], ...] = (
+    ("-n name", "name of the result"),
+    ("-e [password]", "extract archives"),
+    ("-z [password]", "zip the result"),
+    ("-up dest", "upload to: local, an rclone remote:path, or a chat id (leech)"),
+    ("-sp size", "leech part size, e.g. 500mb or 2gb"),
+    ("-doc / -med", "leech as documents / as media"),
+    ("-s", "select files of a torrent"),
+    ('-h "Key: value"', "extra HTTP header (repeatable)"),
+    ("-au user -ap pass", "HTTP basic auth"),
+    ("-i N", "reply to the first of N consecutive messages"),
+    ("-b", "bulk: reply to a message holding one link per line"),
+)
+
+
+def command_names(spec: CommandSpec) -> tuple[str, ...]:
+    return (spec.name, *spec.aliases)
+
+
+def spec_of(name: str) -> CommandSpec:
+    for spec in COMMANDS:
+        if name in command_names(spec):
+            return spec
+    raise KeyError(name)
+
+
+def help_text(level: Level) -> str:
+    """The /help message (HTML) for a user of ``level``: only what they may use."""
+    lines = ["<b>Commands</b>"]
+    for spec in COMMANDS:
+        if spec.level > level:
+            continue
+        names = " ".join(f"/{n}" for n in command_names(spec))
+        usage = f" — <code>{html.escape(spec.usage)}</code>" if spec.usage else ""
+        lines.append(f"{names}: {html.escape(spec.summary)}{usage}")
+    lines.append("")
+    lines.append("<b>Task flags</b> (after the link)")
+    for flag, meaning in TASK_FLAGS:
+        lines.append(f"<code>{html.escape(flag)}</code> {html.escape(meaning)}")
+    return "\n".join(lines)

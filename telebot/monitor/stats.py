@@ -1,0 +1,242 @@
+"""The /stats message: render a health summary as Telegram HTML.
+
+:func:`render_stats` is pure (data in, text out) so the handler stays thin and
+the 4096-character bound can be tested with absurd inputs. The bound holds by
+construction: every list is capped ("... and N more"), every name is
+shortened before it is escaped, and a final pass drops whole lines (each line
+closes its own tags, so the HTML stays valid) should anything still overflow.
+
+:func:`tool_versions` probes the external tools once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import importlib.metadata
+import platform
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from telebot.monitor.perf import FunctionStats
+from telebot.monitor.sampler import Sample
+
+__all__ = ["MESSAGE_LIMIT", "StatsInput", "render_stats", "tool_versions"]
+
+MESSAGE_LIMIT = 4096  # Bot API sendMessage text limit (TELEGRAM-NOTES.md §2)
+NAME_LIMIT = 48  # characters of one function/host/state name shown
+LIST_LIMIT = 8  # entries shown per list before "... and N more"
+PROBE_TIMEOUT = 5.0  # seconds a tool gets to print its version
+
+# (label, candidate executables, argument that prints the version). 7-Zip ships
+# as 7z (p7zip), 7zz (upstream) or 7za; without arguments it prints its banner.
+TOOLS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("aria2c", ("aria2c",), ("--version",)),
+    ("rclone", ("rclone",), ("version",)),
+    ("7z", ("7z", "7zz", "7za"), ()),
+    ("ffmpeg", ("ffmpeg",), ("-version",)),
+    ("yt-dlp", ("yt-dlp",), ("--version",)),
+)
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+@dataclass
+class StatsInput:
+    """Everything /stats shows; the handler gathers it from the live parts.
+
+    ``open_breakers`` holds (key, seconds until a trial call); ``versions``
+    maps a tool to its version, or None when it is not installed.
+    """
+
+    uptime: float
+    sample: Sample | None
+    tasks_by_state: dict[str, int]
+    slowest: list[FunctionStats]
+    error_counts: dict[str, int]
+    open_breakers: list[tuple[str, float]]
+    native_io: bool
+    versions: dict[str, str | None]
+    download_dir: Path
+
+
+def render_stats(s: StatsInput) -> str:
+    """The /stats text in Telegram HTML, never longer than :data:`MESSAGE_LIMIT`."""
+    lines = [f"<b>Bot stats</b> · up {format_duration(s.uptime)}"]
+    lines += _system_lines(s.sample, s.download_dir)
+    lines.append(_join_counts("Tasks", s.tasks_by_state, "none"))
+    lines += _slowest_lines(s.slowest)
+    lines.append(_join_counts("Errors", s.error_counts, "none"))
+    lines.append(_breaker_line(s.open_breakers))
+    lines.append("<b>IO core</b>: " + ("native" if s.native_io else "Python fallback"))
+    lines.append(_versions_line(s.versions))
+    return fit_lines(lines, MESSAGE_LIMIT)
+
+
+def fit_lines(lines: Sequence[str], limit: int) -> str:
+    """Join ``lines``; drop trailing lines until the text fits ``limit``.
+
+    Length is counted in UTF-16 code units, as Telegram counts, so emoji in
+    names cannot push a message over the limit.
+    """
+    kept = list(lines)
+    text = "\n".join(kept)
+    while kept and _tg_len(text) > limit:
+        kept.pop()
+        text = "\n".join([*kept, "<i>... truncated</i>"])
+    return text if _tg_len(text) <= limit else "<i>stats too long</i>"
+
+
+def _tg_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _system_lines(sample: Sample | None, download_dir: Path) -> list[str]:
+    if sample is None:
+        return ["<i>no system sample yet</i>"]
+    mem_pct = 100 * sample.mem_used / sample.mem_total if sample.mem_total else 0.0
+    return [
+        f"<b>Bot</b>: CPU {sample.proc_cpu:.0f}% · RSS {format_bytes(sample.proc_rss)}"
+        f" · {sample.proc_threads} threads · {sample.proc_open_files} fds",
+        f"<b>Host</b>: CPU {sample.host_cpu:.0f}% · RAM {format_bytes(sample.mem_used)}"
+        f" / {format_bytes(sample.mem_total)} ({mem_pct:.0f}%)",
+        f"<b>Disk</b> <code>{_name(str(download_dir))}</code>: "
+        f"{format_bytes(sample.disk_free)} free of {format_bytes(sample.disk_total)}",
+        f"<b>Net</b>: ↓ {format_bytes(sample.net_rx_rate)}/s ↑ {format_bytes(sample.net_tx_rate)}/s"
+        f" · total ↓ {format_bytes(sample.net_rx_total)} ↑ {format_bytes(sample.net_tx_total)}",
+    ]
+
+
+def _slowest_lines(slowest: Sequence[FunctionStats]) -> list[str]:
+    if not slowest:
+        return ["<b>Slowest</b>: no timings yet"]
+    lines = ["<b>Slowest</b> (p95 · mean · calls · errors)"]
+    for st in slowest[:5]:
+        lines.append(
+            f"<code>{_name(st.name)}</code> {format_seconds(st.p95)} · "
+            f"{format_seconds(st.mean)} · {st.calls} · {st.errors}"
+        )
+    if len(slowest) > 5:
+        lines.append(f"... and {len(slowest) - 5} more")
+    return lines
+
+
+def _join_counts(title: str, counts: dict[str, int], empty: str) -> str:
+    if not counts:
+        return f"<b>{title}</b>: {empty}"
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    parts = [f"{_name(k)} {v}" for k, v in ranked[:LIST_LIMIT]]
+    return f"<b>{title}</b>: " + " · ".join(parts) + _more(len(ranked))
+
+
+def _breaker_line(open_breakers: Sequence[tuple[str, float]]) -> str:
+    if not open_breakers:
+        return "<b>Breakers</b>: all closed"
+    ranked = sorted(open_breakers, key=lambda kv: -kv[1])
+    parts = [f"{_name(k)} (retry in {format_duration(v)})" for k, v in ranked[:LIST_LIMIT]]
+    return "<b>Open breakers</b>: " + " · ".join(parts) + _more(len(ranked))
+
+
+def _versions_line(versions: dict[str, str | None]) -> str:
+    parts = [f"{_name(k)} {_name(v) if v else '—'}" for k, v in versions.items()]
+    return "<b>Versions</b>: " + " · ".join(parts[: 2 * LIST_LIMIT])
+
+
+def _more(total: int) -> str:
+    return f" · ... and {total - LIST_LIMIT} more" if total > LIST_LIMIT else ""
+
+
+def _name(text: str) -> str:
+    """Shorten, then escape: escaping first could cut an ``&amp;`` in half."""
+    if len(text) > NAME_LIMIT:
+        text = text[: NAME_LIMIT - 1] + "…"
+    return html.escape(text, quote=False)
+
+
+def format_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_seconds(s: float) -> str:
+    """A duration with a unit suited to its size: '850 µs', '12 ms', '3.4 s'."""
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    if s < 1:
+        return f"{s * 1e3:.0f} ms"
+    return f"{s:.1f} s" if s < 60 else format_duration(s)
+
+
+def format_duration(s: float) -> str:
+    """Whole seconds as '2d 3h 4m', '5m 6s' or '7s'."""
+    total = max(0, int(s))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
+    shown = [f"{v}{u}" for v, u in parts if v][:3]
+    return " ".join(shown) or "0s"
+
+
+# -- tool versions -------------------------------------------------------------
+
+
+@functools.cache
+def tool_versions() -> dict[str, str | None]:
+    """Versions of Python, python-telegram-bot and the external tools.
+
+    A tool that is not on PATH maps to None; one that is present but does not
+    say its version maps to "unknown". Probed once per process (cached).
+    """
+    return probe_versions(TOOLS)
+
+
+def probe_versions(
+    tools: Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]],
+    *,
+    which: Callable[[str], str | None] = shutil.which,
+    timeout: float = PROBE_TIMEOUT,
+) -> dict[str, str | None]:
+    """Uncached worker of :func:`tool_versions`, with injectable lookup and timeout."""
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "python-telegram-bot": _dist_version("python-telegram-bot"),
+    }
+    for label, names, args in tools:
+        path = next((p for p in map(which, names) if p), None)
+        versions[label] = None if path is None else _run_version(path, args, timeout)
+    return versions
+
+
+def _dist_version(dist: str) -> str | None:
+    # importlib.metadata rather than `import telegram`: no need to load PTB for a string.
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _run_version(path: str, args: tuple[str, ...], timeout: float) -> str:
+    try:
+        done = subprocess.run(
+            [path, *args],
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    for line in done.stdout.decode(errors="replace").splitlines():
+        if line.strip():
+            match = _VERSION.search(line)
+            return match.group(0) if match else "unknown"
+    return "unknown"

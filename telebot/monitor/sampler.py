@@ -107,6 +107,7 @@ class Sampler:
         )
         self._lock = threading.Lock()  # guards _ring, _errors, _poll_at
         self._errors = SamplerErrors()
+        self._last_error_of: dict[str, str] = {}  # group -> last failure text
         self._poll_at: float | None = None
         self._proc: Any = None
         self._last_net: tuple[float, int, int] | None = None  # (at, rx, tx)
@@ -228,12 +229,14 @@ class Sampler:
                 break
 
     def _note_error(self, where: str, exc: BaseException) -> None:
-        text = f"{where.removeprefix('_read_')}: {type(exc).__name__}: {exc}"
+        group = where.removeprefix("_read_")
+        text = f"{group}: {type(exc).__name__}: {exc}"
         with self._lock:
-            first = self._errors.count == 0 or self._errors.last != text
+            changed = self._last_error_of.get(group) != text
+            self._last_error_of[group] = text
             self._errors = SamplerErrors(self._errors.count + 1, text)
-        # A broken reading repeats every interval; warn when it changes, not each time.
-        log.log(logging.WARNING if first else logging.DEBUG, "sampler: %s", text)
+        # A broken reading repeats every interval: warn when it changes, not each time.
+        log.log(logging.WARNING if changed else logging.DEBUG, "sampler: %s", text)
 
     def _write_heartbeat(self, at: float) -> None:
         if self.heartbeat_path is None:

@@ -28,8 +28,11 @@ from telebot.monitor.sampler import Sample
 __all__ = ["MESSAGE_LIMIT", "StatsInput", "render_stats", "tool_versions"]
 
 MESSAGE_LIMIT = 4096  # Bot API sendMessage text limit (TELEGRAM-NOTES.md §2)
-NAME_LIMIT = 48  # characters of one function/host/state name shown
+NAME_LIMIT = 40  # characters of one function/host/state name shown
 LIST_LIMIT = 8  # entries shown per list before "... and N more"
+# Characters per list line: 4 list lines + 6 slowest lines + ~10 fixed lines stay
+# well under MESSAGE_LIMIT even when every name escapes to five times its length.
+LINE_BUDGET = 480
 PROBE_TIMEOUT = 5.0  # seconds a tool gets to print its version
 
 # (label, candidate executables, argument that prints the version). 7-Zip ships
@@ -64,15 +67,19 @@ class StatsInput:
 
 
 def render_stats(s: StatsInput) -> str:
-    """The /stats text in Telegram HTML, never longer than :data:`MESSAGE_LIMIT`."""
+    """The /stats text in Telegram HTML, never longer than :data:`MESSAGE_LIMIT`.
+
+    Fixed-size facts come first and the open-ended lists last, so that if the
+    final trim ever has to drop lines, it drops list tails, not the versions.
+    """
     lines = [f"<b>Bot stats</b> · up {format_duration(s.uptime)}"]
     lines += _system_lines(s.sample, s.download_dir)
-    lines.append(_join_counts("Tasks", s.tasks_by_state, "none"))
-    lines += _slowest_lines(s.slowest)
-    lines.append(_join_counts("Errors", s.error_counts, "none"))
-    lines.append(_breaker_line(s.open_breakers))
     lines.append("<b>IO core</b>: " + ("native" if s.native_io else "Python fallback"))
     lines.append(_versions_line(s.versions))
+    lines.append(_counts_line("Tasks", s.tasks_by_state, "none"))
+    lines += _slowest_lines(s.slowest)
+    lines.append(_counts_line("Errors", s.error_counts, "none"))
+    lines.append(_breaker_line(s.open_breakers))
     return fit_lines(lines, MESSAGE_LIMIT)
 
 
@@ -124,29 +131,39 @@ def _slowest_lines(slowest: Sequence[FunctionStats]) -> list[str]:
     return lines
 
 
-def _join_counts(title: str, counts: dict[str, int], empty: str) -> str:
+def _counts_line(title: str, counts: dict[str, int], empty: str) -> str:
     if not counts:
         return f"<b>{title}</b>: {empty}"
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    parts = [f"{_name(k)} {v}" for k, v in ranked[:LIST_LIMIT]]
-    return f"<b>{title}</b>: " + " · ".join(parts) + _more(len(ranked))
+    return _join_items(f"<b>{title}</b>: ", [f"{_name(k)} {v}" for k, v in ranked])
 
 
 def _breaker_line(open_breakers: Sequence[tuple[str, float]]) -> str:
     if not open_breakers:
         return "<b>Breakers</b>: all closed"
     ranked = sorted(open_breakers, key=lambda kv: -kv[1])
-    parts = [f"{_name(k)} (retry in {format_duration(v)})" for k, v in ranked[:LIST_LIMIT]]
-    return "<b>Open breakers</b>: " + " · ".join(parts) + _more(len(ranked))
+    parts = [f"{_name(k)} (retry in {format_duration(v)})" for k, v in ranked]
+    return _join_items("<b>Open breakers</b>: ", parts)
 
 
 def _versions_line(versions: dict[str, str | None]) -> str:
     parts = [f"{_name(k)} {_name(v) if v else '—'}" for k, v in versions.items()]
-    return "<b>Versions</b>: " + " · ".join(parts[: 2 * LIST_LIMIT])
+    return _join_items("<b>Versions</b>: ", parts)
 
 
-def _more(total: int) -> str:
-    return f" · ... and {total - LIST_LIMIT} more" if total > LIST_LIMIT else ""
+def _join_items(head: str, items: Sequence[str]) -> str:
+    """``head`` + items joined by " · ", at most :data:`LIST_LIMIT` of them and
+    :data:`LINE_BUDGET` characters; the rest is summarised as "... and N more"."""
+    shown: list[str] = []
+    used = _tg_len(head)
+    for item in items[:LIST_LIMIT]:
+        cost = _tg_len(item) + 3  # " · "
+        if shown and used + cost > LINE_BUDGET:
+            break
+        shown.append(item)
+        used += cost
+    rest = len(items) - len(shown)
+    return head + " · ".join(shown) + (f" · ... and {rest} more" if rest else "")
 
 
 def _name(text: str) -> str:

@@ -33,7 +33,7 @@ CDEF = """
 #define IOC_READWRITE 3
 #define IOC_PATH_MAX 4096
 
-typedef int (*ioc_progress_fn)(void *ctx, int64_t done);
+typedef int (*ioc_progress_fn)(void *ctx, int64_t done, int64_t total);
 
 typedef struct ioc_job {
     int level;
@@ -41,17 +41,18 @@ typedef struct ioc_job {
     int64_t chunk;
     ioc_progress_fn progress;
     void *ctx;
+    int64_t total;
     int64_t done;
     int64_t files;
     char err_path[4096];
 } ioc_job;
 
 int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job);
+int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job);
 int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job);
 int ioc_rename_noreplace(const char *src, const char *dst);
-int64_t ioc_fstype(int fd);
 
-extern "Python" int ioc_python_progress(void *ctx, int64_t done);
+extern "Python" int ioc_python_progress(void *ctx, int64_t done, int64_t total);
 """
 
 ffibuilder = FFI()

@@ -17,7 +17,6 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #ifndef FICLONE
@@ -36,6 +35,8 @@
 /* Directory-walk progress: call back at least every this many files, so a
  * cancel of a tree of tiny files is seen within ~10 ms (~30 us per file). */
 #define IOC_TREE_FILES_PER_CALL 256
+
+static int copy_attrs(int fd, const struct stat *st);
 
 static int unsupported(int err)
 {
@@ -136,7 +137,7 @@ static int copy_span(int in, int out, int64_t off, int64_t len, ioc_job *job, rw
             off += n;
             job->done += n;
         }
-        if (report && job->progress && job->progress(job->ctx, job->done))
+        if (report && job->progress && job->progress(job->ctx, job->done, job->total))
             return -ECANCELED;
     }
     return 0;
@@ -175,8 +176,10 @@ static int64_t copy_fd_st(int in, int out, const struct stat *st, ioc_job *job, 
         int64_t data = pos, hole = size;
         if (sparse) {
             data = lseek(in, pos, SEEK_DATA);
-            if (data < 0 && errno == ENXIO)
+            if (data < 0 && errno == ENXIO) {
+                job->done += size - pos;    /* a hole up to the end */
                 break;
+            }
             if (data < 0) {
                 data = pos;
                 sparse = 0;
@@ -207,6 +210,53 @@ int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job)
     int64_t rc = copy_fd_st(in_fd, out_fd, &st, job, &b);
     free(b.data);
     return rc;
+}
+
+/* Open src, fill in job->total and create tmp with src's mode.  On success
+ * *in and *out are open and *st holds the source's stat. */
+static int open_pair(const char *src, const char *tmp, int *in, int *out, struct stat *st,
+                     ioc_job *job)
+{
+    *in = open(src, O_RDONLY | O_CLOEXEC);
+    if (*in < 0)
+        return -errno;
+    if (fstat(*in, st) < 0)
+        return -errno;
+    if (S_ISDIR(st->st_mode))
+        return -EISDIR;
+    job->total = st->st_size;
+    *out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    return *out < 0 ? -errno : 0;
+}
+
+int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job)
+{
+    int in = -1, out = -1;
+    struct stat st;
+    rwbuf b = {NULL, 0};
+    int64_t n = open_pair(src, tmp, &in, &out, &st, job);
+    int created = out >= 0;
+    if (n == 0)
+        n = copy_fd_st(in, out, &st, job, &b);
+    if (n >= 0) {
+        int rc = copy_attrs(out, &st);
+        if (rc == 0 && job->fsync && fsync(out) < 0)
+            rc = -errno;
+        if (rc < 0)
+            n = rc;
+    }
+    if (n >= 0 && job->progress && job->progress(job->ctx, job->done, job->total))
+        n = -ECANCELED;
+    if (out >= 0 && close(out) < 0 && n >= 0)
+        n = -errno;
+    if (in >= 0)
+        close(in);
+    if (n >= 0 && rename(tmp, dst) < 0)
+        n = -errno;
+    if (n < 0 && created)
+        unlink(tmp);
+    free(b.data);
+    return n;
 }
 
 /* ---- tree walker ---------------------------------------------------- */
@@ -320,7 +370,7 @@ static int tree_progress(walk *w)
     if (!job->progress || job->files - w->last_files < IOC_TREE_FILES_PER_CALL)
         return 0;
     w->last_files = job->files;
-    return job->progress(job->ctx, job->done) ? -ECANCELED : 0;
+    return job->progress(job->ctx, job->done, job->total) ? -ECANCELED : 0;
 }
 
 static int walk_entry(int sdir, int ddir, const struct dirent *e, size_t rlen, walk *w)
@@ -398,7 +448,7 @@ int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job)
      * move, a fraction of the flushes. */
     if (rc == 0 && job->fsync && syncfs(d) < 0)
         rc = -errno;
-    if (rc == 0 && job->progress && job->progress(job->ctx, job->done))
+    if (rc == 0 && job->progress && job->progress(job->ctx, job->done, job->total))
         rc = -ECANCELED;
     close(d);
     free(w.buf.data);
@@ -408,10 +458,4 @@ int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job)
 int ioc_rename_noreplace(const char *src, const char *dst)
 {
     return renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) < 0 ? -errno : 0;
-}
-
-int64_t ioc_fstype(int fd)
-{
-    struct statfs sf;
-    return fstatfs(fd, &sf) < 0 ? -errno : (int64_t)(unsigned long)sf.f_type;
 }

@@ -1,0 +1,69 @@
+"""Choose the backend (native C or pure Python) and the first copy level.
+
+``TELEBOT_FORCE_COPY`` (read at import) or :func:`force` selects them, for
+tests and the benchmark:
+
+* unset / ``auto``: native when built, starting at ``clone``;
+* ``clone``, ``copy_file_range``, ``sendfile``, ``rw``: start at that level
+  (lower levels still serve as fallbacks when it is unsupported);
+* ``python`` or ``python:<level>``: the pure-Python backend.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import ModuleType
+
+from telebot.errors import ConfigError
+from telebot.fileio import _pyio
+from telebot.fileio._job import CLONE, LEVEL_NAMES
+
+FORCE_ENV = "TELEBOT_FORCE_COPY"
+_LEVELS = {name: level for level, name in LEVEL_NAMES.items()}
+
+
+def _load_native() -> ModuleType | None:
+    try:
+        from telebot.fileio import _native
+    except ImportError:  # extension not built: the pure-Python path serves
+        return None
+    return _native
+
+
+NATIVE_MODULE = _load_native()
+_lock = threading.Lock()
+_backend: ModuleType = _pyio
+_level = CLONE
+
+
+def parse(value: str | None) -> tuple[ModuleType, int]:
+    """Backend and first level for a TELEBOT_FORCE_COPY value."""
+    value = (value or "auto").strip().lower()
+    backend: ModuleType = NATIVE_MODULE or _pyio
+    if value.startswith("python"):
+        backend = _pyio
+        value = value.partition(":")[2] or "auto"
+    if value == "auto":
+        return backend, CLONE
+    if value not in _LEVELS:
+        choices = "auto, python, " + ", ".join(_LEVELS)
+        raise ConfigError(FORCE_ENV, f"must be one of {choices} (python:<level> too)")
+    return backend, _LEVELS[value]
+
+
+def force(value: str | None) -> None:
+    """Select backend and level at run time (tests, bench); None = auto."""
+    global _backend, _level
+    backend, level = parse(value)
+    with _lock:
+        _backend, _level = backend, level
+
+
+def current() -> tuple[ModuleType, int]:
+    """The (backend module, first level) new operations use."""
+    with _lock:
+        return _backend, _level
+
+
+force(os.environ.get(FORCE_ENV))

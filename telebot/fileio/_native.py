@@ -1,0 +1,100 @@
+"""Native backend: the cffi wrapper around native/iocore.c.
+
+Importing this module raises ImportError when the extension is not built;
+telebot.fileio then uses the pure-Python backend.  cffi releases the GIL for
+the duration of every C call, and the progress callback takes it back only
+between chunks.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+from telebot.fileio._iocore import ffi, lib
+from telebot.fileio._job import CHUNK, Hook, Job
+from telebot.fileio._pyio import TreeError
+
+NAME = "native"
+
+
+@ffi.def_extern()
+def ioc_python_progress(ctx: Any, done: int, total: int) -> int:
+    """Trampoline from C: ctx is a handle to the job's Hook."""
+    hook: Hook = ffi.from_handle(ctx)
+    return 1 if hook(done, total) else 0
+
+
+def _raise(rc: int) -> None:
+    raise OSError(-rc, os.strerror(-rc))
+
+
+class _CJob:
+    """An ioc_job mirroring a Job, with the handle kept alive during the call."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.c = ffi.new("ioc_job *")
+        self.c.level = job.level
+        self.c.fsync = int(job.fsync)
+        self.c.chunk = CHUNK
+        self.c.done = job.done
+        self.c.files = job.files
+        self.c.total = job.total
+        self.handle = None
+        if job.hook is not None:
+            self.handle = ffi.new_handle(job.hook)
+            self.c.progress = lib.ioc_python_progress
+            self.c.ctx = self.handle
+
+    def sync_back(self) -> None:
+        self.job.level = self.c.level
+        self.job.done = self.c.done
+        self.job.files = self.c.files
+        self.job.total = self.c.total
+
+
+def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None = None) -> int:
+    """Copy ``size`` bytes of fin to the empty fout, keeping holes (ioc_copy_fd)."""
+    cjob = _CJob(job)
+    rc = lib.ioc_copy_fd(fin, fout, size, cjob.c)
+    cjob.sync_back()
+    if rc < 0:
+        _raise(rc)
+    return int(rc)
+
+
+def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:
+    """Copy the file src to tmp (created, O_EXCL), keep mode and times, fsync
+    if job.fsync, rename onto dst; tmp is removed on error (ioc_copy_path)."""
+    cjob = _CJob(job)
+    rc = lib.ioc_copy_path(os.fsencode(src), os.fsencode(tmp), os.fsencode(dst), cjob.c)
+    cjob.sync_back()
+    if rc < 0:
+        _raise(rc)
+    return int(rc)
+
+
+def copy_tree(src: str, dst: str, job: Job) -> int:
+    """Copy the tree src into the new directory dst (ioc_copy_tree).
+
+    Raises TreeError (rel = failing entry) or OSError for the roots.
+    """
+    cjob = _CJob(job)
+    rc = lib.ioc_copy_tree(os.fsencode(src), os.fsencode(dst), cjob.c)
+    cjob.sync_back()
+    if rc >= 0:
+        return int(rc)
+    rel = os.fsdecode(ffi.string(cjob.c.err_path))
+    if rel and -rc != errno.ECANCELED:
+        raise TreeError(-rc, rel.rstrip("/"))
+    _raise(rc)
+    return 0  # unreachable; keeps mypy's return analysis simple
+
+
+def rename_noreplace(src: str, dst: str) -> None:
+    """rename(2) with RENAME_NOREPLACE: never replaces an existing dst."""
+    rc = lib.ioc_rename_noreplace(os.fsencode(src), os.fsencode(dst))
+    if rc < 0:
+        _raise(rc)

@@ -1,0 +1,270 @@
+"""Pure-Python backend: the same strategies and contracts as native/iocore.c.
+
+Used when the C extension is not built (or TELEBOT_FORCE_COPY=python).  It
+mirrors the C code step for step so both paths pass one test suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import mmap
+import os
+import stat
+
+from telebot.fileio._job import (
+    CHUNK,
+    CLONE,
+    COPY_RANGE,
+    FADVISE_MIN,
+    PAGE,
+    READWRITE,
+    RW_BUFFER,
+    SENDFILE,
+    UNSUPPORTED,
+    Job,
+)
+
+NAME = "python"
+# linux/fs.h: _IOW(0x94, 9, int)
+FICLONE = 0x40049409
+
+
+class TreeError(OSError):
+    """A tree copy failed at ``rel`` (a path relative to the source root)."""
+
+    def __init__(self, err: int, rel: str) -> None:
+        super().__init__(err, os.strerror(err))
+        self.rel = rel
+
+
+def _aligned_buffer(size: int) -> mmap.mmap:
+    """A page-aligned buffer (anonymous mmap): a plain bytearray sits 16 bytes
+    off a page boundary and made read/write copies ~1.5x slower in the probes."""
+    return mmap.mmap(-1, max(PAGE, -(-size // PAGE) * PAGE))
+
+
+def _step(level: int, fin: int, fout: int, off: int, length: int, buf: list[mmap.mmap]) -> int:
+    if level == COPY_RANGE:
+        return os.copy_file_range(fin, fout, length, off, off)
+    if level == SENDFILE:
+        os.lseek(fout, off, os.SEEK_SET)
+        return os.sendfile(fout, fin, off, length)
+    if not buf:
+        buf.append(_aligned_buffer(min(length, RW_BUFFER)))
+    view = memoryview(buf[0])[: min(length, len(buf[0]))]
+    got = os.preadv(fin, [view], off)
+    put = 0
+    while put < got:
+        put += os.pwrite(fout, view[put:got], off + put)
+    return got
+
+
+def _copy_span(fin: int, fout: int, off: int, length: int, job: Job,
+               buf: list[mmap.mmap], report: bool) -> bool:
+    """Copy [off, off+length) in CHUNK steps; True when the source hit EOF early."""
+    end = off + length
+    while off < end:
+        stop = min(end, off + CHUNK) if report else end
+        while off < stop:
+            try:
+                n = _step(job.level, fin, fout, off, stop - off, buf)
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                if exc.errno in UNSUPPORTED and job.level < READWRITE:
+                    job.level += 1
+                    continue
+                raise
+            if n == 0:
+                return True
+            off += n
+            job.done += n
+        if report and job.hook is not None and job.hook(job.done):
+            raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
+    return False
+
+
+def _try_clone(fin: int, fout: int, job: Job) -> bool:
+    if job.level != CLONE:
+        return False
+    try:
+        fcntl.ioctl(fout, FICLONE, fin)
+        return True
+    except OSError as exc:
+        if exc.errno not in UNSUPPORTED:
+            raise
+    job.level = COPY_RANGE
+    return False
+
+
+def _next_extent(fin: int, pos: int, size: int) -> tuple[int, int] | None:
+    """The next (data, hole) extent at or after pos; None when only a hole is left.
+
+    Raises OSError when SEEK_DATA is not supported (the caller copies densely).
+    """
+    try:
+        data = os.lseek(fin, pos, os.SEEK_DATA)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            return None
+        raise
+    return data, min(os.lseek(fin, data, os.SEEK_HOLE), size)
+
+
+def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None = None) -> int:
+    """Copy ``size`` bytes of fin to the empty fout, keeping holes; see ioc_copy_fd."""
+    st = st or os.fstat(fin)
+    start = job.done
+    if _try_clone(fin, fout, job):
+        job.done += size
+        return size
+    if job.level == READWRITE and size >= FADVISE_MIN:
+        os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    # Fewer allocated blocks than the size means holes: copy data extents only.
+    sparse = st.st_blocks * 512 < size
+    buf: list[mmap.mmap] = []
+    pos = 0
+    try:
+        while pos < size:
+            data, hole = pos, size
+            if sparse:
+                try:
+                    extent = _next_extent(fin, pos, size)
+                except OSError:
+                    sparse = False
+                    continue
+                if extent is None:
+                    job.done += size - pos  # a hole up to the end
+                    break
+                data, hole = extent
+            job.done += data - pos
+            eof = _copy_span(fin, fout, data, hole - data, job, buf, size > CHUNK)
+            pos = size if eof else hole
+        if sparse:
+            os.ftruncate(fout, size)
+    finally:
+        for b in buf:
+            b.close()
+    return job.done - start
+
+
+def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:
+    """Copy the file src to tmp (created, O_EXCL), keep mode and times, fsync
+    if job.fsync, rename onto dst; tmp is removed on error (ioc_copy_path)."""
+    created = False
+    try:
+        fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fin)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            job.total = st.st_size
+            fout = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            created = True
+            try:
+                _copy_whole(fin, fout, st, job)
+            finally:
+                os.close(fout)
+        finally:
+            os.close(fin)
+        os.rename(tmp, dst)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    return job.done
+
+
+def _copy_whole(fin: int, fout: int, st: os.stat_result, job: Job) -> None:
+    copy_fd(fin, fout, st.st_size, job, st)
+    _copy_attrs(fout, st)
+    if job.fsync:
+        os.fsync(fout)
+    if job.hook is not None and job.hook(job.done, job.total):
+        raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
+
+
+# ---- tree walker (mirrors the C walker) --------------------------------
+
+# Progress call at least every this many files (same as IOC_TREE_FILES_PER_CALL).
+TREE_FILES_PER_CALL = 256
+
+
+def _copy_attrs(fd: int, st: os.stat_result) -> None:
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_file_at(src: str, dst: str, job: Job) -> None:
+    fin = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fin)
+        fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            copy_fd(fin, fout, st.st_size, job, st)
+            _copy_attrs(fout, st)
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
+    job.files += 1
+    if job.hook is not None and job.files % TREE_FILES_PER_CALL == 0 and job.hook(job.done):
+        raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
+
+
+def _walk(src: str, dst: str, rel: str, job: Job) -> None:
+    with os.scandir(src) as entries:
+        for entry in entries:
+            try:
+                _walk_entry(entry, os.path.join(dst, entry.name), rel + entry.name, job)
+            except TreeError:
+                raise
+            except OSError as exc:
+                raise TreeError(exc.errno or errno.EIO, rel + entry.name) from exc
+
+
+def _walk_entry(entry: os.DirEntry[str], dst: str, rel: str, job: Job) -> None:
+    if entry.is_symlink():
+        os.symlink(os.readlink(entry.path), dst)
+    elif entry.is_file(follow_symlinks=False):
+        _copy_file_at(entry.path, dst, job)
+    elif entry.is_dir(follow_symlinks=False):
+        _copy_dir(entry.path, dst, rel + "/", job)
+    # fifos, sockets, devices: not ours to copy (as in the C walker)
+
+
+def _copy_dir(src: str, dst: str, rel: str, job: Job) -> None:
+    os.mkdir(dst, 0o700)
+    _walk(src, dst, rel, job)
+    # Attributes after the children: creating them bumps the mtime.
+    fd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _copy_attrs(fd, os.stat(src, follow_symlinks=False))
+    finally:
+        os.close(fd)
+
+
+def copy_tree(src: str, dst: str, job: Job) -> int:
+    """Copy the tree src into the new directory dst; see ioc_copy_tree.
+
+    Raises TreeError (rel = failing entry) or OSError for the roots.
+    """
+    os.stat(src)
+    _copy_dir(src, dst, "", job)
+    if job.fsync:
+        os.sync()  # no syncfs() in the os module; sync() is the superset
+    if job.hook is not None and job.hook(job.done):
+        raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
+    return job.files
+
+
+def rename_noreplace(src: str, dst: str) -> None:
+    """Rename that refuses to replace dst (check-then-rename: the os module has
+    no renameat2; the native core closes this race)."""
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+    os.rename(src, dst)
+

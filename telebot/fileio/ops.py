@@ -1,0 +1,228 @@
+"""copy_file, move, copy_tree, move_tree: the safe layer over the backends.
+
+Safety contract:
+
+* A file copy writes ``.tbpart-<pid>-<n>`` in the destination folder and
+  renames it onto the final name only when complete (after an fsync when
+  asked), so no half file ever carries the final name.
+* A tree copy builds a temporary sibling directory and renames it into place
+  at the end (with RENAME_NOREPLACE where the native core is loaded).  One
+  rename per tree instead of one per file keeps the per-file cost in C, and
+  a half tree never carries the final name either.
+* On any error the temporary file/tree is removed and the OSError carries
+  both names (``filename`` = source, ``filename2`` = destination).
+* Mode and mtime (and atime) are preserved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from telebot.errors import TaskCancelled
+from telebot.fileio import _backend
+from telebot.fileio._fsinfo import is_volatile
+from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, is_cancelled
+from telebot.fileio._pyio import TreeError
+from telebot.fileio.statcache import stat_cache
+
+PathLike = str | os.PathLike[str]
+TEMP_PREFIX = ".tbpart-"
+_counter = itertools.count()
+
+
+def _names_error(exc: OSError, src: str, dst: str) -> OSError:
+    """The same error (subclass chosen by errno) naming both files."""
+    err = exc.errno or errno.EIO
+    return OSError(err, exc.strerror or os.strerror(err), src, None, dst)
+
+
+def _temp_name(dst: str) -> str:
+    parent = os.path.dirname(dst) or "."
+    return os.path.join(parent, f"{TEMP_PREFIX}{os.getpid()}-{next(_counter)}")
+
+
+def _make_hook(progress: ProgressFn | None, cancel: CancelArg, total: int) -> Hook | None:
+    if progress is None and cancel is None:
+        return None
+    return Hook(progress, cancel, total)
+
+
+def _check_cancel(cancel: CancelArg) -> None:
+    if is_cancelled(cancel):
+        raise TaskCancelled("copy cancelled")
+
+
+@contextmanager
+def _translated(src: str, dst: str, hook: Hook | None) -> Iterator[None]:
+    """Turn the core's errors into TaskCancelled / OSError with both names."""
+    try:
+        yield
+    except TreeError as exc:
+        if hook is not None and (hook.cancelled or hook.error is not None):
+            hook.raise_pending()
+        raise _names_error(exc, os.path.join(src, exc.rel), os.path.join(dst, exc.rel)) from exc
+    except OSError as exc:
+        if hook is not None and (hook.cancelled or hook.error is not None):
+            hook.raise_pending()
+        raise _names_error(exc, src, dst) from exc
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_file(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
+              cancel: CancelArg = None, fsync: bool = False) -> int:
+    """Copy the regular file ``src`` to the path ``dst`` (replaced if present).
+
+    Returns the bytes copied.  ``progress(done, total)`` is called between
+    chunks (16 MiB) and once at the end; ``cancel`` (Event or predicate) is
+    checked at the same points and raises TaskCancelled.  With ``fsync`` the
+    data and the directory entry are flushed before returning.
+    """
+    s, d = os.fspath(src), os.fspath(dst)
+    _check_cancel(cancel)
+    hook = _make_hook(progress, cancel, -1)
+    backend, level = _backend.current()
+    with _translated(s, d, hook):
+        while True:
+            try:
+                done = int(backend.copy_path(s, _temp_name(d), d, Job(level, hook, fsync)))
+                break
+            except FileExistsError:  # another process left a temp with our number
+                continue
+        if fsync:
+            _fsync_dir(d)
+    stat_cache.invalidate(d)
+    return done
+
+
+def _unlink_quietly(path: str) -> None:
+    # Best effort on an error path: the original error is the one to report.
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _durable(src: str, fsync: bool | None) -> bool:
+    return (not is_volatile(src)) if fsync is None else fsync
+
+
+def move(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
+         cancel: CancelArg = None, fsync: bool | None = None) -> None:
+    """Move the file or directory ``src`` to the path ``dst``.
+
+    Within a filesystem this is one rename (a file replaces dst).  Across
+    filesystems it copies, fsyncs, then unlinks the source.  ``fsync=None``
+    (default) skips the flush when the source is on tmpfs/ramfs: such a source
+    would not survive a crash anyway, so the flush would protect nothing.
+    """
+    s, d = os.fspath(src), os.fspath(dst)
+    _check_cancel(cancel)
+    try:
+        os.rename(s, d)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise _names_error(exc, s, d) from exc
+    else:
+        stat_cache.invalidate_tree(s)
+        stat_cache.invalidate_tree(d)
+        return
+    if os.path.isdir(s) and not os.path.islink(s):
+        move_tree(s, d, progress=progress, cancel=cancel, fsync=fsync)
+        return
+    copy_file(s, d, progress=progress, cancel=cancel, fsync=_durable(s, fsync))
+    try:
+        os.unlink(s)
+    except OSError as exc:
+        raise _names_error(exc, s, d) from exc
+    stat_cache.invalidate(s)
+
+
+def _tree_total(src: str) -> int:
+    """Bytes of regular files under src (only computed when progress is asked)."""
+    total = 0
+    stack = [src]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    total += e.stat(follow_symlinks=False).st_size
+    return total
+
+
+def copy_tree(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
+              cancel: CancelArg = None, fsync: bool = False) -> int:
+    """Copy the directory ``src`` to ``dst``, which must not exist.
+
+    Files keep mode and times, directories their mode and mtime, symlinks are
+    copied as links; fifos, sockets and devices are skipped.  The copy is
+    built in a temporary sibling and renamed into place when complete.
+    Returns the bytes copied.  Progress is reported every 16 MiB or 256 files.
+    """
+    s, d = os.fspath(src), os.fspath(dst)
+    _check_cancel(cancel)
+    if os.path.lexists(d):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), s, None, d)
+    hook = _make_hook(progress, cancel, _tree_total(s) if progress is not None else -1)
+    backend, level = _backend.current()
+    tmp = _temp_name(d)
+    job = Job(level=level, hook=hook, fsync=fsync)
+    try:
+        with _translated(s, d, hook):
+            try:
+                backend.copy_tree(s, tmp, job)
+            except TreeError:
+                raise
+            except OSError as exc:  # the roots: rename tmp in the message
+                raise OSError(exc.errno, exc.strerror) from exc
+            backend.rename_noreplace(tmp, d)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    stat_cache.invalidate_tree(d)
+    return job.done
+
+
+def move_tree(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
+              cancel: CancelArg = None, fsync: bool | None = None) -> None:
+    """Move the directory ``src`` to ``dst`` (which must not exist).
+
+    One rename within a filesystem; across filesystems copy_tree (synced
+    unless the source is on tmpfs/ramfs, see :func:`move`) then remove src.
+    """
+    s, d = os.fspath(src), os.fspath(dst)
+    _check_cancel(cancel)
+    if os.path.lexists(d):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), s, None, d)
+    try:
+        os.rename(s, d)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise _names_error(exc, s, d) from exc
+        copy_tree(s, d, progress=progress, cancel=cancel, fsync=_durable(s, fsync))
+        _remove_tree(s, d)
+    stat_cache.invalidate_tree(s)
+    stat_cache.invalidate_tree(d)
+
+
+def _remove_tree(s: str, d: str) -> None:
+    def onerror(_func: Any, path: str, info: Any) -> None:
+        exc = info[1]
+        if isinstance(exc, OSError):
+            raise _names_error(exc, path, d) from exc
+        raise exc
+
+    shutil.rmtree(s, onerror=onerror)

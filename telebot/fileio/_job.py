@@ -94,5 +94,10 @@ class Job:
     hook: Hook | None = None
     fsync: bool = False
     total: int = -1
+    chunk: int = 0  # 0: the module's CHUNK at creation (tests shrink it)
     done: int = 0
     files: int = 0
+
+    def __post_init__(self) -> None:
+        if self.chunk <= 0:
+            self.chunk = CHUNK

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from telebot.fileio._iocore import ffi, lib
-from telebot.fileio._job import CHUNK, Hook, Job
+from telebot.fileio._job import Hook, Job
 from telebot.fileio._pyio import TreeError
 
 NAME = "native"
@@ -38,7 +38,7 @@ class _CJob:
         self.c = ffi.new("ioc_job *")
         self.c.level = job.level
         self.c.fsync = int(job.fsync)
-        self.c.chunk = CHUNK
+        self.c.chunk = job.chunk
         self.c.done = job.done
         self.c.files = job.files
         self.c.total = job.total

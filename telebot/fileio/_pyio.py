@@ -14,7 +14,6 @@ import os
 import stat
 
 from telebot.fileio._job import (
-    CHUNK,
     CLONE,
     COPY_RANGE,
     FADVISE_MIN,
@@ -66,7 +65,7 @@ def _copy_span(fin: int, fout: int, off: int, length: int, job: Job,
     """Copy [off, off+length) in CHUNK steps; True when the source hit EOF early."""
     end = off + length
     while off < end:
-        stop = min(end, off + CHUNK) if report else end
+        stop = min(end, off + job.chunk) if report else end
         while off < stop:
             try:
                 n = _step(job.level, fin, fout, off, stop - off, buf)
@@ -81,7 +80,7 @@ def _copy_span(fin: int, fout: int, off: int, length: int, job: Job,
                 return True
             off += n
             job.done += n
-        if report and job.hook is not None and job.hook(job.done):
+        if report and job.hook is not None and job.hook(job.done, job.total):
             raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
     return False
 
@@ -140,7 +139,7 @@ def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None 
                     break
                 data, hole = extent
             job.done += data - pos
-            eof = _copy_span(fin, fout, data, hole - data, job, buf, size > CHUNK)
+            eof = _copy_span(fin, fout, data, hole - data, job, buf, size > job.chunk)
             pos = size if eof else hole
         if sparse:
             os.ftruncate(fout, size)
@@ -211,7 +210,8 @@ def _copy_file_at(src: str, dst: str, job: Job) -> None:
     finally:
         os.close(fin)
     job.files += 1
-    if job.hook is not None and job.files % TREE_FILES_PER_CALL == 0 and job.hook(job.done):
+    due = job.files % TREE_FILES_PER_CALL == 0
+    if due and job.hook is not None and job.hook(job.done, job.total):
         raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
 
 
@@ -256,7 +256,7 @@ def copy_tree(src: str, dst: str, job: Job) -> int:
     _copy_dir(src, dst, "", job)
     if job.fsync:
         os.sync()  # no syncfs() in the os module; sync() is the superset
-    if job.hook is not None and job.hook(job.done):
+    if job.hook is not None and job.hook(job.done, job.total):
         raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
     return job.files
 

@@ -59,10 +59,16 @@ def _httpx_not_sent(cause: BaseException) -> bool:
 
 def _requests_not_sent(exc: BaseException) -> bool:
     rex = _module("requests.exceptions")
+    if rex is not None and isinstance(exc, rex.ConnectTimeout):
+        return True
     uex = _module("urllib3.exceptions")
-    return (rex is not None and isinstance(exc, rex.ConnectTimeout)) or (
-        uex is not None and isinstance(exc, uex.NewConnectionError | uex.ConnectTimeoutError)
-    )
+    if uex is None:
+        return False
+    if rex is not None and isinstance(exc, rex.ConnectionError) and exc.args:
+        # requests wraps urllib3's MaxRetryError as args[0] (not as __cause__);
+        # its ``reason`` tells whether a connection was ever made.
+        exc = getattr(exc.args[0], "reason", exc.args[0])
+    return isinstance(exc, uex.NewConnectionError | uex.ConnectTimeoutError)
 
 
 def request_not_delivered(exc: BaseException) -> bool:

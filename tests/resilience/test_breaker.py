@@ -189,10 +189,18 @@ def test_stale_trial_from_an_earlier_half_open_period_is_ignored(clock: FakeCloc
 
     def trial_a() -> str:
         fail_times(b, 1)  # trial B fails meanwhile: open again
+        assert b.state == "open"
+        clock.advance(5)
+        assert b.state == "half_open"  # a new half-open period began
         return "a"
 
     assert b.call(trial_a) == "a"
-    assert b.state == "open"  # A's late success must not close it
+    # A belonged to the earlier period: its success is no trial of this one,
+    # so two fresh trial successes are still needed to close.
+    assert b.call(ok) == "ok"
+    assert b.state == "half_open"
+    assert b.call(ok) == "ok"
+    assert b.state == "closed"
 
 
 def test_late_failure_of_a_call_admitted_while_closed_is_ignored(clock: FakeClock) -> None:

@@ -126,3 +126,16 @@ def test_thread_safety_counts_every_call():
     stats = registry.stats()
     assert sum(s.calls for s in stats) == threads_n * per_thread
     assert sum(s.total for s in stats) == pytest.approx(threads_n * per_thread * 0.001)
+
+
+def test_decorated_functions_keep_recording_after_reset(clock: FakeClock, registry: PerfRegistry):
+    @monitor_performance("kept", registry=registry)
+    def kept() -> None:
+        clock.advance(1.0)
+
+    kept()
+    registry.reset()
+    assert registry.stats() == []
+    kept()
+    [st] = registry.stats()
+    assert (st.calls, st.total, st.max) == (1, 1.0, 1.0)

@@ -207,6 +207,11 @@ class CircuitBreaker:
 
     def _admit(self) -> int | None:
         """Let a call through or raise; a trial gets its half-open generation."""
+        # Closed is read without the lock: a call that sees "closed" just as
+        # another thread opens the breaker is one admitted a moment earlier,
+        # which the late-failure rule below already handles.
+        if self._state == "closed":
+            return None
         with self._lock:
             if self._state == "closed":
                 return None
@@ -232,7 +237,7 @@ class CircuitBreaker:
                 return
             if self._state == "closed":
                 self._consecutive = 0
-                self._count(failed=False)
+                self._count(False)
 
     def _on_failure(self, trial: int | None, counts: bool) -> None:
         with self._lock:
@@ -248,11 +253,11 @@ class CircuitBreaker:
             if self._state != "closed":
                 return  # a late failure of a call admitted before the breaker opened
             self._consecutive += 1
-            self._count(failed=True)
+            self._count(True)
             if self._consecutive >= self.config.failure_threshold or self._rate_exceeded():
                 self._open()
 
-    def _count(self, *, failed: bool) -> None:
+    def _count(self, failed: bool) -> None:
         index = int(self._clock() // self._width)
         buckets = self._buckets
         if buckets and buckets[-1][0] == index:
@@ -358,15 +363,6 @@ class BreakerRegistry:
             del self._breakers[key]
 
 
-def _not_circuit_open(transient: Callable[[BaseException], bool]) -> Callable[
-    [BaseException], bool
-]:
-    def check(exc: BaseException) -> bool:
-        return not isinstance(exc, CircuitOpenError) and transient(exc)
-
-    return check
-
-
 def guarded_call(
     key: str,
     fn: Callable[[], T],
@@ -400,5 +396,4 @@ def guarded_call(
                 tracker.record(type(exc).__name__, source or key, str(exc))
             raise
 
-    transient = _not_circuit_open(policy.transient)
-    return _run(attempt, policy, transient, on_retry, cancel, clock, sleep, rng)
+    return _run(attempt, policy, on_retry, cancel, clock, sleep, rng, retry_open_circuit=False)

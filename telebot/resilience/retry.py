@@ -248,11 +248,6 @@ def _wait(
         raise TaskCancelled("cancelled while waiting to retry")
 
 
-def _check_cancel(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise TaskCancelled("cancelled")
-
-
 def call_with_retry(
     fn: Callable[[], T],
     policy: RetryPolicy,
@@ -272,30 +267,34 @@ def call_with_retry(
     attempts are used up, the error is not transient, or the next wait would
     end past ``policy.deadline``.
     """
-    return _run(fn, policy, policy.transient, on_retry, cancel, clock, sleep, rng)
+    return _run(fn, policy, on_retry, cancel, clock, sleep, rng)
 
 
 def _run(
     fn: Callable[[], T],
     policy: RetryPolicy,
-    transient: Callable[[BaseException], bool],
     on_retry: OnRetry | None,
     cancel: threading.Event | None,
     clock: Callable[[], float],
     sleep: Callable[[float], None] | None,
     rng: Callable[[], float],
+    *,
+    retry_open_circuit: bool = True,
 ) -> T:
-    """The retry loop; ``transient`` may be narrower than ``policy.transient``."""
+    """The retry loop. ``retry_open_circuit=False`` never retries CircuitOpenError."""
     start = clock()
     attempt = 0
     while True:
-        _check_cancel(cancel)
+        if cancel is not None and cancel.is_set():
+            raise TaskCancelled("cancelled")
         attempt += 1
         try:
             return fn()
         except Exception as exc:
-            delay = _plan(policy, transient, attempt, exc, start, clock, rng)
-            if delay is None:
+            delay = _plan(policy, attempt, exc, start, clock, rng)
+            if delay is None or (
+                not retry_open_circuit and isinstance(exc, CircuitOpenError)
+            ):
                 raise
             log.info("retry %d/%d in %.2f s after %s", attempt, policy.attempts - 1,
                      delay, type(exc).__name__)
@@ -306,7 +305,6 @@ def _run(
 
 def _plan(
     policy: RetryPolicy,
-    transient: Callable[[BaseException], bool],
     attempt: int,
     exc: BaseException,
     start: float,
@@ -314,7 +312,7 @@ def _plan(
     rng: Callable[[], float],
 ) -> float | None:
     """The wait before another attempt, or None when ``exc`` must be raised."""
-    if attempt >= policy.attempts or not transient(exc):
+    if attempt >= policy.attempts or not policy.transient(exc):
         return None
     delay = policy.wait_for(attempt, exc, rng)
     if policy.deadline is not None and clock() - start + delay > policy.deadline:
@@ -337,8 +335,7 @@ def retry(
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
             return _run(
-                functools.partial(fn, *args, **kwargs), policy, policy.transient,
-                on_retry, cancel, clock, sleep, rng,
+                functools.partial(fn, *args, **kwargs), policy, on_retry, cancel, clock, sleep, rng
             )
 
         return wrapper

@@ -72,7 +72,9 @@ class App:
         from telebot.tg.bot import BotContext
 
         ctx = BotContext(
-            config=self.config, store=store, auth=Authorizer(self.config, store),
+            config=self.config,
+            store=store,
+            auth=Authorizer(self.config, store),
             process_started_at=self.process_started_at,
         )
         from telebot import wiring

@@ -32,11 +32,24 @@ LOCAL_UPLOAD_LIMIT = 2_000_000_000
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024,
-    "m": 1000**2, "mb": 1000**2, "mib": 1024**2, "mi": 1024**2,
-    "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
-    "t": 1000**4, "tb": 1000**4, "tib": 1024**4, "ti": 1024**4,
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "ki": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "gi": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+    "ti": 1024**4,
 }
 
 
@@ -79,11 +92,27 @@ class Config:
 
 KNOWN_KEYS = frozenset(
     {
-        "BOT_TOKEN", "OWNER_ID", "AUTHORIZED_CHATS", "SUDO_USERS", "BOT_API_URL", "BOT_API_LOCAL",
-        "DOWNLOAD_DIR", "MIRROR_DIR", "DATABASE_PATH", "RCLONE_CONFIG", "DEFAULT_UPLOAD",
-        "STATUS_UPDATE_INTERVAL", "STATUS_LIMIT", "LEECH_SPLIT_SIZE", "QUEUE_ALL",
-        "QUEUE_DOWNLOAD", "QUEUE_UPLOAD", "ALLOW_PRIVATE_LINKS", "PERF_REPORT_INTERVAL",
-        "SAMPLER_INTERVAL", "LOG_FILE",
+        "BOT_TOKEN",
+        "OWNER_ID",
+        "AUTHORIZED_CHATS",
+        "SUDO_USERS",
+        "BOT_API_URL",
+        "BOT_API_LOCAL",
+        "DOWNLOAD_DIR",
+        "MIRROR_DIR",
+        "DATABASE_PATH",
+        "RCLONE_CONFIG",
+        "DEFAULT_UPLOAD",
+        "STATUS_UPDATE_INTERVAL",
+        "STATUS_LIMIT",
+        "LEECH_SPLIT_SIZE",
+        "QUEUE_ALL",
+        "QUEUE_DOWNLOAD",
+        "QUEUE_UPLOAD",
+        "ALLOW_PRIVATE_LINKS",
+        "PERF_REPORT_INTERVAL",
+        "SAMPLER_INTERVAL",
+        "LOG_FILE",
     }
 )
 
@@ -213,7 +242,9 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
     return Config(
         bot_token=token,
         owner_id=owner,
-        authorized_chats=_parse(raw, "AUTHORIZED_CHATS", frozenset(), _id_set, "space-separated ids"),
+        authorized_chats=_parse(
+            raw, "AUTHORIZED_CHATS", frozenset(), _id_set, "space-separated ids"
+        ),
         sudo_users=_parse(raw, "SUDO_USERS", frozenset(), _id_set, "space-separated user ids"),
         bot_api_url=_parse(raw, "BOT_API_URL", "https://api.telegram.org", _url, "an http(s) URL"),
         bot_api_local=local,

@@ -67,9 +67,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(log_file: Path, secrets: Iterable[str], level: int = logging.INFO) -> (
-    logging.handlers.QueueListener
-):
+def setup_logging(
+    log_file: Path, secrets: Iterable[str], level: int = logging.INFO
+) -> logging.handlers.QueueListener:
     """Route all logging through a queue; returns the started listener (stop it on exit)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     formatter = logging.Formatter(LINE_FORMAT)

@@ -69,7 +69,10 @@ class Store:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+                str(path),
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
             )
             self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -132,14 +135,19 @@ class Store:
 
     def remove_chat(self, chat_id: int) -> bool:
         with self._tx() as conn:
-            return conn.execute("DELETE FROM authorized_chats WHERE chat_id = ?", (chat_id,)).rowcount > 0
+            return (
+                conn.execute("DELETE FROM authorized_chats WHERE chat_id = ?", (chat_id,)).rowcount
+                > 0
+            )
 
     def chats(self) -> frozenset[int]:
         return frozenset(row[0] for row in self._query("SELECT chat_id FROM authorized_chats"))
 
     def add_sudo(self, user_id: int) -> bool:
         with self._tx() as conn:
-            cur = conn.execute("INSERT OR IGNORE INTO sudo_users VALUES (?, ?)", (user_id, time.time()))
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO sudo_users VALUES (?, ?)", (user_id, time.time())
+            )
             return cur.rowcount > 0
 
     def remove_sudo(self, user_id: int) -> bool:
@@ -166,8 +174,14 @@ class Store:
     # -- task journal ---------------------------------------------------------------------
 
     def journal_add(
-        self, gid: str, *, chat_id: int, user_id: int, message_id: int | None,
-        spec: dict[str, Any], state: str,
+        self,
+        gid: str,
+        *,
+        chat_id: int,
+        user_id: int,
+        message_id: int | None,
+        spec: dict[str, Any],
+        state: str,
     ) -> None:
         now = time.time()
         with self._tx() as conn:

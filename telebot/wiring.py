@@ -1,17 +1,92 @@
-"""Installs the optional parts (engine, monitoring, task commands) into a BotContext.
+"""Installs the capabilities (engine, status, monitoring, task commands) into a BotContext.
 
-Kept apart from app.py so each capability registers its own handlers and start/stop hooks in
-one place, and app.py keeps only the start/stop order.
+Kept apart from app.py so each capability registers its handlers and its start/stop hooks in one
+place, and app.py keeps only the start/stop order.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import psutil
+
+from telebot.config import Config
+from telebot.engine.manager import TaskManager
+from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
+from telebot.engine.task import TaskSpec
+from telebot.sinks.local import LocalSink
+from telebot.sources.direct import direct_link_factory
+from telebot.tg.monitoring import Monitoring
+from telebot.tg.status import Footer, StatusBoard
+from telebot.tg.tasks import ChatListener, TaskCommands
+
 if TYPE_CHECKING:
     from telebot.tg.bot import BotContext
 
 
+def local_sink_factory(config: Config) -> SinkFactory:
+    sink = LocalSink(config.mirror_dir)
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
+
+    return factory
+
+
+def footer_for(ctx: BotContext) -> Footer:
+    import time
+
+    disk = psutil.disk_usage(str(ctx.config.download_dir))
+    return Footer(
+        cpu=psutil.cpu_percent(interval=None),
+        disk_free=disk.free,
+        ram=psutil.virtual_memory().percent,
+        uptime=time.monotonic() - ctx.started_at,
+    )
+
+
 def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
-    del ctx  # capabilities register here as they land (monitoring, engine, sinks)
+    cfg = ctx.config
+    board = StatusBoard(
+        snapshots=lambda chat_id: manager.snapshots(chat_id),
+        messenger=lambda: ctx.bridge,
+        footer=lambda: footer_for(ctx),
+        interval=cfg.status_update_interval,
+        per_page=max(1, cfg.status_limit),
+    )
+    pipeline = Pipeline(sources=[direct_link_factory(cfg)], sinks=[local_sink_factory(cfg)])
+    manager = TaskManager(
+        download_dir=cfg.download_dir,
+        pipeline=pipeline,
+        listener=ChatListener(cfg, lambda: ctx.bridge, board),
+        store=ctx.store,
+        queue_all=cfg.queue_all,
+        queue_download=cfg.queue_download,
+        queue_upload=cfg.queue_upload,
+    )
+    commands = TaskCommands(cfg, manager, board)
+    monitoring = Monitoring.create(cfg, manager)
+    ctx.extra_handlers.update(
+        mirror=commands.mirror,
+        leech=commands.leech,
+        status=commands.status,
+        cancel=commands.cancel,
+        cancelall=commands.cancel_all,
+        stats=monitoring.stats,
+    )
+    ctx.callback_handler = commands.on_callback
+    ctx.on_poll.append(monitoring.sampler.note_poll)
+
+    def started(_ctx: BotContext) -> None:
+        monitoring.start()
+        board.start()
+        manager.restore()
+
+    def stopping() -> None:
+        manager.shutdown()
+        board.stop()
+        monitoring.stop()
+
+    ctx.on_started.append(started)
+    ctx.on_stopping.append(stopping)

@@ -48,7 +48,9 @@ def test_environment_wins_over_config_file(tmp_path: Path) -> None:
         (base_env(QUEUE_ALL="many"), "QUEUE_ALL must be a whole number"),
     ],
 )
-def test_invalid_values_name_the_variable(env: dict[str, str], message: str, tmp_path: Path) -> None:
+def test_invalid_values_name_the_variable(
+    env: dict[str, str], message: str, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(env, cwd=tmp_path)
     assert str(info.value).startswith(message)
@@ -63,10 +65,15 @@ def test_malformed_token_is_not_echoed(tmp_path: Path) -> None:
 def test_local_mode_raises_split_limit(tmp_path: Path) -> None:
     cfg = load_config(base_env(BOT_API_LOCAL="true", LEECH_SPLIT_SIZE="2gb"), cwd=tmp_path)
     assert cfg.leech_split_size == LOCAL_UPLOAD_LIMIT
-    assert load_config(base_env(BOT_API_LOCAL="true"), cwd=tmp_path).leech_split_size == LOCAL_UPLOAD_LIMIT
+    assert (
+        load_config(base_env(BOT_API_LOCAL="true"), cwd=tmp_path).leech_split_size
+        == LOCAL_UPLOAD_LIMIT
+    )
 
 
-def test_unknown_config_file_keys_are_warned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_config_file_keys_are_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "config.env").write_text("OWNR_ID=3\n")
     load_config(base_env(), cwd=tmp_path)
     assert "unknown key OWNR_ID" in caplog.text
@@ -80,7 +87,13 @@ def test_bad_config_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("1048576", 1048576), ("50mb", 50_000_000), ("2GiB", 2 * 1024**3), ("1.5k", 1500), ("10 MB", 10**7)],
+    [
+        ("1048576", 1048576),
+        ("50mb", 50_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("1.5k", 1500),
+        ("10 MB", 10**7),
+    ],
 )
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size

@@ -100,7 +100,9 @@ def test_kill_9_never_leaves_it_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "crash.sqlite"
     for _round in range(3):
         proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", WRITER, str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
             cwd=Path(__file__).resolve().parents[1],
         )
         assert proc.stdout is not None

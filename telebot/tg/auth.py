@@ -19,8 +19,8 @@ from telebot.store import Store
 class Level(enum.IntEnum):
     """What a command needs. Higher levels include the lower ones."""
 
-    USER = 1   # an authorized chat or user
-    SUDO = 2   # sudo users: admin commands
+    USER = 1  # an authorized chat or user
+    SUDO = 2  # sudo users: admin commands
     OWNER = 3  # the owner alone: managing sudo users
 
 
@@ -88,7 +88,9 @@ class Authorizer:
 
     def is_config_entry(self, chat_or_user: int) -> bool:
         """Ids given in the config cannot be removed by a command (the config would win)."""
-        return chat_or_user in self._config.authorized_chats or chat_or_user in self._config.sudo_users
+        return (
+            chat_or_user in self._config.authorized_chats or chat_or_user in self._config.sudo_users
+        )
 
 
 class RefusalThrottle:

@@ -12,7 +12,7 @@ import functools
 import html
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ class BotContext:
     on_started: list[Callable[[BotContext], None]] = field(default_factory=list)
     on_stopping: list[Callable[[], None]] = field(default_factory=list)
     on_poll: list[Callable[[], None]] = field(default_factory=list)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def bridge(self) -> Messenger:
@@ -83,7 +84,9 @@ class PollingRequest(HTTPXRequest):
         self._ctx = ctx
         self._first = True
 
-    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+    async def do_request(
+        self, url: str, method: str, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
         if self._first and url.endswith("/getUpdates"):
             self._first = False
             elapsed = (time.time() - self._ctx.process_started_at) * 1000
@@ -98,7 +101,9 @@ class PollingRequest(HTTPXRequest):
 # -- handler plumbing ---------------------------------------------------------------------
 
 
-def guarded(spec: CommandSpec, handler: Handler) -> Callable[[Update, Any], Awaitable[None]]:
+def guarded(
+    spec: CommandSpec, handler: Handler
+) -> Callable[[Update, Any], Coroutine[Any, Any, None]]:
     """Wrap a handler: authorize, refuse politely (rarely), and never let an error escape."""
 
     @functools.wraps(handler)
@@ -187,7 +192,9 @@ def _membership_command(
     async def handler(update: Update, ctx: BotContext) -> None:
         target = target_id(update, default_chat=default_chat)
         if target is None:
-            await ctx.reply(update, f"Give a numeric id or reply to the user's message to {action}.")
+            await ctx.reply(
+                update, f"Give a numeric id or reply to the user's message to {action}."
+            )
             return
         changed = await asyncio.to_thread(change, ctx.auth, target)
         note = "" if changed else " (no change)"
@@ -222,7 +229,8 @@ async def cmd_log(update: Update, ctx: BotContext) -> None:
     def send() -> None:
         with path.open("rb") as handle:
             ctx.bridge.send_file(
-                chat.id, "send_document",
+                chat.id,
+                "send_document",
                 {"document": InputFile(handle, filename=path.name, read_file_handle=False)},
                 timeout=120,
             )
@@ -237,8 +245,9 @@ BASE_HANDLERS: dict[str, Handler] = {
     "users": cmd_users,
     "log": cmd_log,
     "auth": _membership_command("is authorized", Authorizer.authorize, default_chat=True),
-    "unauth": _membership_command("is no longer authorized", Authorizer.unauthorize,
-                                  default_chat=True),
+    "unauth": _membership_command(
+        "is no longer authorized", Authorizer.unauthorize, default_chat=True
+    ),
     "addsudo": _membership_command("is now sudo", Authorizer.add_sudo, default_chat=False),
     "rmsudo": _membership_command("is no longer sudo", Authorizer.remove_sudo, default_chat=False),
 }
@@ -310,12 +319,14 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     for hook in ctx.on_started:
         await asyncio.to_thread(hook, ctx)
     # Registering the command menu is not needed to answer updates: do it off the start path.
-    app.create_task(_set_commands(app), name="setMyCommands")
+    # (app.create_task would warn: the application is not "running" yet inside post_init.)
+    ctx.background.add(asyncio.get_running_loop().create_task(_set_commands(app)))
 
 
 async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    commands = [BotCommand(spec.name, spec.summary[:256]) for spec in COMMANDS
-                if spec.level is Level.USER]
+    commands = [
+        BotCommand(spec.name, spec.summary[:256]) for spec in COMMANDS if spec.level is Level.USER
+    ]
     try:
         await app.bot.set_my_commands(commands)
     except Exception as exc:  # a menu is a nicety: never fail start-up for it

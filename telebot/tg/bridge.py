@@ -6,20 +6,15 @@ worker thread hands a coroutine *factory* to that loop with
 coroutine, because a retry needs a fresh coroutine.
 
 Every call passes, in order: the Telegram rate limits (per chat, per group, global, plus the
-flood gate a 429 closes), the retry policy of its :class:`CallKind`, and the breaker of the Bot
-API. What is safe to retry (DESIGN.md §1, issue 4):
-
-* ``IDEMPOTENT`` (edit, delete, answerCallbackQuery, getFile, setMyCommands): repeating them
-  cannot duplicate anything, so every transient error is retried.
-* ``SEND`` (sendMessage, sendDocument, ...): a ``TimedOut`` may come *after* Telegram stored the
-  message, so it is never retried blindly; only errors that prove the request was not processed
-  are retried: ``RetryAfter`` (429) and connection failures before anything was sent.
+flood gate a 429 closes), the retry policy of its Bot API method, and the breaker of the Bot
+API. What is safe to retry per method is decided in :mod:`telebot.resilience.policies`: edits,
+deletes and reads are retried on any transient error; uploads only when the error proves the
+request never reached Telegram (a ``TimedOut`` may come after Telegram stored the file).
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -33,10 +28,10 @@ from telebot.resilience import (
     ERRORS,
     BreakerRegistry,
     ErrorTracker,
-    RetryPolicy,
     TelegramLimiter,
     guarded_call,
     retry_after_of,
+    telegram_policy,
 )
 
 if TYPE_CHECKING:
@@ -47,47 +42,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BOT_API_KEY = "Telegram Bot API"
-
-
-class CallKind(enum.Enum):
-    IDEMPOTENT = "idempotent"
-    SEND = "send"
-
-
-def _is_bad_request(exc: BaseException) -> bool:
-    from telegram.error import BadRequest, Forbidden, InvalidToken
-
-    return isinstance(exc, BadRequest | Forbidden | InvalidToken)
-
-
-def _transient_any(exc: BaseException) -> bool:
-    """IDEMPOTENT calls: every network-level failure may be retried."""
-    from telegram.error import NetworkError, RetryAfter
-
-    if _is_bad_request(exc):
-        return False
-    return isinstance(exc, RetryAfter | NetworkError | TransientError | FutureTimeout)
-
-
-def _transient_send(exc: BaseException) -> bool:
-    """SEND calls: retry only when the request provably was not processed."""
-    from telegram.error import NetworkError, RetryAfter, TimedOut
-
-    if isinstance(exc, RetryAfter):
-        return True
-    if isinstance(exc, TimedOut) or _is_bad_request(exc):
-        return False
-    # PTB wraps httpx errors as NetworkError("httpx.ConnectError: ..."): the connection was
-    # never made, so nothing reached Telegram.
-    return isinstance(exc, NetworkError) and "ConnectError" in str(exc)
-
-
-POLICIES = {
-    CallKind.IDEMPOTENT: RetryPolicy(attempts=4, base_delay=0.5, max_delay=10.0, deadline=60.0,
-                                     transient=_transient_any),
-    CallKind.SEND: RetryPolicy(attempts=4, base_delay=0.5, max_delay=10.0, deadline=120.0,
-                               transient=_transient_send),
-}
 
 
 @dataclass(frozen=True)
@@ -124,9 +78,9 @@ class Messenger:
     def call(
         self,
         chat_id: int | str,
+        method: str,
         factory: Callable[[], Awaitable[T]],
         *,
-        kind: CallKind,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
     ) -> T:
@@ -152,8 +106,14 @@ class Messenger:
                 raise
 
         return guarded_call(
-            BOT_API_KEY, attempt, policy=POLICIES[kind], breakers=self._breakers,
-            tracker=self._errors, source="telegram", cancel=cancel, on_retry=_log_retry,
+            BOT_API_KEY,
+            attempt,
+            policy=telegram_policy(method),
+            breakers=self._breakers,
+            tracker=self._errors,
+            source="telegram",
+            cancel=cancel,
+            on_retry=_log_retry,
         )
 
     def _on_loop_thread(self) -> bool:
@@ -174,16 +134,25 @@ class Messenger:
     ) -> Sent:
         message: Message = self.call(
             chat_id,
+            "sendMessage",
             lambda: self.bot.send_message(
-                chat_id, text, reply_markup=markup, reply_to_message_id=reply_to,
-                allow_sending_without_reply=True, disable_web_page_preview=True,
+                chat_id,
+                text,
+                reply_markup=markup,
+                reply_to_message_id=reply_to,
+                allow_sending_without_reply=True,
+                disable_web_page_preview=True,
             ),
-            kind=CallKind.SEND,
         )
         return Sent(message.chat_id, message.message_id)
 
     def edit_text(
-        self, chat_id: int, message_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        markup: InlineKeyboardMarkup | None = None,
     ) -> bool:
         """Edit a message; False when Telegram says it is gone or unchanged (not an error)."""
         from telegram.error import BadRequest
@@ -191,11 +160,14 @@ class Messenger:
         try:
             self.call(
                 chat_id,
+                "editMessageText",
                 lambda: self.bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=message_id, reply_markup=markup,
+                    text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=markup,
                     disable_web_page_preview=True,
                 ),
-                kind=CallKind.IDEMPOTENT,
             )
         except BadRequest as exc:
             reason = str(exc).lower()
@@ -211,8 +183,8 @@ class Messenger:
             return bool(
                 self.call(
                     chat_id,
+                    "deleteMessage",
                     lambda: self.bot.delete_message(chat_id, message_id),
-                    kind=CallKind.IDEMPOTENT,
                 )
             )
         except BadRequest:
@@ -223,8 +195,10 @@ class Messenger:
     ) -> Message:
         """Send one upload (``send_document`` etc.); never retried after a TimedOut."""
         send = getattr(self.bot, method)
-        return self.call(chat_id, lambda: send(chat_id=chat_id, **payload), kind=CallKind.SEND,
-                         timeout=timeout)
+        api_method = "send" + method.removeprefix("send_").title().replace("_", "")
+        return self.call(
+            chat_id, api_method, lambda: send(chat_id=chat_id, **payload), timeout=timeout
+        )
 
 
 async def _awaitable(factory: Callable[[], Awaitable[T]]) -> T:
@@ -232,8 +206,9 @@ async def _awaitable(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 def _log_retry(attempt: int, exc: BaseException, delay: float) -> None:
-    log.warning("Bot API call failed (%s: %s); retry %d in %.1f s",
-                type(exc).__name__, exc, attempt, delay)
+    log.warning(
+        "Bot API call failed (%s: %s); retry %d in %.1f s", type(exc).__name__, exc, attempt, delay
+    )
 
 
 def describe_error(exc: BaseException) -> str:

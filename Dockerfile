@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# Build:  docker build -t telebot .
+# Run:    docker run -d --name telebot --env-file config.env -v telebot-data:/data telebot
+
+# ---- builder: compiles the C IO core and every wheel, so the runtime needs no compiler ----
+FROM python:3.11.7-slim-bookworm AS builder
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies first: this layer is reused until requirements change.
+COPY requirements.txt setup.py pyproject.toml ./
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
+COPY native ./native
+COPY telebot ./telebot
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# ---- runtime: only what runs ----
+FROM python:3.11.7-slim-bookworm AS runtime
+# The external tools telebot drives (aria2c torrents, 7z archives, ffmpeg media, rclone remotes).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends aria2 p7zip-full ffmpeg rclone ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels telebot==0.1.0 && rm -rf /wheels
+RUN useradd --create-home --uid 10001 telebot \
+ && mkdir -p /data && chown telebot:telebot /data
+USER 10001:10001
+WORKDIR /data
+ENV PYTHONUNBUFFERED=1 PTB_TIMEDELTA=1 \
+    DOWNLOAD_DIR=/data/downloads MIRROR_DIR=/data/mirror \
+    DATABASE_PATH=/data/telebot.db LOG_FILE=/data/telebot.log
+VOLUME ["/data"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["python", "-m", "telebot.health"]
+CMD ["python", "-m", "telebot"]

@@ -1,0 +1,369 @@
+"""TaskManager: queues, the worker pool, cancel, cleanup and the restart journal.
+
+Concurrency limits (DESIGN.md §3): at most ``QUEUE_ALL`` tasks run at once; inside a running task
+the download stage waits for one of ``QUEUE_DOWNLOAD`` slots and the upload stage for one of
+``QUEUE_UPLOAD`` (0 = unlimited). Every queue is FIFO and tells each waiter its place.
+Waiting tasks hold no thread: only dispatched tasks occupy a pool worker, so 10,000 queued tasks
+cost 10,000 small objects, not 10,000 threads.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from telebot.engine.pipeline import Pipeline
+from telebot.engine.task import Snapshot, State, Task, TaskSpec, new_gid
+from telebot.errors import TaskCancelled, TelebotError
+from telebot.logs import task_context
+from telebot.store import Store
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_REASON = "the bot is restarting"
+# Pool size when QUEUE_ALL is 0 (unlimited): a ceiling on threads, not a product limit.
+UNLIMITED_WORKERS = 64
+
+
+class TaskListener(Protocol):
+    """How the engine reports to its user interface (``tg/`` implements it)."""
+
+    def on_submitted(self, task: Task) -> None: ...
+    def on_finished(self, task: Task) -> None: ...
+    def on_resumed(self, task: Task) -> None: ...
+    def on_restore_failed(
+        self, chat_id: int, message_id: int | None, gid: str, reason: str
+    ) -> None: ...
+
+
+class FifoSlots:
+    """A counting semaphore that serves waiters strictly in arrival order."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._in_use = 0
+        self._waiting: deque[str] = deque()
+        self._cond = threading.Condition()
+
+    def acquire(self, key: str, cancel: threading.Event) -> None:
+        """Block until ``key`` holds a slot; raises TaskCancelled when ``cancel`` is set first."""
+        with self._cond:
+            self._waiting.append(key)
+            try:
+                while not self._may_enter(key):
+                    if cancel.is_set():
+                        raise TaskCancelled("cancelled while queued")
+                    # The timeout is only a safety net: cancel() and release() notify.
+                    self._cond.wait(timeout=1.0)
+                if cancel.is_set():
+                    raise TaskCancelled("cancelled while queued")
+                self._in_use += 1
+            finally:
+                self._waiting.remove(key)
+                self._cond.notify_all()
+
+    def _may_enter(self, key: str) -> bool:
+        free = self._limit <= 0 or self._in_use < self._limit
+        return free and self._waiting[0] == key
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_use -= 1
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def position(self, key: str) -> int | None:
+        with self._cond:
+            try:
+                return self._waiting.index(key) + 1
+            except ValueError:
+                return None
+
+
+class TaskManager:
+    """Runs tasks through the pipeline under the configured limits."""
+
+    def __init__(
+        self,
+        *,
+        download_dir: Path,
+        pipeline: Pipeline,
+        listener: TaskListener,
+        store: Store | None = None,
+        queue_all: int = 4,
+        queue_download: int = 3,
+        queue_upload: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.download_dir = download_dir
+        self._pipeline = pipeline
+        self._listener = listener
+        self._store = store
+        self._clock = clock
+        self._queue_all = queue_all
+        self._lock = threading.Lock()
+        self._tasks: dict[str, Task] = {}
+        self._pending: deque[Task] = deque()
+        self._running = 0
+        self._stopping = False
+        self._idle = threading.Condition(self._lock)
+        self._download_slots = FifoSlots(queue_download)
+        self._upload_slots = FifoSlots(queue_upload)
+        self._pool = ThreadPoolExecutor(
+            max_workers=queue_all if queue_all > 0 else UNLIMITED_WORKERS,
+            thread_name_prefix="task",
+        )
+
+    # -- submitting and looking up --------------------------------------------------------
+
+    def submit(self, spec: TaskSpec, *, gid: str | None = None) -> Task:
+        with self._lock:
+            if self._stopping:
+                raise TelebotError("the bot is shutting down; try again in a moment")
+            gid = gid or self._unused_gid()
+            task = Task(gid, spec, self.download_dir / gid, clock=self._clock)
+            self._tasks[gid] = task
+            self._pending.append(task)
+        if self._store is not None:
+            self._store.journal_add(
+                gid,
+                chat_id=spec.chat_id,
+                user_id=spec.user_id,
+                message_id=spec.message_id,
+                spec=spec.to_json(),
+                state=State.QUEUED.value,
+            )
+        log.info("task %s queued: %s %s", gid, spec.kind, _redact_url(spec.source))
+        self._listener.on_submitted(task)
+        self._dispatch()
+        return task
+
+    def _unused_gid(self) -> str:
+        while True:
+            gid = new_gid()
+            if gid not in self._tasks:
+                return gid
+
+    def get(self, gid: str) -> Task | None:
+        with self._lock:
+            return self._tasks.get(gid)
+
+    def find_by_message(self, chat_id: int, message_id: int) -> Task | None:
+        with self._lock:
+            for task in self._tasks.values():
+                if task.spec.chat_id == chat_id and task.spec.message_id == message_id:
+                    return task
+        return None
+
+    def tasks(self, chat_id: int | None = None) -> list[Task]:
+        with self._lock:
+            return [t for t in self._tasks.values() if chat_id is None or t.spec.chat_id == chat_id]
+
+    def snapshots(self, chat_id: int | None = None) -> list[Snapshot]:
+        return [t.snapshot(self._position(t)) for t in self.tasks(chat_id)]
+
+    def _position(self, task: Task) -> int | None:
+        if task.state is not State.QUEUED:
+            return None
+        with self._lock:
+            for index, waiting in enumerate(self._pending):
+                if waiting is task:
+                    return index + 1
+        return self._download_slots.position(task.gid)
+
+    def counts_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for task in self.tasks():
+            counts[task.state.value] = counts.get(task.state.value, 0) + 1
+        return counts
+
+    # -- cancelling -----------------------------------------------------------------------
+
+    def cancel(self, gid: str, reason: str = "cancelled by user") -> bool:
+        """Cancel a task; False when there is no such running or queued task."""
+        with self._lock:
+            task = self._tasks.get(gid)
+            if task is None or task.state.finished:
+                return False
+            task.cancel(reason)
+            queued = task in self._pending
+            if queued:
+                self._pending.remove(task)
+        self._download_slots.wake()
+        self._upload_slots.wake()
+        if queued:
+            self._finish(task, State.CANCELLED)
+        return True
+
+    def cancel_all(self, tasks: Iterable[Task], reason: str = "cancelled by user") -> int:
+        return sum(self.cancel(task.gid, reason) for task in list(tasks))
+
+    # -- running --------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._pending and (self._queue_all <= 0 or self._running < self._queue_all):
+                task = self._pending.popleft()
+                self._running += 1
+                self._pool.submit(self._run, task)
+
+    def _run(self, task: Task) -> None:
+        with task_context(task.gid):
+            state = self._execute(task)
+            self._finish(task, state)
+        with self._lock:
+            self._running -= 1
+            self._idle.notify_all()
+        self._dispatch()
+
+    def _execute(self, task: Task) -> State:
+        try:
+            task.workdir.mkdir(parents=True, exist_ok=True)
+            source = self._pipeline.source_for(task.spec)
+            sink = self._pipeline.sink_for(task.spec)
+            path = self._stage(
+                task,
+                State.DOWNLOADING,
+                self._download_slots,
+                source.engine,
+                lambda: source.fetch(task),
+            )
+            assert isinstance(path, Path)
+            task.result = self._stage(
+                task,
+                State.UPLOADING,
+                self._upload_slots,
+                sink.engine,
+                lambda: sink.deliver(task, path),
+            )
+            return State.DONE
+        except TaskCancelled as exc:
+            if task.cancel_reason is None:  # cancelled from below, e.g. a source gave up
+                task.cancel_reason = str(exc)
+            return State.CANCELLED
+        except TelebotError as exc:
+            task.error = str(exc)
+        except OSError as exc:
+            task.error = describe_os_error(exc)
+        except Exception as exc:  # our bug: keep the bot alive, tell the user, log the trace
+            log.exception("task %s crashed", task.gid)
+            task.error = f"internal error ({type(exc).__name__}); the log has details"
+        return State.FAILED
+
+    def _stage(
+        self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]
+    ) -> object:
+        slots.acquire(task.gid, task.cancel_event)
+        try:
+            if task.cancel_event.is_set():
+                raise TaskCancelled(task.cancel_reason or "cancelled")
+            task.begin(state, engine)
+            self._journal_state(task)
+            return work()
+        finally:
+            slots.release()
+
+    def _journal_state(self, task: Task) -> None:
+        if self._store is not None:
+            self._store.journal_set_state(task.gid, task.state.value)
+
+    def _finish(self, task: Task, state: State) -> None:
+        interrupted = state is State.CANCELLED and task.cancel_reason == SHUTDOWN_REASON
+        task.state = state
+        if interrupted:
+            # Keep the folder and the journal row: the next start resumes from them.
+            log.info("task %s interrupted by shutdown; it resumes on the next start", task.gid)
+        else:
+            shutil.rmtree(task.workdir, ignore_errors=True)
+            if self._store is not None:
+                self._store.journal_remove(task.gid)
+            log.info("task %s %s%s", task.gid, state.value, f": {task.error}" if task.error else "")
+        try:
+            self._listener.on_finished(task)
+        except Exception:
+            log.exception("listener failed for task %s", task.gid)
+        with self._lock:
+            self._tasks.pop(task.gid, None)
+
+    # -- restart --------------------------------------------------------------------------
+
+    def restore(self) -> list[Task]:
+        """Resubmit the journal's unfinished tasks; drop folders no task owns."""
+        if self._store is None:
+            return []
+        restored: list[Task] = []
+        entries = self._store.journal_entries()
+        for entry in entries:
+            try:
+                spec = TaskSpec.from_json(entry.spec)
+            except (TypeError, ValueError) as exc:
+                self._store.journal_remove(entry.gid)
+                shutil.rmtree(self.download_dir / entry.gid, ignore_errors=True)
+                self._listener.on_restore_failed(
+                    entry.chat_id,
+                    entry.message_id,
+                    entry.gid,
+                    f"its saved description is unreadable ({exc})",
+                )
+                continue
+            task = self.submit(spec, gid=entry.gid)
+            self._listener.on_resumed(task)
+            restored.append(task)
+        known = {entry.gid for entry in entries}
+        if self.download_dir.is_dir():
+            for folder in self.download_dir.iterdir():
+                if folder.is_dir() and folder.name not in known:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return restored
+
+    def shutdown(self, timeout: float = 8.0) -> None:
+        """Interrupt every task (kept for resume) and wait for workers up to ``timeout``."""
+        deadline = self._clock() + timeout
+        with self._lock:
+            self._stopping = True
+            pending = list(self._pending)
+            self._pending.clear()
+            running = [t for t in self._tasks.values() if t not in pending]
+        for task in running:
+            task.cancel(SHUTDOWN_REASON)
+        self._download_slots.wake()
+        self._upload_slots.wake()
+        with self._lock:
+            while self._running and self._clock() < deadline:
+                self._idle.wait(timeout=max(0.05, deadline - self._clock()))
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Queued tasks never started: their journal rows stay, so they run after the restart.
+        del pending
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for the chat, with no absolute paths of the host beyond the file's name."""
+    if exc.errno == errno.ENOSPC:
+        return "disk full: not enough free space to finish"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied while writing the result"
+    name = Path(exc.filename).name if isinstance(exc.filename, str) else ""
+    return f"file error: {exc.strerror or exc}" + (f" ({name})" if name else "")
+
+
+def _redact_url(url: str) -> str:
+    """Logs keep the host and path, never credentials or query strings (they carry tokens)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable link>"
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{parts.path[:80]}" if parts.scheme else url[:60]

@@ -1,0 +1,230 @@
+"""Tasks: what to do (:class:`TaskSpec`), its live state (:class:`Task`) and what the status
+message shows of it (:class:`Snapshot`).
+
+The engine knows nothing of Telegram: chat and message ids are opaque numbers it carries back
+to its listener. A :class:`Task` uses ``__slots__`` because a busy bot queues thousands of them
+(``bench/memory.py`` measures the saving).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class State(enum.Enum):
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    PROCESSING = "processing"
+    UPLOADING = "uploading"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (State.DONE, State.FAILED, State.CANCELLED)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything needed to (re)run a task; JSON-serializable for the journal."""
+
+    kind: str  # "mirror" | "leech"
+    source: str  # a URL, or "tg:<file_id>" for a Telegram file
+    chat_id: int
+    user_id: int
+    message_id: int | None = None  # the command message (replies and /cancel by reply)
+    name: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    upload: str | None = None  # "local", an rclone "remote:path", or a chat id (leech)
+    split_size: int | None = None
+    as_document: bool = False
+    as_media: bool = False
+    file_name: str | None = None  # Telegram file sources: the name Telegram gave
+    file_size: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskSpec:
+        data = dict(data)
+        data["headers"] = tuple(tuple(pair) for pair in data.get("headers", ()))
+        if data.get("auth") is not None:
+            data["auth"] = tuple(data["auth"])
+        return cls(**data)
+
+
+def new_gid() -> str:
+    """A short id users can type: 10 hex chars, 40 bits (collisions tested against the journal)."""
+    return secrets.token_hex(5)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An immutable view of a task at one moment, safe to hand to any thread."""
+
+    gid: str
+    name: str
+    kind: str
+    state: State
+    done: int
+    total: int | None
+    speed: float  # bytes/s over the recent window
+    elapsed: float  # seconds since the task started running (0 while queued)
+    engine: str
+    chat_id: int
+    user_id: int
+    message_id: int | None
+    queue_position: int | None = None
+
+    @property
+    def percent(self) -> float | None:
+        if not self.total:
+            return None
+        return min(100.0, 100.0 * self.done / self.total)
+
+    @property
+    def eta(self) -> float | None:
+        if not self.total or self.speed <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / self.speed)
+
+
+class SpeedMeter:
+    """Bytes per second over a moving window of ``window`` seconds.
+
+    Points are kept at most every ``resolution`` seconds, so a hot progress callback costs one
+    comparison most of the time.
+    """
+
+    __slots__ = ("_clock", "_points", "_resolution", "_window")
+
+    def __init__(self, clock: Callable[[], float], window: float = 5.0, resolution: float = 0.25):
+        self._clock = clock
+        self._window = window
+        self._resolution = resolution
+        self._points: deque[tuple[float, int]] = deque()
+
+    def add(self, done: int) -> None:
+        now = self._clock()
+        points = self._points
+        if points and now - points[-1][0] < self._resolution:
+            return
+        points.append((now, done))
+        while len(points) > 2 and now - points[1][0] >= self._window:
+            points.popleft()
+
+    def reset(self) -> None:
+        self._points.clear()
+
+    def speed(self, done: int) -> float:
+        if not self._points:
+            return 0.0
+        then, before = self._points[0]
+        span = self._clock() - then
+        return (done - before) / span if span > 0 else 0.0
+
+
+class Task:
+    """Live state of one task. Written by its worker thread; read via :meth:`snapshot`."""
+
+    __slots__ = (
+        "_clock",
+        "_meter",
+        "cancel_event",
+        "cancel_reason",
+        "created_at",
+        "done",
+        "engine",
+        "error",
+        "gid",
+        "name",
+        "result",
+        "spec",
+        "started_at",
+        "state",
+        "total",
+        "workdir",
+    )
+
+    def __init__(
+        self,
+        gid: str,
+        spec: TaskSpec,
+        workdir: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.gid = gid
+        self.spec = spec
+        self.workdir = workdir
+        self._clock = clock
+        self.state = State.QUEUED
+        self.name = spec.name or spec.file_name or _name_hint(spec.source)
+        self.engine = ""
+        self.done = 0
+        self.total: int | None = None
+        self.created_at = clock()
+        self.started_at: float | None = None
+        self.error: str | None = None
+        self.result: Any = None
+        self.cancel_event = threading.Event()
+        self.cancel_reason: str | None = None
+        self._meter = SpeedMeter(clock)
+
+    def begin(self, state: State, engine: str, total: int | None = None) -> None:
+        """Enter a stage: its progress counts from zero."""
+        if self.started_at is None:
+            self.started_at = self._clock()
+        self.state = state
+        self.engine = engine
+        self.done = 0
+        self.total = total
+        self._meter.reset()
+
+    def progress(self, done: int, total: int | None) -> None:
+        """Progress callback for sources and sinks (hot: keep it cheap)."""
+        self.done = done
+        if total is not None:
+            self.total = total
+        self._meter.add(done)
+
+    def cancel(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self.cancel_event.set()
+
+    def snapshot(self, queue_position: int | None = None) -> Snapshot:
+        done = self.done
+        started = self.started_at
+        return Snapshot(
+            gid=self.gid,
+            name=self.name,
+            kind=self.spec.kind,
+            state=self.state,
+            done=done,
+            total=self.total,
+            speed=self._meter.speed(done),
+            elapsed=(self._clock() - started) if started is not None else 0.0,
+            engine=self.engine,
+            chat_id=self.spec.chat_id,
+            user_id=self.spec.user_id,
+            message_id=self.spec.message_id,
+            queue_position=queue_position,
+        )
+
+
+def _name_hint(source: str) -> str:
+    """A provisional display name until the source knows the real one."""
+    tail = source.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return tail[:80] or source[:80]

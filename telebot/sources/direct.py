@@ -1,0 +1,55 @@
+"""The engine's face of the HTTP downloader: direct http(s) links for mirror and leech."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from telebot.config import Config
+from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.task import Task, TaskSpec
+from telebot.monitor.perf import monitor_performance
+from telebot.sources.http import HttpOptions, HttpSource
+
+
+def is_http_link(link: str) -> bool:
+    return link[:8].lower().startswith(("http://", "https://"))
+
+
+class DirectLinkSource:
+    """Fetches ``spec.source`` with :class:`HttpSource` into the task's folder."""
+
+    engine = "HTTP"
+
+    def __init__(self, config: Config, http: HttpSource | None = None) -> None:
+        self._config = config
+        self._http = http or HttpSource()
+
+    def options_for(self, spec: TaskSpec) -> HttpOptions:
+        return HttpOptions(
+            headers=dict(spec.headers),
+            auth=spec.auth,
+            name=spec.name,
+            allow_private=self._config.allow_private_links,
+        )
+
+    @monitor_performance("source.http.fetch")
+    def fetch(self, task: Task) -> Path:
+        path = self._http.download(
+            task.spec.source,
+            task.workdir,
+            self.options_for(task.spec),
+            progress=task.progress,
+            cancel=task.cancel_event,
+        )
+        task.name = path.name
+        return path
+
+
+def direct_link_factory(config: Config, http: HttpSource | None = None) -> SourceFactory:
+    """A :data:`~telebot.engine.pipeline.SourceFactory` for http(s) links."""
+    source = DirectLinkSource(config, http)
+
+    def factory(spec: TaskSpec) -> Source | None:
+        return source if is_http_link(spec.source) else None
+
+    return factory

@@ -1,0 +1,165 @@
+"""Parsing task commands: ``/mirror <link> [flags]`` into :class:`TaskArgs`.
+
+Every mistake becomes a :class:`~telebot.errors.BadInputError` whose text says what is wrong
+and how to write it; the handler sends that text back. The parser never evaluates anything: the
+text is split with :mod:`shlex` (so ``-h "Key: value"`` keeps its spaces) and every value is
+checked before it becomes part of a task.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from telebot.config import parse_size
+from telebot.errors import BadInputError
+
+# Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
+# short enough that nothing we store or log can be bloated by it.
+MAX_LINK_LENGTH = 4096
+MAX_HEADERS = 20
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")  # RFC 9110 token
+_REFUSED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "range"})
+
+USAGE = 'Write it as: /{command} <link> [-n name] [-h "Key: value"] [-au user -ap pass] ...'
+
+# Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
+VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i"})
+SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b"})
+OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z"})
+
+
+@dataclass(frozen=True)
+class TaskArgs:
+    link: str | None
+    name: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    upload: str | None = None
+    split_size: int | None = None
+    as_document: bool = False
+    as_media: bool = False
+    extract: bool = False
+    compress: bool = False
+    select: bool = False
+    multi: int | None = None
+    bulk: bool = False
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        if self.user is None:
+            return None
+        return (self.user, self.password or "")
+
+
+def split_words(text: str, command: str) -> list[str]:
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError as exc:  # an unclosed quote
+        raise BadInputError(
+            f"Could not read the command ({exc}). {USAGE.format(command=command)}"
+        ) from None
+
+
+def parse_task_args(text: str, command: str) -> TaskArgs:
+    """Parse the words after the command. ``command`` (``"mirror"``) only shapes the help."""
+    words = split_words(text, command)
+    link: str | None = None
+    values: dict[str, list[str]] = {}
+    switches: set[str] = set()
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in VALUE_FLAGS:
+            if i + 1 >= len(words):
+                raise BadInputError(f"{word} needs a value. {USAGE.format(command=command)}")
+            values.setdefault(word, []).append(words[i + 1])
+            i += 2
+        elif word in SWITCH_FLAGS:
+            switches.add(word)
+            i += 1
+        elif word in OPTIONAL_VALUE_FLAGS:
+            switches.add(word)
+            has_value = i + 1 < len(words) and not words[i + 1].startswith("-")
+            if has_value and link is not None:
+                values.setdefault(word, []).append(words[i + 1])
+                i += 1
+            i += 1
+        elif word.startswith("-") and len(word) > 1:
+            raise BadInputError(f"Unknown flag {word}. /help lists the flags.")
+        elif link is None:
+            link = word
+            i += 1
+        else:
+            raise BadInputError(
+                f"Unexpected {word[:40]!r}: give one link, then flags. "
+                + USAGE.format(command=command)
+            )
+    return _build(link, values, switches)
+
+
+def _one(values: dict[str, list[str]], flag: str) -> str | None:
+    found = values.get(flag)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise BadInputError(f"{flag} is given more than once.")
+    return found[0]
+
+
+def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -> TaskArgs:
+    if link is not None and len(link) > MAX_LINK_LENGTH:
+        raise BadInputError(f"The link is too long (over {MAX_LINK_LENGTH} characters).")
+    name = _one(values, "-n")
+    if name is not None and not name.strip():
+        raise BadInputError("-n needs a non-empty name.")
+    split = _one(values, "-sp")
+    multi = _one(values, "-i")
+    if "-doc" in switches and "-med" in switches:
+        raise BadInputError("Choose one of -doc and -med.")
+    return TaskArgs(
+        link=link,
+        name=name,
+        headers=tuple(parse_header(h) for h in values.get("-h", ())[: MAX_HEADERS + 1]),
+        user=_one(values, "-au"),
+        password=_one(values, "-ap"),
+        upload=_one(values, "-up"),
+        split_size=_parse_split(split) if split is not None else None,
+        as_document="-doc" in switches,
+        as_media="-med" in switches,
+        extract="-e" in switches,
+        compress="-z" in switches,
+        select="-s" in switches,
+        multi=_parse_multi(multi) if multi is not None else None,
+        bulk="-b" in switches,
+    )
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``"Key: value"`` → ``("Key", "value")``; refuses names that would break the request."""
+    key, sep, value = text.partition(":")
+    key, value = key.strip(), value.strip()
+    if not sep or not _HEADER_NAME.match(key):
+        raise BadInputError(f'Bad header {text[:60]!r}: write it as -h "Key: value".')
+    if key.lower() in _REFUSED_HEADERS:
+        raise BadInputError(f"The header {key} is set by the bot itself and cannot be changed.")
+    if any(ch in value for ch in "\r\n\0"):
+        raise BadInputError(f"The value of header {key} has a line break.")
+    return key, value
+
+
+def _parse_split(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise BadInputError(
+            f"-sp {text[:30]!r} is not a size: write e.g. -sp 500mb, -sp 2gb or -sp 1048576."
+        ) from None
+
+
+def _parse_multi(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 50:
+        raise BadInputError("-i needs a number from 1 to 50.")
+    return int(text)

@@ -1,0 +1,90 @@
+"""Monitoring in the running bot: the sampler and reporter threads, and /stats."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+
+from telebot import fileio
+from telebot.config import Config
+from telebot.engine.manager import TaskManager
+from telebot.monitor.chart import render_chart
+from telebot.monitor.perf import REGISTRY
+from telebot.monitor.report import Reporter, build_report
+from telebot.monitor.sampler import Sampler
+from telebot.monitor.stats import StatsInput, render_stats, tool_versions
+from telebot.resilience import BREAKERS, ERRORS
+from telebot.tg.bot import BotContext
+
+
+def heartbeat_path(config: Config) -> Path:
+    """Where the health check looks (``python -m telebot.health``): next to the database."""
+    return Path(f"{config.database_path}.heartbeat")
+
+
+@dataclass
+class Monitoring:
+    config: Config
+    manager: TaskManager
+    sampler: Sampler
+    reporter: Reporter
+
+    @classmethod
+    def create(cls, config: Config, manager: TaskManager) -> Monitoring:
+        sampler = Sampler(
+            interval=config.sampler_interval,
+            disk_path=config.download_dir,
+            heartbeat_path=heartbeat_path(config),
+        )
+        monitoring = cls(
+            config, manager, sampler, Reporter(config.perf_report_interval, lambda: "")
+        )
+        monitoring.reporter = Reporter(config.perf_report_interval, monitoring.report)
+        return monitoring
+
+    def report(self) -> str:
+        return build_report(
+            sampler=self.sampler,
+            perf=REGISTRY,
+            errors=ERRORS.totals_by_kind(),
+            breakers=BREAKERS.snapshot(),
+        )
+
+    def start(self) -> None:
+        self.sampler.start()
+        self.reporter.start()
+
+    def stop(self) -> None:
+        self.reporter.stop()
+        self.sampler.stop()
+
+    def stats_input(self, uptime: float) -> StatsInput:
+        return StatsInput(
+            uptime=uptime,
+            sample=self.sampler.latest(),
+            tasks_by_state=self.manager.counts_by_state(),
+            slowest=REGISTRY.slowest(5),
+            error_counts=ERRORS.totals_by_kind(),
+            open_breakers=BREAKERS.open_breakers(),
+            native_io=fileio.NATIVE,
+            versions=tool_versions(),
+            download_dir=self.config.download_dir,
+        )
+
+    async def stats(self, update: Update, ctx: BotContext) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        uptime = time.monotonic() - ctx.started_at
+        text = await asyncio.to_thread(lambda: render_stats(self.stats_input(uptime)))
+        await ctx.reply(update, text)
+        png = await asyncio.to_thread(render_chart, self.sampler.history())
+        if png is not None:
+            payload: dict[str, Any] = {"photo": png, "caption": "CPU, RAM and network, last hour"}
+            await asyncio.to_thread(
+                ctx.bridge.send_file, chat.id, "send_photo", payload, timeout=60
+            )

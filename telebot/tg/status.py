@@ -1,0 +1,226 @@
+"""The live status message: one per chat, edited in place, always within Telegram's limits.
+
+Rendering is a pure function of task snapshots (:func:`render_page`), so it is tested without a
+bot. :class:`StatusBoard` owns the messages: it edits each chat's message every
+``STATUS_UPDATE_INTERVAL`` seconds *only when its text changed* (so Telegram never answers "message
+is not modified"), deletes it when the chat has no tasks left, and reposts it at the bottom on
+/status. All its Telegram calls go through the rate-limited Messenger.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from telebot.engine.task import Snapshot, State
+from telebot.monitor.stats import format_bytes, format_duration
+from telebot.tg.bridge import Messenger
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 4096  # sendMessage/editMessageText text limit (TELEGRAM-NOTES §2)
+NAME_LIMIT = 120  # characters of a task name shown; keeps a page of 4 tasks far below 4096
+BAR_CELLS = 12
+CALLBACK_PREFIX = "st"
+
+ICONS = {
+    State.QUEUED: "⏳",
+    State.DOWNLOADING: "📥",
+    State.PROCESSING: "⚙️",
+    State.UPLOADING: "📤",
+    State.DONE: "✅",
+    State.FAILED: "❌",
+    State.CANCELLED: "🚫",
+}
+
+
+def progress_bar(percent: float | None) -> str:
+    if percent is None:
+        return "[" + "·" * BAR_CELLS + "]"
+    filled = min(BAR_CELLS, int(percent / 100 * BAR_CELLS))
+    return "[" + "■" * filled + "□" * (BAR_CELLS - filled) + "]"
+
+
+def render_task(s: Snapshot) -> str:
+    name = s.name if len(s.name) <= NAME_LIMIT else s.name[: NAME_LIMIT - 1] + "…"
+    lines = [f"{ICONS.get(s.state, '')} <b>{html.escape(name, quote=False)}</b>"]
+    engine = f" · {html.escape(s.engine)}" if s.engine else ""
+    if s.state is State.QUEUED:
+        place = f" · #{s.queue_position} in line" if s.queue_position else ""
+        lines.append(f"Queued{place} · {s.kind}")
+    else:
+        percent = s.percent
+        shown = f"{percent:.1f}%" if percent is not None else "?%"
+        total = format_bytes(s.total) if s.total else "?"
+        eta = format_duration(s.eta) if s.eta is not None else "-"
+        lines.append(f"{s.state.value.capitalize()}{engine} · {s.kind}")
+        lines.append(f"{progress_bar(percent)} {shown}")
+        lines.append(
+            f"{format_bytes(s.done)} of {total} · {format_bytes(s.speed)}/s · ETA {eta}"
+            f" · {format_duration(s.elapsed)}"
+        )
+    lines.append(f"/cancel <code>{s.gid}</code>")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Footer:
+    cpu: float
+    disk_free: int
+    ram: float
+    uptime: float
+
+    def render(self) -> str:
+        return (
+            f"CPU {self.cpu:.0f}% · Free {format_bytes(self.disk_free)} · "
+            f"RAM {self.ram:.0f}% · Up {format_duration(self.uptime)}"
+        )
+
+
+def render_page(
+    snapshots: Sequence[Snapshot], page: int, per_page: int, footer: Footer
+) -> tuple[str, InlineKeyboardMarkup | None, int]:
+    """Text, keyboard and the page actually shown (clamped) for one chat's tasks."""
+    pages = max(1, -(-len(snapshots) // per_page))
+    page = min(max(page, 0), pages - 1)
+    shown = snapshots[page * per_page : (page + 1) * per_page]
+    blocks = [render_task(s) for s in shown]
+    head = f"<b>Tasks</b>: {len(snapshots)}" + (f" · page {page + 1}/{pages}" if pages > 1 else "")
+    text = "\n\n".join([head, *blocks, footer.render()])
+    if len(text) > MESSAGE_LIMIT:  # cannot happen with NAME_LIMIT, but never send a 400
+        text = text[: MESSAGE_LIMIT - 1] + "…"
+    return text, _keyboard(shown, page, pages), page
+
+
+def _keyboard(shown: Sequence[Snapshot], page: int, pages: int) -> InlineKeyboardMarkup:
+    rows = [
+        [InlineKeyboardButton(f"✖ {s.name[:20]}", callback_data=f"{CALLBACK_PREFIX}:c:{s.gid}")]
+        for s in shown
+    ]
+    nav = [InlineKeyboardButton("🔄", callback_data=f"{CALLBACK_PREFIX}:p:{page}")]
+    if pages > 1:
+        nav.insert(
+            0, InlineKeyboardButton("◀", callback_data=f"{CALLBACK_PREFIX}:p:{(page - 1) % pages}")
+        )
+        nav.append(
+            InlineKeyboardButton("▶", callback_data=f"{CALLBACK_PREFIX}:p:{(page + 1) % pages}")
+        )
+    rows.append(nav)
+    return InlineKeyboardMarkup(rows)
+
+
+@dataclass
+class _ChatStatus:
+    message_id: int | None = None
+    text: str = ""
+    page: int = 0
+    dirty: bool = True
+
+
+@dataclass
+class StatusBoard:
+    """Keeps one status message per chat up to date. Call :meth:`start` once the bot runs."""
+
+    snapshots: Callable[[int | None], list[Snapshot]]
+    messenger: Callable[[], Messenger]
+    footer: Callable[[], Footer]
+    interval: float = 10.0
+    per_page: int = 4
+    _chats: dict[int, _ChatStatus] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="status", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def touch(self, chat_id: int) -> None:
+        """A task appeared or changed state in ``chat_id``: update soon (a new chat: now)."""
+        with self._lock:
+            self._chats.setdefault(chat_id, _ChatStatus()).dirty = True
+        self._wake.set()
+
+    def _loop(self) -> None:
+        next_full = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(timeout=max(0.0, next_full - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            full = time.monotonic() >= next_full
+            if full:
+                next_full = time.monotonic() + self.interval
+            self.refresh(only_new=not full)
+
+    def refresh(self, *, only_new: bool = False) -> None:
+        """Update every chat (or, with ``only_new``, just chats with no message yet)."""
+        all_snapshots = self.snapshots(None)
+        by_chat: dict[int, list[Snapshot]] = {}
+        for snap in all_snapshots:
+            by_chat.setdefault(snap.chat_id, []).append(snap)
+        with self._lock:
+            chats = set(self._chats) | set(by_chat)
+        for chat_id in chats:
+            try:
+                self._refresh_chat(chat_id, by_chat.get(chat_id, []), only_new=only_new)
+            except Exception:  # one broken chat must not stop the others' updates
+                log.exception("status update for chat %s failed", chat_id)
+
+    def _refresh_chat(self, chat_id: int, snaps: list[Snapshot], *, only_new: bool) -> None:
+        with self._lock:
+            status = self._chats.setdefault(chat_id, _ChatStatus())
+            if only_new and status.message_id is not None:
+                return
+            if not snaps:
+                self._drop(chat_id, status)
+                return
+            snaps.sort(key=lambda s: (s.state is State.QUEUED, s.queue_position or 0, s.gid))
+            text, markup, status.page = render_page(
+                snaps, status.page, self.per_page, self.footer()
+            )
+            if status.message_id is None:
+                sent = self.messenger().send_text(chat_id, text, markup=markup)
+                status.message_id, status.text = sent.message_id, text
+            elif text != status.text:
+                if not self.messenger().edit_text(chat_id, status.message_id, text, markup=markup):
+                    log.debug("status message in %s vanished or unchanged", chat_id)
+                status.text = text
+            status.dirty = False
+
+    def _drop(self, chat_id: int, status: _ChatStatus) -> None:
+        if status.message_id is not None:
+            self.messenger().delete(chat_id, status.message_id)
+        del self._chats[chat_id]
+
+    def repost(self, chat_id: int) -> None:
+        """/status: delete the old message and send a fresh one at the bottom of the chat."""
+        with self._lock:
+            status = self._chats.get(chat_id)
+            if status is not None and status.message_id is not None:
+                self.messenger().delete(chat_id, status.message_id)
+                status.message_id, status.text = None, ""
+            self._refresh_chat(chat_id, self.snapshots(chat_id), only_new=False)
+
+    def show_page(self, chat_id: int, page: int) -> None:
+        with self._lock:
+            self._chats.setdefault(chat_id, _ChatStatus()).page = page
+            self._refresh_chat(chat_id, self.snapshots(chat_id), only_new=False)
+
+    def has_message(self, chat_id: int) -> bool:
+        with self._lock:
+            status = self._chats.get(chat_id)
+            return status is not None and status.message_id is not None

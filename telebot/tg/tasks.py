@@ -1,0 +1,254 @@
+"""Task commands (/mirror, /leech, /status, /cancel, /cancelall), the status buttons, and the
+listener that turns engine events into chat messages."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from telegram import Update
+
+from telebot.config import Config
+from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
+from telebot.engine.pipeline import Delivery
+from telebot.engine.task import State, Task, TaskSpec
+from telebot.errors import BadInputError
+from telebot.monitor.stats import format_bytes, format_duration
+from telebot.sources.direct import is_http_link
+from telebot.tg.args import TaskArgs, parse_task_args
+from telebot.tg.bot import BotContext
+from telebot.tg.bridge import Messenger
+from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
+
+log = logging.getLogger(__name__)
+
+# Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet: say so
+# instead of silently ignoring them.
+NOT_YET = {"extract": "-e", "compress": "-z", "select": "-s", "multi": "-i", "bulk": "-b"}
+
+
+@dataclass
+class TaskCommands:
+    """Handlers bound to the running engine and status board."""
+
+    config: Config
+    manager: TaskManager
+    board: StatusBoard
+    leech_available: bool = False
+
+    # -- /mirror and /leech ---------------------------------------------------------------
+
+    async def mirror(self, update: Update, ctx: BotContext) -> None:
+        await self._start(update, ctx, "mirror")
+
+    async def leech(self, update: Update, ctx: BotContext) -> None:
+        await self._start(update, ctx, "leech")
+
+    async def _start(self, update: Update, ctx: BotContext, kind: str) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        assert message is not None and chat is not None and user is not None
+        words = (message.text or "").split(maxsplit=1)
+        args = parse_task_args(words[1] if len(words) > 1 else "", kind)
+        spec = self.spec_from(
+            args, kind, chat.id, user.id, message.message_id, reply_text=_reply_text(update)
+        )
+        await asyncio.to_thread(self.manager.submit, spec)
+
+    def spec_from(
+        self,
+        args: TaskArgs,
+        kind: str,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        *,
+        reply_text: str | None,
+    ) -> TaskSpec:
+        """Check what the user asked for and turn it into a spec (BadInputError otherwise)."""
+        if kind == "leech" and not self.leech_available:
+            raise BadInputError("/leech is not available in this version yet; use /mirror.")
+        for attr, flag in NOT_YET.items():
+            if getattr(args, attr):
+                raise BadInputError(f"{flag} is not available in this version yet.")
+        link = args.link or (reply_text.split()[0] if reply_text and reply_text.split() else None)
+        if not link:
+            raise BadInputError(
+                f"Send a link: /{kind} <link> [flags], or reply to a link with /{kind}."
+            )
+        if not is_http_link(link):
+            raise BadInputError("Only http:// and https:// links are supported in this version.")
+        if kind == "mirror" and args.upload not in (None, "local"):
+            raise BadInputError(
+                "-up: only 'local' is available in this version (rclone comes later)."
+            )
+        if kind == "mirror" and (args.split_size or args.as_document or args.as_media):
+            raise BadInputError("-sp, -doc and -med only apply to /leech.")
+        return TaskSpec(
+            kind=kind,
+            source=link,
+            chat_id=chat_id,
+            user_id=user_id,
+            message_id=message_id,
+            name=args.name,
+            headers=args.headers,
+            auth=args.auth,
+            upload=args.upload,
+            split_size=args.split_size,
+            as_document=args.as_document,
+            as_media=args.as_media,
+        )
+
+    # -- /status, /cancel, /cancelall -----------------------------------------------------
+
+    async def status(self, update: Update, ctx: BotContext) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        if not self.manager.tasks(chat.id):
+            await ctx.reply(update, "No tasks are running in this chat.")
+            return
+        await asyncio.to_thread(self.board.repost, chat.id)
+
+    async def cancel(self, update: Update, ctx: BotContext) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        assert message is not None and chat is not None and user is not None
+        words = (message.text or "").split()
+        task: Task | None = None
+        if len(words) > 1:
+            task = self.manager.get(words[1])
+        elif message.reply_to_message is not None:
+            task = self.manager.find_by_message(chat.id, message.reply_to_message.message_id)
+        else:
+            await ctx.reply(
+                update, "Write /cancel &lt;gid&gt;, or reply /cancel to the task's command."
+            )
+            return
+        await ctx.reply(update, self._cancel(task, user.id, ctx))
+
+    def _cancel(self, task: Task | None, user_id: int, ctx: BotContext) -> str:
+        if task is None or task.state.finished:
+            return "No such task (it may have finished already)."
+        if task.spec.user_id != user_id and not ctx.auth.is_sudo(user_id):
+            return "Only the user who started this task (or a sudo user) can cancel it."
+        self.manager.cancel(task.gid)
+        return f"Cancelling <code>{task.gid}</code>."
+
+    async def cancel_all(self, update: Update, ctx: BotContext) -> None:
+        user = update.effective_user
+        assert user is not None
+        mine = [
+            t
+            for t in self.manager.tasks()
+            if ctx.auth.is_sudo(user.id) or t.spec.user_id == user.id
+        ]
+        count = self.manager.cancel_all(mine)
+        await ctx.reply(update, f"Cancelling {count} task{'s' if count != 1 else ''}.")
+
+    # -- status buttons -------------------------------------------------------------------
+
+    async def on_callback(self, update: Update, ctx: BotContext) -> None:
+        query, chat, user = update.callback_query, update.effective_chat, update.effective_user
+        assert query is not None and chat is not None and user is not None
+        parts = (query.data or "").split(":")
+        if len(parts) != 3 or parts[0] != CALLBACK_PREFIX:
+            await query.answer()
+            return
+        action, value = parts[1], parts[2]
+        if action == "c":
+            text = self._cancel(self.manager.get(value), user.id, ctx)
+            await query.answer(
+                html.unescape(text.replace("<code>", "").replace("</code>", ""))[:200]
+            )
+            self.board.touch(chat.id)
+        elif action == "p" and value.isdigit():
+            await query.answer()
+            await asyncio.to_thread(self.board.show_page, chat.id, int(value))
+        else:
+            await query.answer()
+
+
+def _reply_text(update: Update) -> str | None:
+    message = update.effective_message
+    if message is None or message.reply_to_message is None:
+        return None
+    return message.reply_to_message.text or message.reply_to_message.caption
+
+
+class ChatListener:
+    """Engine events → messages in the task's chat (runs in worker threads)."""
+
+    def __init__(
+        self, config: Config, messenger: Callable[[], Messenger], board: StatusBoard
+    ) -> None:
+        self._config = config
+        self._messenger = messenger
+        self._board = board
+
+    def _reply(self, task: Task, text: str) -> None:
+        try:
+            self._messenger().send_text(task.spec.chat_id, text, reply_to=task.spec.message_id)
+        except Exception:
+            log.exception("could not tell chat %s about task %s", task.spec.chat_id, task.gid)
+
+    def on_submitted(self, task: Task) -> None:
+        self._board.touch(task.spec.chat_id)
+
+    def on_resumed(self, task: Task) -> None:
+        self._reply(task, f"♻️ Resuming <b>{_name(task)}</b> after a restart.")
+
+    def on_restore_failed(
+        self, chat_id: int, message_id: int | None, gid: str, reason: str
+    ) -> None:
+        self._messenger().send_text(
+            chat_id,
+            f"❌ Task <code>{gid}</code> could not be resumed: {html.escape(reason)}",
+            reply_to=message_id,
+        )
+
+    def on_finished(self, task: Task) -> None:
+        self._board.touch(task.spec.chat_id)
+        if task.state is State.DONE:
+            self._reply(task, self.done_text(task))
+        elif task.state is State.FAILED:
+            self._reply(
+                task, f"❌ <b>{_name(task)}</b> failed: {html.escape(task.error or 'unknown')}"
+            )
+        elif task.cancel_reason == SHUTDOWN_REASON:
+            self._reply(
+                task,
+                f"⏸ <b>{_name(task)}</b> was interrupted by a restart; "
+                "it resumes when the bot is back.",
+            )
+        else:
+            self._reply(
+                task,
+                f"🚫 <b>{_name(task)}</b> cancelled ({html.escape(task.cancel_reason or '')}).",
+            )
+
+    def done_text(self, task: Task) -> str:
+        delivery = task.result
+        assert isinstance(delivery, Delivery)
+        elapsed = task.snapshot().elapsed
+        speed = delivery.size / elapsed if elapsed > 0 else 0.0
+        lines = [
+            f"✅ <b>{html.escape(delivery.name)}</b>",
+            f"Size: {format_bytes(delivery.size)} · Took: {format_duration(elapsed)} · "
+            f"Avg: {format_bytes(speed)}/s",
+        ]
+        if task.spec.kind == "mirror":
+            shown = self._config.mirror_dir / Path(delivery.location).name
+            lines.append(f"Saved to: <code>{html.escape(str(shown))}</code>")
+        else:
+            lines.append(
+                f"Sent {delivery.files} file{'s' if delivery.files != 1 else ''} "
+                f"to {html.escape(delivery.location)}"
+            )
+            lines.extend(html.escape(link) for link in delivery.links)
+        return "\n".join(lines)
+
+
+def _name(task: Task) -> str:
+    return html.escape(task.name[:200], quote=False)

@@ -1,0 +1,148 @@
+"""The real bot process against the fake Bot API: start-up, commands, auth, shutdown."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import OWNER, ROOT, USER, bot_env
+from tests.fakes.bot_api import Call, FakeBotAPI
+
+
+def reply_to(api: FakeBotAPI, message: dict[str, Any], since: int, timeout: float = 15) -> Call:
+    return api.wait_for(
+        "sendMessage",
+        lambda c: (
+            c.params.get("chat_id") == message["chat"]["id"]
+            and _replied(c) == message["message_id"]
+        ),
+        since=since,
+        timeout=timeout,
+    )
+
+
+def _replied(call: Call) -> Any:
+    params = call.params.get("reply_parameters")
+    if isinstance(params, dict):
+        return params.get("message_id")
+    return call.params.get("reply_to_message_id")
+
+
+def test_start_help_ping_for_the_owner(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    make_bot()
+    since = bot_api.mark()
+    start = bot_api.push_message("/start", chat_id=OWNER, user_id=OWNER)
+    assert "running" in reply_to(bot_api, start, since).params["text"]
+    help_msg = bot_api.push_message("/help", chat_id=OWNER, user_id=OWNER)
+    text = reply_to(bot_api, help_msg, since).params["text"]
+    for needle in ("/mirror", "/leech", "/cancel", "/stats", "/addsudo", "-n name", "-up dest"):
+        assert needle in text
+    ping = bot_api.push_message("/ping", chat_id=OWNER, user_id=OWNER)
+    pong = bot_api.wait_for(
+        "sendMessage", lambda c: "Pong" in str(c.params.get("text")), since=since
+    )
+    edit = bot_api.wait_for(
+        "editMessageText", lambda c: " ms" in str(c.params.get("text")), since=since
+    )
+    assert edit.params["chat_id"] == ping["chat"]["id"] and pong.params["chat_id"] == OWNER
+
+
+def test_commands_registered_with_set_my_commands(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    make_bot()
+    call = bot_api.wait_for("setMyCommands", timeout=15)
+    names = {c["command"] for c in call.params["commands"]}
+    assert {"start", "help", "mirror", "leech", "ping", "status", "cancel"} <= names
+    assert "addsudo" not in names  # admin commands stay out of everyone's menu
+
+
+def test_stranger_refused_once_then_authorized(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    make_bot()
+    since = bot_api.mark()
+    first = bot_api.push_message("/start", chat_id=USER, user_id=USER)
+    assert "not authorized" in reply_to(bot_api, first, since).params["text"]
+    # A burst of further messages gets no more refusals (at most one a minute).
+    for _ in range(5):
+        bot_api.push_message("/start", chat_id=USER, user_id=USER)
+    group = bot_api.push_message("/start", chat_id=-100123, user_id=USER, chat_type="group")
+    mark = bot_api.mark()
+    grant = bot_api.push_message(f"/auth {USER}", chat_id=OWNER, user_id=OWNER)
+    assert "is authorized" in reply_to(bot_api, grant, mark).params["text"]
+    replies_to_stranger = [
+        c
+        for c in bot_api.calls_of("sendMessage")[0:]
+        if c.index >= since and c.params.get("chat_id") in (USER, group["chat"]["id"])
+    ]
+    assert len(replies_to_stranger) == 1
+    mark = bot_api.mark()
+    again = bot_api.push_message("/start", chat_id=USER, user_id=USER)
+    assert "running" in reply_to(bot_api, again, mark).params["text"]
+
+
+def test_sudo_commands_need_sudo(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    make_bot(AUTHORIZED_CHATS=str(USER))
+    since = bot_api.mark()
+    attempt = bot_api.push_message("/addsudo 5", chat_id=USER, user_id=USER)
+    assert "only for the owner" in reply_to(bot_api, attempt, since).params["text"]
+    grant = bot_api.push_message(f"/addsudo {USER}", chat_id=OWNER, user_id=OWNER)
+    assert "is now sudo" in reply_to(bot_api, grant, since).params["text"]
+    users = bot_api.push_message("/users", chat_id=USER, user_id=USER)
+    text = reply_to(bot_api, users, since).params["text"]
+    assert str(OWNER) in text and str(USER) in text
+
+
+def test_log_is_sent_to_sudo_without_the_token(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    bot = make_bot()
+    since = bot_api.mark()
+    bot_api.push_message("/log", chat_id=OWNER, user_id=OWNER)
+    call = bot_api.wait_for("sendDocument", since=since, timeout=15)
+    data = call.files["document"].read().decode()
+    assert "starting" in data
+    assert bot_api.token not in data
+    assert bot_api.token not in bot.stderr()
+
+
+def test_sigterm_exits_zero_and_keeps_the_store(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    bot = make_bot()
+    assert bot.terminate(timeout=10) == 0
+    assert "stopped cleanly" in bot.log_text()
+    assert (bot.home / "telebot.db").exists()
+
+
+def test_startup_time_is_logged(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    bot = make_bot()
+    assert bot.terminate() == 0  # flushes the log queue
+    assert re.search(r"first getUpdates \d+ ms after process start", bot.log_text())
+
+
+def run_bad_config(
+    tmp_path: Path, api: FakeBotAPI, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    env = bot_env(api, **extra)
+    return subprocess.run(
+        [sys.executable, "-m", "telebot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_bad_config_exits_2_with_one_line(tmp_path: Path, bot_api: FakeBotAPI) -> None:
+    result = run_bad_config(tmp_path, bot_api, OWNER_ID="abc")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["telebot: config error: OWNER_ID must be an integer user id, got 'abc'"]
+
+
+def test_missing_token_exits_2(tmp_path: Path, bot_api: FakeBotAPI) -> None:
+    result = run_bad_config(tmp_path, bot_api, BOT_TOKEN="")
+    assert result.returncode == 2
+    assert "BOT_TOKEN is required" in result.stderr
+
+
+def test_root_is_importable_from_ci() -> None:
+    assert (ROOT / "telebot" / "__main__.py").exists()

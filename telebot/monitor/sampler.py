@@ -223,8 +223,8 @@ class Sampler:
         while not self._stop.is_set():
             began = self._clock()
             self.sample_once()
-            # Keep the cadence: subtract the time the sample itself took.
-            pause = max(0.0, self.interval - (self._clock() - began))
+            # Keep the cadence: subtract the time the sample took (clamped: wall clocks jump).
+            pause = min(self.interval, max(0.0, self.interval - (self._clock() - began)))
             if self._wait(pause):
                 break
 

@@ -45,7 +45,9 @@ class Sample:
     ``proc_cpu`` is percent of one core (can exceed 100 with threads);
     ``host_cpu`` is percent of all cores. ``mem_used`` is total minus available
     memory, which is what an owner means by "used". ``net_*_total`` are the
-    host's counters since boot.
+    host's counters since boot. CPU percentages and network rates compare with
+    the previous sample, so the first sample reports them as 0 (psutil's rule
+    for ``cpu_percent(None)``).
     """
 
     at: float

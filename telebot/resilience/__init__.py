@@ -31,7 +31,13 @@ from telebot.resilience.policies import (
     telegram_policy,
     transient_if_not_delivered,
 )
-from telebot.resilience.ratelimit import FloodGate, KeyedLimiter, TelegramLimiter, TokenBucket
+from telebot.resilience.ratelimit import (
+    FloodGate,
+    KeyedLimiter,
+    RateLimited,
+    TelegramLimiter,
+    TokenBucket,
+)
 from telebot.resilience.retry import (
     RetryPolicy,
     call_with_retry,
@@ -53,6 +59,7 @@ __all__ = [
     "ErrorTracker",
     "FloodGate",
     "KeyedLimiter",
+    "RateLimited",
     "RetryPolicy",
     "TelegramLimiter",
     "TokenBucket",

@@ -40,6 +40,7 @@ from telebot.errors import (
     SecurityError,
     TaskCancelled,
 )
+from telebot.resilience.ratelimit import RateLimited
 from telebot.resilience.retry import OnRetry, RetryPolicy, _module, _run
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ WINDOW_BUCKETS = 10
 BUSY_RETRY_IN = 1.0
 
 # Errors of ours or of the request, not of the host.
-_NEUTRAL = (TaskCancelled, BadInputError, SecurityError, CircuitOpenError, ConfigError)
+_NEUTRAL = (
+    TaskCancelled, BadInputError, SecurityError, CircuitOpenError, ConfigError, RateLimited,
+)
 _PROGRAMMING = (
     TypeError, ValueError, LookupError, AttributeError, NameError,
     AssertionError, NotImplementedError, ArithmeticError, RuntimeError,
@@ -125,8 +128,9 @@ def counts_against_health(exc: BaseException) -> bool:
     Not counted: HTTP 4xx other than 408 (404 means the host works), 429 and
     Telegram's RetryAfter (rate limiting, handled by waiting), PTB BadRequest/
     Forbidden/InvalidToken, cancellation, bad input, security refusals, open
-    circuits, programming errors (TypeError, ValueError, ...), local
-    filesystem errors and non-``Exception`` exits (KeyboardInterrupt).
+    circuits, our own limiter's :class:`RateLimited`, programming errors
+    (TypeError, ValueError, ...), local filesystem errors and non-``Exception``
+    exits (KeyboardInterrupt).
     Everything else counts: timeouts, connection errors, 5xx, protocol errors.
     """
     if not isinstance(exc, Exception) or isinstance(exc, _NEUTRAL):

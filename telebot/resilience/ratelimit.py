@@ -20,9 +20,18 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
-from telebot.errors import TaskCancelled
+from telebot.errors import TaskCancelled, TransientError
 
-__all__ = ["FloodGate", "KeyedLimiter", "TelegramLimiter", "TokenBucket"]
+__all__ = ["FloodGate", "KeyedLimiter", "RateLimited", "TelegramLimiter", "TokenBucket"]
+
+
+class RateLimited(TransientError):
+    """Our own limiter had no slot within the caller's timeout.
+
+    Transient (a later try may get a slot) but says nothing about the remote
+    host, so circuit breakers do not count it: raise this, not a bare
+    TransientError, when a limiter wait inside a guarded call times out.
+    """
 
 Sleep = Callable[[float], None]
 
@@ -287,6 +296,13 @@ class TelegramLimiter:
         if _is_group(chat_id):
             return TokenBucket(GROUP_RATE, GROUP_BURST, clock=self._clock, sleep=self._sleep)
         return TokenBucket(PRIVATE_RATE, PRIVATE_BURST, clock=self._clock, sleep=self._sleep)
+
+    def acquire_or_raise(
+        self, chat_id: ChatId, timeout: float | None = None, cancel: threading.Event | None = None
+    ) -> None:
+        """:meth:`acquire`, raising :class:`RateLimited` instead of returning False."""
+        if not self.acquire(chat_id, timeout, cancel):
+            raise RateLimited(f"no Telegram send slot for chat {chat_id} within {timeout} s")
 
     def acquire(
         self, chat_id: ChatId, timeout: float | None = None, cancel: threading.Event | None = None

@@ -26,6 +26,7 @@ from telebot.resilience.breaker import (
     guarded_call,
 )
 from telebot.resilience.errors import ErrorTracker
+from telebot.resilience.ratelimit import RateLimited
 from telebot.resilience.retry import RetryPolicy
 from tests.resilience.conftest import FakeClock
 
@@ -73,7 +74,7 @@ def test_health_failures_count(exc: BaseException) -> None:
      AttributeError("a"), RuntimeError("Event loop is closed"), rex.InvalidURL("x"),
      tge.BadRequest("Message is not modified"), tge.RetryAfter(5), tge.Forbidden("blocked"),
      OSError(28, "No space left on device"), PermissionError(13, "denied"),
-     KeyboardInterrupt()],
+     RateLimited("no slot"), KeyboardInterrupt()],
     ids=repr,
 )
 def test_errors_saying_nothing_about_the_host_do_not_count(exc: BaseException) -> None:

@@ -13,9 +13,11 @@ from telebot.errors import TaskCancelled
 from telebot.resilience.ratelimit import (
     FloodGate,
     KeyedLimiter,
+    RateLimited,
     TelegramLimiter,
     TokenBucket,
 )
+from telebot.resilience.retry import default_is_transient
 from tests.resilience.conftest import FakeClock
 
 WAIT = 10.0  # bound for event waits; only reached when a test fails
@@ -264,6 +266,9 @@ def test_telegram_429_blocks_that_chat_only(clock: FakeClock) -> None:
     assert limiter.wait_time("42") == 7  # "42" and 42 are the same chat
     assert limiter.acquire(43) and clock.sleeps == []
     assert limiter.acquire(42, timeout=1) is False and clock.sleeps == []
+    with pytest.raises(RateLimited) as info:
+        limiter.acquire_or_raise(42, timeout=1)
+    assert default_is_transient(info.value)
     assert limiter.acquire(42) and clock.sleeps == [7]
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.fakes.origin import LoopbackServer, QuietHandler
+from tests.fakes.origin import LoopbackServer, QuietHandler, parse_range
 
 __all__ = ["ApiError", "Call", "FakeBotAPI", "UploadedFile"]
 
@@ -226,6 +226,10 @@ class _UploadSink:
         self.size += len(data)
         self._hash.update(data)
 
+    def abort(self) -> None:
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
+
     def finish(self, field_name: str, filename: str) -> UploadedFile:
         self._fh.close()
         path: Path | None = self.path
@@ -289,9 +293,16 @@ class _MultipartParser:
                 self._scan(value.extend)
                 fields[name] = value.decode("utf-8", "replace")
             else:
-                sink = _UploadSink(self._folder, self._keep)
-                self._scan(sink.write)
-                files[name] = sink.finish(name, filename)
+                files[name] = self._file_part(name, filename)
+
+    def _file_part(self, name: str, filename: str) -> UploadedFile:
+        sink = _UploadSink(self._folder, self._keep)
+        try:
+            self._scan(sink.write)
+        except BaseException:
+            sink.abort()  # client vanished mid-upload: leave no temp file behind
+            raise
+        return sink.finish(name, filename)
 
     def _fill(self) -> None:
         chunk = self._reader.read()
@@ -803,17 +814,20 @@ class FakeBotAPI:
         if stored is None or h.command == "POST":
             h.send_json(404, ApiError(404, "Not Found").payload())
             return
-        h.send_response(200)
+        chosen = parse_range(h.headers.get("Range", ""), stored.size)
+        if chosen == "unsatisfiable":
+            h.send_plain(416, headers={"Content-Range": f"bytes */{stored.size}"})
+            return
+        start, end = chosen if isinstance(chosen, tuple) else (0, stored.size)
+        h.send_response(206 if isinstance(chosen, tuple) else 200)
         h.send_header("Content-Type", stored.mime_type)
-        h.send_header("Content-Length", str(stored.size))
+        h.send_header("Accept-Ranges", "bytes")
+        h.send_header("Content-Length", str(end - start))
+        if isinstance(chosen, tuple):
+            h.send_header("Content-Range", f"bytes {start}-{end - 1}/{stored.size}")
         h.end_headers()
-        if h.command == "HEAD":
-            return
-        if isinstance(stored.source, bytes):
-            h.wfile.write(stored.source)
-            return
-        with stored.source.open("rb") as fh:
-            shutil.copyfileobj(fh, h.wfile, _CHUNK)
+        if h.command != "HEAD":
+            _write_range(h, stored.source, start, end)
 
     # ------------------------------------------------------------------ state helpers
 
@@ -1021,6 +1035,26 @@ class FakeBotAPI:
             msg["edit_date"] = int(time.time())
             return dict(msg)
 
+    def _m_editmessagecaption(
+        self, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
+        caption = self._text(params, "caption", CAPTION_LIMIT) or ""
+        markup = params.get("reply_markup")
+        _check_markup(markup)
+        if params.get("inline_message_id"):
+            return True
+        with self._cond:
+            msg = self._editable(params)
+            if msg.get("caption", "") == caption and msg.get("reply_markup") == markup:
+                raise _bad(NOT_MODIFIED[len("Bad Request: "):])
+            msg["caption"] = caption
+            msg["edit_date"] = int(time.time())
+            if markup is None:
+                msg.pop("reply_markup", None)
+            else:
+                msg["reply_markup"] = markup
+            return dict(msg)
+
     def _editable(self, params: dict[str, Any]) -> dict[str, Any]:
         msg = self._find_message(_require(params, "chat_id"), _require(params, "message_id"))
         if msg is None:
@@ -1185,17 +1219,18 @@ class FakeBotAPI:
         kinds = {item.get("type") for item in media}
         if len(kinds) > 1 and kinds & {"document", "audio"}:
             raise _bad("documents and audio can be grouped only with their own type")
+        # Resolve every item before storing any, so a bad item leaves no half group.
+        items = [
+            (str(item.get("type")), self._text(item, "caption", CAPTION_LIMIT),
+             self._resolve_media(f"media{i}", item.get("media"), files, {}))
+            for i, item in enumerate(media)
+        ]
         group_id = str(next(self._file_seq) + 10**12)
-        messages = []
-        for item in media:
-            kind = str(item.get("type"))
-            stored = self._resolve_media(kind, item.get("media"), files, {})
-            caption = self._text(item, "caption", CAPTION_LIMIT)
-            messages.append(self._new_message(
-                chat_id, caption=caption, media_group_id=group_id,
-                **{kind: _media_dict(kind, stored)},
-            ))
-        return messages
+        return [
+            self._new_message(chat_id, caption=caption, media_group_id=group_id,
+                              **{kind: _media_dict(kind, stored)})
+            for kind, caption, stored in items
+        ]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1205,6 +1240,18 @@ def _body_reader(h: _BotHandler) -> _BodyReader:
     chunked = "chunked" in h.headers.get("Transfer-Encoding", "").lower()
     length = h.headers.get("Content-Length")
     return _BodyReader(h.rfile, int(length) if length else None, chunked)
+
+
+def _write_range(h: _BotHandler, source: bytes | Path, start: int, end: int) -> None:
+    if isinstance(source, bytes):
+        h.wfile.write(source[start:end])
+        return
+    with source.open("rb") as fh:
+        fh.seek(start)
+        left = end - start
+        while left > 0 and (chunk := fh.read(min(_CHUNK, left))):
+            h.wfile.write(chunk)
+            left -= len(chunk)
 
 
 def _require(params: dict[str, Any], key: str, *more: str) -> Any:

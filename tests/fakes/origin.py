@@ -494,6 +494,10 @@ class FakeOrigin:
         self, h: _OriginHandler, log: RequestLog, path: str, head: bool,
         redirect: tuple[str, int] | None, res: Resource | None,
     ) -> None:
+        fault, status = self._take_fault(path)
+        if status is not None:
+            self._send_status(h, log, res, status, fault)
+            return
         if redirect is not None:
             log.status = redirect[1]
             h.send_plain(redirect[1], headers={"Location": redirect[0]})
@@ -502,10 +506,6 @@ class FakeOrigin:
             log.status = 404
             h.send_plain(404, b"not found\n", {"Content-Type": "text/plain"})
             return
-        fault, status = self._take_fault(path)
-        if status is not None:
-            self._send_status(h, log, res, status, fault)
-            return
         if fault is not None and fault.no_head and head:
             log.status = 405
             h.send_plain(405, headers={"Allow": "GET"})
@@ -513,12 +513,13 @@ class FakeOrigin:
         self._send_resource(h, log, res, head, fault)
 
     def _send_status(
-        self, h: _OriginHandler, log: RequestLog, res: Resource, status: int, fault: Fault | None
+        self, h: _OriginHandler, log: RequestLog, res: Resource | None, status: int,
+        fault: Fault | None,
     ) -> None:
         headers = {"Content-Type": "text/plain"}
         if fault is not None and fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after
-        if status == 416:
+        if status == 416 and res is not None:
             headers["Content-Range"] = f"bytes */{res.size}"
         log.status = status
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""

@@ -19,7 +19,7 @@ import requests
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputMediaDocument
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 
-from tests.fakes.bot_api import CLOUD_UPLOAD_LIMIT, FakeBotAPI
+from tests.fakes.bot_api import CLOUD_UPLOAD_LIMIT, Call, FakeBotAPI
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # TELEGRAM-NOTES §1.4: timedelta retry_after
 T = TypeVar("T")
@@ -450,3 +450,228 @@ def test_start_is_fast_and_json_error_shape(api: FakeBotAPI) -> None:
     assert resp.status_code == 400
     assert json.loads(resp.content) == {"ok": False, "error_code": 400,
                                         "description": "Bad Request: message to edit not found"}
+
+
+# ---- hardening
+
+
+def test_application_polling_end_to_end(api: FakeBotAPI) -> None:
+    """A real PTB Application (updater + handlers) runs against the fake unchanged."""
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
+
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(f"hello {context.args}")
+
+    async def main() -> None:
+        app = (ApplicationBuilder().token(api.token).base_url(f"{api.url}/bot")
+               .base_file_url(f"{api.url}/file/bot").build())
+        app.add_handler(CommandHandler("start", start))
+        async with app:
+            await app.start()
+            assert app.updater is not None
+            await app.updater.start_polling(poll_interval=0, timeout=5)
+            api.push_message("/start a b", chat_id=7, user_id=7)
+            await asyncio.to_thread(api.wait_for, "sendMessage", timeout=10)
+            await app.updater.stop()
+            await app.stop()
+
+    asyncio.run(main())
+    (reply,) = api.chat_messages(7).values()
+    assert reply["text"] == "hello ['a', 'b']"
+    assert reply["chat"]["type"] == "private"
+    assert api.calls_of("deleteWebhook")
+
+
+def test_concurrent_senders_get_unique_ids(api: FakeBotAPI) -> None:
+    url = f"{api.url}/bot{api.token}/sendMessage"
+
+    def sender(n: int) -> list[int]:
+        with requests.Session() as session:
+            return [session.post(url, data={"chat_id": str(n), "text": f"{n}:{i}"},
+                                 timeout=5).json()["result"]["message_id"] for i in range(20)]
+
+    threads_out: list[list[int]] = []
+    workers = [threading.Thread(target=lambda n=n: threads_out.append(sender(n)))
+               for n in range(1, 9)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    ids = [mid for chunk in threads_out for mid in chunk]
+    assert len(ids) == 160 and len(set(ids)) == 160
+    assert [c.index for c in api.calls] == list(range(160))
+    assert sum(len(api.chat_messages(n)) for n in range(1, 9)) == 160
+
+
+def _multipart_file(path: Path, boundary: str, size: int) -> int:
+    """Write a multipart body with one ``size``-byte file part to ``path``; return its length."""
+    chunk = os.urandom(1 << 20)
+    with path.open("wb") as fh:
+        fh.write(f'--{boundary}\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n42\r\n'
+                 f'--{boundary}\r\nContent-Disposition: form-data; name="document"; '
+                 f'filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode())
+        for pos in range(0, size, len(chunk)):
+            fh.write(chunk[: size - pos])
+        fh.write(f"\r\n--{boundary}--\r\n".encode())
+    return path.stat().st_size
+
+
+def _upload_peak(api: FakeBotAPI, tmp_path: Path, size: int) -> tuple[int, Call]:
+    import http.client
+    import tracemalloc
+
+    boundary = "xXbOuNdArYXx"
+    body = tmp_path / "body"
+    length = _multipart_file(body, boundary, size)
+    host, port = api.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    tracemalloc.start()
+    try:
+        with body.open("rb") as fh:  # http.client streams a file body in 8 KiB blocks
+            conn.request("POST", f"/bot{api.token}/sendDocument", body=fh, headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(length)})
+            status = conn.getresponse().status
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        conn.close()
+    assert status == 200
+    return peak, api.calls_of("sendDocument")[-1]
+
+
+def test_upload_memory_is_bounded(api: FakeBotAPI, tmp_path: Path) -> None:
+    peak, call = _upload_peak(api, tmp_path, 24 << 20)
+    assert call.files["document"].size == 24 << 20
+    assert peak < 4 << 20, f"peak traced memory {peak} B for a 24 MiB upload"
+
+
+@pytest.mark.slow
+def test_upload_120mb_local_mode_memory_is_bounded(local_api: FakeBotAPI,
+                                                   tmp_path: Path) -> None:
+    size = 120 * 1024 * 1024
+    peak, call = _upload_peak(local_api, tmp_path, size)
+    upload = call.files["document"]
+    assert upload.size == size and upload.path is not None
+    assert upload.path.stat().st_size == size
+    assert peak < 4 << 20, f"peak traced memory {peak} B for a 120 MiB upload"
+
+
+def test_chunked_request_body(api: FakeBotAPI) -> None:
+    def body() -> Iterator[bytes]:
+        yield b"chat_id=42&"
+        yield b"text=chunked"
+
+    resp = requests.post(f"{api.url}/bot{api.token}/sendMessage", data=body(), timeout=5,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.json()["result"]["text"] == "chunked"
+
+
+def test_pushed_document_can_be_fetched_with_range(api: FakeBotAPI) -> None:
+    doc = api.add_file(bytes(range(256)) * 10, file_name="d.bin")
+    msg = api.push_message("/leech", document=doc)
+    assert msg["caption"] == "/leech" and "text" not in msg
+
+    async def flow(bot: Bot) -> Any:
+        (update,) = await bot.get_updates()
+        assert update.message is not None and update.message.document is not None
+        return await bot.get_file(update.message.document.file_id)
+
+    tg_file = with_bot(api, flow)
+    resp = requests.get(str(tg_file.file_path), headers={"Range": "bytes=256-511"}, timeout=5)
+    assert resp.status_code == 206 and resp.content == bytes(range(256))
+    assert requests.get(str(tg_file.file_path), timeout=5).content == bytes(range(256)) * 10
+    missing = requests.get(f"{api.url}/file/bot{api.token}/documents/nope", timeout=5)
+    assert missing.status_code == 404
+
+
+def test_edit_caption(api: FakeBotAPI) -> None:
+    async def flow(bot: Bot) -> None:
+        sent = await bot.send_document(42, InputFile(io.BytesIO(b"x"), filename="a"),
+                                       caption="one")
+        await bot.edit_message_caption(chat_id=42, message_id=sent.message_id, caption="two")
+        with pytest.raises(BadRequest, match=r"(?i)not modified"):
+            await bot.edit_message_caption(chat_id=42, message_id=sent.message_id,
+                                           caption="two")
+
+    with_bot(api, flow)
+    (msg,) = api.chat_messages(42).values()
+    assert msg["caption"] == "two"
+
+
+def test_bad_media_group_stores_nothing(api: FakeBotAPI) -> None:
+    doc = api.add_file(b"abc")
+
+    async def send(bot: Bot) -> None:
+        await bot.send_media_group(42, [InputMediaDocument(doc["file_id"]),
+                                        InputMediaDocument("BQACnope")])
+
+    with pytest.raises(BadRequest):
+        with_bot(api, send)
+    assert api.chat_messages(42) == {}
+
+
+def test_user_messages_cannot_be_edited_and_empty_files_rejected(api: FakeBotAPI) -> None:
+    user_msg = api.push_message("hi")
+
+    async def flow(bot: Bot) -> None:
+        with pytest.raises(BadRequest, match=r"(?i)can't be edited"):
+            await bot.edit_message_text("x", chat_id=42, message_id=user_msg["message_id"])
+        with pytest.raises(BadRequest, match=r"(?i)must be non-empty"):
+            await bot.send_document(42, InputFile(io.BytesIO(b""), filename="e"))
+
+    with_bot(api, flow)
+
+
+def test_drop_pending_updates(api: FakeBotAPI) -> None:
+    api.push_message("old")
+    with_bot(api, lambda bot: bot.delete_webhook(drop_pending_updates=True))
+    assert api.pending_updates == 0
+
+
+class _TrickleReader:
+    """Hands the parser ``step`` bytes per read, so delimiters straddle reads."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._pos, self._step = data, 0, step
+
+    def read(self, n: int = 0) -> bytes:
+        chunk = self._data[self._pos : self._pos + self._step]
+        self._pos += len(chunk)
+        return chunk
+
+    def drain(self) -> None:
+        self._pos = len(self._data)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 13, 64, 1 << 16])
+def test_multipart_parser_with_tricky_content(tmp_path: Path, step: int) -> None:
+    from tests.fakes.bot_api import _MultipartParser
+
+    boundary = b"BoUnDaRy"
+    tricky = b"\r\n--BoUnDaR\r\r\n-\r\n--BoUnDaRr\n--BoUnDaRy" + b"\r"  # near-misses, CR end
+    body = (b"preamble\r\n--BoUnDaRy\r\n"
+            b'Content-Disposition: form-data; name="caption"\r\n\r\nna\xc3\xafve\r\n'
+            b"--BoUnDaRy  \r\n"  # transport padding after a boundary is allowed
+            b'Content-Disposition: form-data; name="document"; filename="q%22.bin"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n" + tricky + b"\r\n"
+            b"--BoUnDaRy--\r\nepilogue")
+    parser = _MultipartParser(_TrickleReader(body, step), boundary, tmp_path,  # type: ignore[arg-type]
+                              keep=1 << 20)
+    fields, files = parser.parse()
+    assert fields == {"caption": "naïve"}
+    upload = files["document"]
+    assert upload.filename == 'q".bin'
+    assert upload.read() == tricky
+    assert upload.sha256 == hashlib.sha256(tricky).hexdigest()
+
+
+def test_multipart_without_closing_boundary_is_400(api: FakeBotAPI) -> None:
+    resp = requests.post(f"{api.url}/bot{api.token}/sendDocument", timeout=5,
+                         data=b'--b\r\nContent-Disposition: form-data; name="document"; '
+                              b'filename="a"\r\n\r\nabc',
+                         headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert resp.status_code == 400
+    assert list((api.workdir / "uploads").iterdir()) == []  # no temp file left behind

@@ -270,3 +270,68 @@ def test_start_is_fast() -> None:
     elapsed = time.perf_counter() - began
     origin.stop()
     assert elapsed < 0.05
+
+
+# ---- hardening
+
+
+def test_multi_gigabyte_resource_costs_no_memory(origin: FakeOrigin) -> None:
+    size = 5 << 30
+    res = origin.add("/huge.iso", size=size, seed=9)
+    resp = requests.get(origin.url + "/huge.iso", headers={"Range": "bytes=-100"}, timeout=5)
+    assert resp.status_code == 206
+    assert resp.headers["Content-Range"] == f"bytes {size - 100}-{size - 1}/{size}"
+    assert resp.content == res.bytes(size - 100, size)
+    head = requests.head(origin.url + "/huge.iso", timeout=5)
+    assert head.headers["Content-Length"] == str(size)
+
+
+def test_parallel_segments_reassemble(origin: FakeOrigin) -> None:
+    res = origin.add("/seg", size=3_000_001, seed=5)
+    bounds = [(i * 750_000, min((i + 1) * 750_000, res.size) - 1) for i in range(4)]
+    parts: dict[int, bytes] = {}
+
+    def fetch(start: int, end: int) -> None:
+        resp = requests.get(origin.url + "/seg", headers={"Range": f"bytes={start}-{end}"},
+                            timeout=10)
+        parts[start] = resp.content
+
+    workers = [threading.Thread(target=fetch, args=b) for b in bounds]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    joined = b"".join(parts[s] for s, _ in bounds) + requests.get(
+        origin.url + "/seg", headers={"Range": "bytes=3000000-"}, timeout=5).content
+    assert hashlib.sha256(joined).hexdigest() == res.sha256()
+    origin.wait_idle()
+    assert sum(r.bytes_sent for r in origin.requests) == res.size
+    assert 1 <= origin.max_active <= 4
+
+
+def test_statuses_apply_before_redirects_and_404(origin: FakeOrigin) -> None:
+    origin.redirect("/r", "/elsewhere")
+    origin.fault("/r", statuses=[503], retry_after="1")
+    origin.fault("/missing", statuses=[429])
+    first = requests.get(origin.url + "/r", allow_redirects=False, timeout=5)
+    second = requests.get(origin.url + "/r", allow_redirects=False, timeout=5)
+    assert (first.status_code, second.status_code) == (503, 302)
+    assert requests.get(origin.url + "/missing", timeout=5).status_code == 429
+    assert requests.get(origin.url + "/missing", timeout=5).status_code == 404
+
+
+def test_status_416_fault_carries_content_range(origin: FakeOrigin) -> None:
+    origin.add("/f", size=10)
+    origin.fault("/f", statuses=[416], times=1)
+    resp = requests.get(origin.url + "/f", headers={"Range": "bytes=5-"}, timeout=5)
+    assert resp.status_code == 416 and resp.headers["Content-Range"] == "bytes */10"
+    origin.clear_fault("/f")
+    assert requests.get(origin.url + "/f", timeout=5).status_code == 200
+
+
+def test_headers_lookup_ignores_case(origin: FakeOrigin) -> None:
+    origin.add("/f", size=10)
+    requests.get(origin.url + "/f", headers={"Range": "bytes=0-1", "X-Token": "t"}, timeout=5)
+    log = origin.requests[-1]
+    assert log.headers["range"] == "bytes=0-1" and log.headers.get("X-TOKEN") == "t"
+    assert "x-token" in log.headers and log.range == "bytes=0-1"

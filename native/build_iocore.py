@@ -38,6 +38,7 @@ typedef int (*ioc_progress_fn)(void *ctx, int64_t done, int64_t total);
 typedef struct ioc_job {
     int level;
     int fsync;
+    int umask;
     int64_t chunk;
     ioc_progress_fn progress;
     void *ctx;

@@ -36,7 +36,7 @@
  * cancel of a tree of tiny files is seen within ~10 ms (~30 us per file). */
 #define IOC_TREE_FILES_PER_CALL 256
 
-static int copy_attrs(int fd, const struct stat *st);
+static int copy_attrs(int fd, const struct stat *st, int umask_bits);
 
 static int unsupported(int err)
 {
@@ -114,7 +114,7 @@ static ssize_t step(int level, int in, int out, int64_t off, int64_t len, rwbuf 
 /* Copy [off, off+len) in steps of at most job->chunk bytes, reporting
  * progress between steps.  *logical is the job-wide position counter. */
 static int copy_span(int in, int out, int64_t off, int64_t len, ioc_job *job, rwbuf *b,
-                     int report)
+                     int report, int *level)
 {
     int64_t end = off + len;
     while (off < end) {
@@ -123,11 +123,11 @@ static int copy_span(int in, int out, int64_t off, int64_t len, ioc_job *job, rw
             piece = job->chunk;
         int64_t stop = off + piece;
         while (off < stop) {
-            ssize_t n = step(job->level, in, out, off, stop - off, b);
+            ssize_t n = step(*level, in, out, off, stop - off, b);
             if (n == -EINTR)
                 continue;
-            if (n < 0 && unsupported((int)-n) && job->level < IOC_READWRITE) {
-                job->level++;
+            if (n < 0 && unsupported((int)-n) && *level < IOC_READWRITE) {
+                (*level)++;
                 continue;
             }
             if (n < 0)
@@ -143,9 +143,13 @@ static int copy_span(int in, int out, int64_t off, int64_t len, ioc_job *job, rw
     return 0;
 }
 
-static int try_clone(int in, int out, ioc_job *job)
+/* Reflinks only pay off once a file is a few extents long: below this a
+ * plain copy costs the same as the ioctl, so small files skip the probe. */
+#define IOC_CLONE_MIN (64 * 1024)
+
+static int try_clone(int in, int out, int64_t size, ioc_job *job)
 {
-    if (job->level != IOC_CLONE)
+    if (job->level != IOC_CLONE || size < IOC_CLONE_MIN)
         return 0;
     if (ioctl(out, FICLONE, in) == 0)
         return 1;
@@ -160,14 +164,18 @@ static int64_t copy_fd_st(int in, int out, const struct stat *st, ioc_job *job, 
 {
     int64_t size = st->st_size, start = job->done, pos = 0;
     int report = size > job->chunk;
-    int rc = try_clone(in, out, job);
+    int rc = try_clone(in, out, size, job);
     if (rc != 0) {
         if (rc < 0)
             return rc;
         job->done += size;
         return size;
     }
-    if (job->level == IOC_READWRITE && size >= IOC_FADVISE_MIN)
+    /* A small file skipped the clone probe: copy it in-kernel without
+     * giving up on clones for the bigger files of the same job. */
+    int level = job->level == IOC_CLONE ? IOC_COPY_RANGE : job->level;
+    int first = level;
+    if (level == IOC_READWRITE && size >= IOC_FADVISE_MIN)
         posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
     /* A source with fewer allocated blocks than its size has holes: copy
      * only its data extents and let ftruncate() recreate the tail hole. */
@@ -190,7 +198,9 @@ static int64_t copy_fd_st(int in, int out, const struct stat *st, ioc_job *job, 
             }
         }
         job->done += data - pos;
-        rc = copy_span(in, out, data, hole - data, job, b, report);
+        rc = copy_span(in, out, data, hole - data, job, b, report, &level);
+        if (level != first)
+            job->level = level;     /* unsupported here: later files skip it */
         if (rc < 0)
             return rc;
         pos = rc ? size : hole;
@@ -225,7 +235,7 @@ static int open_pair(const char *src, const char *tmp, int *in, int *out, struct
     if (S_ISDIR(st->st_mode))
         return -EISDIR;
     job->total = st->st_size;
-    *out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    *out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st->st_mode & 07777);
     return *out < 0 ? -errno : 0;
 }
 
@@ -239,7 +249,7 @@ int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job
     if (n == 0)
         n = copy_fd_st(in, out, &st, job, &b);
     if (n >= 0) {
-        int rc = copy_attrs(out, &st);
+        int rc = copy_attrs(out, &st, job->umask);
         if (rc == 0 && job->fsync && fsync(out) < 0)
             rc = -errno;
         if (rc < 0)
@@ -275,10 +285,16 @@ static int fail(walk *w, size_t rlen, const char *name, int err)
     return -err;
 }
 
-static int copy_attrs(int fd, const struct stat *st)
+/* Set mode and times.  A file created with its final mode skips fchmod()
+ * when the umask cannot have removed any of its bits. */
+static int copy_attrs(int fd, const struct stat *st, int umask_bits)
 {
     struct timespec times[2] = {st->st_atim, st->st_mtim};
-    if (fchmod(fd, st->st_mode & 07777) < 0 || futimens(fd, times) < 0)
+    mode_t mode = st->st_mode & 07777;
+    int hidden = umask_bits < 0 || (mode & (mode_t)umask_bits) || (mode & 07000);
+    if (hidden && fchmod(fd, mode) < 0)
+        return -errno;
+    if (futimens(fd, times) < 0)
         return -errno;
     return 0;
 }
@@ -295,13 +311,13 @@ static int copy_file_at(int sdir, int ddir, const char *name, walk *w)
         rc = -errno;
         goto done;
     }
-    out = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    out = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
     if (out < 0) {
         rc = -errno;
         goto done;
     }
     int64_t n = copy_fd_st(in, out, &st, w->job, &w->buf);
-    rc = n < 0 ? (int)n : copy_attrs(out, &st);
+    rc = n < 0 ? (int)n : copy_attrs(out, &st, w->job->umask);
 done:
     if (out >= 0 && close(out) < 0 && rc == 0)
         rc = -errno;
@@ -347,7 +363,7 @@ static int copy_dir_at(int sdir, int ddir, const char *name, size_t rlen, walk *
         close(s);
     /* Attributes after the children: creating them bumps the mtime. */
     if (rc == 0)
-        rc = copy_attrs(d, &st);
+        rc = copy_attrs(d, &st, -1);
     close(d);
     return rc;
 }
@@ -443,7 +459,7 @@ int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job)
     }
     int rc = walk_dir(s, d, 0, &w);
     if (rc == 0)
-        rc = copy_attrs(d, &st);
+        rc = copy_attrs(d, &st, -1);
     /* One syncfs() instead of an fsync() per file: same durability for a
      * move, a fraction of the flushes. */
     if (rc == 0 && job->fsync && syncfs(d) < 0)

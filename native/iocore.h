@@ -31,7 +31,11 @@ typedef struct ioc_job {
     int level;              /* first strategy to try; lowered in place when
                                one is unsupported, so a tree pays the probe
                                once */
-    int fsync;              /* tree: syncfs() the destination at the end */
+    int fsync;              /* fsync the file (ioc_copy_path) or syncfs()
+                               the tree's destination at the end */
+    int umask;              /* the process umask, or -1 if unknown: files
+                               are created with their final mode and
+                               fchmod() runs only when umask hid bits */
     int64_t chunk;          /* bytes between progress calls (> 0) */
     ioc_progress_fn progress;   /* NULL: no callbacks */
     void *ctx;

@@ -38,6 +38,24 @@ UNSUPPORTED = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINV
                          errno.EBADF})
 
 
+def read_umask() -> int:
+    """The process umask without changing it (os.umask() can only set it,
+    which would race with threads creating files), or -1 when unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+# Read once: telebot never changes its umask after start-up.  Files are
+# created with their final mode and fchmod() is skipped when the umask could
+# not have hidden any bit (one syscall less per small file).
+UMASK = read_umask()
+
 ProgressFn = Callable[[int, int], None]
 CancelArg = threading.Event | Callable[[], bool] | None
 
@@ -95,6 +113,7 @@ class Job:
     fsync: bool = False
     total: int = -1
     chunk: int = 0  # 0: the module's CHUNK at creation (tests shrink it)
+    umask: int = UMASK
     done: int = 0
     files: int = 0
 

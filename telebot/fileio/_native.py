@@ -38,6 +38,7 @@ class _CJob:
         self.c = ffi.new("ioc_job *")
         self.c.level = job.level
         self.c.fsync = int(job.fsync)
+        self.c.umask = job.umask
         self.c.chunk = job.chunk
         self.c.done = job.done
         self.c.files = job.files

@@ -28,6 +28,8 @@ from telebot.fileio._job import (
 NAME = "python"
 # linux/fs.h: _IOW(0x94, 9, int)
 FICLONE = 0x40049409
+# Same as IOC_CLONE_MIN: below this a plain copy costs what the ioctl costs.
+CLONE_MIN = 64 * 1024
 
 
 class TreeError(OSError):
@@ -61,19 +63,19 @@ def _step(level: int, fin: int, fout: int, off: int, length: int, buf: list[mmap
 
 
 def _copy_span(fin: int, fout: int, off: int, length: int, job: Job,
-               buf: list[mmap.mmap], report: bool) -> bool:
+               buf: list[mmap.mmap], report: bool, level: list[int]) -> bool:
     """Copy [off, off+length) in CHUNK steps; True when the source hit EOF early."""
     end = off + length
     while off < end:
         stop = min(end, off + job.chunk) if report else end
         while off < stop:
             try:
-                n = _step(job.level, fin, fout, off, stop - off, buf)
+                n = _step(level[0], fin, fout, off, stop - off, buf)
             except InterruptedError:
                 continue
             except OSError as exc:
-                if exc.errno in UNSUPPORTED and job.level < READWRITE:
-                    job.level += 1
+                if exc.errno in UNSUPPORTED and level[0] < READWRITE:
+                    level[0] += 1
                     continue
                 raise
             if n == 0:
@@ -85,8 +87,8 @@ def _copy_span(fin: int, fout: int, off: int, length: int, job: Job,
     return False
 
 
-def _try_clone(fin: int, fout: int, job: Job) -> bool:
-    if job.level != CLONE:
+def _try_clone(fin: int, fout: int, size: int, job: Job) -> bool:
+    if job.level != CLONE or size < CLONE_MIN:
         return False
     try:
         fcntl.ioctl(fout, FICLONE, fin)
@@ -116,10 +118,14 @@ def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None 
     """Copy ``size`` bytes of fin to the empty fout, keeping holes; see ioc_copy_fd."""
     st = st or os.fstat(fin)
     start = job.done
-    if _try_clone(fin, fout, job):
+    if _try_clone(fin, fout, size, job):
         job.done += size
         return size
-    if job.level == READWRITE and size >= FADVISE_MIN:
+    # A small file skipped the clone probe: copy it in-kernel without giving
+    # up on clones for the bigger files of the same job (as in the C core).
+    level = [COPY_RANGE if job.level == CLONE else job.level]
+    first = level[0]
+    if level[0] == READWRITE and size >= FADVISE_MIN:
         os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
     # Fewer allocated blocks than the size means holes: copy data extents only.
     sparse = st.st_blocks * 512 < size
@@ -139,7 +145,11 @@ def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None 
                     break
                 data, hole = extent
             job.done += data - pos
-            eof = _copy_span(fin, fout, data, hole - data, job, buf, size > job.chunk)
+            try:
+                eof = _copy_span(fin, fout, data, hole - data, job, buf, size > job.chunk, level)
+            finally:
+                if level[0] != first:
+                    job.level = level[0]  # unsupported here: later files skip it
             pos = size if eof else hole
         if sparse:
             os.ftruncate(fout, size)
@@ -160,7 +170,8 @@ def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:
             if stat.S_ISDIR(st.st_mode):
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
             job.total = st.st_size
-            fout = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            fout = os.open(tmp, flags, stat.S_IMODE(st.st_mode))
             created = True
             try:
                 _copy_whole(fin, fout, st, job)
@@ -179,7 +190,7 @@ def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:
 
 def _copy_whole(fin: int, fout: int, st: os.stat_result, job: Job) -> None:
     copy_fd(fin, fout, st.st_size, job, st)
-    _copy_attrs(fout, st)
+    _copy_attrs(fout, st, job.umask)
     if job.fsync:
         os.fsync(fout)
     if job.hook is not None and job.hook(job.done, job.total):
@@ -192,8 +203,11 @@ def _copy_whole(fin: int, fout: int, st: os.stat_result, job: Job) -> None:
 TREE_FILES_PER_CALL = 256
 
 
-def _copy_attrs(fd: int, st: os.stat_result) -> None:
-    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+def _copy_attrs(fd: int, st: os.stat_result, umask: int = -1) -> None:
+    """Mode and times; fchmod only when the umask may have hidden a bit."""
+    mode = stat.S_IMODE(st.st_mode)
+    if umask < 0 or mode & umask or mode & 0o7000:
+        os.fchmod(fd, mode)
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
@@ -201,10 +215,11 @@ def _copy_file_at(src: str, dst: str, job: Job) -> None:
     fin = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         st = os.fstat(fin)
-        fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        fout = os.open(dst, flags, stat.S_IMODE(st.st_mode))
         try:
             copy_fd(fin, fout, st.st_size, job, st)
-            _copy_attrs(fout, st)
+            _copy_attrs(fout, st, job.umask)
         finally:
             os.close(fout)
     finally:

@@ -30,11 +30,13 @@ def test_copy_is_byte_exact(backend: str, shm_dir: Path, size: int) -> None:
     assert leftovers(shm_dir) == []
 
 
-def test_copy_to_disk_keeps_mode_and_mtime(backend: str, shm_dir: Path, tmp_path: Path) -> None:
-    src = write(shm_dir / "a", pattern(10_000), mode=0o751, mtime_ns=1_234_567_890_000_000_001)
+@pytest.mark.parametrize("mode", [0o751, 0o666, 0o4755, 0o400])
+def test_copy_to_disk_keeps_mode_and_mtime(backend: str, shm_dir: Path, tmp_path: Path,
+                                           mode: int) -> None:
+    src = write(shm_dir / "a", pattern(10_000), mode=mode, mtime_ns=1_234_567_890_000_000_001)
     fileio.copy_file(src, tmp_path / "b")
     st = os.stat(tmp_path / "b")
-    assert st.st_mode & 0o7777 == 0o751
+    assert st.st_mode & 0o7777 == mode
     assert st.st_mtime_ns == 1_234_567_890_000_000_001
     assert (tmp_path / "b").read_bytes() == src.read_bytes()
 

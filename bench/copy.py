@@ -1,0 +1,272 @@
+#!/usr/bin/env python
+"""Benchmark telebot.fileio against cp and shutil, in one run, on disk and tmpfs.
+
+    python bench/copy.py            # full table (~3-5 min on 2 busy cores)
+    python bench/copy.py --quick    # skips the 1 GiB case, fewer repetitions
+    TELEBOT_FORCE_COPY=python python bench/copy.py   # the pure-Python fallback
+
+Every case is repeated (tools interleaved within each repetition, so a burst
+of load from other work hits all of them) and the median is printed with the
+ratios ours/cp and ours/shutil (< 1.0 means we are faster).  The machine is
+shared and has 2 cores: single runs are noisy, compare medians only.
+Sources are warm in the page cache; every destination is a new file that is
+removed, untimed, before the next repetition.
+"""
+
+# ruff: noqa: E402  (sys.path must be fixed before the other imports, see below)
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as a script, this file's folder is sys.path[0] and "copy.py" would
+# shadow the stdlib module copy (imported by dataclasses/argparse): swap in
+# the repository root instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse
+import mmap
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from telebot import fileio
+
+KIB, MIB, GIB = 1024, 1024 * 1024, 1024 * 1024 * 1024
+# Files per timed run for small sizes: enough to make one run ~50-200 ms.
+FILES_PER_RUN = {4 * KIB: 1000, 1 * MIB: 40, 64 * MIB: 1, 1 * GIB: 1}
+TREE_FILES = 10_000
+
+
+@dataclass
+class Case:
+    """One row: the times (seconds per file or per tree) of each tool."""
+
+    label: str
+    per: str
+    times: dict[str, list[float]] = field(default_factory=dict)
+    cpu: list[float] = field(default_factory=list)  # our CPU seconds per GB
+
+    def add(self, tool: str, seconds: float) -> None:
+        self.times.setdefault(tool, []).append(seconds)
+
+    def median(self, tool: str) -> float:
+        return statistics.median(self.times[tool])
+
+
+def rm(path: Path) -> None:
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+
+
+def drop_dir(path: Path) -> Path:
+    rm(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def make_file(path: Path, size: int) -> Path:
+    block = os.urandom(MIB)
+    with open(path, "wb") as fh:
+        for _ in range(size // MIB):
+            fh.write(block)
+        fh.write(block[: size % MIB])
+    return path
+
+
+def page_write_ceiling(base: Path, size: int = 256 * MIB) -> float:
+    """GB/s of writing new page-cache pages from an aligned buffer (no copy
+    can beat allocating and filling the destination's pages)."""
+    buf = mmap.mmap(-1, 4 * MIB)
+    buf.write(os.urandom(4 * MIB))
+    speeds = []
+    for _ in range(3):
+        target = base / "ceiling.bin"
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        start = time.perf_counter()
+        for _ in range(size // len(buf)):
+            os.write(fd, buf)
+        speeds.append(size / (time.perf_counter() - start) / 1e9)
+        os.close(fd)
+        os.unlink(target)
+    return statistics.median(speeds)
+
+
+def bench_files(base: Path, size: int, reps: int) -> Case:
+    n = FILES_PER_RUN[size]
+    src_dir = drop_dir(base / "src")
+    sources = [make_file(src_dir / f"s{i}", size) for i in range(min(n, 50))]
+    sources = [sources[i % len(sources)] for i in range(n)]
+    case = Case(f"{human(size)} file", "file")
+    out = base / "out"
+    for _ in range(reps):
+        before = cpu_seconds()
+        case.add("ours", copy_all(fileio.copy_file, sources, drop_dir(out)) / n)
+        if size >= 64 * MIB:
+            case.cpu.append((cpu_seconds() - before) / (size * n / 1e9))
+        case.add("shutil", copy_all(shutil.copyfile, sources, drop_dir(out)) / n)
+        case.add("cp", time_cp_files(sources, drop_dir(out)) / n)
+    rm(out)
+    rm(src_dir)
+    return case
+
+
+def copy_all(copier: Callable[[Path, Path], object], sources: list[Path], dst: Path) -> float:
+    start = time.perf_counter()
+    for i, src in enumerate(sources):
+        copier(src, dst / f"{i}")
+    return time.perf_counter() - start
+
+
+def time_cp_files(sources: list[Path], dst: Path) -> float:
+    """cp with all distinct sources in one process (no per-file spawn cost)."""
+    unique = list(dict.fromkeys(sources))
+    if len(unique) == 1:
+        return timed(lambda: subprocess.run(["cp", str(unique[0]), str(dst / "0")], check=True))
+    # cp refuses duplicate names into one directory: copy each distinct source
+    # into as many numbered directories as needed and scale by file count.
+    rounds = len(sources) // len(unique)
+    dirs = [dst / f"r{r}" for r in range(rounds)]
+    for d in dirs:
+        d.mkdir()
+    cmd = ["sh", "-c", " ; ".join(
+        "cp " + " ".join(str(s) for s in unique) + f" {d}" for d in dirs)]
+    return timed(lambda: subprocess.run(cmd, check=True)) * len(sources) / (rounds * len(unique))
+
+
+def make_tree(root: Path, files: int) -> None:
+    payload = os.urandom(8 * KIB)
+    for i in range(files):
+        folder = root / f"d{i // 100:03d}"
+        if i % 100 == 0:
+            folder.mkdir(parents=True)
+        # 512 B - 8 KiB: the spread of small files in a typical download.
+        (folder / f"f{i:05d}").write_bytes(payload[: 512 + (i * 977) % (8 * KIB - 512)])
+
+
+def bench_tree(base: Path, reps: int) -> Case:
+    src = drop_dir(base / "tree")
+    rm(src)
+    make_tree(src, TREE_FILES)
+    case = Case(f"tree {TREE_FILES} files", "tree")
+    for _ in range(reps):
+        for tool, run in (("ours", lambda d: fileio.copy_tree(src, d)),
+                          ("shutil", lambda d: shutil.copytree(src, d)),
+                          ("cp", lambda d: subprocess.run(["cp", "-r", str(src), str(d)],
+                                                          check=True))):
+            dst = base / "tree-copy"
+            rm(dst)
+            case.add(tool, timed(lambda run=run, dst=dst: run(dst)))  # type: ignore[misc]
+            rm(dst)
+    rm(src)
+    return case
+
+
+def bench_move(shm: Path, disk: Path, size: int, reps: int) -> Case:
+    template = make_file(shm / "move-template", size)
+    case = Case(f"move tmpfs->disk {human(size)}", "file")
+    for _ in range(reps):
+        for tool, run in (("ours", fileio.move), ("shutil", shutil.move)):
+            src = shm / "move-src"
+            shutil.copyfile(template, src)
+            dst = disk / "moved"
+            case.add(tool, timed(lambda run=run, src=src, dst=dst: run(src, dst)))  # type: ignore[misc]
+            os.unlink(dst)
+    os.unlink(template)
+    return case
+
+
+def human(size: int) -> str:
+    for unit, n in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if size >= n:
+            return f"{size // n} {unit}"
+    return f"{size} B"
+
+
+def report(where: str, cases: list[Case], ceiling: float) -> None:
+    print(f"\n== {where}  (page-write ceiling {ceiling:.2f} GB/s; medians)")
+    print(f"{'case':24} {'ours':>11} {'shutil':>11} {'cp':>11} {'ours/shutil':>11} "
+          f"{'ours/cp':>8}  notes")
+    for c in cases:
+        ours = c.median("ours")
+        row = f"{c.label:24} {fmt(ours):>11} {fmt(c.median('shutil')):>11} "
+        row += f"{fmt(c.median('cp')) if 'cp' in c.times else '-':>11} "
+        row += f"{ours / c.median('shutil'):>11.2f} "
+        row += f"{ours / c.median('cp'):>8.2f}" if "cp" in c.times else f"{'-':>8}"
+        size = parse_size(c.label)
+        if size >= 64 * MIB and c.per == "file" and not c.label.startswith("move"):
+            speed = size / ours / 1e9
+            row += f"  {speed:.2f} GB/s = {speed / ceiling:.0%} of ceiling"
+            row += f", {statistics.median(c.cpu):.2f} CPU-s/GB"
+        print(row)
+
+
+def parse_size(label: str) -> int:
+    parts = label.split()
+    for i, p in enumerate(parts[:-1]):
+        if p.isdigit() and parts[i + 1] in ("KiB", "MiB", "GiB"):
+            return int(p) * {"KiB": KIB, "MiB": MIB, "GiB": GIB}[parts[i + 1]]
+    return 0
+
+
+def fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="no 1 GiB case, 3 repetitions")
+    parser.add_argument("--reps", type=int, default=0, help="repetitions (default 5, quick 3)")
+    parser.add_argument("--disk", default="/work/.bench-copy", help="scratch dir on the disk")
+    parser.add_argument("--tmpfs", default="/dev/shm/telebot-bench-copy", help="scratch on tmpfs")
+    args = parser.parse_args()
+    reps = args.reps or (3 if args.quick else 5)
+    sizes = [4 * KIB, 1 * MIB, 64 * MIB] + ([] if args.quick else [1 * GIB])
+    print(f"telebot.fileio path: {fileio.active_path()} (NATIVE={fileio.NATIVE}); "
+          f"{reps} repetitions; {os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}")
+    disk, shm = Path(tempfile.mkdtemp(dir=args.disk if mk(args.disk) else None)), Path(
+        tempfile.mkdtemp(dir=args.tmpfs if mk(args.tmpfs) else None))
+    try:
+        for where, base in (("disk (ext4)", disk), ("tmpfs", shm)):
+            ceiling = page_write_ceiling(base)
+            cases = [bench_files(base, s, reps if s < GIB else max(2, reps // 2))
+                     for s in sizes]
+            cases.append(bench_tree(base, max(2, reps - 2)))
+            report(where, cases, ceiling)
+        moves = [bench_move(shm, disk, 64 * MIB, reps)]
+        report("cross-filesystem move (ours fsyncs only when the source survives a crash)",
+               moves, page_write_ceiling(disk))
+    finally:
+        rm(disk)
+        rm(shm)
+
+
+def mk(path: str) -> bool:
+    os.makedirs(path, exist_ok=True)
+    return True
+
+
+if __name__ == "__main__":
+    main()

@@ -106,10 +106,13 @@ def copy_file(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = Non
     data and the directory entry are flushed before returning.
     """
     s, d = os.fspath(src), os.fspath(dst)
-    _check_cancel(cancel)
-    hook = _make_hook(progress, cancel, -1)
+    hook = None
+    if progress is not None or cancel is not None:
+        _check_cancel(cancel)
+        hook = Hook(progress, cancel, -1)
     backend, level = _backend.current()
-    with _translated(s, d, hook):
+    # Plain try/except rather than _translated(): this is the per-file hot path.
+    try:
         while True:
             try:
                 done = int(backend.copy_path(s, _temp_name(d), d, Job(level, hook, fsync)))
@@ -118,6 +121,10 @@ def copy_file(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = Non
                 continue
         if fsync:
             _fsync_dir(d)
+    except OSError as exc:
+        if hook is not None and (hook.cancelled or hook.error is not None):
+            hook.raise_pending()
+        raise _names_error(exc, s, d) from exc
     stat_cache.invalidate(d)
     return done
 

@@ -51,6 +51,12 @@ class StatCache:
 
     def invalidate(self, path: str | os.PathLike[str]) -> None:
         """Forget path: call after changing the file by any means."""
+        # On the per-file hot path of every copy: an empty cache needs only the
+        # generation bump.  A racing bump may be lost, but either way the value
+        # differs from the one a concurrent size() read, which is all it checks.
+        self._generation += 1
+        if not self._sizes:
+            return
         with self._lock:
             self._generation += 1
             self._sizes.pop(self._key(path), None)

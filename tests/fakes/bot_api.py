@@ -23,6 +23,7 @@ Contract details tests rely on:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html.parser
 import io
@@ -664,7 +665,7 @@ class FakeBotAPI:
         """The bot's live messages in ``chat_id`` (after edits and deletes), by id."""
         with self._cond:
             return {
-                mid: dict(msg) for mid, msg in self._messages.get(chat_id, {}).items()
+                mid: copy.deepcopy(msg) for mid, msg in self._messages.get(chat_id, {}).items()
                 if msg.get("from", {}).get("id") == self.bot_id
             }
 
@@ -802,7 +803,9 @@ class FakeBotAPI:
             call = Call(
                 method=method, params=params, files=files, at=time.monotonic(),
                 index=len(self._calls), status=err.status if err else 200,
-                result=None if err else result, description=err.description if err else None,
+                # A snapshot: the stored message keeps changing with later edits.
+                result=None if err else copy.deepcopy(result),
+                description=err.description if err else None,
             )
             self._calls.append(call)
             self._cond.notify_all()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from telebot.errors import StoreError
+from telebot.monitor.perf import timed
 
 # Each entry moves the schema from version i to i + 1. Never edit a released step; append.
 MIGRATIONS: tuple[str, ...] = (
@@ -103,7 +104,7 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with timed("store.write"), self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn

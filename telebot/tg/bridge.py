@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from telebot.errors import TaskCancelled, TelebotError, TransientError
+from telebot.monitor.perf import monitor_performance
 from telebot.resilience import (
     BREAKERS,
     ERRORS,
@@ -75,6 +76,7 @@ class Messenger:
 
     # -- the one primitive ----------------------------------------------------------------
 
+    @monitor_performance("telegram.call")
     def call(
         self,
         chat_id: int | str,

@@ -78,6 +78,7 @@ class Config:
     perf_report_interval: float = 1800.0
     sampler_interval: float = 5.0
     log_file: Path = Path("telebot.log")
+    upload_timeout: float = 120.0
 
     @property
     def upload_limit(self) -> int:
@@ -113,6 +114,7 @@ KNOWN_KEYS = frozenset(
         "PERF_REPORT_INTERVAL",
         "SAMPLER_INTERVAL",
         "LOG_FILE",
+        "UPLOAD_TIMEOUT",
     }
 )
 
@@ -269,4 +271,7 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
             raw, "SAMPLER_INTERVAL", 5.0, _positive_float, "a positive number of seconds"
         ),
         log_file=Path(raw.get("LOG_FILE", "").strip() or "telebot.log"),
+        upload_timeout=_parse(
+            raw, "UPLOAD_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
     )

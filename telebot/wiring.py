@@ -6,6 +6,7 @@ place, and app.py keeps only the start/stop order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import psutil
@@ -15,7 +16,10 @@ from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
 from telebot.sinks.local import LocalSink
+from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
+from telebot.sources.tgfile import telegram_file_factory
+from telebot.tg.bridge import Messenger
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
@@ -29,6 +33,15 @@ def local_sink_factory(config: Config) -> SinkFactory:
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
+
+    return factory
+
+
+def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) -> SinkFactory:
+    sink = TelegramSink(config, messenger)
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        return sink if spec.kind == "leech" else None
 
     return factory
 
@@ -55,7 +68,10 @@ def install(ctx: BotContext) -> None:
         interval=cfg.status_update_interval,
         per_page=max(1, cfg.status_limit),
     )
-    pipeline = Pipeline(sources=[direct_link_factory(cfg)], sinks=[local_sink_factory(cfg)])
+    pipeline = Pipeline(
+        sources=[telegram_file_factory(cfg, lambda: ctx.bridge), direct_link_factory(cfg)],
+        sinks=[local_sink_factory(cfg), telegram_sink_factory(cfg, lambda: ctx.bridge)],
+    )
     manager = TaskManager(
         download_dir=cfg.download_dir,
         pipeline=pipeline,
@@ -65,7 +81,7 @@ def install(ctx: BotContext) -> None:
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
     )
-    commands = TaskCommands(cfg, manager, board)
+    commands = TaskCommands(cfg, manager, board, leech_available=True)
     monitoring = Monitoring.create(cfg, manager)
     ctx.extra_handlers.update(
         mirror=commands.mirror,

@@ -36,6 +36,7 @@ class Delivery:
     location: str  # human-readable: a path, a remote, a chat
     files: int = 1
     links: Sequence[str] = field(default_factory=tuple)
+    notes: Sequence[str] = field(default_factory=tuple)  # warnings for the completion message
 
 
 class Sink(Protocol):

@@ -231,7 +231,7 @@ async def cmd_log(update: Update, ctx: BotContext) -> None:
             ctx.bridge.send_file(
                 chat.id,
                 "send_document",
-                {"document": InputFile(handle, filename=path.name, read_file_handle=False)},
+                lambda: {"document": InputFile(handle, filename=path.name, read_file_handle=False)},
                 timeout=120,
             )
 

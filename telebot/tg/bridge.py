@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -97,9 +100,9 @@ class Messenger:
                 raise TransientError("Telegram rate limit wait timed out")
             future = asyncio.run_coroutine_threadsafe(_awaitable(factory), self._loop)
             try:
-                return future.result(timeout or self._timeout)
-            except FutureTimeout:
-                future.cancel()
+                return _wait(future, timeout or self._timeout, cancel)
+            except (FutureTimeout, TaskCancelled):
+                future.cancel()  # cancels the coroutine on the loop, aborting the HTTP request
                 raise
             except BaseException as exc:
                 seconds = retry_after_of(exc)
@@ -193,14 +196,48 @@ class Messenger:
             return False  # already deleted, or too old (48 h): nothing left to do
 
     def send_file(
-        self, chat_id: int, method: str, payload: dict[str, Any], *, timeout: float
+        self,
+        chat_id: int,
+        method: str,
+        payload: Callable[[], dict[str, Any]],
+        *,
+        timeout: float,
+        cancel: threading.Event | None = None,
     ) -> Message:
-        """Send one upload (``send_document`` etc.); never retried after a TimedOut."""
+        """Send one upload (``send_document`` etc.); never retried after a TimedOut.
+
+        ``payload`` builds the keyword arguments afresh for each attempt, so a retried upload
+        gets a new file handle that starts at byte 0.
+        """
         send = getattr(self.bot, method)
         api_method = "send" + method.removeprefix("send_").title().replace("_", "")
         return self.call(
-            chat_id, api_method, lambda: send(chat_id=chat_id, **payload), timeout=timeout
+            chat_id,
+            api_method,
+            lambda: send(chat_id=chat_id, **payload()),
+            timeout=timeout,
+            cancel=cancel,
         )
+
+
+# How often a waiting worker checks its task's cancel flag: a cancel lands within this time.
+CANCEL_POLL = 0.25
+
+
+def _wait(future: Future[T], timeout: float, cancel: threading.Event | None) -> T:
+    """``future.result(timeout)``, but giving up early when ``cancel`` is set."""
+    if cancel is None:
+        return future.result(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FutureTimeout()
+        done, _ = futures_wait([future], timeout=min(CANCEL_POLL, left))
+        if done:
+            return future.result()
+        if cancel.is_set():
+            raise TaskCancelled("cancelled while waiting for Telegram")
 
 
 async def _awaitable(factory: Callable[[], Awaitable[T]]) -> T:

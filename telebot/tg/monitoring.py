@@ -86,5 +86,5 @@ class Monitoring:
         if png is not None:
             payload: dict[str, Any] = {"photo": png, "caption": "CPU, RAM and network, last hour"}
             await asyncio.to_thread(
-                ctx.bridge.send_file, chat.id, "send_photo", payload, timeout=60
+                ctx.bridge.send_file, chat.id, "send_photo", lambda: payload, timeout=60
             )

@@ -7,7 +7,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from telegram import Update
@@ -19,6 +19,7 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.monitor.stats import format_bytes, format_duration
 from telebot.sources.direct import is_http_link
+from telebot.sources.tgfile import telegram_file_source
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
 from telebot.tg.bridge import Messenger
@@ -54,8 +55,16 @@ class TaskCommands:
         words = (message.text or "").split(maxsplit=1)
         args = parse_task_args(words[1] if len(words) > 1 else "", kind)
         spec = self.spec_from(
-            args, kind, chat.id, user.id, message.message_id, reply_text=_reply_text(update)
+            args,
+            kind,
+            chat.id,
+            user.id,
+            message.message_id,
+            reply_text=_reply_text(update),
+            reply_file=_reply_file(update),
         )
+        if spec.kind == "leech" and spec.upload is not None:
+            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload))
         await asyncio.to_thread(self.manager.submit, spec)
 
     def spec_from(
@@ -67,6 +76,7 @@ class TaskCommands:
         message_id: int,
         *,
         reply_text: str | None,
+        reply_file: ReplyFile | None = None,
     ) -> TaskSpec:
         """Check what the user asked for and turn it into a spec (BadInputError otherwise)."""
         if kind == "leech" and not self.leech_available:
@@ -74,33 +84,49 @@ class TaskCommands:
         for attr, flag in NOT_YET.items():
             if getattr(args, attr):
                 raise BadInputError(f"{flag} is not available in this version yet.")
-        link = args.link or (reply_text.split()[0] if reply_text and reply_text.split() else None)
-        if not link:
-            raise BadInputError(
-                f"Send a link: /{kind} <link> [flags], or reply to a link with /{kind}."
-            )
-        if not is_http_link(link):
-            raise BadInputError("Only http:// and https:// links are supported in this version.")
-        if kind == "mirror" and args.upload not in (None, "local"):
-            raise BadInputError(
-                "-up: only 'local' is available in this version (rclone comes later)."
-            )
-        if kind == "mirror" and (args.split_size or args.as_document or args.as_media):
-            raise BadInputError("-sp, -doc and -med only apply to /leech.")
-        return TaskSpec(
+        self._check_destination(args, kind)
+        base = TaskSpec(
             kind=kind,
-            source=link,
+            source="",
             chat_id=chat_id,
             user_id=user_id,
             message_id=message_id,
             name=args.name,
-            headers=args.headers,
-            auth=args.auth,
             upload=args.upload,
             split_size=args.split_size,
             as_document=args.as_document,
             as_media=args.as_media,
         )
+        if args.link is None and reply_file is not None:
+            return replace(
+                base,
+                source=telegram_file_source(reply_file.file_id),
+                file_name=reply_file.file_name,
+                file_size=reply_file.file_size,
+            )
+        link = args.link or (reply_text.split()[0] if reply_text and reply_text.split() else None)
+        if not link:
+            raise BadInputError(
+                f"Send a link: /{kind} <link> [flags], or reply to a link or file with /{kind}."
+            )
+        if not is_http_link(link):
+            raise BadInputError("Only http:// and https:// links are supported in this version.")
+        return replace(base, source=link, headers=args.headers, auth=args.auth)
+
+    def _check_destination(self, args: TaskArgs, kind: str) -> None:
+        if kind == "mirror":
+            if args.upload not in (None, "local"):
+                raise BadInputError("-up: only 'local' is available for /mirror in this version.")
+            if args.split_size or args.as_document or args.as_media:
+                raise BadInputError("-sp, -doc and -med only apply to /leech.")
+            return
+        if args.upload is not None and not _is_chat_id(args.upload):
+            raise BadInputError("-up for /leech takes a chat id, e.g. -up -1001234567890.")
+        limit = self.config.upload_limit
+        if args.split_size is not None and args.split_size > limit:
+            raise BadInputError(
+                f"-sp is over this Bot API's upload limit of {limit // 1_000_000} MB."
+            )
 
     # -- /status, /cancel, /cancelall -----------------------------------------------------
 
@@ -168,6 +194,39 @@ class TaskCommands:
             await asyncio.to_thread(self.board.show_page, chat.id, int(value))
         else:
             await query.answer()
+
+
+@dataclass(frozen=True)
+class ReplyFile:
+    file_id: str
+    file_name: str | None
+    file_size: int | None
+
+
+def _reply_file(update: Update) -> ReplyFile | None:
+    """The document/video/audio of the replied-to message, if any."""
+    message = update.effective_message
+    replied = message.reply_to_message if message is not None else None
+    if replied is None:
+        return None
+    media = replied.document or replied.video or replied.audio
+    if media is None:
+        return None
+    return ReplyFile(media.file_id, getattr(media, "file_name", None), media.file_size)
+
+
+def _is_chat_id(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _check_can_post(bridge: Messenger, chat_id: int) -> None:
+    """Fail before downloading when the bot cannot reach the -up chat."""
+    from telegram.error import TelegramError
+
+    try:
+        bridge.call(chat_id, "getChat", lambda: bridge.bot.get_chat(chat_id))
+    except TelegramError as exc:
+        raise BadInputError(f"The bot cannot post in chat {chat_id}: {exc}") from None
 
 
 def _reply_text(update: Update) -> str | None:
@@ -247,6 +306,7 @@ class ChatListener:
                 f"to {html.escape(delivery.location)}"
             )
             lines.extend(html.escape(link) for link in delivery.links)
+        lines.extend(f"⚠️ {html.escape(note)}" for note in delivery.notes)
         return "\n".join(lines)
 
 

@@ -1,0 +1,46 @@
+"""The resilience layer as users meet it: a dead host trips its breaker, other hosts keep working."""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Any
+
+from tests.conftest import OWNER
+from tests.e2e.helpers import files_in, sha256_file, text_of, wait_text
+from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.origin import FakeOrigin
+
+
+def closed_port(host: str) -> int:
+    """A port nothing listens on (connections to it are refused at once)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def test_dead_host_opens_its_breaker_while_others_work(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    bot = make_bot()
+    dead = f"http://127.0.0.2:{closed_port('127.0.0.2')}"
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {dead}/a.bin", chat_id=OWNER, user_id=OWNER)
+    first = wait_text(bot_api, r"❌", since=since, timeout=120)
+    assert "127.0.0.2" in text_of(first)
+    # The breaker is open now: the next task to that host fails at once, saying when it retries.
+    mark = bot_api.mark()
+    bot_api.push_message(f"/mirror {dead}/b.bin", chat_id=OWNER, user_id=OWNER)
+    fast = wait_text(bot_api, r"❌", since=mark, timeout=15)
+    assert re.search(r"127\.0\.0\.2 is failing repeatedly; it will be tried again in \d+ s",
+                     text_of(fast)), text_of(fast)
+    # Another host is unaffected.
+    res = origin.add("/ok.bin", size=500_000, seed=1)
+    bot_api.push_message(f"/mirror {origin.url}/ok.bin", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"✅", since=mark, timeout=30)
+    [saved] = files_in(bot.mirror_dir)
+    assert sha256_file(saved) == res.sha256()
+    # /stats lists the open breaker.
+    bot_api.push_message("/stats", chat_id=OWNER, user_id=OWNER)
+    stats = wait_text(bot_api, r"Bot stats", since=mark, timeout=15)
+    assert "127.0.0.2" in text_of(stats)

@@ -1,4 +1,4 @@
-"""The resilience layer as users meet it: a dead host trips its breaker, other hosts keep working."""
+"""Resilience as users meet it: a dead host trips its breaker, other hosts keep working."""
 
 from __future__ import annotations
 

@@ -1,0 +1,41 @@
+"""Pipeline: the first factory that accepts a spec wins; none → BadInputError."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from telebot.engine.pipeline import Pipeline
+from telebot.engine.task import TaskSpec
+from telebot.errors import BadInputError
+from tests.engine.fakes import FakeSink, FakeSource, spec
+
+
+def only(prefix: str, made: FakeSource) -> Callable[[TaskSpec], FakeSource | None]:
+    return lambda s: made if s.source.startswith(prefix) else None
+
+
+def test_first_accepting_factory_wins() -> None:
+    tg, http, other = FakeSource(), FakeSource(), FakeSource()
+    asked: list[str] = []
+
+    def spy(s: TaskSpec) -> FakeSource | None:
+        asked.append(s.source)
+        return other
+
+    pipe = Pipeline([only("tg:", tg), only("http", http), spy], [lambda s: None])
+    assert pipe.source_for(spec(source="tg:FILE")) is tg
+    assert pipe.source_for(spec(source="https://h.example/a")) is http
+    assert asked == []  # later factories are not consulted once one accepted
+    assert pipe.source_for(spec(source="magnet:?xt=1")) is other
+
+
+def test_no_source_or_sink_is_bad_input() -> None:
+    sink = FakeSink()
+    pipe = Pipeline([], [lambda s: sink if s.upload is None else None])
+    with pytest.raises(BadInputError, match="no downloader handles 'x://y'"):
+        pipe.source_for(spec(source="x://y"))
+    assert pipe.sink_for(spec()) is sink
+    with pytest.raises(BadInputError, match="no uploader handles destination 'gdrive:x'"):
+        pipe.sink_for(spec(upload="gdrive:x"))

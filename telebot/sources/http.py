@@ -1,0 +1,730 @@
+"""HTTP(S) source: probe a direct link, then download it resumably, in parallel segments.
+
+Data path (why it is fast): each segment worker reads the body with
+``readinto`` straight from the socket file of ``http.client`` into one reusable
+page-aligned buffer (an anonymous ``mmap``) and writes it with ``os.pwrite`` at
+its own offset of a preallocated ``.part`` file. No bytes objects are created
+per chunk, and the GIL is released during both the read and the write, so
+several threads overlap well on two cores.
+
+Crash safety: a small JSON sidecar ``<name>.part.state`` records how far every
+segment got. A new process calling :meth:`HttpSource.download` with the same
+work directory continues each segment from there (see :func:`_write_sidecar`
+for the ordering argument). Every network attempt runs through the resilience
+layer (per-host breaker + retry); a retry resumes at the segment's current
+offset, never from its start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import errno
+import hashlib
+import http.client
+import json
+import mmap
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+
+from telebot.errors import (
+    CircuitOpenError,
+    DownloadError,
+    HTTPStatusError,
+    SecurityError,
+    TaskCancelled,
+    TransientError,
+)
+from telebot.resilience import (
+    BREAKERS,
+    DOWNLOAD_POLICY,
+    ERRORS,
+    BreakerRegistry,
+    ErrorTracker,
+    RetryPolicy,
+    guarded_call,
+    parse_retry_after,
+)
+from telebot.sources.names import (
+    filename_from_content_disposition,
+    filename_from_url,
+    sanitize_filename,
+)
+from telebot.sources.netguard import GuardedAdapter, check_url
+
+__all__ = ["HttpOptions", "HttpSource", "ProbeResult"]
+
+MiB = 1 << 20
+
+# Defaults picked by bench/download.py against nginx on loopback (2 cores, 1 GiB
+# file, medians; see README): 4 segments is where unthrottled throughput stops
+# growing (1 -> 4 roughly x1.5) and CPU per GB is lowest; more connections only
+# help when the server throttles each connection, so 8 is the default to match
+# aria2c -x8 there, see DEFAULT_SEGMENTS below.
+DEFAULT_SEGMENTS = 8
+# Below ~2 x 8 MiB a file downloads in well under a second on one stream; the
+# extra connections cost more (TCP + TLS handshakes) than they gain.
+MIN_SEGMENT_SIZE = 8 * MiB
+# Largest single readinto. 1 MiB: bigger reads showed no gain in the bench.
+MAX_READ = 1 * MiB
+# Smallest read: one read must finish quickly on a slow link so that progress
+# and cancel checks between reads stay frequent.
+MIN_READ = 64 * 1024
+MAX_REDIRECTS = 10  # the issue's limit
+CONNECT_TIMEOUT = 10.0  # requests' docs: slightly above a multiple of 3 s (TCP SYN retransmit)
+READ_TIMEOUT = 30.0  # a stalled body for this long is a transient failure -> resume
+TICK = 0.1  # coordinator period: cancel check + progress callback (10 Hz)
+SIDECAR_BYTES = 4 * MiB  # rewrite the sidecar after this much progress ...
+SIDECAR_SECONDS = 5.0  # ... or this long after the last rewrite, whichever first
+SIDECAR_MIN_SECONDS = 0.5  # but never more often than this (each rewrite fdatasyncs)
+_HEAD_REFUSED = frozenset({400, 403, 405, 501})  # servers that refuse HEAD say one of these
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+USER_AGENT = "telebot/1.0"
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """What one download may do. Immutable; share freely between threads."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+    name: str | None = None
+    max_size: int | None = None
+    segments: int = DEFAULT_SEGMENTS
+    min_segment_size: int = MIN_SEGMENT_SIZE
+    allow_private: bool = False
+    policy: RetryPolicy = DOWNLOAD_POLICY
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the server said about a link before the body was fetched."""
+
+    url: str  # final URL after redirects
+    name: str  # sanitized file name
+    size: int | None
+    accepts_ranges: bool
+    etag: str | None
+    checksum: tuple[str, str] | None  # (hashlib name, lowercase hex digest)
+
+
+class _Segment:
+    """Bytes [start, end) of the file; ``done`` is the absolute offset written up to."""
+
+    __slots__ = ("done", "end", "start")
+
+    def __init__(self, start: int, end: int | None, done: int | None = None) -> None:
+        self.start = start
+        self.end = end
+        self.done = start if done is None else done
+
+    @property
+    def complete(self) -> bool:
+        return self.end is not None and self.done >= self.end
+
+
+class _Job:
+    """Shared state of one download(): the file, its segments, and how to stop."""
+
+    def __init__(self, probe: ProbeResult, options: HttpOptions, fd: int,
+                 segments: list[_Segment], adapter: GuardedAdapter,
+                 session: requests.Session, workers: int) -> None:
+        self.probe = probe
+        self.options = options
+        self.fd = fd
+        self.segments = segments
+        self.session = session
+        self.adapter = adapter
+        self.host = urlsplit(probe.url).hostname or "?"
+        self.link = probe.url  # the user's link; headers and auth go only to its origin
+        self.stop = threading.Event()
+        self.finished = threading.Event()
+        self._running = workers
+        if workers <= 0:  # every segment was already complete (resumed at the very end)
+            self.finished.set()
+        self.error: BaseException | None = None
+        self.ranges_ignored = False
+        self._lock = threading.Lock()
+
+    @property
+    def done(self) -> int:
+        return sum(seg.done - seg.start for seg in self.segments)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record the first real error and stop every other worker at once."""
+        with self._lock:
+            if self.error is None or isinstance(self.error, TaskCancelled):
+                self.error = exc
+        self.halt()
+
+    def worker_ended(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running <= 0:
+                self.finished.set()
+
+    def halt(self) -> None:
+        self.stop.set()
+        # Shutting the sockets down wakes threads blocked in recv immediately,
+        # which is what makes cancel take milliseconds instead of READ_TIMEOUT.
+        self.adapter.abort()
+
+
+ProgressFn = Callable[[int, "int | None"], None]
+SessionFactory = Callable[[GuardedAdapter], requests.Session]
+
+
+def _default_session(adapter: GuardedAdapter) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc from the environment: the guard checks peers
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    return session
+
+
+class HttpSource:
+    """Downloads direct HTTP(S) links. One instance serves every task (thread-safe)."""
+
+    def __init__(self, *, breakers: BreakerRegistry = BREAKERS, errors: ErrorTracker = ERRORS,
+                 session_factory: SessionFactory | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self._breakers = breakers
+        self._errors = errors
+        self._session_factory = session_factory or _default_session
+        self._clock = clock
+        self._sleep = sleep  # injected by tests so retries never really sleep
+
+    # ----------------------------------------------------------------- probe
+
+    def probe(self, url: str, options: HttpOptions, *, cancel: threading.Event) -> ProbeResult:
+        """Ask the server about *url* (HEAD, or a 1-byte ranged GET when HEAD is refused)."""
+        adapter = GuardedAdapter(allow_private=options.allow_private)
+        session = self._session_factory(adapter)
+        try:
+            return self._guarded(url, lambda: self._probe_once(session, url, options), options,
+                                 cancel)
+        finally:
+            session.close()
+
+    def _probe_once(self, session: requests.Session, url: str, options: HttpOptions) -> ProbeResult:
+        try:
+            resp = self._open(session, "HEAD", url, options, {})
+        except HTTPStatusError as exc:
+            if exc.status not in _HEAD_REFUSED:
+                raise
+            resp = self._open(session, "GET", url, options, {"Range": "bytes=0-0"})
+        with resp:
+            return _probe_result(resp, options)
+
+    # -------------------------------------------------------------- download
+
+    def download(self, url: str, workdir: Path, options: HttpOptions, *,
+                 progress: ProgressFn, cancel: threading.Event) -> Path:
+        """Download *url* into *workdir* and return the finished file's path.
+
+        Resumes from a sidecar left in *workdir* by an earlier (possibly killed)
+        process. Raises HTTPStatusError, DownloadError, SecurityError,
+        CircuitOpenError or TaskCancelled; never a requests/urllib3/OS error.
+        """
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = self.probe(url, options, cancel=cancel)
+        limit = options.max_size
+        if limit is not None and probe.size is not None and probe.size > limit:
+            raise DownloadError(f"{probe.name} is {_human(probe.size)}, over the "
+                                f"{_human(limit)} limit")
+        saved = _load_sidecar(workdir, url, probe)
+        name = saved["name"] if saved else probe.name
+        part = workdir / f"{name}.part"
+        sidecar = workdir / f"{name}.part.state"
+        segments = _segments_from(saved) if saved else _plan(probe, options)
+        fd = _open_part(part, probe.size, fresh=saved is None)
+        try:
+            try:
+                self._run(url, probe, options, fd, segments, sidecar, name, progress, cancel)
+            except _RangesIgnored:
+                sidecar.unlink(missing_ok=True)
+                probe = replace(probe, accepts_ranges=False)
+                segments = [_Segment(0, probe.size)]
+                self._run(url, probe, options, fd, segments, sidecar, name, progress, cancel)
+            _finish_size(fd, part, segments, probe.size)
+        finally:
+            os.close(fd)
+        if probe.checksum:
+            _verify_checksum(part, sidecar, probe.checksum, cancel)
+        final = workdir / name
+        sidecar.unlink(missing_ok=True)  # first: a part without sidecar restarts, never lies
+        os.replace(part, final)
+        return final
+
+    def _run(self, url: str, probe: ProbeResult, options: HttpOptions, fd: int,
+             segments: list[_Segment], sidecar: Path, name: str, progress: ProgressFn,
+             cancel: threading.Event) -> None:
+        pending = [seg for seg in segments if not seg.complete]
+        adapter = GuardedAdapter(allow_private=options.allow_private,
+                                 pool_maxsize=max(1, len(pending)))
+        job = _Job(probe, options, fd, segments, adapter, self._session_factory(adapter),
+                   len(pending))
+        job.link = url
+        meta = {"v": 1, "url": url, "name": name, "size": probe.size, "etag": probe.etag}
+        threads = [threading.Thread(target=self._worker, args=(job, seg), daemon=True,
+                                    name=f"http-seg-{i}") for i, seg in enumerate(pending)]
+        try:
+            for thread in threads:
+                thread.start()
+            self._supervise(job, sidecar, meta, progress, cancel)
+        finally:
+            job.halt()
+            for thread in threads:
+                thread.join()
+            job.session.close()
+            if probe.accepts_ranges and not all(seg.complete for seg in segments):
+                _write_sidecar(sidecar, meta, job)  # for the next attempt / process
+        progress(job.done, probe.size)
+        if job.ranges_ignored and not cancel.is_set():
+            raise _RangesIgnored(f"{job.host} ignores byte ranges")
+        if job.error is not None:
+            error = _translate(job.error, job.host)
+            if error is job.error:
+                raise error
+            raise error from job.error
+
+    def _supervise(self, job: _Job, sidecar: Path, meta: dict[str, Any],
+                   progress: ProgressFn, cancel: threading.Event) -> None:
+        """Report progress, flush the sidecar, and turn cancel into a halt, until all end."""
+        flushed_at, flushed_bytes = self._clock(), job.done
+        while not job.finished.wait(TICK):
+            if cancel.is_set():
+                job.fail(TaskCancelled("download cancelled"))
+            done, now = job.done, self._clock()
+            progress(done, job.probe.size)
+            since = now - flushed_at
+            due = done - flushed_bytes >= SIDECAR_BYTES or (
+                since >= SIDECAR_SECONDS and done != flushed_bytes)
+            if job.probe.accepts_ranges and since >= SIDECAR_MIN_SECONDS and due:
+                _write_sidecar(sidecar, meta, job)
+                flushed_at, flushed_bytes = now, done
+        if cancel.is_set():
+            job.fail(TaskCancelled("download cancelled"))
+
+    def _worker(self, job: _Job, seg: _Segment) -> None:
+        buffer = mmap.mmap(-1, MAX_READ)  # anonymous mmap: page-aligned, reused by every retry
+        try:
+            self._guarded(job.probe.url, lambda: self._attempt(job, seg, buffer), job.options,
+                          job.stop)
+        except BaseException as exc:  # reported through job.error, re-raised by _run
+            job.fail(exc)
+        finally:
+            job.worker_ended()
+            # A traceback may still hold a memoryview slice of the buffer; then
+            # close() refuses (BufferError) and the GC unmaps it later instead.
+            with contextlib.suppress(BufferError):
+                buffer.close()
+
+    def _attempt(self, job: _Job, seg: _Segment, buffer: mmap.mmap) -> None:
+        """One try at the rest of *seg*, from ``seg.done`` (so a retry resumes)."""
+        if job.stop.is_set():
+            raise TaskCancelled("download cancelled")
+        try:
+            resp = self._open(job.session, "GET", job.probe.url, job.options,
+                              _range_headers(job, seg), link=job.link)
+            with resp:
+                _check_range_reply(job, seg, resp)
+                _pump(job, seg, resp, buffer, self._clock)
+        except _RangesIgnored:
+            # Not the host's health, and not worth a retry: stop all segments
+            # quietly (no exception through the breaker); download() replans.
+            job.ranges_ignored = True
+            job.halt()
+        except Exception as exc:
+            if job.stop.is_set():  # our own abort broke the socket: not the host's fault
+                raise TaskCancelled("download cancelled") from exc
+            raise
+
+    # --------------------------------------------------------------- helpers
+
+    def _guarded(self, url: str, fn: Callable[[], Any], options: HttpOptions,
+                 cancel: threading.Event) -> Any:
+        host = urlsplit(url).hostname or "?"
+        try:
+            return guarded_call(host, fn, policy=options.policy, breakers=self._breakers,
+                                tracker=self._errors, source="http", cancel=cancel,
+                                sleep=self._sleep)
+        except BaseException as exc:
+            translated = _translate(exc, host)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def _open(self, session: requests.Session, method: str, url: str, options: HttpOptions,
+              headers: Mapping[str, str], *, link: str | None = None) -> requests.Response:
+        """Send one request, following up to MAX_REDIRECTS redirects by hand.
+
+        Every hop is checked by the SSRF guard; the user's headers and auth go
+        only to the origin of the *link* they gave (default: *url*), like
+        browsers and requests do.
+        Returns a streamed 2xx response; raises HTTPStatusError for >= 400.
+        """
+        origin, seen, current = _origin(link or url), {url}, url
+        for _hop in range(MAX_REDIRECTS + 1):
+            check_url(current, allow_private=options.allow_private)
+            same = _origin(current) == origin
+            resp = session.request(
+                method, current, headers={**(options.headers if same else {}), **headers},
+                auth=options.auth if same else None, stream=True, allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            if resp.status_code in _REDIRECTS and "location" in resp.headers:
+                nxt = urljoin(current, resp.headers["location"])
+                resp.close()
+                if nxt in seen:
+                    raise DownloadError(f"redirect loop at {urlsplit(nxt).hostname}")
+                seen.add(nxt)
+                current = nxt
+                continue
+            if resp.status_code >= 400:
+                resp.close()
+                raise HTTPStatusError(resp.status_code, urlsplit(current).hostname or "?",
+                                      retry_after=parse_retry_after(resp.headers.get("retry-after")))
+            return resp
+        raise DownloadError(f"more than {MAX_REDIRECTS} redirects from {urlsplit(url).hostname}")
+
+
+# ------------------------------------------------------------------ probe parsing
+
+def _probe_result(resp: requests.Response, options: HttpOptions) -> ProbeResult:
+    headers = resp.headers
+    if resp.status_code == 206:
+        size = _content_range_total(headers.get("content-range"))
+        ranges = True
+    else:
+        size = _int_header(headers.get("content-length"))
+        if resp.request.method == "GET":  # asked for 1 byte, got everything: no ranges
+            ranges = False
+        else:
+            ranges = "bytes" in headers.get("accept-ranges", "").lower()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        size = None if resp.status_code != 206 else size
+    raw_name = (options.name
+                or filename_from_content_disposition(headers.get("content-disposition"))
+                or filename_from_url(resp.url))
+    etag = headers.get("etag")
+    return ProbeResult(url=resp.url, name=sanitize_filename(raw_name or ""), size=size,
+                       accepts_ranges=ranges and size is not None, etag=etag,
+                       checksum=_checksum(headers, partial=resp.status_code == 206))
+
+
+def _int_header(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+def _content_range_total(value: str | None) -> int | None:
+    match = re.fullmatch(r"\s*bytes\s+(?:\d+-\d+|\*)/(\d+)\s*", value or "")
+    return int(match.group(1)) if match else None
+
+
+_HASHES = {"sha-512": "sha512", "sha-256": "sha256", "sha": "sha1", "sha-1": "sha1", "md5": "md5"}
+
+
+def _checksum(headers: Mapping[str, str], *, partial: bool) -> tuple[str, str] | None:
+    """The whole file's digest from Repr-Digest/Digest (RFC 9530/3230), Content-MD5, X-Checksum-*.
+
+    Content-MD5 and Content-Digest describe the *body*, so they are ignored on a
+    206 (the probe's 1-byte range); the largest available hash wins.
+    """
+    candidates: list[tuple[str, str]] = []
+    for header in ("repr-digest", "digest") + (() if partial else ("content-digest",)):
+        for item in headers.get(header, "").split(","):
+            algo, _, value = item.strip().partition("=")
+            if algo.lower() in _HASHES and value:
+                candidates.append((_HASHES[algo.lower()], _b64_hex(value.strip(":"))))
+    if not partial and headers.get("content-md5"):  # RFC 1864: digest of *this* body
+        candidates.append(("md5", _b64_hex(headers["content-md5"])))
+    for algo in ("sha256", "sha1", "md5"):
+        value = headers.get(f"x-checksum-{algo}", "").strip().lower()
+        if re.fullmatch(r"[0-9a-f]+", value):
+            candidates.append((algo, value))
+    valid = [(algo, hexd) for algo, hexd in candidates
+             if hexd and len(hexd) == hashlib.new(algo).digest_size * 2]
+    order = ["sha512", "sha256", "sha1", "md5"]
+    return min(valid, key=lambda c: order.index(c[0])) if valid else None
+
+
+def _b64_hex(value: str) -> str:
+    try:
+        return base64.b64decode(value.strip(), validate=True).hex()
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+# ------------------------------------------------------------ segments and state
+
+def _plan(probe: ProbeResult, options: HttpOptions) -> list[_Segment]:
+    size = probe.size
+    if size is None:
+        return [_Segment(0, None)]
+    count = 1
+    if probe.accepts_ranges and options.segments > 1:
+        count = max(1, min(options.segments, size // max(1, options.min_segment_size)))
+    return [_Segment(size * i // count, size * (i + 1) // count) for i in range(count)]
+
+
+def _segments_from(saved: dict[str, Any]) -> list[_Segment]:
+    return [_Segment(int(s), int(e), int(d)) for s, e, d in saved["segments"]]
+
+
+def _load_sidecar(workdir: Path, url: str, probe: ProbeResult) -> dict[str, Any] | None:
+    """Return a sidecar of *workdir* for *url* that still matches the server, else None.
+
+    A sidecar is usable only when the server still reports the same size and
+    ETag, supports ranges, and the ``.part`` file is there with its full size.
+    """
+    for path in sorted(workdir.glob("*.part.state")):
+        try:
+            saved = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(saved, dict) or saved.get("url") != url or saved.get("v") != 1:
+            continue
+        name = sanitize_filename(str(saved.get("name", "")))
+        part = workdir / f"{name}.part"
+        matches = (saved.get("size") == probe.size and probe.accepts_ranges
+                   and saved.get("etag") == probe.etag and part.is_file()
+                   and part.stat().st_size == probe.size and _valid_segments(saved, probe.size))
+        if matches:
+            return {**saved, "name": name}
+        path.unlink(missing_ok=True)
+    return None
+
+
+def _valid_segments(saved: dict[str, Any], size: int | None) -> bool:
+    try:
+        segs = [(int(s), int(e), int(d)) for s, e, d in saved["segments"]]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return bool(segs) and all(0 <= s <= d <= e <= (size or 0) for s, e, d in segs)
+
+
+def _write_sidecar(path: Path, meta: dict[str, Any], job: _Job) -> None:
+    """Persist how far each segment got; never claims a byte that is not on disk.
+
+    Ordering: the offsets are read *first*; every byte below them was already
+    handed to the kernel by a returned ``pwrite``. That alone survives kill -9
+    (the page cache belongs to the kernel, not to the process). ``fdatasync``
+    of the part file *before* the sidecar is replaced extends this to power
+    loss. The sidecar itself is replaced atomically (write temp, rename): after
+    a crash it is either the old one (claims less) or the new one, never a mix.
+    """
+    snapshot = [[seg.start, seg.end, seg.done] for seg in job.segments]
+    try:
+        os.fdatasync(job.fd)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({**meta, "segments": snapshot}), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a lost sidecar costs a re-fetch, never correctness
+
+
+def _open_part(part: Path, size: int | None, *, fresh: bool) -> int:
+    """Open (and on a fresh start, truncate and preallocate) the ``.part`` file."""
+    flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if fresh else 0)
+    fd = os.open(part, flags, 0o644)
+    if fresh and size:
+        try:
+            # Reserving the blocks up front turns "disk full" into an error before
+            # any byte is fetched, and keeps the file contiguous for pwrite.
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                os.close(fd)
+                part.unlink(missing_ok=True)
+                need = _human(size)
+                raise DownloadError(f"disk full: {need} needed for {part.name[:-5]}") from exc
+            os.ftruncate(fd, size)  # file system without fallocate: sparse file instead
+    return fd
+
+
+def _finish_size(fd: int, part: Path, segments: list[_Segment], size: int | None) -> None:
+    if size is None:  # streamed without a length: the file is as long as the data
+        os.ftruncate(fd, segments[-1].done)
+        return
+    got = os.fstat(fd).st_size
+    if got != size or not all(seg.complete for seg in segments):
+        raise DownloadError(f"{part.name[:-5]}: got {got} bytes, expected {size}")
+
+
+def _verify_checksum(part: Path, sidecar: Path, checksum: tuple[str, str],
+                     cancel: threading.Event) -> None:
+    algo, expected = checksum
+    digest = hashlib.new(algo)
+    with part.open("rb") as f:
+        while block := f.read(4 * MiB):
+            if cancel.is_set():
+                raise TaskCancelled("download cancelled")
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        part.unlink(missing_ok=True)  # bad bytes somewhere: the next try must start over
+        sidecar.unlink(missing_ok=True)
+        raise DownloadError(f"{part.name[:-5]}: {algo} checksum mismatch, the file is corrupt")
+
+
+# --------------------------------------------------------------- body transfer
+
+def _range_headers(job: _Job, seg: _Segment) -> dict[str, str]:
+    if not job.probe.accepts_ranges and seg.done == 0:
+        return {}
+    if not job.probe.accepts_ranges:  # maybe it can after all; a 200 restarts from zero
+        return {"Range": f"bytes={seg.done}-"}
+    end = "" if seg.end is None else str(seg.end - 1)
+    headers = {"Range": f"bytes={seg.done}-{end}"}
+    etag = job.probe.etag
+    if etag and not etag.startswith("W/"):  # If-Range needs a strong validator (RFC 9110 §13.1.5)
+        headers["If-Range"] = etag
+    return headers
+
+
+def _check_range_reply(job: _Job, seg: _Segment, resp: requests.Response) -> None:
+    """Make sure the body starts where ``seg.done`` says; restart or fail otherwise."""
+    if resp.status_code == 206:
+        match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*",
+                             resp.headers.get("content-range", ""))
+        if not match or int(match.group(1)) != seg.done:
+            raise TransientError(f"{job.host} sent the wrong byte range")
+        total = match.group(3)
+        if job.probe.size is not None and total != "*" and int(total) != job.probe.size:
+            raise DownloadError(f"the file changed on {job.host} during the download")
+        return
+    if seg.done == 0 and seg.start == 0 and len(job.segments) == 1:
+        return  # a full 200 body is exactly what a single stream from 0 needs
+    if len(job.segments) == 1 and seg.start == 0:
+        seg.done = 0  # the server ignores ranges: start the single stream over
+        return
+    raise _RangesIgnored(f"{job.host} ignores byte ranges")
+
+
+class _RangesIgnored(DownloadError):
+    """A segment got the whole file (200): the server advertised ranges it does not serve."""
+
+
+def _reader(resp: requests.Response) -> Any:
+    """The object to ``readinto`` from: http.client's response when available.
+
+    urllib3's ``HTTPResponse.readinto`` reads into a new bytes object and copies
+    it; ``http.client.HTTPResponse.readinto`` fills our buffer straight from
+    the socket (and still decodes chunked framing). We ask for
+    ``Accept-Encoding: identity``, so urllib3 has no decoding to do here.
+    """
+    raw = resp.raw
+    fp = getattr(raw, "_fp", None)
+    return fp if isinstance(fp, http.client.HTTPResponse) else raw
+
+
+def _pump(job: _Job, seg: _Segment, resp: requests.Response, buffer: mmap.mmap,
+          clock: Callable[[], float]) -> None:
+    """Copy the body into the part file at ``seg.done`` until ``seg.end`` or EOF."""
+    reader, view, fd, want = _reader(resp), memoryview(buffer), job.fd, MIN_READ
+    limit = job.options.max_size
+    try:
+        while seg.end is None or seg.done < seg.end:
+            if job.stop.is_set():
+                raise TaskCancelled("download cancelled")
+            size = want if seg.end is None else min(want, seg.end - seg.done)
+            started = clock()
+            got = _read(reader, view[:size], job.host)
+            if not got:
+                break
+            _write_all(fd, view[:got], seg.done, job)
+            seg.done += got
+            if limit is not None and seg.done > limit:
+                raise DownloadError(f"{job.probe.name} is over the {_human(limit)} limit")
+            want = _next_read_size(want, got, clock() - started)
+    finally:
+        view.release()
+    if job.stop.is_set():
+        raise TaskCancelled("download cancelled")
+    if seg.end is not None and seg.done < seg.end:
+        raise TransientError(f"{job.host} closed the connection early ({seg.done} of {seg.end})")
+
+
+def _read(reader: Any, view: memoryview, host: str) -> int:
+    try:
+        return int(reader.readinto(view))
+    except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError) as exc:
+        # A broken body is the network's fault: retry resumes at seg.done.
+        raise TransientError(f"connection to {host} broke: {type(exc).__name__}") from exc
+
+
+def _write_all(fd: int, view: memoryview, offset: int, job: _Job) -> None:
+    try:
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
+    except OSError as exc:
+        # Stays an OSError (with its errno) so the breaker does not blame the
+        # host for our disk; _translate turns it into the user's one line.
+        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or "write failed")
+        raise OSError(exc.errno, f"{reason} while writing {job.probe.name}") from exc
+
+
+def _next_read_size(want: int, got: int, seconds: float) -> int:
+    """Grow reads while they finish fast, shrink them when they block long.
+
+    A readinto waits until the whole request is filled, so on a slow link a big
+    read would delay progress and cancel checks; on a fast one small reads cost
+    per-call overhead. 10 ms / 250 ms keep reads between those two regimes.
+    """
+    if got == want and seconds < 0.010 and want < MAX_READ:
+        return want * 2
+    if seconds > 0.250 and want > MIN_READ:
+        return want // 2
+    return want
+
+
+# --------------------------------------------------------------- error mapping
+
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+
+
+def _translate(exc: BaseException, host: str) -> BaseException:
+    """Map anything a download can raise to telebot's types (one line each)."""
+    if isinstance(exc, (TaskCancelled, SecurityError, CircuitOpenError, DownloadError)):
+        return exc
+    if isinstance(exc, TransientError):
+        return DownloadError(str(exc))
+    if isinstance(exc, requests.Timeout):
+        return DownloadError(f"{host} did not answer in time")
+    if isinstance(exc, requests.ConnectionError):
+        return DownloadError(f"could not connect to {host}")
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS and exc.strerror:
+        return DownloadError(exc.strerror)
+    if isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError,
+                        http.client.HTTPException, OSError)):
+        return DownloadError(f"network error with {host}: {type(exc).__name__}")
+    return exc
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

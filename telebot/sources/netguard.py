@@ -1,0 +1,193 @@
+"""SSRF guard: links may only reach public Internet addresses.
+
+Two layers, because one is not enough:
+
+1. :func:`check_url` runs before any request and on every redirect hop. It
+   refuses other schemes, credentials in the link and hosts that *resolve* to a
+   loopback, private, link-local, multicast, reserved or unspecified address.
+2. :class:`GuardedAdapter` checks the address a socket is *actually connected
+   to*, at connect time. DNS may answer differently a millisecond later
+   (DNS rebinding); the peer address of the connected socket cannot lie.
+
+Both are switched off by ``ALLOW_PRIVATE_LINKS=true`` (``allow_private``).
+Errors are :class:`~telebot.errors.SecurityError` with one line for the chat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import threading
+import weakref
+from typing import Any
+from urllib.parse import urlsplit
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from telebot.errors import DownloadError, SecurityError
+
+__all__ = [
+    "GuardedAdapter",
+    "check_address",
+    "check_url",
+    "is_forbidden_address",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_SCHEMES = ("http", "https")
+
+
+def is_forbidden_address(ip: IPAddress) -> bool:
+    """True for any address that is not a public unicast Internet address.
+
+    IPv6 forms that embed an IPv4 address (v4-mapped ``::ffff:a.b.c.d``, 6to4,
+    Teredo) are judged by the embedded address as well, since the kernel or a
+    relay may deliver them to it.
+    """
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:0:0/96 itself is "reserved": judge the v4 part
+            return is_forbidden_address(ip.ipv4_mapped)
+        embedded = [ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+        if any(v4 is not None and is_forbidden_address(v4) for v4 in embedded):
+            return True
+    return (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        # Catches the rest of the IANA special-purpose registry (e.g. 100.64/10 CGNAT).
+        or not ip.is_global
+    )
+
+
+def check_address(address: str, host: str) -> None:
+    """Raise SecurityError when *address* (an IP literal) is not public; *host* names it."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if is_forbidden_address(ip):
+        raise SecurityError(f"refused: {host} points to a private or local address ({ip})")
+
+
+def check_url(url: str, *, allow_private: bool) -> None:
+    """Refuse *url* unless it is an http(s) link to a public host.
+
+    Raises SecurityError (scheme, credentials, private address) or
+    DownloadError (the host does not resolve). With *allow_private* only the
+    scheme and shape checks run.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _SCHEMES:
+        scheme = parts.scheme or "none"
+        raise SecurityError(f"refused: only http and https links are supported, not {scheme!r}")
+    netloc = parts.netloc
+    # "http://public.example@127.0.0.1/" and backslash/whitespace tricks make
+    # parsers disagree about which host is meant; credentials go in -au/-ap.
+    if "@" in netloc:
+        raise SecurityError("refused: credentials in the link are not accepted; use -au and -ap")
+    if any(ch in netloc for ch in "\\ \t\r\n") or not parts.hostname:
+        raise SecurityError("refused: the link has no valid host name")
+    if allow_private:
+        return
+    host = parts.hostname
+    for address in _resolve(host, parts.port or (443 if parts.scheme.lower() == "https" else 80)):
+        check_address(address, host)
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DownloadError(f"cannot resolve host {host}") from exc
+    return sorted({str(info[4][0]) for info in infos})
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    """Checks the peer of every new socket (DNS-rebinding proof) and registers it."""
+
+    adapter: GuardedAdapter
+
+    def _new_conn(self) -> socket.socket:
+        return self.adapter.check_peer(super()._new_conn(), self.host)
+
+    def connect(self) -> None:
+        super().connect()
+        self.adapter.track(self.sock)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    adapter: GuardedAdapter
+
+    def _new_conn(self) -> socket.socket:
+        return self.adapter.check_peer(super()._new_conn(), self.host)
+
+    def connect(self) -> None:
+        super().connect()  # self.sock is now the TLS socket; that is the one to shut down
+        self.adapter.track(self.sock)
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections refuse non-public peers and can be aborted.
+
+    With ``allow_private=True`` the peer check is skipped. The check runs once
+    per new TCP connection, so pooled keep-alive connections cost nothing.
+    :meth:`abort` shuts down every socket this adapter opened, which wakes any
+    thread blocked reading from one at once (the cancel path of a download).
+    """
+
+    def __init__(self, *, allow_private: bool = False, **kwargs: Any) -> None:
+        self.allow_private = allow_private
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._aborted = False
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Classes bound to this adapter: urllib3 builds connections from the
+        # pool's class attribute and offers no per-pool hook for it.
+        http_cls = type("GuardedHTTPConnection", (_GuardedHTTPConnection,), {"adapter": self})
+        https_cls = type("GuardedHTTPSConnection", (_GuardedHTTPSConnection,), {"adapter": self})
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_cls}),
+            "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_cls}),
+        }
+
+    def check_peer(self, sock: socket.socket, host: str) -> socket.socket:
+        """Return *sock* if its peer is allowed; close it and raise SecurityError otherwise."""
+        if not self.allow_private:
+            try:
+                check_address(sock.getpeername()[0], host)
+            except SecurityError:
+                sock.close()
+                raise
+        return sock
+
+    def track(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            aborted = self._aborted
+            if not aborted:
+                self._sockets.add(sock)
+        if aborted:
+            _shutdown(sock)
+            raise ConnectionAbortedError("connection aborted by cancel")
+
+    def abort(self) -> None:
+        """Shut down every open socket of this adapter, now and from now on."""
+        with self._lock:
+            self._aborted = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # socket.socket.shutdown, not SSLSocket.shutdown: the latter drops the
+    # TLS object under a thread that may be reading from it right now.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)

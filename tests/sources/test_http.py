@@ -1,0 +1,391 @@
+"""HttpSource against the fake origin: names, redirects, faults, resume, cancel, limits."""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from telebot.errors import DownloadError, HTTPStatusError, TaskCancelled
+from telebot.resilience import RetryPolicy
+from telebot.sources import http as http_mod
+from telebot.sources.http import HttpOptions, HttpSource
+from tests.fakes.origin import FakeOrigin
+from tests.sources.conftest import SEGMENTED, SINGLE, Recorder, no_cancel
+
+MB = 1_000_000
+
+
+def fetch(source: HttpSource, url: str, workdir: Path, options: HttpOptions = SEGMENTED,
+          progress: list[tuple[int, int | None]] | None = None) -> Path:
+    seen = progress if progress is not None else []
+    return source.download(url, workdir, options, progress=lambda d, t: seen.append((d, t)),
+                           cancel=no_cancel())
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def gets(origin: FakeOrigin, path: str) -> list[str | None]:
+    return [r.headers.get("Range") for r in origin.requests_for(path, "GET")]
+
+
+# ------------------------------------------------------------------ happy paths
+
+def test_segmented_download_is_intact_and_parallel(origin: FakeOrigin, source: HttpSource,
+                                                   workdir: Path) -> None:
+    res = origin.add("/big.bin", size=3 * MB + 7, seed=3)
+    progress: list[tuple[int, int | None]] = []
+    path = fetch(source, f"{origin.url}/big.bin", workdir, progress=progress)
+    assert path == workdir / "big.bin" and sha(path) == res.sha256()
+    assert sorted(p.name for p in workdir.iterdir()) == ["big.bin"]  # no .part / .state left
+    assert len(gets(origin, "/big.bin")) == 4
+    assert all(r is not None and r.startswith("bytes=") for r in gets(origin, "/big.bin"))
+    assert progress[-1] == (res.size, res.size)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+
+
+def test_small_file_uses_one_stream(origin: FakeOrigin, source: HttpSource,
+                                    workdir: Path) -> None:
+    res = origin.add("/small.txt", data=b"hello world\n")
+    path = fetch(source, f"{origin.url}/small.txt", workdir, HttpOptions(allow_private=True))
+    assert path.read_bytes() == res.bytes()
+    assert len(gets(origin, "/small.txt")) == 1
+
+
+def test_empty_file(origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    origin.add("/empty", data=b"")
+    assert fetch(source, f"{origin.url}/empty", workdir).read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("disposition", "option_name", "expected"),
+    [
+        ("attachment; filename*=UTF-8''%E2%82%AC%20rates.bin; filename=x.bin", None, "€ rates.bin"),
+        ('attachment; filename="plain name.zip"', None, "plain name.zip"),
+        ('attachment; filename="../../../etc/cron.d/evil"', None, "evil"),
+        ("attachment; filename=server.bin", "../mine.iso", "mine.iso"),
+        (None, None, "from url.dat"),
+    ],
+)
+def test_file_name_sources(origin: FakeOrigin, source: HttpSource, tmp_path: Path,
+                           disposition: str | None, option_name: str | None,
+                           expected: str) -> None:
+    origin.add("/from url.dat", data=b"x" * 100, content_disposition=disposition)
+    options = replace(SEGMENTED, name=option_name)
+    path = fetch(source, f"{origin.url}/from%20url.dat", tmp_path / "w", options)
+    assert path.name == expected and path.parent == tmp_path / "w"
+    assert path.read_bytes() == b"x" * 100
+
+
+def test_probe_reports_size_ranges_and_final_url(origin: FakeOrigin,
+                                                 source: HttpSource) -> None:
+    origin.add("/real.bin", size=1234, etag='"abc"')
+    origin.redirect("/short", "/real.bin", status=301)
+    probe = source.probe(f"{origin.url}/short", SEGMENTED, cancel=no_cancel())
+    assert (probe.url, probe.name, probe.size) == (f"{origin.url}/real.bin", "real.bin", 1234)
+    assert probe.accepts_ranges and probe.etag == '"abc"'
+
+
+# -------------------------------------------------------------------- redirects
+
+def test_redirect_chain_is_followed(origin: FakeOrigin, source: HttpSource,
+                                    workdir: Path) -> None:
+    res = origin.add("/final.bin", size=MB, seed=1)
+    origin.redirect("/a", "/b", status=301)
+    origin.redirect("/b", f"{origin.url}/c", status=307)
+    origin.redirect("/c", "final.bin", status=302)
+    path = fetch(source, f"{origin.url}/a", workdir)
+    assert path.name == "final.bin" and sha(path) == res.sha256()
+
+
+def test_ten_redirects_work_eleven_fail(origin: FakeOrigin, source: HttpSource,
+                                        tmp_path: Path) -> None:
+    origin.add("/end", data=b"done")
+    for i in range(11):
+        origin.redirect(f"/r{i}", f"/r{i + 1}" if i < 10 else "/end")
+    assert fetch(source, f"{origin.url}/r1", tmp_path / "ok").read_bytes() == b"done"
+    with pytest.raises(DownloadError, match="more than 10 redirects"):
+        fetch(source, f"{origin.url}/r0", tmp_path / "bad")
+
+
+def test_redirect_loop_is_a_clear_error(origin: FakeOrigin, source: HttpSource,
+                                        workdir: Path) -> None:
+    origin.redirect("/ping", "/pong")
+    origin.redirect("/pong", "/ping")
+    with pytest.raises(DownloadError, match="redirect loop"):
+        fetch(source, f"{origin.url}/ping", workdir)
+    assert len(origin.requests) == 2  # not retried: a loop will not fix itself
+
+
+def test_headers_and_auth_reach_the_origin_but_not_another_host(
+        origin: FakeOrigin, source: HttpSource, tmp_path: Path) -> None:
+    port = origin.url.rsplit(":", 1)[1]
+    origin.add("/f", data=b"data")
+    origin.redirect("/away", f"http://localhost:{port}/f")
+    options = replace(SEGMENTED, headers={"X-Token": "t1"}, auth=("u", "p"))
+    fetch(source, f"{origin.url}/f", tmp_path / "a", options)
+    first = origin.requests_for("/f", "GET")[-1].headers
+    assert first.get("X-Token") == "t1"
+    assert first.get("Authorization") == "Basic " + base64.b64encode(b"u:p").decode()
+    fetch(source, f"{origin.url}/away", tmp_path / "b", options)
+    hop = origin.requests_for("/f", "GET")[-1].headers
+    assert hop.get("X-Token") is None and hop.get("Authorization") is None
+
+
+# ------------------------------------------------------------- server behaviour
+
+def test_server_refusing_head_is_probed_with_a_ranged_get(
+        origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    res = origin.add("/nohead.bin", size=2 * MB, seed=2)
+    origin.fault("/nohead.bin", no_head=True)
+    path = fetch(source, f"{origin.url}/nohead.bin", workdir)
+    assert sha(path) == res.sha256()
+    assert gets(origin, "/nohead.bin")[0] == "bytes=0-0"
+    assert len(gets(origin, "/nohead.bin")) == 1 + 4  # probe + segments
+
+
+def test_server_without_ranges_gets_one_stream(origin: FakeOrigin, source: HttpSource,
+                                               workdir: Path) -> None:
+    res = origin.add("/norange.bin", size=2 * MB, seed=4)
+    origin.fault("/norange.bin", ignore_range=True, no_head=True)
+    path = fetch(source, f"{origin.url}/norange.bin", workdir)
+    assert sha(path) == res.sha256()
+    assert gets(origin, "/norange.bin") == ["bytes=0-0", None]
+    assert not (workdir / "norange.bin.part.state").exists()
+
+
+def test_drop_mid_body_resumes_where_it_stopped(origin: FakeOrigin, source: HttpSource,
+                                                workdir: Path) -> None:
+    res = origin.add("/drop.bin", size=2 * MB, seed=5)
+    origin.fault("/drop.bin", drop_after=700_000, times=2)  # HEAD takes one hit
+    path = fetch(source, f"{origin.url}/drop.bin", workdir, SINGLE)
+    assert sha(path) == res.sha256()
+    assert gets(origin, "/drop.bin") == [f"bytes=0-{res.size - 1}",
+                                        f"bytes=700000-{res.size - 1}"]
+
+
+def test_drops_in_every_segment_resume_each_segment(origin: FakeOrigin, source: HttpSource,
+                                                    workdir: Path) -> None:
+    res = origin.add("/drops.bin", size=4 * MB, seed=6)
+    origin.fault("/drops.bin", drop_after=300_000, times=5)
+    path = fetch(source, f"{origin.url}/drops.bin", workdir)
+    assert sha(path) == res.sha256()
+    ranges = gets(origin, "/drops.bin")
+    starts = [int(r.split("=")[1].split("-")[0]) for r in ranges if r]
+    quarter = res.size // 4
+    assert len(starts) > 4  # drops happened and were retried ...
+    for i in range(4):  # ... but no segment was ever asked again from its start
+        assert starts.count(i * quarter) == 1
+    # Every retry resumed exactly where the drop left off: no byte sent twice.
+    total_sent = sum(r.bytes_sent for r in origin.requests_for("/drops.bin", "GET"))
+    assert total_sent == res.size
+
+
+def test_drop_without_range_support_restarts_from_zero(
+        origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    res = origin.add("/plain.bin", size=MB, seed=7)
+    origin.fault("/plain.bin", ignore_range=True, drop_after=400_000, times=3)
+    path = fetch(source, f"{origin.url}/plain.bin", workdir, SINGLE)
+    assert sha(path) == res.sha256()
+    statuses = [r.status for r in origin.requests_for("/plain.bin", "GET")]
+    assert statuses[:2] == [200, 200]  # the retry got the whole file again and started over
+
+
+def test_server_advertising_ranges_it_ignores_falls_back_to_one_stream(
+        origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    res = origin.add("/liar.bin", size=2 * MB, seed=7)
+    origin.fault("/liar.bin", ignore_range=True)  # HEAD still says Accept-Ranges: bytes
+    path = fetch(source, f"{origin.url}/liar.bin", workdir)
+    assert sha(path) == res.sha256()
+    assert gets(origin, "/liar.bin")[-1] is None
+    assert source._breakers.get("127.0.0.1").state == "closed"
+
+
+def test_content_length_lie_is_detected(origin: FakeOrigin, source: HttpSource,
+                                        tmp_path: Path) -> None:
+    res = origin.add("/lie.bin", size=MB, seed=8)
+    origin.fault("/lie.bin", lie_length=res.size + 5000)
+    with pytest.raises(DownloadError) as info:
+        fetch(source, f"{origin.url}/lie.bin", tmp_path / "a", SINGLE)
+    assert "127.0.0.1" in str(info.value)
+    assert not (tmp_path / "a" / "lie.bin").exists()
+    origin.fault("/lie.bin", lie_length=res.size - 5000)
+    with pytest.raises(DownloadError, match=r"changed|early"):
+        fetch(source, f"{origin.url}/lie.bin", tmp_path / "b")
+
+
+def test_content_length_lie_without_ranges_fails_after_retries(
+        origin: FakeOrigin, source: HttpSource, workdir: Path, sleeps: Recorder) -> None:
+    res = origin.add("/lie2.bin", size=MB, seed=9)
+    origin.fault("/lie2.bin", lie_length=res.size + 1, ignore_range=True)
+    with pytest.raises(DownloadError, match="closed the connection early"):
+        fetch(source, f"{origin.url}/lie2.bin", workdir,
+              replace(SINGLE, policy=RetryPolicy(attempts=3)))
+    assert len(sleeps.sleeps) == 2  # retried, with the injected (fake) sleep
+    assert not (workdir / "lie2.bin").exists()
+
+
+def test_retry_after_on_503_and_429_is_honoured(origin: FakeOrigin, source: HttpSource,
+                                                workdir: Path, sleeps: Recorder) -> None:
+    res = origin.add("/busy.bin", size=MB, seed=10)
+    origin.fault("/busy.bin", statuses=[503, 429], retry_after="7", times=2)
+    path = fetch(source, f"{origin.url}/busy.bin", workdir)
+    assert sha(path) == res.sha256()
+    assert sleeps.sleeps == [7.0, 7.0]
+
+
+@pytest.mark.parametrize("status", [404, 403, 416])
+def test_client_errors_fail_at_once_with_the_status(origin: FakeOrigin, source: HttpSource,
+                                                    workdir: Path, sleeps: Recorder,
+                                                    status: int) -> None:
+    origin.add("/gone", size=10)
+    origin.fault("/gone", statuses=[status, status], times=2)
+    with pytest.raises(HTTPStatusError) as info:
+        fetch(source, f"{origin.url}/gone", workdir)
+    assert info.value.status == status and str(info.value) == f"HTTP {status} from 127.0.0.1"
+    assert sleeps.sleeps == []
+
+
+def test_max_size_refuses_before_downloading(origin: FakeOrigin, source: HttpSource,
+                                             workdir: Path) -> None:
+    origin.add("/huge.bin", size=5 * MB)
+    with pytest.raises(DownloadError, match=r"over the 1\.0 MiB limit"):
+        fetch(source, f"{origin.url}/huge.bin", workdir, replace(SEGMENTED, max_size=1 << 20))
+    assert origin.requests_for("/huge.bin", "GET") == []
+
+
+def test_checksum_from_server_is_verified(origin: FakeOrigin, source: HttpSource,
+                                          tmp_path: Path) -> None:
+    res = origin.add("/sum.bin", size=MB, seed=11)
+    good = base64.b64encode(bytes.fromhex(res.sha256())).decode()
+    origin.add("/sum.bin", size=MB, seed=11, headers={"Digest": f"sha-256={good}"})
+    assert sha(fetch(source, f"{origin.url}/sum.bin", tmp_path / "a")) == res.sha256()
+    bad = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    origin.add("/sum.bin", size=MB, seed=11, headers={"Digest": f"sha-256={bad}"})
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        fetch(source, f"{origin.url}/sum.bin", tmp_path / "b")
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+# ------------------------------------------------------------------- local disk
+
+def test_disk_full_at_preallocation(origin: FakeOrigin, source: HttpSource, workdir: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    origin.add("/f.bin", size=MB)
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(DownloadError, match="disk full"):
+        fetch(source, f"{origin.url}/f.bin", workdir)
+    assert origin.requests_for("/f.bin", "GET") == []
+
+
+def test_disk_full_mid_download_is_not_retried_nor_blamed_on_host(
+        origin: FakeOrigin, source: HttpSource, workdir: Path, sleeps: Recorder,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    origin.add("/f.bin", size=2 * MB)
+    real = os.pwrite
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        if offset >= MB:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(http_mod.os, "pwrite", pwrite)
+    with pytest.raises(DownloadError, match=r"disk full while writing f\.bin"):
+        fetch(source, f"{origin.url}/f.bin", workdir)
+    assert sleeps.sleeps == []
+    assert source._breakers.get("127.0.0.1").state == "closed"
+
+
+# ----------------------------------------------------------------------- cancel
+
+def _seg_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("http-seg-")]
+
+
+@pytest.mark.parametrize("fault", [{"throttle": 200_000}, {"stall": 30.0}])
+def test_cancel_stops_within_a_second(origin: FakeOrigin, source: HttpSource, workdir: Path,
+                                      fault: dict[str, float]) -> None:
+    origin.add("/slow.bin", size=4 * MB)
+    origin.fault("/slow.bin", **fault)  # type: ignore[arg-type]
+    cancel, started = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            source.download(f"{origin.url}/slow.bin", workdir, SEGMENTED,
+                            progress=lambda d, t: started.set(), cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    assert started.wait(10)
+    began = time.monotonic()
+    cancel.set()
+    runner.join(5)
+    assert time.monotonic() - began < 1.0
+    assert len(outcome) == 1 and isinstance(outcome[0], TaskCancelled)
+    assert _seg_threads() == []
+    assert source._breakers.get("127.0.0.1").state == "closed"
+
+
+# ----------------------------------------------------------------------- resume
+
+def _claimed(state: Path) -> int:
+    saved = json.loads(state.read_text())
+    return sum(done - start for start, _end, done in saved["segments"])
+
+
+def test_resume_from_sidecar_in_a_new_source(origin: FakeOrigin, sleeps: Recorder,
+                                             workdir: Path) -> None:
+    from telebot.resilience import BreakerRegistry, ErrorTracker
+
+    res = origin.add("/resume.bin", size=4 * MB, seed=12)
+    origin.fault("/resume.bin", throttle=1_500_000)
+    first = HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker(), sleep=sleeps)
+    cancel = threading.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done >= MB:
+            cancel.set()
+
+    with pytest.raises(TaskCancelled):
+        first.download(f"{origin.url}/resume.bin", workdir, SEGMENTED, progress=progress,
+                       cancel=cancel)
+    state = workdir / "resume.bin.part.state"
+    claimed = _claimed(state)
+    assert claimed >= MB
+    origin.clear_fault("/resume.bin")
+    before = len(origin.requests)
+    second = HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker(), sleep=sleeps)
+    path = fetch(second, f"{origin.url}/resume.bin", workdir)
+    assert sha(path) == res.sha256()
+    refetched = sum(r.bytes_sent for r in origin.requests[before:] if r.method == "GET")
+    assert refetched == res.size - claimed
+
+
+def test_stale_sidecar_for_a_changed_file_starts_over(origin: FakeOrigin, source: HttpSource,
+                                                     workdir: Path) -> None:
+    origin.add("/v.bin", size=2 * MB, seed=1)
+    origin.fault("/v.bin", throttle=2_000_000)
+    cancel = threading.Event()
+    with pytest.raises(TaskCancelled):
+        source.download(f"{origin.url}/v.bin", workdir, SEGMENTED,
+                        progress=lambda d, t: cancel.set() if d > 0 else None, cancel=cancel)
+    assert (workdir / "v.bin.part.state").exists()
+    new = origin.add("/v.bin", size=2 * MB, seed=2)  # new content, new ETag
+    assert sha(fetch(source, f"{origin.url}/v.bin", workdir)) == new.sha256()

@@ -10,13 +10,22 @@ import time
 
 
 def _process_start_time() -> float:
-    """When the OS started this process (so start-up timing includes interpreter start)."""
-    try:
-        import psutil
+    """When the OS started this process, so start-up timing includes interpreter start.
 
-        return float(psutil.Process().create_time())
-    except Exception:  # psutil missing or /proc unreadable: fall back to "now"
-        return time.time()
+    From ``/proc/self/stat`` (start time in clock ticks since boot) and CLOCK_BOOTTIME: psutil's
+    create_time() adds the boot time, which /proc/stat rounds down to whole seconds and so
+    overstates the age by up to a second.
+    """
+    try:
+        import os
+
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        started_after_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started_after_boot
+        return time.time() - age
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.time()  # not Linux: count from here
 
 
 def main(argv: list[str] | None = None) -> int:

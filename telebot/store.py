@@ -55,7 +55,7 @@ class JournalEntry:
     chat_id: int
     user_id: int
     message_id: int | None
-    spec: dict[str, Any]
+    spec: dict[str, Any] | None  # None when the stored text is not valid JSON (a damaged row)
     state: str
     created_at: float
 
@@ -208,6 +208,15 @@ class Store:
             "FROM task_journal ORDER BY created_at"
         )
         return [
-            JournalEntry(gid, chat, user, msg, json.loads(spec), state, created)
+            JournalEntry(gid, chat, user, msg, _json_or_none(spec), state, created)
             for gid, chat, user, msg, spec, state, created in rows
         ]
+
+
+def _json_or_none(text: str) -> dict[str, Any] | None:
+    """One damaged row must not hide the others: it decodes to None and is reported."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

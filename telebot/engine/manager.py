@@ -53,10 +53,28 @@ class FifoSlots:
         self._waiting: deque[str] = deque()
         self._cond = threading.Condition()
 
+    def reserve(self, key: str) -> None:
+        """Take a place in line now (at dispatch), before the worker thread gets to acquire()."""
+        with self._cond:
+            if key not in self._waiting:
+                self._waiting.append(key)
+
+    def forget(self, key: str) -> None:
+        """Give up a reserved place (the task ended before it acquired)."""
+        with self._cond:
+            if key in self._waiting:
+                self._waiting.remove(key)
+                self._cond.notify_all()
+
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
     def acquire(self, key: str, cancel: threading.Event) -> None:
         """Block until ``key`` holds a slot; raises TaskCancelled when ``cancel`` is set first."""
         with self._cond:
-            self._waiting.append(key)
+            if key not in self._waiting:
+                self._waiting.append(key)
             try:
                 while not self._may_enter(key):
                     if cancel.is_set():
@@ -174,13 +192,16 @@ class TaskManager:
         return [t.snapshot(self._position(t)) for t in self.tasks(chat_id)]
 
     def _position(self, task: Task) -> int | None:
+        """1-based place in line. Tasks not yet dispatched stand behind every task already
+        waiting for a download slot, so two waiting tasks never show the same place."""
         if task.state is not State.QUEUED:
             return None
         with self._lock:
             for index, waiting in enumerate(self._pending):
                 if waiting is task:
-                    return index + 1
-        return self._download_slots.position(task.gid)
+                    return self._download_slots.waiting() + index + 1
+        place = self._download_slots.position(task.gid)
+        return place if place is not None else self._upload_slots.position(task.gid)
 
     def counts_by_state(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -216,11 +237,17 @@ class TaskManager:
             while self._pending and (self._queue_all <= 0 or self._running < self._queue_all):
                 task = self._pending.popleft()
                 self._running += 1
+                # The download line is joined here, in dispatch order, not when the worker
+                # thread happens to reach acquire(): otherwise tasks dispatched together race.
+                self._download_slots.reserve(task.gid)
                 self._pool.submit(self._run, task)
 
     def _run(self, task: Task) -> None:
         with task_context(task.gid):
-            state = self._execute(task)
+            try:
+                state = self._execute(task)
+            finally:
+                self._download_slots.forget(task.gid)  # if it ended before taking its place
             self._finish(task, state)
         with self._lock:
             self._running -= 1
@@ -264,6 +291,7 @@ class TaskManager:
     def _stage(
         self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]
     ) -> object:
+        task.state = State.QUEUED  # shown as waiting (with its place) until a slot is free
         slots.acquire(task.gid, task.cancel_event)
         try:
             if task.cancel_event.is_set():
@@ -289,12 +317,12 @@ class TaskManager:
             if self._store is not None:
                 self._store.journal_remove(task.gid)
             log.info("task %s %s%s", task.gid, state.value, f": {task.error}" if task.error else "")
+        with self._lock:
+            self._tasks.pop(task.gid, None)  # first, so a status refresh no longer lists it
         try:
             self._listener.on_finished(task)
         except Exception:
             log.exception("listener failed for task %s", task.gid)
-        with self._lock:
-            self._tasks.pop(task.gid, None)
 
     # -- restart --------------------------------------------------------------------------
 
@@ -306,6 +334,8 @@ class TaskManager:
         entries = self._store.journal_entries()
         for entry in entries:
             try:
+                if entry.spec is None:
+                    raise ValueError("not valid JSON")
                 spec = TaskSpec.from_json(entry.spec)
             except (TypeError, ValueError) as exc:
                 self._store.journal_remove(entry.gid)
@@ -329,7 +359,8 @@ class TaskManager:
 
     def shutdown(self, timeout: float = 8.0) -> None:
         """Interrupt every task (kept for resume) and wait for workers up to ``timeout``."""
-        deadline = self._clock() + timeout
+        # Real time, not the injected clock: shutdown must end even when a test freezes time.
+        deadline = time.monotonic() + timeout
         with self._lock:
             self._stopping = True
             pending = list(self._pending)
@@ -340,8 +371,8 @@ class TaskManager:
         self._download_slots.wake()
         self._upload_slots.wake()
         with self._lock:
-            while self._running and self._clock() < deadline:
-                self._idle.wait(timeout=max(0.05, deadline - self._clock()))
+            while self._running and time.monotonic() < deadline:
+                self._idle.wait(timeout=max(0.05, deadline - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
         # Queued tasks never started: their journal rows stay, so they run after the restart.
         del pending

@@ -25,7 +25,7 @@ from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from telebot.errors import TaskCancelled, TelebotError, TransientError
+from telebot.errors import TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
 from telebot.resilience import (
     BREAKERS,
@@ -96,8 +96,9 @@ class Messenger:
         def attempt() -> T:
             if self.closed.is_set():
                 raise TaskCancelled("the bot is shutting down")
-            if not self._limiter.acquire(chat_id, timeout=self._timeout):
-                raise TransientError("Telegram rate limit wait timed out")
+            # RateLimited (our own limiter timing out) is ignored by breakers: one busy chat
+            # must not open the Bot API breaker for every chat.
+            self._limiter.acquire_or_raise(chat_id, timeout=self._timeout)
             future = asyncio.run_coroutine_threadsafe(_awaitable(factory), self._loop)
             try:
                 return _wait(future, timeout or self._timeout, cancel)

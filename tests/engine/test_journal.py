@@ -6,8 +6,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
 from telebot.store import Store
 from tests.engine.conftest import MakeManager
@@ -144,13 +142,6 @@ def test_restore_reports_an_unreadable_spec_and_drops_its_folder(
     assert recorder.wait_finished("good000001") == "done"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="store.py Store.journal_entries json.loads every row's spec, so one row whose spec "
-    "text is not JSON makes TaskManager.restore() raise JSONDecodeError instead of reporting "
-    "that row through on_restore_failed and restoring the others",
-)
 def test_restore_survives_a_spec_that_is_not_json(
     make_manager: MakeManager, recorder: Recorder, store: Store
 ) -> None:

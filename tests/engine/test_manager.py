@@ -47,7 +47,7 @@ def test_limits_step_by_step(
     """QUEUE_ALL=3, QUEUE_DOWNLOAD=2, QUEUE_UPLOAD=1: each limit is reached, none exceeded."""
     manager = make_manager(queue_all=3, queue_download=2, queue_upload=1)
     fetch, deliver = source.gates, sink.gates
-    # One by one: tasks dispatched together race to the download slots (see the xfail below).
+    # One by one, so the test controls which task holds which slot.
     t = [manager.submit(spec(0))]
     fetch.wait_started(t[0].gid)
     t.append(manager.submit(spec(1)))
@@ -56,7 +56,8 @@ def test_limits_step_by_step(
     # t2 holds a task slot but waits for a download slot; t3..t5 wait for a task slot.
     wait_until(lambda: positions(manager)[t[2].gid] == 1, what="t2 waits for a download slot")
     t += [manager.submit(spec(n)) for n in range(3, 6)]
-    assert [positions(manager)[x.gid] for x in t[3:]] == [1, 2, 3]
+    # One line for everyone waiting: t2 (download slot) is 1st, the undispatched follow it.
+    assert [positions(manager)[x.gid] for x in t[3:]] == [2, 3, 4]
     assert fetch.active == 2 and not fetch.has_started(t[2].gid)
 
     fetch.open(t[0].gid)  # t0 moves on to upload; its download slot goes to t2
@@ -167,12 +168,6 @@ def test_download_slots_serve_tasks_in_their_arrival_order(
     assert source.gates.order == [t.gid for t in [first, *waiting]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager.py TaskManager._execute/_stage: the download FifoSlots queues a task when "
-    "its worker thread reaches acquire(), not when it was dispatched, so tasks dispatched "
-    "together race (seen as a flaky order with QUEUE_DOWNLOAD < QUEUE_ALL)",
-)
 def test_download_slots_follow_submission_order_even_when_a_worker_is_slow(
     make_manager: MakeManager, source: FakeSource, sink: FakeSink, recorder: Recorder
 ) -> None:
@@ -182,7 +177,7 @@ def test_download_slots_follow_submission_order_even_when_a_worker_is_slow(
     def slow_for_early(s: TaskSpec) -> FakeSource:
         # The worker of the earlier task is delayed before the slot queue (mkdir, resolvers).
         if s == early_spec:
-            wait_until(lambda: bool(late) and positions(manager)[late[0].gid] == 1)
+            wait_until(lambda: bool(late) and positions(manager)[late[0].gid] is not None)
         return source
 
     manager = make_manager(
@@ -194,7 +189,10 @@ def test_download_slots_follow_submission_order_even_when_a_worker_is_slow(
     source.gates.wait_started(holder.gid)
     early = manager.submit(early_spec)
     late.append(manager.submit(late_spec))
-    wait_until(lambda: positions(manager)[early.gid] == 2, what="early task in the slot queue")
+    wait_until(
+        lambda: positions(manager)[early.gid] == 1 and positions(manager)[late[0].gid] == 2,
+        what="both tasks in the slot queue, in submission order",
+    )
     for task in (holder, early, late[0]):
         source.gates.open(task.gid)
         sink.gates.open(task.gid)
@@ -225,11 +223,6 @@ def test_snapshots_show_queue_positions_and_they_move_up(
     assert positions(manager) == {t[1].gid: None, t[3].gid: 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager.py TaskManager._position: a task waiting for an upload slot keeps state "
-    "DOWNLOADING and gets no queue position (only the download FifoSlots is consulted)",
-)
 def test_a_task_waiting_for_an_upload_slot_shows_its_place(
     make_manager: MakeManager, source: FakeSource, sink: FakeSink, recorder: Recorder
 ) -> None:
@@ -242,11 +235,6 @@ def test_a_task_waiting_for_an_upload_slot_shows_its_place(
     assert positions(manager)[second.gid] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager.py TaskManager._position numbers the task queue and the download-slot "
-    "queue separately, so two waiting tasks can both show place 1",
-)
 def test_waiting_tasks_show_distinct_places(
     make_manager: MakeManager, source: FakeSource, sink: FakeSink, recorder: Recorder
 ) -> None:

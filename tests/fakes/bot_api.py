@@ -626,7 +626,8 @@ class FakeBotAPI:
         lines = []
         for c in self._calls[max(since, len(self._calls) - limit):]:
             shown = {k: v for k, v in c.params.items() if k != "allowed_updates"}
-            lines.append(f"  #{c.index} {c.method} -> {c.status} {json.dumps(shown)[:200]}")
+            text = json.dumps(shown, ensure_ascii=False)[:300]
+            lines.append(f"  #{c.index} {c.method} -> {c.status} {text}")
         return "\n".join(lines) or "  (none)"
 
     def fail_next(

@@ -420,6 +420,8 @@ class FakeOrigin:
     ) -> None:
         """Make the next ``times`` requests for ``path`` misbehave (None: all of them).
 
+        Every request to ``path`` counts as a hit, HEAD included.
+
         ``statuses`` are answered first, one per request (with ``Retry-After`` if given);
         once they run out the other faults apply. ``drop_after`` closes the connection
         after N body bytes; ``lie_length`` is sent as Content-Length whatever the body is

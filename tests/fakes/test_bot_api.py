@@ -678,3 +678,38 @@ def test_multipart_without_closing_boundary_is_400(api: FakeBotAPI) -> None:
                          headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert resp.status_code == 400
     assert list((api.workdir / "uploads").iterdir()) == []  # no temp file left behind
+
+
+def test_copy_and_forward(api: FakeBotAPI) -> None:
+    user_msg = api.push_message("a link", chat_id=42)
+
+    async def flow(bot: Bot) -> Any:
+        copied = await bot.copy_message(-100, 42, user_msg["message_id"])
+        forwarded = await bot.forward_message(-100, 42, user_msg["message_id"])
+        with pytest.raises(BadRequest, match=r"(?i)not found"):
+            await bot.copy_message(-100, 42, 1)
+        return copied, forwarded
+
+    copied, forwarded = with_bot(api, flow)
+    group = api.chat_messages(-100)
+    assert group[copied.message_id]["text"] == "a link"
+    assert forwarded.forward_origin is not None and forwarded.text == "a link"
+
+
+def test_local_mode_limits(local_api: FakeBotAPI, tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.fakes.bot_api as bot_api_module
+
+    monkeypatch.setattr(bot_api_module, "LOCAL_UPLOAD_LIMIT", 1000)
+    src = tmp_path / "big.bin"
+    src.write_bytes(b"b" * 1001)
+
+    async def flow(bot: Bot) -> None:
+        with pytest.raises(BadRequest, match=r"(?i)too big"):
+            await bot.send_document(42, src)
+        with pytest.raises(NetworkError, match="Request Entity Too Large"):
+            await bot.send_document(42, InputFile(io.BytesIO(b"b" * 1001), filename="b"))
+        await bot.send_document(42, InputFile(io.BytesIO(b"b" * 1000), filename="b"))
+
+    with_bot(local_api, flow, local=True)
+    assert [c.status for c in local_api.calls_of("sendDocument")] == [400, 413, 200]

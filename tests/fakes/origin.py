@@ -127,6 +127,15 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request access log (tests assert on recorded requests)."""
 
+    def send_header(self, keyword: str, value: str) -> None:
+        """Like the stdlib, but a value outside Latin-1 goes out as raw UTF-8 bytes, as
+        many real servers send non-ASCII Content-Disposition file names."""
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8").decode("latin-1")
+        super().send_header(keyword, value)
+
     def handle(self) -> None:
         try:
             super().handle()
@@ -267,6 +276,7 @@ class RequestLog:
     status: int = 0
     connection: int = 0  # ordinal of the TCP connection that carried it (keep-alive checks)
     done: bool = False
+    query: str = ""  # raw query string, "" if none
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def wait(self, timeout: float = 10.0) -> RequestLog:
@@ -379,7 +389,8 @@ class FakeOrigin:
         headers: dict[str, str] | None = None,
         last_modified: float = 1_700_000_000.0,
     ) -> Resource:
-        """Serve ``path`` (e.g. ``"/f.bin"``); replaces an earlier resource there.
+        """Serve ``path`` (e.g. ``"/f.bin"``, or ``"/dl?id=1"`` to match that query only);
+        replaces an earlier resource there.
 
         ``etag=None`` makes one from the content identity; ``etag=""`` sends none.
         """
@@ -472,15 +483,19 @@ class FakeOrigin:
             return fault, status
 
     def _serve(self, h: _OriginHandler, *, head: bool) -> None:
-        path = unquote(urlsplit(h.path).path)
+        parts = urlsplit(h.path)
         log = RequestLog(
-            method=h.command, path=path, headers=Headers(h.headers.items()),
-            at=time.monotonic(), connection=h.conn_ordinal,
+            method=h.command, path=unquote(parts.path), headers=Headers(h.headers.items()),
+            at=time.monotonic(), connection=h.conn_ordinal, query=parts.query,
         )
         with self._lock:
             self._requests.append(log)
             self._active += 1
             self.max_active = max(self.max_active, self._active)
+            # A path registered with its query ("/dl?id=1") wins over the bare path.
+            path = log.path
+            if parts.query and f"{path}?{parts.query}" in self._known_paths():
+                path = f"{path}?{parts.query}"
             redirect = self._redirects.get(path)
             res = self._resources.get(path)
         try:
@@ -491,6 +506,9 @@ class FakeOrigin:
                 log.done = True
                 self._idle.notify_all()
             log._finished.set()
+
+    def _known_paths(self) -> set[str]:
+        return {*self._resources, *self._redirects, *self._faults}
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until no request is in flight (e.g. before asserting on bytes_sent)."""

@@ -348,3 +348,21 @@ def test_headers_lookup_ignores_case(origin: FakeOrigin) -> None:
     log = origin.requests[-1]
     assert log.headers["range"] == "bytes=0-1" and log.headers.get("X-TOKEN") == "t"
     assert "x-token" in log.headers and log.range == "bytes=0-1"
+
+
+def test_paths_with_query(origin: FakeOrigin) -> None:
+    origin.add("/dl?id=1", data=b"one")
+    origin.add("/dl", data=b"bare")
+    assert requests.get(origin.url + "/dl?id=1", timeout=5).content == b"one"
+    assert requests.get(origin.url + "/dl?id=2", timeout=5).content == b"bare"
+    assert [(r.path, r.query) for r in origin.requests] == [("/dl", "id=1"), ("/dl", "id=2")]
+
+
+def test_non_latin1_header_is_sent_as_raw_utf8(origin: FakeOrigin) -> None:
+    origin.add("/f", data=b"x", content_disposition='attachment; filename="фильм.mkv"')
+    conn = _conn(origin)
+    conn.request("GET", "/f")
+    resp = conn.getresponse()
+    raw = str(resp.getheader("Content-Disposition")).encode("latin-1")
+    assert raw.decode("utf-8") == 'attachment; filename="фильм.mkv"'
+    assert resp.read() == b"x"

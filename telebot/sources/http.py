@@ -67,16 +67,18 @@ __all__ = ["HttpOptions", "HttpSource", "ProbeResult"]
 
 MiB = 1 << 20
 
-# Defaults picked by bench/download.py against nginx on loopback (2 cores, 1 GiB
-# file, medians; see README): 4 segments is where unthrottled throughput stops
-# growing (1 -> 4 roughly x1.5) and CPU per GB is lowest; more connections only
-# help when the server throttles each connection, so 8 is the default to match
-# aria2c -x8 there, see DEFAULT_SEGMENTS below.
+# Defaults picked by `python bench/download.py --sweep` against nginx on loopback
+# (2 shared cores, medians of 3, numbers in bench/README.md). Unthrottled, 2 to 8
+# segments are within noise of each other (~1.4-1.5 GB/s vs ~1.0 GB/s for one
+# stream) and 16 is slower (~1.05 GB/s: threads fight over 2 cores). When the
+# server limits each connection (nginx limit_rate), throughput grows with the
+# connection count, so 8 - the top of the flat region, and what aria2c -x8 uses -
+# is the default: it wins the throttled case without losing the unthrottled one.
 DEFAULT_SEGMENTS = 8
-# Below ~2 x 8 MiB a file downloads in well under a second on one stream; the
-# extra connections cost more (TCP + TLS handshakes) than they gain.
+# Below 2 x 8 MiB a file takes a few ms on one stream; the extra connections
+# cost more (TCP + TLS handshakes, server slots) than they gain.
 MIN_SEGMENT_SIZE = 8 * MiB
-# Largest single readinto. 1 MiB: bigger reads showed no gain in the bench.
+# Largest single readinto; reads grow to it on fast links (see _next_read_size).
 MAX_READ = 1 * MiB
 # Smallest read: one read must finish quickly on a slow link so that progress
 # and cancel checks between reads stay frequent.
@@ -291,7 +293,7 @@ class HttpSource:
                 thread.join()
             job.session.close()
             if probe.accepts_ranges and not all(seg.complete for seg in segments):
-                _write_sidecar(sidecar, meta, job)  # for the next attempt / process
+                _write_sidecar(sidecar, meta, job, durable=True)  # for the next attempt
         progress(job.done, probe.size)
         if job.ranges_ignored and not cancel.is_set():
             raise _RangesIgnored(f"{job.host} ignores byte ranges")
@@ -314,7 +316,7 @@ class HttpSource:
             due = done - flushed_bytes >= SIDECAR_BYTES or (
                 since >= SIDECAR_SECONDS and done != flushed_bytes)
             if job.probe.accepts_ranges and since >= SIDECAR_MIN_SECONDS and due:
-                _write_sidecar(sidecar, meta, job)
+                _write_sidecar(sidecar, meta, job, durable=False)
                 flushed_at, flushed_bytes = now, done
         if cancel.is_set():
             job.fail(TaskCancelled("download cancelled"))
@@ -495,7 +497,8 @@ def _load_sidecar(workdir: Path, url: str, probe: ProbeResult) -> dict[str, Any]
     """Return a sidecar of *workdir* for *url* that still matches the server, else None.
 
     A sidecar is usable only when the server still reports the same size and
-    ETag, supports ranges, and the ``.part`` file is there with its full size.
+    ETag, supports ranges, the ``.part`` file is there with its full size, and
+    the sidecar was either made durable or written during this boot.
     """
     for path in sorted(workdir.glob("*.part.state")):
         try:
@@ -506,7 +509,9 @@ def _load_sidecar(workdir: Path, url: str, probe: ProbeResult) -> dict[str, Any]
             continue
         name = sanitize_filename(str(saved.get("name", "")))
         part = workdir / f"{name}.part"
-        matches = (saved.get("size") == probe.size and probe.accepts_ranges
+        boot = saved.get("boot")  # None: fdatasync'ed; else only valid within that boot
+        matches = ((boot is None or (boot and boot == _boot_id()))
+                   and saved.get("size") == probe.size and probe.accepts_ranges
                    and saved.get("etag") == probe.etag and part.is_file()
                    and part.stat().st_size == probe.size and _valid_segments(saved, probe.size))
         if matches:
@@ -523,24 +528,39 @@ def _valid_segments(saved: dict[str, Any], size: int | None) -> bool:
     return bool(segs) and all(0 <= s <= d <= e <= (size or 0) for s, e, d in segs)
 
 
-def _write_sidecar(path: Path, meta: dict[str, Any], job: _Job) -> None:
+def _write_sidecar(path: Path, meta: dict[str, Any], job: _Job, *, durable: bool) -> None:
     """Persist how far each segment got; never claims a byte that is not on disk.
 
     Ordering: the offsets are read *first*; every byte below them was already
-    handed to the kernel by a returned ``pwrite``. That alone survives kill -9
-    (the page cache belongs to the kernel, not to the process). ``fdatasync``
-    of the part file *before* the sidecar is replaced extends this to power
-    loss. The sidecar itself is replaced atomically (write temp, rename): after
-    a crash it is either the old one (claims less) or the new one, never a mix.
+    handed to the kernel by a returned ``pwrite``. That alone survives kill -9:
+    the page cache belongs to the kernel, not to the process. It does not
+    survive a power loss or kernel crash, and an ``fdatasync`` per periodic
+    flush made 1 GiB downloads up to 2x slower in bench/download.py (it forces
+    writeback in the middle of the transfer). So periodic flushes record the
+    boot id instead, and :func:`_load_sidecar` distrusts them after a reboot;
+    only *durable* flushes (when a download stops unfinished) ``fdatasync``
+    the part file before the sidecar is replaced, and stay valid across one.
+    The sidecar itself is replaced atomically (write temp, rename): after a
+    crash it is either the old one (claims less) or the new one, never a mix.
     """
     snapshot = [[seg.start, seg.end, seg.done] for seg in job.segments]
     try:
-        os.fdatasync(job.fd)
+        if durable:
+            os.fdatasync(job.fd)
+        record = {**meta, "segments": snapshot, "boot": None if durable else _boot_id()}
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({**meta, "segments": snapshot}), "utf-8")
+        tmp.write_text(json.dumps(record), "utf-8")
         os.replace(tmp, path)
     except OSError:
         pass  # a lost sidecar costs a re-fetch, never correctness
+
+
+def _boot_id() -> str:
+    """This boot's id (Linux); "" elsewhere, so only durable sidecars are trusted there."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _open_part(part: Path, size: int | None, *, fresh: bool) -> int:

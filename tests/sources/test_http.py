@@ -389,3 +389,68 @@ def test_stale_sidecar_for_a_changed_file_starts_over(origin: FakeOrigin, source
     assert (workdir / "v.bin.part.state").exists()
     new = origin.add("/v.bin", size=2 * MB, seed=2)  # new content, new ETag
     assert sha(fetch(source, f"{origin.url}/v.bin", workdir)) == new.sha256()
+
+
+_CHILD = """
+import sys, threading
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from telebot.resilience import BreakerRegistry, ErrorTracker
+from telebot.sources.http import HttpOptions, HttpSource
+HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker()).download(
+    sys.argv[1], Path(sys.argv[2]),
+    HttpOptions(allow_private=True, segments=2, min_segment_size=1 << 20),
+    progress=lambda d, t: None, cancel=threading.Event())
+"""
+
+
+def test_kill_9_mid_download_then_resume_refetches_only_the_rest(
+        origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    res = origin.add("/k.bin", size=16 * MB, seed=13)
+    origin.fault("/k.bin", throttle=2_000_000)
+    root = str(Path(__file__).resolve().parents[2])
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, f"{origin.url}/k.bin",
+                              str(workdir), root])
+    state, tick = workdir / "k.bin.part.state", threading.Event()
+    try:
+        deadline = time.monotonic() + 20
+        while not (state.exists() and _claimed(state) > 0):
+            assert child.poll() is None and time.monotonic() < deadline
+            tick.wait(0.02)  # waiting for the child's first sidecar, not for time to pass
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    claimed = _claimed(state)
+    assert 0 < claimed < res.size
+    origin.clear_fault("/k.bin")
+    before = len(origin.requests)
+    path = fetch(source, f"{origin.url}/k.bin", workdir)
+    assert sha(path) == res.sha256()
+    refetched = sum(r.bytes_sent for r in origin.requests[before:] if r.method == "GET")
+    assert refetched == res.size - claimed  # exactly what the sidecar did not claim
+    assert sorted(p.name for p in workdir.iterdir()) == ["k.bin"]
+
+
+def test_sidecar_not_made_durable_is_distrusted_after_a_reboot(
+        origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    res = origin.add("/b.bin", size=2 * MB, seed=14)
+    origin.fault("/b.bin", throttle=2_000_000)
+    cancel = threading.Event()
+    with pytest.raises(TaskCancelled):
+        source.download(f"{origin.url}/b.bin", workdir, SEGMENTED,
+                        progress=lambda d, t: cancel.set() if d > 0 else None, cancel=cancel)
+    state = workdir / "b.bin.part.state"
+    saved = json.loads(state.read_text())
+    assert saved["boot"] is None and _claimed(state) > 0  # a stop writes a durable sidecar
+    saved["boot"] = "some-earlier-boot"  # as if written periodically before a power loss
+    state.write_text(json.dumps(saved))
+    origin.clear_fault("/b.bin")
+    before = len(origin.requests)
+    assert sha(fetch(source, f"{origin.url}/b.bin", workdir)) == res.sha256()
+    refetched = sum(r.bytes_sent for r in origin.requests[before:] if r.method == "GET")
+    assert refetched == res.size

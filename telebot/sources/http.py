@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,30 @@ ProgressFn = Callable[[int, "int | None"], None]
 SessionFactory = Callable[[GuardedAdapter], requests.Session]
 
 
+@contextlib.contextmanager
+def _abort_on_cancel(cancel: threading.Event, adapter: GuardedAdapter) -> Iterator[None]:
+    """While the body runs, a cancel aborts *adapter*'s sockets within one TICK.
+
+    The probe runs in the caller's thread, so unlike the segment workers it has
+    no supervisor; a stalled HEAD would otherwise hold a cancel for READ_TIMEOUT.
+    """
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(TICK):
+            if cancel.is_set():
+                adapter.abort()
+                return
+
+    watcher = threading.Thread(target=watch, name="http-probe-cancel", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
 def _default_session(adapter: GuardedAdapter) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc from the environment: the guard checks peers
@@ -216,18 +240,25 @@ class HttpSource:
         adapter = GuardedAdapter(allow_private=options.allow_private)
         session = self._session_factory(adapter)
         try:
-            return self._guarded(url, lambda: self._probe_once(session, url, options), options,
-                                 cancel)
+            with _abort_on_cancel(cancel, adapter):
+                return self._guarded(url, lambda: self._probe_once(session, url, options, cancel),
+                                     options, cancel)
         finally:
             session.close()
 
-    def _probe_once(self, session: requests.Session, url: str, options: HttpOptions) -> ProbeResult:
+    def _probe_once(self, session: requests.Session, url: str, options: HttpOptions,
+                    cancel: threading.Event) -> ProbeResult:
         try:
-            resp = self._open(session, "HEAD", url, options, {})
-        except HTTPStatusError as exc:
-            if exc.status not in _HEAD_REFUSED:
-                raise
-            resp = self._open(session, "GET", url, options, {"Range": "bytes=0-0"})
+            try:
+                resp = self._open(session, "HEAD", url, options, {})
+            except HTTPStatusError as exc:
+                if exc.status not in _HEAD_REFUSED:
+                    raise
+                resp = self._open(session, "GET", url, options, {"Range": "bytes=0-0"})
+        except Exception as exc:
+            if cancel.is_set():  # our abort broke the socket: not the host's fault
+                raise TaskCancelled("download cancelled") from exc
+            raise
         with resp:
             return _probe_result(resp, options)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from telebot.errors import DownloadError, HTTPStatusError, TaskCancelled
-from telebot.resilience import RetryPolicy
+from telebot.resilience import ErrorTracker, RetryPolicy
 from telebot.sources import http as http_mod
 from telebot.sources.http import HttpOptions, HttpSource
 from tests.fakes.origin import FakeOrigin
@@ -341,6 +341,42 @@ def test_cancel_stops_within_a_second(origin: FakeOrigin, source: HttpSource, wo
     assert len(outcome) == 1 and isinstance(outcome[0], TaskCancelled)
     assert _seg_threads() == []
     assert source._breakers.get("127.0.0.1").state == "closed"
+
+
+def test_cancel_while_the_probe_is_stalled(origin: FakeOrigin, source: HttpSource,
+                                           workdir: Path) -> None:
+    origin.add("/stuck", size=MB)
+    origin.fault("/stuck", statuses=[503], retry_after="3600")  # then: retry wait of an hour
+    cancel = threading.Event()
+    timer = threading.Timer(0.2, cancel.set)
+    timer.start()
+    real = HttpSource(breakers=source._breakers, errors=ErrorTracker())  # real, cancellable wait
+    began = time.monotonic()
+    with pytest.raises(TaskCancelled):
+        fetch_with(real, f"{origin.url}/stuck", workdir, cancel)
+    assert time.monotonic() - began < 1.5
+    timer.join()
+
+
+def test_cancel_while_head_gets_no_answer(source: HttpSource, workdir: Path) -> None:
+    import socket
+
+    with socket.socket() as server:  # accepts, never answers: a HEAD that hangs
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        cancel = threading.Event()
+        timer = threading.Timer(0.2, cancel.set)
+        timer.start()
+        began = time.monotonic()
+        with pytest.raises(TaskCancelled):
+            fetch_with(source, f"http://127.0.0.1:{server.getsockname()[1]}/x", workdir, cancel)
+        assert time.monotonic() - began < 1.5
+        timer.join()
+    assert source._breakers.get("127.0.0.1").state == "closed"
+
+
+def fetch_with(source: HttpSource, url: str, workdir: Path, cancel: threading.Event) -> Path:
+    return source.download(url, workdir, SEGMENTED, progress=lambda d, t: None, cancel=cancel)
 
 
 # ----------------------------------------------------------------------- resume

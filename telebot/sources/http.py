@@ -265,15 +265,21 @@ class HttpSource:
     # -------------------------------------------------------------- download
 
     def download(self, url: str, workdir: Path, options: HttpOptions, *,
-                 progress: ProgressFn, cancel: threading.Event) -> Path:
+                 progress: ProgressFn, cancel: threading.Event,
+                 on_probe: Callable[[ProbeResult], None] | None = None) -> Path:
         """Download *url* into *workdir* and return the finished file's path.
 
         Resumes from a sidecar left in *workdir* by an earlier (possibly killed)
-        process. Raises HTTPStatusError, DownloadError, SecurityError,
-        CircuitOpenError or TaskCancelled; never a requests/urllib3/OS error.
+        process. ``progress(done, total)`` and ``on_probe(probe)`` (name and
+        size known, before the body is fetched) run in the calling thread;
+        progress about 10 times a second. Raises HTTPStatusError, DownloadError,
+        SecurityError, CircuitOpenError or TaskCancelled; never a
+        requests/urllib3/OS error.
         """
         workdir.mkdir(parents=True, exist_ok=True)
         probe = self.probe(url, options, cancel=cancel)
+        if on_probe is not None:
+            on_probe(probe)
         limit = options.max_size
         if limit is not None and probe.size is not None and probe.size > limit:
             raise DownloadError(f"{probe.name} is {_human(probe.size)}, over the "

@@ -17,7 +17,7 @@ import pytest
 from telebot.errors import DownloadError, HTTPStatusError, TaskCancelled
 from telebot.resilience import ErrorTracker, RetryPolicy
 from telebot.sources import http as http_mod
-from telebot.sources.http import HttpOptions, HttpSource
+from telebot.sources.http import HttpOptions, HttpSource, ProbeResult
 from tests.fakes.origin import FakeOrigin
 from tests.sources.conftest import SEGMENTED, SINGLE, Recorder, no_cancel
 
@@ -45,7 +45,11 @@ def test_segmented_download_is_intact_and_parallel(origin: FakeOrigin, source: H
                                                    workdir: Path) -> None:
     res = origin.add("/big.bin", size=3 * MB + 7, seed=3)
     progress: list[tuple[int, int | None]] = []
-    path = fetch(source, f"{origin.url}/big.bin", workdir, progress=progress)
+    probes: list[ProbeResult] = []
+    path = source.download(f"{origin.url}/big.bin", workdir, SEGMENTED,
+                           progress=lambda d, t: progress.append((d, t)), cancel=no_cancel(),
+                           on_probe=probes.append)
+    assert [(p.name, p.size) for p in probes] == [("big.bin", res.size)]
     assert path == workdir / "big.bin" and sha(path) == res.sha256()
     assert sorted(p.name for p in workdir.iterdir()) == ["big.bin"]  # no .part / .state left
     assert len(gets(origin, "/big.bin")) == 4
@@ -432,7 +436,7 @@ import sys, threading
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from telebot.resilience import BreakerRegistry, ErrorTracker
-from telebot.sources.http import HttpOptions, HttpSource
+from telebot.sources.http import HttpOptions, HttpSource, ProbeResult
 HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker()).download(
     sys.argv[1], Path(sys.argv[2]),
     HttpOptions(allow_private=True, segments=2, min_segment_size=1 << 20),

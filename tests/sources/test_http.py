@@ -347,7 +347,7 @@ def test_cancel_stops_within_a_second(origin: FakeOrigin, source: HttpSource, wo
     assert source._breakers.get("127.0.0.1").state == "closed"
 
 
-def test_cancel_while_the_probe_is_stalled(origin: FakeOrigin, source: HttpSource,
+def test_cancel_while_waiting_to_retry_the_probe(origin: FakeOrigin, source: HttpSource,
                                            workdir: Path) -> None:
     origin.add("/stuck", size=MB)
     origin.fault("/stuck", statuses=[503], retry_after="3600")  # then: retry wait of an hour

@@ -79,6 +79,7 @@ class Config:
     sampler_interval: float = 5.0
     log_file: Path = Path("telebot.log")
     upload_timeout: float = 120.0
+    max_download_size: int | None = None  # None: no limit
 
     @property
     def upload_limit(self) -> int:
@@ -115,6 +116,7 @@ KNOWN_KEYS = frozenset(
         "SAMPLER_INTERVAL",
         "LOG_FILE",
         "UPLOAD_TIMEOUT",
+        "MAX_DOWNLOAD_SIZE",
     }
 )
 
@@ -271,6 +273,9 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
             raw, "SAMPLER_INTERVAL", 5.0, _positive_float, "a positive number of seconds"
         ),
         log_file=Path(raw.get("LOG_FILE", "").strip() or "telebot.log"),
+        max_download_size=_parse(
+            raw, "MAX_DOWNLOAD_SIZE", None, parse_size, "a size like 20gb (empty: no limit)"
+        ),
         upload_timeout=_parse(
             raw, "UPLOAD_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
         ),

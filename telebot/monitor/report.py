@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 from telebot.monitor.perf import PerfRegistry
 from telebot.monitor.sampler import Sampler
-from telebot.monitor.stats import format_bytes, format_seconds
+from telebot.units import format_bytes, format_seconds
 
 __all__ = ["Reporter", "build_report"]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from telebot.monitor.perf import FunctionStats
 from telebot.monitor.sampler import Sample
+from telebot.units import format_bytes, format_duration, format_seconds
 
 __all__ = ["MESSAGE_LIMIT", "StatsInput", "render_stats", "tool_versions"]
 
@@ -171,36 +172,6 @@ def _name(text: str) -> str:
     if len(text) > NAME_LIMIT:
         text = text[: NAME_LIMIT - 1] + "…"
     return html.escape(text, quote=False)
-
-
-def format_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def format_seconds(s: float) -> str:
-    """A duration with a unit suited to its size: '850 µs', '12 ms', '3.4 s'."""
-    if s < 1e-3:
-        return f"{s * 1e6:.0f} µs"
-    if s < 1:
-        return f"{s * 1e3:.0f} ms"
-    return f"{s:.1f} s" if s < 60 else format_duration(s)
-
-
-def format_duration(s: float) -> str:
-    """Whole seconds as '2d 3h 4m', '5m 6s' or '7s'."""
-    total = max(0, int(s))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
-    shown = [f"{v}{u}" for v, u in parts if v][:3]
-    return " ".join(shown) or "0s"
 
 
 # -- tool versions -------------------------------------------------------------

@@ -8,7 +8,7 @@ from telebot.config import Config
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.monitor.perf import monitor_performance
-from telebot.sources.http import HttpOptions, HttpSource
+from telebot.sources.http import HttpOptions, HttpSource, ProbeResult
 
 
 def is_http_link(link: str) -> bool:
@@ -30,6 +30,7 @@ class DirectLinkSource:
             auth=spec.auth,
             name=spec.name,
             allow_private=self._config.allow_private_links,
+            max_size=self._config.max_download_size,
         )
 
     @monitor_performance("source.http.fetch")
@@ -40,9 +41,16 @@ class DirectLinkSource:
             self.options_for(task.spec),
             progress=task.progress,
             cancel=task.cancel_event,
+            on_probe=lambda probe: _show_probe(task, probe),
         )
         task.name = path.name
         return path
+
+
+def _show_probe(task: Task, probe: ProbeResult) -> None:
+    """The status shows the real name and size as soon as the server told them."""
+    task.name = probe.name
+    task.progress(task.done, probe.size)
 
 
 def direct_link_factory(config: Config, http: HttpSource | None = None) -> SourceFactory:

@@ -9,7 +9,7 @@ several threads overlap well on two cores.
 
 Crash safety: a small JSON sidecar ``<name>.part.state`` records how far every
 segment got. A new process calling :meth:`HttpSource.download` with the same
-work directory continues each segment from there (see :func:`_write_sidecar`
+work directory continues each segment from there (see :func:`telebot.sources.partfile.write_sidecar`
 for the ordering argument). Every network attempt runs through the resilience
 layer (per-host breaker + retry); a retry resumes at the segment's current
 offset, never from its start.
@@ -23,7 +23,6 @@ import contextlib
 import errno
 import hashlib
 import http.client
-import json
 import mmap
 import os
 import re
@@ -62,6 +61,17 @@ from telebot.sources.names import (
     sanitize_filename,
 )
 from telebot.sources.netguard import GuardedAdapter, check_url
+from telebot.sources.partfile import (
+    Segment,
+    finish_size,
+    load_sidecar,
+    open_part,
+    plan_segments,
+    segments_from,
+    verify_checksum,
+    write_sidecar,
+)
+from telebot.units import format_bytes
 
 __all__ = ["HttpOptions", "HttpSource", "ProbeResult"]
 
@@ -121,26 +131,11 @@ class ProbeResult:
     checksum: tuple[str, str] | None  # (hashlib name, lowercase hex digest)
 
 
-class _Segment:
-    """Bytes [start, end) of the file; ``done`` is the absolute offset written up to."""
-
-    __slots__ = ("done", "end", "start")
-
-    def __init__(self, start: int, end: int | None, done: int | None = None) -> None:
-        self.start = start
-        self.end = end
-        self.done = start if done is None else done
-
-    @property
-    def complete(self) -> bool:
-        return self.end is not None and self.done >= self.end
-
-
 class _Job:
     """Shared state of one download(): the file, its segments, and how to stop."""
 
     def __init__(self, probe: ProbeResult, options: HttpOptions, fd: int,
-                 segments: list[_Segment], adapter: GuardedAdapter,
+                 segments: list[Segment], adapter: GuardedAdapter,
                  session: requests.Session, workers: int) -> None:
         self.probe = probe
         self.options = options
@@ -282,34 +277,35 @@ class HttpSource:
             on_probe(probe)
         limit = options.max_size
         if limit is not None and probe.size is not None and probe.size > limit:
-            raise DownloadError(f"{probe.name} is {_human(probe.size)}, over the "
-                                f"{_human(limit)} limit")
-        saved = _load_sidecar(workdir, url, probe)
+            raise DownloadError(f"{probe.name} is {format_bytes(probe.size)}, over the "
+                                f"{format_bytes(limit)} limit")
+        saved = load_sidecar(workdir, url, probe.size, probe.etag, probe.accepts_ranges)
         name = saved["name"] if saved else probe.name
         part = workdir / f"{name}.part"
         sidecar = workdir / f"{name}.part.state"
-        segments = _segments_from(saved) if saved else _plan(probe, options)
-        fd = _open_part(part, probe.size, fresh=saved is None)
+        segments = segments_from(saved) if saved else plan_segments(
+            probe.size, probe.accepts_ranges, options.segments, options.min_segment_size)
+        fd = open_part(part, probe.size, fresh=saved is None)
         try:
             try:
                 self._run(url, probe, options, fd, segments, sidecar, name, progress, cancel)
             except _RangesIgnored:
                 sidecar.unlink(missing_ok=True)
                 probe = replace(probe, accepts_ranges=False)
-                segments = [_Segment(0, probe.size)]
+                segments = [Segment(0, probe.size)]
                 self._run(url, probe, options, fd, segments, sidecar, name, progress, cancel)
-            _finish_size(fd, part, segments, probe.size)
+            finish_size(fd, part, segments, probe.size)
         finally:
             os.close(fd)
         if probe.checksum:
-            _verify_checksum(part, sidecar, probe.checksum, cancel)
+            verify_checksum(part, sidecar, probe.checksum, cancel)
         final = workdir / name
         sidecar.unlink(missing_ok=True)  # first: a part without sidecar restarts, never lies
         os.replace(part, final)
         return final
 
     def _run(self, url: str, probe: ProbeResult, options: HttpOptions, fd: int,
-             segments: list[_Segment], sidecar: Path, name: str, progress: ProgressFn,
+             segments: list[Segment], sidecar: Path, name: str, progress: ProgressFn,
              cancel: threading.Event) -> None:
         pending = [seg for seg in segments if not seg.complete]
         adapter = GuardedAdapter(allow_private=options.allow_private,
@@ -330,7 +326,8 @@ class HttpSource:
                 thread.join()
             job.session.close()
             if probe.accepts_ranges and not all(seg.complete for seg in segments):
-                _write_sidecar(sidecar, meta, job, durable=True)  # for the next attempt
+                # for the next attempt
+                write_sidecar(sidecar, meta, job.fd, job.segments, durable=True)
         progress(job.done, probe.size)
         if job.ranges_ignored and not cancel.is_set():
             raise _RangesIgnored(f"{job.host} ignores byte ranges")
@@ -353,12 +350,12 @@ class HttpSource:
             due = done - flushed_bytes >= SIDECAR_BYTES or (
                 since >= SIDECAR_SECONDS and done != flushed_bytes)
             if job.probe.accepts_ranges and since >= SIDECAR_MIN_SECONDS and due:
-                _write_sidecar(sidecar, meta, job, durable=False)
+                write_sidecar(sidecar, meta, job.fd, job.segments, durable=False)
                 flushed_at, flushed_bytes = now, done
         if cancel.is_set():
             job.fail(TaskCancelled("download cancelled"))
 
-    def _worker(self, job: _Job, seg: _Segment) -> None:
+    def _worker(self, job: _Job, seg: Segment) -> None:
         buffer = mmap.mmap(-1, MAX_READ)  # anonymous mmap: page-aligned, reused by every retry
         try:
             self._guarded(job.probe.url, lambda: self._attempt(job, seg, buffer), job.options,
@@ -372,7 +369,7 @@ class HttpSource:
             with contextlib.suppress(BufferError):
                 buffer.close()
 
-    def _attempt(self, job: _Job, seg: _Segment, buffer: mmap.mmap) -> None:
+    def _attempt(self, job: _Job, seg: Segment, buffer: mmap.mmap) -> None:
         """One try at the rest of *seg*, from ``seg.done`` (so a retry resumes)."""
         if job.stop.is_set():
             raise TaskCancelled("download cancelled")
@@ -514,138 +511,9 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-# ------------------------------------------------------------ segments and state
-
-def _plan(probe: ProbeResult, options: HttpOptions) -> list[_Segment]:
-    size = probe.size
-    if size is None:
-        return [_Segment(0, None)]
-    count = 1
-    if probe.accepts_ranges and options.segments > 1:
-        count = max(1, min(options.segments, size // max(1, options.min_segment_size)))
-    return [_Segment(size * i // count, size * (i + 1) // count) for i in range(count)]
-
-
-def _segments_from(saved: dict[str, Any]) -> list[_Segment]:
-    return [_Segment(int(s), int(e), int(d)) for s, e, d in saved["segments"]]
-
-
-def _load_sidecar(workdir: Path, url: str, probe: ProbeResult) -> dict[str, Any] | None:
-    """Return a sidecar of *workdir* for *url* that still matches the server, else None.
-
-    A sidecar is usable only when the server still reports the same size and
-    ETag, supports ranges, the ``.part`` file is there with its full size, and
-    the sidecar was either made durable or written during this boot.
-    """
-    for path in sorted(workdir.glob("*.part.state")):
-        try:
-            saved = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(saved, dict) or saved.get("url") != url or saved.get("v") != 1:
-            continue
-        name = sanitize_filename(str(saved.get("name", "")))
-        part = workdir / f"{name}.part"
-        boot = saved.get("boot")  # None: fdatasync'ed; else only valid within that boot
-        matches = ((boot is None or (boot and boot == _boot_id()))
-                   and saved.get("size") == probe.size and probe.accepts_ranges
-                   and saved.get("etag") == probe.etag and part.is_file()
-                   and part.stat().st_size == probe.size and _valid_segments(saved, probe.size))
-        if matches:
-            return {**saved, "name": name}
-        path.unlink(missing_ok=True)
-    return None
-
-
-def _valid_segments(saved: dict[str, Any], size: int | None) -> bool:
-    try:
-        segs = [(int(s), int(e), int(d)) for s, e, d in saved["segments"]]
-    except (KeyError, TypeError, ValueError):
-        return False
-    return bool(segs) and all(0 <= s <= d <= e <= (size or 0) for s, e, d in segs)
-
-
-def _write_sidecar(path: Path, meta: dict[str, Any], job: _Job, *, durable: bool) -> None:
-    """Persist how far each segment got; never claims a byte that is not on disk.
-
-    Ordering: the offsets are read *first*; every byte below them was already
-    handed to the kernel by a returned ``pwrite``. That alone survives kill -9:
-    the page cache belongs to the kernel, not to the process. It does not
-    survive a power loss or kernel crash, and an ``fdatasync`` per periodic
-    flush made 1 GiB downloads up to 2x slower in bench/download.py (it forces
-    writeback in the middle of the transfer). So periodic flushes record the
-    boot id instead, and :func:`_load_sidecar` distrusts them after a reboot;
-    only *durable* flushes (when a download stops unfinished) ``fdatasync``
-    the part file before the sidecar is replaced, and stay valid across one.
-    The sidecar itself is replaced atomically (write temp, rename): after a
-    crash it is either the old one (claims less) or the new one, never a mix.
-    """
-    snapshot = [[seg.start, seg.end, seg.done] for seg in job.segments]
-    try:
-        if durable:
-            os.fdatasync(job.fd)
-        record = {**meta, "segments": snapshot, "boot": None if durable else _boot_id()}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(record), "utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a lost sidecar costs a re-fetch, never correctness
-
-
-def _boot_id() -> str:
-    """This boot's id (Linux); "" elsewhere, so only durable sidecars are trusted there."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _open_part(part: Path, size: int | None, *, fresh: bool) -> int:
-    """Open (and on a fresh start, truncate and preallocate) the ``.part`` file."""
-    flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if fresh else 0)
-    fd = os.open(part, flags, 0o644)
-    if fresh and size:
-        try:
-            # Reserving the blocks up front turns "disk full" into an error before
-            # any byte is fetched, and keeps the file contiguous for pwrite.
-            os.posix_fallocate(fd, 0, size)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                os.close(fd)
-                part.unlink(missing_ok=True)
-                need = _human(size)
-                raise DownloadError(f"disk full: {need} needed for {part.name[:-5]}") from exc
-            os.ftruncate(fd, size)  # file system without fallocate: sparse file instead
-    return fd
-
-
-def _finish_size(fd: int, part: Path, segments: list[_Segment], size: int | None) -> None:
-    if size is None:  # streamed without a length: the file is as long as the data
-        os.ftruncate(fd, segments[-1].done)
-        return
-    got = os.fstat(fd).st_size
-    if got != size or not all(seg.complete for seg in segments):
-        raise DownloadError(f"{part.name[:-5]}: got {got} bytes, expected {size}")
-
-
-def _verify_checksum(part: Path, sidecar: Path, checksum: tuple[str, str],
-                     cancel: threading.Event) -> None:
-    algo, expected = checksum
-    digest = hashlib.new(algo)
-    with part.open("rb") as f:
-        while block := f.read(4 * MiB):
-            if cancel.is_set():
-                raise TaskCancelled("download cancelled")
-            digest.update(block)
-    if digest.hexdigest() != expected:
-        part.unlink(missing_ok=True)  # bad bytes somewhere: the next try must start over
-        sidecar.unlink(missing_ok=True)
-        raise DownloadError(f"{part.name[:-5]}: {algo} checksum mismatch, the file is corrupt")
-
-
 # --------------------------------------------------------------- body transfer
 
-def _range_headers(job: _Job, seg: _Segment) -> dict[str, str]:
+def _range_headers(job: _Job, seg: Segment) -> dict[str, str]:
     if not job.probe.accepts_ranges and seg.done == 0:
         return {}
     if not job.probe.accepts_ranges:  # maybe it can after all; a 200 restarts from zero
@@ -658,7 +526,7 @@ def _range_headers(job: _Job, seg: _Segment) -> dict[str, str]:
     return headers
 
 
-def _check_range_reply(job: _Job, seg: _Segment, resp: requests.Response) -> None:
+def _check_range_reply(job: _Job, seg: Segment, resp: requests.Response) -> None:
     """Make sure the body starts where ``seg.done`` says; restart or fail otherwise."""
     if resp.status_code == 206:
         match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*",
@@ -694,7 +562,7 @@ def _reader(resp: requests.Response) -> Any:
     return fp if isinstance(fp, http.client.HTTPResponse) else raw
 
 
-def _pump(job: _Job, seg: _Segment, resp: requests.Response, buffer: mmap.mmap,
+def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
           clock: Callable[[], float]) -> None:
     """Copy the body into the part file at ``seg.done`` until ``seg.end`` or EOF."""
     reader, view, fd, want = _reader(resp), memoryview(buffer), job.fd, MIN_READ
@@ -711,7 +579,7 @@ def _pump(job: _Job, seg: _Segment, resp: requests.Response, buffer: mmap.mmap,
             _write_all(fd, view[:got], seg.done, job)
             seg.done += got
             if limit is not None and seg.done > limit:
-                raise DownloadError(f"{job.probe.name} is over the {_human(limit)} limit")
+                raise DownloadError(f"{job.probe.name} is over the {format_bytes(limit)} limit")
             want = _next_read_size(want, got, clock() - started)
     finally:
         view.release()
@@ -776,12 +644,3 @@ def _translate(exc: BaseException, host: str) -> BaseException:
                         http.client.HTTPException, OSError)):
         return DownloadError(f"network error with {host}: {type(exc).__name__}")
     return exc
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"

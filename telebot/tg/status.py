@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from telebot.engine.task import Snapshot, State
-from telebot.monitor.stats import format_bytes, format_duration
 from telebot.tg.bridge import Messenger
+from telebot.units import format_bytes, format_duration
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
-from telebot.monitor.stats import format_bytes, format_duration
 from telebot.sources.direct import is_http_link
 from telebot.sources.tgfile import telegram_file_source
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
 from telebot.tg.bridge import Messenger
 from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
+from telebot.units import format_bytes, format_duration
 
 log = logging.getLogger(__name__)
 

@@ -287,3 +287,14 @@ def test_twenty_tasks_two_users_one_group(
         in_window = [t for t in sent[i:] if t - start < 60]
         assert len(in_window) <= 20, f"{len(in_window)} messages within 60 s"
     _ = os.sep
+
+
+def test_size_limit_from_config(bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any) -> None:
+    bot = make_bot(MAX_DOWNLOAD_SIZE="1mb")
+    origin.add("/over.bin", size=2_000_000, seed=12)
+    since = bot_api.mark()
+    mirror(bot_api, f"{origin.url}/over.bin")
+    failed = wait_text(bot_api, r"❌", since=since)
+    assert "limit" in text_of(failed)
+    assert files_in(bot.mirror_dir) == []
+    assert sum(r.bytes_sent for r in origin.requests if r.method == "GET") < 100_000

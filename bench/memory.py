@@ -4,7 +4,7 @@ Run: python bench/memory.py [--runs 5] [--tasks 10000]
 
 Two measurements, each the median of ``--runs`` runs, with ``tracemalloc`` (bytes Python
 allocated and still holds, so object headers, instance dicts, the Event/Condition/lock, the
-SpeedMeter and its deque, the workdir Path and the display name all count):
+the workdir Path and the display name all count):
 
 * objects: ``--tasks`` Task objects built directly (gids made beforehand, one shared spec);
 * queued: ``--tasks`` tasks submitted to a real ``TaskManager`` whose single task slot
@@ -70,7 +70,7 @@ class PlainTask:
         self.result: Any = None
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
-        self._meter = SpeedMeter(clock)
+        self._meter: SpeedMeter | None = None  # as in Task: created when it starts running
 
     begin = Task.begin
     progress = Task.progress
@@ -179,7 +179,7 @@ def parts(n: int) -> dict[str, float]:
     gids = [f"{i:010x}" for i in range(n)]
     builders: dict[str, Callable[[], object]] = {
         "threading.Event (cancel_event)": lambda: [threading.Event() for _ in gids],
-        "SpeedMeter + its deque": lambda: [SpeedMeter(time.monotonic) for _ in gids],
+        "SpeedMeter + deque (running only)": lambda: [SpeedMeter(time.monotonic) for _ in gids],
         "workdir Path": lambda: [root / gid for gid in gids],
     }
     return {label: traced(build) / n for label, build in builders.items()}

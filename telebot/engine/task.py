@@ -180,7 +180,9 @@ class Task:
         self.result: Any = None
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
-        self._meter = SpeedMeter(clock)
+        # Created when the task starts running: a queued task needs no speed window, and
+        # thousands may be queued (bench/memory.py).
+        self._meter: SpeedMeter | None = None
 
     def begin(self, state: State, engine: str, total: int | None = None) -> None:
         """Enter a stage: its progress counts from zero."""
@@ -190,14 +192,15 @@ class Task:
         self.engine = engine
         self.done = 0
         self.total = total
-        self._meter.reset()
+        self._meter = SpeedMeter(self._clock)
 
     def progress(self, done: int, total: int | None) -> None:
         """Progress callback for sources and sinks (hot: keep it cheap)."""
         self.done = done
         if total is not None:
             self.total = total
-        self._meter.add(done)
+        if self._meter is not None:
+            self._meter.add(done)
 
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
@@ -214,7 +217,7 @@ class Task:
             state=self.state,
             done=done,
             total=self.total,
-            speed=self._meter.speed(done),
+            speed=self._meter.speed(done) if self._meter is not None else 0.0,
             elapsed=(self._clock() - started) if started is not None else 0.0,
             engine=self.engine,
             chat_id=self.spec.chat_id,

@@ -3,7 +3,7 @@
 Run: python bench/memory.py [--runs 5] [--tasks 10000]
 
 Two measurements, each the median of ``--runs`` runs, with ``tracemalloc`` (bytes Python
-allocated and still holds, so object headers, instance dicts, the Event/Condition/lock, the
+allocated and still holds, so object headers, instance dicts, the Event/Condition/lock,
 the workdir Path and the display name all count):
 
 * objects: ``--tasks`` Task objects built directly (gids made beforehand, one shared spec);

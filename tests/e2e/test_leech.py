@@ -238,5 +238,30 @@ def test_rss_stays_flat_while_uploading_1gb(
         finished.set()
         watcher.join(5)
     assert len(uploads(bot_api, since)) == 20
+    # Upload progress shows in the status message, like downloads.
+    wait_text(
+        bot_api, r"Uploading · Telegram.*\d+\.\d%", since=since, method="editMessageText", timeout=5
+    )
     # Generous bound: a leak of the file (1 GB) or of one part (50 MB) would show.
     assert peak - baseline < 40 * MB, f"RSS grew by {(peak - baseline) / MB:.0f} MB"
+
+
+def test_leech_to_another_chat_links_the_parts(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    make_bot()
+    origin.add("/two.bin", size=3 * MB, seed=11)
+    since = bot_api.mark()
+    leech(bot_api, f"{origin.url}/two.bin -up -100999 -sp 2mb")
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    parts = uploads(bot_api, since)
+    assert [c.params["chat_id"] for c in parts] == [-100999, -100999]
+    for call in parts:
+        assert f"https://t.me/c/999/{call.result['message_id']}" in text_of(done)
+    assert "chat -100999" in text_of(done)
+    bot_api.fail_next("getChat", status=400, description="Bad Request: chat not found")
+    mark = bot_api.mark()
+    leech(bot_api, f"{origin.url}/two.bin -up -100888")
+    refused = wait_text(bot_api, r"cannot post in chat -100888", since=mark, timeout=15)
+    assert refused
+    assert not uploads(bot_api, mark)

@@ -298,3 +298,23 @@ def test_size_limit_from_config(bot_api: FakeBotAPI, origin: FakeOrigin, make_bo
     assert "limit" in text_of(failed)
     assert files_in(bot.mirror_dir) == []
     assert sum(r.bytes_sent for r in origin.requests if r.method == "GET") < 100_000
+
+
+def test_cancelall_cancels_only_your_tasks(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    group = -100321
+    make_bot(AUTHORIZED_CHATS=str(group))
+    for i, user in enumerate((5, 5, 6)):
+        origin.add(f"/q{i}.bin", size=40 * MiB, seed=20 + i)
+        origin.fault(f"/q{i}.bin", throttle=128 * 1024)
+        bot_api.push_message(
+            f"/mirror {origin.url}/q{i}.bin", chat_id=group, user_id=user, chat_type="supergroup"
+        )
+    since = 0
+    bot_api.push_message("/cancelall", chat_id=group, user_id=5, chat_type="supergroup")
+    wait_text(bot_api, r"Cancelling 2 tasks", chat_id=group, since=since, timeout=15)
+    cancelled = [wait_text(bot_api, rf"🚫 <b>q{i}\.bin", since=since, timeout=15) for i in (0, 1)]
+    assert len(cancelled) == 2
+    bot_api.push_message("/cancelall", chat_id=OWNER, user_id=OWNER)  # the owner: everything
+    wait_text(bot_api, r"Cancelling 1 task\b", since=since, timeout=15)

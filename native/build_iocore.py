@@ -50,6 +50,8 @@ typedef struct ioc_job {
 
 int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job);
 int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job);
+int64_t ioc_copy_file(const char *src, const char *dst, int level, int umask_bits);
+int64_t ioc_copy_range(int in_fd, int out_fd, int64_t in_off, int64_t length, ioc_job *job);
 int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job);
 int ioc_rename_noreplace(const char *src, const char *dst);
 

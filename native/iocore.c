@@ -8,6 +8,7 @@
 #include "iocore.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -71,7 +72,7 @@ static int rwbuf_reserve(rwbuf *b, int64_t want)
     return 0;
 }
 
-static ssize_t step_rw(int in, int out, int64_t off, int64_t len, rwbuf *b)
+static ssize_t step_rw(int in, int out, int64_t off, int64_t oof, int64_t len, rwbuf *b)
 {
     int rc = rwbuf_reserve(b, len);
     if (rc < 0)
@@ -82,7 +83,7 @@ static ssize_t step_rw(int in, int out, int64_t off, int64_t len, rwbuf *b)
         return got < 0 ? -errno : 0;
     ssize_t put = 0;
     while (put < got) {
-        ssize_t n = pwrite(out, b->data + put, (size_t)(got - put), off + put);
+        ssize_t n = pwrite(out, b->data + put, (size_t)(got - put), oof + put);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -93,28 +94,30 @@ static ssize_t step_rw(int in, int out, int64_t off, int64_t len, rwbuf *b)
     return got;
 }
 
-static ssize_t step(int level, int in, int out, int64_t off, int64_t len, rwbuf *b)
+/* One copy call at `level`: source offset off, destination offset oof. */
+static ssize_t step(int level, int in, int out, int64_t off, int64_t oof, int64_t len, rwbuf *b)
 {
     ssize_t n;
     if (level == IOC_COPY_RANGE) {
-        loff_t oi = off, oo = off;
+        loff_t oi = off, oo = oof;
         n = copy_file_range(in, &oi, out, &oo, (size_t)len, 0);
     } else if (level == IOC_SENDFILE) {
         /* sendfile writes at the output's file position. */
-        if (lseek(out, off, SEEK_SET) < 0)
+        if (lseek(out, oof, SEEK_SET) < 0)
             return -errno;
         off_t oi = off;
         n = sendfile(out, in, &oi, (size_t)len);
     } else {
-        return step_rw(in, out, off, len, b);
+        return step_rw(in, out, off, oof, len, b);
     }
     return n < 0 ? -errno : n;
 }
 
-/* Copy [off, off+len) in steps of at most job->chunk bytes, reporting
- * progress between steps.  *logical is the job-wide position counter. */
-static int copy_span(int in, int out, int64_t off, int64_t len, ioc_job *job, rwbuf *b,
-                     int report, int *level)
+/* Copy source bytes [off, off+len) to destination offset off - shift, in
+ * steps of at most job->chunk bytes, reporting progress between steps.
+ * Returns 0, 1 when the source ended early, or -errno. */
+static int copy_span(int in, int out, int64_t off, int64_t len, int64_t shift, ioc_job *job,
+                     rwbuf *b, int report, int *level)
 {
     int64_t end = off + len;
     while (off < end) {
@@ -123,7 +126,7 @@ static int copy_span(int in, int out, int64_t off, int64_t len, ioc_job *job, rw
             piece = job->chunk;
         int64_t stop = off + piece;
         while (off < stop) {
-            ssize_t n = step(*level, in, out, off, stop - off, b);
+            ssize_t n = step(*level, in, out, off, off - shift, stop - off, b);
             if (n == -EINTR)
                 continue;
             if (n < 0 && unsupported((int)-n) && *level < IOC_READWRITE) {
@@ -198,7 +201,7 @@ static int64_t copy_fd_st(int in, int out, const struct stat *st, ioc_job *job, 
             }
         }
         job->done += data - pos;
-        rc = copy_span(in, out, data, hole - data, job, b, report, &level);
+        rc = copy_span(in, out, data, hole - data, 0, job, b, report, &level);
         if (level != first)
             job->level = level;     /* unsupported here: later files skip it */
         if (rc < 0)
@@ -239,17 +242,15 @@ static int open_pair(const char *src, const char *tmp, int *in, int *out, struct
     return *out < 0 ? -errno : 0;
 }
 
-int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job)
+/* Copy data and attributes of the open pair, fsync if asked, close both.
+ * Returns bytes copied or -errno (the descriptors are closed either way). */
+static int64_t finish_pair(int in, int out, const struct stat *st, ioc_job *job)
 {
-    int in = -1, out = -1;
-    struct stat st;
     rwbuf b = {NULL, 0};
-    int64_t n = open_pair(src, tmp, &in, &out, &st, job);
-    int created = out >= 0;
-    if (n == 0)
-        n = copy_fd_st(in, out, &st, job, &b);
+    int64_t n = copy_fd_st(in, out, st, job, &b);
+    free(b.data);
     if (n >= 0) {
-        int rc = copy_attrs(out, &st, job->umask);
+        int rc = copy_attrs(out, st, job->umask);
         if (rc == 0 && job->fsync && fsync(out) < 0)
             rc = -errno;
         if (rc < 0)
@@ -257,16 +258,102 @@ int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job
     }
     if (n >= 0 && job->progress && job->progress(job->ctx, job->done, job->total))
         n = -ECANCELED;
-    if (out >= 0 && close(out) < 0 && n >= 0)
+    if (close(out) < 0 && n >= 0)
         n = -errno;
-    if (in >= 0)
-        close(in);
+    close(in);
+    return n;
+}
+
+int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job)
+{
+    int in = -1, out = -1;
+    struct stat st;
+    int64_t n = open_pair(src, tmp, &in, &out, &st, job);
+    if (n < 0) {
+        if (in >= 0)
+            close(in);
+        return n;
+    }
+    n = finish_pair(in, out, &st, job);
     if (n >= 0 && rename(tmp, dst) < 0)
         n = -errno;
-    if (n < 0 && created)
+    if (n < 0)
         unlink(tmp);
-    free(b.data);
     return n;
+}
+
+/* Temp names made here carry an 'n' so they never meet the Python layer's
+ * ".tbpart-<pid>-<number>" names; the counter is shared by all threads. */
+static uint64_t temp_counter;
+
+/* Write "<dir of dst>/.tbpart-<pid>-n<k>" into tmp; -ENAMETOOLONG if it does not fit. */
+static int temp_name(const char *dst, char *tmp, size_t cap)
+{
+    const char *slash = strrchr(dst, '/');
+    int dlen = slash ? (int)(slash - dst) + 1 : 0;
+    unsigned long long k = __atomic_fetch_add(&temp_counter, 1, __ATOMIC_RELAXED);
+    int n = snprintf(tmp, cap, "%.*s.tbpart-%d-n%llu", dlen, dst, (int)getpid(), k);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Attempts at a free temp name: a clash needs a stale file from an earlier
+ * process with the same pid, so a second try practically always succeeds. */
+#define IOC_TEMP_TRIES 16
+
+int64_t ioc_copy_file(const char *src, const char *dst, int level, int umask_bits)
+{
+    ioc_job job;
+    /* Only the fields the copy reads: the struct is 4 KiB (err_path). */
+    job.level = level;
+    job.fsync = 0;
+    job.umask = umask_bits;
+    job.chunk = INT64_MAX;
+    job.progress = NULL;
+    job.ctx = NULL;
+    job.done = 0;
+    char tmp[IOC_PATH_MAX];
+    int in = -1, out = -1;
+    struct stat st;
+    int64_t n = -EEXIST;
+    for (int i = 0; i < IOC_TEMP_TRIES && n == -EEXIST; i++) {
+        if (in >= 0)
+            close(in);
+        in = -1;
+        n = temp_name(dst, tmp, sizeof tmp);
+        if (n == 0)
+            n = open_pair(src, tmp, &in, &out, &st, &job);
+    }
+    if (n < 0) {
+        if (in >= 0)
+            close(in);
+        return n;
+    }
+    n = finish_pair(in, out, &st, &job);
+    if (n >= 0 && rename(tmp, dst) < 0)
+        n = -errno;
+    if (n < 0)
+        unlink(tmp);
+    return n;
+}
+
+int64_t ioc_copy_range(int in_fd, int out_fd, int64_t in_off, int64_t length, ioc_job *job)
+{
+    if (in_off < 0 || length < 0)
+        return -EINVAL;
+    rwbuf b = {NULL, 0};
+    int64_t start = job->done;
+    /* No clone level for ranges: FICLONERANGE needs block-aligned offsets
+     * and neither ext4 nor tmpfs has it; start at the in-kernel copy. */
+    int level = job->level < IOC_COPY_RANGE ? IOC_COPY_RANGE : job->level;
+    if (level == IOC_READWRITE && length >= IOC_FADVISE_MIN)
+        posix_fadvise(in_fd, in_off, length, POSIX_FADV_SEQUENTIAL);
+    int rc = copy_span(in_fd, out_fd, in_off, length, in_off, job, &b, 1, &level);
+    if (level > job->level)
+        job->level = level;
+    free(b.data);
+    if (rc >= 0 && job->progress && job->progress(job->ctx, job->done, job->total))
+        rc = -ECANCELED;
+    return rc < 0 ? rc : job->done - start;
 }
 
 /* ---- tree walker ---------------------------------------------------- */

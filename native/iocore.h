@@ -57,6 +57,20 @@ int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job);
  * tmp onto dst.  On error tmp is removed.  Returns bytes copied or -errno. */
 int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job);
 
+/* ioc_copy_path for the common call without progress, cancel or fsync, at
+ * the lowest per-call cost: the temp name ("<dir>/.tbpart-<pid>-n<k>") is
+ * made here and no job struct crosses the boundary.  Starts at `level`;
+ * umask_bits as ioc_job.umask.  Returns bytes copied or -errno. */
+int64_t ioc_copy_file(const char *src, const char *dst, int level, int umask_bits);
+
+/* Copy bytes [in_off, in_off + length) of in_fd to offsets [0, length) of
+ * out_fd: copy_file_range with explicit offsets, then sendfile, then
+ * pread/pwrite through a page-aligned buffer, falling back only on the
+ * "unsupported" errnos.  Progress/cancel run between job->chunk steps and
+ * once at the end.  Returns bytes copied (fewer when the source ends
+ * first, 0 when in_off is at or past its end) or -errno. */
+int64_t ioc_copy_range(int in_fd, int out_fd, int64_t in_off, int64_t length, ioc_job *job);
+
 /* Copy the directory tree `src` into `dst`, which must not exist: files
  * (mode, mtime), directories (mode, mtime) and symlinks (as links).  Other
  * file types (fifos, sockets, devices) are skipped.  Returns the number of

@@ -12,6 +12,7 @@ from __future__ import annotations
 from telebot.fileio import _backend
 from telebot.fileio.batch import BatchResult, batch
 from telebot.fileio.ops import copy_file, copy_tree, move, move_tree
+from telebot.fileio.ranges import copy_range
 from telebot.fileio.statcache import StatCache, stat_cache
 
 NATIVE: bool = _backend.NATIVE_MODULE is not None and _backend.current()[0] is not _backend._pyio
@@ -37,6 +38,7 @@ __all__ = [
     "active_path",
     "batch",
     "copy_file",
+    "copy_range",
     "copy_tree",
     "force_strategy",
     "move",

@@ -33,8 +33,9 @@ def _load_native() -> ModuleType | None:
 
 NATIVE_MODULE = _load_native()
 _lock = threading.Lock()
-_backend: ModuleType = _pyio
-_level = CLONE
+# (backend module, first level), replaced as one tuple so readers need no
+# lock: copy_file reads it once per file.
+selected: tuple[ModuleType, int] = (_pyio, CLONE)
 
 
 def parse(value: str | None) -> tuple[ModuleType, int]:
@@ -54,16 +55,15 @@ def parse(value: str | None) -> tuple[ModuleType, int]:
 
 def force(value: str | None) -> None:
     """Select backend and level at run time (tests, bench); None = auto."""
-    global _backend, _level
-    backend, level = parse(value)
+    global selected
+    choice = parse(value)
     with _lock:
-        _backend, _level = backend, level
+        selected = choice
 
 
 def current() -> tuple[ModuleType, int]:
     """The (backend module, first level) new operations use."""
-    with _lock:
-        return _backend, _level
+    return selected
 
 
 force(os.environ.get(FORCE_ENV))

@@ -46,11 +46,13 @@ def _aligned_buffer(size: int) -> mmap.mmap:
     return mmap.mmap(-1, max(PAGE, -(-size // PAGE) * PAGE))
 
 
-def _step(level: int, fin: int, fout: int, off: int, length: int, buf: list[mmap.mmap]) -> int:
+def _step(level: int, fin: int, fout: int, off: int, oof: int, length: int,
+          buf: list[mmap.mmap]) -> int:
+    """One copy call at ``level``: source offset ``off``, destination offset ``oof``."""
     if level == COPY_RANGE:
-        return os.copy_file_range(fin, fout, length, off, off)
+        return os.copy_file_range(fin, fout, length, off, oof)
     if level == SENDFILE:
-        os.lseek(fout, off, os.SEEK_SET)
+        os.lseek(fout, oof, os.SEEK_SET)
         return os.sendfile(fout, fin, off, length)
     if not buf:
         buf.append(_aligned_buffer(min(length, RW_BUFFER)))
@@ -58,19 +60,20 @@ def _step(level: int, fin: int, fout: int, off: int, length: int, buf: list[mmap
     got = os.preadv(fin, [view], off)
     put = 0
     while put < got:
-        put += os.pwrite(fout, view[put:got], off + put)
+        put += os.pwrite(fout, view[put:got], oof + put)
     return got
 
 
 def _copy_span(fin: int, fout: int, off: int, length: int, job: Job,
-               buf: list[mmap.mmap], report: bool, level: list[int]) -> bool:
-    """Copy [off, off+length) in CHUNK steps; True when the source hit EOF early."""
+               buf: list[mmap.mmap], report: bool, level: list[int], shift: int = 0) -> bool:
+    """Copy source [off, off+length) to destination offset off - shift in CHUNK
+    steps; True when the source hit EOF early."""
     end = off + length
     while off < end:
         stop = min(end, off + job.chunk) if report else end
         while off < stop:
             try:
-                n = _step(level[0], fin, fout, off, stop - off, buf)
+                n = _step(level[0], fin, fout, off, off - shift, stop - off, buf)
             except InterruptedError:
                 continue
             except OSError as exc:
@@ -195,6 +198,30 @@ def _copy_whole(fin: int, fout: int, st: os.stat_result, job: Job) -> None:
         os.fsync(fout)
     if job.hook is not None and job.hook(job.done, job.total):
         raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
+
+
+def copy_range(fin: int, fout: int, offset: int, length: int, job: Job) -> int:
+    """Copy fin's bytes [offset, offset+length) to fout's [0, length); see ioc_copy_range.
+
+    Returns the bytes copied (fewer when the source ends first).
+    """
+    if offset < 0 or length < 0:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+    start = job.done
+    # No clone level for ranges (FICLONERANGE needs block-aligned offsets).
+    level = [max(job.level, COPY_RANGE)]
+    if level[0] == READWRITE and length >= FADVISE_MIN:
+        os.posix_fadvise(fin, offset, length, os.POSIX_FADV_SEQUENTIAL)
+    buf: list[mmap.mmap] = []
+    try:
+        _copy_span(fin, fout, offset, length, job, buf, True, level, shift=offset)
+    finally:
+        job.level = max(job.level, level[0])
+        for b in buf:
+            b.close()
+    if job.hook is not None and job.hook(job.done, job.total):
+        raise OSError(errno.ECANCELED, os.strerror(errno.ECANCELED))
+    return job.done - start
 
 
 # ---- tree walker (mirrors the C walker) --------------------------------

@@ -105,12 +105,30 @@ def copy_file(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = Non
     checked at the same points and raises TaskCancelled.  With ``fsync`` the
     data and the directory entry are flushed before returning.
     """
-    s, d = os.fspath(src), os.fspath(dst)
+    backend, level = _backend.selected
+    if progress is None and cancel is None and not fsync and backend is _NATIVE:
+        # The common case in one C call (temp name made in C): per-call
+        # Python work was ~40 % of a 4 KiB copy on tmpfs.
+        try:
+            done: int = backend.copy_file(src, dst, level)
+        except OSError as exc:
+            raise _names_error(exc, os.fspath(src), os.fspath(dst)) from exc
+        stat_cache.invalidate(dst)
+        return done
+    return _copy_file_job(os.fspath(src), os.fspath(dst), progress, cancel, fsync)
+
+
+_NATIVE = _backend.NATIVE_MODULE
+
+
+def _copy_file_job(s: str, d: str, progress: ProgressFn | None, cancel: CancelArg,
+                   fsync: bool) -> int:
+    """copy_file with a Job: progress, cancel, fsync or the pure-Python backend."""
     hook = None
     if progress is not None or cancel is not None:
         _check_cancel(cancel)
         hook = Hook(progress, cancel, -1)
-    backend, level = _backend.current()
+    backend, level = _backend.selected
     # Plain try/except rather than _translated(): this is the per-file hot path.
     try:
         while True:

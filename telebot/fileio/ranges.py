@@ -1,122 +1,76 @@
 """Copying one byte range of a file into a new file (used to split files for leech).
 
-Same ladder as the whole-file copy, fastest first: ``copy_file_range`` (in-kernel, no data through
-user space), then ``sendfile``, then ``pread``/``pwrite`` through one reusable buffer. A level is
-left only for errors that mean "not supported here"; ENOSPC, EIO and the like propagate. The
-result is written under a temporary name and renamed into place when complete, so a file with the
-final name is always whole.
+The bytes move through the active backend (telebot.fileio._backend): the C core's
+``ioc_copy_range`` when it is loaded, else the pure-Python mirror in ``_pyio``.  Both use the
+same ladder, fastest first: ``copy_file_range`` with explicit offsets (in-kernel), then
+``sendfile``, then ``pread``/``pwrite`` through a page-aligned buffer, leaving a level only for
+errors that mean "not supported here"; ENOSPC, EIO and the like propagate.  The GIL is released
+while C copies, and cancel/progress are checked between 16 MiB chunks.
+
+Safety is that of :func:`telebot.fileio.copy_file`: the part is written under a temporary name
+in the destination folder and renamed into place when complete, so a file with the final name
+is always whole; on any error (or cancel) the temporary file is removed.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
-import threading
-from pathlib import Path
 
-from telebot.errors import TaskCancelled
+from telebot.fileio import _backend
+from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn
+from telebot.fileio.ops import PathLike, _check_cancel, _names_error, _temp_name
+from telebot.fileio.statcache import stat_cache
 
-# Errors that mean "this level cannot do it here", not "the copy failed" (copy_file_range(2),
-# sendfile(2)): cross-device, missing syscall, unsupported file types or flags.
-_UNSUPPORTED = frozenset(
-    {
-        errno.EXDEV,
-        errno.ENOSYS,
-        errno.EOPNOTSUPP,
-        errno.EINVAL,
-        errno.ENOTSUP,
-        errno.EBADF,
-        errno.EPERM,
-    }
-)
-# Big steps keep syscall overhead negligible while cancel is still checked several times a second
-# even on slow disks (64 MiB at ~200 MB/s is ~0.3 s).
-STEP = 64 * 1024 * 1024
-BUFFER = 1024 * 1024
-
-
-def _kernel_copy(
-    fin: int,
-    fout: int,
-    offset: int,
-    length: int,
-    cancel: threading.Event | None,
-    use_sendfile: bool,
-) -> int:
-    """Copy with copy_file_range or sendfile; returns bytes copied (short only on EOF)."""
-    done = 0
-    while done < length:
-        if cancel is not None and cancel.is_set():
-            raise TaskCancelled("cancelled")
-        step = min(STEP, length - done)
-        if use_sendfile:
-            os.lseek(fout, done, os.SEEK_SET)
-            n = os.sendfile(fout, fin, offset + done, step)
-        else:
-            n = os.copy_file_range(fin, fout, step, offset + done, done)
-        if n == 0:
-            break
-        done += n
-    return done
-
-
-def _buffered_copy(
-    fin: int, fout: int, offset: int, length: int, cancel: threading.Event | None
-) -> int:
-    done = 0
-    while done < length:
-        if cancel is not None and cancel.is_set():
-            raise TaskCancelled("cancelled")
-        data = os.pread(fin, min(BUFFER, length - done), offset + done)
-        if not data:
-            break
-        os.pwrite(fout, data, done)
-        done += len(data)
-    return done
-
-
-def _copy_span(
-    fin: int, fout: int, offset: int, length: int, cancel: threading.Event | None
-) -> int:
-    for use_sendfile in (False, True):
-        try:
-            return _kernel_copy(fin, fout, offset, length, cancel, use_sendfile)
-        except OSError as exc:
-            if exc.errno not in _UNSUPPORTED:
-                raise
-            os.ftruncate(fout, 0)
-    return _buffered_copy(fin, fout, offset, length, cancel)
+# Mode of a new part file (before the umask), as the pure-Python version always used.
+PART_MODE = 0o644
 
 
 def copy_range(
-    src: Path | str,
-    dst: Path | str,
+    src: PathLike,
+    dst: PathLike,
     offset: int,
     length: int,
     *,
-    cancel: threading.Event | None = None,
+    cancel: CancelArg = None,
+    progress: ProgressFn | None = None,
 ) -> int:
     """Write bytes ``[offset, offset + length)`` of ``src`` to the new file ``dst``.
 
-    Returns the bytes written (fewer only when ``src`` is shorter). Raises OSError with both
-    names, or TaskCancelled; on any error no file is left behind.
+    ``dst`` is replaced if it exists.  Returns the bytes written: fewer only when ``src`` is
+    shorter (0 when ``offset`` is at or past its end; ``dst`` is then empty).  Raises OSError
+    naming both files (``filename`` = src, ``filename2`` = dst), ValueError for a negative
+    offset or length, or TaskCancelled; on any error no file is left behind.
     """
-    src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    fin = os.open(src, os.O_RDONLY)
+    if offset < 0 or length < 0:
+        raise ValueError(f"offset and length must be >= 0, not {offset} and {length}")
+    s, d = os.fspath(src), os.fspath(dst)
+    _check_cancel(cancel)
+    hook = None if progress is None and cancel is None else Hook(progress, cancel, length)
+    backend, level = _backend.selected
+    tmp = _temp_name(d)
+    created = False
     try:
-        fout = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fin = os.open(s, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            done = _copy_span(fin, fout, offset, length, cancel)
+            fout = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PART_MODE)
+            created = True
+            try:
+                done = int(backend.copy_range(fin, fout, offset, length,
+                                              Job(level, hook, total=length)))
+            finally:
+                os.close(fout)
         finally:
-            os.close(fout)
-        os.replace(tmp, dst)
-        return done
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise type(exc)(exc.errno, exc.strerror, str(src), None, str(dst)) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+            os.close(fin)
+        os.replace(tmp, d)
+    except BaseException as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if hook is not None and (hook.cancelled or hook.error is not None):
+            hook.raise_pending()
+        if isinstance(exc, OSError):
+            raise _names_error(exc, s, d) from exc
         raise
-    finally:
-        os.close(fin)
+    stat_cache.invalidate(d)
+    return done

@@ -63,3 +63,19 @@ def files_in(folder: Path) -> list[Path]:
 
 def message(api: FakeBotAPI, text: str, **kwargs: Any) -> dict[str, Any]:
     return api.push_message(text, **kwargs)
+
+
+def wait_chat_text(api: FakeBotAPI, chat_id: int, pattern: str, timeout: float = 30.0) -> str:
+    """Wait until a live bot message in the chat (after edits) matches ``pattern``."""
+    import threading
+    import time
+
+    regex = re.compile(pattern, re.S)
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        for msg in api.chat_messages(chat_id).values():
+            if regex.search(str(msg.get("text", ""))):
+                return str(msg["text"])
+        pause.wait(0.05)
+    raise AssertionError(f"no message in chat {chat_id} matched {pattern!r} within {timeout}s")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import OWNER
-from tests.e2e.helpers import files_in, gid_of, sha256_file, text_of, wait_text
+from tests.e2e.helpers import files_in, gid_of, sha256_file, text_of, wait_chat_text, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
 
@@ -311,7 +311,9 @@ def test_cancelall_cancels_only_your_tasks(
         bot_api.push_message(
             f"/mirror {origin.url}/q{i}.bin", chat_id=group, user_id=user, chat_type="supergroup"
         )
-    since = 0
+    # Updates are handled concurrently: wait until all three tasks exist.
+    wait_chat_text(bot_api, group, r"Tasks</b>: 3")
+    since = bot_api.mark()
     bot_api.push_message("/cancelall", chat_id=group, user_id=5, chat_type="supergroup")
     wait_text(bot_api, r"Cancelling 2 tasks", chat_id=group, since=since, timeout=15)
     cancelled = [wait_text(bot_api, rf"🚫 <b>q{i}\.bin", since=since, timeout=15) for i in (0, 1)]

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,20 +360,6 @@ int64_t ioc_copy_range(int in_fd, int out_fd, int64_t in_off, int64_t length, io
 
 /* ---- tree walker ---------------------------------------------------- */
 
-typedef struct walk {
-    ioc_job *job;
-    rwbuf buf;
-    char rel[IOC_PATH_MAX];
-    int64_t last_files;
-} walk;
-
-static int fail(walk *w, size_t rlen, const char *name, int err)
-{
-    if (w->job->err_path[0] == '\0')
-        snprintf(w->job->err_path, IOC_PATH_MAX, "%.*s%s", (int)rlen, w->rel, name);
-    return -err;
-}
-
 /* Set mode and times.  A file created with its final mode skips fchmod()
  * when the umask cannot have removed any of its bits. */
 static int copy_attrs(int fd, const struct stat *st, int umask_bits)
@@ -386,7 +374,100 @@ static int copy_attrs(int fd, const struct stat *st, int umask_bits)
     return 0;
 }
 
-static int copy_file_at(int sdir, int ddir, const char *name, walk *w)
+/* Worker threads per tree copy, at most one per online CPU.  Probe on this
+ * 2-core box, 10,000 small files on tmpfs: two `cp -r` on the two halves of
+ * the tree took 0.12-0.16 s against 0.26 s for one after the other, so the
+ * kernel side of small-file copies scales across directories.  More threads
+ * than cores only add contention. */
+#define IOC_TREE_THREADS_MAX 4
+
+/* A directory still to walk, or walked and waiting for its attributes
+ * (set at the very end: creating children bumps a directory's mtime). */
+typedef struct dirnode {
+    struct dirnode *next;
+    struct stat st;
+    char rel[];             /* relative to the roots, "" for the root */
+} dirnode;
+
+typedef struct tree {
+    ioc_job *job;           /* the caller's: progress, ctx, total, outputs */
+    int sroot, droot;
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    dirnode *queue;         /* LIFO: depth first keeps the queue short */
+    dirnode *walked;
+    int active;             /* workers inside a directory */
+    int rc;                 /* first error, 0 while all is well */
+    int level;              /* highest (slowest) level any worker needed */
+    int64_t done, files, last_files, reported;
+} tree;
+
+typedef struct worker {
+    tree *t;
+    ioc_job job;            /* private: level, chunk, umask; done counts this worker */
+    rwbuf buf;
+    int64_t file_start;
+    size_t rlen;
+    char rel[IOC_PATH_MAX];
+} worker;
+
+static int stopped(tree *t)
+{
+    return __atomic_load_n(&t->rc, __ATOMIC_RELAXED) != 0;
+}
+
+/* Call the caller's progress with a never-decreasing total.  Lock held. */
+static int report_locked(tree *t, int64_t value)
+{
+    if (value < t->reported)
+        value = t->reported;
+    t->reported = value;
+    return t->job->progress(t->job->ctx, value, t->job->total) ? -ECANCELED : 0;
+}
+
+/* Chunk progress inside one big file of the tree (a worker's private job). */
+static int worker_progress(void *ctx, int64_t done, int64_t total)
+{
+    (void)total;
+    worker *w = ctx;
+    tree *t = w->t;
+    pthread_mutex_lock(&t->lock);
+    int rc = t->rc != 0 ? -ECANCELED : report_locked(t, t->done + done - w->file_start);
+    pthread_mutex_unlock(&t->lock);
+    return rc != 0;
+}
+
+/* Record the first error of the tree, naming rel + name. */
+static int fail(worker *w, const char *name, int rc)
+{
+    tree *t = w->t;
+    pthread_mutex_lock(&t->lock);
+    if (t->rc == 0) {
+        t->rc = rc;
+        snprintf(t->job->err_path, IOC_PATH_MAX, "%.*s%s", (int)w->rlen, w->rel, name);
+    }
+    pthread_cond_broadcast(&t->more);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* A file is done: count it, and report every IOC_TREE_FILES_PER_CALL files. */
+static int file_done(worker *w)
+{
+    tree *t = w->t;
+    int rc = 0;
+    pthread_mutex_lock(&t->lock);
+    t->done += w->job.done - w->file_start;
+    t->files++;
+    if (t->job->progress && t->files - t->last_files >= IOC_TREE_FILES_PER_CALL) {
+        t->last_files = t->files;
+        rc = report_locked(t, t->done);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+static int copy_file_at(int sdir, int ddir, const char *name, worker *w)
 {
     int in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0)
@@ -403,8 +484,9 @@ static int copy_file_at(int sdir, int ddir, const char *name, walk *w)
         rc = -errno;
         goto done;
     }
-    int64_t n = copy_fd_st(in, out, &st, w->job, &w->buf);
-    rc = n < 0 ? (int)n : copy_attrs(out, &st, w->job->umask);
+    w->file_start = w->job.done;
+    int64_t n = copy_fd_st(in, out, &st, &w->job, &w->buf);
+    rc = n < 0 ? (int)n : copy_attrs(out, &st, w->job.umask);
 done:
     if (out >= 0 && close(out) < 0 && rc == 0)
         rc = -errno;
@@ -422,37 +504,33 @@ static int copy_link_at(int sdir, int ddir, const char *name)
     return symlinkat(target, ddir, name) < 0 ? -errno : 0;
 }
 
-static int walk_dir(int sdir, int ddir, size_t rlen, walk *w);
+static void push(tree *t, dirnode *node)
+{
+    pthread_mutex_lock(&t->lock);
+    node->next = t->queue;
+    t->queue = node;
+    pthread_cond_signal(&t->more);
+    pthread_mutex_unlock(&t->lock);
+}
 
-static int copy_dir_at(int sdir, int ddir, const char *name, size_t rlen, walk *w)
+/* Create the directory `name` in ddir and queue it for a worker. */
+static int queue_dir(int sdir, int ddir, const char *name, worker *w)
 {
     size_t nlen = strlen(name);
-    if (rlen + nlen + 2 >= IOC_PATH_MAX)
+    if (w->rlen + nlen + 2 >= IOC_PATH_MAX)
         return -ENAMETOOLONG;
-    if (mkdirat(ddir, name, 0700) < 0)
-        return -errno;
-    int s = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (s < 0)
-        return -errno;
-    int d = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0) {
+    dirnode *node = malloc(sizeof *node + w->rlen + nlen + 1);
+    if (!node)
+        return -ENOMEM;
+    if (fstatat(sdir, name, &node->st, AT_SYMLINK_NOFOLLOW) < 0 || mkdirat(ddir, name, 0700) < 0) {
         int err = errno;
-        close(s);
+        free(node);
         return -err;
     }
-    memcpy(w->rel + rlen, name, nlen);
-    w->rel[rlen + nlen] = '/';
-    struct stat st;
-    int rc = fstat(s, &st) < 0 ? -errno : 0;
-    if (rc == 0)
-        rc = walk_dir(s, d, rlen + nlen + 1, w);   /* takes ownership of s */
-    else
-        close(s);
-    /* Attributes after the children: creating them bumps the mtime. */
-    if (rc == 0)
-        rc = copy_attrs(d, &st, -1);
-    close(d);
-    return rc;
+    memcpy(node->rel, w->rel, w->rlen);
+    memcpy(node->rel + w->rlen, name, nlen + 1);
+    push(w->t, node);
+    return 0;
 }
 
 static int entry_type(int sdir, const struct dirent *e)
@@ -466,25 +544,15 @@ static int entry_type(int sdir, const struct dirent *e)
          : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
 }
 
-static int tree_progress(walk *w)
-{
-    ioc_job *job = w->job;
-    job->files++;
-    if (!job->progress || job->files - w->last_files < IOC_TREE_FILES_PER_CALL)
-        return 0;
-    w->last_files = job->files;
-    return job->progress(job->ctx, job->done, job->total) ? -ECANCELED : 0;
-}
-
-static int walk_entry(int sdir, int ddir, const struct dirent *e, size_t rlen, walk *w)
+static int walk_entry(int sdir, int ddir, const struct dirent *e, worker *w)
 {
     switch (entry_type(sdir, e)) {
     case DT_REG: {
         int rc = copy_file_at(sdir, ddir, e->d_name, w);
-        return rc < 0 ? rc : tree_progress(w);
+        return rc < 0 ? rc : file_done(w);
     }
     case DT_DIR:
-        return copy_dir_at(sdir, ddir, e->d_name, rlen, w);
+        return queue_dir(sdir, ddir, e->d_name, w);
     case DT_LNK:
         return copy_link_at(sdir, ddir, e->d_name);
     default:
@@ -492,69 +560,211 @@ static int walk_entry(int sdir, int ddir, const struct dirent *e, size_t rlen, w
     }
 }
 
-/* Walk the open directory sdir (closed on return) into ddir. */
-static int walk_dir(int sdir, int ddir, size_t rlen, walk *w)
+/* Open the pair for node->rel under both roots. */
+static int open_dirs(tree *t, const char *rel, int *s, int *d)
 {
-    DIR *dir = fdopendir(sdir);
-    if (!dir) {
+    const char *path = rel[0] ? rel : ".";
+    *s = openat(t->sroot, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*s < 0)
+        return -errno;
+    *d = openat(t->droot, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*d < 0) {
         int err = errno;
-        close(sdir);
-        return fail(w, rlen, "", err);
+        close(*s);
+        return -err;
     }
-    int rc = 0;
+    return 0;
+}
+
+/* Copy one directory's files and links; queue its subdirectories. */
+static void walk_node(worker *w, const dirnode *node)
+{
+    size_t len = strlen(node->rel);
+    memcpy(w->rel, node->rel, len);
+    if (len)
+        w->rel[len++] = '/';
+    w->rlen = len;
+    int s = -1, d = -1;
+    int rc = open_dirs(w->t, node->rel, &s, &d);
+    if (rc < 0) {
+        fail(w, "", rc);
+        return;
+    }
+    DIR *dir = fdopendir(s);
+    if (!dir) {
+        fail(w, "", -errno);
+        close(s);
+        close(d);
+        return;
+    }
     for (;;) {
         errno = 0;
         struct dirent *e = readdir(dir);
         if (!e) {
             if (errno)
-                rc = fail(w, rlen, "", errno);
+                fail(w, "", -errno);
             break;
         }
         const char *n = e->d_name;
         if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
             continue;
-        rc = walk_entry(dirfd(dir), ddir, e, rlen, w);
+        if (stopped(w->t))
+            break;
+        rc = walk_entry(dirfd(dir), d, e, w);
         if (rc < 0) {
-            fail(w, rlen, n, -rc);
+            fail(w, n, rc);
             break;
         }
     }
     closedir(dir);
+    close(d);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    tree *t = w->t;
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (!t->queue && t->active > 0 && t->rc == 0)
+            pthread_cond_wait(&t->more, &t->lock);
+        if (!t->queue || t->rc != 0)
+            break;
+        dirnode *node = t->queue;
+        t->queue = node->next;
+        t->active++;
+        pthread_mutex_unlock(&t->lock);
+        walk_node(w, node);
+        pthread_mutex_lock(&t->lock);
+        node->next = t->walked;
+        t->walked = node;
+        t->active--;
+        if (w->job.level > t->level)
+            t->level = w->job.level;
+    }
+    pthread_cond_broadcast(&t->more);   /* the others may be waiting for the end */
+    pthread_mutex_unlock(&t->lock);
+    free(w->buf.data);
+    return NULL;
+}
+
+static void worker_init(worker *w, tree *t)
+{
+    memset(w, 0, offsetof(worker, rel));
+    w->t = t;
+    w->job.level = t->job->level;
+    w->job.umask = t->job->umask;
+    w->job.chunk = t->job->chunk;
+    w->job.progress = t->job->progress ? worker_progress : NULL;
+    w->job.ctx = w;
+}
+
+static int worker_count(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > IOC_TREE_THREADS_MAX ? IOC_TREE_THREADS_MAX : (int)cpus;
+}
+
+/* Run the queue (which holds the root) on up to worker_count() threads. */
+static void run_workers(tree *t)
+{
+    worker ws[IOC_TREE_THREADS_MAX];
+    pthread_t ids[IOC_TREE_THREADS_MAX];
+    int n = worker_count(), started = 0;
+    for (int i = 0; i < n; i++)
+        worker_init(&ws[i], t);
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&ids[i], NULL, worker_main, &ws[i]) != 0)
+            break;      /* fewer threads still copy everything */
+        started = i;
+    }
+    worker_main(&ws[0]);
+    for (int i = 1; i <= started; i++)
+        pthread_join(ids[i], NULL);
+}
+
+/* Directory attributes, once no more entries will be created; frees the
+ * lists (after an error the queue may still hold unwalked directories). */
+static int finish_dirs(tree *t, int rc)
+{
+    while (t->queue) {
+        dirnode *next = t->queue->next;
+        free(t->queue);
+        t->queue = next;
+    }
+    dirnode *node = t->walked;
+    while (node) {
+        dirnode *next = node->next;
+        if (rc == 0 && node->rel[0]) {
+            struct timespec times[2] = {node->st.st_atim, node->st.st_mtim};
+            if (fchmodat(t->droot, node->rel, node->st.st_mode & 07777, 0) < 0 ||
+                utimensat(t->droot, node->rel, times, AT_SYMLINK_NOFOLLOW) < 0) {
+                rc = -errno;
+                snprintf(t->job->err_path, IOC_PATH_MAX, "%s", node->rel);
+            }
+        }
+        free(node);
+        node = next;
+    }
     return rc;
+}
+
+static int open_roots(const char *src, const char *dst, tree *t, struct stat *st)
+{
+    t->sroot = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (t->sroot < 0)
+        return -errno;
+    if (fstat(t->sroot, st) < 0 || mkdir(dst, 0700) < 0) {
+        int err = errno;
+        close(t->sroot);
+        return -err;
+    }
+    t->droot = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (t->droot < 0) {
+        int err = errno;
+        close(t->sroot);
+        return -err;
+    }
+    return 0;
 }
 
 int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job)
 {
-    walk w;
-    memset(&w, 0, sizeof w);
-    w.job = job;
+    tree t;
+    memset(&t, 0, sizeof t);
+    t.job = job;
+    t.level = job->level;
     job->err_path[0] = '\0';
-    int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s < 0)
-        return -errno;
     struct stat st;
-    if (fstat(s, &st) < 0 || mkdir(dst, 0700) < 0) {
-        int err = errno;
-        close(s);
-        return -err;
+    int rc = open_roots(src, dst, &t, &st);
+    if (rc < 0)
+        return rc;
+    dirnode *root = calloc(1, sizeof *root + 1);
+    if (!root) {
+        close(t.sroot);
+        close(t.droot);
+        return -ENOMEM;
     }
-    int d = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0) {
-        int err = errno;
-        close(s);
-        return -err;
-    }
-    int rc = walk_dir(s, d, 0, &w);
+    pthread_mutex_init(&t.lock, NULL);
+    pthread_cond_init(&t.more, NULL);
+    t.queue = root;
+    run_workers(&t);
+    rc = finish_dirs(&t, t.rc);
+    job->done += t.done;
+    job->files += t.files;
+    job->level = t.level;
     if (rc == 0)
-        rc = copy_attrs(d, &st, -1);
+        rc = copy_attrs(t.droot, &st, -1);
     /* One syncfs() instead of an fsync() per file: same durability for a
      * move, a fraction of the flushes. */
-    if (rc == 0 && job->fsync && syncfs(d) < 0)
+    if (rc == 0 && job->fsync && syncfs(t.droot) < 0)
         rc = -errno;
     if (rc == 0 && job->progress && job->progress(job->ctx, job->done, job->total))
         rc = -ECANCELED;
-    close(d);
-    free(w.buf.data);
+    pthread_cond_destroy(&t.more);
+    pthread_mutex_destroy(&t.lock);
+    close(t.sroot);
+    close(t.droot);
     return rc < 0 ? rc : job->files;
 }
 

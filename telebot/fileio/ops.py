@@ -2,7 +2,8 @@
 
 Safety contract:
 
-* A file copy writes ``.tbpart-<pid>-<n>`` in the destination folder and
+* A file copy writes ``.tbpart-<pid>-<n>`` (``-n<k>`` when the C core names
+  it) in the destination folder and
   renames it onto the final name only when complete (after an fsync when
   asked), so no half file ever carries the final name.
 * A tree copy builds a temporary sibling directory and renames it into place

@@ -5,6 +5,7 @@ Exit codes: 0 clean stop, 2 bad configuration (one line naming the variable), 1 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -17,8 +18,6 @@ def _process_start_time() -> float:
     overstates the age by up to a second.
     """
     try:
-        import os
-
         with open("/proc/self/stat", "rb") as handle:
             fields = handle.read().rsplit(b")", 1)[1].split()
         started_after_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
@@ -30,6 +29,9 @@ def _process_start_time() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     started = _process_start_time()
+    # PTB 22 returns durations (RetryAfter.retry_after, ...) as timedelta only with this set;
+    # without it they are deprecated ints with a warning per use (TELEGRAM-NOTES §1.4).
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     from telebot.config import load_config
     from telebot.errors import ConfigError, StoreError
 

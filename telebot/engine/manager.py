@@ -259,14 +259,19 @@ class TaskManager:
             task.workdir.mkdir(parents=True, exist_ok=True)
             source = self._pipeline.source_for(task.spec)
             sink = self._pipeline.sink_for(task.spec)
-            path = self._stage(
-                task,
-                State.DOWNLOADING,
-                self._download_slots,
-                source.engine,
-                lambda: source.fetch(task),
-            )
-            assert isinstance(path, Path)
+            path = fetched_before(task)
+            if path is not None:
+                self._download_slots.forget(task.gid)  # no download: give up its place in line
+            else:
+                fetched = self._stage(
+                    task,
+                    State.DOWNLOADING,
+                    self._download_slots,
+                    source.engine,
+                    lambda: source.fetch(task),
+                )
+                assert isinstance(fetched, Path)
+                path = remember_fetched(task, fetched)
             task.result = self._stage(
                 task,
                 State.UPLOADING,
@@ -376,6 +381,33 @@ class TaskManager:
         self._pool.shutdown(wait=False, cancel_futures=True)
         # Queued tasks never started: their journal rows stay, so they run after the restart.
         del pending
+
+
+FETCHED_MARKER = ".fetched"
+
+
+def fetched_before(task: Task) -> Path | None:
+    """The finished download of an earlier run of this task (it was interrupted later, e.g.
+    during the upload), so a resumed task does not fetch it again."""
+    marker = task.workdir / FETCHED_MARKER
+    try:
+        relative = marker.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path = task.workdir / relative
+    if not relative or ".." in Path(relative).parts or not path.exists():
+        return None
+    task.name = path.name
+    return path
+
+
+def remember_fetched(task: Task, path: Path) -> Path:
+    """Record which file the fetch produced (written after the source renamed it into place)."""
+    relative = path.relative_to(task.workdir)
+    tmp = task.workdir / f"{FETCHED_MARKER}.tmp"
+    tmp.write_text(str(relative), encoding="utf-8")
+    tmp.replace(task.workdir / FETCHED_MARKER)
+    return path
 
 
 def describe_os_error(exc: OSError) -> str:

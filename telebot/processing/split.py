@@ -51,8 +51,7 @@ def iter_split(
     out_dir.mkdir(parents=True, exist_ok=True)
     done = 0
     for index, (offset, length) in enumerate(plan_parts(size, part_size), start=1):
-        target = out_dir / part_name(src.name, index)
-        _write_part(src, target, offset, length, cancel)
+        target = write_part(src, out_dir, index, offset, length, cancel=cancel)
         done += length
         if progress is not None:
             progress(done, size)
@@ -60,10 +59,15 @@ def iter_split(
 
 
 @monitor_performance("split.part")
-def _write_part(
-    src: Path, target: Path, offset: int, length: int, cancel: threading.Event | None
-) -> None:
+def write_part(
+    src: Path, out_dir: Path, index: int, offset: int, length: int, *,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Write part ``index`` (bytes ``[offset, offset + length)``) of ``src``; returns its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / part_name(src.name, index)
     copy_range(src, target, offset, length, cancel=cancel)
+    return target
 
 
 def split_file(src: Path, part_size: int, out_dir: Path, **kwargs: object) -> list[Path]:

@@ -17,10 +17,12 @@ sent again; the completion message says which part to check instead.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, TaskCancelled, UploadError
 from telebot.monitor.perf import monitor_performance
-from telebot.processing.split import iter_split
+from telebot.processing.split import part_name, plan_parts, write_part
 from telebot.tg.bridge import Messenger
 
 log = logging.getLogger(__name__)
@@ -118,34 +120,51 @@ class TelegramSink:
         files = files_of(path)
         total = sum(f.stat().st_size for f in files)
         upload = _Upload(task, total)
+        ledger = SendLedger(task.workdir / LEDGER_NAME)
         links: list[str] = []
         notes: list[str] = []
         count = 0
         for file in files:
-            for part, label in self._parts(task, file):
-                link, note = self._send(task, chat_id, part, label, upload, whole=part == file)
+            for label, size, produce in self._parts(task, file):
                 count += 1
+                entry = ledger.get(label)
+                if entry is not None:  # handled before a restart: never send it twice
+                    link, note = entry.link, entry.note
+                    upload.finish_part(size)
+                else:
+                    part = produce()
+                    ledger.sending(label)
+                    link, note = self._send(task, chat_id, part, label, upload,
+                                            whole=part == file)
+                    ledger.done(label, link, note)
+                    if part != file:
+                        part.unlink(missing_ok=True)  # sent: free its space for the next part
                 if link:
                     links.append(link)
                 if note:
                     notes.append(note)
-                if part != file:
-                    part.unlink(missing_ok=True)  # sent: free its space before the next part
         where = "this chat" if chat_id == task.spec.chat_id else f"chat {chat_id}"
         return Delivery(
             name=path.name, size=total, location=where, files=count, links=links, notes=notes
         )
 
-    def _parts(self, task: Task, file: Path) -> Iterator[tuple[Path, str]]:
+    def _parts(self, task: Task, file: Path) -> Iterator[tuple[str, int, Callable[[], Path]]]:
+        """(label, size, make-the-part) for each part; a part's file is only written when
+        it is about to be sent, so a leech needs free space for one part at a time."""
         size = file.stat().st_size
         limit = self.part_size(task)
         if size <= limit:
-            yield file, file.name
+            yield file.name, size, lambda: file
             return
-        count = -(-size // limit)
-        parts = iter_split(file, limit, task.workdir / ".parts", cancel=task.cancel_event)
-        for index, part in enumerate(parts, start=1):
-            yield part, f"{part.name} (part {index}/{count} of {file.name})"
+        plan = plan_parts(size, limit)
+        for index, (offset, length) in enumerate(plan, start=1):
+            label = f"{part_name(file.name, index)} (part {index}/{len(plan)} of {file.name})"
+
+            def produce(index: int = index, offset: int = offset, length: int = length) -> Path:
+                return write_part(file, task.workdir / ".parts", index, offset, length,
+                                  cancel=task.cancel_event)
+
+            yield label, length, produce
 
     def _send(
         self, task: Task, chat_id: int, part: Path, label: str, upload: _Upload, *, whole: bool
@@ -232,6 +251,60 @@ class TelegramSink:
         finally:
             for handle in handles:
                 handle.close()
+
+
+LEDGER_NAME = ".leech-ledger"
+UNCONFIRMED = "was being sent when the bot stopped; it was not sent again, so check that it arrived"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    link: str | None
+    note: str | None
+
+
+class SendLedger:
+    """What this task already sent, in its folder, so a resumed leech never sends a part twice.
+
+    One JSON line per event, appended: ``sending`` before a part goes out, ``done`` after. A part
+    with ``sending`` and no ``done`` was in flight when the bot died: Telegram may have it, so
+    (like a timeout) it is not sent again and the completion message says to check it. Appends
+    reach the page cache before the upload starts, which is all a kill -9 needs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._entries: dict[str, LedgerEntry] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            lines = self._path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                event = json.loads(line)
+                label = str(event["label"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line torn by a crash: the event before it still counts
+            if event.get("event") == "done":
+                self._entries[label] = LedgerEntry(event.get("link"), event.get("note"))
+            elif label not in self._entries:
+                self._entries[label] = LedgerEntry(None, f"{label}: {UNCONFIRMED}")
+
+    def get(self, label: str) -> LedgerEntry | None:
+        return self._entries.get(label)
+
+    def _append(self, event: dict[str, Any]) -> None:
+        with self._path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+    def sending(self, label: str) -> None:
+        self._append({"event": "sending", "label": label})
+
+    def done(self, label: str, link: str | None, note: str | None) -> None:
+        self._append({"event": "done", "label": label, "link": link, "note": note})
 
 
 class _Upload:

@@ -265,3 +265,27 @@ def test_leech_to_another_chat_links_the_parts(
     refused = wait_text(bot_api, r"cannot post in chat -100888", since=mark, timeout=15)
     assert refused
     assert not uploads(bot_api, mark)
+
+
+def test_kill_9_during_upload_resumes_without_duplicates_or_refetch(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    res = origin.add("/three.bin", size=6 * MB, seed=12)
+    bot = make_bot()
+    bot_api.stall_next("sendDocument", 60, then_respond=True)  # part 1 is stored, never confirmed
+    since = bot_api.mark()
+    leech(bot_api, f"{origin.url}/three.bin -sp 2mb")
+    bot_api.wait_for("sendDocument", since=since, timeout=60)
+    bot.kill9()
+    fetched = sum(r.bytes_sent for r in origin.requests if r.method == "GET")
+    bot.start()
+    wait_text(bot_api, r"♻️ Resuming", since=since, timeout=30)
+    done = wait_text(bot_api, r"✅", since=since, timeout=60)
+    names = [
+        c.files["document"].filename for c in bot_api.calls_of("sendDocument") if c.index >= since
+    ]
+    assert names == ["three.bin.001", "three.bin.002", "three.bin.003"]  # none twice
+    assert "three.bin.001" in text_of(done) and "check that it arrived" in text_of(done)
+    assert sum(r.bytes_sent for r in origin.requests if r.method == "GET") == fetched
+    stored = [c for c in bot_api.calls_of("sendDocument") if c.index >= since]
+    assert joined_sha(stored) == res.sha256()

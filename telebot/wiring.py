@@ -6,6 +6,7 @@ place, and app.py keeps only the start/stop order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,9 @@ from telebot.tg.tasks import ChatListener, TaskCommands
 
 if TYPE_CHECKING:
     from telebot.tg.bot import BotContext
+
+
+log = logging.getLogger(__name__)
 
 
 def local_sink_factory(config: Config) -> SinkFactory:
@@ -97,7 +101,10 @@ def install(ctx: BotContext) -> None:
     def started(_ctx: BotContext) -> None:
         monitoring.start()
         board.start()
-        manager.restore()
+        try:
+            manager.restore()
+        except Exception:  # a damaged journal must not keep the bot from answering
+            log.exception("restoring unfinished tasks failed")
 
     def stopping() -> None:
         manager.shutdown()

@@ -247,10 +247,14 @@ class ChatListener:
         self._board = board
 
     def _reply(self, task: Task, text: str) -> None:
+        self._tell(task.spec.chat_id, text, task.spec.message_id, task.gid)
+
+    def _tell(self, chat_id: int, text: str, reply_to: int | None, gid: str) -> None:
+        """Send, and never let a failed message break the engine that reports the event."""
         try:
-            self._messenger().send_text(task.spec.chat_id, text, reply_to=task.spec.message_id)
+            self._messenger().send_text(chat_id, text, reply_to=reply_to)
         except Exception:
-            log.exception("could not tell chat %s about task %s", task.spec.chat_id, task.gid)
+            log.exception("could not tell chat %s about task %s", chat_id, gid)
 
     def on_submitted(self, task: Task) -> None:
         self._board.touch(task.spec.chat_id)
@@ -261,11 +265,8 @@ class ChatListener:
     def on_restore_failed(
         self, chat_id: int, message_id: int | None, gid: str, reason: str
     ) -> None:
-        self._messenger().send_text(
-            chat_id,
-            f"❌ Task <code>{gid}</code> could not be resumed: {html.escape(reason)}",
-            reply_to=message_id,
-        )
+        text = f"❌ Task <code>{gid}</code> could not be resumed: {html.escape(reason)}"
+        self._tell(chat_id, text, message_id, gid)
 
     def on_finished(self, task: Task) -> None:
         self._board.touch(task.spec.chat_id)

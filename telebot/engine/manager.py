@@ -10,6 +10,7 @@ cost 10,000 small objects, not 10,000 threads.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import shutil
 import threading
@@ -17,10 +18,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
-from telebot.engine.pipeline import Pipeline
+from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.task import Snapshot, State, Task, TaskSpec, new_gid
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.logs import task_context
@@ -259,6 +261,11 @@ class TaskManager:
             task.workdir.mkdir(parents=True, exist_ok=True)
             source = self._pipeline.source_for(task.spec)
             sink = self._pipeline.sink_for(task.spec)
+            earlier = delivered_before(task)
+            if earlier is not None:  # the last run finished but died before saying so
+                self._download_slots.forget(task.gid)
+                task.result = earlier
+                return State.DONE
             path = fetched_before(task)
             if path is not None:
                 self._download_slots.forget(task.gid)  # no download: give up its place in line
@@ -279,6 +286,7 @@ class TaskManager:
                 sink.engine,
                 lambda: sink.deliver(task, path),
             )
+            remember_delivered(task)
             return State.DONE
         except TaskCancelled as exc:
             if task.cancel_reason is None:  # cancelled from below, e.g. a source gave up
@@ -408,6 +416,29 @@ def remember_fetched(task: Task, path: Path) -> Path:
     tmp.write_text(str(relative), encoding="utf-8")
     tmp.replace(task.workdir / FETCHED_MARKER)
     return path
+
+
+DELIVERED_MARKER = ".delivered"
+
+
+def delivered_before(task: Task) -> Delivery | None:
+    """The result of an earlier run that delivered but was killed before it could report."""
+    try:
+        data = json.loads((task.workdir / DELIVERED_MARKER).read_text(encoding="utf-8"))
+        return Delivery(**data)
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        return None  # torn or foreign: deliver again rather than claim a result
+
+
+def remember_delivered(task: Task) -> None:
+    """Written right after the sink returns: a restart then reports the result, not redoes it."""
+    if not isinstance(task.result, Delivery):
+        return
+    tmp = task.workdir / f"{DELIVERED_MARKER}.tmp"
+    tmp.write_text(json.dumps(asdict(task.result)), encoding="utf-8")
+    tmp.replace(task.workdir / DELIVERED_MARKER)
 
 
 def describe_os_error(exc: OSError) -> str:

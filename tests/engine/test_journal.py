@@ -176,3 +176,57 @@ def test_restore_with_no_download_dir_yet(
 ) -> None:
     manager = make_manager(download_dir=tmp_path / "not-created-yet")
     assert manager.restore() == []
+
+
+def test_a_run_that_delivered_but_died_before_reporting_is_not_redone(
+    make_manager: MakeManager,
+    source: FakeSource,
+    sink: FakeSink,
+    recorder: Recorder,
+    store: Store,
+    downloads: Path,
+) -> None:
+    gid = "dead000001"
+    store.journal_add(
+        gid, chat_id=5, user_id=6, message_id=None, spec=spec().to_json(), state="uploading"
+    )
+    folder = downloads / gid
+    folder.mkdir(parents=True)
+    (folder / ".delivered").write_text(
+        json.dumps(
+            {
+                "name": "a.bin",
+                "size": 3,
+                "location": "mirror/a.bin",
+                "files": 1,
+                "links": [],
+                "notes": [],
+            }
+        )
+    )
+    (restored,) = make_manager().restore()
+    assert recorder.wait_finished(gid) == "done"
+    assert restored.result.location == "mirror/a.bin"
+    assert not source.gates.has_started(gid) and not sink.gates.has_started(gid)
+    assert journal(store) == {} and not folder.exists()
+
+
+def test_a_torn_delivered_marker_delivers_again(
+    make_manager: MakeManager,
+    source: FakeSource,
+    sink: FakeSink,
+    recorder: Recorder,
+    store: Store,
+    downloads: Path,
+) -> None:
+    gid = "torn000001"
+    store.journal_add(
+        gid, chat_id=5, user_id=6, message_id=None, spec=spec().to_json(), state="uploading"
+    )
+    (downloads / gid).mkdir(parents=True)
+    (downloads / gid / ".delivered").write_text('{"name": "a.b')
+    make_manager().restore()
+    source.gates.open(gid)
+    sink.gates.open(gid)
+    assert recorder.wait_finished(gid) == "done"
+    assert sink.gates.has_started(gid)

@@ -79,3 +79,16 @@ def wait_chat_text(api: FakeBotAPI, chat_id: int, pattern: str, timeout: float =
                 return str(msg["text"])
         pause.wait(0.05)
     raise AssertionError(f"no message in chat {chat_id} matched {pattern!r} within {timeout}s")
+
+
+def wait_exists(path: Path, timeout: float = 15.0) -> None:
+    """Wait for a file or folder the bot creates in its own time (a worker thread)."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout}s")
+        pause.wait(0.05)

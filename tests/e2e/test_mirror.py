@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import OWNER
-from tests.e2e.helpers import files_in, gid_of, sha256_file, text_of, wait_chat_text, wait_text
+from tests.e2e.helpers import (
+    files_in,
+    gid_of,
+    sha256_file,
+    text_of,
+    wait_chat_text,
+    wait_exists,
+    wait_text,
+)
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
 
@@ -121,7 +129,7 @@ def test_cancel_stops_the_download_and_removes_the_folder(
     since = bot_api.mark()
     mirror(bot_api, f"{origin.url}/slow.bin")
     gid = gid_of(bot_api, chat_id=OWNER, since=since)
-    assert (bot.download_dir / gid).exists()
+    wait_exists(bot.download_dir / gid)  # the worker made the task's folder
     # A stranger's cancel is refused; the owner's works.
     bot_api.push_message(f"/cancel {gid}", chat_id=OWNER, user_id=OWNER)
     wait_text(bot_api, r"🚫", since=since, timeout=15)

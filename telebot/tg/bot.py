@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import html
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, Update
@@ -216,6 +218,22 @@ async def cmd_users(update: Update, ctx: BotContext) -> None:
     )
 
 
+# The log is still being written while it is sent, so /log sends a snapshot: its last 10 MB
+# (the recent part is what an owner looks for, and it stays far below the 50 MB upload limit).
+LOG_SNAPSHOT_BYTES = 10_000_000
+
+
+def log_snapshot(path: Path, limit: int = LOG_SNAPSHOT_BYTES) -> bytes:
+    """The last ``limit`` bytes of the log, starting at a line boundary when cut."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(max(0, size - limit))
+        data = handle.read(limit)
+    if size > limit and b"\n" in data:
+        data = data[data.index(b"\n") + 1 :]
+    return data
+
+
 async def cmd_log(update: Update, ctx: BotContext) -> None:
     from telegram import InputFile
 
@@ -225,17 +243,14 @@ async def cmd_log(update: Update, ctx: BotContext) -> None:
     if not path.is_file():
         await ctx.reply(update, "No log file yet.")
         return
-
-    def send() -> None:
-        with path.open("rb") as handle:
-            ctx.bridge.send_file(
-                chat.id,
-                "send_document",
-                lambda: {"document": InputFile(handle, filename=path.name, read_file_handle=False)},
-                timeout=120,
-            )
-
-    await asyncio.to_thread(send)
+    data = await asyncio.to_thread(log_snapshot, path)
+    await asyncio.to_thread(
+        ctx.bridge.send_file,
+        chat.id,
+        "send_document",
+        lambda: {"document": InputFile(data, filename=path.name)},
+        timeout=120,
+    )
 
 
 BASE_HANDLERS: dict[str, Handler] = {

@@ -39,3 +39,4 @@ def test_refusals_are_throttled_per_user() -> None:
     assert throttle.should_reply(2)
     now[0] = 61
     assert throttle.should_reply(1)
+

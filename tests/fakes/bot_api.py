@@ -19,17 +19,17 @@ Contract details tests rely on:
 * Message ``text``/``caption`` are stored as sent (HTML not stripped); HTML is still
   validated like Telegram does, so an unescaped ``<name>`` in a file name gives the same
   400 "can't parse entities" a real server gives.
+
+Telegram's rules (limits, errors, HTML checks) are in :mod:`tests.fakes._telegram`, the body
+reader and multipart parser in :mod:`tests.fakes._multipart`, the server base in
+:mod:`tests.fakes._server`; the public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import html.parser
-import io
 import itertools
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -41,60 +41,46 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.fakes.origin import LoopbackServer, QuietHandler, parse_range
+from tests.fakes._multipart import (
+    _CHUNK,
+    UploadedFile,
+    _BodyReader,
+    _MultipartParser,
+    _sha256_file,
+)
+from tests.fakes._server import LoopbackServer, QuietHandler, parse_range
+from tests.fakes._telegram import CALLBACK_DATA_LIMIT as CALLBACK_DATA_LIMIT
+from tests.fakes._telegram import (
+    CALLBACK_TEXT_LIMIT,
+    CAPTION_LIMIT,
+    CLOUD_DOWNLOAD_LIMIT,
+    CLOUD_UPLOAD_LIMIT,
+    CONFLICT,
+    LOCAL_UPLOAD_LIMIT,
+    MEDIA_GROUP_RANGE,
+    NOT_MODIFIED,
+    TEXT_LIMIT,
+    ApiError,
+    _bad,
+    _chat_id,
+    _check_markup,
+    _command_entities,
+    _decode_value,
+    _document,
+    _guess_mime,
+    _int,
+    _kind,
+    _media_dict,
+    _require,
+    _StoredFile,
+    visible_text,
+)
+from tests.fakes._telegram import HTML_TAGS as HTML_TAGS
+from tests.fakes._telegram import STRING_PARAMS as STRING_PARAMS
 
 __all__ = ["ApiError", "Call", "FakeBotAPI", "UploadedFile"]
 
-# Limits: core.telegram.org/bots/api and PTB constants.py (TELEGRAM-NOTES §2).
-CLOUD_UPLOAD_LIMIT = 50_000_000  # FileSizeLimit.FILESIZE_UPLOAD
-LOCAL_UPLOAD_LIMIT = 2_000_000_000  # FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE
-CLOUD_DOWNLOAD_LIMIT = 20_000_000  # FileSizeLimit.FILESIZE_DOWNLOAD
-TEXT_LIMIT = 4096  # MessageLimit.MAX_TEXT_LENGTH
-CAPTION_LIMIT = 1024  # MessageLimit.CAPTION_LENGTH
-CALLBACK_DATA_LIMIT = 64  # InlineKeyboardButtonLimit.MAX_CALLBACK_DATA (bytes)
-CALLBACK_TEXT_LIMIT = 200  # CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH
-MEDIA_GROUP_RANGE = (2, 10)  # MediaGroupLimit
-# Parameters that are free text or file references: never JSON-decode them, or the text
-# "42" would become an int.
-STRING_PARAMS = frozenset({
-    "text", "caption", "parse_mode", "filename", "title", "performer", "action", "data",
-    "callback_query_id", "file_id", "document", "video", "audio", "photo", "thumbnail",
-    "url", "inline_message_id", "emoji", "description", "short_description", "name",
-    "language_code", "cover", "animation", "voice", "sticker",
-})
-HTML_TAGS = frozenset({
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
-    "code", "pre", "blockquote", "tg-emoji",
-})
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup"
-    " are exactly the same as a current content and reply markup of the message"
-)
-CONFLICT = (
-    "Conflict: terminated by other getUpdates request; make sure that only one bot instance"
-    " is running"
-)
-_CHUNK = 1 << 16  # socket read size for bodies
 _SMALL_BODY_LIMIT = 20_000_000  # non-multipart bodies are read into memory
-
-
-@dataclass
-class UploadedFile:
-    """A file the bot sent: a multipart part streamed to ``path``, or a local-mode path.
-
-    ``path`` is None when the body was over the limit and not kept.
-    """
-
-    field: str
-    filename: str
-    size: int
-    sha256: str
-    path: Path | None
-
-    def read(self) -> bytes:
-        if self.path is None:
-            raise FileNotFoundError(f"upload {self.field!r} was not kept")
-        return self.path.read_bytes()
 
 
 @dataclass
@@ -111,28 +97,6 @@ class Call:
     description: str | None = None  # error description when status != 200
 
 
-class ApiError(Exception):
-    """Raised by method handlers; becomes ``{"ok":false,...}`` with HTTP ``status``."""
-
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.retry_after = retry_after
-
-    def payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "ok": False, "error_code": self.status, "description": self.description,
-        }
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return body
-
-
-def _bad(description: str) -> ApiError:
-    return ApiError(400, f"Bad Request: {description}")
-
-
 @dataclass
 class _Fault:
     kind: str  # "fail" | "stall"
@@ -143,263 +107,6 @@ class _Fault:
     seconds: float = 0.0
     then_respond: bool = True
 
-
-@dataclass
-class _StoredFile:
-    """A file known to the fake: added by a test or uploaded by the bot."""
-
-    file_id: str
-    file_unique_id: str
-    file_name: str
-    mime_type: str
-    size: int
-    source: bytes | Path
-    file_path: str = ""  # set by the first getFile
-
-
-# --------------------------------------------------------------------------- body parsing
-
-
-class _BodyReader:
-    """Reads a request body: ``Content-Length`` bytes or a chunked stream."""
-
-    def __init__(self, rfile: io.BufferedIOBase, length: int | None, chunked: bool) -> None:
-        self._rfile = rfile
-        self._left = length or 0
-        self._chunked = chunked
-        self._done = not chunked and not length
-
-    def read(self, n: int = _CHUNK) -> bytes:
-        if self._done:
-            return b""
-        if self._chunked:
-            return self._read_chunk(n)
-        data = self._rfile.read(min(n, self._left))
-        if not data:
-            raise ApiError(400, "Bad Request: truncated request body")
-        self._left -= len(data)
-        self._done = self._left == 0
-        return data
-
-    def _read_chunk(self, n: int) -> bytes:
-        if self._left == 0:
-            size_line = self._rfile.readline(1024).split(b";")[0].strip()
-            self._left = int(size_line or b"0", 16)
-            if self._left == 0:
-                while self._rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                self._done = True
-                return b""
-        data = self._rfile.read(min(n, self._left))
-        self._left -= len(data)
-        if self._left == 0:
-            self._rfile.readline(16)  # CRLF after the chunk
-        return data
-
-    def read_all(self, limit: int) -> bytes:
-        parts, total = [], 0
-        while chunk := self.read():
-            total += len(chunk)
-            if total > limit:
-                raise ApiError(413, "Request Entity Too Large")
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def drain(self) -> None:
-        while self.read():
-            pass
-
-
-class _UploadSink:
-    """Hashes and counts a file part, keeping at most ``keep`` bytes on disk."""
-
-    def __init__(self, folder: Path, keep: int) -> None:
-        fd, name = tempfile.mkstemp(prefix="upload-", dir=folder)
-        self._fh = os.fdopen(fd, "wb")
-        self.path = Path(name)
-        self._keep = keep
-        self.size = 0
-        self._hash = hashlib.sha256()
-
-    def write(self, data: bytes) -> None:
-        if self.size + len(data) <= self._keep:
-            self._fh.write(data)
-        self.size += len(data)
-        self._hash.update(data)
-
-    def abort(self) -> None:
-        self._fh.close()
-        self.path.unlink(missing_ok=True)
-
-    def finish(self, field_name: str, filename: str) -> UploadedFile:
-        self._fh.close()
-        path: Path | None = self.path
-        if self.size > self._keep:
-            self.path.unlink(missing_ok=True)
-            path = None
-        return UploadedFile(field_name, filename, self.size, self._hash.hexdigest(), path)
-
-
-_PARAM_RE = re.compile(r';\s*([\w*-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
-
-
-def _disposition(headers: list[bytes]) -> tuple[str, str | None]:
-    """(name, filename-or-None) of a multipart part, from its header lines."""
-    params: dict[str, str] = {}
-    for raw in headers:
-        line = raw.decode("utf-8", "replace")
-        key, _, value = line.partition(":")
-        if key.strip().lower() != "content-disposition":
-            continue
-        for pname, pval in _PARAM_RE.findall(value):
-            if pval.startswith('"'):
-                # httpx and browsers escape quotes as %22 (HTML5 form encoding).
-                pval = pval[1:-1].replace('\\"', '"').replace("%22", '"')
-            params[pname.lower()] = pval
-    filename = params.get("filename")
-    if "filename*" in params:  # RFC 5987: UTF-8''percent-encoded
-        filename = unquote(params["filename*"].split("'", 2)[-1])
-    return params.get("name", ""), filename
-
-
-class _MultipartParser:
-    """Streaming ``multipart/form-data`` parser: a boundary scan over a buffered reader.
-
-    File parts go straight to disk through :class:`_UploadSink`; memory stays bounded by
-    one read chunk plus the boundary length whatever the upload size.
-    """
-
-    def __init__(self, reader: _BodyReader, boundary: bytes, folder: Path, keep: int) -> None:
-        self._reader = reader
-        self._delim = b"\r\n--" + boundary
-        # A virtual CRLF in front lets the first boundary match like all the others.
-        self._buf = bytearray(b"\r\n")
-        self._folder = folder
-        self._keep = keep
-
-    def parse(self) -> tuple[dict[str, str], dict[str, UploadedFile]]:
-        fields: dict[str, str] = {}
-        files: dict[str, UploadedFile] = {}
-        self._scan(None)  # preamble
-        while True:
-            self._need(2)
-            if self._buf[:2] == b"--":
-                self._reader.drain()  # epilogue
-                return fields, files
-            self._line()  # rest of the boundary line (transport padding)
-            headers = list(iter(self._line, b""))
-            name, filename = _disposition(headers)
-            if filename is None:
-                value = bytearray()
-                self._scan(value.extend)
-                fields[name] = value.decode("utf-8", "replace")
-            else:
-                files[name] = self._file_part(name, filename)
-
-    def _file_part(self, name: str, filename: str) -> UploadedFile:
-        sink = _UploadSink(self._folder, self._keep)
-        try:
-            self._scan(sink.write)
-        except BaseException:
-            sink.abort()  # client vanished mid-upload: leave no temp file behind
-            raise
-        return sink.finish(name, filename)
-
-    def _fill(self) -> None:
-        chunk = self._reader.read()
-        if not chunk:
-            raise _bad("multipart body ended before its closing boundary")
-        self._buf += chunk
-
-    def _need(self, n: int) -> None:
-        while len(self._buf) < n:
-            self._fill()
-
-    def _line(self) -> bytes:
-        while (end := self._buf.find(b"\r\n")) < 0:
-            if len(self._buf) > _CHUNK:
-                raise _bad("multipart header line too long")
-            self._fill()
-        line = bytes(self._buf[:end])
-        del self._buf[: end + 2]
-        return line
-
-    def _scan(self, out: Callable[[bytes], Any] | None) -> None:
-        """Pass bytes up to the next delimiter to ``out``; consume the delimiter."""
-        keep = len(self._delim) - 1  # a delimiter may straddle two reads
-        while (end := self._buf.find(self._delim)) < 0:
-            if len(self._buf) > keep:
-                if out is not None:
-                    out(bytes(self._buf[:-keep]))
-                del self._buf[:-keep]
-            self._fill()
-        if out is not None:
-            out(bytes(self._buf[:end]))
-        del self._buf[: end + len(self._delim)]
-
-
-def _decode_value(key: str, value: str) -> Any:
-    """JSON-decode a form value unless it is free text (PTB JSON-encodes non-strings)."""
-    if key in STRING_PARAMS:
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-# --------------------------------------------------------------------------- validation
-
-
-class _HTMLChecker(html.parser.HTMLParser):
-    """Checks Telegram's HTML subset: known tags, properly nested."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in HTML_TAGS:
-            raise _bad(f'can\'t parse entities: Unsupported start tag "{tag}"')
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            raise _bad(f'can\'t parse entities: Unmatched end tag "{tag}"')
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def visible_text(text: str, parse_mode: str | None) -> str:
-    """The text as the user sees it; raises the 400 Telegram gives for bad HTML."""
-    if (parse_mode or "").lower() != "html":
-        return text
-    checker = _HTMLChecker()
-    checker.feed(text)
-    checker.close()
-    if checker.stack:
-        raise _bad(
-            f'can\'t parse entities: Can\'t find end tag corresponding to start tag '
-            f'"{checker.stack[-1]}"'
-        )
-    return "".join(checker.text)
-
-
-def _check_markup(markup: Any) -> None:
-    if markup is None:
-        return
-    if not isinstance(markup, dict):
-        raise _bad("can't parse reply keyboard markup JSON object")
-    for row in markup.get("inline_keyboard", []):
-        for button in row:
-            data = button.get("callback_data")
-            if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_LIMIT:
-                raise _bad("BUTTON_DATA_INVALID")
-            if not button.get("text"):
-                raise _bad("text buttons are unallowed in the inline keyboard")
 
 
 # --------------------------------------------------------------------------- HTTP handler
@@ -1256,68 +963,3 @@ def _write_range(h: _BotHandler, source: bytes | Path, start: int, end: int) -> 
         while left > 0 and (chunk := fh.read(min(_CHUNK, left))):
             h.wfile.write(chunk)
             left -= len(chunk)
-
-
-def _require(params: dict[str, Any], key: str, *more: str) -> Any:
-    for name in (key, *more):
-        if params.get(name) in (None, ""):
-            raise _bad(f"{name} is empty")
-    return params[key]
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise _bad(f"invalid integer {value!r}") from exc
-
-
-def _chat_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise _bad("chat not found") from exc
-
-
-def _kind(update: dict[str, Any]) -> str:
-    return next((k for k in update if k != "update_id"), "")
-
-
-def _command_entities(text: str) -> list[dict[str, Any]]:
-    match = re.match(r"/[A-Za-z0-9_]+(@\w+)?", text)
-    if match is None:
-        return []
-    return [{"type": "bot_command", "offset": 0, "length": len(match.group(0))}]
-
-
-def _guess_mime(name: str) -> str:
-    import mimetypes
-
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _document(stored: _StoredFile) -> dict[str, Any]:
-    return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-            "file_name": stored.file_name, "mime_type": stored.mime_type,
-            "file_size": stored.size}
-
-
-def _media_dict(kind: str, stored: _StoredFile) -> Any:
-    """The Message field for a sent file, with the fields PTB's de_json requires."""
-    base = _document(stored)
-    if kind == "photo":
-        return [{"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                 "width": 320, "height": 240, "file_size": stored.size}]
-    if kind in ("video", "animation"):
-        return {**base, "width": 0, "height": 0, "duration": 0}
-    if kind in ("audio", "voice"):
-        return {**base, "duration": 0}
-    return base

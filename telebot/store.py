@@ -126,37 +126,42 @@ class Store:
 
     # -- authorization --------------------------------------------------------------------
 
+    # The two id tables share one shape; their names are constants, never user input.
+    _ID_TABLES = {"chats": ("authorized_chats", "chat_id"), "sudo": ("sudo_users", "user_id")}
+
+    def _add_id(self, which: str, ident: int) -> bool:
+        table, _ = self._ID_TABLES[which]
+        with self._tx() as conn:
+            sql = f"INSERT OR IGNORE INTO {table} VALUES (?, ?)"
+            return conn.execute(sql, (ident, time.time())).rowcount > 0
+
+    def _remove_id(self, which: str, ident: int) -> bool:
+        table, column = self._ID_TABLES[which]
+        with self._tx() as conn:
+            return conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (ident,)).rowcount > 0
+
+    def _ids(self, which: str) -> frozenset[int]:
+        table, column = self._ID_TABLES[which]
+        return frozenset(row[0] for row in self._query(f"SELECT {column} FROM {table}"))
+
     def add_chat(self, chat_id: int) -> bool:
         """Authorize a chat or user id; False when it already was."""
-        with self._tx() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO authorized_chats VALUES (?, ?)", (chat_id, time.time())
-            )
-            return cur.rowcount > 0
+        return self._add_id("chats", chat_id)
 
     def remove_chat(self, chat_id: int) -> bool:
-        with self._tx() as conn:
-            return (
-                conn.execute("DELETE FROM authorized_chats WHERE chat_id = ?", (chat_id,)).rowcount
-                > 0
-            )
+        return self._remove_id("chats", chat_id)
 
     def chats(self) -> frozenset[int]:
-        return frozenset(row[0] for row in self._query("SELECT chat_id FROM authorized_chats"))
+        return self._ids("chats")
 
     def add_sudo(self, user_id: int) -> bool:
-        with self._tx() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO sudo_users VALUES (?, ?)", (user_id, time.time())
-            )
-            return cur.rowcount > 0
+        return self._add_id("sudo", user_id)
 
     def remove_sudo(self, user_id: int) -> bool:
-        with self._tx() as conn:
-            return conn.execute("DELETE FROM sudo_users WHERE user_id = ?", (user_id,)).rowcount > 0
+        return self._remove_id("sudo", user_id)
 
     def sudo_users(self) -> frozenset[int]:
-        return frozenset(row[0] for row in self._query("SELECT user_id FROM sudo_users"))
+        return self._ids("sudo")
 
     # -- per-user settings ----------------------------------------------------------------
 

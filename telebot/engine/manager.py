@@ -376,7 +376,8 @@ class TaskManager:
         deadline = time.monotonic() + timeout
         with self._lock:
             self._stopping = True
-            pending = list(self._pending)
+            # Queued tasks never started: their journal rows stay, so they run after the restart.
+            pending = set(self._pending)
             self._pending.clear()
             running = [t for t in self._tasks.values() if t not in pending]
         for task in running:
@@ -387,8 +388,6 @@ class TaskManager:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(timeout=max(0.05, deadline - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
-        # Queued tasks never started: their journal rows stay, so they run after the restart.
-        del pending
 
 
 FETCHED_MARKER = ".fetched"

@@ -16,6 +16,7 @@ sent again; the completion message says which part to check instead.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -178,7 +179,8 @@ class TelegramSink:
         method, field = ("send_document", "document")
         if task.spec.as_media and whole:  # a part of a split file is no playable media
             method, field = media_method(part, size)
-        caption = f"<code>{_escape(label)}</code>"[:CAPTION_LIMIT]
+        # Cut the text, not the HTML: a cut closing tag would make Telegram refuse the caption.
+        caption = f"<code>{html.escape(label[: CAPTION_LIMIT - 20], quote=False)}</code>"
         try:
             try:
                 message = self._upload(chat_id, method, field, part, caption, upload)
@@ -331,12 +333,6 @@ class _Upload:
         with self._lock:
             self._confirmed += size
         self._task.progress(self._confirmed, self._total)
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=False)
 
 
 def _translate(exc: BaseException, name: str) -> BaseException:

@@ -55,27 +55,22 @@ class Authorizer:
     # -- changes (persisted, then the cache is swapped) -----------------------------------
 
     def authorize(self, chat_id: int) -> bool:
-        with self._lock:
-            changed = self._store.add_chat(chat_id)
-            self._chats = self._store.chats()
-        return changed
+        return self._change(self._store.add_chat, chat_id)
 
     def unauthorize(self, chat_id: int) -> bool:
-        with self._lock:
-            changed = self._store.remove_chat(chat_id)
-            self._chats = self._store.chats()
-        return changed
+        return self._change(self._store.remove_chat, chat_id)
 
     def add_sudo(self, user_id: int) -> bool:
-        with self._lock:
-            changed = self._store.add_sudo(user_id)
-            self._sudo = self._store.sudo_users()
-        return changed
+        return self._change(self._store.add_sudo, user_id)
 
     def remove_sudo(self, user_id: int) -> bool:
+        return self._change(self._store.remove_sudo, user_id)
+
+    def _change(self, write: Callable[[int], bool], ident: int) -> bool:
+        """Persist one change, then swap in fresh caches (admin commands are rare)."""
         with self._lock:
-            changed = self._store.remove_sudo(user_id)
-            self._sudo = self._store.sudo_users()
+            changed = write(ident)
+            self._chats, self._sudo = self._store.chats(), self._store.sudo_users()
         return changed
 
     def describe(self) -> dict[str, list[int]]:

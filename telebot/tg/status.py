@@ -120,7 +120,6 @@ class _ChatStatus:
     message_id: int | None = None
     text: str = ""
     page: int = 0
-    dirty: bool = True
 
 
 @dataclass
@@ -151,7 +150,7 @@ class StatusBoard:
     def touch(self, chat_id: int) -> None:
         """A task appeared or changed state in ``chat_id``: update soon (a new chat: now)."""
         with self._lock:
-            self._chats.setdefault(chat_id, _ChatStatus()).dirty = True
+            self._chats.setdefault(chat_id, _ChatStatus())
         self._wake.set()
 
     def _loop(self) -> None:
@@ -199,7 +198,6 @@ class StatusBoard:
                 if not self.messenger().edit_text(chat_id, status.message_id, text, markup=markup):
                     log.debug("status message in %s vanished or unchanged", chat_id)
                 status.text = text
-            status.dirty = False
 
     def _drop(self, chat_id: int, status: _ChatStatus) -> None:
         if status.message_id is not None:

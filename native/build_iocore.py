@@ -32,6 +32,9 @@ CDEF = """
 #define IOC_SENDFILE 2
 #define IOC_READWRITE 3
 #define IOC_PATH_MAX 4096
+#define IOC_NAME_LINKAT 0
+#define IOC_NAME_PROC 1
+#define IOC_NAME_TEMP 2
 
 typedef int (*ioc_progress_fn)(void *ctx, int64_t done, int64_t total);
 
@@ -54,6 +57,7 @@ int64_t ioc_copy_file(const char *src, const char *dst, int level, int umask_bit
 int64_t ioc_copy_range(int in_fd, int out_fd, int64_t in_off, int64_t length, ioc_job *job);
 int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job);
 int ioc_rename_noreplace(const char *src, const char *dst);
+int ioc_naming(int set);
 
 extern "Python" int ioc_python_progress(void *ctx, int64_t done, int64_t total);
 """

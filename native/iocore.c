@@ -1,8 +1,8 @@
 /* iocore: copy between file descriptors, fastest strategy first.
  *
  * Thin by design (DESIGN.md rule 9): no Python objects, every entry point
- * returns a count or -errno.  Temp names, renames and error messages live in
- * telebot/fileio; the C core only moves bytes and walks trees.
+ * returns a count or -errno.  Error messages live in telebot/fileio; the C
+ * core moves bytes, walks trees and gives finished copies their names.
  */
 #define _GNU_SOURCE
 #include "iocore.h"
@@ -227,62 +227,7 @@ int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job)
     return rc;
 }
 
-/* Open src, fill in job->total and create tmp with src's mode.  On success
- * *in and *out are open and *st holds the source's stat. */
-static int open_pair(const char *src, const char *tmp, int *in, int *out, struct stat *st,
-                     ioc_job *job)
-{
-    *in = open(src, O_RDONLY | O_CLOEXEC);
-    if (*in < 0)
-        return -errno;
-    if (fstat(*in, st) < 0)
-        return -errno;
-    if (S_ISDIR(st->st_mode))
-        return -EISDIR;
-    job->total = st->st_size;
-    *out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st->st_mode & 07777);
-    return *out < 0 ? -errno : 0;
-}
-
-/* Copy data and attributes of the open pair, fsync if asked, close both.
- * Returns bytes copied or -errno (the descriptors are closed either way). */
-static int64_t finish_pair(int in, int out, const struct stat *st, ioc_job *job)
-{
-    rwbuf b = {NULL, 0};
-    int64_t n = copy_fd_st(in, out, st, job, &b);
-    free(b.data);
-    if (n >= 0) {
-        int rc = copy_attrs(out, st, job->umask);
-        if (rc == 0 && job->fsync && fsync(out) < 0)
-            rc = -errno;
-        if (rc < 0)
-            n = rc;
-    }
-    if (n >= 0 && job->progress && job->progress(job->ctx, job->done, job->total))
-        n = -ECANCELED;
-    if (close(out) < 0 && n >= 0)
-        n = -errno;
-    close(in);
-    return n;
-}
-
-int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job)
-{
-    int in = -1, out = -1;
-    struct stat st;
-    int64_t n = open_pair(src, tmp, &in, &out, &st, job);
-    if (n < 0) {
-        if (in >= 0)
-            close(in);
-        return n;
-    }
-    n = finish_pair(in, out, &st, job);
-    if (n >= 0 && rename(tmp, dst) < 0)
-        n = -errno;
-    if (n < 0)
-        unlink(tmp);
-    return n;
-}
+/* ---- whole-file copies and how they get their final name ----------- */
 
 /* Temp names made here carry an 'n' so they never meet the Python layer's
  * ".tbpart-<pid>-<number>" names; the counter is shared by all threads. */
@@ -298,9 +243,196 @@ static int temp_name(const char *dst, char *tmp, size_t cap)
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/* Write the folder of dst ("." when it has none) into dir. */
+static int dir_name(const char *dst, char *dir, size_t cap)
+{
+    const char *slash = strrchr(dst, '/');
+    int n = !slash ? snprintf(dir, cap, ".")
+          : slash == dst ? snprintf(dir, cap, "/")
+          : snprintf(dir, cap, "%.*s", (int)(slash - dst), dst);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
 /* Attempts at a free temp name: a clash needs a stale file from an earlier
  * process with the same pid, so a second try practically always succeeds. */
 #define IOC_TEMP_TRIES 16
+
+/* Returned by the unnamed-file path when this process cannot link such a
+ * file into place: the caller copies again through a named temp file. */
+#define IOC_USE_TEMP INT64_MIN
+
+/* Process-wide naming method; only ever lowered (towards IOC_NAME_TEMP). */
+static int naming = IOC_NAME_LINKAT;
+
+int ioc_naming(int set)
+{
+    if (set >= IOC_NAME_LINKAT && set <= IOC_NAME_TEMP)
+        __atomic_store_n(&naming, set, __ATOMIC_RELAXED);
+    return __atomic_load_n(&naming, __ATOMIC_RELAXED);
+}
+
+static void lower_naming(int to)
+{
+    int cur = __atomic_load_n(&naming, __ATOMIC_RELAXED);
+    while (cur < to &&
+           !__atomic_compare_exchange_n(&naming, &cur, to, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* Give the unnamed file fd the name `name` (-EEXIST when it is taken). */
+static int link_unnamed(int fd, const char *name, int how)
+{
+    if (how == IOC_NAME_LINKAT)
+        return linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH) < 0 ? -errno : 0;
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+/* An existing dst is replaced the way a named temp file would replace it:
+ * link under a temp name, then rename over dst (one atomic step). */
+static int64_t replace_with_unnamed(int fd, const char *dst, int how)
+{
+    char tmp[IOC_PATH_MAX];
+    int rc = -EEXIST;
+    for (int i = 0; i < IOC_TEMP_TRIES && rc == -EEXIST; i++) {
+        rc = temp_name(dst, tmp, sizeof tmp);
+        if (rc == 0)
+            rc = link_unnamed(fd, tmp, how);
+    }
+    if (rc == 0 && rename(tmp, dst) < 0) {
+        rc = -errno;
+        unlink(tmp);
+    }
+    return rc;
+}
+
+/* Link the finished unnamed file fd in as dst.  AT_EMPTY_PATH needs
+ * CAP_DAC_READ_SEARCH (the kernel answers ENOENT without it); the /proc
+ * magic link is the unprivileged way, and without a usable /proc the
+ * caller falls back to named temp files for the rest of the process. */
+static int64_t publish_unnamed(int fd, const char *dst)
+{
+    int how = ioc_naming(-1);
+    int rc = link_unnamed(fd, dst, how);
+    if (rc == -ENOENT && how == IOC_NAME_LINKAT) {
+        how = IOC_NAME_PROC;
+        rc = link_unnamed(fd, dst, how);
+        if (rc == 0 || rc == -EEXIST)
+            lower_naming(IOC_NAME_PROC);    /* proven to work: skip the probe */
+    }
+    if (rc == -EEXIST)
+        return replace_with_unnamed(fd, dst, how);
+    if (how == IOC_NAME_PROC &&
+        (rc == -EXDEV || rc == -EPERM || rc == -EACCES ||
+         (rc == -ENOENT && access("/proc/self/fd", X_OK) != 0))) {
+        lower_naming(IOC_NAME_TEMP);
+        return IOC_USE_TEMP;
+    }
+    return rc;
+}
+
+/* Copy data and attributes into out (fsync when asked, then the final
+ * progress call); the descriptors stay open.  Bytes copied or -errno. */
+static int64_t fill(int in, int out, const struct stat *st, ioc_job *job)
+{
+    rwbuf b = {NULL, 0};
+    int64_t n = copy_fd_st(in, out, st, job, &b);
+    free(b.data);
+    if (n >= 0) {
+        int rc = copy_attrs(out, st, job->umask);
+        if (rc == 0 && job->fsync && fsync(out) < 0)
+            rc = -errno;
+        if (rc < 0)
+            n = rc;
+    }
+    if (n >= 0 && job->progress && job->progress(job->ctx, job->done, job->total))
+        n = -ECANCELED;
+    return n;
+}
+
+/* The copy goes into an O_TMPFILE inode in dst's folder, linked in under
+ * the final name only when complete: no half file ever has a name, an
+ * error or a crash (even kill -9) leaves nothing behind, and it is cheaper
+ * than create-temp + rename (4 KiB files, C probe, 7 interleaved rounds of
+ * 1,000: journaled ext4 63-72 vs 82-90 us; tmpfs 28-29 vs 30-33 us). */
+static int64_t copy_unnamed(int in, const struct stat *st, const char *dst, ioc_job *job)
+{
+    char dir[IOC_PATH_MAX];
+    int64_t n = dir_name(dst, dir, sizeof dir);
+    if (n < 0)
+        return n;
+    int out = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, st->st_mode & 07777);
+    if (out < 0)    /* EISDIR: a kernel without O_TMPFILE; others: this fs */
+        return unsupported(errno) || errno == EISDIR ? IOC_USE_TEMP : -errno;
+    n = fill(in, out, st, job);
+    if (n >= 0) {
+        int64_t rc = publish_unnamed(out, dst);
+        if (rc < 0)
+            n = rc;
+    }
+    close(out);     /* an unnamed file's blocks are freed here */
+    return n;
+}
+
+/* The named way: create tmp (given, or made here when NULL) O_EXCL, copy,
+ * rename onto dst; tmp is removed on error.  -EEXIST when a given tmp is taken. */
+static int64_t copy_via_temp(int in, const struct stat *st, const char *given, const char *dst,
+                             ioc_job *job)
+{
+    char made[IOC_PATH_MAX];
+    const char *tmp = given ? given : made;
+    int out = -EEXIST;
+    for (int i = 0; i < IOC_TEMP_TRIES && out == -EEXIST; i++) {
+        if (!given && temp_name(dst, made, sizeof made) < 0)
+            return -ENAMETOOLONG;
+        out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st->st_mode & 07777);
+        if (out < 0)
+            out = -errno;
+        if (given)
+            break;
+    }
+    if (out < 0)
+        return out;
+    int64_t n = fill(in, out, st, job);
+    if (close(out) < 0 && n >= 0)
+        n = -errno;
+    if (n >= 0 && rename(tmp, dst) < 0)
+        n = -errno;
+    if (n < 0)
+        unlink(tmp);
+    return n;
+}
+
+/* Open and stat src, then copy it the process's current way. */
+static int64_t copy_whole(const char *src, const char *tmp, const char *dst, ioc_job *job)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    struct stat st;
+    int64_t n = IOC_USE_TEMP, start = job->done;
+    if (fstat(in, &st) < 0) {
+        n = -errno;
+    } else if (S_ISDIR(st.st_mode)) {
+        n = -EISDIR;
+    } else {
+        job->total = st.st_size;
+        if (ioc_naming(-1) != IOC_NAME_TEMP)
+            n = copy_unnamed(in, &st, dst, job);
+        if (n == IOC_USE_TEMP) {
+            job->done = start;
+            n = copy_via_temp(in, &st, tmp, dst, job);
+        }
+    }
+    close(in);
+    return n;
+}
+
+int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job)
+{
+    return copy_whole(src, tmp, dst, job);
+}
 
 int64_t ioc_copy_file(const char *src, const char *dst, int level, int umask_bits)
 {
@@ -313,29 +445,7 @@ int64_t ioc_copy_file(const char *src, const char *dst, int level, int umask_bit
     job.progress = NULL;
     job.ctx = NULL;
     job.done = 0;
-    char tmp[IOC_PATH_MAX];
-    int in = -1, out = -1;
-    struct stat st;
-    int64_t n = -EEXIST;
-    for (int i = 0; i < IOC_TEMP_TRIES && n == -EEXIST; i++) {
-        if (in >= 0)
-            close(in);
-        in = -1;
-        n = temp_name(dst, tmp, sizeof tmp);
-        if (n == 0)
-            n = open_pair(src, tmp, &in, &out, &st, &job);
-    }
-    if (n < 0) {
-        if (in >= 0)
-            close(in);
-        return n;
-    }
-    n = finish_pair(in, out, &st, &job);
-    if (n >= 0 && rename(tmp, dst) < 0)
-        n = -errno;
-    if (n < 0)
-        unlink(tmp);
-    return n;
+    return copy_whole(src, NULL, dst, &job);
 }
 
 int64_t ioc_copy_range(int in_fd, int out_fd, int64_t in_off, int64_t length, ioc_job *job)

@@ -51,16 +51,33 @@ typedef struct ioc_job {
  * copied (may be < size if the source shrank) or -errno. */
 int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job);
 
-/* The whole single-file copy in one call (a 4 KiB file costs ~10 syscalls;
- * doing them from Python doubled the time): open src, create tmp (O_EXCL,
- * -EEXIST if taken), copy, set mode and times, fsync if job->fsync, rename
- * tmp onto dst.  On error tmp is removed.  Returns bytes copied or -errno. */
+/* How a whole-file copy gets its final name.  The data goes into an
+ * unnamed O_TMPFILE inode in the destination folder that is linked in only
+ * when complete (an existing dst is replaced through a temp link + rename),
+ * so no half file ever has a name and a crash leaves nothing behind.  The
+ * process-wide method is lowered on first failure: AT_EMPTY_PATH needs
+ * CAP_DAC_READ_SEARCH, the /proc link needs /proc; a folder whose fs has
+ * no O_TMPFILE uses a named temp for that call only. */
+#define IOC_NAME_LINKAT 0   /* linkat(fd, "", AT_EMPTY_PATH) */
+#define IOC_NAME_PROC 1     /* linkat("/proc/self/fd/N", AT_SYMLINK_FOLLOW) */
+#define IOC_NAME_TEMP 2     /* named temp file + rename */
+
+/* Set the method when `set` is one of IOC_NAME_* (tests, bench); returns
+ * the method now in use. */
+int ioc_naming(int set);
+
+/* The whole single-file copy in one call (a 4 KiB file costs ~8 syscalls;
+ * doing them from Python doubled the time): open src, copy into a new
+ * file with src's mode and times, fsync if job->fsync, give it the name
+ * dst.  With IOC_NAME_TEMP the new file is `tmp` (O_EXCL, -EEXIST if
+ * taken), renamed onto dst.  Nothing is left behind on error.  Returns
+ * bytes copied or -errno. */
 int64_t ioc_copy_path(const char *src, const char *tmp, const char *dst, ioc_job *job);
 
 /* ioc_copy_path for the common call without progress, cancel or fsync, at
- * the lowest per-call cost: the temp name ("<dir>/.tbpart-<pid>-n<k>") is
- * made here and no job struct crosses the boundary.  Starts at `level`;
- * umask_bits as ioc_job.umask.  Returns bytes copied or -errno. */
+ * the lowest per-call cost: a temp name, when one is needed, is made here
+ * ("<dir>/.tbpart-<pid>-n<k>") and no job struct crosses the boundary.
+ * Starts at `level`; umask_bits as ioc_job.umask.  Bytes copied or -errno. */
 int64_t ioc_copy_file(const char *src, const char *dst, int level, int umask_bits);
 
 /* Copy bytes [in_off, in_off + length) of in_fd to offsets [0, length) of

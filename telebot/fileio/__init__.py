@@ -19,11 +19,12 @@ NATIVE: bool = _backend.NATIVE_MODULE is not None and _backend.current()[0] is n
 
 
 def active_path() -> str:
-    """'native' or 'python', plus the first copy level, e.g. 'native/clone'."""
+    """'native' or 'python', the first copy level and how finished copies get
+    their names, e.g. 'native/clone+linkat'."""
     from telebot.fileio._job import LEVEL_NAMES
 
     backend, level = _backend.current()
-    return f"{backend.NAME}/{LEVEL_NAMES[level]}"
+    return f"{backend.NAME}/{LEVEL_NAMES[level]}+{_backend.naming()}"
 
 
 def force_strategy(value: str | None) -> None:

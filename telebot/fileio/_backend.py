@@ -7,6 +7,10 @@ tests and the benchmark:
 * ``clone``, ``copy_file_range``, ``sendfile``, ``rw``: start at that level
   (lower levels still serve as fallbacks when it is unsupported);
 * ``python`` or ``python:<level>``: the pure-Python backend.
+
+``TELEBOT_FORCE_NAMING`` or :func:`force_naming` sets how finished copies
+get their names in both backends: ``linkat``, ``proc-link`` or
+``temp-rename`` (default: ``linkat``, lowered on the first failure).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from types import ModuleType
 
 from telebot.errors import ConfigError
 from telebot.fileio import _pyio
-from telebot.fileio._job import CLONE, LEVEL_NAMES
+from telebot.fileio._job import CLONE, LEVEL_NAMES, NAME_LINKAT, NAMING_NAMES
 
 FORCE_ENV = "TELEBOT_FORCE_COPY"
+NAMING_ENV = "TELEBOT_FORCE_NAMING"
 _LEVELS = {name: level for level, name in LEVEL_NAMES.items()}
 
 
@@ -61,9 +66,26 @@ def force(value: str | None) -> None:
         selected = choice
 
 
+def force_naming(value: str | None) -> None:
+    """Set the naming method of both backends (tests, bench); None = default."""
+    numbers = {name: number for number, name in NAMING_NAMES.items()}
+    name = (value or NAMING_NAMES[NAME_LINKAT]).strip().lower()
+    if name not in numbers:
+        raise ConfigError(NAMING_ENV, f"must be one of {', '.join(numbers)}")
+    for backend in (NATIVE_MODULE, _pyio):
+        if backend is not None:
+            backend.naming(numbers[name])
+
+
+def naming() -> str:
+    """The naming method the selected backend uses now."""
+    return NAMING_NAMES[selected[0].naming()]
+
+
 def current() -> tuple[ModuleType, int]:
     """The (backend module, first level) new operations use."""
     return selected
 
 
 force(os.environ.get(FORCE_ENV))
+force_naming(os.environ.get(NAMING_ENV))

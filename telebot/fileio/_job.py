@@ -20,6 +20,14 @@ READWRITE = 3
 LEVEL_NAMES = {CLONE: "clone", COPY_RANGE: "copy_file_range", SENDFILE: "sendfile",
                READWRITE: "rw"}
 
+# How a whole-file copy gets its final name (IOC_NAME_* in native/iocore.h):
+# an unnamed O_TMPFILE file linked in when complete (by AT_EMPTY_PATH, or
+# through /proc without CAP_DAC_READ_SEARCH), else a named temp + rename.
+NAME_LINKAT = 0
+NAME_PROC = 1
+NAME_TEMP = 2
+NAMING_NAMES = {NAME_LINKAT: "linkat", NAME_PROC: "proc-link", NAME_TEMP: "temp-rename"}
+
 # Bytes between progress calls inside one file.  16 MiB is ~8 ms at the
 # ~2 GB/s page-cache ceiling measured here: cancel is seen quickly while the
 # cost of crossing back into Python (~2 us) stays far below 0.1 %.

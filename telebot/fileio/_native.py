@@ -80,9 +80,15 @@ def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None 
     return int(rc)
 
 
+def naming(value: int = -1) -> int:
+    """Set the naming method when ``value`` is a NAME_* (tests, bench); return it."""
+    return int(lib.ioc_naming(value))
+
+
 def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:
-    """Copy the file src to tmp (created, O_EXCL), keep mode and times, fsync
-    if job.fsync, rename onto dst; tmp is removed on error (ioc_copy_path)."""
+    """Copy the file src to a new file named dst: an unnamed file linked in
+    when complete, else tmp (created O_EXCL) renamed onto dst.  Mode and
+    times are kept, fsync if job.fsync; nothing is left on error (ioc_copy_path)."""
     cjob = _CJob(job)
     rc = lib.ioc_copy_path(os.fsencode(src), os.fsencode(tmp), os.fsencode(dst), cjob.c)
     cjob.sync_back()

@@ -9,14 +9,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import mmap
 import os
 import stat
+import threading
 
 from telebot.fileio._job import (
     CLONE,
     COPY_RANGE,
     FADVISE_MIN,
+    NAME_LINKAT,
+    NAME_PROC,
+    NAME_TEMP,
     PAGE,
     READWRITE,
     RW_BUFFER,
@@ -162,31 +167,134 @@ def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None 
     return job.done - start
 
 
+# Process-wide naming method, only ever lowered (as in the C core).  Python
+# cannot pass AT_EMPTY_PATH to linkat, so this path starts at the /proc link.
+_naming = NAME_PROC
+
+
+def naming(value: int = -1) -> int:
+    """Set the naming method when ``value`` is a NAME_* (tests, bench); return it."""
+    global _naming
+    if NAME_LINKAT <= value <= NAME_TEMP:
+        _naming = max(value, NAME_PROC)
+    return _naming
+
+
+class _UseTemp(Exception):
+    """This process cannot link an unnamed file into place: use a named temp."""
+
+
 def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:
-    """Copy the file src to tmp (created, O_EXCL), keep mode and times, fsync
-    if job.fsync, rename onto dst; tmp is removed on error (ioc_copy_path)."""
-    created = False
+    """Copy the file src to a new file named dst: an unnamed O_TMPFILE file
+    linked in when complete, else tmp (created O_EXCL) renamed onto dst.
+    Mode and times are kept, fsync if job.fsync; nothing is left on error
+    (ioc_copy_path)."""
+    fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fin)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-            job.total = st.st_size
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-            fout = os.open(tmp, flags, stat.S_IMODE(st.st_mode))
-            created = True
+        st = os.fstat(fin)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        job.total = st.st_size
+        start = job.done
+        if _naming != NAME_TEMP:
             try:
-                _copy_whole(fin, fout, st, job)
-            finally:
-                os.close(fout)
-        finally:
-            os.close(fin)
+                return _copy_unnamed(fin, st, dst, job)
+            except _UseTemp:
+                job.done = start
+        return _copy_via_temp(fin, st, tmp, dst, job)
+    finally:
+        os.close(fin)
+
+
+def _copy_unnamed(fin: int, st: os.stat_result, dst: str, job: Job) -> int:
+    try:
+        fout = os.open(os.path.dirname(dst) or ".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC,
+                       stat.S_IMODE(st.st_mode))
+    except OSError as exc:  # EISDIR: no O_TMPFILE in the kernel; others: this fs
+        if exc.errno in UNSUPPORTED or exc.errno == errno.EISDIR:
+            raise _UseTemp from exc
+        raise
+    try:
+        _copy_whole(fin, fout, st, job)
+        _publish_unnamed(fout, dst)
+    finally:
+        os.close(fout)  # an unnamed file's blocks are freed here
+    return job.done
+
+
+_root_fd = -1
+_root_lock = threading.Lock()
+
+
+def _link_proc(proc: str, name: str) -> None:
+    """linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW).
+
+    CPython calls plain link(2) unless a dir_fd is given, and link(2) does
+    not follow the /proc magic link (EXDEV); a dir_fd for "/" makes it use
+    linkat, and the kernel ignores it for the absolute source path.
+    """
+    global _root_fd
+    if _root_fd < 0:
+        with _root_lock:
+            if _root_fd < 0:
+                _root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    os.link(proc, name, src_dir_fd=_root_fd, follow_symlinks=True)
+
+
+def _publish_unnamed(fd: int, dst: str) -> None:
+    global _naming
+    proc = f"/proc/self/fd/{fd}"
+    try:
+        _link_proc(proc, dst)
+        return
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        unusable = exc.errno in (errno.EXDEV, errno.EPERM, errno.EACCES) or (
+            exc.errno == errno.ENOENT and not os.access("/proc/self/fd", os.X_OK))
+        if unusable:
+            _naming = NAME_TEMP
+            raise _UseTemp from exc
+        raise
+    # dst exists: replace it in one step, as a named temp would.
+    for _ in range(16):
+        tmp = _temp_name(dst)
+        try:
+            _link_proc(proc, tmp)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+    try:
         os.rename(tmp, dst)
     except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+_temp_counter = itertools.count()
+
+
+def _temp_name(dst: str) -> str:
+    """A sibling name for a temporary link (the C core uses the same shape)."""
+    folder = os.path.dirname(dst)
+    return os.path.join(folder, f".tbpart-{os.getpid()}-p{next(_temp_counter)}")
+
+
+def _copy_via_temp(fin: int, st: os.stat_result, tmp: str, dst: str, job: Job) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    fout = os.open(tmp, flags, stat.S_IMODE(st.st_mode))
+    try:
+        try:
+            _copy_whole(fin, fout, st, job)
+        finally:
+            os.close(fout)
+        os.rename(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
     return job.done
 

@@ -2,10 +2,12 @@
 
 Safety contract:
 
-* A file copy writes ``.tbpart-<pid>-<n>`` (``-n<k>`` when the C core names
-  it) in the destination folder and
-  renames it onto the final name only when complete (after an fsync when
-  asked), so no half file ever carries the final name.
+* A file copy writes an unnamed O_TMPFILE file in the destination folder
+  and links it in under the final name only when complete (after an fsync
+  when asked); an existing destination is replaced through a temporary link
+  and one rename.  Where unnamed files cannot be linked (no /proc, a
+  filesystem without O_TMPFILE) it writes ``.tbpart-<pid>-<n>`` and renames
+  that instead.  Either way no half file ever carries the final name.
 * A tree copy builds a temporary sibling directory and renames it into place
   at the end (with RENAME_NOREPLACE where the native core is loaded).  One
   rename per tree instead of one per file keeps the per-file cost in C, and

@@ -65,6 +65,7 @@ class StatsInput:
     native_io: bool
     versions: dict[str, str | None]
     download_dir: Path
+    io_path: str = ""  # fileio.active_path() without the backend, e.g. "clone+linkat"
 
 
 def render_stats(s: StatsInput) -> str:
@@ -75,7 +76,10 @@ def render_stats(s: StatsInput) -> str:
     """
     lines = [f"<b>Bot stats</b> · up {format_duration(s.uptime)}"]
     lines += _system_lines(s.sample, s.download_dir)
-    lines.append("<b>IO core</b>: " + ("native" if s.native_io else "Python fallback"))
+    io_core = "native" if s.native_io else "Python fallback"
+    if s.io_path:
+        io_core += f" ({html.escape(s.io_path)})"
+    lines.append(f"<b>IO core</b>: {io_core}")
     lines.append(_versions_line(s.versions))
     lines.append(_counts_line("Tasks", s.tasks_by_state, "none"))
     lines += _slowest_lines(s.slowest)

@@ -74,6 +74,7 @@ class Monitoring:
             native_io=fileio.NATIVE,
             versions=tool_versions(),
             download_dir=self.config.download_dir,
+            io_path=fileio.active_path().partition("/")[2],
         )
 
     async def stats(self, update: Update, ctx: BotContext) -> None:

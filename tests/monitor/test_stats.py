@@ -101,6 +101,11 @@ def test_render_without_sample_and_empty_lists():
     assert "Python fallback" in text
 
 
+def test_io_core_names_the_copy_path():
+    text = render_stats(stats_input(native_io=True, io_path="clone+linkat"))
+    assert "<b>IO core</b>: native (clone+linkat)" in text.splitlines()
+
+
 def test_names_are_escaped():
     text = render_stats(stats_input(error_counts={"<script>&": 1}, download_dir=Path("/a<b>")))
     assert "&lt;script&gt;&amp; 1" in text

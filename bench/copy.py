@@ -9,8 +9,9 @@ Every case is repeated (tools interleaved within each repetition, so a burst
 of load from other work hits all of them) and the median is printed with the
 ratios ours/cp and ours/shutil (< 1.0 means we are faster).  The machine is
 shared and has 2 cores: single runs are noisy, compare medians only.
-Sources are warm in the page cache; every destination is a new file that is
-removed, untimed, before the next repetition.
+Sources are warm in the page cache; every destination is a new file.  Small
+files stay until their case ends (see bench_files); big ones are removed,
+untimed, before the next repetition.
 """
 
 # ruff: noqa: E402  (sys.path must be fixed before the other imports, see below)
@@ -34,7 +35,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -129,8 +131,18 @@ def bench_files(base: Path, size: int, reps: int) -> Case:
     # and whichever tool runs first would pay it.  The order also rotates.
     for rep in range(reps + 1):
         for tool, run in rotate(tools, rep):
+            # Small files: every run writes into a folder of its own, all
+            # removed after the case.  Removing them between runs made the
+            # next run pay for it: on ext4 without a journal (this VM's
+            # disk) the inode allocator skips every inode freed in the last
+            # 60-360 s (recently_deleted(), 56-75 % of a perf profile of
+            # the copies), a cost the bench itself caused for every tool.
+            target = out / f"{rep}-{tool}" if size < 64 * MIB else out / "big"
+            if size >= 64 * MIB:
+                rm(target)
+            target.mkdir(parents=True)
             before = cpu_seconds()
-            seconds = run(drop_dir(out)) / n
+            seconds = run(target) / n
             if rep == 0:
                 continue
             case.add(tool, seconds)
@@ -146,10 +158,14 @@ def rotate(items: list[T], shift: int) -> list[T]:
     return items[shift:] + items[:shift]
 
 
-def copy_all(copier: Callable[[Path, Path], object], sources: list[Path], dst: Path) -> float:
+def copy_all(copier: Callable[[str, str], object], sources: list[Path], dst: Path) -> float:
+    """Time copier over all (source, destination) pairs.  The names are built
+    as str before the clock starts: making a Path and its first fspath cost
+    ~8 us per file here, the harness's cost, not the copier's."""
+    pairs = [(str(src), str(dst / f"{i}")) for i, src in enumerate(sources)]
     start = time.perf_counter()
-    for i, src in enumerate(sources):
-        copier(src, dst / f"{i}")
+    for src, target in pairs:
+        copier(src, target)
     return time.perf_counter() - start
 
 
@@ -256,27 +272,73 @@ def fmt(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
+@contextmanager
+def fresh_ext4(size: int = 4 * GIB) -> Iterator[Path | None]:
+    """A new ext4 made with mkfs's defaults (so with a journal, as most disks
+    are), loop-mounted from an image in /var/tmp; None without root or loop
+    devices.  A fresh filesystem keeps the disk rows comparable between
+    runs: this VM's root is ext4 *without* a journal, where every create
+    scans past the inodes anyone freed in the last minutes, so its small-file
+    times swing 5x with whatever ran before (see bench/README.md)."""
+    if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+        yield None
+        return
+    work = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="telebot-bench-ext4-"))
+    image, mnt = work / "fs.img", work / "mnt"
+    mounted = False
+    try:
+        with open(image, "wb") as fh:
+            fh.truncate(size)
+        # Inode tables and journal written now, not by a kernel thread during the runs.
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+                        str(image)], check=True, capture_output=True)
+        mnt.mkdir()
+        mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)],
+                                 capture_output=True, check=False).returncode == 0
+        yield mnt if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mnt)], check=False)
+        rm(work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="no 1 GiB case, 3 repetitions")
-    parser.add_argument("--reps", type=int, default=0, help="repetitions (default 5, quick 3)")
-    parser.add_argument("--disk", default="/var/tmp/telebot-bench-copy",
-                        help="scratch dir on the disk (ext4 here)")
+    parser.add_argument("--reps", type=int, default=0,
+                        help="repetitions of big cases (default 5, quick 3); small files, "
+                             "trees and the move get 2 * reps + 1")
+    parser.add_argument("--disk", default="fresh",
+                        help="scratch dir on a disk, or 'fresh' (default): a new ext4 image "
+                             "loop-mounted for the run (falls back to /var/tmp)")
     parser.add_argument("--tmpfs", default="/dev/shm/telebot-bench-copy", help="scratch on tmpfs")
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 5)
     sizes = [4 * KIB, 1 * MIB, 64 * MIB] + ([] if args.quick else [1 * GIB])
     print(f"telebot.fileio path: {fileio.active_path()} (NATIVE={fileio.NATIVE}); "
-          f"{reps} repetitions; {os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}")
-    disk, shm = Path(tempfile.mkdtemp(dir=args.disk if mk(args.disk) else None)), Path(
-        tempfile.mkdtemp(dir=args.tmpfs if mk(args.tmpfs) else None))
+          f"{reps} repetitions ({2 * reps + 1} for small files); {os.cpu_count()} cores; "
+          f"load {os.getloadavg()[0]:.2f}")
+    with fresh_ext4() if args.disk == "fresh" else nullcontext(Path(args.disk)) as disk_root:
+        if disk_root is None:
+            print("no loop-mounted ext4 (needs root and mkfs.ext4): disk rows use /var/tmp")
+        disk_dir = str(disk_root or "/var/tmp/telebot-bench-copy")
+        disk_label = "disk (fresh ext4 image)" if args.disk == "fresh" and disk_root else (
+            f"disk ({disk_dir})")
+        run_all(Path(tempfile.mkdtemp(dir=disk_dir if mk(disk_dir) else None)),
+                Path(tempfile.mkdtemp(dir=args.tmpfs if mk(args.tmpfs) else None)),
+                disk_label, sizes, reps)
+
+
+def run_all(disk: Path, shm: Path, disk_label: str, sizes: list[int], reps: int) -> None:
+    many = 2 * reps + 1  # small cases are cheap and the noisiest: more runs
     try:
-        for where, base in (("disk (ext4)", disk), ("tmpfs", shm)):
+        for where, base in ((disk_label, disk), ("tmpfs", shm)):
             ceiling = page_write_ceiling(base)
-            cases = [bench_files(base, s, reps if s < GIB else 3) for s in sizes]
+            cases = [bench_files(base, s, many if s < 64 * MIB else reps if s < GIB else 3)
+                     for s in sizes]
             cases.append(bench_tree(base, max(2, reps - 2)))
             report(where, cases, ceiling)
-        moves = [bench_move(shm, disk, 64 * MIB, reps)]
+        moves = [bench_move(shm, disk, 64 * MIB, many)]
         report("cross-filesystem move (ours fsyncs only when the source survives a crash)",
                moves, page_write_ceiling(disk))
     finally:

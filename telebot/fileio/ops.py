@@ -33,6 +33,7 @@ from telebot.fileio import _backend
 from telebot.fileio._fsinfo import is_volatile
 from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, is_cancelled
 from telebot.fileio._pyio import TreeError
+from telebot.fileio.reaper import REAP_MIN, reaper
 from telebot.fileio.statcache import stat_cache
 
 PathLike = str | os.PathLike[str]
@@ -165,7 +166,9 @@ def move(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
     """Move the file or directory ``src`` to the path ``dst``.
 
     Within a filesystem this is one rename (a file replaces dst).  Across
-    filesystems it copies, fsyncs, then unlinks the source.  ``fsync=None``
+    filesystems it copies, fsyncs, then unlinks the source; a big source's
+    blocks are freed on a background thread after its name is gone
+    (:mod:`telebot.fileio.reaper`).  ``fsync=None``
     (default) skips the flush when the source is on tmpfs/ramfs: such a source
     would not survive a crash anyway, so the flush would protect nothing.
     """
@@ -183,9 +186,12 @@ def move(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
     if os.path.isdir(s) and not os.path.islink(s):
         move_tree(s, d, progress=progress, cancel=cancel, fsync=fsync)
         return
-    copy_file(s, d, progress=progress, cancel=cancel, fsync=_durable(s, fsync))
+    size = copy_file(s, d, progress=progress, cancel=cancel, fsync=_durable(s, fsync))
     try:
-        os.unlink(s)
+        if size >= REAP_MIN:
+            reaper.unlink_later(s)  # the kernel frees its blocks off our path
+        else:
+            os.unlink(s)
     except OSError as exc:
         raise _names_error(exc, s, d) from exc
     stat_cache.invalidate(s)

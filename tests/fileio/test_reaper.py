@@ -1,0 +1,91 @@
+"""A cross-filesystem move of a big file frees the source's blocks on the
+reaper thread: the name is gone when move() returns, the space soon after."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from telebot import fileio
+from telebot.fileio.reaper import REAP_MIN, Reaper, reaper
+from tests.fileio.conftest import pattern, write
+
+
+def held_deleted(path: Path) -> list[str]:
+    """Descriptors of this process still open on ``path`` after its unlink."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed while listing
+            continue
+        if target == f"{path} (deleted)":
+            held.append(fd)
+    return held
+
+
+def test_big_move_frees_the_source_after_returning(backend: str, shm_dir: Path,
+                                                   tmp_path: Path) -> None:
+    data = pattern(REAP_MIN + 4097)
+    src = write(shm_dir / "big", data)
+    fileio.move(src, tmp_path / "d")
+    assert not src.exists()  # the name is gone at once
+    assert (tmp_path / "d").read_bytes() == data
+    assert reaper.drain(timeout=30)
+    assert held_deleted(src) == []  # and the blocks are released
+
+
+def test_small_move_unlinks_in_place(backend: str, shm_dir: Path, tmp_path: Path) -> None:
+    src = write(shm_dir / "small", b"tiny")
+    assert reaper.drain(timeout=30)
+    fileio.move(src, tmp_path / "d")
+    assert not src.exists() and held_deleted(src) == []  # no drain needed
+
+
+def test_space_comes_back(shm_dir: Path, tmp_path: Path) -> None:
+    own = Reaper()
+    src = write(shm_dir / "big", pattern(REAP_MIN))
+    blocks = os.stat(src).st_blocks
+    before = os.statvfs(shm_dir)
+    own.unlink_later(str(src))
+    assert own.drain(timeout=30)
+    after = os.statvfs(shm_dir)
+    # Other tests may write to /dev/shm meanwhile; most of the blocks must be back.
+    freed = (after.f_bfree - before.f_bfree) * after.f_frsize
+    assert freed >= blocks * 512 // 2
+
+
+def test_unlink_error_queues_nothing(tmp_path: Path) -> None:
+    own = Reaper()
+    with pytest.raises(FileNotFoundError):
+        own.unlink_later(str(tmp_path / "missing"))
+    assert own.drain(timeout=0)
+
+
+def test_failed_unlink_closes_its_descriptor(tmp_path: Path) -> None:
+    own = Reaper()
+    src = write(tmp_path / "f", b"x")
+    # An immutable file cannot be unlinked, even by root (ext4 supports the flag).
+    if subprocess.run(["chattr", "+i", str(src)], capture_output=True, check=False).returncode:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        with pytest.raises(PermissionError):
+            own.unlink_later(str(src))
+        assert src.exists()
+        assert os.path.join(str(tmp_path), "f") not in _open_targets()
+    finally:
+        subprocess.run(["chattr", "-i", str(src)], check=False)
+    assert own.drain(timeout=0)
+
+
+def _open_targets() -> set[str]:
+    targets = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue
+    return targets

@@ -99,7 +99,7 @@ def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:
 
 def copy_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], level: int) -> int:
     """copy_path without progress, cancel or fsync at the lowest per-call cost
-    (ioc_copy_file: the temp name is made in C, no job struct).  Raises
+    (ioc_copy_file: any temp name is made in C, no job struct).  Raises
     OSError without file names; the caller adds them."""
     rc: int = _copy_file(fsencode(src), fsencode(dst), level, UMASK)
     if rc < 0:

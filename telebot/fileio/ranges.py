@@ -7,9 +7,10 @@ same ladder, fastest first: ``copy_file_range`` with explicit offsets (in-kernel
 errors that mean "not supported here"; ENOSPC, EIO and the like propagate.  The GIL is released
 while C copies, and cancel/progress are checked between 16 MiB chunks.
 
-Safety is that of :func:`telebot.fileio.copy_file`: the part is written under a temporary name
-in the destination folder and renamed into place when complete, so a file with the final name
-is always whole; on any error (or cancel) the temporary file is removed.
+Safety: the part is written under a temporary name in the destination folder and renamed into
+place when complete, so a file with the final name is always whole; on any error (or cancel)
+the temporary file is removed.  (copy_file writes an unnamed O_TMPFILE file instead, which saves
+~20 us per small file; a part is up to 2 GB, where the rename is not measurable.)
 """
 
 from __future__ import annotations

@@ -144,3 +144,53 @@ def test_without_proc_falls_back_to_named_temp_files(strategy: str, shm_dir: Pat
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["temp-rename", "['d',", "'s']"]
     assert (shm_dir / "d").read_bytes() == b"payload" * 1000
+
+
+# linkat(AT_EMPTY_PATH) refused the way kernels before 6.10 refuse it to a
+# process without CAP_DAC_READ_SEARCH (ENOENT); every other linkat passes.
+REFUSE_EMPTY_PATH = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+    static int (*real)(int, const char *, int, const char *, int);
+    if (flags & AT_EMPTY_PATH) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (!real)
+        real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT, "linkat");
+    return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+"""
+
+
+@pytest.mark.parametrize(("hide_proc", "lowered_to"),
+                         [(False, "proc-link"), (True, "temp-rename")])
+def test_unprivileged_linkat_falls_back(hide_proc: bool, lowered_to: str, shm_dir: Path,
+                                        tmp_path: Path) -> None:
+    """Without AT_EMPTY_PATH the native core names unnamed files through
+    /proc, and without /proc too it goes back to named temp files."""
+    if _backend.NATIVE_MODULE is None:
+        pytest.skip("native core not built")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler for the linkat shim")
+    if hide_proc and (shutil.which("unshare") is None or os.geteuid() != 0):
+        pytest.skip("needs root and unshare(1) to hide /proc")
+    (tmp_path / "shim.c").write_text(REFUSE_EMPTY_PATH)
+    shim = tmp_path / "shim.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "shim.c"),
+                    "-ldl"], check=True, capture_output=True)
+    command = [sys.executable, "-c", CHILD, "auto", str(shm_dir)]
+    if hide_proc:
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   "mount -t tmpfs none /proc && exec \"$@\"", "sh", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "LD_PRELOAD": str(shim),
+                               "TELEBOT_FORCE_NAMING": "linkat"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [lowered_to, "['d',", "'s']"]
+    assert (shm_dir / "d").read_bytes() == b"payload" * 1000

@@ -175,15 +175,9 @@ def test_unprivileged_linkat_falls_back(hide_proc: bool, lowered_to: str, shm_di
     /proc, and without /proc too it goes back to named temp files."""
     if _backend.NATIVE_MODULE is None:
         pytest.skip("native core not built")
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler for the linkat shim")
     if hide_proc and (shutil.which("unshare") is None or os.geteuid() != 0):
         pytest.skip("needs root and unshare(1) to hide /proc")
-    (tmp_path / "shim.c").write_text(REFUSE_EMPTY_PATH)
-    shim = tmp_path / "shim.so"
-    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "shim.c"),
-                    "-ldl"], check=True, capture_output=True)
+    shim = _shim(tmp_path, REFUSE_EMPTY_PATH)
     command = [sys.executable, "-c", CHILD, "auto", str(shm_dir)]
     if hide_proc:
         command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
@@ -193,4 +187,61 @@ def test_unprivileged_linkat_falls_back(hide_proc: bool, lowered_to: str, shm_di
                                "TELEBOT_FORCE_NAMING": "linkat"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [lowered_to, "['d',", "'s']"]
+    assert (shm_dir / "d").read_bytes() == b"payload" * 1000
+
+
+# A filesystem without O_TMPFILE (NFS, vfat, older FUSE) answers EOPNOTSUPP.
+REFUSE_TMPFILE = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+typedef int (*open_fn)(const char *, int, ...);
+static int refuse(int flags) { return (flags & O_TMPFILE) == O_TMPFILE; }
+#define WRAP(name)                                                  \
+    int name(const char *path, int flags, ...)                      \
+    {                                                               \
+        static open_fn real;                                        \
+        va_list ap;                                                 \
+        va_start(ap, flags);                                        \
+        int mode = va_arg(ap, int);                                 \
+        va_end(ap);                                                 \
+        if (refuse(flags)) {                                        \
+            errno = EOPNOTSUPP;                                     \
+            return -1;                                              \
+        }                                                           \
+        if (!real)                                                  \
+            real = (open_fn)dlsym(RTLD_NEXT, #name);                \
+        return real(path, flags, mode);                             \
+    }
+WRAP(open)
+WRAP(open64)
+"""
+
+
+def _shim(tmp_path: Path, source: str) -> Path:
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler for the shim")
+    (tmp_path / "shim.c").write_text(source)
+    shim = tmp_path / "shim.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "shim.c"),
+                    "-ldl"], check=True, capture_output=True)
+    return shim
+
+
+@pytest.mark.parametrize("strategy", ["auto", "python"])
+def test_folder_without_tmpfile_uses_a_named_temp_for_that_call(strategy: str, shm_dir: Path,
+                                                                tmp_path: Path) -> None:
+    if strategy == "auto" and _backend.NATIVE_MODULE is None:
+        pytest.skip("native core not built")
+    shim = _shim(tmp_path, REFUSE_TMPFILE)
+    done = subprocess.run([sys.executable, "-c", CHILD, strategy, str(shm_dir)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "LD_PRELOAD": str(shim)})
+    assert done.returncode == 0, done.stderr
+    # The process-wide method is not lowered: another folder may support it.
+    first = "linkat" if strategy == "auto" else "proc-link"
+    assert done.stdout.split() == [first, "['d',", "'s']"]
     assert (shm_dir / "d").read_bytes() == b"payload" * 1000

@@ -698,9 +698,12 @@ def test_copy_and_forward(api: FakeBotAPI) -> None:
 
 def test_local_mode_limits(local_api: FakeBotAPI, tmp_path: Path,
                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.fakes._methods as methods_module
     import tests.fakes.bot_api as bot_api_module
 
+    # The body reader (413) and the method handlers (400) each check the limit.
     monkeypatch.setattr(bot_api_module, "LOCAL_UPLOAD_LIMIT", 1000)
+    monkeypatch.setattr(methods_module, "LOCAL_UPLOAD_LIMIT", 1000)
     src = tmp_path / "big.bin"
     src.write_bytes(b"b" * 1001)
 

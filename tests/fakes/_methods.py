@@ -246,13 +246,7 @@ class BotMethods:
                 raise _bad(NOT_MODIFIED[len("Bad Request: "):])
             self._sources[key] = (text, markup)
             msg["text"] = text
-            msg["edit_date"] = int(time.time())
-            # Like Telegram: an edit without reply_markup removes the inline keyboard.
-            if markup is None:
-                msg.pop("reply_markup", None)
-            else:
-                msg["reply_markup"] = markup
-            return dict(msg)
+            return _edited(msg, markup)
 
     def _m_editmessagereplymarkup(
         self, params: dict[str, Any], files: dict[str, UploadedFile]
@@ -268,12 +262,7 @@ class BotMethods:
             if old == markup:
                 raise _bad(NOT_MODIFIED[len("Bad Request: "):])
             self._sources[key] = (text, markup)
-            if markup is None:
-                msg.pop("reply_markup", None)
-            else:
-                msg["reply_markup"] = markup
-            msg["edit_date"] = int(time.time())
-            return dict(msg)
+            return _edited(msg, markup)
 
     def _m_editmessagecaption(
         self, params: dict[str, Any], files: dict[str, UploadedFile]
@@ -288,12 +277,7 @@ class BotMethods:
             if msg.get("caption", "") == caption and msg.get("reply_markup") == markup:
                 raise _bad(NOT_MODIFIED[len("Bad Request: "):])
             msg["caption"] = caption
-            msg["edit_date"] = int(time.time())
-            if markup is None:
-                msg.pop("reply_markup", None)
-            else:
-                msg["reply_markup"] = markup
-            return dict(msg)
+            return _edited(msg, markup)
 
     def _editable(self, params: dict[str, Any]) -> dict[str, Any]:
         msg = self._find_message(_require(params, "chat_id"), _require(params, "message_id"))
@@ -471,3 +455,14 @@ class BotMethods:
                               **{kind: _media_dict(kind, stored)})
             for kind, caption, stored in items
         ]
+
+
+def _edited(msg: dict[str, Any], markup: Any) -> dict[str, Any]:
+    """Stamp an edit and set its keyboard; like Telegram, an edit without reply_markup removes
+    the inline keyboard.  Returns a copy of the message for the reply."""
+    msg["edit_date"] = int(time.time())
+    if markup is None:
+        msg.pop("reply_markup", None)
+    else:
+        msg["reply_markup"] = markup
+    return dict(msg)

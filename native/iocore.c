@@ -307,8 +307,9 @@ static int64_t replace_with_unnamed(int fd, const char *dst, int how)
     return rc;
 }
 
-/* Link the finished unnamed file fd in as dst.  AT_EMPTY_PATH needs
- * CAP_DAC_READ_SEARCH (the kernel answers ENOENT without it); the /proc
+/* Link the finished unnamed file fd in as dst.  Before Linux 6.10,
+ * AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH (the kernel answers ENOENT
+ * without it; 6.10 also lets the process that opened the file); the /proc
  * magic link is the unprivileged way, and without a usable /proc the
  * caller falls back to named temp files for the rest of the process. */
 static int64_t publish_unnamed(int fd, const char *dst)

@@ -56,8 +56,8 @@ int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job);
  * when complete (an existing dst is replaced through a temp link + rename),
  * so no half file ever has a name and a crash leaves nothing behind.  The
  * process-wide method is lowered on first failure: AT_EMPTY_PATH needs
- * CAP_DAC_READ_SEARCH, the /proc link needs /proc; a folder whose fs has
- * no O_TMPFILE uses a named temp for that call only. */
+ * CAP_DAC_READ_SEARCH before Linux 6.10, the /proc link needs /proc; a
+ * folder whose fs has no O_TMPFILE uses a named temp for that call only. */
 #define IOC_NAME_LINKAT 0   /* linkat(fd, "", AT_EMPTY_PATH) */
 #define IOC_NAME_PROC 1     /* linkat("/proc/self/fd/N", AT_SYMLINK_FOLLOW) */
 #define IOC_NAME_TEMP 2     /* named temp file + rename */

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import itertools
 import mmap
 import os
 import stat
@@ -28,6 +27,7 @@ from telebot.fileio._job import (
     SENDFILE,
     UNSUPPORTED,
     Job,
+    temp_name,
 )
 
 NAME = "python"
@@ -258,7 +258,7 @@ def _publish_unnamed(fd: int, dst: str) -> None:
         raise
     # dst exists: replace it in one step, as a named temp would.
     for _ in range(16):
-        tmp = _temp_name(dst)
+        tmp = temp_name(dst)
         try:
             _link_proc(proc, tmp)
             break
@@ -272,15 +272,6 @@ def _publish_unnamed(fd: int, dst: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-_temp_counter = itertools.count()
-
-
-def _temp_name(dst: str) -> str:
-    """A sibling name for a temporary link (the C core uses the same shape)."""
-    folder = os.path.dirname(dst)
-    return os.path.join(folder, f".tbpart-{os.getpid()}-p{next(_temp_counter)}")
 
 
 def _copy_via_temp(fin: int, st: os.stat_result, tmp: str, dst: str, job: Job) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
 import shutil
 from collections.abc import Iterator
@@ -31,39 +30,18 @@ from typing import Any
 from telebot.errors import TaskCancelled
 from telebot.fileio import _backend
 from telebot.fileio._fsinfo import is_volatile
-from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, is_cancelled
+from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, is_cancelled, temp_name
 from telebot.fileio._pyio import TreeError
 from telebot.fileio.reaper import REAP_MIN, reaper
 from telebot.fileio.statcache import stat_cache
 
 PathLike = str | os.PathLike[str]
-TEMP_PREFIX = ".tbpart-"
-_counter = itertools.count()
 
 
 def _names_error(exc: OSError, src: str, dst: str) -> OSError:
     """The same error (subclass chosen by errno) naming both files."""
     err = exc.errno or errno.EIO
     return OSError(err, exc.strerror or os.strerror(err), src, None, dst)
-
-
-_pid = os.getpid()
-
-
-def _new_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-# The pid is part of every temp name; cache it (a syscall per small file
-# showed in the profile) and refresh it in a forked child.
-os.register_at_fork(after_in_child=_new_pid)
-
-
-def _temp_name(dst: str) -> str:
-    parent, sep, _ = dst.rpartition("/")
-    folder = (parent or "/") if sep else "."
-    return os.path.join(folder, f"{TEMP_PREFIX}{_pid}-{next(_counter)}")
 
 
 def _make_hook(progress: ProgressFn | None, cancel: CancelArg, total: int) -> Hook | None:
@@ -137,7 +115,7 @@ def _copy_file_job(s: str, d: str, progress: ProgressFn | None, cancel: CancelAr
     try:
         while True:
             try:
-                done = int(backend.copy_path(s, _temp_name(d), d, Job(level, hook, fsync)))
+                done = int(backend.copy_path(s, temp_name(d), d, Job(level, hook, fsync)))
                 break
             except FileExistsError:  # another process left a temp with our number
                 continue
@@ -226,7 +204,7 @@ def copy_tree(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = Non
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), s, None, d)
     hook = _make_hook(progress, cancel, _tree_total(s) if progress is not None else -1)
     backend, level = _backend.current()
-    tmp = _temp_name(d)
+    tmp = temp_name(d)
     job = Job(level=level, hook=hook, fsync=fsync)
     try:
         with _translated(s, d, hook):

@@ -19,8 +19,8 @@ import contextlib
 import os
 
 from telebot.fileio import _backend
-from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn
-from telebot.fileio.ops import PathLike, _check_cancel, _names_error, _temp_name
+from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, temp_name
+from telebot.fileio.ops import PathLike, _check_cancel, _names_error
 from telebot.fileio.statcache import stat_cache
 
 # Mode of a new part file (before the umask), as the pure-Python version always used.
@@ -49,7 +49,7 @@ def copy_range(
     _check_cancel(cancel)
     hook = None if progress is None and cancel is None else Hook(progress, cancel, length)
     backend, level = _backend.selected
-    tmp = _temp_name(d)
+    tmp = temp_name(d)
     created = False
     try:
         fin = os.open(s, os.O_RDONLY | os.O_CLOEXEC)

@@ -39,7 +39,9 @@ class Reaper:
 
         Raises the OSError of the unlink (nothing is queued then).
         """
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        # O_PATH pins the inode without reading rights; O_NOFOLLOW takes a
+        # symlink itself, the name that unlink() removes.
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             os.unlink(path)
         except BaseException:

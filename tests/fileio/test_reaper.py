@@ -38,6 +38,17 @@ def test_big_move_frees_the_source_after_returning(backend: str, shm_dir: Path,
     assert held_deleted(src) == []  # and the blocks are released
 
 
+def test_big_move_through_a_symlink_removes_the_link(backend: str, shm_dir: Path,
+                                                     tmp_path: Path) -> None:
+    data = pattern(REAP_MIN)
+    target = write(shm_dir / "target", data)
+    (shm_dir / "link").symlink_to(target)
+    fileio.move(shm_dir / "link", tmp_path / "d")
+    assert not os.path.lexists(shm_dir / "link")
+    assert target.read_bytes() == data and (tmp_path / "d").read_bytes() == data
+    assert reaper.drain(timeout=30)
+
+
 def test_small_move_unlinks_in_place(backend: str, shm_dir: Path, tmp_path: Path) -> None:
     src = write(shm_dir / "small", b"tiny")
     assert reaper.drain(timeout=30)

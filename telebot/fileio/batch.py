@@ -8,9 +8,10 @@ TaskCancelled).
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,8 +45,10 @@ def _run_one(op: str, src: str, dst: str, cancel: CancelArg) -> BatchResult:
         if is_cancelled(cancel):
             raise TaskCancelled("batch cancelled")
         if op == "copy":
-            copier = copy_tree if os.path.isdir(src) else copy_file
-            return BatchResult(op, src, dst, copier(src, dst, cancel=cancel))
+            try:
+                return BatchResult(op, src, dst, copy_file(src, dst, cancel=cancel))
+            except IsADirectoryError:  # cheaper than a stat of every source up front
+                return BatchResult(op, src, dst, copy_tree(src, dst, cancel=cancel))
         if op == "move":
             move(src, dst, cancel=cancel)
             return BatchResult(op, src, dst)
@@ -62,8 +65,26 @@ def batch(operations: Iterable[tuple[str, str | os.PathLike[str], str | os.PathL
     operation, in input order; never raises for a failed item.
     """
     ops = [(op, os.fspath(s), os.fspath(d)) for op, s, d in operations]
-    if workers <= 1 or len(ops) <= 1:
-        return [_run_one(op, s, d, cancel) for op, s, d in ops]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fileio") as pool:
-        futures = [pool.submit(_run_one, op, s, d, cancel) for op, s, d in ops]
-        return [f.result() for f in futures]
+    results: list[BatchResult | None] = [None] * len(ops)
+    # Each worker takes the next index until none is left: no future, queue
+    # or lock per item.  A pool future per item cost more than a 4 KiB copy
+    # (batch ran at 105 us per file on tmpfs where a plain loop took 33).
+    claim = itertools.count()  # next() on a count is atomic under the GIL
+
+    def work() -> None:
+        while (i := next(claim)) < len(ops):
+            op, s, d = ops[i]
+            results[i] = _run_one(op, s, d, cancel)
+
+    threads = [threading.Thread(target=work, name=f"fileio-batch-{n}", daemon=True)
+               for n in range(min(workers, len(ops)) - 1)]
+    for thread in threads:
+        thread.start()
+    try:
+        work()  # the caller is one of the workers
+    finally:
+        for thread in threads:
+            thread.join()
+    # An item is None only if a worker died of a BaseException (e.g. SystemExit).
+    return [r or BatchResult(op, s, d, error=RuntimeError("batch worker stopped"))
+            for r, (op, s, d) in zip(results, ops, strict=True)]

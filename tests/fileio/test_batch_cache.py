@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from telebot.errors import BadInputError, TaskCancelled
 from telebot.fileio import StatCache, ops
 from telebot.fileio._fsinfo import fs_type, is_volatile
 from tests.fileio.conftest import pattern, write
+
+# The module, not the function telebot.fileio re-exports under the same name.
+batch_module = importlib.import_module("telebot.fileio.batch")
 
 
 def test_batch_runs_everything_and_keeps_order(backend: str, tmp_path: Path,
@@ -47,6 +51,45 @@ def test_batch_copies_directories(backend: str, tmp_path: Path) -> None:
     write(tmp_path / "a" / "f", b"12345")
     [result] = fileio.batch([("copy", tmp_path / "a", tmp_path / "b")], workers=1)
     assert result.ok and result.nbytes == 5 and (tmp_path / "b" / "f").read_bytes() == b"12345"
+
+
+def test_batch_workers_run_at_the_same_time(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "s", b"x")
+    both_inside = threading.Barrier(2, timeout=10)  # broken unless two items overlap
+    real = batch_module._run_one
+
+    def meet_then_run(op: str, src: str, dst: str, cancel: object) -> fileio.BatchResult:
+        if dst.endswith(("d0", "d1")):
+            both_inside.wait()
+        return real(op, src, dst, cancel)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch_module, "_run_one", meet_then_run)
+    results = fileio.batch([("copy", tmp_path / "s", tmp_path / f"d{i}") for i in range(50)],
+                           workers=2)
+    assert all(r.ok for r in results) and len(results) == 50
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_batch_reports_items_of_a_worker_that_died(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "s", b"x")
+    real = batch_module._run_one
+    caller = threading.current_thread()
+
+    def die_off_the_caller(op: str, src: str, dst: str, cancel: object) -> fileio.BatchResult:
+        if threading.current_thread() is not caller:
+            raise SystemExit  # a BaseException: not an item's failure, the worker's end
+        return real(op, src, dst, cancel)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch_module, "_run_one", die_off_the_caller)
+    ops = [("copy", tmp_path / "s", tmp_path / f"d{i}") for i in range(40)]
+    results = fileio.batch(ops, workers=3)
+    assert [r.dst for r in results] == [str(d) for _, _, d in ops]
+    stopped = [r for r in results if r.error is not None]
+    assert all(str(r.error) == "batch worker stopped" for r in stopped)
+    assert all((tmp_path / Path(r.dst).name).exists() for r in results if r.ok)
+    assert len(stopped) <= 2  # at most the one item each dying worker had claimed
 
 
 def test_stat_cache_serves_and_invalidates(tmp_path: Path) -> None:

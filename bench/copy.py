@@ -28,6 +28,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse
+import functools
 import mmap
 import resource
 import shutil
@@ -115,15 +116,18 @@ def page_write_ceiling(base: Path, size: int = 256 * MIB) -> float:
     return statistics.median(speeds)
 
 
-def bench_files(base: Path, size: int, reps: int) -> Case:
+def bench_files(base: Path, size: int, reps: int, *, batched: bool = False) -> Case:
+    """Per-file times of n files of ``size``; ``batched``: ours is one
+    fileio.batch() call over all of them (against the same shutil loop and cp)."""
     n = FILES_PER_RUN[size]
     src_dir = drop_dir(base / "src")
     sources = [make_file(src_dir / f"s{i}", size) for i in range(min(n, 50))]
     sources = [sources[i % len(sources)] for i in range(n)]
-    case = Case(f"{human(size)} file", "file")
+    case = Case(f"{human(size)} file" + (", batch()" if batched else ""), "file")
     out = base / "out"
+    ours = batch_all if batched else functools.partial(copy_all, fileio.copy_file)
     tools: list[tuple[str, Callable[[Path], float]]] = [
-        ("ours", lambda dst: copy_all(fileio.copy_file, sources, dst)),
+        ("ours", lambda dst: ours(sources, dst)),
         ("shutil", lambda dst: copy_all(shutil.copyfile, sources, dst)),
         ("cp", lambda dst: time_cp_files(sources, dst)),
     ]
@@ -168,6 +172,18 @@ def copy_all(copier: Callable[[str, str], object], sources: list[Path], dst: Pat
     for src, target in pairs:
         copier(src, target)
     return time.perf_counter() - start
+
+
+def batch_all(sources: list[Path], dst: Path) -> float:
+    """Time one fileio.batch() over all pairs (names built before the clock)."""
+    ops = [("copy", str(src), str(dst / f"{i}")) for i, src in enumerate(sources)]
+    start = time.perf_counter()
+    results = fileio.batch(ops)
+    seconds = time.perf_counter() - start
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise SystemExit(f"batch failed: {failed[0].error}")
+    return seconds
 
 
 def time_cp_files(sources: list[Path], dst: Path) -> float:
@@ -340,6 +356,7 @@ def run_all(disk: Path, shm: Path, disk_label: str, sizes: list[int], reps: int)
             ceiling = page_write_ceiling(base)
             cases = [bench_files(base, s, many if s < 64 * MIB else reps if s < GIB else 3)
                      for s in sizes]
+            cases.insert(1, bench_files(base, 4 * KIB, many, batched=True))
             cases.append(bench_tree(base, max(2, reps - 2)))
             report(where, cases, ceiling)
         moves = [bench_move(shm, disk, 64 * MIB, many)]

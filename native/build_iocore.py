@@ -58,6 +58,7 @@ int64_t ioc_copy_range(int in_fd, int out_fd, int64_t in_off, int64_t length, io
 int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job);
 int ioc_rename_noreplace(const char *src, const char *dst);
 int ioc_naming(int set);
+int64_t ioc_fs_magic(const char *path);
 
 extern "Python" int ioc_python_progress(void *ctx, int64_t done, int64_t total);
 """

@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #ifndef FICLONE
@@ -877,6 +878,12 @@ int64_t ioc_copy_tree(const char *src, const char *dst, ioc_job *job)
     close(t.sroot);
     close(t.droot);
     return rc < 0 ? rc : job->files;
+}
+
+int64_t ioc_fs_magic(const char *path)
+{
+    struct statfs sfs;
+    return statfs(path, &sfs) < 0 ? -errno : (int64_t)(uint64_t)sfs.f_type;
 }
 
 int ioc_rename_noreplace(const char *src, const char *dst)

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 
+from telebot.fileio._backend import NATIVE_MODULE
+
 VOLATILE = frozenset({"tmpfs", "ramfs"})
+# statfs(2) f_type of the same two (linux/magic.h: TMPFS_MAGIC, RAMFS_MAGIC).
+VOLATILE_MAGIC = frozenset({0x01021994, 0x858458F6})
 MOUNTS = "/proc/self/mounts"
 
 
@@ -40,5 +44,14 @@ def fs_type(path: str) -> str | None:
 
 
 def is_volatile(path: str) -> bool:
-    """True when ``path`` is on a RAM filesystem (lost on power failure)."""
+    """True when ``path`` is on a RAM filesystem (lost on power failure).
+
+    Asked once per cross-filesystem move: the C core's statfs() is one
+    syscall, where parsing /proc/self/mounts took ~0.2 ms, more than moving
+    a 4 KiB file.
+    """
+    if NATIVE_MODULE is not None:
+        magic = NATIVE_MODULE.fs_magic(path)
+        if magic >= 0:
+            return magic in VOLATILE_MAGIC
     return fs_type(path) in VOLATILE

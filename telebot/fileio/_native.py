@@ -134,6 +134,11 @@ def copy_tree(src: str, dst: str, job: Job) -> int:
     return 0  # unreachable; keeps mypy's return analysis simple
 
 
+def fs_magic(path: str) -> int:
+    """statfs(2) f_type of the filesystem holding path, or -errno."""
+    return int(lib.ioc_fs_magic(os.fsencode(path)))
+
+
 def rename_noreplace(src: str, dst: str) -> None:
     """rename(2) with RENAME_NOREPLACE: never replaces an existing dst."""
     rc = lib.ioc_rename_noreplace(os.fsencode(src), os.fsencode(dst))

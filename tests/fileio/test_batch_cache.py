@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import threading
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from telebot import fileio
 from telebot.errors import BadInputError, TaskCancelled
-from telebot.fileio import StatCache, ops
+from telebot.fileio import StatCache, _fsinfo, ops
 from telebot.fileio._fsinfo import fs_type, is_volatile
 from tests.fileio.conftest import pattern, write
 
@@ -125,10 +126,24 @@ def test_stat_cache_is_bounded(tmp_path: Path) -> None:
     assert cache.size(files[0]) == 7  # evicted, so re-read
 
 
-def test_volatile_detection(tmp_path: Path, shm_dir: Path) -> None:
+@pytest.mark.parametrize("native", [True, False])
+def test_volatile_detection(tmp_path: Path, shm_dir: Path, native: bool,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    if native and _fsinfo.NATIVE_MODULE is None:
+        pytest.skip("native core not built")
+    if not native:  # the /proc/self/mounts path of a build without the C core
+        monkeypatch.setattr(_fsinfo, "NATIVE_MODULE", None)
     assert fs_type(str(shm_dir)) == "tmpfs" and is_volatile(str(shm_dir))
     assert fs_type("/proc/self") == "proc" and not is_volatile("/proc/self")
     assert is_volatile(str(tmp_path)) == (fs_type(str(tmp_path)) in {"tmpfs", "ramfs"})
+    ramfs = tmp_path / "ram"
+    ramfs.mkdir()
+    if subprocess.run(["mount", "-t", "ramfs", "ramfs", str(ramfs)],
+                      capture_output=True, check=False).returncode == 0:
+        try:
+            assert is_volatile(str(ramfs))
+        finally:
+            subprocess.run(["umount", str(ramfs)], check=False)
 
 
 def test_move_flushes_only_when_the_source_survives_a_crash(tmp_path: Path,

@@ -233,20 +233,27 @@ def bench_tree(base: Path, reps: int) -> Case:
 
 
 def bench_move(shm: Path, disk: Path, size: int, reps: int) -> Case:
+    """Per-file times of moving n files of ``size`` from tmpfs to the disk."""
+    n = 500 if size < MIB else 1
     template = make_file(shm / "move-template", size)
     case = Case(f"move tmpfs->disk {human(size)}", "file")
-    tools: list[tuple[str, Callable[[Path, Path], object]]] = [
+    tools: list[tuple[str, Callable[[str, str], object]]] = [
         ("ours", fileio.move), ("shutil", shutil.move)]
     for rep in range(reps):
         for tool, run in rotate(tools, rep):
-            src = shm / "move-src"
-            shutil.copyfile(template, src)
-            dst = disk / "moved"
-            case.add(tool, timed(lambda run=run, src=src, dst=dst: run(src, dst)))  # type: ignore[misc]
-            # Ours frees the source's pages on a background thread after
+            pairs = [(str(shm / f"move-src{i}"), str(disk / f"moved-{rep}-{tool}-{i}"))
+                     for i in range(n)]
+            for src, _ in pairs:
+                shutil.copyfile(template, src)
+            start = time.perf_counter()
+            for src, dst in pairs:
+                run(src, dst)
+            case.add(tool, (time.perf_counter() - start) / n)
+            # Ours frees a big source's pages on a background thread after
             # returning; let that finish, untimed, before the next run.
             reaper.drain(10)
-            os.unlink(dst)
+            for _, dst in pairs:
+                os.unlink(dst)
     os.unlink(template)
     return case
 
@@ -359,7 +366,7 @@ def run_all(disk: Path, shm: Path, disk_label: str, sizes: list[int], reps: int)
             cases.insert(1, bench_files(base, 4 * KIB, many, batched=True))
             cases.append(bench_tree(base, max(2, reps - 2)))
             report(where, cases, ceiling)
-        moves = [bench_move(shm, disk, 64 * MIB, many)]
+        moves = [bench_move(shm, disk, size, many) for size in (4 * KIB, 64 * MIB)]
         report("cross-filesystem move (ours fsyncs only when the source survives a crash)",
                moves, page_write_ceiling(disk))
     finally:

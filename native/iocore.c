@@ -308,15 +308,23 @@ static int64_t replace_with_unnamed(int fd, const char *dst, int how)
     return rc;
 }
 
+/* linkat errors that say "this filesystem will not link an unnamed file"
+ * rather than anything about dst itself. */
+static int link_refused(int rc)
+{
+    return rc == -EPERM || rc == -EACCES || (rc < 0 && unsupported(-rc));
+}
+
 /* Link the finished unnamed file fd in as dst.  Before Linux 6.10,
  * AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH (the kernel answers ENOENT
  * without it; 6.10 also lets the process that opened the file); the /proc
  * magic link is the unprivileged way, and without a usable /proc the
- * caller falls back to named temp files for the rest of the process. */
+ * process falls back to named temp files for good.  A filesystem that
+ * refuses the link gets a named temp for this call only. */
 static int64_t publish_unnamed(int fd, const char *dst)
 {
     int how = ioc_naming(-1);
-    int rc = link_unnamed(fd, dst, how);
+    int64_t rc = link_unnamed(fd, dst, how);
     if (rc == -ENOENT && how == IOC_NAME_LINKAT) {
         how = IOC_NAME_PROC;
         rc = link_unnamed(fd, dst, how);
@@ -324,14 +332,12 @@ static int64_t publish_unnamed(int fd, const char *dst)
             lower_naming(IOC_NAME_PROC);    /* proven to work: skip the probe */
     }
     if (rc == -EEXIST)
-        return replace_with_unnamed(fd, dst, how);
-    if (how == IOC_NAME_PROC &&
-        (rc == -EXDEV || rc == -EPERM || rc == -EACCES ||
-         (rc == -ENOENT && access("/proc/self/fd", X_OK) != 0))) {
+        rc = replace_with_unnamed(fd, dst, how);
+    if (rc < 0 && how == IOC_NAME_PROC && access("/proc/self/fd", X_OK) != 0) {
         lower_naming(IOC_NAME_TEMP);
         return IOC_USE_TEMP;
     }
-    return rc;
+    return link_refused((int)rc) ? IOC_USE_TEMP : rc;
 }
 
 /* Copy data and attributes into out (fsync when asked, then the final

@@ -242,21 +242,29 @@ def _link_proc(proc: str, name: str) -> None:
 
 
 def _publish_unnamed(fd: int, dst: str) -> None:
+    """Link the unnamed file fd in as dst (an existing dst is replaced in one
+    step); raise _UseTemp where this cannot be done, as the C core does."""
     global _naming
     proc = f"/proc/self/fd/{fd}"
     try:
-        _link_proc(proc, dst)
-        return
-    except FileExistsError:
-        pass
+        try:
+            _link_proc(proc, dst)
+        except FileExistsError:
+            _replace_with_unnamed(proc, dst)
     except OSError as exc:
-        unusable = exc.errno in (errno.EXDEV, errno.EPERM, errno.EACCES) or (
-            exc.errno == errno.ENOENT and not os.access("/proc/self/fd", os.X_OK))
-        if unusable:
+        if not os.access("/proc/self/fd", os.X_OK):  # no /proc: named temps for good
             _naming = NAME_TEMP
             raise _UseTemp from exc
+        if exc.errno in _LINK_REFUSED:  # this filesystem only
+            raise _UseTemp from exc
         raise
-    # dst exists: replace it in one step, as a named temp would.
+
+
+# linkat errors that say "this filesystem will not link an unnamed file".
+_LINK_REFUSED = UNSUPPORTED | {errno.EPERM, errno.EACCES}
+
+
+def _replace_with_unnamed(proc: str, dst: str) -> None:
     for _ in range(16):
         tmp = temp_name(dst)
         try:

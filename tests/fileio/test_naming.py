@@ -245,3 +245,31 @@ def test_folder_without_tmpfile_uses_a_named_temp_for_that_call(strategy: str, s
     first = "linkat" if strategy == "auto" else "proc-link"
     assert done.stdout.split() == [first, "['d',", "'s']"]
     assert (shm_dir / "d").read_bytes() == b"payload" * 1000
+
+
+# A filesystem that creates unnamed files but will not link them (EPERM).
+REFUSE_LINKAT = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+    (void)olddirfd; (void)oldpath; (void)newdirfd; (void)newpath; (void)flags;
+    errno = EPERM;
+    return -1;
+}
+"""
+
+
+@pytest.mark.parametrize("strategy", ["auto", "python"])
+def test_folder_that_refuses_the_link_uses_a_named_temp_for_that_call(
+        strategy: str, shm_dir: Path, tmp_path: Path) -> None:
+    if strategy == "auto" and _backend.NATIVE_MODULE is None:
+        pytest.skip("native core not built")
+    shim = _shim(tmp_path, REFUSE_LINKAT)
+    done = subprocess.run([sys.executable, "-c", CHILD, strategy, str(shm_dir)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "LD_PRELOAD": str(shim)})
+    assert done.returncode == 0, done.stderr
+    first = "linkat" if strategy == "auto" else "proc-link"
+    assert done.stdout.split() == [first, "['d',", "'s']"]  # not lowered, nothing left
+    assert (shm_dir / "d").read_bytes() == b"payload" * 1000

@@ -181,7 +181,8 @@ def naming(value: int = -1) -> int:
 
 
 class _UseTemp(Exception):
-    """This process cannot link an unnamed file into place: use a named temp."""
+    """An unnamed file cannot be linked in here (this filesystem, or no /proc
+    for the process): copy again through a named temp."""
 
 
 def copy_path(src: str, tmp: str, dst: str, job: Job) -> int:

@@ -231,22 +231,6 @@ def _shim(tmp_path: Path, source: str) -> Path:
     return shim
 
 
-@pytest.mark.parametrize("strategy", ["auto", "python"])
-def test_folder_without_tmpfile_uses_a_named_temp_for_that_call(strategy: str, shm_dir: Path,
-                                                                tmp_path: Path) -> None:
-    if strategy == "auto" and _backend.NATIVE_MODULE is None:
-        pytest.skip("native core not built")
-    shim = _shim(tmp_path, REFUSE_TMPFILE)
-    done = subprocess.run([sys.executable, "-c", CHILD, strategy, str(shm_dir)],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO), "LD_PRELOAD": str(shim)})
-    assert done.returncode == 0, done.stderr
-    # The process-wide method is not lowered: another folder may support it.
-    first = "linkat" if strategy == "auto" else "proc-link"
-    assert done.stdout.split() == [first, "['d',", "'s']"]
-    assert (shm_dir / "d").read_bytes() == b"payload" * 1000
-
-
 # A filesystem that creates unnamed files but will not link them (EPERM).
 REFUSE_LINKAT = r"""
 #define _GNU_SOURCE
@@ -260,16 +244,19 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 """
 
 
+@pytest.mark.parametrize("refusal", ["no O_TMPFILE", "no link"])
 @pytest.mark.parametrize("strategy", ["auto", "python"])
-def test_folder_that_refuses_the_link_uses_a_named_temp_for_that_call(
-        strategy: str, shm_dir: Path, tmp_path: Path) -> None:
+def test_folder_that_refuses_unnamed_files_uses_a_named_temp_for_that_call(
+        strategy: str, refusal: str, shm_dir: Path, tmp_path: Path) -> None:
     if strategy == "auto" and _backend.NATIVE_MODULE is None:
         pytest.skip("native core not built")
-    shim = _shim(tmp_path, REFUSE_LINKAT)
+    shim = _shim(tmp_path, REFUSE_TMPFILE if refusal == "no O_TMPFILE" else REFUSE_LINKAT)
     done = subprocess.run([sys.executable, "-c", CHILD, strategy, str(shm_dir)],
                           capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO), "LD_PRELOAD": str(shim)})
     assert done.returncode == 0, done.stderr
+    # The process-wide method is not lowered (another folder may support it)
+    # and nothing is left behind.
     first = "linkat" if strategy == "auto" else "proc-link"
-    assert done.stdout.split() == [first, "['d',", "'s']"]  # not lowered, nothing left
+    assert done.stdout.split() == [first, "['d',", "'s']"]
     assert (shm_dir / "d").read_bytes() == b"payload" * 1000

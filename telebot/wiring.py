@@ -20,7 +20,7 @@ from telebot.sinks.local import LocalSink
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
-from telebot.tg.bridge import Messenger
+from telebot.telegram.messenger import Messenger
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands

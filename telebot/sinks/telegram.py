@@ -33,7 +33,7 @@ from telebot.engine.task import Task
 from telebot.errors import BadInputError, TaskCancelled, UploadError
 from telebot.monitor.perf import monitor_performance
 from telebot.processing.split import part_name, plan_parts, write_part
-from telebot.tg.bridge import Messenger
+from telebot.telegram.messenger import Messenger
 
 log = logging.getLogger(__name__)
 

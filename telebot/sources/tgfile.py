@@ -21,7 +21,7 @@ from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http import HttpOptions, HttpSource
 from telebot.sources.names import sanitize_filename
-from telebot.tg.bridge import Messenger
+from telebot.telegram.messenger import Messenger
 
 if TYPE_CHECKING:
     from telegram import File

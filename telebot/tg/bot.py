@@ -1,8 +1,8 @@
 """The python-telegram-bot Application: building it, the handler plumbing, and the admin commands.
 
 Handlers run on the event loop and stay thin: they parse, authorize and hand work to the engine.
-Their replies also go through the :class:`~telebot.tg.bridge.Messenger` (via ``to_thread``) so
-that one rate limiter sees every message the bot sends to a chat.
+Their replies also go through the :class:`~telebot.telegram.messenger.Messenger` (via
+``to_thread``) so that one rate limiter sees every message the bot sends to a chat.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from telebot.config import Config
+from telebot.telegram.messenger import Messenger, describe_error
 from telebot.tg.auth import Authorizer, Level, RefusalThrottle
-from telebot.tg.bridge import Messenger, describe_error
 from telebot.tg.commands import COMMANDS, CommandSpec, command_names, help_text
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from telebot.engine.task import Snapshot, State
-from telebot.tg.bridge import Messenger
+from telebot.telegram.messenger import Messenger
 from telebot.units import format_bytes, format_duration
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -78,3 +81,47 @@ def test_readme_documents_every_config_variable_and_command() -> None:
 def test_hadolint_is_clean() -> None:
     result = subprocess.run(["hadolint", str(ROOT / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def copy_of_the_tree(dest: Path) -> Path:
+    """The files setup.py builds from, without any compiled extension."""
+    for name in ("setup.py", "pyproject.toml"):
+        shutil.copy2(ROOT / name, dest / name)
+    skip = shutil.ignore_patterns("*.so", "__pycache__", "build")
+    for folder in ("native", "telebot"):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=skip)
+    return dest
+
+
+@pytest.mark.parametrize("no_compiler", ["CC=/nonexistent", "PATH without cc"])
+def test_build_without_a_compiler_falls_back_to_python(tmp_path: Path, no_compiler: str) -> None:
+    tree = copy_of_the_tree(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "CC"}
+    if no_compiler.startswith("CC="):
+        env["CC"] = "/nonexistent"
+    else:
+        env["PATH"] = str(tmp_path / "empty-bin")  # no gcc, cc, ld ... at all
+    build = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=tree, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "the pure-Python IO path will be used" in build.stderr
+    assert not list((tree / "telebot" / "fileio").glob("_iocore*"))
+    probe = subprocess.run(
+        [sys.executable, "-c", "import telebot.fileio as f; print(f.NATIVE, f.active_path())"],
+        cwd=tree, capture_output=True, text=True, timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.startswith("False python/"), probe.stdout
+
+
+def test_build_script_run_directly_falls_back_too(tmp_path: Path) -> None:
+    tree = copy_of_the_tree(tmp_path)
+    build = subprocess.run(
+        [sys.executable, "native/build_iocore.py"],
+        cwd=tree, env={**os.environ, "CC": "/nonexistent"},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "the pure-Python IO path will be used" in build.stderr

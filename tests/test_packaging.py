@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,35 @@ def test_build_script_run_directly_falls_back_too(tmp_path: Path) -> None:
     )
     assert build.returncode == 0, build.stdout + build.stderr
     assert "the pure-Python IO path will be used" in build.stderr
+
+
+def test_wheel_builds_and_runs_without_a_compiler(tmp_path: Path) -> None:
+    """``pip install .`` on a machine without a compiler: the wheel builds (no extension in
+    it) and the installed package runs on the pure-Python path. No build isolation, so no
+    network: the build tools come from requirements-dev.txt."""
+    (tmp_path / "src").mkdir()
+    tree = copy_of_the_tree(tmp_path / "src")
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    env = {**os.environ, "CC": "/nonexistent"}
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "-w", str(wheels), str(tree)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    [wheel] = wheels.glob("telebot-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert not [name for name in archive.namelist() if name.endswith(".so")]
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-t", str(site),
+         str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    probe = subprocess.run(
+        [sys.executable, "-c", "import telebot.fileio as f; print(f.__file__, f.NATIVE)"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.startswith(str(site)) and probe.stdout.split()[-1] == "False"

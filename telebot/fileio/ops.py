@@ -34,6 +34,7 @@ from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, is_cancelled, 
 from telebot.fileio._pyio import TreeError
 from telebot.fileio.reaper import REAP_MIN, reaper
 from telebot.fileio.statcache import stat_cache
+from telebot.fileio.walk import tree_size
 
 PathLike = str | os.PathLike[str]
 
@@ -175,20 +176,6 @@ def move(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
     stat_cache.invalidate(s)
 
 
-def _tree_total(src: str) -> int:
-    """Bytes of regular files under src (only computed when progress is asked)."""
-    total = 0
-    stack = [src]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for e in entries:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif e.is_file(follow_symlinks=False):
-                    total += e.stat(follow_symlinks=False).st_size
-    return total
-
-
 def copy_tree(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
               cancel: CancelArg = None, fsync: bool = False) -> int:
     """Copy the directory ``src`` to ``dst``, which must not exist.
@@ -202,7 +189,7 @@ def copy_tree(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = Non
     _check_cancel(cancel)
     if os.path.lexists(d):
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), s, None, d)
-    hook = _make_hook(progress, cancel, _tree_total(s) if progress is not None else -1)
+    hook = _make_hook(progress, cancel, tree_size(s) if progress is not None else -1)
     backend, level = _backend.current()
     tmp = temp_name(d)
     job = Job(level=level, hook=hook, fsync=fsync)

@@ -31,6 +31,7 @@ from telebot.config import Config
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, TaskCancelled, UploadError
+from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
 from telebot.processing.split import part_name, plan_parts, write_part
 from telebot.telegram.messenger import Messenger
@@ -53,7 +54,7 @@ def files_of(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(
-        (p for p in path.rglob("*") if p.is_file() and not p.is_symlink()),
+        (Path(entry.path) for entry in regular_files(path)),
         key=lambda p: [natural_key(part) for part in p.relative_to(path).parts],
     )
 

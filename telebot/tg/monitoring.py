@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from telegram import Update
 
 from telebot import fileio
-from telebot.config import Config
+from telebot.config import Config, heartbeat_file
 from telebot.engine.manager import TaskManager
 from telebot.monitor.chart import render_chart
 from telebot.monitor.perf import REGISTRY
@@ -20,11 +19,6 @@ from telebot.monitor.sampler import Sampler
 from telebot.monitor.stats import StatsInput, render_stats, tool_versions
 from telebot.resilience import BREAKERS, ERRORS
 from telebot.tg.bot import BotContext
-
-
-def heartbeat_path(config: Config) -> Path:
-    """Where the health check looks (``python -m telebot.health``): next to the database."""
-    return Path(f"{config.database_path}.heartbeat")
 
 
 @dataclass
@@ -39,7 +33,7 @@ class Monitoring:
         sampler = Sampler(
             interval=config.sampler_interval,
             disk_path=config.download_dir,
-            heartbeat_path=heartbeat_path(config),
+            heartbeat_path=heartbeat_file(config.database_path),
         )
         monitoring = cls(
             config, manager, sampler, Reporter(config.perf_report_interval, lambda: "")

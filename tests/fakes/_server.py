@@ -45,8 +45,10 @@ class LoopbackServer(ThreadingHTTPServer):
     # opens many connections at once, and the client's SYN retry costs a whole second.
     request_queue_size = 128
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], owner: Any) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], owner: Any, port: int = 0
+    ) -> None:
+        super().__init__(("127.0.0.1", port), handler)
         self.owner = owner
         self.stopping = threading.Event()
         self._conns: set[socket.socket] = set()

@@ -125,8 +125,12 @@ class FakeBotAPI(BotMethods):
         local_mode: bool = False,
         workdir: Path | None = None,
         bot_id: int = 777000,
+        port: int = 0,
     ) -> None:
+        """``port=0``: the OS picks one; a fixed port lets a test start the server only after
+        the bot has found nothing listening there."""
         self.token = token
+        self._port = port
         self.local_mode = local_mode
         self.bot_id = bot_id
         self.bot_user = {
@@ -158,7 +162,7 @@ class FakeBotAPI(BotMethods):
 
     def start(self) -> FakeBotAPI:
         self._uploads.mkdir(parents=True, exist_ok=True)
-        self._server = LoopbackServer(_BotHandler, self)
+        self._server = LoopbackServer(_BotHandler, self, self._port)
         self.url = self._server.url
         self._server.start("fake-bot-api")
         return self

@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import OWNER, BotProcess, bot_env
 from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import Call, FakeBotAPI
-from tests.fakes.origin import FakeOrigin
+from tests.fakes.origin import FakeOrigin, Resource
 
 STALL_AFTER = 1 << 20  # body bytes the fake reads of the stalled part before it stops reading
 RECV_BUFFER = 128 * 1024  # the fake's SO_RCVBUF (the kernel doubles it)
@@ -84,13 +84,13 @@ def stop(bot: BotProcess, how: str) -> None:
         bot.kill9()
 
 
-def leech_three_parts(api: FakeBotAPI, origin: FakeOrigin, seed: int) -> tuple[str, int]:
+def leech_three_parts(api: FakeBotAPI, origin: FakeOrigin, seed: int) -> tuple[Resource, int]:
     res = origin.add("/movie.mkv", size=SIZE, seed=seed)
     since = api.mark()
     api.push_message(
         f"/leech {origin.url}/movie.mkv -sp {PART}", chat_id=OWNER, user_id=OWNER
     )
-    return res.sha256(), since
+    return res, since
 
 
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
@@ -98,7 +98,7 @@ def test_stopped_mid_body_the_part_is_sent_again(
     api: FakeBotAPI, origin: FakeOrigin, bot: BotProcess, how: str
 ) -> None:
     api.stall_body_next("sendDocument", STALL_AFTER, skip=1)  # part 2 stops mid-body
-    sha, since = leech_three_parts(api, origin, seed=31)
+    movie, since = leech_three_parts(api, origin, seed=31)
     api.wait_for("sendDocument", caption_has("part 1/3"), since=since, timeout=120)
     method, got = api.wait_body_stalled(timeout=120)
     assert (method.lower(), got) == ("senddocument", STALL_AFTER)
@@ -111,7 +111,7 @@ def test_stopped_mid_body_the_part_is_sent_again(
     assert [c.files["document"].filename for c in parts] == [
         "movie.mkv.001", "movie.mkv.002", "movie.mkv.003",
     ]
-    assert joined_sha(parts) == sha
+    assert joined_sha(parts) == movie.sha256()
     assert "check that it arrived" not in text_of(done)
 
 
@@ -121,7 +121,7 @@ def test_stopped_after_the_last_byte_the_part_is_not_sent_again(
 ) -> None:
     # Part 2 is read whole and stored, but its answer never comes before the stop.
     api.stall_next("sendDocument", 120, then_respond=True, skip=1)
-    sha, since = leech_three_parts(api, origin, seed=32)
+    movie, since = leech_three_parts(api, origin, seed=32)
     api.wait_for("sendDocument", caption_has("part 2/3"), since=since, timeout=120)
     stop(bot, how)
 
@@ -131,7 +131,37 @@ def test_stopped_after_the_last_byte_the_part_is_not_sent_again(
     assert [c.files["document"].filename for c in parts] == [
         "movie.mkv.001", "movie.mkv.002", "movie.mkv.003",
     ]
-    assert joined_sha(parts) == sha
+    assert joined_sha(parts) == movie.sha256()
     text = text_of(done)
     assert text.count("check that it arrived") == 1
     assert "part 2/3 of movie.mkv): Telegram did not confirm it; check that it arrived" in text
+
+
+def test_local_mode_a_built_request_counts_as_sent(
+    origin: FakeOrigin, tmp_path: Path
+) -> None:
+    """Local Bot API: the request carries a path, so 'request built' is the only signal: a
+    part whose request was stored but not answered is reported, not sent again."""
+    with FakeBotAPI(local_mode=True, workdir=tmp_path / "localapi") as local:
+        home = tmp_path / "localbot"
+        home.mkdir()
+        bot = BotProcess(local, home, bot_env(local, BOT_API_LOCAL="true")).start()
+        try:
+            local.stall_next("sendDocument", 120, then_respond=True, skip=1)
+            movie, since = leech_three_parts(local, origin, seed=33)
+            local.wait_for("sendDocument", caption_has("part 2/3"), since=since, timeout=120)
+            stop(bot, "sigterm")
+            bot.start()
+            done = wait_text(local, r"✅", since=since, timeout=180)
+        finally:
+            bot.stop_quietly()
+        parts = stored_parts(local, since)
+        assert [c.files["document"].filename for c in parts] == [
+            "movie.mkv.001", "movie.mkv.002", "movie.mkv.003",
+        ]
+        # Parts are sent by path and deleted once settled: compare the digests taken on receipt.
+        assert [c.files["document"].sha256 for c in parts] == [
+            hashlib.sha256(movie.bytes(start, min(start + PART, SIZE))).hexdigest()
+            for start in range(0, SIZE, PART)
+        ]
+        assert text_of(done).count("check that it arrived") == 1

@@ -299,9 +299,10 @@ def _unanswered(task: Task, part: Path, sending: PartSend, exc: Exception) -> st
     if cancelled:  # stopped before the last byte: not delivered, sent again on resume
         raise TaskCancelled(task.cancel_reason or "cancelled") from None
     if _no_answer(exc):
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise UploadError(
-            f"uploading {part.name} stopped before all of it was sent "
-            f"({type(exc).__name__}: {exc}); Telegram did not get it"
+            f"uploading {part.name} stopped before all of it was sent ({why}); "
+            "Telegram did not get it"
         ) from None
     raise _translate(exc, part.name) from None
 

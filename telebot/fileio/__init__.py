@@ -10,6 +10,7 @@ names the path in use (for /stats).  ``TELEBOT_FORCE_COPY`` or
 from __future__ import annotations
 
 from telebot.fileio import _backend
+from telebot.fileio._job import ShortCopyError
 from telebot.fileio.batch import BatchResult, batch
 from telebot.fileio.ops import copy_file, copy_tree, move, move_tree
 from telebot.fileio.ranges import copy_range
@@ -35,6 +36,7 @@ def force_strategy(value: str | None) -> None:
 __all__ = [
     "NATIVE",
     "BatchResult",
+    "ShortCopyError",
     "StatCache",
     "active_path",
     "batch",

@@ -14,6 +14,9 @@ Safety contract:
   a half tree never carries the final name either.
 * On any error the temporary file/tree is removed and the OSError carries
   both names (``filename`` = source, ``filename2`` = destination).
+* A source that changes size while it is copied (ends early, or is no
+  longer the size it had at the start) fails with ShortCopyError: the copy
+  is never published and a move keeps its source.
 * Mode and mtime (and atime) are preserved.
 """
 
@@ -30,7 +33,16 @@ from typing import Any
 from telebot.errors import TaskCancelled
 from telebot.fileio import _backend
 from telebot.fileio._fsinfo import is_volatile
-from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, is_cancelled, temp_name
+from telebot.fileio._job import (
+    SHORT_COPY,
+    CancelArg,
+    Hook,
+    Job,
+    ProgressFn,
+    ShortCopyError,
+    is_cancelled,
+    temp_name,
+)
 from telebot.fileio._pyio import TreeError
 from telebot.fileio.reaper import REAP_MIN, reaper
 from telebot.fileio.statcache import stat_cache
@@ -42,7 +54,13 @@ PathLike = str | os.PathLike[str]
 def _names_error(exc: OSError, src: str, dst: str) -> OSError:
     """The same error (subclass chosen by errno) naming both files."""
     err = exc.errno or errno.EIO
+    if err == SHORT_COPY:  # a backend's bare errno gets words; ours keeps its own
+        text = exc.strerror if isinstance(exc, ShortCopyError) else SHORT_COPY_TEXT
+        return ShortCopyError(err, text or SHORT_COPY_TEXT, src, None, dst)
     return OSError(err, exc.strerror or os.strerror(err), src, None, dst)
+
+
+SHORT_COPY_TEXT = "short copy: the source changed size while it was copied"
 
 
 def _make_hook(progress: ProgressFn | None, cancel: CancelArg, total: int) -> Hook | None:

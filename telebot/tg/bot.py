@@ -60,6 +60,7 @@ class BotContext:
     on_stopping: list[Callable[[], None]] = field(default_factory=list)
     on_poll: list[Callable[[], None]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
 
     @property
     def bridge(self) -> Messenger:
@@ -240,7 +241,7 @@ async def cmd_log(update: Update, ctx: BotContext) -> None:
     chat = update.effective_chat
     assert chat is not None
     path = ctx.config.log_file
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):  # a stat() is disk I/O: not on the loop
         await ctx.reply(update, "No log file yet.")
         return
     data = await asyncio.to_thread(log_snapshot, path)
@@ -330,7 +331,8 @@ def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, A
 
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     ctx: BotContext = app.bot_data["ctx"]
-    ctx.messenger = Messenger(app.bot, asyncio.get_running_loop())
+    ctx.loop = asyncio.get_running_loop()
+    ctx.messenger = Messenger(app.bot, ctx.loop)
     for hook in ctx.on_started:
         await asyncio.to_thread(hook, ctx)
     # Registering the command menu is not needed to answer updates: do it off the start path.

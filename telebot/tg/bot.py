@@ -14,6 +14,7 @@ import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Update", "BotContext"], Awaitable[None]]
+
+# Threads behind asyncio.to_thread. A handler's thread mostly waits on Telegram (a Messenger
+# call waits for the loop, up to its 60 s timeout), so the pool is sized for waiting, not for
+# CPU: asyncio's default (CPU count + 4, six on two cores) let six stalled replies hold every
+# command back (tests/e2e/test_loop.py).
+HANDLER_THREADS = 64
 
 REFUSAL = "⛔ You are not authorized to use this bot. Ask its owner to /auth you."
 
@@ -332,6 +339,9 @@ def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, A
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     ctx: BotContext = app.bot_data["ctx"]
     ctx.loop = asyncio.get_running_loop()
+    ctx.loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+    )
     ctx.messenger = Messenger(app.bot, ctx.loop)
     for hook in ctx.on_started:
         await asyncio.to_thread(hook, ctx)

@@ -107,3 +107,25 @@ def test_cancelling_a_queued_task_tells_the_chat(
     told = wait_text(bot_api, r"🚫 <b>queued\.bin</b> cancelled", chat_id=OWNER, since=mark)
     assert told.params["reply_parameters"]["message_id"] == command["message_id"]
     assert not origin.requests_for("/queued.bin", "GET")  # it was cancelled before it ran
+
+
+def test_many_stalled_replies_do_not_starve_the_handlers(
+    bot_api: FakeBotAPI, make_bot: Any
+) -> None:
+    """Each /ping ends with an edit; with every edit stalled, each one holds a handler thread
+    for STALL seconds. Handlers hand work to threads, so there must be more of them than
+    stalled replies, or the next command waits for a stall to end."""
+    make_bot()
+    chats = [-1001 - i for i in range(10)]  # the owner in ten groups: ten separate send budgets
+    bot_api.stall_next("editMessageText", STALL, times=len(chats) + 5)
+    for chat_id in chats[:-1]:
+        since = bot_api.mark()
+        bot_api.push_message("/ping", chat_id=chat_id, user_id=OWNER)
+        wait_text(bot_api, r"Pong", chat_id=chat_id, since=since, timeout=15)
+        # Recorded at once; its answer is held back STALL seconds, and so is its thread.
+        wait_text(bot_api, r"Pong", chat_id=chat_id, since=since, method="editMessageText")
+    pushed = time.monotonic()
+    bot_api.push_message("/ping", chat_id=chats[-1], user_id=OWNER)
+    pong = wait_text(bot_api, r"Pong", chat_id=chats[-1], timeout=STALL + 40)
+    answered = pong.at - pushed
+    assert answered < PING_DEADLINE, f"/ping took {answered:.2f} s behind {len(chats) - 1} stalls"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
 from typing import Any
 
@@ -129,3 +130,34 @@ def test_many_stalled_replies_do_not_starve_the_handlers(
     pong = wait_text(bot_api, r"Pong", chat_id=chats[-1], timeout=STALL + 40)
     answered = pong.at - pushed
     assert answered < PING_DEADLINE, f"/ping took {answered:.2f} s behind {len(chats) - 1} stalls"
+
+
+def test_stats_names_hosts_to_sudo_users_only(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """Open breakers name the hosts users download from: only sudo users see them."""
+    make_bot(AUTHORIZED_CHATS=str(USER))
+    origin.add("/down.bin", size=MiB)
+    origin.fault("/down.bin", statuses=[503] * 1000)
+    bot_api.push_message(f"/mirror {origin.url}/down.bin", chat_id=OWNER, user_id=OWNER)
+    host = "127.0.0.1"
+    sudo_view = stats_when(bot_api, OWNER, "Open breakers", timeout=90)
+    assert host in sudo_view.split("Open breakers")[-1], sudo_view
+    mark = bot_api.mark()
+    bot_api.push_message("/stats", chat_id=USER, user_id=USER)
+    user_view = text_of(wait_text(bot_api, r"Bot stats", chat_id=USER, since=mark))
+    assert "Open breakers</b>: 1 (hosts are shown to sudo users)" in user_view
+    assert host not in user_view
+
+
+def stats_when(api: FakeBotAPI, chat_id: int, needle: str, timeout: float) -> str:
+    """Ask /stats (as ``chat_id``) until its text contains ``needle``; the last text."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        mark = api.mark()
+        api.push_message("/stats", chat_id=chat_id, user_id=chat_id)
+        text = text_of(wait_text(api, r"Bot stats", chat_id=chat_id, since=mark))
+        if needle in text or time.monotonic() > deadline:
+            return text
+        pause.wait(1.0)  # a poll interval, not a wait for an event: each /stats costs a send

@@ -154,7 +154,9 @@ def _loop_lag_line(lag: LagSummary) -> str:
     head = f"<b>Loop lag</b> (last {format_duration(lag.window)}): "
     if not lag.count:
         return head + "no probes yet"
-    return head + f"p95 {format_seconds(lag.p95)} · max {format_seconds(lag.max)}"
+    return head + (
+        f"p95 {format_seconds(lag.p95)} · max {format_seconds(lag.max)} · {lag.count} probes"
+    )
 
 
 def _breaker_line(open_breakers: Sequence[tuple[str, float]], show_hosts: bool) -> str:

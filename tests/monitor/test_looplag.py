@@ -100,7 +100,7 @@ def test_probe_on_a_real_loop_sees_a_blocked_loop(caplog: pytest.LogCaptureFixtu
 def test_stats_and_report_show_the_lag() -> None:
     lag = LagSummary(count=600, p95=0.012, max=1.5, window=300.0)
     text = render_stats(stats_input(loop_lag=lag))
-    assert "<b>Loop lag</b> (last 5m): p95 12 ms · max 1.5 s" in text.splitlines()
+    assert "<b>Loop lag</b> (last 5m): p95 12 ms · max 1.5 s · 600 probes" in text.splitlines()
     idle = render_stats(stats_input(loop_lag=LagSummary(0, 0.0, 0.0, 300.0)))
     assert "<b>Loop lag</b> (last 5m): no probes yet" in idle.splitlines()
     report = build_report(sampler=None, perf=PerfRegistry(), errors={}, breakers={}, loop_lag=lag)

@@ -36,7 +36,8 @@ def build_report(
 
     ``errors`` maps an error kind to its count; ``breakers`` maps a breaker key
     to its state name ("closed", "open", "half_open"); only breakers that are
-    not closed are listed by name.
+    not closed are listed by name. ``loop_lag`` adds the event loop's lag once
+    the probe has measured any.
     """
     lines = ["performance report", "system: " + _system(sampler)]
     slowest = perf.slowest(REPORT_SLOWEST)

@@ -99,7 +99,7 @@ def install(ctx: BotContext) -> None:
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     def started(_ctx: BotContext) -> None:
-        monitoring.start()
+        monitoring.start(_ctx.loop)
         board.start()
         try:
             manager.restore()

@@ -29,7 +29,7 @@ log = logging.getLogger("telebot")
 def _open_store(config: Config) -> Store:
     for folder in (config.download_dir, config.mirror_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    return Store(config.database_path)
+    return Store(config.database_path, secret_key=config.bot_token)
 
 
 def _import_bot() -> None:

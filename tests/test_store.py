@@ -84,7 +84,7 @@ def test_concurrent_writers(store: Store) -> None:
 WRITER = """
 import sys
 from telebot.store import Store
-s = Store(sys.argv[1])
+s = Store(sys.argv[1], secret_key="crash-test-token")
 i = 0
 while True:
     s.journal_add(f"g{i}", chat_id=1, user_id=1, message_id=i, spec={"i": i, "pad": "x" * 500},
@@ -109,7 +109,7 @@ def test_kill_9_never_leaves_it_unreadable(tmp_path: Path) -> None:
         assert proc.stdout.readline().strip() == "ready"
         proc.kill()  # SIGKILL, mid-write
         proc.wait(timeout=10)
-        reopened = Store(path)
+        reopened = Store(path, secret_key="crash-test-token")
         assert reopened.integrity_ok()
         entries = reopened.journal_entries()
         assert len(entries) >= 200

@@ -38,14 +38,15 @@ _TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 _USERINFO = re.compile(r"(?<=://)[^/@\s\"'<>]+@")
 # A quote as it appears in raw text or in escaped HTML (html.escape(quote=True)).
 _Q = r"(?:\"|'|&quot;|&#x27;|&#39;)"
+# Flags start a word, or follow an HTML tag ("<code>-ap x</code>").
 # -au/-ap and their value: quoted (any characters up to the same quote) or one word. A bare
 # word stops at "<", so a redacted value never swallows the HTML tag that follows it.
 _CRED_FLAG = re.compile(
-    rf"(?<!\S)(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
+    rf"(?<![^\s>])(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
 )
 # -h "Key: value": keep the key (it helps to read the log), drop the value.
-_HEADER_FLAG_QUOTED = re.compile(rf"(?<!\S)(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?P=q)", re.S)
-_HEADER_FLAG_BARE = re.compile(rf"(?<!\S)(-h\s+(?!{_Q})[^\s:\"'<]{{1,100}}:)([^\s<]*)")
+_HEADER_FLAG_QUOTED = re.compile(rf"(?<![^\s>])(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?P=q)", re.S)
+_HEADER_FLAG_BARE = re.compile(rf"(?<![^\s>])(-h\s+(?!{_Q})[^\s:\"'<]{{1,100}}:)([^\s<]*)")
 # Help and usage texts write placeholders such as <password> or <value> (HTML: &lt;value&gt;):
 # those are not secrets, and masking them would make the help unreadable.
 _PLACEHOLDER = re.compile(r"\s*(?:<|&lt;)[\w-]{1,20}(?:>|&gt;)\s*")

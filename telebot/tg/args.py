@@ -179,9 +179,7 @@ def parse_header(text: str) -> tuple[str, str]:
     key, value = key.strip(), value.strip()
     if not sep or not _HEADER_NAME.match(key):
         # The text is not echoed: a malformed header may still hold a secret.
-        raise BadInputError(
-            'A -h header is not of the form "Key: <value>": write -h "Key: <value>".'
-        )
+        raise BadInputError('Bad header: write each one as -h "Key: <value>".')
     if key.lower() in _REFUSED_HEADERS:
         raise BadInputError(f"The header {key} is set by the bot itself and cannot be changed.")
     if any(ch in value for ch in "\r\n\0"):

@@ -166,8 +166,10 @@ def test_a_sealed_value_is_bound_to_its_row(tmp_path: Path) -> None:
     store.journal_add("g1", chat_id=1, user_id=2, message_id=3, spec=SECRET_SPEC, state="queued")
     store.journal_add("g2", chat_id=1, user_id=2, message_id=4, spec={"kind": "x"}, state="queued")
     with store._tx() as conn:  # an attacker swaps the sealed blob into another row
-        conn.execute("UPDATE task_journal SET spec = (SELECT spec FROM task_journal "
-                     "WHERE gid = 'g1') WHERE gid = 'g2'")
+        conn.execute(
+            "UPDATE task_journal SET spec = (SELECT spec FROM task_journal "
+            "WHERE gid = 'g1') WHERE gid = 'g2'"
+        )
     entries = {e.gid: e for e in store.journal_entries()}
     assert entries["g1"].spec == SECRET_SPEC and entries["g2"].spec is None
     store.close()
@@ -192,8 +194,10 @@ def test_plain_rows_of_an_older_version_are_sealed_at_open(tmp_path: Path) -> No
     db = tmp_path / "telebot.db"
     Store(db, secret_key="111111:token-one").close()
     conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO task_journal VALUES ('old', 1, 2, 3, ?, 'queued', 0, 0)",
-                 (json.dumps(SECRET_SPEC),))
+    conn.execute(
+        "INSERT INTO task_journal VALUES ('old', 1, 2, 3, ?, 'queued', 0, 0)",
+        (json.dumps(SECRET_SPEC),),
+    )
     conn.commit()
     conn.close()
     store = Store(db, secret_key="111111:token-one")

@@ -29,7 +29,6 @@ from telebot.units import format_bytes, format_duration
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class TaskCommands:
     """Handlers bound to the running engine and status board."""

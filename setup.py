@@ -21,7 +21,6 @@ setup(
         "urllib3~=2.2",
         "psutil~=7.0",
         "cffi~=2.0",
-        "cryptography>=42",
     ],
     setup_requires=["cffi>=1.17"],
     cffi_modules=["native/build_iocore.py:ffibuilder"],

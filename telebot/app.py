@@ -35,7 +35,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def _open_store(config: Config) -> Store:
     for folder in (config.download_dir, config.mirror_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    return Store(config.database_path)
+    return Store(config.database_path, secret_key=config.bot_token)
 
 
 def _import_bot() -> None:

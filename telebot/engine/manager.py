@@ -26,6 +26,7 @@ from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.task import Snapshot, State, Task, TaskSpec, new_gid
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.logs import task_context
+from telebot.redact import redact_url
 from telebot.store import Store
 
 log = logging.getLogger(__name__)
@@ -264,7 +265,8 @@ class TaskManager:
 
     def _execute(self, task: Task) -> State:
         try:
-            task.workdir.mkdir(parents=True, exist_ok=True)
+            task.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            task.workdir.chmod(0o700)  # owner-only whatever the umask (private downloads)
             source = self._pipeline.source_for(task.spec)
             sink = self._pipeline.sink_for(task.spec)
             earlier = delivered_before(task)
@@ -363,7 +365,7 @@ class TaskManager:
                     entry.chat_id,
                     entry.message_id,
                     entry.gid,
-                    f"its saved description is unreadable ({exc})",
+                    entry.problem or f"its saved description is unreadable ({exc})",
                 )
                 continue
             task = self.submit(spec, gid=entry.gid)
@@ -458,11 +460,4 @@ def describe_os_error(exc: OSError) -> str:
 
 def _redact_url(url: str) -> str:
     """Logs keep the host and path, never credentials or query strings (they carry tokens)."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable link>"
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{parts.path[:80]}" if parts.scheme else url[:60]
+    return redact_url(url)

@@ -38,12 +38,13 @@ class TaskSpec:
     """Everything needed to (re)run a task; JSON-serializable for the journal."""
 
     kind: str  # "mirror" | "leech"
-    source: str  # a URL, or "tg:<file_id>" for a Telegram file
+    # repr=False: the link may carry user:pass@ or ?key=, headers and auth carry credentials.
+    source: str = field(repr=False)  # a URL, or "tg:<file_id>" for a Telegram file
     chat_id: int
     user_id: int
     message_id: int | None = None  # the command message (replies and /cancel by reply)
     name: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     auth: tuple[str, str] | None = field(default=None, repr=False)
     upload: str | None = None  # "local", an rclone "remote:path", or a chat id (leech)
     split_size: int | None = None

@@ -30,6 +30,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from telebot.config import Config
+from telebot.errors import BadInputError
+from telebot.redact import carries_credentials, redact
 from telebot.telegram.messenger import Messenger, describe_error
 from telebot.tg.auth import Authorizer, Level, RefusalThrottle
 from telebot.tg.commands import COMMANDS, CommandSpec, command_names, help_text
@@ -132,11 +134,39 @@ def guarded(
             return
         try:
             await handler(update, ctx)
+        except BadInputError as exc:
+            # The user's mistake, not ours: one INFO line (no traceback buries real errors).
+            log.info("/%s from %s refused: %s", spec.name, user.id, redact(str(exc)))
+            await ctx.reply(update, f"❌ {html.escape(str(exc))}")
         except Exception as exc:
             log.exception("handler /%s failed", spec.name)
             await ctx.reply(update, f"❌ {html.escape(describe_error(exc))}")
+        finally:
+            await _delete_if_credentials(update, ctx)
 
     return run
+
+
+DELETED_NOTE = "🔒 I deleted your message because it contained a password."
+KEEP_NOTE = (
+    "🔒 Your message contains a password, and I may not delete it here "
+    "(I need admin rights in groups): please delete it yourself."
+)
+
+
+async def _delete_if_credentials(update: Update, ctx: BotContext) -> None:
+    """A command carrying ``-ap`` or an ``Authorization`` header must not stay in the chat:
+    delete it when the bot may (private chats; groups where it is admin), else ask the user.
+    Off the loop, through the Messenger like every other call."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None or not carries_credentials(message.text or ""):
+        return
+    try:
+        deleted = await asyncio.to_thread(ctx.bridge.delete, chat.id, message.message_id)
+        note = DELETED_NOTE if deleted else KEEP_NOTE
+        await asyncio.to_thread(ctx.bridge.send_text, chat.id, note)
+    except Exception as exc:  # a failed notice must not hide the command's own answer
+        log.warning("could not remove a message with credentials: %s", exc)
 
 
 async def _refuse(ctx: BotContext, update: Update) -> None:
@@ -197,8 +227,16 @@ def target_id(update: Update, *, default_chat: bool) -> int | None:
 
 
 def _membership_command(
-    action: str, change: Callable[[Authorizer, int], bool], *, default_chat: bool
+    action: str,
+    change: Callable[[Authorizer, int], bool],
+    *,
+    default_chat: bool,
+    removes: str | None = None,
 ) -> Handler:
+    """/auth, /unauth, /addsudo, /rmsudo. ``removes`` ("authorized" or "sudo") marks a removal:
+    an id the config grants that right cannot be removed by a command, and the reply says where
+    to remove it instead of a puzzling "(no change)"."""
+
     async def handler(update: Update, ctx: BotContext) -> None:
         target = target_id(update, default_chat=default_chat)
         if target is None:
@@ -207,6 +245,14 @@ def _membership_command(
             )
             return
         changed = await asyncio.to_thread(change, ctx.auth, target)
+        setting = ctx.auth.config_setting_for(target, sudo=removes == "sudo") if removes else None
+        if setting is not None:
+            await ctx.reply(
+                update,
+                f"⚠️ <code>{target}</code> is {removes} by {setting} in the config; "
+                "remove it there.",
+            )
+            return
         note = "" if changed else " (no change)"
         await ctx.reply(update, f"✅ <code>{target}</code> {action}{note}.")
 
@@ -269,10 +315,12 @@ BASE_HANDLERS: dict[str, Handler] = {
     "log": cmd_log,
     "auth": _membership_command("is authorized", Authorizer.authorize, default_chat=True),
     "unauth": _membership_command(
-        "is no longer authorized", Authorizer.unauthorize, default_chat=True
+        "is no longer authorized", Authorizer.unauthorize, default_chat=True, removes="authorized"
     ),
     "addsudo": _membership_command("is now sudo", Authorizer.add_sudo, default_chat=False),
-    "rmsudo": _membership_command("is no longer sudo", Authorizer.remove_sudo, default_chat=False),
+    "rmsudo": _membership_command(
+        "is no longer sudo", Authorizer.remove_sudo, default_chat=False, removes="sudo"
+    ),
 }
 
 

@@ -23,14 +23,11 @@ from telebot.sources.tgfile import telegram_file_source
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
+from telebot.tg.commands import NOT_YET
 from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
 from telebot.units import format_bytes, format_duration
 
 log = logging.getLogger(__name__)
-
-# Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet: say so
-# instead of silently ignoring them.
-NOT_YET = {"extract": "-e", "compress": "-z", "select": "-s", "multi": "-i", "bulk": "-b"}
 
 
 @dataclass
@@ -65,7 +62,8 @@ class TaskCommands:
             reply_file=_reply_file(update),
         )
         if spec.kind == "leech" and spec.upload is not None:
-            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload))
+            sudo = ctx.auth.is_sudo(user.id)
+            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user.id, sudo)
         await asyncio.to_thread(self.manager.submit, spec)
 
     def spec_from(
@@ -243,14 +241,36 @@ def _is_chat_id(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
-def _check_can_post(bridge: Messenger, chat_id: int) -> None:
-    """Fail before downloading when the bot cannot reach the -up chat."""
+# getChatMember statuses that mean "is in the chat" (Bot API ChatMember; "restricted" counts
+# only with is_member).
+MEMBER_STATUSES = frozenset({"creator", "administrator", "member"})
+
+
+def _check_can_post(bridge: Messenger, chat_id: int, user_id: int, sudo: bool) -> None:
+    """Fail before downloading when the bot cannot reach the -up chat, or when the user is not
+    a member of it: -up must not let anyone post into any chat the bot is in (sudo excepted)."""
     from telegram.error import TelegramError
 
     try:
         bridge.call(chat_id, "getChat", lambda: bridge.bot.get_chat(chat_id))
     except TelegramError as exc:
         raise BadInputError(f"The bot cannot post in chat {chat_id}: {exc}") from None
+    if sudo:
+        return
+    try:
+        member = bridge.call(
+            chat_id, "getChatMember", lambda: bridge.bot.get_chat_member(chat_id, user_id)
+        )
+    except TelegramError as exc:
+        raise BadInputError(
+            f"Could not check that you are a member of chat {chat_id} ({exc}); "
+            "-up only sends to chats you are in."
+        ) from None
+    if member.status in MEMBER_STATUSES or getattr(member, "is_member", False):
+        return
+    raise BadInputError(
+        f"You are not a member of chat {chat_id}: -up only sends to chats you are in."
+    )
 
 
 def _reply_text(update: Update) -> str | None:

@@ -159,6 +159,9 @@ class FakeBotAPI(BotMethods):
         self.body_stalls: list[tuple[str, int]] = []  # (method, body bytes read) per stall
         self._callbacks: dict[str, bool] = {}  # query id -> answered
         self._commands: list[Any] = []
+        self._members: dict[tuple[int, int], str] = {}  # (chat, user) -> getChatMember status
+        self._admin_chats: set[int] = set()  # groups where the bot may delete others' messages
+        self.file_throttle: int | None = None  # bytes/s for /file/ downloads (None: full speed)
         self._poll_generation = 0
         self._polling = 0  # getUpdates requests waiting right now
         self._server: LoopbackServer | None = None
@@ -581,7 +584,7 @@ class FakeBotAPI(BotMethods):
             h.send_header("Content-Range", f"bytes {start}-{end - 1}/{stored.size}")
         h.end_headers()
         if h.command != "HEAD":
-            _write_range(h, stored.source, start, end)
+            _write_range(h, stored.source, start, end, self.file_throttle, self._wait)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -593,9 +596,19 @@ def _body_reader(h: _BotHandler) -> _BodyReader:
     return _BodyReader(h.rfile, int(length) if length else None, chunked)
 
 
-def _write_range(h: _BotHandler, source: bytes | Path, start: int, end: int) -> None:
+def _write_range(
+    h: _BotHandler, source: bytes | Path, start: int, end: int,
+    throttle: int | None = None, wait: Callable[[float], None] | None = None,
+) -> None:
     if isinstance(source, bytes):
-        h.wfile.write(source[start:end])
+        if not throttle or wait is None:
+            h.wfile.write(source[start:end])
+            return
+        # ~10 slices a second; the server's stop event cuts the pause short.
+        piece = max(1, throttle // 10)
+        for pos in range(start, end, piece):
+            h.wfile.write(source[pos : min(pos + piece, end)])
+            wait(piece / throttle)
         return
     with source.open("rb") as fh:
         fh.seek(start)

@@ -80,6 +80,7 @@ class Resource:
     etag: str | None = None
     last_modified: float = 1_700_000_000.0
     headers: dict[str, str] = field(default_factory=dict)
+    require: dict[str, str] = field(default_factory=dict)  # request headers it insists on
     _sha: str | None = field(default=None, repr=False)
 
     def iter_bytes(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -240,9 +241,13 @@ class FakeOrigin:
         etag: str | None = None,
         headers: dict[str, str] | None = None,
         last_modified: float = 1_700_000_000.0,
+        require: dict[str, str] | None = None,
     ) -> Resource:
         """Serve ``path`` (e.g. ``"/f.bin"``, or ``"/dl?id=1"`` to match that query only);
         replaces an earlier resource there.
+
+        ``require`` lists request headers (e.g. ``Authorization``) that must have exactly
+        these values; a request without them is answered 401.
 
         ``etag=None`` makes one from the content identity; ``etag=""`` sends none.
         """
@@ -256,6 +261,7 @@ class FakeOrigin:
             path=path, size=length, data=data, seed=seed, content_type=content_type,
             content_disposition=content_disposition, etag=etag or None,
             last_modified=last_modified, headers=dict(headers or {}),
+            require=dict(require or {}),
         )
         with self._lock:
             self._resources[path] = res
@@ -383,6 +389,10 @@ class FakeOrigin:
         if res is None:
             log.status = 404
             h.send_plain(404, b"not found\n", {"Content-Type": "text/plain"})
+            return
+        if any(log.headers.get(k) != v for k, v in res.require.items()):
+            log.status = 401
+            h.send_plain(401, b"credentials required\n", {"WWW-Authenticate": 'Basic realm="t"'})
             return
         if fault is not None and fault.no_head and head:
             log.status = 405

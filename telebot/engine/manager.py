@@ -391,10 +391,12 @@ class TaskManager:
             kept = f"; its files are kept in {where.name}" if where is not None else ""
             self._report(entry, f"its saved description is unreadable ({exc}){kept}")
             return None
-        with self._lock:
+        try:
+            task = self.submit(spec, gid=entry.gid)
+        except TelebotError:
             if self._stopping:
-                raise ShuttingDown
-        task = self.submit(spec, gid=entry.gid)
+                raise ShuttingDown from None
+            raise
         self._listener.on_resumed(task)
         return task
 

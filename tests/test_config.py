@@ -134,7 +134,7 @@ def test_overlap_is_seen_through_a_symlink(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     env = base_env(DOWNLOAD_DIR=str(tmp_path / "real"), MIRROR_DIR=str(tmp_path / "link" / "out"))
-    with pytest.raises(ConfigError, match="^DOWNLOAD_DIR and MIRROR_DIR overlap"):
+    with pytest.raises(ConfigError, match=r"^DOWNLOAD_DIR and MIRROR_DIR overlap"):
         load_config(env, cwd=tmp_path)
 
 

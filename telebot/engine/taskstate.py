@@ -1,13 +1,16 @@
 """A task folder's own state file, ``<DOWNLOAD_DIR>/<gid>/.telebot-task``.
 
-One small JSON object, ``{"v": 1, "gid": ..., "fetched": ..., "delivered": ...}``, with three jobs:
+One small JSON object, ``{"v": 1, "gid", "fetched", "delivered", "placing"}``, with four jobs:
 
 * **ownership**: written when the manager creates the folder, so a restart can *prove* a folder
   in ``DOWNLOAD_DIR`` is one of its own task folders before it ever removes one;
 * **fetched**: the finished download (a path relative to the folder), so a task interrupted
   during its upload does not download again;
 * **delivered**: what the sink did (:class:`~telebot.engine.pipeline.Delivery`), so a task killed
-  after delivering but before reporting reports instead of delivering twice.
+  after delivering but before reporting reports instead of delivering twice;
+* **placing**: a sink's note that it is about to rename a folder into its final place (the
+  folder's device and inode), so a run killed right after that rename finds its result
+  instead of fetching it again (sinks/local.py).
 
 Every write replaces the file atomically and durably: temp file, ``fsync``, ``rename``, ``fsync``
 of the folder. A reader therefore sees the old state or the new one, never a mix, also after a
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ class TaskState:
     gid: str
     fetched: str | None = None
     delivered: dict[str, Any] | None = None
+    placing: dict[str, Any] | None = None
 
 
 def create(workdir: Path, gid: str) -> TaskState:
@@ -64,10 +68,12 @@ def load(workdir: Path) -> TaskState | None:
         return None
     fetched = data.get("fetched")
     delivered = data.get("delivered")
+    placing = data.get("placing")
     return TaskState(
         data["gid"],
         fetched if isinstance(fetched, str) else None,
         delivered if isinstance(delivered, dict) else None,
+        placing if isinstance(placing, dict) else None,
     )
 
 
@@ -82,25 +88,44 @@ def owned(folder: Path) -> bool:
 def record_fetched(workdir: Path, gid: str, path: Path) -> None:
     """Record the finished download (after the source renamed it into place)."""
     state = load(workdir) or TaskState(gid)
-    relative = str(path.relative_to(workdir))
-    _write(workdir, TaskState(state.gid, relative, state.delivered))
+    _write(workdir, replace(state, fetched=str(path.relative_to(workdir))))
 
 
 def fetched_path(workdir: Path) -> Path | None:
-    """The finished download of an earlier run, if it is still there."""
+    """The finished download of an earlier run, if it is still there (or a sink has noted that
+    it was renaming it away: the sink then finds where it went)."""
     state = load(workdir)
     relative = state.fetched if state is not None else _legacy_fetched(workdir)
     if not relative or ".." in Path(relative).parts or Path(relative).is_absolute():
         return None
     path = workdir / relative
-    return path if path.exists() else None
+    moving = state is not None and state.placing is not None
+    return path if path.exists() or moving else None
 
 
 def record_delivered(workdir: Path, gid: str, delivery: Delivery) -> None:
     """Record what the sink did. Sinks may call it themselves, before they remove what would let
     a resumed run redo the delivery (LocalSink does); the manager calls it again afterwards."""
     state = load(workdir) or TaskState(gid)
-    _write(workdir, TaskState(state.gid, state.fetched, asdict(delivery)))
+    _write(workdir, replace(state, delivered=asdict(delivery)))
+
+
+def record_placing(workdir: Path, gid: str, staged: os.stat_result) -> None:
+    """Note, before a no-replace rename of a folder into place, which folder is being moved."""
+    state = load(workdir) or TaskState(gid)
+    _write(workdir, replace(state, placing={"dev": staged.st_dev, "ino": staged.st_ino}))
+
+
+def placing(workdir: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` recorded by :func:`record_placing`, if any."""
+    state = load(workdir)
+    note = state.placing if state is not None else None
+    if note is None:
+        return None
+    try:
+        return int(note["dev"]), int(note["ino"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def delivered(workdir: Path) -> Delivery | None:

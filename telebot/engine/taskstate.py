@@ -86,7 +86,9 @@ def owned(folder: Path) -> bool:
 
 
 def record_fetched(workdir: Path, gid: str, path: Path) -> None:
-    """Record the finished download (after the source renamed it into place)."""
+    """Record the finished download (after the source renamed it into place). Its bytes are
+    flushed first: the record must never outlive them through a power loss."""
+    _fsync_tree(path)
     state = load(workdir) or TaskState(gid)
     _write(workdir, replace(state, fetched=str(path.relative_to(workdir))))
 
@@ -151,6 +153,18 @@ def _write(workdir: Path, state: TaskState) -> None:
         os.close(fd)
     os.replace(tmp, workdir / STATE_FILE)
     fsync_dir(workdir)
+
+
+def _fsync_tree(path: Path) -> None:
+    paths = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+    for item in paths:
+        if item.is_symlink():
+            continue
+        fd = os.open(item, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -379,6 +380,8 @@ class TaskManager:
 
     def _restore_entry(self, entry: JournalEntry) -> Task | None:
         try:
+            if not _SAFE_GID.match(entry.gid):  # it names a folder: never one outside ours
+                raise ValueError(f"bad task id {entry.gid[:40]!r}")
             if entry.spec is None:
                 raise ValueError("not valid JSON")
             spec = TaskSpec.from_json(entry.spec)
@@ -412,7 +415,7 @@ class TaskManager:
         assert self._store is not None
         folder = self.download_dir / gid
         target: Path | None = None
-        if folder.is_dir() and not folder.is_symlink():
+        if _SAFE_GID.match(gid) and folder.is_dir() and not folder.is_symlink():
             target = self.download_dir / f"{gid}.unreadable"
             try:
                 os.rename(folder, target)
@@ -460,6 +463,11 @@ class TaskManager:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(timeout=max(0.05, deadline - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# Journal gids this manager will turn into a folder name: new_gid() makes 10 hex digits; older
+# or hand-made rows may differ, but never with a separator or dots that could leave the folder.
+_SAFE_GID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 
 class ShuttingDown(Exception):

@@ -217,3 +217,18 @@ def test_restore_stops_quietly_when_shutdown_begins(
     manager.shutdown(timeout=1)
     assert manager.restore() == []
     assert len(journal(store)) == 3
+
+
+def test_a_row_whose_gid_would_leave_the_download_folder_touches_no_folder(
+    make_manager: MakeManager, recorder: Recorder, store: Store, downloads: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    store.journal_add(
+        "../precious", chat_id=5, user_id=6, message_id=None, spec={"v": 1}, state="queued"
+    )
+    assert make_manager().restore() == []
+    assert [g for _, _, g, _ in recorder.restore_failed] == ["../precious"]
+    assert (outside / "keep.txt").exists() and not (tmp_path / "precious.unreadable").exists()
+    assert journal(store) == {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +61,42 @@ def test_resumed_tasks_are_announced_after_polling_starts(
         wait_text(bot_api, r"Resuming", chat_id=5000 + n, timeout=STALL * 3)
         wait_text(bot_api, r"✅", chat_id=5000 + n, timeout=STALL * 3)
     assert len(files_in(bot.mirror_dir)) == ROWS
+
+
+def test_overlapping_folders_stop_start_up_with_exit_2(make_bot: Any) -> None:
+    bot = make_bot(start=False, DOWNLOAD_DIR="data", MIRROR_DIR="data/results")
+    bot.start(wait_ready=False)
+    assert bot.proc is not None and bot.proc.wait(timeout=60) == 2
+    lines = bot.stderr().strip().splitlines()
+    assert len(lines) == 1 and "DOWNLOAD_DIR" in lines[0] and "MIRROR_DIR" in lines[0]
+
+
+def test_a_restart_removes_only_its_own_leftovers(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
+) -> None:
+    home = tmp_path / "bot"
+    downloads = home / "downloads"
+    downloads.mkdir(parents=True)
+    ours = downloads / "00000000aa"  # a task folder whose row is gone
+    ours.mkdir()
+    (ours / "payload.part").write_bytes(b"x")
+    (ours / ".telebot-task").write_text('{"v": 1, "gid": "00000000aa"}')
+    theirs = downloads / "00000000bb"  # looks like a task folder, but the bot did not make it
+    theirs.mkdir()
+    (theirs / "holiday.jpg").write_bytes(b"y")
+    (downloads / "notes.txt").write_text("z")
+
+    bot = make_bot(home=home)
+    # Restore runs on its own thread once polling has started: wait for its log line.
+    wait_log(bot, "not telebot task folders")
+    assert not ours.exists()
+    assert (theirs / "holiday.jpg").exists() and (downloads / "notes.txt").exists()
+
+
+def wait_log(bot: Any, text: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while text not in bot.log_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not logged within {timeout}s")
+        pause.wait(0.05)

@@ -363,12 +363,17 @@ class TaskManager:
         with its folder; in ``DOWNLOAD_DIR`` only folders :func:`taskstate.owned` accepts (and
         empty gid-named ones, a crash between ``mkdir`` and the state file) are removed.
         Stops quietly when a shutdown begins meanwhile: the remaining rows wait for the next start.
+
+        Safe while users already submit (it runs after polling has started): a gid this manager
+        already runs is neither resubmitted nor has its folder removed.
         """
         if self._store is None:
             return []
         entries = self._store.journal_entries()
         restored: list[Task] = []
         for entry in entries:
+            if self._live(entry.gid):
+                continue
             try:
                 task = self._restore_entry(entry)
             except ShuttingDown:
@@ -426,13 +431,18 @@ class TaskManager:
         log.warning("task %s: unreadable journal row dropped; files kept in %s", gid, target)
         return target
 
+    def _live(self, gid: str) -> bool:
+        with self._lock:
+            return gid in self._tasks
+
     def _sweep(self, known: set[str]) -> None:
         """Remove task folders without a journal row; leave (and log once) everything else."""
         if not self.download_dir.is_dir():
             return
         strangers: list[str] = []
         for entry in sorted(self.download_dir.iterdir()):
-            if entry.name in known:
+            # A live task registers before its folder exists and removes the folder itself.
+            if entry.name in known or self._live(entry.name):
                 continue
             if taskstate.owned(entry):
                 shutil.rmtree(entry, ignore_errors=True)

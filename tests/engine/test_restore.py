@@ -232,3 +232,26 @@ def test_a_row_whose_gid_would_leave_the_download_folder_touches_no_folder(
     assert [g for _, _, g, _ in recorder.restore_failed] == ["../precious"]
     assert (outside / "keep.txt").exists() and not (tmp_path / "precious.unreadable").exists()
     assert journal(store) == {}
+
+
+def test_restore_while_users_already_submit_leaves_their_tasks_alone(
+    make_manager: MakeManager, source: FakeSource, sink: FakeSink, recorder: Recorder,
+    store: Store,
+) -> None:
+    # Restore runs after polling has started, so a user's task may already be running; its row
+    # and its folder are there (and its gid is not in the journal list read by a slow restore).
+    manager = make_manager()
+    early = manager.submit(spec(0))
+    source.gates.wait_started(early.gid)
+    late = manager.submit(spec(1))
+    source.gates.wait_started(late.gid)
+    store.journal_remove(late.gid)  # as if restore had read the journal before it was queued
+
+    assert manager.restore() == []
+
+    assert recorder.resumed == [] and early.workdir.is_dir() and late.workdir.is_dir()
+    assert manager.get(early.gid) is early
+    for task in (early, late):
+        source.gates.open(task.gid)
+        sink.gates.open(task.gid)
+        assert recorder.wait_finished(task.gid) == "done"

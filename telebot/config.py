@@ -156,6 +156,17 @@ def read_raw(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> d
     return merged
 
 
+def database_path_of(raw: Mapping[str, str]) -> Path:
+    """DATABASE_PATH from :func:`read_raw`'s settings, or its default."""
+    return Path(raw.get("DATABASE_PATH", "").strip() or "telebot.db")
+
+
+def heartbeat_file(database_path: Path) -> Path:
+    """The health heartbeat, next to the database: the sampler writes it, ``python -m
+    telebot.health`` reads it. The one place that names it, so the two cannot disagree."""
+    return Path(f"{database_path}.heartbeat")
+
+
 def _required(raw: Mapping[str, str], name: str) -> str:
     value = raw.get(name, "").strip()
     if not value:
@@ -298,7 +309,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         bot_api_local=local,
         download_dir=Path(raw.get("DOWNLOAD_DIR", "").strip() or "downloads"),
         mirror_dir=Path(raw.get("MIRROR_DIR", "").strip() or "mirror"),
-        database_path=Path(raw.get("DATABASE_PATH", "").strip() or "telebot.db"),
+        database_path=database_path_of(raw),
         rclone_config=Path(rclone) if rclone else None,
         default_upload=raw.get("DEFAULT_UPLOAD", "").strip() or "local",
         status_update_interval=_parse(

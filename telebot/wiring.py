@@ -142,7 +142,7 @@ def install(ctx: BotContext) -> None:
     ctx.on_polling.append(restorer.polling_started)
 
     def started(_ctx: BotContext) -> None:
-        monitoring.start()
+        monitoring.start(_ctx.loop)
         board.start()
         restorer.start()
 

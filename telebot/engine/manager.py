@@ -230,7 +230,12 @@ class TaskManager:
     # -- cancelling -----------------------------------------------------------------------
 
     def cancel(self, gid: str, reason: str = "cancelled by user") -> bool:
-        """Cancel a task; False when there is no such running or queued task."""
+        """Cancel a task; False when there is no such running or queued task.
+
+        A running task ends in its worker thread; a queued one is finished here, in the
+        calling thread (folder removal, journal write, the listener's message), so never call
+        this on the event loop.
+        """
         with self._lock:
             task = self._tasks.get(gid)
             if task is None or task.state.finished:
@@ -246,6 +251,7 @@ class TaskManager:
         return True
 
     def cancel_all(self, tasks: Iterable[Task], reason: str = "cancelled by user") -> int:
+        """:meth:`cancel` each of ``tasks``; how many were cancelled. Not on the event loop."""
         return sum(self.cancel(task.gid, reason) for task in list(tasks))
 
     # -- running --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from telebot.fileio import _backend
+from telebot.fileio._job import ShortCopyError
 from telebot.fileio.batch import BatchResult, batch
 from telebot.fileio.ops import copy_file, copy_tree, move, move_tree
 from telebot.fileio.ranges import copy_range
@@ -43,6 +44,7 @@ def force_strategy(value: str | None) -> None:
 __all__ = [
     "NATIVE",
     "BatchResult",
+    "ShortCopyError",
     "StatCache",
     "active_path",
     "batch",

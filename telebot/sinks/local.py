@@ -32,6 +32,7 @@ from telebot.engine import taskstate
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import SecurityError, UploadError
+from telebot.fileio.walk import regular_files, tree_size
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.names import MAX_NAME_BYTES, fit_name, sanitize_filename
 
@@ -200,10 +201,10 @@ def _discard(temp: Path) -> None:
 def _size_of(path: Path) -> int:
     if not path.is_dir():
         return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+    return tree_size(path)
 
 
 def _count_files(path: Path) -> int:
     if not path.is_dir():
         return 1
-    return sum(1 for f in path.rglob("*") if f.is_file())
+    return sum(1 for _ in regular_files(path))

@@ -14,6 +14,7 @@ import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,12 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[["Update", "BotContext"], Awaitable[None]]
 
+# Threads behind asyncio.to_thread. A handler's thread mostly waits on Telegram (a Messenger
+# call waits for the loop, up to its 60 s timeout), so the pool is sized for waiting, not for
+# CPU: asyncio's default (CPU count + 4, six on two cores) let six stalled replies hold every
+# command back (tests/e2e/test_loop.py).
+HANDLER_THREADS = 64
+
 REFUSAL = "⛔ You are not authorized to use this bot. Ask its owner to /auth you."
 
 
@@ -62,6 +69,7 @@ class BotContext:
     # Called on the loop as the first getUpdates is sent (polling has started); must not block.
     on_polling: list[Callable[[], None]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
 
     @property
     def bridge(self) -> Messenger:
@@ -244,7 +252,7 @@ async def cmd_log(update: Update, ctx: BotContext) -> None:
     chat = update.effective_chat
     assert chat is not None
     path = ctx.config.log_file
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):  # a stat() is disk I/O: not on the loop
         await ctx.reply(update, "No log file yet.")
         return
     data = await asyncio.to_thread(log_snapshot, path)
@@ -334,7 +342,11 @@ def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, A
 
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     ctx: BotContext = app.bot_data["ctx"]
-    ctx.messenger = Messenger(app.bot, asyncio.get_running_loop())
+    ctx.loop = asyncio.get_running_loop()
+    ctx.loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+    )
+    ctx.messenger = Messenger(app.bot, ctx.loop)
     for hook in ctx.on_started:
         await asyncio.to_thread(hook, ctx)
     # Registering the command menu is not needed to answer updates: do it off the start path.

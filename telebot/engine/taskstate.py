@@ -8,8 +8,8 @@ One small JSON object, ``{"v": 1, "gid", "fetched", "delivered", "placing"}``, w
   during its upload does not download again;
 * **delivered**: what the sink did (:class:`~telebot.engine.pipeline.Delivery`), so a task killed
   after delivering but before reporting reports instead of delivering twice;
-* **placing**: a sink's note that it is about to rename a folder into its final place (the
-  folder's device and inode), so a run killed right after that rename finds its result
+* **placing**: a sink's note that it is about to rename a result into its final place (its
+  device and inode), so a run killed right after that rename finds its result
   instead of fetching it again (sinks/local.py).
 
 Every write replaces the file atomically and durably: temp file, ``fsync``, ``rename``, ``fsync``
@@ -113,7 +113,7 @@ def record_delivered(workdir: Path, gid: str, delivery: Delivery) -> None:
 
 
 def record_placing(workdir: Path, gid: str, staged: os.stat_result) -> None:
-    """Note, before a no-replace rename of a folder into place, which folder is being moved."""
+    """Note, before a no-replace rename into place, which file or folder is being moved."""
     state = load(workdir) or TaskState(gid)
     _write(workdir, replace(state, placing={"dev": staged.st_dev, "ino": staged.st_ino}))
 

@@ -7,15 +7,17 @@ Contract: a final name appears only when its bytes are complete, and nothing is 
    ``.telebot-<gid>.partial`` in ``MIRROR_DIR``; the IO core gives that name to a copy only once
    it is complete (an unnamed file linked in, or a temp tree renamed in).
 2. *Place* it under its final name in one no-replace step: ``link(2)`` for a file,
-   ``rename(2)`` with ``RENAME_NOREPLACE`` for a folder. ``name``, ``name (1)``, ``name (2)``…
-   are tried in turn, moving on only on ``EEXIST``; the folder is then ``fsync``'ed.
+   ``rename(2)`` with ``RENAME_NOREPLACE`` for a folder (and for a file where the filesystem has
+   no hard links; where it lacks ``RENAME_NOREPLACE`` too, a check right before the rename).
+   ``name``, ``name (1)``, ``name (2)``… are tried in turn, moving on only on ``EEXIST``; the
+   folder is then ``fsync``'ed.
 3. Record the :class:`Delivery` in the task's state file (``taskstate``), then drop the temp.
 
 A kill anywhere leaves at most the complete temp, which the resumed run places (or removes, if it
 was not finished). The one window that could deliver twice, killed after step 2 and before step 3,
 is closed by identity: a staged *file* then has a second link (``st_nlink > 1``) and the resumed
-run finds the name sharing its inode; before renaming a *folder* the sink records the folder's
-device and inode (``taskstate.record_placing``) and the resumed run looks for it.
+run finds the name sharing its inode; before renaming anything the sink records its device and
+inode (``taskstate.record_placing``) and the resumed run looks for it.
 """
 
 from __future__ import annotations
@@ -119,11 +121,16 @@ class LocalSink:
     # -- 2. place ---------------------------------------------------------------------------
 
     def _place(self, task: Task, staged: Path, name: str) -> Path:
-        if staged.is_dir():
+        target: Path | None = None
+        if not staged.is_dir():
+            try:
+                target = self._claim(name, lambda candidate: os.link(staged, candidate))
+            except OSError as exc:
+                if exc.errno not in NO_HARD_LINKS:
+                    raise
+        if target is None:  # a folder, or a filesystem without hard links (exFAT, some FUSE)
             taskstate.record_placing(task.workdir, task.gid, staged.stat())
-            target = self._claim(name, lambda candidate: fileio.rename_noreplace(staged, candidate))
-        else:
-            target = self._claim(name, lambda candidate: os.link(staged, candidate))
+            target = self._claim(name, lambda candidate: _rename_noreplace(staged, candidate))
         taskstate.fsync_dir(self.root)
         return target
 
@@ -175,6 +182,26 @@ class LocalSink:
                 if entry.stat(follow_symlinks=False).st_dev == dev:
                     return Path(entry.path)
         return None
+
+
+# link(2) errors that mean "this filesystem has no hard links" (link(2) man page): the result
+# is renamed into place instead.
+NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS})
+# renameat2(2): EINVAL when the filesystem does not support RENAME_NOREPLACE.
+NO_NOREPLACE = frozenset({errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS})
+
+
+def _rename_noreplace(src: Path, dst: Path) -> None:
+    try:
+        fileio.rename_noreplace(src, dst)
+    except OSError as exc:
+        if exc.errno not in NO_NOREPLACE:
+            raise
+        # Such a filesystem leaves only check-then-rename; the window is a few microseconds
+        # and only another writer in MIRROR_DIR choosing the same name at once could hit it.
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
+        os.rename(src, dst)
 
 
 def _same_fs(path: Path, root: Path) -> bool:

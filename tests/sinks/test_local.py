@@ -39,6 +39,10 @@ def die(*_a, **_k):
     os.kill(os.getpid(), signal.SIGKILL)
 if args["kill"] == "record":
     local.taskstate.record_delivered = die
+if args.get("no_links"):
+    def refuse(*_a, **_k):
+        raise PermissionError(1, "Operation not permitted")
+    os.link = refuse
 task = Task(args["gid"], TaskSpec(kind="mirror", source="x", chat_id=1, user_id=1),
             Path(args["workdir"]))
 if args["kill"] == "copy":
@@ -57,9 +61,9 @@ def make_task(workdir: Path, name: str | None = None) -> Task:
     return task
 
 
-def run_child(workdir: Path, root: Path, path: Path, kill: str) -> None:
+def run_child(workdir: Path, root: Path, path: Path, kill: str, no_links: bool = False) -> None:
     args = {"gid": GID, "workdir": str(workdir), "root": str(root), "path": str(path),
-            "kill": kill}
+            "kill": kill, "no_links": no_links}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
                           capture_output=True, timeout=120)
@@ -199,3 +203,24 @@ def test_a_255_byte_result_name_is_saved_and_numbered(tmp_path: Path) -> None:
     names = listing(root)
     assert len(names) == 2 and all(n.endswith(".mkv") for n in names)
     assert all(len(n.encode()) <= MAX_NAME_BYTES for n in names)
+
+
+def test_without_hard_links_a_file_is_renamed_and_still_found_after_a_kill(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A MIRROR_DIR on exFAT or a FUSE mount: link(2) fails with EPERM.
+    task = make_task(tmp_path / "work")
+    path, data = fetched(task.workdir)
+    run_child(task.workdir, root, path, kill="record", no_links=True)
+    assert (root / "film.mkv").read_bytes() == data
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refuse)
+    delivery = LocalSink(root).deliver(task, path)
+    assert delivery.name == "film.mkv" and listing(root) == ["film.mkv"]
+
+    other = make_task(tmp_path / "work2")
+    other_path, _ = fetched(other.workdir)
+    assert LocalSink(root).deliver(other, other_path).name == "film (1).mkv"

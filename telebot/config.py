@@ -236,8 +236,52 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _resolved(path: Path, cwd: Path) -> Path:
+    """``path`` made absolute against ``cwd`` with every symlink of its existing part resolved."""
+    return (cwd / path.expanduser()).resolve(strict=False)
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def check_folders(config: Config, cwd: Path | None = None) -> None:
+    """Refuse folder layouts where one part of the bot could delete or mistake another's files.
+
+    The rule (DESIGN.md §3), on paths resolved through symlinks:
+
+    * ``DOWNLOAD_DIR`` and ``MIRROR_DIR`` may not be equal, nor either inside the other: task
+      folders are created and removed in ``DOWNLOAD_DIR``, results live in ``MIRROR_DIR``.
+    * the database's folder may not be ``DOWNLOAD_DIR`` or ``MIRROR_DIR`` or inside either: the
+      database and its ``-wal``/``-shm`` files must never sit among task folders or results.
+      The usual layout, the database in the working folder that *contains* ``downloads/`` and
+      ``mirror/``, is fine.
+    """
+    base = cwd or Path.cwd()
+    download = _resolved(config.download_dir, base)
+    mirror = _resolved(config.mirror_dir, base)
+    database = _resolved(config.database_path, base).parent
+    if _within(download, mirror) or _within(mirror, download):
+        raise ConfigError(
+            "DOWNLOAD_DIR", f"and MIRROR_DIR overlap ({download} and {mirror}); use two "
+            "separate folders, neither inside the other"
+        )
+    for name, folder in (("DOWNLOAD_DIR", download), ("MIRROR_DIR", mirror)):
+        if _within(database, folder):
+            raise ConfigError(
+                "DATABASE_PATH", f"lies inside {name} ({folder}); keep the database outside "
+                "the download and mirror folders"
+            )
+
+
 def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
     """Build and validate the :class:`Config`; raises :class:`ConfigError` on the first problem."""
+    config = _build_config(env, cwd)
+    check_folders(config, cwd)
+    return config
+
+
+def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
     raw = read_raw(env, cwd)
     for key in sorted(set(raw) - KNOWN_KEYS):
         log.warning("config.env: unknown key %s is ignored", key)

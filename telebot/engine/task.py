@@ -54,15 +54,65 @@ class TaskSpec:
     file_size: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The journal form: the fields plus ``"v"``, the :data:`SPEC_VERSION` that wrote it."""
+        return {"v": SPEC_VERSION, **asdict(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskSpec:
-        data = dict(data)
-        data["headers"] = tuple(tuple(pair) for pair in data.get("headers", ()))
-        if data.get("auth") is not None:
-            data["auth"] = tuple(data["auth"])
-        return cls(**data)
+        """Read a journal form of any version up to :data:`SPEC_VERSION`, migrating older ones.
+
+        Raises :class:`SpecTooNew` for a row written by a newer telebot (it may be readable
+        again after an upgrade, so it must be kept), and ``ValueError`` for one that is damaged.
+        """
+        data = migrate(data)
+        try:
+            data["headers"] = tuple((str(k), str(v)) for k, v in data.get("headers") or ())
+            if data.get("auth") is not None:
+                if not isinstance(data["auth"], (list, tuple)):
+                    raise TypeError("auth is not a pair")
+                user, password = data["auth"]
+                data["auth"] = (str(user), str(password))
+            spec = cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"damaged task description ({exc})") from None
+        if not isinstance(spec.kind, str) or not isinstance(spec.source, str):
+            raise ValueError("damaged task description (kind/source)")
+        return spec
+
+
+#: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
+#: format before the journal carried a version (the same fields as version 1).
+SPEC_VERSION = 1
+
+
+class SpecTooNew(ValueError):
+    """A journal row written by a newer telebot than this one."""
+
+
+def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 0 had exactly version 1's fields; only the marker is new.
+    return data
+
+
+# MIGRATIONS[i] turns a version-i row into a version-(i + 1) row. Append; never edit one.
+MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0,)
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` in the current version, without the ``"v"`` key."""
+    if not isinstance(data, dict):
+        raise ValueError("damaged task description (not an object)")
+    data = dict(data)
+    version = data.pop("v", 0)
+    if not isinstance(version, int) or version < 0:
+        raise ValueError(f"damaged task description (version {version!r})")
+    if version > SPEC_VERSION:
+        raise SpecTooNew(
+            f"saved by a newer telebot (format {version}, this one reads {SPEC_VERSION})"
+        )
+    for step in MIGRATIONS[version:]:
+        data = step(data)
+    return data
 
 
 def new_gid() -> str:

@@ -9,6 +9,8 @@ names the path in use (for /stats).  ``TELEBOT_FORCE_COPY`` or
 
 from __future__ import annotations
 
+import os
+
 from telebot.fileio import _backend
 from telebot.fileio._job import ShortCopyError
 from telebot.fileio.batch import BatchResult, batch
@@ -26,6 +28,12 @@ def active_path() -> str:
 
     backend, level = _backend.current()
     return f"{backend.NAME}/{LEVEL_NAMES[level]}+{_backend.naming()}"
+
+
+def rename_noreplace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """rename(2) that never replaces ``dst`` (FileExistsError instead): RENAME_NOREPLACE in
+    the native core; the pure-Python backend checks first and cannot close that race."""
+    _backend.current()[0].rename_noreplace(os.fspath(src), os.fspath(dst))
 
 
 def force_strategy(value: str | None) -> None:
@@ -46,5 +54,6 @@ __all__ = [
     "force_strategy",
     "move",
     "move_tree",
+    "rename_noreplace",
     "stat_cache",
 ]

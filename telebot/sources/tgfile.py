@@ -32,6 +32,7 @@ from telebot.sources.http import _default_session as default_session
 from telebot.sources.names import sanitize_filename
 from telebot.sources.netguard import GuardedAdapter
 from telebot.telegram.messenger import Messenger
+from telebot.units import format_bytes
 
 if TYPE_CHECKING:
     from telegram import File
@@ -81,7 +82,9 @@ class TelegramFileSource:
         size = spec.file_size or 0
         if not self._config.bot_api_local and size > CLOUD_DOWNLOAD_LIMIT:
             raise DownloadError(TOO_BIG.format(size=size / 1e6))
+        check_size_limit(self._config, spec.file_size)
         remote = self._get_file(spec)
+        check_size_limit(self._config, remote.file_size)
         path = remote.file_path or ""
         name = sanitize_filename(
             spec.name or spec.file_name or Path(path).name, fallback="telegram_file"
@@ -92,7 +95,9 @@ class TelegramFileSource:
             task.progress(0, size or None)
             fileio.copy_file(Path(path), target, progress=task.progress, cancel=task.cancel_event)
             return target
-        options = HttpOptions(name=name, allow_private=True)  # the configured Bot API is trusted
+        options = HttpOptions(  # the configured Bot API is trusted
+            name=name, allow_private=True, max_size=self._config.max_download_size
+        )
         return self._http.download(
             self._public_url(path),
             task.workdir,
@@ -137,6 +142,15 @@ class _TokenAdapter(BaseAdapter):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def check_size_limit(config: Config, size: int | None) -> None:
+    """MAX_DOWNLOAD_SIZE holds for Telegram files too: refuse before fetching a byte."""
+    limit = config.max_download_size
+    if limit is not None and size is not None and size > limit:
+        raise DownloadError(
+            f"this file is {format_bytes(size)}, over the {format_bytes(limit)} download limit"
+        )
 
 
 def telegram_file_factory(config: Config, messenger: Callable[[], Messenger]) -> SourceFactory:

@@ -68,6 +68,8 @@ class BotContext:
     on_started: list[Callable[[BotContext], None]] = field(default_factory=list)
     on_stopping: list[Callable[[], None]] = field(default_factory=list)
     on_poll: list[Callable[[], None]] = field(default_factory=list)
+    # Called on the loop as the first getUpdates is sent (polling has started); must not block.
+    on_polling: list[Callable[[], None]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
 
@@ -103,6 +105,8 @@ class PollingRequest(HTTPXRequest):
             self._first = False
             elapsed = (time.time() - self._ctx.process_started_at) * 1000
             log.info("startup: first getUpdates %.0f ms after process start", elapsed)
+            for hook in self._ctx.on_polling:
+                hook()
         result = await super().do_request(url, method, *args, **kwargs)
         if result[0] == 200 and url.endswith("/getUpdates"):
             for note in self._ctx.on_poll:

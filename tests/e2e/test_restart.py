@@ -17,9 +17,10 @@ ROWS = 30
 STALL = 10.0  # seconds the fake Bot API holds the first sendMessage reply
 
 
-def journal_rows(db: Path, origin: FakeOrigin, count: int) -> list[str]:
-    """``count`` unfinished mirror tasks, as an earlier run of the bot left them."""
-    store = Store(db)
+def journal_rows(db: Path, origin: FakeOrigin, count: int, token: str) -> list[str]:
+    """``count`` unfinished mirror tasks, as an earlier run of the bot left them (its links
+    sealed with the bot's token, as the bot seals them)."""
+    store = Store(db, secret_key=token)
     gids = []
     try:
         for n in range(count):
@@ -46,7 +47,7 @@ def test_resumed_tasks_are_announced_after_polling_starts(
         origin.add(f"/f{n}.bin", size=1000 + n, seed=n)
     home = tmp_path / "bot"
     home.mkdir()
-    journal_rows(home / "telebot.db", origin, ROWS)
+    journal_rows(home / "telebot.db", origin, ROWS, bot_api.token)
     bot_api.stall_next("sendMessage", STALL)  # the first announcement hangs
 
     bot = make_bot(start=False, home=home)

@@ -80,7 +80,15 @@ def test_ping_answered_while_status_edits_stall(
     assert lag is not None, stats
     p95, worst, probes = (part.strip() for part in lag.groups())
     print(f"loop lag during the stall: p95 {p95}, max {worst}, {probes} probes")
-    assert worst.endswith(("µs", "ms")), f"the loop lagged a second or more: {stats}"
+    # A loop that waited on the stalled edit would lag the whole STALL (20 s); a busy 2-core
+    # machine can delay a healthy loop by a second or two, which is noise, not the bug.
+    assert _seconds(worst) < STALL / 4, f"the loop waited on Telegram: {stats}"
+
+
+def _seconds(shown: str) -> float:
+    """'781 µs', '12 ms', '1.5 s' (format_seconds in the /stats line) in seconds."""
+    value, unit = shown.split()
+    return float(value) * {"µs": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
 
 
 def status_gids(text: str) -> dict[str, str]:

@@ -79,7 +79,7 @@ def test_host_down_timeout_is_an_option(origin: FakeOrigin, tmp_path: Path) -> N
     registry = BreakerRegistry(BreakerConfig(cool_down=30), clock=clock)
     origin.add("/f.bin", size=2 * MB, seed=3)
     options = HttpOptions(allow_private=True, segments=2, min_segment_size=MB,
-                      )
+                          host_down_timeout=90)
     with pytest.raises(DownloadError, match=r"did not answer for 90 s"):
         _source(clock, registry).download(
             f"{origin.url}/f.bin", tmp_path / "t", options, progress=lambda d, t: None,

@@ -134,7 +134,8 @@ def _os_error_counts(exc: OSError) -> bool:
 def counts_against_health(exc: BaseException) -> bool:
     """Whether ``exc`` is evidence that the host is unhealthy.
 
-    Not counted: :class:`AlreadyReported` (a sibling call reported it), HTTP 4xx other than 408 (404 means the host works), 429 and
+    Not counted: :class:`AlreadyReported` (a sibling call reported it), HTTP
+    4xx other than 408 (404 means the host works), 429 and
     Telegram's RetryAfter (rate limiting, handled by waiting), PTB BadRequest/
     Forbidden/InvalidToken, cancellation, bad input, security refusals, open
     circuits, our own limiter's :class:`RateLimited`, programming errors

@@ -80,8 +80,8 @@ from telebot.sources.names import (
 from telebot.sources.netguard import GuardedAdapter, check_url
 from telebot.sources.partfile import (
     Segment,
-    finish_size,
     Validators,
+    finish_size,
     load_sidecar,
     open_part,
     plan_segments,

@@ -87,8 +87,9 @@ def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validato
     """Return a sidecar of *workdir* for *url* that still matches the server, else None.
 
     A sidecar is usable only when the server still reports the same size,
-    ETag and Last-Modified (the validators the sidecar saved), supports ranges, the ``.part`` file is there with its full size, and
-    the sidecar was either made durable or written during this boot.
+    ETag and Last-Modified (the validators the sidecar saved), supports
+    ranges, the ``.part`` file is there with its full size, and the sidecar
+    was either made durable or written during this boot.
     """
     for path in sorted(workdir.glob("*.part.state")):
         try:

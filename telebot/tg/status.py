@@ -66,7 +66,7 @@ def render_task(s: Snapshot) -> str:
             f" · {format_duration(s.elapsed)}"
         )
     if s.note:
-        lines.append(f"ℹ️ {html.escape(s.note, quote=False)}")
+        lines.append(f"⚠️ {html.escape(s.note, quote=False)}")
     lines.append(f"/cancel <code>{s.gid}</code>")
     return "\n".join(lines)
 

@@ -42,9 +42,9 @@ def test_a_restart_from_zero_shows_in_the_status(origin: FakeOrigin, tmp_path: P
                                          sleep=lambda s: None))
     source.fetch(task)
     text = render_task(task.snapshot())
-    assert f"ℹ️ {NOTE_NO_RESUME}" in text.splitlines()
+    assert f"⚠️ {NOTE_NO_RESUME}" in text.splitlines()
     task.begin(State.UPLOADING, "local")  # the next stage starts without the note
-    assert task.snapshot().note is None and "ℹ️" not in render_task(task.snapshot())
+    assert task.snapshot().note is None and "⚠️" not in render_task(task.snapshot())
 
 
 def test_waiting_for_a_host_shows_in_the_status_then_fails_saying_why(
@@ -64,4 +64,4 @@ def test_waiting_for_a_host_shows_in_the_status_then_fails_saying_why(
     config = load_config({**ENV, "HOST_DOWN_TIMEOUT": "120"}, cwd=tmp_path)
     with pytest.raises(DownloadError, match=r"^127\.0\.0\.1 did not answer for 2 min$"):
         DirectLinkSource(config, http).fetch(task)
-    assert any("ℹ️ waiting for 127.0.0.1, retry in 30 s" in text for text in seen)
+    assert any("⚠️ waiting for 127.0.0.1, retry in 30 s" in text for text in seen)

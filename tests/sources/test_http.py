@@ -590,6 +590,6 @@ def test_a_file_that_changes_on_every_request_gives_up(
         if done:
             origin.add("/c.bin", size=2 * MB, seed=next(seeds))
 
-    with pytest.raises(DownloadError, match="the file keeps changing on 127.0.0.1"):
+    with pytest.raises(DownloadError, match=r"the file keeps changing on 127\.0\.0\.1"):
         source.download(f"{origin.url}/c.bin", workdir, SEGMENTED, progress=progress,
                         cancel=no_cancel())

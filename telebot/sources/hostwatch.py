@@ -76,6 +76,12 @@ class HostWatch:
                 self._leader = who
             return self._leader is who
 
+    def down(self) -> None:
+        """A request failed against the host's health: start the outage clock if stopped."""
+        with self._cond:
+            if self._down_since is None:
+                self._down_since = self._clock()
+
     def alive(self) -> None:
         """A response delivered bytes: the host is up; release the waiting callers."""
         with self._cond:

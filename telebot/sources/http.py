@@ -301,7 +301,7 @@ class HttpSource:
                     try:
                         probe: ProbeResult = self._guarded(
                             url, lambda: self._probe_once(session, url, options, cancel),
-                            options, cancel)
+                            options, cancel, watch)
                     except CircuitOpenError as exc:
                         if watch is None:
                             raise
@@ -378,6 +378,8 @@ class HttpSource:
         sidecar = workdir / f"{name}.part.state"
         segments = segments_from(saved) if saved else plan_segments(
             probe.size, probe.accepts_ranges, options.segments, options.min_segment_size)
+        if saved is None and not probe.accepts_ranges and part.exists():
+            note(NOTE_NO_RESUME)  # an earlier run's bytes, which this server cannot continue
         fd = open_part(part, probe.size, fresh=saved is None)
         run = _Run(url, options, fd, sidecar, name, progress, cancel, watch, note)
         try:
@@ -496,7 +498,9 @@ class HttpSource:
         except Exception as exc:
             if job.stop.is_set():  # our own abort broke the socket: not the host's fault
                 raise TaskCancelled("download cancelled") from exc
-            self._errors.record(type(exc).__name__, "http", str(exc))
+            # A sibling's outage is counted under its real kind (ConnectionError, ...).
+            shown = exc.__cause__ if isinstance(exc, AlreadyReported) and exc.__cause__ else exc
+            self._errors.record(type(shown).__name__, "http", str(exc))
             if seg.done > best[0] and job.options.policy.transient(exc):
                 best[0] = seg.done
                 raise PartialProgress(f"{exc} (after new bytes)") from exc
@@ -532,12 +536,17 @@ class HttpSource:
     # --------------------------------------------------------------- helpers
 
     def _guarded(self, url: str, fn: Callable[[], Any], options: HttpOptions,
-                 cancel: threading.Event) -> Any:
+                 cancel: threading.Event, watch: HostWatch | None = None) -> Any:
         host = urlsplit(url).hostname or "?"
+
+        def on_retry(_attempt: int, exc: BaseException, _delay: float) -> None:
+            if watch is not None and counts_against_health(exc):
+                watch.down()  # the outage clock starts at the first failure, not at the open
+
         try:
             return guarded_call(host, fn, policy=options.policy, breakers=self._breakers,
                                 tracker=self._errors, source="http", cancel=cancel,
-                                sleep=self._sleep)
+                                clock=self._clock, sleep=self._sleep, on_retry=on_retry)
         except BaseException as exc:
             translated = _translate(exc, host)
             if translated is exc:

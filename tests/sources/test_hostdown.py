@@ -100,3 +100,18 @@ def test_a_probe_to_an_open_breaker_waits_too(origin: FakeOrigin, tmp_path: Path
         cancel=threading.Event(), on_note=notes)
     assert sha(path) == res.sha256()
     assert notes[0] == "waiting for 127.0.0.1, retry in 30 s" and notes[-1] is None
+
+
+def test_the_outage_clock_starts_at_the_probes_first_failure(
+        origin: FakeOrigin, tmp_path: Path) -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=5, cool_down=30), clock=clock)
+    origin.add("/f.bin", size=MB, seed=5)
+    origin.fault("/f.bin", statuses=[503] * 10_000)  # down from the first request on
+    began = clock()
+    with pytest.raises(DownloadError, match="did not answer for 10 min"):
+        _source(clock, registry).download(
+            f"{origin.url}/f.bin", tmp_path / "t", SEGMENTED, progress=lambda d, t: None,
+            cancel=threading.Event())
+    # Ten minutes from the first failed probe, not ten minutes after the breaker opened.
+    assert clock() - began == pytest.approx(600, abs=0.01)

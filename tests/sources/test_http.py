@@ -593,3 +593,23 @@ def test_a_file_that_changes_on_every_request_gives_up(
     with pytest.raises(DownloadError, match=r"the file keeps changing on 127\.0\.0\.1"):
         source.download(f"{origin.url}/c.bin", workdir, SEGMENTED, progress=progress,
                         cancel=no_cancel())
+
+
+def test_resume_after_a_stop_is_precise_without_range_support(
+        origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    res = origin.add("/nr.bin", size=2 * MB, seed=5)
+    origin.fault("/nr.bin", ignore_range=True, no_head=True, throttle=2_000_000)
+    cancel = threading.Event()
+    with pytest.raises(TaskCancelled):
+        source.download(f"{origin.url}/nr.bin", workdir, SEGMENTED,
+                        progress=lambda d, t: cancel.set() if d > 0 else None, cancel=cancel)
+    assert (workdir / "nr.bin.part").exists() and not (workdir / "nr.bin.part.state").exists()
+    origin.fault("/nr.bin", ignore_range=True, no_head=True)
+    before = len(origin.requests)
+    notes: list[str | None] = []
+    path = source.download(f"{origin.url}/nr.bin", workdir, SEGMENTED,
+                           progress=lambda d, t: None, cancel=no_cancel(), on_note=notes.append)
+    assert sha(path) == res.sha256()
+    assert notes == [NOTE_NO_RESUME]  # the status says why all of it is fetched again
+    refetched = sum(r.bytes_sent for r in origin.requests[before:] if r.method == "GET")
+    assert refetched >= res.size

@@ -76,6 +76,11 @@ class HostWatch:
                 self._leader = who
             return self._leader is who
 
+    def wake(self) -> None:
+        """Wake callers waiting in :meth:`enter`, so that a stop is seen at once."""
+        with self._cond:
+            self._cond.notify_all()
+
     def down(self) -> None:
         """A request failed against the host's health: start the outage clock if stopped."""
         with self._cond:

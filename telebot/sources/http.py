@@ -214,6 +214,7 @@ class _Job:
 
     def halt(self) -> None:
         self.stop.set()
+        self.watch.wake()  # segments waiting for a sibling's verdict see the stop now
         # Shutting the sockets down wakes threads blocked in recv immediately,
         # which is what makes cancel take milliseconds instead of READ_TIMEOUT.
         self.adapter.abort()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from telebot.errors import DownloadError
+from telebot.errors import DownloadError, TaskCancelled
 from telebot.resilience import BreakerConfig, BreakerRegistry, ErrorTracker
 from telebot.sources.http import HttpOptions, HttpSource, ProbeResult
 from tests.fakes.origin import FakeOrigin
@@ -115,3 +115,32 @@ def test_the_outage_clock_starts_at_the_probes_first_failure(
             cancel=threading.Event())
     # Ten minutes from the first failed probe, not ten minutes after the breaker opened.
     assert clock() - began == pytest.approx(600, abs=0.01)
+
+
+def test_cancel_while_segments_wait_for_a_down_host_is_prompt(
+        origin: FakeOrigin, tmp_path: Path) -> None:
+    import time
+
+    origin.add("/f.bin", size=2 * MB, seed=6)
+    source = HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker())  # real waits
+    cancel, outcome = threading.Event(), []
+
+    def run() -> None:
+        try:
+            source.download(f"{origin.url}/f.bin", tmp_path / "t", SEGMENTED,
+                            progress=lambda d, t: None, cancel=cancel,
+                            on_probe=_down_after_probe(origin, "/f.bin", 10_000))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline, tick = time.monotonic() + 10, threading.Event()
+    while not any(r.status == 503 for r in origin.requests_for("/f.bin", "GET")):
+        assert time.monotonic() < deadline
+        tick.wait(0.01)  # polling for the outage to begin, not waiting for time to pass
+    began = time.monotonic()
+    cancel.set()
+    runner.join(5)
+    assert time.monotonic() - began < 1.0
+    assert len(outcome) == 1 and isinstance(outcome[0], TaskCancelled)

@@ -104,7 +104,10 @@ def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validato
         matches = ((boot is None or (boot and boot == boot_id()))
                    and saved.get("size") == size and accepts_ranges
                    and saved.get("etag") == validators.etag
-                   and saved.get("modified") == validators.last_modified and part.is_file()
+                   # a sidecar from before "modified" was saved is judged as then
+                   and saved.get("modified", validators.last_modified)
+                   == validators.last_modified
+                   and part.is_file()
                    and part.stat().st_size == size and valid_segments(saved, size))
         if matches:
             return {**saved, "name": name}

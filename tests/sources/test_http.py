@@ -613,3 +613,23 @@ def test_resume_after_a_stop_is_precise_without_range_support(
     assert notes == [NOTE_NO_RESUME]  # the status says why all of it is fetched again
     refetched = sum(r.bytes_sent for r in origin.requests[before:] if r.method == "GET")
     assert refetched >= res.size
+
+
+def test_a_sidecar_written_before_validators_were_saved_still_resumes(
+        origin: FakeOrigin, source: HttpSource, workdir: Path) -> None:
+    res = origin.add("/o.bin", size=2 * MB, seed=8)
+    origin.fault("/o.bin", throttle=2_000_000)
+    cancel = threading.Event()
+    with pytest.raises(TaskCancelled):
+        source.download(f"{origin.url}/o.bin", workdir, SEGMENTED,
+                        progress=lambda d, t: cancel.set() if d > 0 else None, cancel=cancel)
+    state = workdir / "o.bin.part.state"
+    saved = json.loads(state.read_text())
+    del saved["modified"]  # as an older telebot wrote it
+    state.write_text(json.dumps(saved))
+    claimed = _claimed(state)
+    origin.clear_fault("/o.bin")
+    before = len(origin.requests)
+    assert sha(fetch(source, f"{origin.url}/o.bin", workdir)) == res.sha256()
+    refetched = sum(r.bytes_sent for r in origin.requests[before:] if r.method == "GET")
+    assert refetched == res.size - claimed  # no work lost to the upgrade

@@ -80,6 +80,7 @@ class Config:
     log_file: Path = Path("telebot.log")
     upload_timeout: float = 120.0
     max_download_size: int | None = None  # None: no limit
+    host_down_timeout: float = 600.0  # a task waits this long for a host whose breaker is open
 
     @property
     def upload_limit(self) -> int:
@@ -117,6 +118,7 @@ KNOWN_KEYS = frozenset(
         "LOG_FILE",
         "UPLOAD_TIMEOUT",
         "MAX_DOWNLOAD_SIZE",
+        "HOST_DOWN_TIMEOUT",
     }
 )
 
@@ -333,5 +335,8 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ),
         upload_timeout=_parse(
             raw, "UPLOAD_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
+        host_down_timeout=_parse(
+            raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
     )

@@ -137,6 +137,7 @@ class Snapshot:
     user_id: int
     message_id: int | None
     queue_position: int | None = None
+    note: str | None = None  # one line from the running stage: "waiting for <host>, ..."
 
     @property
     def percent(self) -> float | None:
@@ -200,6 +201,7 @@ class Task:
         "error",
         "gid",
         "name",
+        "note",
         "result",
         "spec",
         "started_at",
@@ -228,6 +230,7 @@ class Task:
         self.created_at = clock()
         self.started_at: float | None = None
         self.error: str | None = None
+        self.note: str | None = None
         self.result: Any = None
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
@@ -243,6 +246,7 @@ class Task:
         self.engine = engine
         self.done = 0
         self.total = total
+        self.note = None  # a stage's note belongs to that stage
         self._meter = SpeedMeter(self._clock)
 
     def progress(self, done: int, total: int | None) -> None:
@@ -275,6 +279,7 @@ class Task:
             user_id=self.spec.user_id,
             message_id=self.spec.message_id,
             queue_position=queue_position,
+            note=self.note,
         )
 
 

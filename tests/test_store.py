@@ -21,6 +21,8 @@ def store(tmp_path: Path) -> Store:
 def test_schema_is_versioned_and_wal(store: Store, tmp_path: Path) -> None:
     assert store.schema_version == len(MIGRATIONS)
     assert store._query("PRAGMA journal_mode")[0][0] == "wal"
+    # FULL (2): a commit survives a power cut, not only a kill of the process.
+    assert store._query("PRAGMA synchronous")[0][0] == 2
     store.close()
     reopened = Store(tmp_path / "db.sqlite")  # migrations are not re-run
     assert reopened.schema_version == len(MIGRATIONS)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from telebot.config import Config
+from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
@@ -49,6 +50,11 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
         return sink if spec.kind == "leech" else None
 
     return factory
+
+
+def task_folder_mode(config: Config) -> int:
+    """Owner-only task folders, except that a local Bot API server must open leech parts."""
+    return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
 
 
 def footer_for(ctx: BotContext) -> Footer:
@@ -124,6 +130,7 @@ def install(ctx: BotContext) -> None:
         queue_all=cfg.queue_all,
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
+        folder_mode=task_folder_mode(cfg),
     )
     commands = TaskCommands(cfg, manager, board, leech_available=True)
     monitoring = Monitoring.create(cfg, manager)

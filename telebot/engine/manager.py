@@ -127,8 +127,10 @@ class TaskManager:
         queue_download: int = 3,
         queue_upload: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        folder_mode: int = taskstate.PRIVATE_MODE,
     ) -> None:
         self.download_dir = download_dir
+        self._folder_mode = folder_mode
         self._pipeline = pipeline
         self._listener = listener
         self._store = store
@@ -281,7 +283,7 @@ class TaskManager:
 
     def _execute(self, task: Task) -> State:
         try:
-            taskstate.create(task.workdir, task.gid)
+            taskstate.create(task.workdir, task.gid, self._folder_mode)
             source = self._pipeline.source_for(task.spec)
             sink = self._pipeline.sink_for(task.spec)
             earlier = taskstate.delivered(task.workdir)

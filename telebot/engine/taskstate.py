@@ -46,10 +46,18 @@ class TaskState:
     placing: dict[str, Any] | None = None
 
 
-def create(workdir: Path, gid: str) -> TaskState:
-    """Make the task folder (owner-only) and claim it; keeps what an earlier run recorded."""
-    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    workdir.chmod(0o700)  # owner-only whatever the umask or an earlier run left (private data)
+# Task folders are owner-only: downloads are private. A local Bot API server runs as another
+# user (its Docker image drops to its own account) and must open the parts it is sent by path:
+# for it the folder is traverse-only (0711), so it opens a known name but lists nothing.
+PRIVATE_MODE = 0o700
+TRAVERSE_ONLY_MODE = 0o711
+
+
+def create(workdir: Path, gid: str, mode: int = PRIVATE_MODE) -> TaskState:
+    """Make the task folder (``mode``, owner-only by default) and claim it; keeps what an
+    earlier run recorded."""
+    workdir.mkdir(mode=mode, parents=True, exist_ok=True)
+    workdir.chmod(mode)  # whatever the umask or an earlier run left
     state = load(workdir)
     if state is None or state.gid != gid:
         state = TaskState(gid, _legacy_fetched(workdir), _legacy_delivered(workdir))

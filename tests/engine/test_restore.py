@@ -113,6 +113,23 @@ def test_restore_removes_only_folders_it_can_prove_are_its_own(
         assert name in line
 
 
+@pytest.mark.parametrize("local_api", [False, True])
+def test_task_folders_are_private_unless_a_local_bot_api_must_open_parts(
+    local_api: bool, make_manager: MakeManager, source: FakeSource, tmp_path: Path
+) -> None:
+    from telebot.config import load_config
+    from telebot.wiring import task_folder_mode
+
+    env = {"BOT_TOKEN": "1:x", "OWNER_ID": "1", "BOT_API_LOCAL": str(local_api).lower()}
+    config = load_config(env=env, cwd=tmp_path)
+    manager = make_manager(folder_mode=task_folder_mode(config))
+    task = manager.submit(spec(0))
+    source.gates.wait_started(task.gid)
+    # Traverse-only for the local server's account: it opens a part by name, lists nothing.
+    assert task.workdir.stat().st_mode & 0o777 == (0o711 if local_api else 0o700)
+    source.gates.open(task.gid)
+
+
 def test_a_run_claims_its_folder_and_records_fetch_and_delivery_in_one_state_file(
     make_manager: MakeManager, source: FakeSource, sink: FakeSink, recorder: Recorder
 ) -> None:

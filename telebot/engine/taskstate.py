@@ -167,13 +167,17 @@ def _write(workdir: Path, state: TaskState) -> None:
 def _fsync_tree(path: Path) -> None:
     paths = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
     for item in paths:
-        if item.is_symlink():
-            continue
-        fd = os.open(item, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not item.is_symlink():
+            fsync_file(item)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush one file's data and size to the disk (before a state file records it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:

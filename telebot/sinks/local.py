@@ -109,7 +109,7 @@ class LocalSink:
                 )
             return temp
         if _same_fs(path, self.root):
-            _fsync_file(path)
+            taskstate.fsync_file(path)
             return path
         if temp.is_file():  # complete (the core names a copy only when done), not yet placed
             return temp
@@ -206,14 +206,6 @@ def _rename_noreplace(src: Path, dst: Path) -> None:
 
 def _same_fs(path: Path, root: Path) -> bool:
     return path.stat().st_dev == root.stat().st_dev
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _discard(temp: Path) -> None:

@@ -19,6 +19,8 @@ from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
 from telebot.sinks.local import LocalSink
+from telebot.sinks.rclone import RcloneSink
+from telebot.sinks.remotes import looks_remote
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
@@ -39,6 +41,15 @@ def local_sink_factory(config: Config) -> SinkFactory:
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
+
+    return factory
+
+
+def rclone_sink_factory(config: Config) -> SinkFactory:
+    sink = RcloneSink(config.rclone_config, config.index_url)
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        return sink if spec.kind == "mirror" and looks_remote(spec.upload) else None
 
     return factory
 
@@ -120,7 +131,11 @@ def install(ctx: BotContext) -> None:
     )
     pipeline = Pipeline(
         sources=[telegram_file_factory(cfg, lambda: ctx.bridge), direct_link_factory(cfg)],
-        sinks=[local_sink_factory(cfg), telegram_sink_factory(cfg, lambda: ctx.bridge)],
+        sinks=[
+            local_sink_factory(cfg),
+            rclone_sink_factory(cfg),
+            telegram_sink_factory(cfg, lambda: ctx.bridge),
+        ],
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,

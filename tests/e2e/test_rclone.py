@@ -33,7 +33,9 @@ def leaks(api: FakeBotAPI, *homes: Path) -> list[str]:
     for line in (homes[0].parent / "remotes" / "rclone.conf").read_text().splitlines():
         if line.startswith("pass = "):
             needles.append(line.removeprefix("pass = "))
-    found = [f"{c.method} holds a secret" for c in api.calls for n in needles if n in repr(c.params)]
+    found = [
+        f"{c.method} holds a secret" for c in api.calls for n in needles if n in repr(c.params)
+    ]
     for home in homes:
         for name in ("telebot.log", "stderr.txt"):
             text = (home / name).read_text(errors="replace") if (home / name).exists() else ""
@@ -88,7 +90,7 @@ def test_default_upload_and_refused_destinations(
                                  chat_id=OWNER, user_id=OWNER)
             wait_text(bot_api, why, chat_id=OWNER, since=since)
         assert origin.requests_for("/files/d.bin") == []  # refused before any download
-        assert not (tmp_path / "bot" / "mirror").exists() or files_in(tmp_path / "bot" / "mirror") == []
+        assert files_in(tmp_path / "bot" / "mirror") == []
         since = bot_api.mark()
         bot_api.push_message(f"/mirror {origin.url}/files/d.bin", chat_id=OWNER, user_id=OWNER)
         done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)

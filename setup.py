@@ -21,6 +21,7 @@ setup(
         "urllib3~=2.2",
         "psutil~=7.0",
         "cffi~=2.0",
+        "libtorrent~=2.1",
     ],
     setup_requires=["cffi>=1.17"],
     cffi_modules=["native/build_iocore.py:ffibuilder"],

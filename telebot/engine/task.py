@@ -86,6 +86,7 @@ class Snapshot:
     user_id: int
     message_id: int | None
     queue_position: int | None = None
+    detail: str | None = None  # one engine-specific line, e.g. "seeds 3 · peers 7"
 
     @property
     def percent(self) -> float | None:
@@ -144,6 +145,7 @@ class Task:
         "cancel_event",
         "cancel_reason",
         "created_at",
+        "detail",
         "done",
         "engine",
         "error",
@@ -180,6 +182,7 @@ class Task:
         self.result: Any = None
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
+        self.detail: str | None = None  # shown under the progress line; sources set it
         # Created when the task starts running: a queued task needs no speed window, and
         # thousands may be queued (bench/memory.py).
         self._meter: SpeedMeter | None = None
@@ -192,6 +195,7 @@ class Task:
         self.engine = engine
         self.done = 0
         self.total = total
+        self.detail = None
         self._meter = SpeedMeter(self._clock)
 
     def progress(self, done: int, total: int | None) -> None:
@@ -224,6 +228,7 @@ class Task:
             user_id=self.spec.user_id,
             message_id=self.spec.message_id,
             queue_position=queue_position,
+            detail=self.detail,
         )
 
 

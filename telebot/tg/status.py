@@ -65,6 +65,8 @@ def render_task(s: Snapshot) -> str:
             f"{format_bytes(s.done)} of {total} · {format_bytes(s.speed)}/s · ETA {eta}"
             f" · {format_duration(s.elapsed)}"
         )
+    if s.detail:
+        lines.append(html.escape(s.detail[:NAME_LIMIT], quote=False))
     lines.append(f"/cancel <code>{s.gid}</code>")
     return "\n".join(lines)
 

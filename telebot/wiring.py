@@ -20,6 +20,9 @@ from telebot.sinks.local import LocalSink
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.torrent.metainfo import torrent_source_factory
+from telebot.sources.torrent.session import TorrentSession
+from telebot.sources.torrent.settings import TorrentSettings
 from telebot.telegram.messenger import Messenger
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.status import Footer, StatusBoard
@@ -72,8 +75,14 @@ def install(ctx: BotContext) -> None:
         interval=cfg.status_update_interval,
         per_page=max(1, cfg.status_limit),
     )
+    torrents = TorrentSession(TorrentSettings.from_config(cfg))  # libtorrent starts on first use
     pipeline = Pipeline(
-        sources=[telegram_file_factory(cfg, lambda: ctx.bridge), direct_link_factory(cfg)],
+        sources=[
+            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
+            torrent_source_factory(cfg, torrents, lambda: ctx.bridge),
+            telegram_file_factory(cfg, lambda: ctx.bridge),
+            direct_link_factory(cfg),
+        ],
         sinks=[local_sink_factory(cfg), telegram_sink_factory(cfg, lambda: ctx.bridge)],
     )
     manager = TaskManager(
@@ -108,6 +117,7 @@ def install(ctx: BotContext) -> None:
 
     def stopping() -> None:
         manager.shutdown()
+        torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()
         monitoring.stop()
 

@@ -51,6 +51,7 @@ class TaskSpec:
     as_media: bool = False
     file_name: str | None = None  # Telegram file sources: the name Telegram gave
     file_size: int | None = None
+    select: bool = False  # -s: ask which files of a torrent to download
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

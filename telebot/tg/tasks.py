@@ -19,6 +19,7 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.sources.direct import is_http_link
 from telebot.sources.tgfile import telegram_file_source
+from telebot.sources.torrent.links import is_magnet
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
@@ -109,8 +110,12 @@ class TaskCommands:
             raise BadInputError(
                 f"Send a link: /{kind} <link> [flags], or reply to a link or file with /{kind}."
             )
+        if is_magnet(link):
+            return replace(base, source=link)
         if not is_http_link(link):
-            raise BadInputError("Only http:// and https:// links are supported in this version.")
+            raise BadInputError(
+                "Only http:// and https:// links and magnet links are supported in this version."
+            )
         return replace(base, source=link, headers=args.headers, auth=args.auth)
 
     def _check_destination(self, args: TaskArgs, kind: str) -> None:

@@ -8,11 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from telebot.config import Config
+from telebot.engine.pipeline import SourceFactory
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, DownloadError
 from telebot.sources.direct import is_http_link
 from telebot.sources.http import HttpOptions, HttpSource
-from telebot.sources.torrent.source import TG_PREFIX
+from telebot.sources.tgfile import TelegramFileSource
+from telebot.sources.torrent.choose import FileChooser
+from telebot.sources.torrent.links import TG_PREFIX
+from telebot.sources.torrent.session import TorrentSession
+from telebot.sources.torrent.source import TorrentSource, torrent_factory
+from telebot.telegram.messenger import Messenger
 
 # libtorrent's own ceiling for a .torrent buffer (load_torrent_limits::max_buffer_size).
 MAX_METAINFO = 10_000_000
@@ -63,3 +69,15 @@ class MetainfoFetcher:
             path.unlink(missing_ok=True)
             if folder != task.workdir:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def torrent_source_factory(
+    config: Config,
+    session: TorrentSession,
+    messenger: Callable[[], Messenger],
+    chooser: FileChooser | None = None,
+) -> SourceFactory:
+    """The wiring's one line: torrents from magnets, .torrent links and Telegram documents."""
+    telegram = TelegramFileSource(config, messenger)
+    fetcher = MetainfoFetcher(config, telegram=telegram.fetch)
+    return torrent_factory(TorrentSource(session, metainfo=fetcher, chooser=chooser))

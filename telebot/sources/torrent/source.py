@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import libtorrent as lt
 
@@ -23,6 +22,7 @@ from telebot.errors import BadInputError, DownloadError, TaskCancelled
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.download import TorrentJob
+from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.sources.torrent.resume import METAINFO_FILE, RESUME_FILE, load_resume, write_atomic
 from telebot.sources.torrent.safety import check_layout
 from telebot.sources.torrent.session import TorrentSession, Watch
@@ -30,7 +30,6 @@ from telebot.sources.torrent.session import TorrentSession, Watch
 log = logging.getLogger(__name__)
 
 DATA_DIR = "data"
-TG_PREFIX = "tg:"  # telebot.sources.tgfile.PREFIX (not imported: that module pulls in PTB)
 MetainfoFetcher = Callable[[Task], bytes]
 
 _F = lt.torrent_flags
@@ -39,22 +38,6 @@ _F = lt.torrent_flags
 # libtorrent's own queue never pauses a torrent our queues started.
 _SET = _F.default_dont_download | _F.duplicate_is_error | _F.apply_ip_filter
 _CLEAR = _F.paused | _F.auto_managed
-
-
-def is_magnet(source: str) -> bool:
-    return source[:8].lower() == "magnet:?"
-
-
-def is_torrent_spec(spec: TaskSpec) -> bool:
-    """Magnets, http(s) links whose path ends in .torrent, Telegram .torrent documents."""
-    source = spec.source
-    if is_magnet(source):
-        return True
-    if source.startswith(TG_PREFIX):
-        return (spec.file_name or "").lower().endswith(".torrent")
-    if source[:8].lower().startswith(("http://", "https://")):
-        return urlsplit(source).path.lower().endswith(".torrent")
-    return False
 
 
 class TorrentSource:
@@ -80,7 +63,7 @@ class TorrentSource:
         data_dir = task.workdir / DATA_DIR
         data_dir.mkdir(parents=True, exist_ok=True)
         watch = self._session.add(self._params(task, data_dir), task.workdir / RESUME_FILE)
-        chooser = self._chooser if getattr(task.spec, "select", False) else None
+        chooser = self._chooser if task.spec.select else None
         job = TorrentJob(task, self._session, watch, data_dir, chooser=chooser, clock=self._clock)
         try:
             path = job.run()

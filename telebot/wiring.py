@@ -7,7 +7,7 @@ place, and app.py keeps only the start/stop order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import psutil
@@ -25,10 +25,13 @@ from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.telegram.messenger import Messenger
 from telebot.tg.monitoring import Monitoring
+from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
 
 if TYPE_CHECKING:
+    from telegram import Update
+
     from telebot.tg.bot import BotContext
 
 
@@ -53,6 +56,21 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
     return factory
 
 
+def callback_router(
+    commands: TaskCommands, file_menu: FileMenu
+) -> Callable[[Update, BotContext], Awaitable[None]]:
+    """Button presses: the -s file menus' own prefix, everything else to the status buttons."""
+
+    async def route(update: Update, ctx: BotContext) -> None:
+        query = update.callback_query
+        if query is not None and file_menu.handles(query.data or ""):
+            await file_menu.on_callback(update, ctx)
+        else:
+            await commands.on_callback(update, ctx)
+
+    return route
+
+
 def footer_for(ctx: BotContext) -> Footer:
     import time
 
@@ -75,11 +93,12 @@ def install(ctx: BotContext) -> None:
         interval=cfg.status_update_interval,
         per_page=max(1, cfg.status_limit),
     )
+    file_menu = FileMenu(lambda: ctx.bridge)  # -s: torrent file selection
     torrents = TorrentSession(TorrentSettings.from_config(cfg))  # libtorrent starts on first use
     pipeline = Pipeline(
         sources=[
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
-            torrent_source_factory(cfg, torrents, lambda: ctx.bridge),
+            torrent_source_factory(cfg, torrents, lambda: ctx.bridge, chooser=file_menu),
             telegram_file_factory(cfg, lambda: ctx.bridge),
             direct_link_factory(cfg),
         ],
@@ -104,7 +123,7 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
-    ctx.callback_handler = commands.on_callback
+    ctx.callback_handler = callback_router(commands, file_menu)
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     def started(_ctx: BotContext) -> None:

@@ -19,7 +19,7 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.sources.direct import is_http_link
 from telebot.sources.tgfile import telegram_file_source
-from telebot.sources.torrent.links import is_magnet
+from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet: say so
 # instead of silently ignoring them.
-NOT_YET = {"extract": "-e", "compress": "-z", "select": "-s", "multi": "-i", "bulk": "-b"}
+NOT_YET = {"extract": "-e", "compress": "-z", "multi": "-i", "bulk": "-b"}
 
 
 @dataclass
@@ -64,6 +64,8 @@ class TaskCommands:
             reply_text=_reply_text(update),
             reply_file=_reply_file(update),
         )
+        if spec.select and not is_torrent_spec(spec):
+            raise BadInputError("-s only applies to torrents (a magnet or a .torrent file).")
         if spec.kind == "leech" and spec.upload is not None:
             await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload))
         await asyncio.to_thread(self.manager.submit, spec)
@@ -97,6 +99,7 @@ class TaskCommands:
             split_size=args.split_size,
             as_document=args.as_document,
             as_media=args.as_media,
+            select=args.select,
         )
         if args.link is None and reply_file is not None:
             return replace(

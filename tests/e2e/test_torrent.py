@@ -26,8 +26,12 @@ def free_port() -> int:
 
 def torrent_env(port: int = 0, **extra: str) -> dict[str, str]:
     """The bot's session on loopback only, no DHT: its swarm is exactly this test's seeder."""
-    return {"TORRENT_PORT": str(port), "TORRENT_LISTEN": "127.0.0.1", "TORRENT_DHT": "false",
-            **extra}
+    return {
+        "TORRENT_PORT": str(port),
+        "TORRENT_LISTEN": "127.0.0.1",
+        "TORRENT_DHT": "false",
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -87,3 +91,75 @@ def test_torrent_document_is_mirrored(
     wait_until(delivered, timeout=60, what="the mirror to finish")
     assert_same_tree(bot.mirror_dir / "pack", original)
     assert "pack.torrent" not in {p.name for p in bot.mirror_dir.rglob("*")}
+
+
+GROUP = -100777
+STRANGER = 555
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """Button text → callback data of a bot message."""
+    import json
+
+    markup = message.get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return {b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row}
+
+
+def press(api: FakeBotAPI, chat_id: int, menu_id: int, label: str, user_id: int) -> str:
+    """Press the button whose text contains ``label``; returns the answer's text."""
+    message = api.chat_messages(chat_id)[menu_id]
+    [data] = [d for text, d in buttons(message).items() if label in text]
+    assert len(data.encode()) <= 64
+    since = api.mark()
+    query = api.push_callback(data, message=message, user_id=user_id)
+    answer = api.wait_for(
+        "answerCallbackQuery",
+        lambda c: c.params.get("callback_query_id") == query["id"],
+        since=since,
+        timeout=15,
+    )
+    return str(answer.params.get("text") or "")
+
+
+def test_select_files_by_the_owner_not_a_stranger(
+    bot_api: FakeBotAPI, make_bot: Any, seeder: Seeder, pack: tuple[bytes, Path]
+) -> None:
+    torrent, original = pack
+    bot = make_bot(AUTHORIZED_CHATS=str(GROUP), **torrent_env())
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)} -s", chat_id=GROUP, user_id=OWNER)
+    menu = wait_text(bot_api, r"3 of 3 files selected", chat_id=GROUP, since=since, timeout=60)
+    menu_id = menu.result["message_id"]
+    assert "Only the user who started" in press(bot_api, GROUP, menu_id, "b.bin", STRANGER)
+    assert "3 of 3" in bot_api.chat_messages(GROUP)[menu_id]["text"]
+    press(bot_api, GROUP, menu_id, "b.bin", OWNER)
+    press(bot_api, GROUP, menu_id, "c.txt", OWNER)
+    wait_text(bot_api, r"1 of 3 files selected", since=since, method="editMessageText")
+    assert "Only the user who started" in press(bot_api, GROUP, menu_id, "Start", STRANGER)
+    press(bot_api, GROUP, menu_id, "Start", OWNER)
+    wait_text(bot_api, r"✅", chat_id=GROUP, since=since, timeout=60)
+    got = bot.mirror_dir / "pack"
+    assert [p.relative_to(got) for p in got.rglob("*") if p.is_file()] == [Path("a.bin")]
+    assert (got / "a.bin").read_bytes() == (original / "a.bin").read_bytes()
+    assert not bot_api.unanswered_callbacks()
+
+
+def test_select_menu_times_out_with_every_file(
+    bot_api: FakeBotAPI, make_bot: Any, seeder: Seeder, pack: tuple[bytes, Path]
+) -> None:
+    torrent, original = pack
+    bot = make_bot(TORRENT_SELECT_TIMEOUT="1", **torrent_env())
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)} -s", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"files selected", chat_id=OWNER, since=since, timeout=60)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert_same_tree(bot.mirror_dir / "pack", original)
+
+
+def test_select_is_refused_for_plain_links(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    make_bot(**torrent_env())
+    since = bot_api.mark()
+    bot_api.push_message("/mirror http://example.com/a.bin -s", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"-s only applies to torrents", chat_id=OWNER, since=since)

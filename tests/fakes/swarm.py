@@ -61,8 +61,7 @@ def make_v1_torrent(
     """A hand-bencoded v1 multi-file torrent; path elements are taken as given."""
     blob = b"".join(data for _, data in files)
     pieces = b"".join(
-        hashlib.sha1(blob[i : i + piece_length]).digest()
-        for i in range(0, len(blob), piece_length)
+        hashlib.sha1(blob[i : i + piece_length]).digest() for i in range(0, len(blob), piece_length)
     )
     info = {
         b"name": name.encode(),

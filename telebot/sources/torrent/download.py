@@ -46,6 +46,7 @@ class TorrentJob:
         self.chooser = chooser
         self.clock = clock
         self.settings = session.settings
+        self.priorities: list[int] = []
 
     def run(self) -> Path:
         """Download and return the single file, or the torrent's folder."""
@@ -83,6 +84,7 @@ class TorrentJob:
         wanted = selected_size(files, priorities)
         check_room(wanted, self._status().total_done, self.data_dir, self.settings.max_size)
         self.handle.prioritize_files(priorities)
+        self.priorities = priorities
         self.task.progress(self._status().total_wanted_done, wanted)
         self.session.save_resume(self.watch)  # a kill from here on needs no metadata again
         return wanted
@@ -90,14 +92,20 @@ class TorrentJob:
     def download(self, wanted: int) -> None:
         last_done, last_change = -1, self.clock()
         last_save = self.clock()
+        applied = False
         while True:
             st = self._status()
+            # prioritize_files is asynchronous: until it is applied, status still describes
+            # the all-zero start, which looks "finished".
+            applied = applied or list(self.handle.get_file_priorities()) == self.priorities
             done = st.total_wanted_done
-            self.task.progress(done, wanted)
+            # total_wanted counts whole pieces, so it may exceed the files' sum (v1 torrents
+            # whose pieces straddle an unselected file).
+            self.task.progress(done, st.total_wanted if applied else wanted)
             now = self.clock()
             if done != last_done:
                 last_done, last_change = done, now
-            if st.total_wanted == wanted and done >= wanted and st.is_finished:
+            if applied and st.is_finished and done >= st.total_wanted:
                 self.task.detail = None
                 return
             idle = now - last_change

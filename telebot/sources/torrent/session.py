@@ -71,8 +71,11 @@ class TorrentSession:
                     target=self._read_alerts, args=(session,), name="torrent-alerts", daemon=True
                 )
                 self._reader.start()
-                log.info("libtorrent %s session listening on port %s", lt.__version__,
-                         session.listen_port())
+                log.info(
+                    "libtorrent %s session listening on port %s",
+                    lt.__version__,
+                    session.listen_port(),
+                )
             return self._session
 
     @property

@@ -15,8 +15,17 @@ from telebot.sources.torrent.settings import (
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.0.0.7", "192.168.1.1", "172.31.255.255", "169.254.3.3", "::1",
-     "fe80::1", "fd00::5", "::ffff:192.168.0.1"],
+    [
+        "127.0.0.1",
+        "10.0.0.7",
+        "192.168.1.1",
+        "172.31.255.255",
+        "169.254.3.3",
+        "::1",
+        "fe80::1",
+        "fd00::5",
+        "::ffff:192.168.0.1",
+    ],
 )
 def test_private_filter_blocks_local_addresses(address: str) -> None:
     assert private_filter().access(address) == 1
@@ -28,9 +37,15 @@ def test_private_filter_lets_public_addresses_through(address: str) -> None:
 
 
 def test_config_reaches_the_session_settings(tmp_path: object) -> None:
-    env = {"BOT_TOKEN": "1:a", "OWNER_ID": "1", "TORRENT_PORT": "6999", "TORRENT_DHT": "false",
-           "TORRENT_LISTEN": "192.0.2.7", "TORRENT_UPLOAD_LIMIT": "1mb",
-           "TORRENT_MAX_CONNECTIONS": "50"}
+    env = {
+        "BOT_TOKEN": "1:a",
+        "OWNER_ID": "1",
+        "TORRENT_PORT": "6999",
+        "TORRENT_DHT": "false",
+        "TORRENT_LISTEN": "192.0.2.7",
+        "TORRENT_UPLOAD_LIMIT": "1mb",
+        "TORRENT_MAX_CONNECTIONS": "50",
+    }
     settings = TorrentSettings.from_config(load_config(env, cwd=tmp_path))  # type: ignore[arg-type]
     params = session_params(settings)
     assert params["listen_interfaces"] == "192.0.2.7:6999"

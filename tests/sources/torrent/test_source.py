@@ -51,9 +51,7 @@ def test_magnet_with_peer_hint_completes(tmp_path: Path, seeder: Seeder, leecher
     assert task.done == task.total == sum(PACK.values())
 
 
-def test_torrent_file_over_http_completes(
-    tmp_path: Path, seeder: Seeder, leecher: Leecher
-) -> None:
+def test_torrent_file_over_http_completes(tmp_path: Path, seeder: Seeder, leecher: Leecher) -> None:
     single = tmp_path / "seed" / "movie.mkv"
     single.parent.mkdir()
     single.write_bytes(content(900_000, 7))
@@ -116,7 +114,7 @@ def test_private_peer_refused_by_default(
 ) -> None:
     torrent, _ = seeded_pack(tmp_path, seeder)
     strict = replace(LEECHER, allow_private=False, timeout=3)
-    leecher = make_leecher(strict, clock=SteppingClock(step=0.5))
+    leecher = make_leecher(strict, clock=SteppingClock(step=0.2))
     with pytest.raises(DownloadError, match="private or local addresses were refused"):
         leecher.source.fetch(leecher.task(magnet(torrent, seeder.port)))
     assert seeder.session.get_torrents()[0].status().total_payload_upload == 0
@@ -235,3 +233,28 @@ def test_shutdown_keeps_the_data_and_fresh_resume_data(
     assert isinstance(out[0], TaskCancelled)
     assert _have_pieces(leecher.workdir / ".torrent.resume") > 0
     assert any((leecher.workdir / "data").rglob("*.bin"))
+
+
+class PickOne:
+    """A FileChooser that takes the file whose path ends with ``suffix``."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+        self.offered: list[str] = []
+
+    def choose(self, task: object, files: list, timeout: float) -> frozenset[int]:  # type: ignore[type-arg]
+        self.offered = [entry.path for entry in files]
+        return frozenset(e.index for e in files if e.path.endswith(self.suffix))
+
+
+@pytest.mark.parametrize("v1_only", [False, True], ids=["hybrid", "v1-unaligned"])
+def test_unselected_files_are_never_written(
+    tmp_path: Path, seeder: Seeder, leecher: Leecher, v1_only: bool
+) -> None:
+    torrent, original = seeded_pack(tmp_path, seeder, v1_only=v1_only, piece_size=16384)
+    chooser = PickOne("sub/b.bin")
+    leecher.source._chooser = chooser
+    path = leecher.source.fetch(leecher.task(magnet(torrent, seeder.port), select=True))
+    assert sorted(chooser.offered) == sorted(PACK)  # no pad files offered
+    assert [p.relative_to(path) for p in path.rglob("*") if p.is_file()] == [Path("sub/b.bin")]
+    assert (path / "sub" / "b.bin").read_bytes() == (original / "sub" / "b.bin").read_bytes()

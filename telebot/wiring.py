@@ -7,7 +7,7 @@ place, and app.py keeps only the start/stop order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import psutil
@@ -21,6 +21,7 @@ from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
 from telebot.sources.torrent.metainfo import torrent_source_factory
+from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.telegram.messenger import Messenger
@@ -28,10 +29,9 @@ from telebot.tg.monitoring import Monitoring
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
+from telebot.tg.torrents import SeedingControls
 
 if TYPE_CHECKING:
-    from telegram import Update
-
     from telebot.tg.bot import BotContext
 
 
@@ -56,21 +56,6 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
     return factory
 
 
-def callback_router(
-    commands: TaskCommands, file_menu: FileMenu
-) -> Callable[[Update, BotContext], Awaitable[None]]:
-    """Button presses: the -s file menus' own prefix, everything else to the status buttons."""
-
-    async def route(update: Update, ctx: BotContext) -> None:
-        query = update.callback_query
-        if query is not None and file_menu.handles(query.data or ""):
-            await file_menu.on_callback(update, ctx)
-        else:
-            await commands.on_callback(update, ctx)
-
-    return route
-
-
 def footer_for(ctx: BotContext) -> Footer:
     import time
 
@@ -87,7 +72,7 @@ def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
     cfg = ctx.config
     board = StatusBoard(
-        snapshots=lambda chat_id: manager.snapshots(chat_id),
+        snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),
         messenger=lambda: ctx.bridge,
         footer=lambda: footer_for(ctx),
         interval=cfg.status_update_interval,
@@ -95,10 +80,15 @@ def install(ctx: BotContext) -> None:
     )
     file_menu = FileMenu(lambda: ctx.bridge)  # -s: torrent file selection
     torrents = TorrentSession(TorrentSettings.from_config(cfg))  # libtorrent starts on first use
+    seeding = Seeding(torrents, cfg.download_dir)  # -d: seeds on after delivery
+    seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
+    seeding.notify = seed_controls.notify
     pipeline = Pipeline(
         sources=[
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
-            torrent_source_factory(cfg, torrents, lambda: ctx.bridge, chooser=file_menu),
+            torrent_source_factory(
+                cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
+            ),
             telegram_file_factory(cfg, lambda: ctx.bridge),
             direct_link_factory(cfg),
         ],
@@ -119,11 +109,11 @@ def install(ctx: BotContext) -> None:
         mirror=commands.mirror,
         leech=commands.leech,
         status=commands.status,
-        cancel=commands.cancel,
+        cancel=seed_controls.cancel_command(commands.cancel),
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
-    ctx.callback_handler = callback_router(commands, file_menu)
+    ctx.callback_handler = seed_controls.callbacks(file_menu, commands.on_callback)
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     def started(_ctx: BotContext) -> None:
@@ -136,6 +126,7 @@ def install(ctx: BotContext) -> None:
 
     def stopping() -> None:
         manager.shutdown()
+        seeding.shutdown()
         torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()
         monitoring.stop()

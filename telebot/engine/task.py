@@ -27,6 +27,7 @@ class State(enum.Enum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SEEDING = "seeding"  # delivered; a torrent keeps uploading (-d) outside the task queue
 
     @property
     def finished(self) -> bool:
@@ -52,6 +53,12 @@ class TaskSpec:
     file_name: str | None = None  # Telegram file sources: the name Telegram gave
     file_size: int | None = None
     select: bool = False  # -s: ask which files of a torrent to download
+    seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
+    seed_minutes: float | None = None
+
+    @property
+    def seeding(self) -> bool:
+        return self.seed_ratio is not None or self.seed_minutes is not None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

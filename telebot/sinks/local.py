@@ -56,11 +56,15 @@ class LocalSink:
         task.progress(0, size)
         target = self._reserve(wanted, is_dir)
         try:
+            # A torrent that keeps seeding (-d) keeps its files: copy instead of move.
+            seeding = task.spec.seeding
             if is_dir:
-                os.rmdir(target)  # the reservation; move_tree wants to create it itself
-                fileio.move_tree(path, target, progress=task.progress, cancel=task.cancel_event)
+                os.rmdir(target)  # the reservation; the tree functions want to create it
+                tree = fileio.copy_tree if seeding else fileio.move_tree
+                tree(path, target, progress=task.progress, cancel=task.cancel_event)
             else:
-                fileio.move(path, target, progress=task.progress, cancel=task.cancel_event)
+                one = fileio.copy_file if seeding else fileio.move
+                one(path, target, progress=task.progress, cancel=task.cancel_event)
         except BaseException:
             _drop_reservation(target, is_dir)
             raise

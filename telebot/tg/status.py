@@ -37,6 +37,7 @@ ICONS = {
     State.DONE: "✅",
     State.FAILED: "❌",
     State.CANCELLED: "🚫",
+    State.SEEDING: "🌱",
 }
 
 

@@ -64,8 +64,9 @@ class TaskCommands:
             reply_text=_reply_text(update),
             reply_file=_reply_file(update),
         )
-        if spec.select and not is_torrent_spec(spec):
-            raise BadInputError("-s only applies to torrents (a magnet or a .torrent file).")
+        if (spec.select or spec.seeding) and not is_torrent_spec(spec):
+            flag = "-s" if spec.select else "-d"
+            raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
         if spec.kind == "leech" and spec.upload is not None:
             await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload))
         await asyncio.to_thread(self.manager.submit, spec)
@@ -100,6 +101,8 @@ class TaskCommands:
             as_document=args.as_document,
             as_media=args.as_media,
             select=args.select,
+            seed_ratio=args.seed[0] if args.seed else None,
+            seed_minutes=args.seed[1] if args.seed else None,
         )
         if args.link is None and reply_file is not None:
             return replace(

@@ -163,3 +163,55 @@ def test_select_is_refused_for_plain_links(bot_api: FakeBotAPI, make_bot: Any) -
     since = bot_api.mark()
     bot_api.push_message("/mirror http://example.com/a.bin -s", chat_id=OWNER, user_id=OWNER)
     wait_text(bot_api, r"-s only applies to torrents", chat_id=OWNER, since=since)
+
+
+def test_seed_after_delivery_until_ratio(
+    bot_api: FakeBotAPI, make_bot: Any, seeder: Seeder, pack: tuple[bytes, Path], tmp_path: Path
+) -> None:
+    torrent, original = pack
+    port = free_port()
+    bot = make_bot(**torrent_env(port))
+    since = bot_api.mark()
+    bot_api.push_message(
+        f"/mirror {magnet(torrent, seeder.port)} -d 1", chat_id=OWNER, user_id=OWNER
+    )
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert_same_tree(bot.mirror_dir / "pack", original)  # copied out, not moved
+    status = wait_text(
+        bot_api,
+        r"Seeding · libtorrent.*ratio 0\.00 of 1",
+        since=since,
+        method="editMessageText",
+        timeout=30,
+    )
+    assert "st:c:" in str(status.params.get("reply_markup"))
+    seeder.close()  # from now on the bot is the only peer that has the data
+    with Seeder() as peer:
+        handle = peer.leech(magnet(torrent, port), tmp_path / "peer")
+        wait_text(bot_api, r"Stopped seeding.*ratio", chat_id=OWNER, since=since, timeout=60)
+        wait_until(lambda: handle.status().is_seeding, what="the peer to finish")
+    assert not (bot.download_dir / ".seeding").exists() or not any(
+        (bot.download_dir / ".seeding").iterdir()
+    )
+    assert_same_tree(bot.mirror_dir / "pack", original)
+
+
+def test_cancel_button_stops_seeding(
+    bot_api: FakeBotAPI, make_bot: Any, seeder: Seeder, pack: tuple[bytes, Path]
+) -> None:
+    torrent, _ = pack
+    bot = make_bot(**torrent_env())
+    since = bot_api.mark()
+    bot_api.push_message(
+        f"/mirror {magnet(torrent, seeder.port)} -d :60", chat_id=OWNER, user_id=OWNER
+    )
+    status = wait_text(
+        bot_api, r"Seeding · libtorrent.*left", since=since, method="editMessageText", timeout=60
+    )
+    menu = bot_api.chat_messages(OWNER)[status.params["message_id"]]
+    [data] = [d for d in buttons(menu).values() if d.startswith("st:c:")]
+    seeding = bot.download_dir / ".seeding" / data.split(":")[2]
+    assert seeding.is_dir()
+    answer = press(bot_api, OWNER, menu["message_id"], "✖", OWNER)
+    assert "Stopped seeding" in answer
+    assert not seeding.exists()

@@ -130,9 +130,16 @@ class Seeder:
         wait_until(lambda: handle.status().is_seeding, what="the seeder to check its files")
         return handle
 
+    def leech(self, uri: str, save_path: Path) -> lt.torrent_handle:
+        """Download a magnet into ``save_path`` (a plain peer, for seeding tests)."""
+        params = lt.parse_magnet_uri(uri)
+        params.save_path = str(save_path)
+        return self.session.add_torrent(params)
+
     def close(self) -> None:
-        self.session.pause()
-        del self.session
+        """Stop seeding (idempotent)."""
+        if self.__dict__.pop("session", None) is not None:
+            pass  # dropping the last reference destroys the session
 
     def __enter__(self) -> Seeder:
         return self

@@ -16,6 +16,7 @@ from telebot.sources.http import HttpOptions, HttpSource
 from telebot.sources.tgfile import TelegramFileSource
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.links import TG_PREFIX
+from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.source import TorrentSource, torrent_factory
 from telebot.telegram.messenger import Messenger
@@ -76,8 +77,10 @@ def torrent_source_factory(
     session: TorrentSession,
     messenger: Callable[[], Messenger],
     chooser: FileChooser | None = None,
+    seeding: Seeding | None = None,
 ) -> SourceFactory:
     """The wiring's one line: torrents from magnets, .torrent links and Telegram documents."""
     telegram = TelegramFileSource(config, messenger)
     fetcher = MetainfoFetcher(config, telegram=telegram.fetch)
-    return torrent_factory(TorrentSource(session, metainfo=fetcher, chooser=chooser))
+    source = TorrentSource(session, metainfo=fetcher, chooser=chooser, seeding=seeding)
+    return torrent_factory(source)

@@ -42,6 +42,8 @@ class Watch:
     save_lock: threading.Lock = field(default_factory=threading.Lock)
     states: list[str] = field(default_factory=list)  # every state it entered, in order
     resume_rejected: str | None = None  # why libtorrent refused our resume data, if it did
+    moved: threading.Event = field(default_factory=threading.Event)
+    move_error: str | None = None
 
 
 class TorrentSession:
@@ -189,6 +191,11 @@ class TorrentSession:
             watch.removed.set()
         elif isinstance(alert, (lt.torrent_deleted_alert, lt.torrent_delete_failed_alert)):
             watch.deleted.set()
+        elif isinstance(alert, lt.storage_moved_alert):
+            watch.moved.set()
+        elif isinstance(alert, lt.storage_moved_failed_alert):
+            watch.move_error = alert.message()
+            watch.moved.set()
         elif isinstance(alert, lt.state_changed_alert):
             watch.states.append(str(alert.state))
         elif isinstance(alert, lt.fastresume_rejected_alert):

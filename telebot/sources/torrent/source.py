@@ -25,6 +25,7 @@ from telebot.sources.torrent.download import TorrentJob
 from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.sources.torrent.resume import METAINFO_FILE, RESUME_FILE, load_resume, write_atomic
 from telebot.sources.torrent.safety import check_layout
+from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession, Watch
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ class TorrentSource:
         *,
         metainfo: MetainfoFetcher | None = None,
         chooser: FileChooser | None = None,
+        seeding: Seeding | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
+        self._seeding = seeding
         self._metainfo = metainfo
         self._chooser = chooser
         self._clock = clock
@@ -73,8 +76,16 @@ class TorrentSource:
         except BaseException:
             self._stop(watch, keep=False)
             raise
-        self._session.remove(watch, delete_files=False, timeout=5.0)
+        if task.spec.seeding and self._seeding is not None:
+            self._seeding.keep(task, watch)  # seeds on; after_delivery hands it over
+        else:
+            self._session.remove(watch, delete_files=False, timeout=5.0)
         return path
+
+    def after_delivery(self, task: Task) -> None:
+        """Called by the manager once the result is delivered (copied out, for -d)."""
+        if self._seeding is not None:
+            self._seeding.hand_off(task)
 
     def _stop(self, watch: Watch, *, keep: bool) -> None:
         """Shutdown keeps the data and fresh resume data; cancel and failure delete the data."""

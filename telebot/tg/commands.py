@@ -67,6 +67,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
     ("-s", "select files of a torrent"),
+    ("-d [ratio][:minutes]", "keep seeding a torrent after delivery (default ratio 1)"),
     ('-h "Key: value"', "extra HTTP header (repeatable)"),
     ("-au user -ap pass", "HTTP basic auth"),
     ("-i N", "reply to the first of N consecutive messages"),

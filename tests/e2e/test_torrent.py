@@ -215,3 +215,51 @@ def test_cancel_button_stops_seeding(
     answer = press(bot_api, OWNER, menu["message_id"], "✖", OWNER)
     assert "Stopped seeding" in answer
     assert not seeding.exists()
+
+
+def _have_pieces(resume: Path) -> int:
+    import libtorrent as lt
+
+    try:
+        return sum(1 for bit in lt.read_resume_data(resume.read_bytes()).have_pieces if bit)
+    except (FileNotFoundError, RuntimeError):
+        return 0
+
+
+def test_kill_9_then_restart_does_not_fetch_finished_pieces_again(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
+) -> None:
+    import libtorrent as lt
+
+    root = make_files(tmp_path / "seed", {"big/a.bin": 5_000_000, "big/b.bin": 1_000_000})
+    torrent = make_torrent(root / "big", piece_size=65536)
+    info = lt.torrent_info(lt.bdecode(torrent))
+    with Seeder(upload_limit=600_000) as seeder:  # ~10 s: time to kill it half way
+        handle = seeder.seed(torrent, root)
+        bot = make_bot(**torrent_env())
+        since = bot_api.mark()
+        bot_api.push_message(
+            f"/mirror {magnet(torrent, seeder.port)}", chat_id=OWNER, user_id=OWNER
+        )
+        resume: list[Path] = []
+
+        def a_third_saved() -> bool:
+            resume[:] = list(bot.download_dir.glob("*/.torrent.resume"))
+            return bool(resume) and _have_pieces(resume[0]) >= info.num_pieces() // 3
+
+        wait_until(a_third_saved, timeout=60, what="a third of the pieces in the resume data")
+        bot.kill9()
+        kept = _have_pieces(resume[0])
+        assert kept < info.num_pieces()
+        seeder.throttle(0)
+        wait_until(lambda: handle.status().num_peers == 0, what="the dead bot to be dropped")
+        before = handle.status().total_payload_upload
+        bot.start()
+        wait_text(bot_api, r"♻️ Resuming", since=since, timeout=30)
+        wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+        fetched_again = handle.status().total_payload_upload - before
+    assert_same_tree(bot.mirror_dir / "big", root / "big")
+    assert fetched_again <= (info.num_pieces() - kept) * info.piece_length(), (kept, fetched_again)
+    log = bot.log_text()
+    assert f"resuming from saved resume data ({kept} pieces complete)" in log
+    assert "is checking its files" not in log  # trusted resume data: no full re-hash

@@ -9,9 +9,12 @@ lists libtorrent's own creator would never produce, like ``..`` elements).
 from __future__ import annotations
 
 import hashlib
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import libtorrent as lt
@@ -150,3 +153,30 @@ class Seeder:
 
 def _pad(layout: lt.file_storage, index: int) -> bool:
     return bool(layout.file_flags(index) & lt.file_storage.flag_pad_file)
+
+
+class Tracker:
+    """A minimal HTTP tracker on 127.0.0.1 that answers every announce with ``peers``
+    (compact form, BEP 23). For clients that ignore a magnet's ``x.pe`` hint, like aria2c."""
+
+    def __init__(self, peers: Sequence[int]) -> None:
+        compact = b"".join(socket.inet_aton("127.0.0.1") + struct.pack(">H", p) for p in peers)
+        body = bytes(lt.bencode({b"interval": 60, b"peers": compact}))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/announce"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -22,6 +22,10 @@ from telebot.units import format_duration
 
 POLL = 0.25  # s between status polls; cancel answers within this (the issue asks for 1 s)
 STALL_NOTICE = 60.0  # s without new data before the status line says "stalled"
+# Resume data is also saved after every RESUME_STEP of the wanted bytes (at most once per
+# RESUME_MIN_GAP s), so a kill -9 loses at most 5% of a torrent, not a minute of it.
+RESUME_STEP = 0.05
+RESUME_MIN_GAP = 1.0
 WANTED = 4  # libtorrent's default file priority
 
 
@@ -47,6 +51,7 @@ class TorrentJob:
         self.clock = clock
         self.settings = session.settings
         self.priorities: list[int] = []
+        self._saved_at, self._saved_done = 0.0, 0
 
     def run(self) -> Path:
         """Download and return the single file, or the torrent's folder."""
@@ -77,7 +82,7 @@ class TorrentJob:
         info = self._info()
         files = info.layout()
         check_layout(files, self.data_dir)
-        self.task.name = info.name()
+        self.task.name = self.task.spec.name or info.name()
         priorities = list(self.handle.get_file_priorities())
         if not any(priorities):  # not chosen in an earlier run (resume data keeps the choice)
             priorities = self._choose(files)
@@ -91,7 +96,7 @@ class TorrentJob:
 
     def download(self, wanted: int) -> None:
         last_done, last_change = -1, self.clock()
-        last_save = self.clock()
+        self._saved_at, self._saved_done = self.clock(), 0
         applied = False
         while True:
             st = self._status()
@@ -117,11 +122,17 @@ class TorrentJob:
                 )
             stalled = f" · stalled {format_duration(idle)}" if idle >= STALL_NOTICE else ""
             self.task.detail = f"seeds {st.num_seeds} · peers {st.num_peers}{stalled}"
-            if now - last_save >= self.settings.resume_interval:
-                last_save = now
-                if st.need_save_resume:
-                    self.session.save_resume(self.watch)
+            self._maybe_save(st, now, wanted)
             self._tick()
+
+    def _maybe_save(self, st: lt.torrent_status, now: float, wanted: int) -> None:
+        """Resume data every resume_interval, and after every RESUME_STEP of the data."""
+        done, since = st.total_wanted_done, now - self._saved_at
+        step = done - self._saved_done >= RESUME_STEP * wanted and since >= RESUME_MIN_GAP
+        if step or since >= self.settings.resume_interval:
+            self._saved_at, self._saved_done = now, done
+            if st.need_save_resume:
+                self.session.save_resume(self.watch)
 
     def result_path(self) -> Path:
         files = self._info().layout()

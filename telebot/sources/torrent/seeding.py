@@ -96,8 +96,12 @@ class Seeding:
         job = SeedJob(task, watch, folder, max(1, st.total_wanted), self._clock())
         with self._lock:
             self._jobs[task.gid] = job
-        log.info("task %s: seeding (ratio %s, minutes %s)", task.gid,
-                 task.spec.seed_ratio, task.spec.seed_minutes)
+        log.info(
+            "task %s: seeding (ratio %s, minutes %s)",
+            task.gid,
+            task.spec.seed_ratio,
+            task.spec.seed_minutes,
+        )
 
     # -- from the user interface --------------------------------------------------------------
 
@@ -200,4 +204,3 @@ class Seeding:
     def _drop(self, watch: Watch, folder: Path) -> None:
         self._session.remove(watch, delete_files=True)
         shutil.rmtree(folder, ignore_errors=True)
-

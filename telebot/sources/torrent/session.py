@@ -198,6 +198,8 @@ class TorrentSession:
             watch.moved.set()
         elif isinstance(alert, lt.state_changed_alert):
             watch.states.append(str(alert.state))
+            if str(alert.state) == "checking_files":  # a full re-hash: worth a line in the log
+                log.info("torrent %s is checking its files", watch.handle.info_hashes().get_best())
         elif isinstance(alert, lt.fastresume_rejected_alert):
             watch.resume_rejected = alert.message()
             log.info("resume data rejected, checking the files instead: %s", alert.message())

@@ -100,11 +100,16 @@ class TorrentSource:
         params = load_resume(task.workdir / RESUME_FILE, data_dir)
         if params is None:
             params = self._fresh(task, data_dir)
-        elif is_magnet(task.spec.source):
-            # Resume data does not keep the magnet's peer hints (x.pe); a swarm found only
-            # through them would otherwise be lost after a restart.
-            hints = _magnet_peers(task.spec.source)
-            params.peers = list(params.peers) + [p for p in hints if p not in params.peers]
+        else:
+            have = sum(1 for bit in params.have_pieces if bit)
+            log.info(
+                "task %s: resuming from saved resume data (%d pieces complete)", task.gid, have
+            )
+            if is_magnet(task.spec.source):
+                # Resume data does not keep the magnet's peer hints (x.pe); a swarm found only
+                # through them would otherwise be lost after a restart.
+                hints = _magnet_peers(task.spec.source)
+                params.peers = list(params.peers) + [p for p in hints if p not in params.peers]
         params.flags = (params.flags | _SET) & ~_CLEAR
         return params
 

@@ -60,10 +60,10 @@ def test_torrent_file_over_http_completes(tmp_path: Path, seeder: Seeder, leeche
     with FakeOrigin() as origin:
         origin.add("/files/movie.torrent", data=torrent)
         task = leecher.task(origin.url + "/files/movie.torrent")
-        handle = leecher.session  # the .torrent gives no peers: connect the seeder by hand
+        session = leecher.session  # the .torrent names no peers: connect the seeder by hand
         thread, out = fetch_in_thread(leecher, task)
-        wait_until(lambda: handle._watches != [], what="the torrent to be added")
-        handle._watches[0].handle.connect_peer(("127.0.0.1", seeder.port))
+        wait_until(lambda: session._watches != [], what="the torrent to be added")
+        session._watches[0].handle.connect_peer(("127.0.0.1", seeder.port))
         thread.join(30)
     assert out and out[0] == leecher.workdir / "data" / "movie.mkv", out
     assert (leecher.workdir / "data" / "movie.mkv").read_bytes() == single.read_bytes()
@@ -258,3 +258,24 @@ def test_unselected_files_are_never_written(
     assert sorted(chooser.offered) == sorted(PACK)  # no pad files offered
     assert [p.relative_to(path) for p in path.rglob("*") if p.is_file()] == [Path("sub/b.bin")]
     assert (path / "sub" / "b.bin").read_bytes() == (original / "sub" / "b.bin").read_bytes()
+
+
+def test_private_web_seed_refused_by_default(
+    tmp_path: Path, make_leecher: Callable[..., Leecher]
+) -> None:
+    from telebot.sources.torrent.source import TorrentSource
+
+    strict = replace(LEECHER, allow_private=False, timeout=3)
+    leecher = make_leecher(strict, clock=SteppingClock(step=0.2))
+    with FakeOrigin() as origin:
+        root = make_files(tmp_path / "seed", PACK)
+        torrent = make_torrent(root / "pack", web_seeds=[origin.url + "/ws/"])
+        for rel in PACK:
+            origin.add(f"/ws/{rel}", data=(root / rel).read_bytes())
+        # The .torrent itself comes from a callable here: the HTTP guard would refuse loopback.
+        source = TorrentSource(
+            leecher.session, metainfo=lambda task: torrent, clock=SteppingClock(0.2)
+        )
+        with pytest.raises(DownloadError, match="no progress"):
+            source.fetch(leecher.task("https://example.invalid/pack.torrent"))
+        assert not origin.requests_for("/ws/pack/a.bin")

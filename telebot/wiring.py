@@ -108,7 +108,7 @@ def install(ctx: BotContext) -> None:
     ctx.extra_handlers.update(
         mirror=commands.mirror,
         leech=commands.leech,
-        status=commands.status,
+        status=seed_controls.status_command(commands.status),
         cancel=seed_controls.cancel_command(commands.cancel),
         cancelall=commands.cancel_all,
         stats=monitoring.stats,

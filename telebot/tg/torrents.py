@@ -91,3 +91,15 @@ class SeedingControls:
             await cancel(update, ctx)
 
         return handler
+
+    def status_command(self, status: Handler) -> Handler:
+        """/status also when the chat's only tasks are seeding ones."""
+
+        async def handler(update: Update, ctx: BotContext) -> None:
+            chat = update.effective_chat
+            if chat is not None and self.seeding.snapshots(chat.id):
+                await asyncio.to_thread(self._board.repost, chat.id)
+                return
+            await status(update, ctx)
+
+        return handler

@@ -208,7 +208,10 @@ def test_cancel_button_stops_seeding(
     status = wait_text(
         bot_api, r"Seeding · libtorrent.*left", since=since, method="editMessageText", timeout=60
     )
-    menu = bot_api.chat_messages(OWNER)[status.params["message_id"]]
+    mark = bot_api.mark()
+    bot_api.push_message("/status", chat_id=OWNER, user_id=OWNER)  # its only task is seeding
+    status = wait_text(bot_api, r"Seeding · libtorrent", chat_id=OWNER, since=mark, timeout=15)
+    menu = bot_api.chat_messages(OWNER)[status.result["message_id"]]
     [data] = [d for d in buttons(menu).values() if d.startswith("st:c:")]
     seeding = bot.download_dir / ".seeding" / data.split(":")[2]
     assert seeding.is_dir()
@@ -263,3 +266,22 @@ def test_kill_9_then_restart_does_not_fetch_finished_pieces_again(
     log = bot.log_text()
     assert f"resuming from saved resume data ({kept} pieces complete)" in log
     assert "is checking its files" not in log  # trusted resume data: no full re-hash
+
+
+def test_leech_a_single_file_magnet(
+    bot_api: FakeBotAPI, make_bot: Any, seeder: Seeder, tmp_path: Path
+) -> None:
+    import hashlib
+
+    single = tmp_path / "seed" / "clip.bin"
+    single.parent.mkdir(parents=True)
+    single.write_bytes(hashlib.shake_256(b"clip").digest(700_000))
+    torrent = make_torrent(single)
+    seeder.seed(torrent, single.parent)
+    make_bot(**torrent_env())
+    since = bot_api.mark()
+    bot_api.push_message(f"/leech {magnet(torrent, seeder.port)}", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    [sent] = [c for c in bot_api.calls_of("sendDocument") if c.index >= since]
+    assert sent.files["document"].filename == "clip.bin"
+    assert sent.files["document"].sha256 == hashlib.sha256(single.read_bytes()).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -279,3 +280,13 @@ def test_private_web_seed_refused_by_default(
         with pytest.raises(DownloadError, match="no progress"):
             source.fetch(leecher.task("https://example.invalid/pack.torrent"))
         assert not origin.requests_for("/ws/pack/a.bin")
+
+
+def test_room_check_refuses_what_the_disk_cannot_hold(tmp_path: Path) -> None:
+    from telebot.sources.torrent.safety import check_room
+
+    free = shutil.disk_usage(tmp_path).free
+    check_room(free // 2, 0, tmp_path, None)
+    with pytest.raises(DownloadError, match="not enough disk space"):
+        check_room(free * 2, 0, tmp_path, None)
+    check_room(free * 2, free * 2 - 1, tmp_path, None)  # most of it is already on disk

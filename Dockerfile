@@ -2,7 +2,8 @@
 # Build:  docker build -t telebot .
 # Run:    docker run -d --name telebot --env-file config.env -v telebot-data:/data telebot
 
-# ---- builder: compiles the C IO core and every wheel, so the runtime needs no compiler ----
+# ---- builder: compiles the C IO core and the runtime wheels (requirements.txt only, no test
+# tools), so the runtime needs no compiler ----
 FROM python:3.11.7-slim-bookworm AS builder
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -23,10 +24,13 @@ FROM python:3.11.7-slim-bookworm AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends aria2 p7zip-full ffmpeg rclone ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=builder /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels telebot==0.1.0 && rm -rf /wheels
+# The wheels are bind-mounted from the builder for this one step: no layer of the image keeps them.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels telebot==0.1.0
+# /data/downloads exists in the image so a volume mounted there (docker-compose.yml shares it
+# with the local Bot API server) starts out owned by the bot's user.
 RUN useradd --create-home --uid 10001 telebot \
- && mkdir -p /data && chown telebot:telebot /data
+ && mkdir -p /data/downloads && chown -R telebot:telebot /data
 USER 10001:10001
 WORKDIR /data
 ENV PYTHONUNBUFFERED=1 PTB_TIMEDELTA=1 \

@@ -3,7 +3,7 @@
 ``setup.py`` names ``native/build_iocore.py:ffibuilder``; running this file
 directly (``python native/build_iocore.py``) also builds the extension in place.
 The module lands at ``telebot/fileio/_iocore*.so``; telebot.fileio falls back to
-pure Python when it is missing.
+pure Python when it is missing (and a build without a compiler says so and exits 0).
 """
 
 from __future__ import annotations
@@ -73,6 +73,20 @@ ffibuilder.set_source(
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
 )
 
-if __name__ == "__main__":
+def main() -> int:
+    """Build in place; without a working compiler say so in one line and succeed (the C core is
+    optional: telebot.fileio falls back to pure Python), like ``setup.py build_ext``."""
+    from cffi import VerificationError
+
     os.chdir(os.path.dirname(HERE))
-    sys.exit(0 if ffibuilder.compile(verbose=True) else 1)
+    try:
+        ffibuilder.compile(verbose=True)
+    except VerificationError as exc:  # cffi's wrapper of the compiler/linker failure
+        reason = str(exc).strip().splitlines()[-1]
+        print(f"telebot: the C IO core was not built ({reason}); the pure-Python IO path "
+              "will be used", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -209,11 +209,24 @@ static int64_t copy_fd_st(int in, int out, const struct stat *st, ioc_job *job, 
             job->level = level;     /* unsupported here: later files skip it */
         if (rc < 0)
             return rc;
-        pos = rc ? size : hole;
+        if (rc)
+            return -IOC_SHORT_COPY;     /* EOF early: the source shrank under us */
+        pos = hole;
     }
     if (sparse && ftruncate(out, size) < 0)
         return -errno;
     return job->done - start;
+}
+
+/* 0 when the source still has the size the copy was made for, else
+ * -IOC_SHORT_COPY: a file that shrank into a hole, or grew, while it was
+ * copied would otherwise pass as a complete copy. */
+static int same_size(int in, const struct stat *st)
+{
+    struct stat now;
+    if (fstat(in, &now) < 0)
+        return -errno;
+    return now.st_size == st->st_size ? 0 : -IOC_SHORT_COPY;
 }
 
 int64_t ioc_copy_fd(int in_fd, int out_fd, int64_t size, ioc_job *job)
@@ -348,7 +361,9 @@ static int64_t fill(int in, int out, const struct stat *st, ioc_job *job)
     int64_t n = copy_fd_st(in, out, st, job, &b);
     free(b.data);
     if (n >= 0) {
-        int rc = copy_attrs(out, st, job->umask);
+        int rc = same_size(in, st);
+        if (rc == 0)
+            rc = copy_attrs(out, st, job->umask);
         if (rc == 0 && job->fsync && fsync(out) < 0)
             rc = -errno;
         if (rc < 0)
@@ -604,7 +619,9 @@ static int copy_file_at(int sdir, int ddir, const char *name, worker *w)
     }
     w->file_start = w->job.done;
     int64_t n = copy_fd_st(in, out, &st, &w->job, &w->buf);
-    rc = n < 0 ? (int)n : copy_attrs(out, &st, w->job.umask);
+    rc = n < 0 ? (int)n : same_size(in, &st);
+    if (rc == 0)
+        rc = copy_attrs(out, &st, w->job.umask);
 done:
     if (out >= 0 && close(out) < 0 && rc == 0)
         rc = -errno;

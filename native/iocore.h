@@ -21,6 +21,12 @@
 
 #define IOC_PATH_MAX 4096
 
+/* A short copy: the source ended before the bytes it had when the copy began
+ * (it shrank under us), or it no longer has that size at the end (it grew).
+ * The copy syscalls never return ENODATA themselves, so Python can tell this
+ * apart from a real IO error (telebot.fileio.ShortCopyError). */
+#define IOC_SHORT_COPY ENODATA
+
 /* Called between chunks with the bytes done so far in the job and the job's
  * total (-1 when unknown); a non-zero return cancels the job (the call then
  * returns -ECANCELED). */

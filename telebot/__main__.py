@@ -1,6 +1,7 @@
 """``python -m telebot``: load the config, then run the bot until SIGINT/SIGTERM.
 
-Exit codes: 0 clean stop, 2 bad configuration (one line naming the variable), 1 anything else.
+Exit codes: 0 clean stop, 2 bad configuration (one line naming the variable; also a bot token
+the Bot API rejects), 1 anything else.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return App(config, process_started_at=started).run()
+    except ConfigError as exc:  # found only at start-up, e.g. the Bot API rejected the token
+        print(f"telebot: config error: {exc}", file=sys.stderr)
+        return 2
     except StoreError as exc:
         print(f"telebot: {exc}", file=sys.stderr)
         return 1

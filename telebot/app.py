@@ -1,19 +1,21 @@
 """Wiring and start/stop order: the one place that knows every part.
 
-Start: logging → (store + folders ‖ importing PTB) → Application → long polling.
+Start: logging → (store + folders ‖ importing PTB) → Application → getMe (retried while the
+Bot API is unreachable; a rejected token is a config error) → long polling.
 Stop (SIGINT/SIGTERM, handled by PTB's run_polling): polling stops → ``post_stop`` hooks cancel
 and join the workers while the Bot API client still works → the store and the log queue close.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from logging.handlers import QueueListener
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telebot import __version__
 from telebot.config import Config
@@ -21,15 +23,19 @@ from telebot.logs import setup_logging
 from telebot.store import Store
 
 if TYPE_CHECKING:
+    from telegram.ext import Application
+
     from telebot.tg.bot import BotContext
 
 log = logging.getLogger("telebot")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _open_store(config: Config) -> Store:
     for folder in (config.download_dir, config.mirror_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    return Store(config.database_path)
+    return Store(config.database_path, secret_key=config.bot_token)
 
 
 def _import_bot() -> None:
@@ -88,8 +94,35 @@ class App:
         application = build_application(ctx)
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("the bot must run in the main thread (signal handling)")
+        if not self._connect(application):
+            log.info("stopped before the Bot API answered")
+            return
+        # run_polling takes the loop _connect set and skips initialize(): it has succeeded.
         application.run_polling(
             allowed_updates=["message", "callback_query"],
-            stop_signals=(signal.SIGINT, signal.SIGTERM),
+            stop_signals=STOP_SIGNALS,
             timeout=10,
         )
+
+    def _connect(self, application: Application[Any, Any, Any, Any, Any, Any]) -> bool:
+        """Initialize the application (getMe) on a fresh loop, retrying an unreachable Bot API
+        until SIGINT/SIGTERM. False when stopped first; ConfigError when the token is refused.
+        """
+        from telebot.telegram.startup import connect
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        stop = asyncio.Event()
+        # run_polling installs its own handlers for the same signals over these ones.
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            connected = loop.run_until_complete(
+                connect(application.initialize, self.config.bot_api_url, stop)
+            )
+        except BaseException:
+            loop.close()
+            raise
+        if not connected:
+            loop.close()
+        return connected

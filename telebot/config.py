@@ -80,6 +80,7 @@ class Config:
     log_file: Path = Path("telebot.log")
     upload_timeout: float = 120.0
     max_download_size: int | None = None  # None: no limit
+    host_down_timeout: float = 600.0  # a task waits this long for a host whose breaker is open
     # Torrents (issue 12). 16881: outside 6881-6889 (which some trackers and ISPs refuse) and
     # below Linux's ephemeral range (32768-60999), so an outgoing connection never holds it.
     torrent_port: int = 16881
@@ -127,6 +128,7 @@ KNOWN_KEYS = frozenset(
         "LOG_FILE",
         "UPLOAD_TIMEOUT",
         "MAX_DOWNLOAD_SIZE",
+        "HOST_DOWN_TIMEOUT",
         "TORRENT_PORT",
         "TORRENT_LISTEN",
         "TORRENT_DHT",
@@ -172,6 +174,17 @@ def read_raw(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> d
     merged = read_config_file((cwd or Path.cwd()) / CONFIG_FILE)
     merged.update({k: v for k, v in env.items() if k in KNOWN_KEYS})
     return merged
+
+
+def database_path_of(raw: Mapping[str, str]) -> Path:
+    """DATABASE_PATH from :func:`read_raw`'s settings, or its default."""
+    return Path(raw.get("DATABASE_PATH", "").strip() or "telebot.db")
+
+
+def heartbeat_file(database_path: Path) -> Path:
+    """The health heartbeat, next to the database: the sampler writes it, ``python -m
+    telebot.health`` reads it. The one place that names it, so the two cannot disagree."""
+    return Path(f"{database_path}.heartbeat")
 
 
 def _required(raw: Mapping[str, str], name: str) -> str:
@@ -243,8 +256,52 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _resolved(path: Path, cwd: Path) -> Path:
+    """``path`` made absolute against ``cwd`` with every symlink of its existing part resolved."""
+    return (cwd / path.expanduser()).resolve(strict=False)
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def check_folders(config: Config, cwd: Path | None = None) -> None:
+    """Refuse folder layouts where one part of the bot could delete or mistake another's files.
+
+    The rule (DESIGN.md §3), on paths resolved through symlinks:
+
+    * ``DOWNLOAD_DIR`` and ``MIRROR_DIR`` may not be equal, nor either inside the other: task
+      folders are created and removed in ``DOWNLOAD_DIR``, results live in ``MIRROR_DIR``.
+    * the database's folder may not be ``DOWNLOAD_DIR`` or ``MIRROR_DIR`` or inside either: the
+      database and its ``-wal``/``-shm`` files must never sit among task folders or results.
+      The usual layout, the database in the working folder that *contains* ``downloads/`` and
+      ``mirror/``, is fine.
+    """
+    base = cwd or Path.cwd()
+    download = _resolved(config.download_dir, base)
+    mirror = _resolved(config.mirror_dir, base)
+    database = _resolved(config.database_path, base).parent
+    if _within(download, mirror) or _within(mirror, download):
+        raise ConfigError(
+            "DOWNLOAD_DIR", f"and MIRROR_DIR overlap ({download} and {mirror}); use two "
+            "separate folders, neither inside the other"
+        )
+    for name, folder in (("DOWNLOAD_DIR", download), ("MIRROR_DIR", mirror)):
+        if _within(database, folder):
+            raise ConfigError(
+                "DATABASE_PATH", f"lies inside {name} ({folder}); keep the database outside "
+                "the download and mirror folders"
+            )
+
+
 def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
     """Build and validate the :class:`Config`; raises :class:`ConfigError` on the first problem."""
+    config = _build_config(env, cwd)
+    check_folders(config, cwd)
+    return config
+
+
+def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
     raw = read_raw(env, cwd)
     for key in sorted(set(raw) - KNOWN_KEYS):
         log.warning("config.env: unknown key %s is ignored", key)
@@ -272,7 +329,7 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
         bot_api_local=local,
         download_dir=Path(raw.get("DOWNLOAD_DIR", "").strip() or "downloads"),
         mirror_dir=Path(raw.get("MIRROR_DIR", "").strip() or "mirror"),
-        database_path=Path(raw.get("DATABASE_PATH", "").strip() or "telebot.db"),
+        database_path=database_path_of(raw),
         rclone_config=Path(rclone) if rclone else None,
         default_upload=raw.get("DEFAULT_UPLOAD", "").strip() or "local",
         status_update_interval=_parse(
@@ -296,6 +353,9 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
         ),
         upload_timeout=_parse(
             raw, "UPLOAD_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
+        host_down_timeout=_parse(
+            raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
         **_torrent_settings(raw),
     )

@@ -15,8 +15,9 @@ Healthy means all of:
   at least every ``timeout`` seconds (PTB's default is 10), so 120 s of silence
   means polling is stuck, not just idle.
 
-Docker runs this every 30 s, so it imports nothing beyond the standard
-library: no telegram, no psutil, not even the rest of telebot.
+Docker runs this every 30 s, so it imports nothing heavy: no telegram, no psutil,
+no httpx; of telebot only the config parser (standard library only), so that it finds
+the heartbeat exactly where the bot writes it.
 """
 
 from __future__ import annotations
@@ -28,20 +29,23 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from telebot.config import database_path_of, heartbeat_file, read_raw
+from telebot.errors import ConfigError
+
 __all__ = ["POLL_MAX_AGE", "check", "heartbeat_path", "main"]
 
 POLL_MAX_AGE = 120.0
 SAMPLE_MIN_AGE_LIMIT = 30.0
-DEFAULT_DATABASE = "./telebot.db"
 
 
 def heartbeat_path(environ: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Path:
-    """Where the heartbeat lives: DATABASE_PATH from the environment, else from
-    ``./config.env``, else the default, plus ``.heartbeat``."""
-    database = environ.get("DATABASE_PATH") or _config_env_value(
-        (cwd or Path.cwd()) / "config.env", "DATABASE_PATH"
-    )
-    return Path((database or DEFAULT_DATABASE) + ".heartbeat")
+    """Where the bot writes its heartbeat: from DATABASE_PATH as the bot reads it (the
+    environment over ``./config.env``, else the default), by the bot's own parser and rule."""
+    try:
+        raw = read_raw(environ, cwd)
+    except ConfigError:  # a malformed config.env: the bot did not start either
+        raw = {}
+    return heartbeat_file(database_path_of(raw))
 
 
 def check(path: Path, now: float) -> tuple[bool, str]:
@@ -95,22 +99,6 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True  # no procfs (not Linux): trust kill()
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
-def _config_env_value(path: Path, key: str) -> str | None:
-    """The value of ``key`` in a KEY=value file, or None (missing file or key)."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return None
-    for raw in lines:
-        line = raw.strip()
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        name, sep, value = line.partition("=")
-        if sep and not line.startswith("#") and name.strip() == key:
-            return value.strip().strip("\"'") or None
-    return None
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 Worker threads only put records on an in-memory queue (:class:`logging.handlers.QueueHandler`);
 one listener thread does the disk writes, so a slow disk never stalls a download or the event
-loop. Every line passes through :class:`RedactingFilter` before it is written, so a token that
-slipped into an exception text or a URL (httpx logs full request URLs, which contain the bot
-token) is replaced with ``***``.
+loop. Every line passes through :class:`RedactingFilter` (:func:`telebot.redact.redact`) before it
+is written, so a token that slipped into an exception text or a URL (httpx logs full request
+URLs, which contain the bot token), a password flag or an ``Authorization`` value becomes ``***``.
+The log file is created owner-only (0600), whatever the umask: it may still name hosts and files.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from telebot.redact import redact, register_secret
 
 LINE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s%(task_tag)s: %(message)s"
 
@@ -45,16 +49,20 @@ class TaskTagFilter(logging.Filter):
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every secret in the rendered message (and traceback) with ``***``."""
+    """Replaces every secret in the rendered message (and traceback) with ``***``.
+
+    ``secrets`` (the bot token) are registered with the one redactor, which chat messages
+    share, so the two can never disagree about what is secret.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
+        for secret in secrets:
+            register_secret(secret)
 
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+    @staticmethod
+    def redact(text: str) -> str:
+        return redact(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -67,11 +75,31 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and a missing parent folder) readable by the owner only.
+
+    The mode is set explicitly after creation, so a permissive umask (0o000) cannot widen it;
+    an existing file made by an older telebot is narrowed too.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        os.chmod(path.parent, PRIVATE_DIR_MODE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)
+
+
 def setup_logging(
     log_file: Path, secrets: Iterable[str], level: int = logging.INFO
 ) -> logging.handlers.QueueListener:
     """Route all logging through a queue; returns the started listener (stop it on exit)."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    create_private_file(log_file)
     formatter = logging.Formatter(LINE_FORMAT)
     file_handler = logging.FileHandler(log_file, encoding="utf-8")
     stream_handler = logging.StreamHandler(sys.stderr)

@@ -5,22 +5,29 @@ per thread would buy nothing but more file handles to close on shutdown. WAL mod
 ``synchronous=NORMAL`` keeps every committed transaction intact across a process crash (kill -9);
 only an OS crash can lose the last transactions, never corrupt the file (sqlite.org/wal.html).
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` lists each step.
+
+Secrets never rest in plain text: the journal keeps a task's link, headers and basic-auth
+credentials (:data:`SEALED_FIELDS`) sealed with a key derived from the bot token
+(:mod:`telebot.secretbox`), bound to the row's gid. ``secure_delete`` zeroes what a finished
+task's row leaves behind, and the file, its ``-wal`` and ``-shm`` are owner-only (0600).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from telebot.errors import StoreError
 from telebot.monitor.perf import timed
+from telebot.secretbox import SecretBox, Unsealable
 
 # Each entry moves the schema from version i to i + 1. Never edit a released step; append.
 MIGRATIONS: tuple[str, ...] = (
@@ -45,6 +52,14 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 BUSY_TIMEOUT_MS = 5000
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+# TaskSpec fields that may carry credentials: the link (user:pass@, ?key=), the -h headers and
+# the -au/-ap pair. They are stored sealed under SEALED_KEY, never as plain JSON.
+SEALED_FIELDS = ("source", "headers", "auth")
+SEALED_KEY = "sealed"
+UNREADABLE_CREDENTIALS = "its credentials cannot be decrypted (was the bot token changed?)"
 
 
 @dataclass(frozen=True)
@@ -58,17 +73,24 @@ class JournalEntry:
     spec: dict[str, Any] | None  # None when the stored text is not valid JSON (a damaged row)
     state: str
     created_at: float
+    problem: str | None = None  # why ``spec`` is None, when it is more than damaged JSON
 
 
 class Store:
-    """Thread-safe facade over one SQLite file."""
+    """Thread-safe facade over one SQLite file.
 
-    def __init__(self, path: Path | str) -> None:
+    ``secret_key`` (the bot token) derives the key that seals journal credentials; without it
+    a random key is used, so sealed values are readable by this process only.
+    """
+
+    def __init__(self, path: Path | str, *, secret_key: str | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._box = SecretBox.from_token(secret_key) if secret_key else SecretBox.ephemeral()
+        on_disk = str(path) != ":memory:"
         try:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+            if on_disk:
+                _create_private(self.path)
             self._conn = sqlite3.connect(
                 str(path),
                 check_same_thread=False,
@@ -79,9 +101,16 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows (a finished task's sealed credentials) are overwritten with zeros.
+            self._conn.execute("PRAGMA secure_delete=ON")
             self._migrate()
+            self._seal_plain_rows()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from exc
+        if on_disk:
+            _narrow_companions(self.path)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -193,7 +222,7 @@ class Store:
         with self._tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO task_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (gid, chat_id, user_id, message_id, json.dumps(spec), state, now, now),
+                (gid, chat_id, user_id, message_id, self._seal(gid, spec), state, now, now),
             )
 
     def journal_set_state(self, gid: str, state: str) -> None:
@@ -204,18 +233,57 @@ class Store:
             )
 
     def journal_remove(self, gid: str) -> None:
+        """Forget a finished task. Its sealed credentials go with the row: ``secure_delete``
+        zeroes the freed space, and the checkpoint empties the WAL that held the old page."""
         with self._tx() as conn:
-            conn.execute("DELETE FROM task_journal WHERE gid = ?", (gid,))
+            removed = conn.execute("DELETE FROM task_journal WHERE gid = ?", (gid,)).rowcount
+        if removed:
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def journal_entries(self) -> list[JournalEntry]:
         rows = self._query(
             "SELECT gid, chat_id, user_id, message_id, spec, state, created_at "
             "FROM task_journal ORDER BY created_at"
         )
-        return [
-            JournalEntry(gid, chat, user, msg, _json_or_none(spec), state, created)
-            for gid, chat, user, msg, spec, state, created in rows
-        ]
+        entries = []
+        for gid, chat, user, msg, text, state, created in rows:
+            spec, problem = self._unseal(gid, _json_or_none(text))
+            entries.append(JournalEntry(gid, chat, user, msg, spec, state, created, problem))
+        return entries
+
+    # -- sealing credentials --------------------------------------------------------------
+
+    def _seal(self, gid: str, spec: dict[str, Any]) -> str:
+        """The row's JSON: the spec without SEALED_FIELDS, plus those fields sealed."""
+        plain = {k: v for k, v in spec.items() if k not in SEALED_FIELDS}
+        secret = {k: spec[k] for k in SEALED_FIELDS if k in spec}
+        plain[SEALED_KEY] = self._box.seal(json.dumps(secret), context=gid)
+        return json.dumps(plain)
+
+    def _unseal(
+        self, gid: str, stored: dict[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        if stored is None or SEALED_KEY not in stored:
+            return stored, None  # damaged, or a row from before sealing (sealed at open)
+        spec = {k: v for k, v in stored.items() if k != SEALED_KEY}
+        try:
+            secret = json.loads(self._box.open(str(stored[SEALED_KEY]), context=gid))
+        except (Unsealable, ValueError):
+            return None, UNREADABLE_CREDENTIALS
+        if not isinstance(secret, dict):
+            return None, UNREADABLE_CREDENTIALS
+        return {**spec, **secret}, None
+
+    def _seal_plain_rows(self) -> None:
+        """Seal rows written before credentials were sealed (a one-time upgrade at open)."""
+        rows = self._conn.execute("SELECT gid, spec FROM task_journal").fetchall()
+        for gid, text in rows:
+            spec = _json_or_none(text)
+            if spec is not None and SEALED_KEY not in spec:
+                self._conn.execute(
+                    "UPDATE task_journal SET spec = ? WHERE gid = ?", (self._seal(gid, spec), gid)
+                )
 
 
 def _json_or_none(text: str) -> dict[str, Any] | None:
@@ -225,3 +293,23 @@ def _json_or_none(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file owner-only before SQLite opens it; SQLite then gives its
+    ``-wal`` and ``-shm`` files the same mode (it copies the database file's permissions)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # whatever the umask, and narrows an older file
+    finally:
+        os.close(fd)
+
+
+def _narrow_companions(path: Path) -> None:
+    """Make the -wal and -shm files owner-only too (they hold recent pages of the database)."""
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        with suppress(FileNotFoundError):
+            os.chmod(companion, PRIVATE_FILE_MODE)

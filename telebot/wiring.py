@@ -7,6 +7,7 @@ place, and app.py keeps only the start/stop order.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,45 @@ def footer_for(ctx: BotContext) -> Footer:
     )
 
 
+class Restorer:
+    """Runs :meth:`TaskManager.restore` on its own thread once polling has started.
+
+    Restoring reads the journal and announces every resumed task ("Resuming ..."), each message
+    waiting its turn in the chat's rate limit; done before polling (in post_init) that delayed
+    the first getUpdates, and so the answers to users and the health check, by seconds per task.
+    """
+
+    # Ceiling for joining the thread at shutdown; it stops at its next row, so this is ample.
+    JOIN_TIMEOUT = 10.0
+
+    def __init__(self, manager: TaskManager) -> None:
+        self._manager = manager
+        self._go = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="restore", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def polling_started(self) -> None:
+        """Hook for the first getUpdates (called on the loop: only sets an event)."""
+        self._go.set()
+
+    def stop(self) -> None:
+        self._go.set()  # never started polling: let the thread see the shutdown and end
+        if self._thread.is_alive():
+            self._thread.join(self.JOIN_TIMEOUT)
+
+    def _run(self) -> None:
+        self._go.wait()
+        try:
+            restored = self._manager.restore()
+        except Exception:  # a damaged journal must not keep the bot from answering
+            log.exception("restoring unfinished tasks failed")
+            return
+        if restored:
+            log.info("resumed %d unfinished task(s)", len(restored))
+
+
 def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
     cfg = ctx.config
@@ -116,16 +156,18 @@ def install(ctx: BotContext) -> None:
     ctx.callback_handler = seed_controls.callbacks(file_menu, commands.on_callback)
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
+    restorer = Restorer(manager)
+    ctx.on_polling.append(restorer.polling_started)
+
     def started(_ctx: BotContext) -> None:
-        monitoring.start()
+        monitoring.start(_ctx.loop)
         board.start()
-        try:
-            manager.restore()
-        except Exception:  # a damaged journal must not keep the bot from answering
-            log.exception("restoring unfinished tasks failed")
+        seeding.clear_leftovers()  # seeding does not survive a restart
+        restorer.start()
 
     def stopping() -> None:
-        manager.shutdown()
+        manager.shutdown()  # first: a restore still running stops at its next row
+        restorer.stop()
         seeding.shutdown()
         torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()

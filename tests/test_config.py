@@ -103,3 +103,57 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("folders", "first", "second"),
+    [
+        ({"DOWNLOAD_DIR": "data", "MIRROR_DIR": "data/mirror"}, "DOWNLOAD_DIR", "MIRROR_DIR"),
+        ({"DOWNLOAD_DIR": "data/dl", "MIRROR_DIR": "data"}, "DOWNLOAD_DIR", "MIRROR_DIR"),
+        ({"DOWNLOAD_DIR": "same", "MIRROR_DIR": "same/"}, "DOWNLOAD_DIR", "MIRROR_DIR"),
+        ({"DOWNLOAD_DIR": "dl", "DATABASE_PATH": "dl/telebot.db"}, "DATABASE_PATH", "DOWNLOAD_DIR"),
+        ({"MIRROR_DIR": "m", "DATABASE_PATH": "m/sub/telebot.db"}, "DATABASE_PATH", "MIRROR_DIR"),
+        (
+            {"DOWNLOAD_DIR": ".", "MIRROR_DIR": "/nonexistent-telebot-mirror"},
+            "DATABASE_PATH",
+            "DOWNLOAD_DIR",
+        ),
+    ],
+)
+def test_overlapping_folders_are_refused_naming_both(
+    folders: dict[str, str], first: str, second: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(base_env(**folders), cwd=tmp_path)
+    message = str(info.value)
+    assert message.startswith(first) and second in message
+    assert "\n" not in message
+
+
+def test_overlap_is_seen_through_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    env = base_env(DOWNLOAD_DIR=str(tmp_path / "real"), MIRROR_DIR=str(tmp_path / "link" / "out"))
+    with pytest.raises(ConfigError, match=r"^DOWNLOAD_DIR and MIRROR_DIR overlap"):
+        load_config(env, cwd=tmp_path)
+
+
+def test_the_usual_layout_is_accepted(tmp_path: Path) -> None:
+    # Database in the working folder that contains downloads/ and mirror/; siblings that share
+    # a prefix ("dl" and "dl2") do not overlap.
+    cfg = load_config(base_env(DOWNLOAD_DIR="dl", MIRROR_DIR="dl2"), cwd=tmp_path)
+    assert cfg.database_path == Path("telebot.db")
+    load_config(base_env(), cwd=tmp_path)
+
+
+def test_python_m_telebot_exits_2_with_one_line_for_overlap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from telebot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    for key, value in base_env(DOWNLOAD_DIR="data", MIRROR_DIR="data/mirror").items():
+        monkeypatch.setenv(key, value)
+    assert main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "DOWNLOAD_DIR" in err and "MIRROR_DIR" in err

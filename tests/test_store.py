@@ -84,7 +84,7 @@ def test_concurrent_writers(store: Store) -> None:
 WRITER = """
 import sys
 from telebot.store import Store
-s = Store(sys.argv[1])
+s = Store(sys.argv[1], secret_key="crash-test-token")
 i = 0
 while True:
     s.journal_add(f"g{i}", chat_id=1, user_id=1, message_id=i, spec={"i": i, "pad": "x" * 500},
@@ -109,10 +109,117 @@ def test_kill_9_never_leaves_it_unreadable(tmp_path: Path) -> None:
         assert proc.stdout.readline().strip() == "ready"
         proc.kill()  # SIGKILL, mid-write
         proc.wait(timeout=10)
-        reopened = Store(path)
+        reopened = Store(path, secret_key="crash-test-token")
         assert reopened.integrity_ok()
         entries = reopened.journal_entries()
         assert len(entries) >= 200
         # Every committed row is whole: its spec decodes and matches its gid.
         assert all(e.spec["i"] == int(e.gid[1:]) for e in entries)
         reopened.close()
+
+
+# -- credentials at rest (issue 11) -----------------------------------------------------------
+
+SECRET_SPEC = {
+    "kind": "mirror",
+    "source": "https://bob:linkpw@h.example/f?api_key=LINKKEY",
+    "headers": [["Authorization", "Bearer S3CRET-HEADER"]],
+    "auth": ["bob", "PASSW0RD-XYZ"],
+    "name": "f.bin",
+}
+NEEDLES = (b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw")
+
+
+def _disk_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file())
+
+
+def test_credentials_are_sealed_at_rest_and_opened_on_restore(tmp_path: Path) -> None:
+    db = tmp_path / "db" / "telebot.db"
+    store = Store(db, secret_key="111111:token-one")
+    store.journal_add("g1", chat_id=1, user_id=2, message_id=3, spec=SECRET_SPEC, state="queued")
+    raw = _disk_bytes(db.parent)
+    assert raw and not [n for n in NEEDLES if n in raw]
+    [row] = store._query("SELECT spec FROM task_journal")
+    assert "tbs1:" in row[0] and "PASSW0RD" not in row[0]
+    store.close()
+    reopened = Store(db, secret_key="111111:token-one")
+    [entry] = reopened.journal_entries()
+    assert entry.spec == SECRET_SPEC and entry.problem is None
+    reopened.close()
+
+
+def test_a_changed_token_reports_instead_of_crashing(tmp_path: Path) -> None:
+    db = tmp_path / "telebot.db"
+    store = Store(db, secret_key="111111:token-one")
+    store.journal_add("g1", chat_id=1, user_id=2, message_id=3, spec=SECRET_SPEC, state="queued")
+    store.close()
+    other = Store(db, secret_key="222222:token-two")
+    [entry] = other.journal_entries()
+    assert entry.spec is None and entry.problem is not None
+    assert "credentials cannot be decrypted" in entry.problem
+    other.close()
+
+
+def test_a_sealed_value_is_bound_to_its_row(tmp_path: Path) -> None:
+    store = Store(tmp_path / "telebot.db", secret_key="111111:token-one")
+    store.journal_add("g1", chat_id=1, user_id=2, message_id=3, spec=SECRET_SPEC, state="queued")
+    store.journal_add("g2", chat_id=1, user_id=2, message_id=4, spec={"kind": "x"}, state="queued")
+    with store._tx() as conn:  # an attacker swaps the sealed blob into another row
+        conn.execute(
+            "UPDATE task_journal SET spec = (SELECT spec FROM task_journal "
+            "WHERE gid = 'g1') WHERE gid = 'g2'"
+        )
+    entries = {e.gid: e for e in store.journal_entries()}
+    assert entries["g1"].spec == SECRET_SPEC and entries["g2"].spec is None
+    store.close()
+
+
+def test_finished_rows_leave_no_credentials_behind(tmp_path: Path) -> None:
+    db = tmp_path / "db" / "telebot.db"
+    store = Store(db, secret_key="111111:token-one")
+    assert store._query("PRAGMA secure_delete")[0][0] == 1
+    store.journal_add("g1", chat_id=1, user_id=2, message_id=3, spec=SECRET_SPEC, state="queued")
+    [row] = store._query("SELECT spec FROM task_journal")
+    sealed = row[0].split('"sealed": "')[1].split('"')[0].encode()
+    store.journal_remove("g1")
+    assert sealed[:40] not in _disk_bytes(db.parent)  # not even the sealed form
+    store.close()
+
+
+def test_plain_rows_of_an_older_version_are_sealed_at_open(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    db = tmp_path / "telebot.db"
+    Store(db, secret_key="111111:token-one").close()
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO task_journal VALUES ('old', 1, 2, 3, ?, 'queued', 0, 0)",
+        (json.dumps(SECRET_SPEC),),
+    )
+    conn.commit()
+    conn.close()
+    store = Store(db, secret_key="111111:token-one")
+    [entry] = store.journal_entries()
+    assert entry.spec == SECRET_SPEC
+    [row] = store._query("SELECT spec FROM task_journal")
+    assert "PASSW0RD" not in row[0]
+    store.close()
+
+
+def test_database_files_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0)
+    try:
+        db = tmp_path / "new" / "telebot.db"
+        store = Store(db, secret_key="111111:token-one")
+        store.journal_add("g1", chat_id=1, user_id=2, message_id=3, spec={}, state="queued")
+        for path in (db, db.with_name("telebot.db-wal"), db.with_name("telebot.db-shm")):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+        store.close()
+    finally:
+        os.umask(old)

@@ -10,23 +10,25 @@ cost 10,000 small objects, not 10,000 threads.
 from __future__ import annotations
 
 import errno
-import json
 import logging
+import os
+import re
 import shutil
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
+from telebot.engine import taskstate
 from telebot.engine.pipeline import Delivery, Pipeline
-from telebot.engine.task import Snapshot, State, Task, TaskSpec, new_gid
+from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.logs import task_context
-from telebot.store import Store
+from telebot.redact import redact_url
+from telebot.store import JournalEntry, Store
 
 log = logging.getLogger(__name__)
 
@@ -148,26 +150,41 @@ class TaskManager:
     # -- submitting and looking up --------------------------------------------------------
 
     def submit(self, spec: TaskSpec, *, gid: str | None = None) -> Task:
+        """Queue a task. Its journal row is written *before* the task can be dispatched, so no
+        other thread's dispatch can run and finish it first and leave an orphan row behind."""
         with self._lock:
             if self._stopping:
                 raise TelebotError("the bot is shutting down; try again in a moment")
             gid = gid or self._unused_gid()
             task = Task(gid, spec, self.download_dir / gid, clock=self._clock)
-            self._tasks[gid] = task
-            self._pending.append(task)
-        if self._store is not None:
-            self._store.journal_add(
-                gid,
-                chat_id=spec.chat_id,
-                user_id=spec.user_id,
-                message_id=spec.message_id,
-                spec=spec.to_json(),
-                state=State.QUEUED.value,
-            )
+            self._tasks[gid] = task  # holds the gid; not dispatchable until it is pending
+        try:
+            self._journal_add(task)
+        except BaseException:
+            with self._lock:
+                self._tasks.pop(gid, None)
+            raise
+        with self._lock:
+            # A shutdown that came meanwhile leaves the row: the task runs after the restart.
+            if not self._stopping:
+                self._pending.append(task)
         log.info("task %s queued: %s %s", gid, spec.kind, _redact_url(spec.source))
         self._listener.on_submitted(task)
         self._dispatch()
         return task
+
+    def _journal_add(self, task: Task) -> None:
+        if self._store is None:
+            return
+        spec = task.spec
+        self._store.journal_add(
+            task.gid,
+            chat_id=spec.chat_id,
+            user_id=spec.user_id,
+            message_id=spec.message_id,
+            spec=spec.to_json(),
+            state=State.QUEUED.value,
+        )
 
     def _unused_gid(self) -> str:
         while True:
@@ -214,7 +231,12 @@ class TaskManager:
     # -- cancelling -----------------------------------------------------------------------
 
     def cancel(self, gid: str, reason: str = "cancelled by user") -> bool:
-        """Cancel a task; False when there is no such running or queued task."""
+        """Cancel a task; False when there is no such running or queued task.
+
+        A running task ends in its worker thread; a queued one is finished here, in the
+        calling thread (folder removal, journal write, the listener's message), so never call
+        this on the event loop.
+        """
         with self._lock:
             task = self._tasks.get(gid)
             if task is None or task.state.finished:
@@ -230,6 +252,7 @@ class TaskManager:
         return True
 
     def cancel_all(self, tasks: Iterable[Task], reason: str = "cancelled by user") -> int:
+        """:meth:`cancel` each of ``tasks``; how many were cancelled. Not on the event loop."""
         return sum(self.cancel(task.gid, reason) for task in list(tasks))
 
     # -- running --------------------------------------------------------------------------
@@ -258,10 +281,10 @@ class TaskManager:
 
     def _execute(self, task: Task) -> State:
         try:
-            task.workdir.mkdir(parents=True, exist_ok=True)
+            taskstate.create(task.workdir, task.gid)
             source = self._pipeline.source_for(task.spec)
             sink = self._pipeline.sink_for(task.spec)
-            earlier = delivered_before(task)
+            earlier = taskstate.delivered(task.workdir)
             if earlier is not None:  # the last run finished but died before saying so
                 self._download_slots.forget(task.gid)
                 task.result = earlier
@@ -343,35 +366,104 @@ class TaskManager:
     # -- restart --------------------------------------------------------------------------
 
     def restore(self) -> list[Task]:
-        """Resubmit the journal's unfinished tasks; drop folders no task owns."""
+        """Resubmit the journal's unfinished tasks; remove task folders no row owns.
+
+        Never deletes what it cannot prove is its own: a row it cannot read is reported and its
+        folder moved aside (:meth:`_set_aside`); a row from a newer telebot is reported and kept
+        with its folder; in ``DOWNLOAD_DIR`` only folders :func:`taskstate.owned` accepts (and
+        empty gid-named ones, a crash between ``mkdir`` and the state file) are removed.
+        Stops quietly when a shutdown begins meanwhile: the remaining rows wait for the next start.
+
+        Safe while users already submit (it runs after polling has started): a gid this manager
+        already runs is neither resubmitted nor has its folder removed.
+        """
         if self._store is None:
             return []
-        restored: list[Task] = []
         entries = self._store.journal_entries()
+        restored: list[Task] = []
         for entry in entries:
-            try:
-                if entry.spec is None:
-                    raise ValueError("not valid JSON")
-                spec = TaskSpec.from_json(entry.spec)
-            except (TypeError, ValueError) as exc:
-                self._store.journal_remove(entry.gid)
-                shutil.rmtree(self.download_dir / entry.gid, ignore_errors=True)
-                self._listener.on_restore_failed(
-                    entry.chat_id,
-                    entry.message_id,
-                    entry.gid,
-                    f"its saved description is unreadable ({exc})",
-                )
+            if self._live(entry.gid):
                 continue
-            task = self.submit(spec, gid=entry.gid)
-            self._listener.on_resumed(task)
-            restored.append(task)
-        known = {entry.gid for entry in entries}
-        if self.download_dir.is_dir():
-            for folder in self.download_dir.iterdir():
-                if folder.is_dir() and folder.name not in known:
-                    shutil.rmtree(folder, ignore_errors=True)
+            try:
+                task = self._restore_entry(entry)
+            except ShuttingDown:
+                return restored
+            if task is not None:
+                restored.append(task)
+        self._sweep({entry.gid for entry in entries})
         return restored
+
+    def _restore_entry(self, entry: JournalEntry) -> Task | None:
+        try:
+            if not _SAFE_GID.match(entry.gid):  # it names a folder: never one outside ours
+                raise ValueError(f"bad task id {entry.gid[:40]!r}")
+            if entry.spec is None:
+                raise ValueError(entry.problem or "not valid JSON")
+            spec = TaskSpec.from_json(entry.spec)
+        except SpecTooNew as exc:
+            log.warning("task %s kept for a newer telebot: %s", entry.gid, exc)
+            self._report(entry, f"it was {exc}; it stays saved until that version runs")
+            return None
+        except (TypeError, ValueError) as exc:
+            where = self._set_aside(entry.gid)
+            kept = f"; its files are kept in {where.name}" if where is not None else ""
+            self._report(entry, f"its saved description is unreadable ({exc}){kept}")
+            return None
+        try:
+            task = self.submit(spec, gid=entry.gid)
+        except TelebotError:
+            if self._stopping:
+                raise ShuttingDown from None
+            raise
+        self._listener.on_resumed(task)
+        return task
+
+    def _report(self, entry: JournalEntry, reason: str) -> None:
+        try:
+            self._listener.on_restore_failed(entry.chat_id, entry.message_id, entry.gid, reason)
+        except Exception:
+            log.exception("could not report restore problem of task %s", entry.gid)
+
+    def _set_aside(self, gid: str) -> Path | None:
+        """Drop an unreadable row but keep its files: ``<gid>`` becomes ``<gid>.unreadable`` (no
+        longer a gid name, so no later restore removes it; the operator decides)."""
+        assert self._store is not None
+        folder = self.download_dir / gid
+        target: Path | None = None
+        if _SAFE_GID.match(gid) and folder.is_dir() and not folder.is_symlink():
+            target = self.download_dir / f"{gid}.unreadable"
+            try:
+                os.rename(folder, target)
+            except OSError as exc:
+                log.warning("could not move %s aside (%s); left in place", folder, exc)
+                return folder  # keep the row too: its folder must not look like an orphan
+        self._store.journal_remove(gid)
+        log.warning("task %s: unreadable journal row dropped; files kept in %s", gid, target)
+        return target
+
+    def _live(self, gid: str) -> bool:
+        with self._lock:
+            return gid in self._tasks
+
+    def _sweep(self, known: set[str]) -> None:
+        """Remove task folders without a journal row; leave (and log once) everything else."""
+        if not self.download_dir.is_dir():
+            return
+        strangers: list[str] = []
+        for entry in sorted(self.download_dir.iterdir()):
+            # A live task registers before its folder exists and removes the folder itself.
+            if entry.name in known or self._live(entry.name):
+                continue
+            if taskstate.owned(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif not _remove_empty_gid_folder(entry):
+                strangers.append(entry.name)
+        if strangers:
+            shown = ", ".join(strangers[:10]) + (" ..." if len(strangers) > 10 else "")
+            log.info(
+                "restore: left %d item(s) in %s that are not telebot task folders: %s",
+                len(strangers), self.download_dir, shown,
+            )
 
     def shutdown(self, timeout: float = 8.0) -> None:
         """Interrupt every task (kept for resume) and wait for workers up to ``timeout``."""
@@ -393,54 +485,46 @@ class TaskManager:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-FETCHED_MARKER = ".fetched"
+# Journal gids this manager will turn into a folder name: new_gid() makes 10 hex digits; older
+# or hand-made rows may differ, but never with a separator or dots that could leave the folder.
+_SAFE_GID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+
+class ShuttingDown(Exception):
+    """Internal: restore() met a shutdown."""
+
+
+def _remove_empty_gid_folder(folder: Path) -> bool:
+    """A gid-named folder killed between mkdir and its state file is empty: rmdir only ever
+    removes an empty folder, so this deletes nothing."""
+    if not taskstate.GID_RE.match(folder.name) or folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def fetched_before(task: Task) -> Path | None:
     """The finished download of an earlier run of this task (it was interrupted later, e.g.
     during the upload), so a resumed task does not fetch it again."""
-    marker = task.workdir / FETCHED_MARKER
-    try:
-        relative = marker.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    path = task.workdir / relative
-    if not relative or ".." in Path(relative).parts or not path.exists():
-        return None
-    task.name = path.name
+    path = taskstate.fetched_path(task.workdir)
+    if path is not None:
+        task.name = path.name
     return path
 
 
 def remember_fetched(task: Task, path: Path) -> Path:
     """Record which file the fetch produced (written after the source renamed it into place)."""
-    relative = path.relative_to(task.workdir)
-    tmp = task.workdir / f"{FETCHED_MARKER}.tmp"
-    tmp.write_text(str(relative), encoding="utf-8")
-    tmp.replace(task.workdir / FETCHED_MARKER)
+    taskstate.record_fetched(task.workdir, task.gid, path)
     return path
-
-
-DELIVERED_MARKER = ".delivered"
-
-
-def delivered_before(task: Task) -> Delivery | None:
-    """The result of an earlier run that delivered but was killed before it could report."""
-    try:
-        data = json.loads((task.workdir / DELIVERED_MARKER).read_text(encoding="utf-8"))
-        return Delivery(**data)
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError):
-        return None  # torn or foreign: deliver again rather than claim a result
 
 
 def remember_delivered(task: Task) -> None:
     """Written right after the sink returns: a restart then reports the result, not redoes it."""
-    if not isinstance(task.result, Delivery):
-        return
-    tmp = task.workdir / f"{DELIVERED_MARKER}.tmp"
-    tmp.write_text(json.dumps(asdict(task.result)), encoding="utf-8")
-    tmp.replace(task.workdir / DELIVERED_MARKER)
+    if isinstance(task.result, Delivery):
+        taskstate.record_delivered(task.workdir, task.gid, task.result)
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -455,11 +539,4 @@ def describe_os_error(exc: OSError) -> str:
 
 def _redact_url(url: str) -> str:
     """Logs keep the host and path, never credentials or query strings (they carry tokens)."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable link>"
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{parts.path[:80]}" if parts.scheme else url[:60]
+    return redact_url(url)

@@ -39,12 +39,13 @@ class TaskSpec:
     """Everything needed to (re)run a task; JSON-serializable for the journal."""
 
     kind: str  # "mirror" | "leech"
-    source: str  # a URL, or "tg:<file_id>" for a Telegram file
+    # repr=False: the link may carry user:pass@ or ?key=, headers and auth carry credentials.
+    source: str = field(repr=False)  # a URL, or "tg:<file_id>" for a Telegram file
     chat_id: int
     user_id: int
     message_id: int | None = None  # the command message (replies and /cancel by reply)
     name: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     auth: tuple[str, str] | None = field(default=None, repr=False)
     upload: str | None = None  # "local", an rclone "remote:path", or a chat id (leech)
     split_size: int | None = None
@@ -61,15 +62,70 @@ class TaskSpec:
         return self.seed_ratio is not None or self.seed_minutes is not None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The journal form: the fields plus ``"v"``, the :data:`SPEC_VERSION` that wrote it."""
+        return {"v": SPEC_VERSION, **asdict(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskSpec:
-        data = dict(data)
-        data["headers"] = tuple(tuple(pair) for pair in data.get("headers", ()))
-        if data.get("auth") is not None:
-            data["auth"] = tuple(data["auth"])
-        return cls(**data)
+        """Read a journal form of any version up to :data:`SPEC_VERSION`, migrating older ones.
+
+        Raises :class:`SpecTooNew` for a row written by a newer telebot (it may be readable
+        again after an upgrade, so it must be kept), and ``ValueError`` for one that is damaged.
+        """
+        data = migrate(data)
+        try:
+            data["headers"] = tuple((str(k), str(v)) for k, v in data.get("headers") or ())
+            if data.get("auth") is not None:
+                if not isinstance(data["auth"], (list, tuple)):
+                    raise TypeError("auth is not a pair")
+                user, password = data["auth"]
+                data["auth"] = (str(user), str(password))
+            spec = cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"damaged task description ({exc})") from None
+        if not isinstance(spec.kind, str) or not isinstance(spec.source, str):
+            raise ValueError("damaged task description (kind/source)")
+        return spec
+
+
+#: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
+#: format before the journal carried a version (the same fields as version 1).
+SPEC_VERSION = 2  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+
+
+class SpecTooNew(ValueError):
+    """A journal row written by a newer telebot than this one."""
+
+
+def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 0 had exactly version 1's fields; only the marker is new.
+    return data
+
+
+# MIGRATIONS[i] turns a version-i row into a version-(i + 1) row. Append; never edit one.
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 only added fields with defaults (no selection, no seeding).
+    return data
+
+
+MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0, _from_v1)
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` in the current version, without the ``"v"`` key."""
+    if not isinstance(data, dict):
+        raise ValueError("damaged task description (not an object)")
+    data = dict(data)
+    version = data.pop("v", 0)
+    if not isinstance(version, int) or version < 0:
+        raise ValueError(f"damaged task description (version {version!r})")
+    if version > SPEC_VERSION:
+        raise SpecTooNew(
+            f"saved by a newer telebot (format {version}, this one reads {SPEC_VERSION})"
+        )
+    for step in MIGRATIONS[version:]:
+        data = step(data)
+    return data
 
 
 def new_gid() -> str:
@@ -94,6 +150,7 @@ class Snapshot:
     user_id: int
     message_id: int | None
     queue_position: int | None = None
+    note: str | None = None  # one line from the running stage: "waiting for <host>, ..."
     detail: str | None = None  # one engine-specific line, e.g. "seeds 3 · peers 7"
 
     @property
@@ -159,6 +216,7 @@ class Task:
         "error",
         "gid",
         "name",
+        "note",
         "result",
         "spec",
         "started_at",
@@ -187,6 +245,7 @@ class Task:
         self.created_at = clock()
         self.started_at: float | None = None
         self.error: str | None = None
+        self.note: str | None = None
         self.result: Any = None
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
@@ -203,6 +262,7 @@ class Task:
         self.engine = engine
         self.done = 0
         self.total = total
+        self.note = None  # a stage's note belongs to that stage
         self.detail = None
         self._meter = SpeedMeter(self._clock)
 
@@ -236,6 +296,7 @@ class Task:
             user_id=self.spec.user_id,
             message_id=self.spec.message_id,
             queue_position=queue_position,
+            note=self.note,
             detail=self.detail,
         )
 

@@ -9,7 +9,10 @@ names the path in use (for /stats).  ``TELEBOT_FORCE_COPY`` or
 
 from __future__ import annotations
 
+import os
+
 from telebot.fileio import _backend
+from telebot.fileio._job import ShortCopyError
 from telebot.fileio.batch import BatchResult, batch
 from telebot.fileio.ops import copy_file, copy_tree, move, move_tree
 from telebot.fileio.ranges import copy_range
@@ -27,6 +30,12 @@ def active_path() -> str:
     return f"{backend.NAME}/{LEVEL_NAMES[level]}+{_backend.naming()}"
 
 
+def rename_noreplace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """rename(2) that never replaces ``dst`` (FileExistsError instead): RENAME_NOREPLACE in
+    the native core; the pure-Python backend checks first and cannot close that race."""
+    _backend.current()[0].rename_noreplace(os.fspath(src), os.fspath(dst))
+
+
 def force_strategy(value: str | None) -> None:
     """Force backend/level: 'python', 'python:rw', 'sendfile', ... ; None = auto."""
     _backend.force(value)
@@ -35,6 +44,7 @@ def force_strategy(value: str | None) -> None:
 __all__ = [
     "NATIVE",
     "BatchResult",
+    "ShortCopyError",
     "StatCache",
     "active_path",
     "batch",
@@ -44,5 +54,6 @@ __all__ = [
     "force_strategy",
     "move",
     "move_tree",
+    "rename_noreplace",
     "stat_cache",
 ]

@@ -49,6 +49,18 @@ UNSUPPORTED = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINV
                          errno.EBADF})
 
 
+# The errno of a short copy (IOC_SHORT_COPY in native/iocore.h): the source ended before the
+# bytes it had when the copy began, or no longer has that size at the end. The copy syscalls
+# never fail with ENODATA themselves, so it cannot be mistaken for a real IO error.
+SHORT_COPY = errno.ENODATA
+
+
+class ShortCopyError(OSError):
+    """Fewer (or more) bytes than the source or the asked range holds: it changed size while
+    it was copied, or ends before the range. No file is left under the destination name and a
+    move keeps its source. ``filename`` is the source, ``filename2`` the destination."""
+
+
 def read_umask() -> int:
     """The process umask without changing it (os.umask() can only set it,
     which would race with threads creating files), or -1 when unknown."""

@@ -25,6 +25,7 @@ from telebot.fileio._job import (
     READWRITE,
     RW_BUFFER,
     SENDFILE,
+    SHORT_COPY,
     UNSUPPORTED,
     Job,
     temp_name,
@@ -158,7 +159,9 @@ def copy_fd(fin: int, fout: int, size: int, job: Job, st: os.stat_result | None 
             finally:
                 if level[0] != first:
                     job.level = level[0]  # unsupported here: later files skip it
-            pos = size if eof else hole
+            if eof:  # the source shrank under us
+                raise OSError(SHORT_COPY, os.strerror(SHORT_COPY))
+            pos = hole
         if sparse:
             os.ftruncate(fout, size)
     finally:
@@ -299,8 +302,16 @@ def _copy_via_temp(fin: int, st: os.stat_result, tmp: str, dst: str, job: Job) -
     return job.done
 
 
+def _same_size(fin: int, st: os.stat_result) -> None:
+    """Raise the short-copy error when the source no longer has the size it was copied for:
+    a file that shrank into a hole, or grew, would otherwise pass as complete (same_size)."""
+    if os.fstat(fin).st_size != st.st_size:
+        raise OSError(SHORT_COPY, os.strerror(SHORT_COPY))
+
+
 def _copy_whole(fin: int, fout: int, st: os.stat_result, job: Job) -> None:
     copy_fd(fin, fout, st.st_size, job, st)
+    _same_size(fin, st)
     _copy_attrs(fout, st, job.umask)
     if job.fsync:
         os.fsync(fout)
@@ -354,6 +365,7 @@ def _copy_file_at(src: str, dst: str, job: Job) -> None:
         fout = os.open(dst, flags, stat.S_IMODE(st.st_mode))
         try:
             copy_fd(fin, fout, st.st_size, job, st)
+            _same_size(fin, st)
             _copy_attrs(fout, st, job.umask)
         finally:
             os.close(fout)

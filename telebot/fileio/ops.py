@@ -14,6 +14,9 @@ Safety contract:
   a half tree never carries the final name either.
 * On any error the temporary file/tree is removed and the OSError carries
   both names (``filename`` = source, ``filename2`` = destination).
+* A source that changes size while it is copied (ends early, or is no
+  longer the size it had at the start) fails with ShortCopyError: the copy
+  is never published and a move keeps its source.
 * Mode and mtime (and atime) are preserved.
 """
 
@@ -30,10 +33,20 @@ from typing import Any
 from telebot.errors import TaskCancelled
 from telebot.fileio import _backend
 from telebot.fileio._fsinfo import is_volatile
-from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, is_cancelled, temp_name
+from telebot.fileio._job import (
+    SHORT_COPY,
+    CancelArg,
+    Hook,
+    Job,
+    ProgressFn,
+    ShortCopyError,
+    is_cancelled,
+    temp_name,
+)
 from telebot.fileio._pyio import TreeError
 from telebot.fileio.reaper import REAP_MIN, reaper
 from telebot.fileio.statcache import stat_cache
+from telebot.fileio.walk import tree_size
 
 PathLike = str | os.PathLike[str]
 
@@ -41,7 +54,13 @@ PathLike = str | os.PathLike[str]
 def _names_error(exc: OSError, src: str, dst: str) -> OSError:
     """The same error (subclass chosen by errno) naming both files."""
     err = exc.errno or errno.EIO
+    if err == SHORT_COPY:  # a backend's bare errno gets words; ours keeps its own
+        text = exc.strerror if isinstance(exc, ShortCopyError) else SHORT_COPY_TEXT
+        return ShortCopyError(err, text or SHORT_COPY_TEXT, src, None, dst)
     return OSError(err, exc.strerror or os.strerror(err), src, None, dst)
+
+
+SHORT_COPY_TEXT = "short copy: the source changed size while it was copied"
 
 
 def _make_hook(progress: ProgressFn | None, cancel: CancelArg, total: int) -> Hook | None:
@@ -175,20 +194,6 @@ def move(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
     stat_cache.invalidate(s)
 
 
-def _tree_total(src: str) -> int:
-    """Bytes of regular files under src (only computed when progress is asked)."""
-    total = 0
-    stack = [src]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for e in entries:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif e.is_file(follow_symlinks=False):
-                    total += e.stat(follow_symlinks=False).st_size
-    return total
-
-
 def copy_tree(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = None,
               cancel: CancelArg = None, fsync: bool = False) -> int:
     """Copy the directory ``src`` to ``dst``, which must not exist.
@@ -202,7 +207,7 @@ def copy_tree(src: PathLike, dst: PathLike, *, progress: ProgressFn | None = Non
     _check_cancel(cancel)
     if os.path.lexists(d):
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), s, None, d)
-    hook = _make_hook(progress, cancel, _tree_total(s) if progress is not None else -1)
+    hook = _make_hook(progress, cancel, tree_size(s) if progress is not None else -1)
     backend, level = _backend.current()
     tmp = temp_name(d)
     job = Job(level=level, hook=hook, fsync=fsync)

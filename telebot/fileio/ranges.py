@@ -19,7 +19,15 @@ import contextlib
 import os
 
 from telebot.fileio import _backend
-from telebot.fileio._job import CancelArg, Hook, Job, ProgressFn, temp_name
+from telebot.fileio._job import (
+    SHORT_COPY,
+    CancelArg,
+    Hook,
+    Job,
+    ProgressFn,
+    ShortCopyError,
+    temp_name,
+)
 from telebot.fileio.ops import PathLike, _check_cancel, _names_error
 from telebot.fileio.statcache import stat_cache
 
@@ -38,10 +46,11 @@ def copy_range(
 ) -> int:
     """Write bytes ``[offset, offset + length)`` of ``src`` to the new file ``dst``.
 
-    ``dst`` is replaced if it exists.  Returns the bytes written: fewer only when ``src`` is
-    shorter (0 when ``offset`` is at or past its end; ``dst`` is then empty).  Raises OSError
-    naming both files (``filename`` = src, ``filename2`` = dst), ValueError for a negative
-    offset or length, or TaskCancelled; on any error no file is left behind.
+    ``dst`` is replaced if it exists.  Returns the bytes written, always ``length``: a source
+    that ends before ``offset + length`` (it was shorter, or shrank during the copy) raises
+    :class:`ShortCopyError`.  Raises OSError naming both files (``filename`` = src,
+    ``filename2`` = dst), ValueError for a negative offset or length, or TaskCancelled; on any
+    error no file is left behind.
     """
     if offset < 0 or length < 0:
         raise ValueError(f"offset and length must be >= 0, not {offset} and {length}")
@@ -63,6 +72,9 @@ def copy_range(
                 os.close(fout)
         finally:
             os.close(fin)
+        if done != length:  # a part with missing bytes must never get its final name
+            raise ShortCopyError(SHORT_COPY, f"short copy: the source has {done:,} of the "
+                                 f"{length:,} bytes asked from offset {offset:,}")
         os.replace(tmp, d)
     except BaseException as exc:
         if created:

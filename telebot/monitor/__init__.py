@@ -1,4 +1,4 @@
-"""Monitoring: psutil sampler, per-function timings, reports, /stats and its chart.
+"""Monitoring: psutil sampler, per-function timings, loop lag, reports, /stats, its chart.
 
 Everything here is a plain component with injectable clocks and waits; the
 wiring (starting threads, the /stats handler, the heartbeat of getUpdates)
@@ -8,6 +8,7 @@ lives in the application.
 from __future__ import annotations
 
 from telebot.monitor.chart import render_chart
+from telebot.monitor.looplag import LagSummary, LoopLagProbe
 from telebot.monitor.perf import REGISTRY, FunctionStats, PerfRegistry, monitor_performance, timed
 from telebot.monitor.report import Reporter, build_report
 from telebot.monitor.sampler import Sample, Sampler, SamplerErrors
@@ -16,6 +17,8 @@ from telebot.monitor.stats import StatsInput, render_stats, tool_versions
 __all__ = [
     "REGISTRY",
     "FunctionStats",
+    "LagSummary",
+    "LoopLagProbe",
     "PerfRegistry",
     "Reporter",
     "Sample",

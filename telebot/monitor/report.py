@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
+from telebot.monitor.looplag import LagSummary
 from telebot.monitor.perf import PerfRegistry
 from telebot.monitor.sampler import Sampler
 from telebot.units import format_bytes, format_seconds
@@ -29,12 +30,14 @@ def build_report(
     perf: PerfRegistry,
     errors: Mapping[str, int],
     breakers: Mapping[str, str],
+    loop_lag: LagSummary | None = None,
 ) -> str:
     """A compact multi-line report.
 
     ``errors`` maps an error kind to its count; ``breakers`` maps a breaker key
     to its state name ("closed", "open", "half_open"); only breakers that are
-    not closed are listed by name.
+    not closed are listed by name. ``loop_lag`` adds the event loop's lag once
+    the probe has measured any.
     """
     lines = ["performance report", "system: " + _system(sampler)]
     slowest = perf.slowest(REPORT_SLOWEST)
@@ -50,6 +53,11 @@ def build_report(
     ranked = sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))
     lines.append("errors: " + (", ".join(f"{k}={v}" for k, v in ranked) or "none"))
     lines.append("breakers: " + _breakers(breakers))
+    if loop_lag is not None and loop_lag.count:
+        lines.append(
+            f"loop lag (last {loop_lag.window:.0f} s): p95 {format_seconds(loop_lag.p95)}"
+            f" max {format_seconds(loop_lag.max)}"
+        )
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from telebot.monitor.looplag import LagSummary
 from telebot.monitor.perf import FunctionStats
 from telebot.monitor.sampler import Sample
 from telebot.units import format_bytes, format_duration, format_seconds
@@ -53,7 +54,9 @@ class StatsInput:
     """Everything /stats shows; the handler gathers it from the live parts.
 
     ``open_breakers`` holds (key, seconds until a trial call); ``versions``
-    maps a tool to its version, or None when it is not installed.
+    maps a tool to its version, or None when it is not installed. Breaker keys
+    name the hosts other users download from, so they are shown only with
+    ``show_hosts`` (sudo users); everyone else sees how many are open.
     """
 
     uptime: float
@@ -66,6 +69,8 @@ class StatsInput:
     versions: dict[str, str | None]
     download_dir: Path
     io_path: str = ""  # fileio.active_path() without the backend, e.g. "clone+linkat"
+    loop_lag: LagSummary | None = None  # None: no probe running
+    show_hosts: bool = False
 
 
 def render_stats(s: StatsInput) -> str:
@@ -81,10 +86,12 @@ def render_stats(s: StatsInput) -> str:
         io_core += f" ({html.escape(s.io_path)})"
     lines.append(f"<b>IO core</b>: {io_core}")
     lines.append(_versions_line(s.versions))
+    if s.loop_lag is not None:
+        lines.append(_loop_lag_line(s.loop_lag))
     lines.append(_counts_line("Tasks", s.tasks_by_state, "none"))
     lines += _slowest_lines(s.slowest)
     lines.append(_counts_line("Errors", s.error_counts, "none"))
-    lines.append(_breaker_line(s.open_breakers))
+    lines.append(_breaker_line(s.open_breakers, s.show_hosts))
     return fit_lines(lines, MESSAGE_LIMIT)
 
 
@@ -143,9 +150,20 @@ def _counts_line(title: str, counts: dict[str, int], empty: str) -> str:
     return _join_items(f"<b>{title}</b>: ", [f"{_name(k)} {v}" for k, v in ranked])
 
 
-def _breaker_line(open_breakers: Sequence[tuple[str, float]]) -> str:
+def _loop_lag_line(lag: LagSummary) -> str:
+    head = f"<b>Loop lag</b> (last {format_duration(lag.window)}): "
+    if not lag.count:
+        return head + "no probes yet"
+    return head + (
+        f"p95 {format_seconds(lag.p95)} · max {format_seconds(lag.max)} · {lag.count} probes"
+    )
+
+
+def _breaker_line(open_breakers: Sequence[tuple[str, float]], show_hosts: bool) -> str:
     if not open_breakers:
         return "<b>Breakers</b>: all closed"
+    if not show_hosts:
+        return f"<b>Open breakers</b>: {len(open_breakers)} (hosts are shown to sudo users)"
     ranked = sorted(open_breakers, key=lambda kv: -kv[1])
     parts = [f"{_name(k)} (retry in {format_duration(v)})" for k, v in ranked]
     return _join_items("<b>Open breakers</b>: ", parts)

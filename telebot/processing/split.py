@@ -63,7 +63,12 @@ def write_part(
     src: Path, out_dir: Path, index: int, offset: int, length: int, *,
     cancel: threading.Event | None = None,
 ) -> Path:
-    """Write part ``index`` (bytes ``[offset, offset + length)``) of ``src``; returns its path."""
+    """Write part ``index`` (bytes ``[offset, offset + length)``) of ``src``; returns its path.
+
+    The part gets its name only with all ``length`` bytes: a source that ends early (it shrank
+    after the parts were planned) raises :class:`telebot.fileio.ShortCopyError` and leaves no
+    part behind.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / part_name(src.name, index)
     copy_range(src, target, offset, length, cancel=cancel)

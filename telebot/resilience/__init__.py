@@ -39,6 +39,8 @@ from telebot.resilience.ratelimit import (
     TokenBucket,
 )
 from telebot.resilience.retry import (
+    AlreadyReported,
+    PartialProgress,
     RetryPolicy,
     call_with_retry,
     default_is_transient,
@@ -53,12 +55,14 @@ __all__ = [
     "ERRORS",
     "TELEGRAM_POLICY",
     "TELEGRAM_UPLOAD_POLICY",
+    "AlreadyReported",
     "BreakerConfig",
     "BreakerRegistry",
     "CircuitBreaker",
     "ErrorTracker",
     "FloodGate",
     "KeyedLimiter",
+    "PartialProgress",
     "RateLimited",
     "RetryPolicy",
     "TelegramLimiter",

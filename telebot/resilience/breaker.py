@@ -14,7 +14,8 @@ A :class:`CircuitBreaker` guards calls to one host or service:
 
 Only failures that say something about the host's health count
 (:func:`counts_against_health`); the others leave the state as it was and give
-a half-open trial slot back.
+a half-open trial slot back. A :class:`PartialProgress` failure (bytes arrived,
+then the connection broke) is recorded as a success: the host answered.
 
 The breaker's lock is held only to read or change its state, never while the
 protected call runs, so calls through a closed breaker run fully in parallel.
@@ -41,7 +42,14 @@ from telebot.errors import (
     TaskCancelled,
 )
 from telebot.resilience.ratelimit import RateLimited
-from telebot.resilience.retry import OnRetry, RetryPolicy, _module, _run
+from telebot.resilience.retry import (
+    AlreadyReported,
+    OnRetry,
+    PartialProgress,
+    RetryPolicy,
+    _module,
+    _run,
+)
 
 if TYPE_CHECKING:
     from telebot.resilience.errors import ErrorTracker
@@ -68,6 +76,7 @@ BUSY_RETRY_IN = 1.0
 # Errors of ours or of the request, not of the host.
 _NEUTRAL = (
     TaskCancelled, BadInputError, SecurityError, CircuitOpenError, ConfigError, RateLimited,
+    AlreadyReported,
 )
 _PROGRAMMING = (
     TypeError, ValueError, LookupError, AttributeError, NameError,
@@ -125,7 +134,8 @@ def _os_error_counts(exc: OSError) -> bool:
 def counts_against_health(exc: BaseException) -> bool:
     """Whether ``exc`` is evidence that the host is unhealthy.
 
-    Not counted: HTTP 4xx other than 408 (404 means the host works), 429 and
+    Not counted: :class:`AlreadyReported` (a sibling call reported it), HTTP
+    4xx other than 408 (404 means the host works), 429 and
     Telegram's RetryAfter (rate limiting, handled by waiting), PTB BadRequest/
     Forbidden/InvalidToken, cancellation, bad input, security refusals, open
     circuits, our own limiter's :class:`RateLimited`, programming errors
@@ -195,7 +205,10 @@ class CircuitBreaker:
         try:
             result = fn()
         except BaseException as exc:
-            self._on_failure(trial, counts_against_health(exc))
+            if isinstance(exc, PartialProgress):  # the host answered: that is health
+                self._on_success(trial)
+            else:
+                self._on_failure(trial, counts_against_health(exc))
             raise
         self._on_success(trial)
         return result

@@ -19,6 +19,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from telebot.redact import redact as redact_secrets
+
 __all__ = ["BUCKETS", "ErrorTracker", "redact"]
 
 #: Buckets per window. 60 gives one-minute resolution for the default hour,
@@ -28,24 +30,18 @@ BUCKETS = 60
 #: Longest detail kept; a detail is one line in a chat message.
 MAX_DETAIL_CHARS = 300
 
-# A bot token is "<bot id>:<35 url-safe base64 characters>" (Bot API docs,
-# "Authorizing your bot"); be generous about the length of the secret part.
-_TOKEN_RE = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
-# user:password@ in a URL (RFC 3986 userinfo).
-_USERINFO_RE = re.compile(r"(?<=://)[^/@\s]+@")
 # Query strings often carry signatures and API keys.
 _QUERY_RE = re.compile(r"(?<=\?)[^\s'\"()<>]+")
 
 
 def redact(text: str) -> str:
-    """Return ``text`` without bot tokens, URL credentials and query strings.
+    """Return ``text`` without secrets (:func:`telebot.redact.redact`) and without query
+    strings (they often carry signatures the one redactor cannot recognise by name).
 
     Also folds newlines and truncates to :data:`MAX_DETAIL_CHARS`, since the
     result is shown as one line.
     """
-    text = _TOKEN_RE.sub("<token>", text)
-    text = _USERINFO_RE.sub("***@", text)
-    text = _QUERY_RE.sub("…", text)
+    text = _QUERY_RE.sub("…", redact_secrets(text))
     text = " ".join(text.split())
     if len(text) > MAX_DETAIL_CHARS:
         text = text[: MAX_DETAIL_CHARS - 1] + "…"

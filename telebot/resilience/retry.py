@@ -49,6 +49,8 @@ from telebot.errors import (
 )
 
 __all__ = [
+    "AlreadyReported",
+    "PartialProgress",
     "RetryPolicy",
     "call_with_retry",
     "default_is_transient",
@@ -77,6 +79,25 @@ _SECONDS_RE = re.compile(r"\d+(?:\.\d+)?")
 
 # Beyond 2**62 the cap always wins; clamping avoids int -> float overflow.
 _MAX_EXPONENT = 62
+
+
+class PartialProgress(TransientError):
+    """A transient failure after useful work, e.g. a body cut after some bytes arrived.
+
+    Progress is not failure: the retry loop starts its count and deadline over
+    (the next wait is the first backoff step), and a circuit breaker records the
+    call as a success, because the host answered. Raise it only when the work
+    done is kept, so that the next attempt continues after it (a download that
+    resumes at its offset), or a flaky host could loop forever.
+    """
+
+
+class AlreadyReported(TransientError):
+    """A transient failure whose cause a sibling call already reported to the breaker.
+
+    Retried like any transient error, but not counted against the host again:
+    eight segments of one download cut at the same moment are one host failure.
+    """
 
 
 def _module(name: str) -> Any:
@@ -291,6 +312,8 @@ def _run(
         try:
             return fn()
         except Exception as exc:
+            if isinstance(exc, PartialProgress):
+                attempt, start = 0, clock()  # progress: the count starts over
             delay = _plan(policy, attempt, exc, start, clock, rng)
             if delay is None or (
                 not retry_open_circuit and isinstance(exc, CircuitOpenError)

@@ -10,8 +10,20 @@
   sent, so a leech needs one part of free space.
 
 Retries follow :mod:`telebot.resilience.policies`: a 429 waits ``retry_after`` and sends again (it
-was refused, not stored). After a timeout the part may already be in the chat, so it is **not**
-sent again; the completion message says which part to check instead.
+was refused, not stored). An upload that ends without an answer is judged by how far it got
+(:class:`PartSend`): stopped before the last byte of the request was handed to the socket
+(cancel, shutdown, a broken connection mid-body), Telegram cannot have the part, so it is sent
+again when the task resumes; every byte handed over but no answer (timeout, shutdown while
+waiting), the part may be in the chat, so it is **not** sent again and the completion message
+says which part to check.
+
+How PTB 22.8 sends a file (read in ``telegram/request/_httpxrequest.py`` and httpx
+``_multipart.py``, checked with a server that stops reading): ``InputFile(handle,
+read_file_handle=False)`` hands the open handle to httpx, whose multipart stream reads it in
+64 KiB chunks *while* it writes the body - each ``read`` comes only after the previous chunk
+was written - so the reader's position runs ahead of the server by no more than the socket
+buffers. The read that returns EOF therefore happens after the file's last byte was written and
+before the closing multipart boundary is: the point of no return for the whole body.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from telebot.config import Config
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, TaskCancelled, UploadError
+from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
 from telebot.processing.split import part_name, plan_parts, write_part
 from telebot.telegram.messenger import Messenger
@@ -53,7 +66,7 @@ def files_of(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(
-        (p for p in path.rglob("*") if p.is_file() and not p.is_symlink()),
+        (Path(entry.path) for entry in regular_files(path)),
         key=lambda p: [natural_key(part) for part in p.relative_to(path).parts],
     )
 
@@ -79,18 +92,25 @@ def message_link(chat_id: int, message_id: int) -> str | None:
 
 
 class CountingReader(io.FileIO):
-    """A file that reports how much the uploader has read (the upload's progress).
+    """A file that reports how much the uploader has read (the upload's progress) and when it
+    read EOF (every byte of the file written to the socket; see the module docstring).
 
     httpx seeks back to 0 before (re)sending a multipart body, so the count follows a retry.
+    Either callback may raise to abort the upload: httpx then never writes the rest.
     """
 
-    def __init__(self, path: Path, on_read: Callable[[int], None]) -> None:
+    def __init__(
+        self, path: Path, on_read: Callable[[int], None], on_eof: Callable[[], None]
+    ) -> None:
         super().__init__(path, "rb")
         self._on_read = on_read
+        self._on_eof = on_eof
 
     def read(self, size: int | None = -1) -> bytes:
         data = super().read(size)
         self._on_read(self.tell())
+        if not data and size != 0:
+            self._on_eof()
         return data or b""
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -134,10 +154,9 @@ class TelegramSink:
                     upload.finish_part(size)
                 else:
                     part = produce()
-                    ledger.sending(label)
-                    link, note = self._send(task, chat_id, part, label, upload,
+                    sending = PartSend(ledger, label, upload.part_progress)
+                    link, note = self._send(task, chat_id, part, sending, upload,
                                             whole=part == file)
-                    ledger.done(label, link, note)
                     if part != file:
                         part.unlink(missing_ok=True)  # sent: free its space for the next part
                 if link:
@@ -168,10 +187,15 @@ class TelegramSink:
             yield label, length, produce
 
     def _send(
-        self, task: Task, chat_id: int, part: Path, label: str, upload: _Upload, *, whole: bool
+        self, task: Task, chat_id: int, part: Path, sending: PartSend, upload: _Upload, *,
+        whole: bool,
     ) -> tuple[str | None, str | None]:
-        """Send one part; returns (link, note). Never sends the same part twice."""
-        from telegram.error import BadRequest, TimedOut
+        """Send one part and record it in the ledger; returns (link, note).
+
+        Never sends the same part twice: an upload that got no answer is settled by how far
+        it got (:class:`PartSend`).
+        """
+        from telegram.error import BadRequest
 
         if task.cancel_event.is_set():
             raise TaskCancelled(task.cancel_reason or "cancelled")
@@ -180,51 +204,58 @@ class TelegramSink:
         if task.spec.as_media and whole:  # a part of a split file is no playable media
             method, field = media_method(part, size)
         # Cut the text, not the HTML: a cut closing tag would make Telegram refuse the caption.
-        caption = f"<code>{html.escape(label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+        caption = f"<code>{html.escape(sending.label[: CAPTION_LIMIT - 20], quote=False)}</code>"
         try:
-            try:
-                message = self._upload(chat_id, method, field, part, caption, upload)
-            except BadRequest as exc:
-                if method == "send_document":
-                    raise
-                log.info(
-                    "Telegram refused %s as %s (%s); sending it as a document",
-                    part.name,
-                    field,
-                    exc,
-                )
-                message = self._upload(chat_id, "send_document", "document", part, caption, upload)
-        except (TimedOut, TimeoutError):
-            upload.finish_part(size)
-            return None, (
-                f"{label}: Telegram did not confirm it in time; it was not sent again, "
-                "so check that it arrived"
-            )
+            message = self._send_as(chat_id, method, field, part, caption, upload, sending)
         except BadRequest as exc:
             raise UploadError(f"Telegram refused {part.name}: {exc}") from None
         except Exception as exc:
-            if task.cancel_event.is_set():  # our reader aborted the upload; PTB wrapped that
-                raise TaskCancelled(task.cancel_reason or "cancelled") from None
-            raise _translate(exc, part.name) from None
+            note = _unanswered(task, part, sending, exc)
+            upload.finish_part(size)
+            return None, note
         upload.finish_part(size)
-        return message_link(chat_id, message.message_id), None
+        link = message_link(chat_id, message.message_id)
+        sending.ledger.done(sending.label, link, None)
+        return link, None
+
+    def _send_as(
+        self, chat_id: int, method: str, field: str, part: Path, caption: str, upload: _Upload,
+        sending: PartSend,
+    ) -> Any:
+        """Upload as ``method``; a media form Telegram refuses is sent again as a document
+        (the refusal was an answer: nothing was stored)."""
+        from telegram.error import BadRequest
+
+        try:
+            return self._upload(chat_id, method, field, part, caption, upload, sending)
+        except BadRequest as exc:
+            if method == "send_document":
+                raise
+            log.info("Telegram refused %s as %s (%s); sending it as a document",
+                     part.name, field, exc)
+            return self._upload(chat_id, "send_document", "document", part, caption, upload,
+                                sending)
 
     def _upload(
-        self, chat_id: int, method: str, field: str, part: Path, caption: str, upload: _Upload
+        self, chat_id: int, method: str, field: str, part: Path, caption: str, upload: _Upload,
+        sending: PartSend,
     ) -> Any:
         from telegram import InputFile
 
         timeout = self._config.upload_timeout
         cancel = upload.cancel
         if self._config.bot_api_local:
-            payload: dict[str, Any] = {
-                field: part.resolve(),
-                "caption": caption,
-                "parse_mode": "HTML",
-                "read_timeout": timeout,
-            }
+
+            def local_payload() -> dict[str, Any]:
+                # The request carries a path, not the file: built is as good as written
+                # (PartSend explains why that is the signal we can get).
+                sending.attempt()
+                sending.sent()
+                return {field: part.resolve(), "caption": caption, "parse_mode": "HTML",
+                        "read_timeout": timeout}
+
             return self._messenger().send_file(
-                chat_id, method, lambda: payload, timeout=timeout + 30, cancel=cancel
+                chat_id, method, local_payload, timeout=timeout + 30, cancel=cancel
             )
 
         handles: list[CountingReader] = []
@@ -233,7 +264,8 @@ class TelegramSink:
             # A fresh handle per attempt: a retried upload must start from byte 0.
             for old in handles:
                 old.close()
-            handle = CountingReader(part, upload.part_progress)
+            sending.attempt()
+            handle = CountingReader(part, sending.read, sending.sent)
             handles.append(handle)
             return {
                 field: InputFile(handle, filename=part.name, read_file_handle=False),
@@ -255,8 +287,109 @@ class TelegramSink:
                 handle.close()
 
 
+def _unanswered(task: Task, part: Path, sending: PartSend, exc: Exception) -> str:
+    """The note for a part whose upload ended without an answer, or the error to raise."""
+    cancelled = task.cancel_event.is_set()
+    if sending.settle() and (cancelled or _no_answer(exc)):
+        # Every byte went out: Telegram may have it. Never again; ask the user to check.
+        note = f"{sending.label}: {UNCONFIRMED}"
+        sending.ledger.done(sending.label, None, note)
+        if cancelled:
+            raise TaskCancelled(task.cancel_reason or "cancelled") from None
+        return note
+    if cancelled:  # stopped before the last byte: not delivered, sent again on resume
+        raise TaskCancelled(task.cancel_reason or "cancelled") from None
+    if _no_answer(exc):
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise UploadError(
+            f"uploading {part.name} stopped before all of it was sent ({why}); "
+            "Telegram did not get it"
+        ) from None
+    raise _translate(exc, part.name) from None
+
+
+def _no_answer(exc: BaseException) -> bool:
+    """True when no HTTP answer came back: a timeout, a shutdown, or a broken connection
+    (PTB raises httpx's transport errors ``from`` the httpx error)."""
+    from telegram.error import TimedOut
+
+    if isinstance(exc, TimedOut | TimeoutError | TaskCancelled):
+        return True
+    import httpx
+
+    seen: set[int] = set()
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, httpx.TransportError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+class PartSend:
+    """How far the upload of one part got, agreed between the worker thread and the event loop
+    that writes the request.
+
+    The loop reports each new attempt (:meth:`attempt`: from byte 0), each read of the file
+    (:meth:`read`) and the point of no return (:meth:`sent`: the file's EOF was read, so every
+    byte of it was written and only the closing multipart boundary follows). When the upload
+    ends without an answer the worker calls :meth:`settle`: before the point of no return it
+    aborts the upload for good - later reads raise, so the body can never be completed behind
+    its back - and the part counts as not delivered (sent again on resume); after it, Telegram
+    may have the part (never sent again, the user is asked to check). One lock makes both
+    threads agree on which side of that point the upload stopped.
+
+    The loop appends ``sending`` and ``sent`` to the ledger itself, before it writes on, so a
+    ``kill -9`` at any instant leaves on disk a state at least as far as the truth: a part whose
+    body can be complete always has its ``sent`` line. That is one short append on the event
+    loop per attempt, next to the 64 KiB reads httpx already makes there for every chunk.
+
+    In local Bot API mode the request carries a ``file://`` path, a few hundred bytes written
+    in one call right after PTB builds the request, and neither PTB nor httpx tells when that
+    write happened: building the request is the signal, so a cancel that lands while the
+    connection is still being made is reported as unconfirmed (no duplicate; a part to check).
+    """
+
+    def __init__(self, ledger: SendLedger, label: str, progress: Callable[[int], None]) -> None:
+        self.ledger = ledger
+        self.label = label
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._sent = False
+        self._aborted = False
+
+    def _check(self) -> None:
+        if self._aborted:
+            raise TaskCancelled("the upload was abandoned")
+
+    def attempt(self) -> None:
+        with self._lock:
+            self._check()
+            self.ledger.sending(self.label)
+            self._sent = False
+
+    def read(self, position: int) -> None:
+        with self._lock:
+            self._check()
+        self._progress(position)  # raises on cancel: the body stops mid-way
+
+    def sent(self) -> None:
+        with self._lock:
+            self._check()
+            self.ledger.sent(self.label)
+            self._sent = True
+
+    def settle(self) -> bool:
+        """True when every byte was handed over; otherwise the upload is aborted for good."""
+        with self._lock:
+            if not self._sent:
+                self._aborted = True
+            return self._sent
+
+
 LEDGER_NAME = ".leech-ledger"
-UNCONFIRMED = "was being sent when the bot stopped; it was not sent again, so check that it arrived"
+UNCONFIRMED = "Telegram did not confirm it; check that it arrived"
 
 
 @dataclass(frozen=True)
@@ -266,17 +399,23 @@ class LedgerEntry:
 
 
 class SendLedger:
-    """What this task already sent, in its folder, so a resumed leech never sends a part twice.
+    """What this task already sent, in its folder, so a resumed leech never sends a part twice
+    and never skips one that Telegram cannot have.
 
-    One JSON line per event, appended: ``sending`` before a part goes out, ``done`` after. A part
-    with ``sending`` and no ``done`` was in flight when the bot died: Telegram may have it, so
-    (like a timeout) it is not sent again and the completion message says to check it. Appends
-    reach the page cache before the upload starts, which is all a kill -9 needs.
+    One JSON line per event, appended: ``sending`` when an attempt starts (from byte 0),
+    ``sent`` at its point of no return (see :class:`PartSend`), ``done`` with the link or the
+    note once the part is settled. On load, a part's last event decides: ``done`` - handled,
+    ``sent`` - it may be in the chat but no answer was recorded (the bot died waiting), so it
+    is not sent again and the completion message asks to check it; ``sending`` - its body was
+    never complete, so Telegram cannot have it and it is sent again. Appends reach the page
+    cache before the request goes on, which is all a kill -9 needs; the file lives in the task
+    folder and goes with it when the task ends.
     """
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._entries: dict[str, LedgerEntry] = {}
+        self._lock = threading.Lock()
         self._load()
 
     def _load(self) -> None:
@@ -284,26 +423,34 @@ class SendLedger:
             lines = self._path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return
+        maybe: dict[str, bool] = {}  # label -> its last attempt reached the point of no return
         for line in lines:
             try:
                 event = json.loads(line)
                 label = str(event["label"])
             except (ValueError, KeyError, TypeError):
                 continue  # a line torn by a crash: the event before it still counts
-            if event.get("event") == "done":
+            kind = event.get("event")
+            if kind == "done":
                 self._entries[label] = LedgerEntry(event.get("link"), event.get("note"))
-            elif label not in self._entries:
+            elif kind in ("sending", "sent"):
+                maybe[label] = kind == "sent"
+        for label, sent in maybe.items():
+            if sent and label not in self._entries:
                 self._entries[label] = LedgerEntry(None, f"{label}: {UNCONFIRMED}")
 
     def get(self, label: str) -> LedgerEntry | None:
         return self._entries.get(label)
 
     def _append(self, event: dict[str, Any]) -> None:
-        with self._path.open("a", encoding="utf-8") as handle:
+        with self._lock, self._path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(event) + "\n")
 
     def sending(self, label: str) -> None:
         self._append({"event": "sending", "label": label})
+
+    def sent(self, label: str) -> None:
+        self._append({"event": "sent", "label": label})
 
     def done(self, label: str, link: str | None, note: str | None) -> None:
         self._append({"event": "done", "label": label, "link": link, "note": note})

@@ -31,6 +31,7 @@ class DirectLinkSource:
             name=spec.name,
             allow_private=self._config.allow_private_links,
             max_size=self._config.max_download_size,
+            host_down_timeout=self._config.host_down_timeout,
         )
 
     @monitor_performance("source.http.fetch")
@@ -42,6 +43,7 @@ class DirectLinkSource:
             progress=task.progress,
             cancel=task.cancel_event,
             on_probe=lambda probe: _show_probe(task, probe),
+            on_note=lambda text: setattr(task, "note", text),
         )
         task.name = path.name
         return path

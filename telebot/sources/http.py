@@ -13,6 +13,17 @@ work directory continues each segment from there (see :func:`telebot.sources.par
 for the ordering argument). Every network attempt runs through the resilience
 layer (per-host breaker + retry); a retry resumes at the segment's current
 offset, never from its start.
+
+Progress is not failure: only the part of an attempt up to the first body bytes runs
+through the host's breaker, so a response that delivered bytes is a success for it, and
+a connection that breaks after new bytes arrived starts the segment's retry count over
+(:class:`~telebot.resilience.PartialProgress`). Failures of one download's segments at
+the same moment are one host failure, and an open breaker is waited out up to
+``HttpOptions.host_down_timeout`` (:mod:`telebot.sources.hostwatch`).
+
+Never spliced: ranged requests carry ``If-Range`` with the first response's validator
+(strong ETag, else Last-Modified), and every response's validator is compared with it;
+a file changed on the server restarts the download from zero (with a note).
 """
 
 from __future__ import annotations
@@ -49,12 +60,18 @@ from telebot.resilience import (
     BREAKERS,
     DOWNLOAD_POLICY,
     ERRORS,
+    AlreadyReported,
     BreakerRegistry,
     ErrorTracker,
+    PartialProgress,
     RetryPolicy,
+    call_with_retry,
+    counts_against_health,
     guarded_call,
     parse_retry_after,
+    retry_after_of,
 )
+from telebot.sources.hostwatch import HostWatch, NoteFn
 from telebot.sources.names import (
     filename_from_content_disposition,
     filename_from_url,
@@ -63,6 +80,7 @@ from telebot.sources.names import (
 from telebot.sources.netguard import GuardedAdapter, check_url
 from telebot.sources.partfile import (
     Segment,
+    Validators,
     finish_size,
     load_sidecar,
     open_part,
@@ -103,6 +121,13 @@ SIDECAR_MIN_SECONDS = 0.5  # but never more often than this (each rewrite fdatas
 _HEAD_REFUSED = frozenset({400, 403, 405, 501})  # servers that refuse HEAD say one of these
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "telebot/1.0"
+#: HOST_DOWN_TIMEOUT's default: how long a task waits for a host whose breaker is open.
+HOST_DOWN_TIMEOUT = 600.0
+#: Restarts from zero because the file changed on the server, before giving up: a server
+#: whose validator differs on every request (e.g. load-balanced nodes) never settles.
+MAX_CHANGED_RESTARTS = 3
+NOTE_CHANGED = "the file changed on the server; restarted"
+NOTE_NO_RESUME = "server does not support resume: restarting from zero"
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,7 @@ class HttpOptions:
     min_segment_size: int = MIN_SEGMENT_SIZE
     allow_private: bool = False
     policy: RetryPolicy = DOWNLOAD_POLICY
+    host_down_timeout: float = HOST_DOWN_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -129,6 +155,11 @@ class ProbeResult:
     accepts_ranges: bool
     etag: str | None
     checksum: tuple[str, str] | None  # (hashlib name, lowercase hex digest)
+    last_modified: str | None = None
+
+    @property
+    def validators(self) -> Validators:
+        return Validators(self.etag, self.last_modified)
 
 
 class _Job:
@@ -136,7 +167,8 @@ class _Job:
 
     def __init__(self, probe: ProbeResult, options: HttpOptions, fd: int,
                  segments: list[Segment], adapter: GuardedAdapter,
-                 session: requests.Session, workers: int) -> None:
+                 session: requests.Session, workers: int, watch: HostWatch,
+                 note: NoteFn) -> None:
         self.probe = probe
         self.options = options
         self.fd = fd
@@ -151,7 +183,9 @@ class _Job:
         if workers <= 0:  # every segment was already complete (resumed at the very end)
             self.finished.set()
         self.error: BaseException | None = None
-        self.ranges_ignored = False
+        self.restart: _Restart | None = None  # set when the download must start over
+        self.watch = watch
+        self.note = note
         self._lock = threading.Lock()
 
     @property
@@ -165,6 +199,13 @@ class _Job:
                 self.error = exc
         self.halt()
 
+    def start_over(self, why: _Restart) -> None:
+        """Stop every segment quietly: download() starts over (not the host's fault)."""
+        with self._lock:
+            if self.restart is None:
+                self.restart = why
+        self.halt()
+
     def worker_ended(self) -> None:
         with self._lock:
             self._running -= 1
@@ -173,6 +214,7 @@ class _Job:
 
     def halt(self) -> None:
         self.stop.set()
+        self.watch.wake()  # segments waiting for a sibling's verdict see the stop now
         # Shutting the sockets down wakes threads blocked in recv immediately,
         # which is what makes cancel take milliseconds instead of READ_TIMEOUT.
         self.adapter.abort()
@@ -180,6 +222,21 @@ class _Job:
 
 ProgressFn = Callable[[int, "int | None"], None]
 SessionFactory = Callable[[GuardedAdapter], requests.Session]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every pass of one download() shares (the first, and one after a replan)."""
+
+    url: str
+    options: HttpOptions
+    fd: int
+    sidecar: Path
+    name: str
+    progress: ProgressFn
+    cancel: threading.Event
+    watch: HostWatch
+    note: NoteFn
 
 
 @contextlib.contextmanager
@@ -230,14 +287,30 @@ class HttpSource:
 
     # ----------------------------------------------------------------- probe
 
-    def probe(self, url: str, options: HttpOptions, *, cancel: threading.Event) -> ProbeResult:
-        """Ask the server about *url* (HEAD, or a 1-byte ranged GET when HEAD is refused)."""
+    def probe(self, url: str, options: HttpOptions, *, cancel: threading.Event,
+              watch: HostWatch | None = None) -> ProbeResult:
+        """Ask the server about *url* (HEAD, or a 1-byte ranged GET when HEAD is refused).
+
+        With a *watch*, an open breaker is waited out (see :meth:`HostWatch.wait_open`);
+        without, it raises CircuitOpenError.
+        """
         adapter = GuardedAdapter(allow_private=options.allow_private)
         session = self._session_factory(adapter)
         try:
             with _abort_on_cancel(cancel, adapter):
-                return self._guarded(url, lambda: self._probe_once(session, url, options, cancel),
-                                     options, cancel)
+                while True:
+                    try:
+                        probe: ProbeResult = self._guarded(
+                            url, lambda: self._probe_once(session, url, options, cancel),
+                            options, cancel, watch)
+                    except CircuitOpenError as exc:
+                        if watch is None:
+                            raise
+                        watch.wait_open(exc, cancel)
+                        continue
+                    if watch is not None:
+                        watch.alive()
+                    return probe
         finally:
             session.close()
 
@@ -261,40 +334,69 @@ class HttpSource:
 
     def download(self, url: str, workdir: Path, options: HttpOptions, *,
                  progress: ProgressFn, cancel: threading.Event,
-                 on_probe: Callable[[ProbeResult], None] | None = None) -> Path:
+                 on_probe: Callable[[ProbeResult], None] | None = None,
+                 on_note: NoteFn | None = None) -> Path:
         """Download *url* into *workdir* and return the finished file's path.
 
         Resumes from a sidecar left in *workdir* by an earlier (possibly killed)
         process. ``progress(done, total)`` and ``on_probe(probe)`` (name and
         size known, before the body is fetched) run in the calling thread;
-        progress about 10 times a second. Raises HTTPStatusError, DownloadError,
-        SecurityError, CircuitOpenError or TaskCancelled; never a
+        progress about 10 times a second. ``on_note(text)`` (any thread) shows
+        a line in the task's status: waiting for a host, a restart from zero and
+        why; ``on_note(None)`` clears a waiting note. Raises HTTPStatusError,
+        DownloadError, SecurityError or TaskCancelled; never a
         requests/urllib3/OS error.
         """
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = self.probe(url, options, cancel=cancel)
+        note = on_note if on_note is not None else (lambda text: None)
+        watch = HostWatch(options.host_down_timeout, clock=self._clock, sleep=self._sleep,
+                          note=note)
+        for restarts in range(MAX_CHANGED_RESTARTS + 1):
+            try:
+                return self._download_once(url, workdir, options, progress, cancel, on_probe,
+                                           watch, note)
+            except _FileChanged as exc:
+                if restarts == MAX_CHANGED_RESTARTS:
+                    raise DownloadError(f"the file keeps changing on {exc.host}; "
+                                        f"gave up after {restarts} restarts") from exc
+                note(NOTE_CHANGED)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _download_once(self, url: str, workdir: Path, options: HttpOptions,
+                       progress: ProgressFn, cancel: threading.Event,
+                       on_probe: Callable[[ProbeResult], None] | None, watch: HostWatch,
+                       note: NoteFn) -> Path:
+        probe = self.probe(url, options, cancel=cancel, watch=watch)
         if on_probe is not None:
             on_probe(probe)
         limit = options.max_size
         if limit is not None and probe.size is not None and probe.size > limit:
             raise DownloadError(f"{probe.name} is {format_bytes(probe.size)}, over the "
                                 f"{format_bytes(limit)} limit")
-        saved = load_sidecar(workdir, url, probe.size, probe.etag, probe.accepts_ranges)
+        saved = load_sidecar(workdir, url, probe.size, probe.validators, probe.accepts_ranges)
         name = saved["name"] if saved else probe.name
         part = workdir / f"{name}.part"
         sidecar = workdir / f"{name}.part.state"
         segments = segments_from(saved) if saved else plan_segments(
             probe.size, probe.accepts_ranges, options.segments, options.min_segment_size)
+        if saved is None and not probe.accepts_ranges and part.exists():
+            note(NOTE_NO_RESUME)  # an earlier run's bytes, which this server cannot continue
         fd = open_part(part, probe.size, fresh=saved is None)
+        run = _Run(url, options, fd, sidecar, name, progress, cancel, watch, note)
         try:
             try:
-                self._run(url, probe, options, fd, segments, sidecar, name, progress, cancel)
+                self._run(run, probe, segments)
             except _RangesIgnored:
                 sidecar.unlink(missing_ok=True)
+                note(NOTE_NO_RESUME)
                 probe = replace(probe, accepts_ranges=False)
                 segments = [Segment(0, probe.size)]
-                self._run(url, probe, options, fd, segments, sidecar, name, progress, cancel)
+                self._run(run, probe, segments)
             finish_size(fd, part, segments, probe.size)
+        except _FileChanged:
+            sidecar.unlink(missing_ok=True)  # its bytes belong to the old version
+            part.unlink(missing_ok=True)
+            raise
         finally:
             os.close(fd)
         if probe.checksum:
@@ -304,33 +406,34 @@ class HttpSource:
         os.replace(part, final)
         return final
 
-    def _run(self, url: str, probe: ProbeResult, options: HttpOptions, fd: int,
-             segments: list[Segment], sidecar: Path, name: str, progress: ProgressFn,
-             cancel: threading.Event) -> None:
+    def _run(self, run: _Run, probe: ProbeResult, segments: list[Segment]) -> None:
+        options = run.options
         pending = [seg for seg in segments if not seg.complete]
         adapter = GuardedAdapter(allow_private=options.allow_private,
                                  pool_maxsize=max(1, len(pending)))
-        job = _Job(probe, options, fd, segments, adapter, self._session_factory(adapter),
-                   len(pending))
-        job.link = url
-        meta = {"v": 1, "url": url, "name": name, "size": probe.size, "etag": probe.etag}
+        job = _Job(probe, options, run.fd, segments, adapter, self._session_factory(adapter),
+                   len(pending), run.watch, run.note)
+        job.link = run.url
+        meta = {"v": 1, "url": run.url, "name": run.name, "size": probe.size,
+                "etag": probe.etag, "modified": probe.last_modified}
         threads = [threading.Thread(target=self._worker, args=(job, seg), daemon=True,
                                     name=f"http-seg-{i}") for i, seg in enumerate(pending)]
         try:
             for thread in threads:
                 thread.start()
-            self._supervise(job, sidecar, meta, progress, cancel)
+            self._supervise(job, run.sidecar, meta, run.progress, run.cancel)
         finally:
             job.halt()
             for thread in threads:
                 thread.join()
             job.session.close()
-            if probe.accepts_ranges and not all(seg.complete for seg in segments):
+            if (probe.accepts_ranges and not isinstance(job.restart, _FileChanged)
+                    and not all(seg.complete for seg in segments)):
                 # for the next attempt
-                write_sidecar(sidecar, meta, job.fd, job.segments, durable=True)
-        progress(job.done, probe.size)
-        if job.ranges_ignored and not cancel.is_set():
-            raise _RangesIgnored(f"{job.host} ignores byte ranges")
+                write_sidecar(run.sidecar, meta, job.fd, job.segments, durable=True)
+        run.progress(job.done, probe.size)
+        if job.restart is not None and not run.cancel.is_set():
+            raise job.restart
         if job.error is not None:
             error = _translate(job.error, job.host)
             if error is job.error:
@@ -357,9 +460,16 @@ class HttpSource:
 
     def _worker(self, job: _Job, seg: Segment) -> None:
         buffer = mmap.mmap(-1, MAX_READ)  # anonymous mmap: page-aligned, reused by every retry
+        best = [seg.done]  # the furthest this segment got: only bytes past it are progress
         try:
-            self._guarded(job.probe.url, lambda: self._attempt(job, seg, buffer), job.options,
-                          job.stop)
+            while True:
+                try:
+                    call_with_retry(lambda: self._attempt(job, seg, buffer, best),
+                                    job.options.policy, cancel=job.stop, clock=self._clock,
+                                    sleep=self._sleep)
+                    return
+                except CircuitOpenError as exc:  # the host is down: wait, then go on
+                    job.watch.wait_open(exc, job.stop)
         except BaseException as exc:  # reported through job.error, re-raised by _run
             job.fail(exc)
         finally:
@@ -369,35 +479,75 @@ class HttpSource:
             with contextlib.suppress(BufferError):
                 buffer.close()
 
-    def _attempt(self, job: _Job, seg: Segment, buffer: mmap.mmap) -> None:
-        """One try at the rest of *seg*, from ``seg.done`` (so a retry resumes)."""
+    def _attempt(self, job: _Job, seg: Segment, buffer: mmap.mmap, best: list[int]) -> None:
+        """One try at the rest of *seg*, from ``seg.done`` (so a retry resumes).
+
+        Only the request up to the first body bytes runs through the host's breaker:
+        a response that delivered bytes is the host's health, whatever happens next.
+        A break after new bytes arrived raises PartialProgress (the count starts over).
+        """
         if job.stop.is_set():
             raise TaskCancelled("download cancelled")
+        job.watch.enter(seg, job.stop)
         try:
-            resp = self._open(job.session, "GET", job.probe.url, job.options,
-                              _range_headers(job, seg), link=job.link)
+            resp = self._breakers.get(job.host).call(lambda: self._open_segment(job, seg, buffer))
+            if resp is None:  # the download starts over; job.restart says why
+                return
+            job.watch.alive()
             with resp:
-                _check_range_reply(job, seg, resp)
                 _pump(job, seg, resp, buffer, self._clock)
-        except _RangesIgnored:
-            # Not the host's health, and not worth a retry: stop all segments
-            # quietly (no exception through the breaker); download() replans.
-            job.ranges_ignored = True
-            job.halt()
         except Exception as exc:
             if job.stop.is_set():  # our own abort broke the socket: not the host's fault
                 raise TaskCancelled("download cancelled") from exc
+            # A sibling's outage is counted under its real kind (ConnectionError, ...).
+            shown = exc.__cause__ if isinstance(exc, AlreadyReported) and exc.__cause__ else exc
+            self._errors.record(type(shown).__name__, "http", str(exc))
+            if seg.done > best[0] and job.options.policy.transient(exc):
+                best[0] = seg.done
+                raise PartialProgress(f"{exc} (after new bytes)") from exc
+            raise
+        finally:
+            best[0] = max(best[0], seg.done)
+
+    def _open_segment(self, job: _Job, seg: Segment,
+                      buffer: mmap.mmap) -> requests.Response | None:
+        """Send the request and take the first bytes; what the breaker judges the host by."""
+        try:
+            resp = self._open(job.session, "GET", job.probe.url, job.options,
+                              _range_headers(job, seg), link=job.link)
+            try:
+                _check_range_reply(job, seg, resp)
+                _pump(job, seg, resp, buffer, self._clock, reads=1)
+            except BaseException:
+                resp.close()
+                raise
+            return resp
+        except _Restart as why:
+            job.start_over(why)  # not the host's health, and not worth a retry
+            return None
+        except Exception as exc:
+            if job.stop.is_set():
+                raise TaskCancelled("download cancelled") from exc
+            if (counts_against_health(exc) and job.options.policy.transient(exc)
+                    and not job.watch.failed(seg)):
+                # A sibling segment already reported this outage to the breaker.
+                raise AlreadyReported(str(exc), retry_after=retry_after_of(exc)) from exc
             raise
 
     # --------------------------------------------------------------- helpers
 
     def _guarded(self, url: str, fn: Callable[[], Any], options: HttpOptions,
-                 cancel: threading.Event) -> Any:
+                 cancel: threading.Event, watch: HostWatch | None = None) -> Any:
         host = urlsplit(url).hostname or "?"
+
+        def on_retry(_attempt: int, exc: BaseException, _delay: float) -> None:
+            if watch is not None and counts_against_health(exc):
+                watch.down()  # the outage clock starts at the first failure, not at the open
+
         try:
             return guarded_call(host, fn, policy=options.policy, breakers=self._breakers,
                                 tracker=self._errors, source="http", cancel=cancel,
-                                sleep=self._sleep)
+                                clock=self._clock, sleep=self._sleep, on_retry=on_retry)
         except BaseException as exc:
             translated = _translate(exc, host)
             if translated is exc:
@@ -455,10 +605,10 @@ def _probe_result(resp: requests.Response, options: HttpOptions) -> ProbeResult:
     raw_name = (options.name
                 or filename_from_content_disposition(headers.get("content-disposition"))
                 or filename_from_url(resp.url))
-    etag = headers.get("etag")
     return ProbeResult(url=resp.url, name=sanitize_filename(raw_name or ""), size=size,
-                       accepts_ranges=ranges and size is not None, etag=etag,
-                       checksum=_checksum(headers, partial=resp.status_code == 206))
+                       accepts_ranges=ranges and size is not None, etag=headers.get("etag"),
+                       checksum=_checksum(headers, partial=resp.status_code == 206),
+                       last_modified=headers.get("last-modified"))
 
 
 def _int_header(value: str | None) -> int | None:
@@ -517,17 +667,22 @@ def _range_headers(job: _Job, seg: Segment) -> dict[str, str]:
     if not job.probe.accepts_ranges and seg.done == 0:
         return {}
     if not job.probe.accepts_ranges:  # maybe it can after all; a 200 restarts from zero
-        return {"Range": f"bytes={seg.done}-"}
-    end = "" if seg.end is None else str(seg.end - 1)
-    headers = {"Range": f"bytes={seg.done}-{end}"}
-    etag = job.probe.etag
-    if etag and not etag.startswith("W/"):  # If-Range needs a strong validator (RFC 9110 §13.1.5)
-        headers["If-Range"] = etag
+        headers = {"Range": f"bytes={seg.done}-"}
+    else:
+        end = "" if seg.end is None else str(seg.end - 1)
+        headers = {"Range": f"bytes={seg.done}-{end}"}
+    # If-Range: the rest only if it is still the same file, else the whole new one
+    # (RFC 9110 §13.1.5), so two versions are never spliced.
+    validator = job.probe.validators.if_range()
+    if validator:
+        headers["If-Range"] = validator
     return headers
 
 
 def _check_range_reply(job: _Job, seg: Segment, resp: requests.Response) -> None:
     """Make sure the body starts where ``seg.done`` says; restart or fail otherwise."""
+    if job.probe.validators.changed(resp.headers.get("etag"), resp.headers.get("last-modified")):
+        raise _FileChanged(job.host)
     if resp.status_code == 206:
         match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*",
                              resp.headers.get("content-range", ""))
@@ -535,18 +690,40 @@ def _check_range_reply(job: _Job, seg: Segment, resp: requests.Response) -> None
             raise TransientError(f"{job.host} sent the wrong byte range")
         total = match.group(3)
         if job.probe.size is not None and total != "*" and int(total) != job.probe.size:
-            raise DownloadError(f"the file changed on {job.host} during the download")
+            if job.probe.etag or job.probe.last_modified:  # same version, two sizes: a liar
+                raise DownloadError(f"{job.host} gives two sizes for the file "
+                                    f"({job.probe.size} and {total})")
+            raise _FileChanged(job.host)
         return
     if seg.done == 0 and seg.start == 0 and len(job.segments) == 1:
         return  # a full 200 body is exactly what a single stream from 0 needs
     if len(job.segments) == 1 and seg.start == 0:
         seg.done = 0  # the server ignores ranges: start the single stream over
+        job.note(NOTE_NO_RESUME)
         return
-    raise _RangesIgnored(f"{job.host} ignores byte ranges")
+    raise _RangesIgnored(job.host)
 
 
-class _RangesIgnored(DownloadError):
+class _Restart(DownloadError):
+    """The download must start over; raised by segments, handled by download()."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"{host} {self.what}")
+        self.host = host
+
+    what = "needs a restart"
+
+
+class _RangesIgnored(_Restart):
     """A segment got the whole file (200): the server advertised ranges it does not serve."""
+
+    what = "ignores byte ranges"
+
+
+class _FileChanged(_Restart):
+    """The server's validator or size differs from the first response's: a new file."""
+
+    what = "changed the file during the download"
 
 
 def _reader(resp: requests.Response) -> Any:
@@ -563,12 +740,20 @@ def _reader(resp: requests.Response) -> Any:
 
 
 def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
-          clock: Callable[[], float]) -> None:
-    """Copy the body into the part file at ``seg.done`` until ``seg.end`` or EOF."""
+          clock: Callable[[], float], *, reads: int | None = None) -> None:
+    """Copy the body into the part file at ``seg.done`` until ``seg.end`` or EOF.
+
+    With *reads*, stop after that many reads that got bytes (the rest follows in a
+    later call on the same response).
+    """
     reader, view, fd, want = _reader(resp), memoryview(buffer), job.fd, MIN_READ
     limit = job.options.max_size
     try:
         while seg.end is None or seg.done < seg.end:
+            if reads is not None:
+                if reads <= 0:
+                    return
+                reads -= 1
             if job.stop.is_set():
                 raise TaskCancelled("download cancelled")
             size = want if seg.end is None else min(want, seg.end - seg.done)

@@ -13,14 +13,26 @@ import unicodedata
 from urllib.parse import unquote, urlsplit
 
 __all__ = [
+    "MAX_BASE_BYTES",
     "MAX_NAME_BYTES",
     "filename_from_content_disposition",
     "filename_from_url",
+    "fit_name",
     "sanitize_filename",
 ]
 
 #: NAME_MAX of Linux file systems (ext4, xfs, btrfs): 255 bytes per component.
 MAX_NAME_BYTES = 255
+
+#: The longest suffix telebot appends to a name it was given: ``<name>.part.state.tmp``
+#: (sources/partfile.py). The others are shorter: ``<name>.part`` and ``<name>.part.state``,
+#: `` (9999)`` clash numbers (sinks/local.py), split parts ``<name>.001`` (processing/split.py);
+#: temp names (``.tbpart-<pid>-<n>``, ``.telebot-<gid>.partial``) do not contain the name.
+LONGEST_SUFFIX_BYTES = len(".part.state.tmp")
+
+#: What :func:`sanitize_filename` trims names to by default (240 bytes), so that every name
+#: derived from one still fits :data:`MAX_NAME_BYTES` and never fails with ENAMETOOLONG.
+MAX_BASE_BYTES = MAX_NAME_BYTES - LONGEST_SUFFIX_BYTES
 
 # C0/C1 control characters and DEL; NUL is one of them. Path separators of both
 # POSIX and Windows are replaced too, so a name can never address a directory.
@@ -30,7 +42,7 @@ _EXTENSION = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")
 
 
 def sanitize_filename(
-    name: str, *, fallback: str = "download", max_bytes: int = MAX_NAME_BYTES
+    name: str, *, fallback: str = "download", max_bytes: int = MAX_BASE_BYTES
 ) -> str:
     """Return *name* as one safe path component.
 
@@ -56,11 +68,12 @@ def _clean(name: str, max_bytes: int) -> str:
     text = text.strip().lstrip(". ").rstrip(" ")
     if text in ("", ".", ".."):
         return ""
-    return _fit(text, max_bytes)
+    return fit_name(text, max_bytes)
 
 
-def _fit(text: str, max_bytes: int) -> str:
-    """Trim *text* to *max_bytes* of UTF-8, cutting the stem, keeping the extension."""
+def fit_name(text: str, max_bytes: int) -> str:
+    """Trim *text* to *max_bytes* of UTF-8, cutting the stem at a character boundary and keeping
+    the extension (``.mkv``) when there is one."""
     if len(text.encode("utf-8")) <= max_bytes:
         return text
     match = _EXTENSION.search(text)

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from telebot.errors import DownloadError, TaskCancelled
 from telebot.sources.names import sanitize_filename
@@ -38,6 +38,35 @@ class Segment:
 
 
 
+class Validators(NamedTuple):
+    """What identifies one version of a file on the server (RFC 9110 §8.8)."""
+
+    etag: str | None
+    last_modified: str | None
+
+    def if_range(self) -> str | None:
+        """The If-Range value: a strong ETag, else the Last-Modified date, else None.
+
+        If-Range needs a strong validator (RFC 9110 §13.1.5); a weak ETag is no use
+        there, the date is (and every reply is compared with :meth:`changed` anyway).
+        """
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+    def changed(self, etag: str | None, last_modified: str | None) -> bool:
+        """Whether a response with these headers is of another version of the file.
+
+        Compares the ETag when both sides have one, else the Last-Modified date; a
+        response without either cannot tell, and says "not changed".
+        """
+        if self.etag and etag:
+            return etag != self.etag
+        if self.last_modified and last_modified:
+            return last_modified != self.last_modified
+        return False
+
+
 def plan_segments(size: int | None, accepts_ranges: bool, segments: int,
                   min_segment_size: int) -> list[Segment]:
     """Split ``size`` bytes into up to ``segments`` ranges of at least ``min_segment_size``."""
@@ -53,13 +82,14 @@ def segments_from(saved: dict[str, Any]) -> list[Segment]:
     return [Segment(int(s), int(e), int(d)) for s, e, d in saved["segments"]]
 
 
-def load_sidecar(workdir: Path, url: str, size: int | None, etag: str | None,
+def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validators,
                  accepts_ranges: bool) -> dict[str, Any] | None:
     """Return a sidecar of *workdir* for *url* that still matches the server, else None.
 
-    A sidecar is usable only when the server still reports the same size and
-    ETag, supports ranges, the ``.part`` file is there with its full size, and
-    the sidecar was either made durable or written during this boot.
+    A sidecar is usable only when the server still reports the same size,
+    ETag and Last-Modified (the validators the sidecar saved), supports
+    ranges, the ``.part`` file is there with its full size, and the sidecar
+    was either made durable or written during this boot.
     """
     for path in sorted(workdir.glob("*.part.state")):
         try:
@@ -73,7 +103,11 @@ def load_sidecar(workdir: Path, url: str, size: int | None, etag: str | None,
         boot = saved.get("boot")  # None: fdatasync'ed; else only valid within that boot
         matches = ((boot is None or (boot and boot == boot_id()))
                    and saved.get("size") == size and accepts_ranges
-                   and saved.get("etag") == etag and part.is_file()
+                   and saved.get("etag") == validators.etag
+                   # a sidecar from before "modified" was saved is judged as then
+                   and saved.get("modified", validators.last_modified)
+                   == validators.last_modified
+                   and part.is_file()
                    and part.stat().st_size == size and valid_segments(saved, size))
         if matches:
             return {**saved, "name": name}

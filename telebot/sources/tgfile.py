@@ -2,7 +2,12 @@
 
 Cloud Bot API: ``getFile`` serves files up to 20 MB only (TELEGRAM-NOTES §2); larger ones get a
 clear explanation instead of a confusing 400. The file is then fetched over HTTP with the resumable
-downloader (the URL holds the token, which the log filter redacts).
+downloader.
+
+The token never rests on disk: the journal keeps only ``tg:<file_id>``, and getFile is asked
+again on each (re)start. The Bot API's file URL holds the token (``…/file/bot<token>/<path>``),
+so the downloader is handed the token-free form ``…/file/bot/<path>`` (which is what its resume
+sidecar and log lines record) and :class:`_TokenAdapter` puts the token in only on the wire.
 Local Bot API server: ``getFile`` answers with an absolute path on the shared disk, which is
 copied with the native IO core — no HTTP at all.
 """
@@ -11,7 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.adapters import BaseAdapter
 
 from telebot import fileio
 from telebot.config import Config
@@ -20,8 +28,11 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http import HttpOptions, HttpSource
+from telebot.sources.http import _default_session as default_session
 from telebot.sources.names import sanitize_filename
+from telebot.sources.netguard import GuardedAdapter
 from telebot.telegram.messenger import Messenger
+from telebot.units import format_bytes
 
 if TYPE_CHECKING:
     from telegram import File
@@ -47,7 +58,23 @@ class TelegramFileSource:
     ) -> None:
         self._config = config
         self._messenger = messenger
-        self._http = http or HttpSource()
+        # How build_application configures PTB's base_file_url (tg/bot.py).
+        self._secret_prefix = f"{config.bot_api_url}/file/bot{config.bot_token}/"
+        self._public_prefix = f"{config.bot_api_url}/file/bot/"
+        self._http = http or HttpSource(session_factory=self._session)
+
+    def _session(self, adapter: GuardedAdapter) -> requests.Session:
+        session = default_session(adapter)
+        session.mount(
+            self._public_prefix, _TokenAdapter(adapter, self._public_prefix, self._secret_prefix)
+        )
+        return session
+
+    def _public_url(self, file_path: str) -> str:
+        """PTB's file URL (``…/file/bot<token>/<path>``) without the token."""
+        if file_path.startswith(self._secret_prefix):
+            return self._public_prefix + file_path[len(self._secret_prefix) :]
+        return file_path
 
     @monitor_performance("source.telegram.fetch")
     def fetch(self, task: Task) -> Path:
@@ -55,7 +82,9 @@ class TelegramFileSource:
         size = spec.file_size or 0
         if not self._config.bot_api_local and size > CLOUD_DOWNLOAD_LIMIT:
             raise DownloadError(TOO_BIG.format(size=size / 1e6))
+        check_size_limit(self._config, spec.file_size)
         remote = self._get_file(spec)
+        check_size_limit(self._config, remote.file_size)
         path = remote.file_path or ""
         name = sanitize_filename(
             spec.name or spec.file_name or Path(path).name, fallback="telegram_file"
@@ -66,9 +95,15 @@ class TelegramFileSource:
             task.progress(0, size or None)
             fileio.copy_file(Path(path), target, progress=task.progress, cancel=task.cancel_event)
             return target
-        options = HttpOptions(name=name, allow_private=True)  # the configured Bot API is trusted
+        options = HttpOptions(  # the configured Bot API is trusted
+            name=name, allow_private=True, max_size=self._config.max_download_size
+        )
         return self._http.download(
-            path, task.workdir, options, progress=task.progress, cancel=task.cancel_event
+            self._public_url(path),
+            task.workdir,
+            options,
+            progress=task.progress,
+            cancel=task.cancel_event,
         )
 
     def _get_file(self, spec: TaskSpec) -> File:
@@ -82,6 +117,40 @@ class TelegramFileSource:
             if "too big" in str(exc).lower():
                 raise DownloadError(TOO_BIG.format(size=(spec.file_size or 0) / 1e6)) from None
             raise DownloadError(f"Telegram would not hand out the file: {exc}") from None
+
+
+class _TokenAdapter(BaseAdapter):
+    """Sends requests for ``public…`` to ``secret…`` and reports the public URL back, so the
+    token lives only in the request line on the wire."""
+
+    def __init__(self, inner: GuardedAdapter, public: str, secret: str) -> None:
+        super().__init__()
+        self._inner, self._public, self._secret = inner, public, secret
+
+    def send(  # type: ignore[override]  # forwards requests' keyword arguments unchanged
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        url = request.url or ""
+        if not url.startswith(self._public):
+            return self._inner.send(request, **kwargs)
+        wire = request.copy()
+        wire.url = self._secret + url[len(self._public) :]
+        response = self._inner.send(wire, **kwargs)
+        response.url = url
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def check_size_limit(config: Config, size: int | None) -> None:
+    """MAX_DOWNLOAD_SIZE holds for Telegram files too: refuse before fetching a byte."""
+    limit = config.max_download_size
+    if limit is not None and size is not None and size > limit:
+        raise DownloadError(
+            f"this file is {format_bytes(size)}, over the {format_bytes(limit)} download limit"
+        )
 
 
 def telegram_file_factory(config: Config, messenger: Callable[[], Messenger]) -> SourceFactory:

@@ -10,6 +10,10 @@ flood gate a 429 closes), the retry policy of its Bot API method, and the breake
 API. What is safe to retry per method is decided in :mod:`telebot.resilience.policies`: edits,
 deletes and reads are retried on any transient error; uploads only when the error proves the
 request never reached Telegram (a ``TimedOut`` may come after Telegram stored the file).
+
+Every text and caption the bot sends passes :func:`telebot.redact.redact` here, the one
+boundary all chat output crosses, so an error text quoting a link with credentials, a token or
+a password flag never reaches a chat.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
+from telebot.redact import redact
 from telebot.resilience import (
     BREAKERS,
     ERRORS,
@@ -138,6 +143,7 @@ class Messenger:
         reply_to: int | None = None,
         markup: InlineKeyboardMarkup | None = None,
     ) -> Sent:
+        text = redact(text)
         message: Message = self.call(
             chat_id,
             "sendMessage",
@@ -163,6 +169,7 @@ class Messenger:
         """Edit a message; False when Telegram says it is gone or unchanged (not an error)."""
         from telegram.error import BadRequest
 
+        text = redact(text)
         try:
             self.call(
                 chat_id,
@@ -183,7 +190,9 @@ class Messenger:
         return True
 
     def delete(self, chat_id: int, message_id: int) -> bool:
-        from telegram.error import BadRequest
+        """Delete a message; False when Telegram refuses (gone, too old (48 h), or not ours to
+        delete: in groups the bot needs admin rights for other people's messages)."""
+        from telegram.error import BadRequest, Forbidden
 
         try:
             return bool(
@@ -193,8 +202,8 @@ class Messenger:
                     lambda: self.bot.delete_message(chat_id, message_id),
                 )
             )
-        except BadRequest:
-            return False  # already deleted, or too old (48 h): nothing left to do
+        except (BadRequest, Forbidden):
+            return False
 
     def send_file(
         self,
@@ -215,10 +224,17 @@ class Messenger:
         return self.call(
             chat_id,
             api_method,
-            lambda: send(chat_id=chat_id, **payload()),
+            lambda: send(chat_id=chat_id, **_redact_caption(payload())),
             timeout=timeout,
             cancel=cancel,
         )
+
+
+def _redact_caption(kwargs: dict[str, Any]) -> dict[str, Any]:
+    caption = kwargs.get("caption")
+    if isinstance(caption, str):
+        kwargs["caption"] = redact(caption)
+    return kwargs
 
 
 # How often a waiting worker checks its task's cancel flag: a cancel lands within this time.

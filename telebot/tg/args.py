@@ -18,11 +18,13 @@ from telebot.errors import BadInputError
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
 # short enough that nothing we store or log can be bloated by it.
 MAX_LINK_LENGTH = 4096
-MAX_HEADERS = 20
+# Real requests need one or two extra headers (a cookie, a token, a referer); ten leaves room
+# and keeps one command from making a request huge.
+MAX_HEADERS = 10
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")  # RFC 9110 token
 _REFUSED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "range"})
 
-USAGE = 'Write it as: /{command} <link> [-n name] [-h "Key: value"] [-au user -ap pass] ...'
+USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -ap <password>]'
 
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
 VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i"})
@@ -34,8 +36,8 @@ OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 class TaskArgs:
     link: str | None
     name: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    user: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    user: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     upload: str | None = None
     split_size: int | None = None
@@ -65,7 +67,11 @@ def split_words(text: str, command: str) -> list[str]:
 
 
 def parse_task_args(text: str, command: str) -> TaskArgs:
-    """Parse the words after the command. ``command`` (``"mirror"``) only shapes the help."""
+    """Parse the words after the command. ``command`` (``"mirror"``) only shapes the help.
+
+    Nothing is dropped silently: an unknown flag, a flag given twice, a flag without its value,
+    too many ``-h`` and ``-ap`` without ``-au`` are each a :class:`BadInputError`.
+    """
     words = split_words(text, command)
     link: str | None = None
     values: dict[str, list[str]] = {}
@@ -74,22 +80,19 @@ def parse_task_args(text: str, command: str) -> TaskArgs:
     while i < len(words):
         word = words[i]
         if word in VALUE_FLAGS:
-            if i + 1 >= len(words):
-                raise BadInputError(f"{word} needs a value. {USAGE.format(command=command)}")
-            values.setdefault(word, []).append(words[i + 1])
+            values.setdefault(word, []).append(_value_of(words, i, command))
             i += 2
-        elif word in SWITCH_FLAGS:
-            switches.add(word)
-            i += 1
-        elif word in OPTIONAL_VALUE_FLAGS:
+        elif word in SWITCH_FLAGS or word in OPTIONAL_VALUE_FLAGS:
+            if word in switches:
+                raise BadInputError(f"{word} is given twice: give it once.")
             switches.add(word)
             has_value = i + 1 < len(words) and not words[i + 1].startswith("-")
-            if has_value and link is not None:
+            if word in OPTIONAL_VALUE_FLAGS and has_value and link is not None:
                 values.setdefault(word, []).append(words[i + 1])
                 i += 1
             i += 1
         elif word.startswith("-") and len(word) > 1:
-            raise BadInputError(f"Unknown flag {word}. /help lists the flags.")
+            raise BadInputError(f"Unknown flag {word[:20]}. /help lists the flags.")
         elif link is None:
             link = word
             i += 1
@@ -101,12 +104,28 @@ def parse_task_args(text: str, command: str) -> TaskArgs:
     return _build(link, values, switches)
 
 
+KNOWN_FLAGS = VALUE_FLAGS | SWITCH_FLAGS | OPTIONAL_VALUE_FLAGS
+
+
+def _value_of(words: list[str], i: int, command: str) -> str:
+    """The value after ``words[i]``; another flag there means the value was left out."""
+    flag = words[i]
+    if i + 1 >= len(words) or words[i + 1] in KNOWN_FLAGS:
+        example = {"-h": '-h "Key: <value>"', "-au": "-au <user> -ap <password>"}.get(
+            flag, f"{flag} <value>"
+        )
+        raise BadInputError(
+            f"{flag} needs a value: write {example}. " + USAGE.format(command=command)
+        )
+    return words[i + 1]
+
+
 def _one(values: dict[str, list[str]], flag: str) -> str | None:
     found = values.get(flag)
     if not found:
         return None
     if len(found) > 1:
-        raise BadInputError(f"{flag} is given more than once.")
+        raise BadInputError(f"{flag} is given {len(found)} times: give it once.")
     return found[0]
 
 
@@ -120,12 +139,15 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
     multi = _one(values, "-i")
     if "-doc" in switches and "-med" in switches:
         raise BadInputError("Choose one of -doc and -med.")
+    user, password = _one(values, "-au"), _one(values, "-ap")
+    if password is not None and user is None:
+        raise BadInputError("-ap needs -au: write -au <user> -ap <password>.")
     return TaskArgs(
         link=link,
         name=name,
-        headers=tuple(parse_header(h) for h in values.get("-h", ())[: MAX_HEADERS + 1]),
-        user=_one(values, "-au"),
-        password=_one(values, "-ap"),
+        headers=_headers(values.get("-h", [])),
+        user=user,
+        password=password,
         upload=_one(values, "-up"),
         split_size=_parse_split(split) if split is not None else None,
         as_document="-doc" in switches,
@@ -139,12 +161,27 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
     )
 
 
+def _headers(given: list[str]) -> tuple[tuple[str, str], ...]:
+    if len(given) > MAX_HEADERS:
+        raise BadInputError(
+            f"Too many -h: {len(given)} given, at most {MAX_HEADERS} per task. "
+            'Write one -h "Key: <value>" per header.'
+        )
+    headers = tuple(parse_header(h) for h in given)
+    names = [key.lower() for key, _ in headers]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise BadInputError(f"The header {twice[0]} is given twice with -h: give it once.")
+    return headers
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """``"Key: value"`` → ``("Key", "value")``; refuses names that would break the request."""
     key, sep, value = text.partition(":")
     key, value = key.strip(), value.strip()
     if not sep or not _HEADER_NAME.match(key):
-        raise BadInputError(f'Bad header {text[:60]!r}: write it as -h "Key: value".')
+        # The text is not echoed: a malformed header may still hold a secret.
+        raise BadInputError('Bad header: write each one as -h "Key: <value>".')
     if key.lower() in _REFUSED_HEADERS:
         raise BadInputError(f"The header {key} is set by the bot itself and cannot be changed.")
     if any(ch in value for ch in "\r\n\0"):

@@ -81,6 +81,16 @@ class Authorizer:
             "chats": sorted(self._config.authorized_chats | self._chats),
         }
 
+    def config_setting_for(self, ident: int, *, sudo: bool) -> str | None:
+        """The config setting that grants ``ident`` its access (a command cannot take it away),
+        or None when only the database does: ``sudo`` asks about sudo rights, else about
+        authorization."""
+        if sudo:
+            if ident == self._config.owner_id:
+                return "OWNER_ID"
+            return "SUDO_USERS" if ident in self._config.sudo_users else None
+        return "AUTHORIZED_CHATS" if ident in self._config.authorized_chats else None
+
     def is_config_entry(self, chat_or_user: int) -> bool:
         """Ids given in the config cannot be removed by a command (the config would win)."""
         return (

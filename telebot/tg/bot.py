@@ -14,6 +14,7 @@ import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from telebot.config import Config
+from telebot.errors import BadInputError
+from telebot.redact import carries_credentials, redact
 from telebot.telegram.messenger import Messenger, describe_error
 from telebot.tg.auth import Authorizer, Level, RefusalThrottle
 from telebot.tg.commands import COMMANDS, CommandSpec, command_names, help_text
@@ -39,6 +42,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Update", "BotContext"], Awaitable[None]]
+
+# Threads behind asyncio.to_thread. A handler's thread mostly waits on Telegram (a Messenger
+# call waits for the loop, up to its 60 s timeout), so the pool is sized for waiting, not for
+# CPU: asyncio's default (CPU count + 4, six on two cores) let six stalled replies hold every
+# command back (tests/e2e/test_loop.py).
+HANDLER_THREADS = 64
 
 REFUSAL = "⛔ You are not authorized to use this bot. Ask its owner to /auth you."
 
@@ -59,7 +68,10 @@ class BotContext:
     on_started: list[Callable[[BotContext], None]] = field(default_factory=list)
     on_stopping: list[Callable[[], None]] = field(default_factory=list)
     on_poll: list[Callable[[], None]] = field(default_factory=list)
+    # Called on the loop as the first getUpdates is sent (polling has started); must not block.
+    on_polling: list[Callable[[], None]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
 
     @property
     def bridge(self) -> Messenger:
@@ -93,6 +105,8 @@ class PollingRequest(HTTPXRequest):
             self._first = False
             elapsed = (time.time() - self._ctx.process_started_at) * 1000
             log.info("startup: first getUpdates %.0f ms after process start", elapsed)
+            for hook in self._ctx.on_polling:
+                hook()
         result = await super().do_request(url, method, *args, **kwargs)
         if result[0] == 200 and url.endswith("/getUpdates"):
             for note in self._ctx.on_poll:
@@ -124,11 +138,39 @@ def guarded(
             return
         try:
             await handler(update, ctx)
+        except BadInputError as exc:
+            # The user's mistake, not ours: one INFO line (no traceback buries real errors).
+            log.info("/%s from %s refused: %s", spec.name, user.id, redact(str(exc)))
+            await ctx.reply(update, f"❌ {html.escape(str(exc))}")
         except Exception as exc:
             log.exception("handler /%s failed", spec.name)
             await ctx.reply(update, f"❌ {html.escape(describe_error(exc))}")
+        finally:
+            await _delete_if_credentials(update, ctx)
 
     return run
+
+
+DELETED_NOTE = "🔒 I deleted your message because it contained a password."
+KEEP_NOTE = (
+    "🔒 Your message contains a password, and I may not delete it here "
+    "(I need admin rights in groups): please delete it yourself."
+)
+
+
+async def _delete_if_credentials(update: Update, ctx: BotContext) -> None:
+    """A command carrying ``-ap`` or an ``Authorization`` header must not stay in the chat:
+    delete it when the bot may (private chats; groups where it is admin), else ask the user.
+    Off the loop, through the Messenger like every other call."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None or not carries_credentials(message.text or ""):
+        return
+    try:
+        deleted = await asyncio.to_thread(ctx.bridge.delete, chat.id, message.message_id)
+        note = DELETED_NOTE if deleted else KEEP_NOTE
+        await asyncio.to_thread(ctx.bridge.send_text, chat.id, note)
+    except Exception as exc:  # a failed notice must not hide the command's own answer
+        log.warning("could not remove a message with credentials: %s", exc)
 
 
 async def _refuse(ctx: BotContext, update: Update) -> None:
@@ -189,8 +231,16 @@ def target_id(update: Update, *, default_chat: bool) -> int | None:
 
 
 def _membership_command(
-    action: str, change: Callable[[Authorizer, int], bool], *, default_chat: bool
+    action: str,
+    change: Callable[[Authorizer, int], bool],
+    *,
+    default_chat: bool,
+    removes: str | None = None,
 ) -> Handler:
+    """/auth, /unauth, /addsudo, /rmsudo. ``removes`` ("authorized" or "sudo") marks a removal:
+    an id the config grants that right cannot be removed by a command, and the reply says where
+    to remove it instead of a puzzling "(no change)"."""
+
     async def handler(update: Update, ctx: BotContext) -> None:
         target = target_id(update, default_chat=default_chat)
         if target is None:
@@ -199,6 +249,14 @@ def _membership_command(
             )
             return
         changed = await asyncio.to_thread(change, ctx.auth, target)
+        setting = ctx.auth.config_setting_for(target, sudo=removes == "sudo") if removes else None
+        if setting is not None:
+            await ctx.reply(
+                update,
+                f"⚠️ <code>{target}</code> is {removes} by {setting} in the config; "
+                "remove it there.",
+            )
+            return
         note = "" if changed else " (no change)"
         await ctx.reply(update, f"✅ <code>{target}</code> {action}{note}.")
 
@@ -240,7 +298,7 @@ async def cmd_log(update: Update, ctx: BotContext) -> None:
     chat = update.effective_chat
     assert chat is not None
     path = ctx.config.log_file
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):  # a stat() is disk I/O: not on the loop
         await ctx.reply(update, "No log file yet.")
         return
     data = await asyncio.to_thread(log_snapshot, path)
@@ -261,10 +319,12 @@ BASE_HANDLERS: dict[str, Handler] = {
     "log": cmd_log,
     "auth": _membership_command("is authorized", Authorizer.authorize, default_chat=True),
     "unauth": _membership_command(
-        "is no longer authorized", Authorizer.unauthorize, default_chat=True
+        "is no longer authorized", Authorizer.unauthorize, default_chat=True, removes="authorized"
     ),
     "addsudo": _membership_command("is now sudo", Authorizer.add_sudo, default_chat=False),
-    "rmsudo": _membership_command("is no longer sudo", Authorizer.remove_sudo, default_chat=False),
+    "rmsudo": _membership_command(
+        "is no longer sudo", Authorizer.remove_sudo, default_chat=False, removes="sudo"
+    ),
 }
 
 
@@ -330,7 +390,11 @@ def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, A
 
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     ctx: BotContext = app.bot_data["ctx"]
-    ctx.messenger = Messenger(app.bot, asyncio.get_running_loop())
+    ctx.loop = asyncio.get_running_loop()
+    ctx.loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+    )
+    ctx.messenger = Messenger(app.bot, ctx.loop)
     for hook in ctx.on_started:
         await asyncio.to_thread(hook, ctx)
     # Registering the command menu is not needed to answer updates: do it off the start path.

@@ -63,16 +63,26 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-n name", "name of the result"),
     ("-e [password]", "extract archives"),
     ("-z [password]", "zip the result"),
-    ("-up dest", "upload to: local, an rclone remote:path, or a chat id (leech)"),
+    ("-up dest", "/mirror: local; /leech: a chat id you are a member of"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
     ("-s", "select files of a torrent"),
     ("-d [ratio][:minutes]", "keep seeding a torrent after delivery (default ratio 1)"),
-    ('-h "Key: value"', "extra HTTP header (repeatable)"),
-    ("-au user -ap pass", "HTTP basic auth"),
+    ('-h "Key: <value>"', "extra HTTP header (up to 10)"),
+    ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
     ("-b", "bulk: reply to a message holding one link per line"),
 )
+
+# Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet, by the
+# TaskArgs attribute that records them: /help leaves them out, and a task using one is refused
+# with "not available yet" instead of the flag being ignored (tg/tasks.py).
+NOT_YET: dict[str, str] = {
+    "extract": "-e",
+    "compress": "-z",
+    "multi": "-i",
+    "bulk": "-b",
+}
 
 
 def command_names(spec: CommandSpec) -> tuple[str, ...]:
@@ -97,6 +107,9 @@ def help_text(level: Level) -> str:
         lines.append(f"{names}: {html.escape(spec.summary)}{usage}")
     lines.append("")
     lines.append("<b>Task flags</b> (after the link)")
+    unavailable = set(NOT_YET.values())
     for flag, meaning in TASK_FLAGS:
+        if flag.split()[0] in unavailable:
+            continue
         lines.append(f"<code>{html.escape(flag)}</code> {html.escape(meaning)}")
     return "\n".join(lines)

@@ -1,19 +1,19 @@
-"""Monitoring in the running bot: the sampler and reporter threads, and /stats."""
+"""Monitoring in the running bot: the sampler and reporter threads, the loop-lag probe, /stats."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Update
 
 from telebot import fileio
-from telebot.config import Config
+from telebot.config import Config, heartbeat_file
 from telebot.engine.manager import TaskManager
 from telebot.monitor.chart import render_chart
+from telebot.monitor.looplag import LoopLagProbe
 from telebot.monitor.perf import REGISTRY
 from telebot.monitor.report import Reporter, build_report
 from telebot.monitor.sampler import Sampler
@@ -22,24 +22,20 @@ from telebot.resilience import BREAKERS, ERRORS
 from telebot.tg.bot import BotContext
 
 
-def heartbeat_path(config: Config) -> Path:
-    """Where the health check looks (``python -m telebot.health``): next to the database."""
-    return Path(f"{config.database_path}.heartbeat")
-
-
 @dataclass
 class Monitoring:
     config: Config
     manager: TaskManager
     sampler: Sampler
     reporter: Reporter
+    probe: LoopLagProbe = field(default_factory=LoopLagProbe)
 
     @classmethod
     def create(cls, config: Config, manager: TaskManager) -> Monitoring:
         sampler = Sampler(
             interval=config.sampler_interval,
             disk_path=config.download_dir,
-            heartbeat_path=heartbeat_path(config),
+            heartbeat_path=heartbeat_file(config.database_path),
         )
         monitoring = cls(
             config, manager, sampler, Reporter(config.perf_report_interval, lambda: "")
@@ -53,17 +49,22 @@ class Monitoring:
             perf=REGISTRY,
             errors=ERRORS.totals_by_kind(),
             breakers=BREAKERS.snapshot(),
+            loop_lag=self.probe.summary(),
         )
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the threads, and the lag probe on ``loop`` (the polling loop) if given."""
         self.sampler.start()
         self.reporter.start()
+        if loop is not None:
+            self.probe.start(loop)
 
     def stop(self) -> None:
+        self.probe.stop()
         self.reporter.stop()
         self.sampler.stop()
 
-    def stats_input(self, uptime: float) -> StatsInput:
+    def stats_input(self, uptime: float, *, show_hosts: bool = False) -> StatsInput:
         return StatsInput(
             uptime=uptime,
             sample=self.sampler.latest(),
@@ -75,15 +76,21 @@ class Monitoring:
             versions=tool_versions(),
             download_dir=self.config.download_dir,
             io_path=fileio.active_path().partition("/")[2],
+            loop_lag=self.probe.summary(),
+            show_hosts=show_hosts,
         )
 
     async def stats(self, update: Update, ctx: BotContext) -> None:
-        chat = update.effective_chat
-        assert chat is not None
+        chat, user = update.effective_chat, update.effective_user
+        assert chat is not None and user is not None
         uptime = time.monotonic() - ctx.started_at
-        text = await asyncio.to_thread(lambda: render_stats(self.stats_input(uptime)))
+        # Breakers name the hosts other users download from: for sudo users only (issue 11).
+        sudo = ctx.auth.is_sudo(user.id)
+        text = await asyncio.to_thread(
+            lambda: render_stats(self.stats_input(uptime, show_hosts=sudo))
+        )
         await ctx.reply(update, text)
-        png = await asyncio.to_thread(render_chart, self.sampler.history())
+        png = await asyncio.to_thread(lambda: render_chart(self.sampler.history()))
         if png is not None:
             payload: dict[str, Any] = {"photo": png, "caption": "CPU, RAM and network, last hour"}
             await asyncio.to_thread(

@@ -66,6 +66,8 @@ def render_task(s: Snapshot) -> str:
             f"{format_bytes(s.done)} of {total} · {format_bytes(s.speed)}/s · ETA {eta}"
             f" · {format_duration(s.elapsed)}"
         )
+    if s.note:
+        lines.append(f"⚠️ {html.escape(s.note, quote=False)}")
     if s.detail:
         lines.append(html.escape(s.detail[:NAME_LIMIT], quote=False))
     lines.append(f"/cancel <code>{s.gid}</code>")
@@ -120,14 +122,28 @@ def _keyboard(shown: Sequence[Snapshot], page: int, pages: int) -> InlineKeyboar
 
 @dataclass
 class _ChatStatus:
+    """One chat's message and the requests waiting for it. Guarded by ``StatusBoard._lock``."""
+
     message_id: int | None = None
     text: str = ""
     page: int = 0
+    busy: bool = False  # one thread is updating this chat (and may be waiting on Telegram)
+    again: bool = False  # asked for while busy: the busy thread runs one more round
+    due: bool = True  # touched since the last round: update at the next wake, not the next tick
+    repost: bool = False  # /status: delete the message and send a new one at the bottom
 
 
 @dataclass
 class StatusBoard:
-    """Keeps one status message per chat up to date. Call :meth:`start` once the bot runs."""
+    """Keeps one status message per chat up to date. Call :meth:`start` once the bot runs.
+
+    Lock discipline (the event loop must never wait on it): ``_lock`` only guards the
+    bookkeeping in ``_chats`` and is never held during a Telegram call, because a Telegram call
+    waits for the event loop. At most one thread updates a chat at a time (``busy``); another
+    thread that wants an update of that chat leaves a note (``again``, ``page``, ``repost``) and
+    returns at once, and the busy thread runs one more round for it. So two refreshes of one chat
+    never both send a new message, and no caller waits for another caller's round trip.
+    """
 
     snapshots: Callable[[int | None], list[Snapshot]]
     messenger: Callable[[], Messenger]
@@ -135,7 +151,7 @@ class StatusBoard:
     interval: float = 10.0
     per_page: int = 4
     _chats: dict[int, _ChatStatus] = field(default_factory=dict)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -151,9 +167,10 @@ class StatusBoard:
             self._thread.join(timeout)
 
     def touch(self, chat_id: int) -> None:
-        """A task appeared or changed state in ``chat_id``: update soon (a new chat: now)."""
+        """A task appeared or changed state in ``chat_id``: update soon. Never blocks on I/O,
+        so it is safe on the event loop."""
         with self._lock:
-            self._chats.setdefault(chat_id, _ChatStatus())
+            self._chats.setdefault(chat_id, _ChatStatus()).due = True
         self._wake.set()
 
     def _loop(self) -> None:
@@ -169,59 +186,107 @@ class StatusBoard:
             self.refresh(only_new=not full)
 
     def refresh(self, *, only_new: bool = False) -> None:
-        """Update every chat (or, with ``only_new``, just chats with no message yet)."""
-        all_snapshots = self.snapshots(None)
+        """Update every chat (or, with ``only_new``, chats with no message yet or touched)."""
         by_chat: dict[int, list[Snapshot]] = {}
-        for snap in all_snapshots:
+        for snap in self.snapshots(None):
             by_chat.setdefault(snap.chat_id, []).append(snap)
         with self._lock:
-            chats = set(self._chats) | set(by_chat)
+            chats = [
+                chat_id
+                for chat_id in set(self._chats) | set(by_chat)
+                if not only_new or _wants_update(self._chats.get(chat_id))
+            ]
         for chat_id in chats:
             try:
-                self._refresh_chat(chat_id, by_chat.get(chat_id, []), only_new=only_new)
+                self._update(chat_id, by_chat.get(chat_id, []))
             except Exception:  # one broken chat must not stop the others' updates
                 log.exception("status update for chat %s failed", chat_id)
 
-    def _refresh_chat(self, chat_id: int, snaps: list[Snapshot], *, only_new: bool) -> None:
-        with self._lock:
-            status = self._chats.setdefault(chat_id, _ChatStatus())
-            if only_new and status.message_id is not None:
-                return
-            if not snaps:
-                self._drop(chat_id, status)
-                return
-            snaps.sort(key=lambda s: (s.state is State.QUEUED, s.queue_position or 0, s.gid))
-            text, markup, status.page = render_page(
-                snaps, status.page, self.per_page, self.footer()
-            )
-            if status.message_id is None:
-                sent = self.messenger().send_text(chat_id, text, markup=markup)
-                status.message_id, status.text = sent.message_id, text
-            elif text != status.text:
-                if not self.messenger().edit_text(chat_id, status.message_id, text, markup=markup):
-                    log.debug("status message in %s vanished or unchanged", chat_id)
-                status.text = text
-
-    def _drop(self, chat_id: int, status: _ChatStatus) -> None:
-        if status.message_id is not None:
-            self.messenger().delete(chat_id, status.message_id)
-        del self._chats[chat_id]
-
     def repost(self, chat_id: int) -> None:
-        """/status: delete the old message and send a fresh one at the bottom of the chat."""
+        """/status: delete the old message and send a fresh one at the bottom of the chat.
+
+        Does the Telegram calls in the calling thread, or leaves them to the thread already
+        updating this chat; call it off the event loop."""
         with self._lock:
-            status = self._chats.get(chat_id)
-            if status is not None and status.message_id is not None:
-                self.messenger().delete(chat_id, status.message_id)
-                status.message_id, status.text = None, ""
-            self._refresh_chat(chat_id, self.snapshots(chat_id), only_new=False)
+            self._chats.setdefault(chat_id, _ChatStatus()).repost = True
+        self._update(chat_id)
 
     def show_page(self, chat_id: int, page: int) -> None:
+        """A page button: show ``page`` (clamped). Call it off the event loop, like repost."""
         with self._lock:
             self._chats.setdefault(chat_id, _ChatStatus()).page = page
-            self._refresh_chat(chat_id, self.snapshots(chat_id), only_new=False)
+        self._update(chat_id)
 
     def has_message(self, chat_id: int) -> bool:
         with self._lock:
             status = self._chats.get(chat_id)
             return status is not None and status.message_id is not None
+
+    # -- one chat ---------------------------------------------------------------------------
+
+    def _update(self, chat_id: int, snaps: list[Snapshot] | None = None) -> None:
+        """Bring one chat's message up to date, unless another thread is already at it: then
+        leave it a note and return at once (see the class docstring)."""
+        with self._lock:
+            status = self._chats.setdefault(chat_id, _ChatStatus())
+            if status.busy:
+                status.again = True
+                return
+            status.busy = True
+        done = False
+        try:
+            while not done:
+                has_tasks = self._round(chat_id, status, snaps)
+                snaps = None  # a further round reads fresh snapshots
+                with self._lock:
+                    done = not status.again
+                    status.again = False
+                    if done:
+                        status.busy = False  # in the same critical section as the check above
+                        if not has_tasks and status.message_id is None and not status.due:
+                            self._chats.pop(chat_id, None)
+        finally:
+            if not done:  # a Telegram call failed: the next refresh tries again
+                with self._lock:
+                    status.busy = False
+
+    def _round(self, chat_id: int, status: _ChatStatus, snaps: list[Snapshot] | None) -> bool:
+        """One update of one chat by its busy thread; True if the chat has tasks.
+
+        Decides under the lock, calls Telegram without it, records the result under it."""
+        with self._lock:
+            status.due = False
+            repost, status.repost = status.repost, False
+            page, message_id, old_text = status.page, status.message_id, status.text
+        if snaps is None:
+            snaps = self.snapshots(chat_id)
+        if message_id is not None and (repost or not snaps):
+            self.messenger().delete(chat_id, message_id)
+            message_id, old_text = None, ""
+            self._record(status, None, "")
+        if not snaps:
+            return False
+        ordered = sorted(
+            snaps, key=lambda s: (s.state is State.QUEUED, s.queue_position or 0, s.gid)
+        )
+        text, markup, shown = render_page(ordered, page, self.per_page, self.footer())
+        with self._lock:
+            if status.page == page:  # keep the clamped page unless a button changed it meanwhile
+                status.page = shown
+        if message_id is None:
+            sent = self.messenger().send_text(chat_id, text, markup=markup)
+            self._record(status, sent.message_id, text)
+        elif text != old_text:
+            if not self.messenger().edit_text(chat_id, message_id, text, markup=markup):
+                log.debug("status message in %s vanished or unchanged", chat_id)
+            self._record(status, message_id, text)
+        return True
+
+    def _record(self, status: _ChatStatus, message_id: int | None, text: str) -> None:
+        with self._lock:
+            status.message_id, status.text = message_id, text
+
+
+def _wants_update(status: _ChatStatus | None) -> bool:
+    """Between full rounds, only chats without a message yet or touched since are updated."""
+    return status is None or status.message_id is None or status.due

@@ -4,6 +4,7 @@ listener that turns engine events into chat messages."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 from collections.abc import Callable
@@ -23,14 +24,11 @@ from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
+from telebot.tg.commands import NOT_YET
 from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
 from telebot.units import format_bytes, format_duration
 
 log = logging.getLogger(__name__)
-
-# Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet: say so
-# instead of silently ignoring them.
-NOT_YET = {"extract": "-e", "compress": "-z", "multi": "-i", "bulk": "-b"}
 
 
 @dataclass
@@ -68,7 +66,8 @@ class TaskCommands:
             flag = "-s" if spec.select else "-d"
             raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
         if spec.kind == "leech" and spec.upload is not None:
-            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload))
+            sudo = ctx.auth.is_sudo(user.id)
+            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user.id, sudo)
         await asyncio.to_thread(self.manager.submit, spec)
 
     def spec_from(
@@ -141,48 +140,66 @@ class TaskCommands:
 
     # -- /status, /cancel, /cancelall -----------------------------------------------------
 
+    # Every look-up below takes the engine lock, and cancelling a queued task finishes it in the
+    # calling thread (folder removal, journal write, a message through the Messenger, which
+    # refuses the loop thread): so all of it runs in asyncio.to_thread, never on the loop.
+
     async def status(self, update: Update, ctx: BotContext) -> None:
         chat = update.effective_chat
         assert chat is not None
-        if not self.manager.tasks(chat.id):
+        if not await asyncio.to_thread(self._repost, chat.id):
             await ctx.reply(update, "No tasks are running in this chat.")
-            return
-        await asyncio.to_thread(self.board.repost, chat.id)
+
+    def _repost(self, chat_id: int) -> bool:
+        if not self.manager.tasks(chat_id):
+            return False
+        self.board.repost(chat_id)
+        return True
 
     async def cancel(self, update: Update, ctx: BotContext) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
         assert message is not None and chat is not None and user is not None
         words = (message.text or "").split()
-        task: Task | None = None
+        replied = message.reply_to_message
         if len(words) > 1:
-            task = self.manager.get(words[1])
-        elif message.reply_to_message is not None:
-            task = self.manager.find_by_message(chat.id, message.reply_to_message.message_id)
+            find = functools.partial(self.manager.get, words[1])
+        elif replied is not None:
+            find = functools.partial(self.manager.find_by_message, chat.id, replied.message_id)
         else:
             await ctx.reply(
                 update, "Write /cancel &lt;gid&gt;, or reply /cancel to the task's command."
             )
             return
-        await ctx.reply(update, self._cancel(task, user.id, ctx))
+        text, gid = await asyncio.to_thread(self._may_cancel, find, user.id, ctx)
+        await ctx.reply(update, text)  # first: the cancel itself may send "🚫 ... cancelled"
+        if gid is not None:
+            await asyncio.to_thread(self.manager.cancel, gid)
 
-    def _cancel(self, task: Task | None, user_id: int, ctx: BotContext) -> str:
+    def _may_cancel(
+        self, find: Callable[[], Task | None], user_id: int, ctx: BotContext
+    ) -> tuple[str, str | None]:
+        """The reply, and the gid to cancel if ``user_id`` may cancel the task ``find`` names."""
+        task = find()
         if task is None or task.state.finished:
-            return "No such task (it may have finished already)."
+            return "No such task (it may have finished already).", None
         if task.spec.user_id != user_id and not ctx.auth.is_sudo(user_id):
-            return "Only the user who started this task (or a sudo user) can cancel it."
-        self.manager.cancel(task.gid)
-        return f"Cancelling <code>{task.gid}</code>."
+            return "Only the user who started this task (or a sudo user) can cancel it.", None
+        return f"Cancelling <code>{task.gid}</code>.", task.gid
 
     async def cancel_all(self, update: Update, ctx: BotContext) -> None:
         user = update.effective_user
         assert user is not None
-        mine = [
-            t
-            for t in self.manager.tasks()
-            if ctx.auth.is_sudo(user.id) or t.spec.user_id == user.id
-        ]
-        count = self.manager.cancel_all(mine)
+        sudo = ctx.auth.is_sudo(user.id)
+        mine = await asyncio.to_thread(
+            lambda: [
+                t
+                for t in self.manager.tasks()
+                if not t.state.finished and (sudo or t.spec.user_id == user.id)
+            ]
+        )
+        count = len(mine)
         await ctx.reply(update, f"Cancelling {count} task{'s' if count != 1 else ''}.")
+        await asyncio.to_thread(self.manager.cancel_all, mine)
 
     # -- status buttons -------------------------------------------------------------------
 
@@ -195,13 +212,18 @@ class TaskCommands:
             return
         action, value = parts[1], parts[2]
         if action == "c":
-            text = self._cancel(self.manager.get(value), user.id, ctx)
+            find = functools.partial(self.manager.get, value)
+            text, gid = await asyncio.to_thread(self._may_cancel, find, user.id, ctx)
             await query.answer(
                 html.unescape(text.replace("<code>", "").replace("</code>", ""))[:200]
             )
-            self.board.touch(chat.id)
+            if gid is not None:
+                # The listener updates the status message when the task has ended.
+                await asyncio.to_thread(self.manager.cancel, gid)
         elif action == "p" and value.isdigit():
             await query.answer()
+            # Returns at once when the status thread is busy with this chat (it then shows
+            # the page in its next round), so a stalled Telegram never holds the button.
             await asyncio.to_thread(self.board.show_page, chat.id, int(value))
         else:
             await query.answer()
@@ -230,14 +252,36 @@ def _is_chat_id(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
-def _check_can_post(bridge: Messenger, chat_id: int) -> None:
-    """Fail before downloading when the bot cannot reach the -up chat."""
+# getChatMember statuses that mean "is in the chat" (Bot API ChatMember; "restricted" counts
+# only with is_member).
+MEMBER_STATUSES = frozenset({"creator", "administrator", "member"})
+
+
+def _check_can_post(bridge: Messenger, chat_id: int, user_id: int, sudo: bool) -> None:
+    """Fail before downloading when the bot cannot reach the -up chat, or when the user is not
+    a member of it: -up must not let anyone post into any chat the bot is in (sudo excepted)."""
     from telegram.error import TelegramError
 
     try:
         bridge.call(chat_id, "getChat", lambda: bridge.bot.get_chat(chat_id))
     except TelegramError as exc:
         raise BadInputError(f"The bot cannot post in chat {chat_id}: {exc}") from None
+    if sudo:
+        return
+    try:
+        member = bridge.call(
+            chat_id, "getChatMember", lambda: bridge.bot.get_chat_member(chat_id, user_id)
+        )
+    except TelegramError as exc:
+        raise BadInputError(
+            f"Could not check that you are a member of chat {chat_id} ({exc}); "
+            "-up only sends to chats you are in."
+        ) from None
+    if member.status in MEMBER_STATUSES or getattr(member, "is_member", False):
+        return
+    raise BadInputError(
+        f"You are not a member of chat {chat_id}: -up only sends to chats you are in."
+    )
 
 
 def _reply_text(update: Update) -> str | None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import OWNER, ROOT, USER, bot_env
+from tests.conftest import OWNER, USER, BotProcess, bot_env
 from tests.fakes.bot_api import Call, FakeBotAPI
 
 
@@ -150,5 +153,80 @@ def test_missing_token_exits_2(tmp_path: Path, bot_api: FakeBotAPI) -> None:
     assert "BOT_TOKEN is required" in result.stderr
 
 
-def test_root_is_importable_from_ci() -> None:
-    assert (ROOT / "telebot" / "__main__.py").exists()
+# -- the first run: an unreachable Bot API is waited for, a rejected token is one line -------
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound and released: connecting to it is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_stderr(bot: Any, pattern: str, count: int, timeout: float = 30.0) -> list[str]:
+    """The bot's stderr lines matching ``pattern``, once there are at least ``count``."""
+    regex = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        lines = [line for line in bot.stderr().splitlines() if regex.search(line)]
+        if len(lines) >= count:
+            return lines
+        if time.monotonic() > deadline or bot.proc.poll() is not None:
+            raise AssertionError(f"{len(lines)} of {count} lines {pattern!r}:\n{bot.stderr()}")
+        pause.wait(0.05)
+
+
+def non_log_lines(text: str) -> list[str]:
+    """stderr lines that are not INFO log records (start-up notes)."""
+    return [line for line in text.splitlines() if not re.match(r"^\S+ \S+ INFO ", line)]
+
+
+def test_unreachable_bot_api_is_retried_one_line_each(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    bot = make_bot(start=False, BOT_API_URL=url)
+    bot.start(wait_ready=False)
+    retries = wait_stderr(bot, "not reachable", 3)
+    assert all(url in line and "retrying in" in line for line in retries), retries
+    assert [line.split("retrying in ")[1] for line in retries[:3]] == ["1 s", "2 s", "4 s"]
+    begun = time.monotonic()
+    assert bot.terminate(timeout=10) == 0
+    assert time.monotonic() - begun < 5  # the wait for the next attempt is abandoned
+    text = bot.stderr()
+    assert "Traceback" not in text and bot_api.token not in text
+    assert all("not reachable" in line for line in non_log_lines(text)), text
+
+
+def test_bot_api_that_comes_up_later_is_polled(tmp_path: Path) -> None:
+    port = free_port()
+    api = FakeBotAPI(workdir=tmp_path / "late", port=port)
+    bot = BotProcess(api, tmp_path, bot_env(api, BOT_API_URL=f"http://127.0.0.1:{port}"))
+    try:
+        bot.start(wait_ready=False)
+        wait_stderr(bot, "not reachable", 2)
+        with api:
+            api.wait_polling(timeout=60)
+            assert bot.terminate() == 0
+        assert "Traceback" not in bot.stderr()
+    finally:
+        bot.stop_quietly()
+
+
+def test_bot_api_5xx_at_start_is_retried(bot_api: FakeBotAPI, make_bot: Any) -> None:
+    bot_api.fail_next("getMe", status=502, description="Bad Gateway", times=2)
+    bot = make_bot(start=False)
+    bot.start()  # waits for the first long poll
+    assert len(wait_stderr(bot, "not reachable .*Bad Gateway", 2)) == 2
+    assert [c.status for c in bot_api.calls_of("getMe")][:3] == [502, 502, 200]
+
+
+def test_rejected_token_exits_2_with_one_line(tmp_path: Path, bot_api: FakeBotAPI) -> None:
+    bot_api.fail_next("getMe", status=401, description="Unauthorized")
+    result = run_bad_config(tmp_path, bot_api)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert non_log_lines(result.stderr) == [
+        f"telebot: config error: BOT_TOKEN was rejected by the Bot API at {bot_api.url} "
+        "(Unauthorized); check the token"
+    ]
+    assert bot_api.token not in result.stderr

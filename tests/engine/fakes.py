@@ -18,6 +18,7 @@ from typing import Any
 
 from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.task import Task, TaskSpec
+from telebot.engine.taskstate import STATE_FILE
 from telebot.errors import TaskCancelled
 
 WAIT = 10.0  # seconds: far above any real latency here, low enough to fail fast when broken
@@ -119,7 +120,9 @@ class FakeSource:
         self.cancel_seen: dict[str, str | None] = {}
 
     def fetch(self, task: Task) -> Path:
-        self.seen_files[task.gid] = sorted(p.name for p in task.workdir.iterdir())
+        self.seen_files[task.gid] = sorted(
+            p.name for p in task.workdir.iterdir() if p.name != STATE_FILE
+        )
         part = task.workdir / "payload.part"
         part.write_bytes(self.payload[: len(self.payload) // 2])
         try:

@@ -78,9 +78,10 @@ def test_shutdown_keeps_rows_and_folders_and_restore_resumes_them(
     assert (downloads / running.gid / "payload.part").is_file()
     assert list(journal(store)) == [running.gid, in_slot_queue.gid, pending.gid]
 
-    orphan = downloads / "0123456789"
+    orphan = downloads / "0123456789"  # a task folder of ours whose row is gone
     orphan.mkdir()
     (orphan / "leftover.bin").write_bytes(b"x")
+    (orphan / ".telebot-task").write_text('{"v": 1, "gid": "0123456789"}')
 
     source2, sink2, recorder2 = FakeSource(), FakeSink(), Recorder()
     second = make_manager(pipeline=pipeline(source2, sink2), listener=recorder2)
@@ -103,7 +104,7 @@ def test_shutdown_keeps_rows_and_folders_and_restore_resumes_them(
     assert list(downloads.iterdir()) == []
 
 
-def test_restore_reports_an_unreadable_spec_and_drops_its_folder(
+def test_restore_reports_an_unreadable_spec_and_keeps_its_files_aside(
     make_manager: MakeManager,
     source: FakeSource,
     sink: FakeSink,
@@ -131,8 +132,9 @@ def test_restore_reports_an_unreadable_spec_and_drops_its_folder(
 
     ((chat, message, gid, reason),) = recorder.restore_failed
     assert (chat, message, gid) == (5, 77, "bad0000001")
-    assert "unreadable" in reason
+    assert "unreadable" in reason and "bad0000001.unreadable" in reason
     assert not (downloads / "bad0000001").exists()
+    assert (downloads / "bad0000001.unreadable" / "payload.part").read_bytes() == b"half"
     assert [t.gid for t in restored] == ["good000001"] == recorder.resumed
     source.gates.wait_started("good000001")
     assert source.seen_files["good000001"] == ["payload.part"]

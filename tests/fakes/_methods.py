@@ -69,6 +69,23 @@ class BotMethods:
     _paths: dict[str, _StoredFile]
     _callbacks: dict[str, bool]
     _commands: list[Any]
+    _members: dict[tuple[int, int], str]
+    _admin_chats: set[int]
+    # ------------------------------------------------------------------ test-side settings
+
+    def set_member(self, chat_id: int, user_id: int, status: str) -> None:
+        """What getChatMember answers for ``user_id`` in ``chat_id``: "creator",
+        "administrator", "member", "restricted" (still a member), "restricted-left" (restricted,
+        is_member false), "left" or "kicked". Unset: "member" for a user in their own private
+        chat, else "left" (like Telegram for someone who never joined)."""
+        with self._cond:
+            self._members[(chat_id, user_id)] = status
+
+    def make_admin(self, chat_id: int, admin: bool = True) -> None:
+        """Give the bot (or take) admin rights in a group: deleting others' messages."""
+        with self._cond:
+            (self._admin_chats.add if admin else self._admin_chats.discard)(chat_id)
+
     # ------------------------------------------------------------------ state helpers
 
     def _remember_chat(
@@ -218,6 +235,19 @@ class BotMethods:
         return {**chat, "accent_color_id": 0, "max_reaction_count": 11,
                 "accepted_gift_types": gifts}
 
+    def _m_getchatmember(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+        chat_id = _chat_id(_require(params, "chat_id"))
+        user_id = _int(_require(params, "user_id"))
+        chat = self._remember_chat(chat_id)
+        with self._cond:
+            status = self._members.get((chat_id, user_id))
+            if user_id == self.bot_id:
+                status = "administrator" if chat_id in self._admin_chats else "member"
+        if status is None:
+            status = "member" if chat["type"] == "private" and chat_id == user_id else "left"
+        user = {"id": user_id, "is_bot": user_id == self.bot_id, "first_name": "Tester"}
+        return _chat_member(status, user)
+
     def _m_sendmessage(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
         chat_id = _require(params, "chat_id")
         text = self._text(params, "text", TEXT_LIMIT)
@@ -291,8 +321,15 @@ class BotMethods:
         chat_id = _chat_id(_require(params, "chat_id"))
         message_id = _int(_require(params, "message_id"))
         with self._cond:
-            if self._messages.get(chat_id, {}).pop(message_id, None) is None:
+            msg = self._messages.get(chat_id, {}).get(message_id)
+            if msg is None:
                 raise _bad("message to delete not found")
+            # Telegram: in groups a bot deletes other people's messages only as an admin.
+            others = msg.get("from", {}).get("id") != self.bot_id
+            private = msg.get("chat", {}).get("type") == "private"
+            if others and not private and chat_id not in self._admin_chats:
+                raise _bad("message can't be deleted")
+            del self._messages[chat_id][message_id]
             self._sources.pop((chat_id, message_id), None)
         return True
 
@@ -455,6 +492,34 @@ class BotMethods:
                               **{kind: _media_dict(kind, stored)})
             for kind, caption, stored in items
         ]
+
+
+_ADMIN_RIGHTS = (
+    "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+    "can_manage_video_chats", "can_restrict_members", "can_promote_members", "can_change_info",
+    "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories",
+)
+_MEMBER_PERMISSIONS = (
+    "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos",
+    "can_send_videos", "can_send_video_notes", "can_send_voice_notes", "can_send_polls",
+    "can_send_other_messages", "can_add_web_page_previews", "can_change_info",
+    "can_invite_users", "can_pin_messages", "can_manage_topics", "can_edit_tag",
+    "can_react_to_messages",
+)
+
+
+def _chat_member(status: str, user: dict[str, Any]) -> dict[str, Any]:
+    """A ChatMember object of the given status, with the fields the Bot API always sends."""
+    if status == "creator":
+        return {"status": "creator", "user": user, "is_anonymous": False}
+    if status == "administrator":
+        return {"status": "administrator", "user": user, **dict.fromkeys(_ADMIN_RIGHTS, True)}
+    if status in ("restricted", "restricted-left"):
+        return {"status": "restricted", "user": user, "is_member": status == "restricted",
+                "until_date": 0, **dict.fromkeys(_MEMBER_PERMISSIONS, False)}
+    if status == "kicked":
+        return {"status": "kicked", "user": user, "until_date": 0}
+    return {"status": status, "user": user}
 
 
 def _edited(msg: dict[str, Any], markup: Any) -> dict[str, Any]:

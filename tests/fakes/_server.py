@@ -45,14 +45,30 @@ class LoopbackServer(ThreadingHTTPServer):
     # opens many connections at once, and the client's SYN retry costs a whole second.
     request_queue_size = 128
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], owner: Any) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+    def __init__(
+        self,
+        handler: type[BaseHTTPRequestHandler],
+        owner: Any,
+        port: int = 0,
+        *,
+        recv_buffer: int = 0,
+    ) -> None:
+        # SO_RCVBUF is set on the listening socket (inherited by every accepted one, before
+        # the handshake fixes the window scale): a small one bounds how far a client can
+        # write ahead of a handler that stops reading. 0 keeps the kernel's autotuning.
+        self.recv_buffer = recv_buffer
+        super().__init__(("127.0.0.1", port), handler)
         self.owner = owner
         self.stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         self.connections_accepted = 0
         self._thread: threading.Thread | None = None
+
+    def server_bind(self) -> None:
+        if self.recv_buffer:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.recv_buffer)
+        super().server_bind()
 
     @property
     def url(self) -> str:

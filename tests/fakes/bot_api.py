@@ -92,6 +92,8 @@ class _Fault:
     retry_after: int | None = None
     seconds: float = 0.0
     then_respond: bool = True
+    skip: int = 0  # calls of the method to let through before this fault applies
+    after_bytes: int = 0  # "stall-body": body bytes read before reading stops
 
 
 
@@ -125,8 +127,14 @@ class FakeBotAPI(BotMethods):
         local_mode: bool = False,
         workdir: Path | None = None,
         bot_id: int = 777000,
+        port: int = 0,
+        recv_buffer: int = 0,
     ) -> None:
+        """``port=0``: the OS picks one; a fixed port lets a test start the server only after
+        the bot has found nothing listening there."""
         self.token = token
+        self._port = port
+        self._recv_buffer = recv_buffer  # see LoopbackServer
         self.local_mode = local_mode
         self.bot_id = bot_id
         self.bot_user = {
@@ -147,8 +155,13 @@ class FakeBotAPI(BotMethods):
         self._files: dict[str, _StoredFile] = {}
         self._paths: dict[str, _StoredFile] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._body_faults: dict[str, list[_Fault]] = {}
+        self.body_stalls: list[tuple[str, int]] = []  # (method, body bytes read) per stall
         self._callbacks: dict[str, bool] = {}  # query id -> answered
         self._commands: list[Any] = []
+        self._members: dict[tuple[int, int], str] = {}  # (chat, user) -> getChatMember status
+        self._admin_chats: set[int] = set()  # groups where the bot may delete others' messages
+        self.file_throttle: int | None = None  # bytes/s for /file/ downloads (None: full speed)
         self._poll_generation = 0
         self._polling = 0  # getUpdates requests waiting right now
         self._server: LoopbackServer | None = None
@@ -158,7 +171,9 @@ class FakeBotAPI(BotMethods):
 
     def start(self) -> FakeBotAPI:
         self._uploads.mkdir(parents=True, exist_ok=True)
-        self._server = LoopbackServer(_BotHandler, self)
+        self._server = LoopbackServer(
+            _BotHandler, self, self._port, recv_buffer=self._recv_buffer
+        )
         self.url = self._server.url
         self._server.start("fake-bot-api")
         return self
@@ -332,7 +347,8 @@ class FakeBotAPI(BotMethods):
         ))
 
     def stall_next(
-        self, method: str, seconds: float, *, then_respond: bool = True, times: int = 1
+        self, method: str, seconds: float, *, then_respond: bool = True, times: int = 1,
+        skip: int = 0,
     ) -> None:
         """Hold the reply to the next ``times`` calls of ``method`` for ``seconds``.
 
@@ -340,10 +356,40 @@ class FakeBotAPI(BotMethods):
         reply is written late - a client timeout then yields "TimedOut but done".
         ``then_respond=False``: the call is recorded but not processed, and the connection
         is closed without a reply after the stall. ``stop()`` ends every stall at once.
+        ``skip``: let that many calls of ``method`` through first.
         """
         self._add_fault(method, _Fault(
-            "stall", times, seconds=seconds, then_respond=then_respond,
+            "stall", times, seconds=seconds, then_respond=then_respond, skip=skip,
         ))
+
+    def stall_body_next(
+        self, method: str, after_bytes: int, *, seconds: float = 60.0, skip: int = 0
+    ) -> None:
+        """Stop reading the body of the next call of ``method`` after ``after_bytes`` bytes.
+
+        The client is left mid-upload (its writes block once the socket buffers are full);
+        the call is not recorded and gets no reply: the connection is closed after
+        ``seconds`` or at ``stop()``. ``skip``: let that many calls through first.
+        :meth:`wait_body_stalled` tells when the stall has begun.
+        """
+        with self._cond:
+            self._body_faults.setdefault(method.lower(), []).append(_Fault(
+                "stall-body", 1, seconds=seconds, skip=skip, after_bytes=after_bytes,
+            ))
+
+    def wait_body_stalled(self, timeout: float = 10.0) -> tuple[str, int]:
+        """Block until a :meth:`stall_body_next` stall has begun; returns (method, bytes read)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self.body_stalls:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"no upload body stalled within {timeout}s; recent calls:\n"
+                        + self._describe_recent(0)
+                    )
+                self._cond.wait(left)
+            return self.body_stalls[0]
 
     def _add_fault(self, method: str, fault: _Fault) -> None:
         with self._cond:
@@ -399,6 +445,8 @@ class FakeBotAPI(BotMethods):
             h.send_json(404, ApiError(404, "Not Found").payload())
             return
         method = parts[2]
+        if self._stall_body(h, method):
+            return
         try:
             params, files = self._read_params(h, reader, url.query)
         except ApiError as err:
@@ -472,12 +520,30 @@ class FakeBotAPI(BotMethods):
         if self._server is not None:
             self._server.stopping.wait(seconds)
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _stall_body(self, h: _BotHandler, method: str) -> bool:
+        """Apply a stall_body_next() fault to this request; True when it did."""
+        fault = self._take_fault(method, self._body_faults)
+        if fault is None:
+            return False
+        got = len(h.rfile.read(fault.after_bytes))
         with self._cond:
-            queue = self._faults.get(method.lower())
+            self.body_stalls.append((method, got))
+            self._cond.notify_all()
+        self._wait(fault.seconds)
+        h.close_connection = True
+        return True
+
+    def _take_fault(
+        self, method: str, faults: dict[str, list[_Fault]] | None = None
+    ) -> _Fault | None:
+        with self._cond:
+            queue = (self._faults if faults is None else faults).get(method.lower())
             if not queue:
                 return None
             fault = queue[0]
+            if fault.skip > 0:
+                fault.skip -= 1
+                return None
             fault.times -= 1
             if fault.times <= 0:
                 queue.pop(0)
@@ -518,7 +584,7 @@ class FakeBotAPI(BotMethods):
             h.send_header("Content-Range", f"bytes {start}-{end - 1}/{stored.size}")
         h.end_headers()
         if h.command != "HEAD":
-            _write_range(h, stored.source, start, end)
+            _write_range(h, stored.source, start, end, self.file_throttle, self._wait)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -530,9 +596,19 @@ def _body_reader(h: _BotHandler) -> _BodyReader:
     return _BodyReader(h.rfile, int(length) if length else None, chunked)
 
 
-def _write_range(h: _BotHandler, source: bytes | Path, start: int, end: int) -> None:
+def _write_range(
+    h: _BotHandler, source: bytes | Path, start: int, end: int,
+    throttle: int | None = None, wait: Callable[[float], None] | None = None,
+) -> None:
     if isinstance(source, bytes):
-        h.wfile.write(source[start:end])
+        if not throttle or wait is None:
+            h.wfile.write(source[start:end])
+            return
+        # ~10 slices a second; the server's stop event cuts the pause short.
+        piece = max(1, throttle // 10)
+        for pos in range(start, end, piece):
+            h.wfile.write(source[pos : min(pos + piece, end)])
+            wait(piece / throttle)
         return
     with source.open("rb") as fh:
         fh.seek(start)

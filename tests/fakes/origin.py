@@ -80,6 +80,7 @@ class Resource:
     etag: str | None = None
     last_modified: float = 1_700_000_000.0
     headers: dict[str, str] = field(default_factory=dict)
+    require: dict[str, str] = field(default_factory=dict)  # request headers it insists on
     _sha: str | None = field(default=None, repr=False)
 
     def iter_bytes(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -127,6 +128,7 @@ class Fault:
     stall: float | None = None
     throttle: int | None = None
     times: int | None = None  # requests still to hit; None = every request
+    every: int = 1  # only every N-th hit misbehaves; the others are served normally
     hits: int = 0
 
 
@@ -240,9 +242,13 @@ class FakeOrigin:
         etag: str | None = None,
         headers: dict[str, str] | None = None,
         last_modified: float = 1_700_000_000.0,
+        require: dict[str, str] | None = None,
     ) -> Resource:
         """Serve ``path`` (e.g. ``"/f.bin"``, or ``"/dl?id=1"`` to match that query only);
         replaces an earlier resource there.
+
+        ``require`` lists request headers (e.g. ``Authorization``) that must have exactly
+        these values; a request without them is answered 401.
 
         ``etag=None`` makes one from the content identity; ``etag=""`` sends none.
         """
@@ -256,6 +262,7 @@ class FakeOrigin:
             path=path, size=length, data=data, seed=seed, content_type=content_type,
             content_disposition=content_disposition, etag=etag or None,
             last_modified=last_modified, headers=dict(headers or {}),
+            require=dict(require or {}),
         )
         with self._lock:
             self._resources[path] = res
@@ -280,6 +287,7 @@ class FakeOrigin:
         stall: float | None = None,
         throttle: int | None = None,
         times: int | None = None,
+        every: int = 1,
     ) -> None:
         """Make the next ``times`` requests for ``path`` misbehave (None: all of them).
 
@@ -290,13 +298,16 @@ class FakeOrigin:
         after N body bytes; ``lie_length`` is sent as Content-Length whatever the body is
         (the real body follows, then the connection closes); ``stall`` pauses seconds
         after the headers; ``throttle`` caps bytes/s on the connection. Replaces any
-        earlier fault on ``path``; :meth:`clear_fault` removes it.
+        earlier fault on ``path``; :meth:`clear_fault` removes it. With ``every=N`` only
+        every N-th hit misbehaves (``every=2, drop_after=X``: every other response is cut).
         """
+        if every < 1:
+            raise ValueError("every must be >= 1")
         with self._lock:
             self._faults[path] = Fault(
                 drop_after=drop_after, lie_length=lie_length, ignore_range=ignore_range,
                 no_head=no_head, statuses=list(statuses or []), retry_after=retry_after,
-                stall=stall, throttle=throttle, times=times,
+                stall=stall, throttle=throttle, times=times, every=every,
             )
 
     def clear_fault(self, path: str) -> None:
@@ -317,6 +328,10 @@ class FakeOrigin:
             if r.path == path and (method is None or r.method == method)
         ]
 
+    def bytes_sent(self, path: str | None = None) -> int:
+        """Body bytes written so far, for ``path`` or for every path."""
+        return sum(r.bytes_sent for r in self.requests if path is None or r.path == path)
+
     @property
     def connections(self) -> int:
         """TCP connections accepted so far (keep-alive reuse checks)."""
@@ -331,6 +346,8 @@ class FakeOrigin:
             if fault is None or (fault.times is not None and fault.hits >= fault.times):
                 return None, None
             fault.hits += 1
+            if fault.hits % fault.every:
+                return None, None
             status = fault.statuses.pop(0) if fault.statuses else None
             return fault, status
 
@@ -383,6 +400,10 @@ class FakeOrigin:
         if res is None:
             log.status = 404
             h.send_plain(404, b"not found\n", {"Content-Type": "text/plain"})
+            return
+        if any(log.headers.get(k) != v for k, v in res.require.items()):
+            log.status = 401
+            h.send_plain(401, b"credentials required\n", {"WWW-Authenticate": 'Basic realm="t"'})
             return
         if fault is not None and fault.no_head and head:
             log.status = 405

@@ -174,6 +174,24 @@ def test_drop_after_closes_mid_body(origin: FakeOrigin) -> None:
     assert len(requests.get(origin.url + "/f", timeout=5).content) == 100_000
 
 
+def test_every_other_response_is_cut_and_bytes_are_counted(origin: FakeOrigin) -> None:
+    origin.add("/f", size=100_000)
+    origin.fault("/f", drop_after=1000, every=2)
+    got = []
+    for _ in range(4):
+        conn = _conn(origin)
+        conn.request("GET", "/f")
+        try:
+            got.append(len(conn.getresponse().read()))
+        except http.client.IncompleteRead as exc:
+            got.append(len(exc.partial))
+        conn.close()
+    assert got == [100_000, 1000, 100_000, 1000]
+    origin.wait_idle()
+    assert origin.bytes_sent("/f") == origin.bytes_sent() == 202_000
+    assert origin.bytes_sent("/other") == 0
+
+
 def test_lie_length_claims_more_than_sent(origin: FakeOrigin) -> None:
     res = origin.add("/f", size=5000)
     origin.fault("/f", lie_length=9000)

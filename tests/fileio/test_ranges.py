@@ -10,7 +10,7 @@ import pytest
 
 from telebot import fileio
 from telebot.errors import TaskCancelled
-from telebot.fileio import _backend, _job
+from telebot.fileio import ShortCopyError, _backend, _job
 from telebot.fileio.ranges import copy_range
 from tests.fileio.conftest import leftovers, pattern, write
 
@@ -35,17 +35,18 @@ def test_range_is_byte_exact(backend: str, shm_dir: Path, small_chunk: int, offs
     assert leftovers(shm_dir) == []
 
 
-@pytest.mark.parametrize(("offset", "length", "expected"), [
-    (SIZE - 10, 100, 10),   # runs past the end: short
-    (SIZE, 100, 0),         # starts at the end: empty part
-    (SIZE + PAGE, 5, 0),    # starts beyond EOF: empty part
+@pytest.mark.parametrize(("offset", "length"), [
+    (SIZE - 10, 100),   # runs past the end: 10 of 100 bytes
+    (SIZE, 100),        # starts at the end: none
+    (SIZE + PAGE, 5),   # starts beyond EOF: none
 ])
-def test_range_past_the_end_is_short(backend: str, shm_dir: Path, offset: int, length: int,
-                                     expected: int) -> None:
-    data = pattern(SIZE)
-    src = write(shm_dir / "src", data)
-    assert copy_range(src, shm_dir / "part", offset, length) == expected
-    assert (shm_dir / "part").read_bytes() == data[offset:offset + length]
+def test_range_past_the_end_is_a_short_copy(backend: str, shm_dir: Path, offset: int,
+                                            length: int) -> None:
+    src = write(shm_dir / "src", pattern(SIZE))
+    with pytest.raises(ShortCopyError, match="short copy"):
+        copy_range(src, shm_dir / "part", offset, length)
+    assert not (shm_dir / "part").exists()
+    assert leftovers(shm_dir) == []
 
 
 @pytest.mark.parametrize("prefix", ["", "python:"])

@@ -146,4 +146,33 @@ def test_health_imports_stay_tiny():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=30, check=True)  # fmt: skip
-    assert done.stdout.strip() == "['telebot', 'telebot.health']"
+    # Of telebot, only the config parser (standard library only) besides the module itself.
+    assert done.stdout.strip() == (
+        "['telebot', 'telebot.config', 'telebot.errors', 'telebot.health']"
+    )
+
+
+@pytest.mark.parametrize(
+    ("config_env", "environ"),
+    [
+        ("DATABASE_PATH=/srv/a.db\n", {}),
+        ("DATABASE_PATH=/srv/a.db\n", {"DATABASE_PATH": "/env/b.db"}),
+        # An empty variable in the environment wins over config.env: the bot uses the default.
+        ("DATABASE_PATH=/srv/a.db\n", {"DATABASE_PATH": ""}),
+        # Only a matching pair of quotes is a quoted value.
+        ("DATABASE_PATH=/srv/odd.db'\n", {}),
+        ("export DATABASE_PATH = \"/srv/q.db\"\n", {}),
+        ("", {}),
+    ],
+)
+def test_health_reads_the_heartbeat_where_the_bot_writes_it(
+    tmp_path: Path, config_env: str, environ: dict[str, str]
+):
+    from telebot.config import load_config
+    from telebot.tg.monitoring import Monitoring
+
+    (tmp_path / "config.env").write_text(config_env)
+    env = {"BOT_TOKEN": "123:abc", "OWNER_ID": "1", **environ}
+    config = load_config(env, tmp_path)
+    written = Monitoring.create(config, manager=None).sampler.heartbeat_path  # type: ignore[arg-type]
+    assert health.heartbeat_path(env, tmp_path) == written

@@ -66,6 +66,7 @@ def stats_input(**kw: object) -> StatsInput:
         native_io=True,
         versions={"python": "3.11.7", "python-telegram-bot": "22.8", "yt-dlp": None},
         download_dir=Path("/data/downloads"),
+        show_hosts=True,  # the sudo view; test_hosts_only_for_sudo covers the other
     )
     base.update(kw)
     return StatsInput(**base)  # type: ignore[arg-type]
@@ -99,6 +100,16 @@ def test_render_without_sample_and_empty_lists():
     assert "<b>Tasks</b>: none" in text
     assert "Breakers</b>: all closed" in text
     assert "Python fallback" in text
+
+
+def test_hosts_only_for_sudo():
+    """Breaker keys name other users' download hosts: a normal user sees only a count."""
+    breakers = [("secret-host.example", 42.0), ("other.example", 10.0)]
+    user = render_stats(stats_input(open_breakers=breakers, show_hosts=False))
+    assert "example" not in user
+    assert "<b>Open breakers</b>: 2 (hosts are shown to sudo users)" in user.splitlines()
+    sudo = render_stats(stats_input(open_breakers=breakers, show_hosts=True))
+    assert "secret-host.example (retry in 42s)" in sudo
 
 
 def test_io_core_names_the_copy_path():

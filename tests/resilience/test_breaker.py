@@ -27,7 +27,7 @@ from telebot.resilience.breaker import (
 )
 from telebot.resilience.errors import ErrorTracker
 from telebot.resilience.ratelimit import RateLimited
-from telebot.resilience.retry import RetryPolicy
+from telebot.resilience.retry import AlreadyReported, PartialProgress, RetryPolicy
 from tests.resilience.conftest import FakeClock
 
 WAIT = 10.0  # generous bound for event waits; only reached when a test fails
@@ -156,6 +156,21 @@ def test_neutral_error_gives_the_trial_slot_back(clock: FakeClock) -> None:
     fail_times(b, 1, HTTPStatusError(404, "h"))
     assert b.state == "half_open"
     assert b.call(ok) == "ok"  # the slot was free again
+    assert b.state == "closed"
+
+
+def test_partial_progress_is_a_success_and_already_reported_is_neutral(
+        clock: FakeClock) -> None:
+    b = breaker(clock, failure_threshold=2, min_calls=1000, cool_down=5)
+    for _ in range(5):  # every other call breaks after bytes arrived: never opens
+        fail_times(b, 1)
+        fail_times(b, 1, PartialProgress("cut after bytes"))
+    for _ in range(5):  # siblings of one outage: one failure, whatever their number
+        fail_times(b, 1, AlreadyReported("refused"))
+    assert b.state == "closed"
+    fail_times(b, 2)
+    clock.advance(5)
+    fail_times(b, 1, PartialProgress("cut after bytes"))  # a trial that got bytes closes it
     assert b.state == "closed"
 
 

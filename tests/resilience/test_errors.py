@@ -61,7 +61,7 @@ def test_recent_keeps_the_last_few_details_redacted(clock: FakeClock) -> None:
     for i in range(4):
         tracker.record("E", "h", f"failure {i}")
     tracker.record("E", "api", "POST https://x/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0/send")
-    assert tracker.recent("E") == ["h: failure 3", "api: POST https://x/bot<token>/send"]
+    assert tracker.recent("E") == ["h: failure 3", "api: POST https://x/bot***/send"]
     assert tracker.recent("Other") == []
 
 
@@ -87,7 +87,7 @@ def test_record_is_thread_safe(clock: FakeClock) -> None:
     [
         ("https://user:pa55@host.example/file.zip", "https://***@host.example/file.zip"),
         ("GET https://h/f?sig=abc&key=1 failed", "GET https://h/f?… failed"),
-        ("token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 leaked", "token <token> leaked"),
+        ("token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 leaked", "token *** leaked"),
         ("line one\nline two", "line one line two"),
     ],
 )

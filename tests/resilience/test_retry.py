@@ -25,6 +25,7 @@ from telebot.errors import (
     TransientError,
 )
 from telebot.resilience.retry import (
+    PartialProgress,
     RetryPolicy,
     call_with_retry,
     default_is_transient,
@@ -221,6 +222,17 @@ def test_gives_up_after_attempts_with_last_error(clock: FakeClock) -> None:
     with pytest.raises(TransientError, match=r"^2$"):
         run(fn, RetryPolicy(attempts=3), clock)
     assert fn.calls == 3 and len(clock.sleeps) == 2
+
+
+def test_partial_progress_starts_the_count_and_deadline_over(clock: FakeClock) -> None:
+    # 3 attempts allowed; a failure after progress resets the count, so 2 + 3 failures pass.
+    fn = Flaky(TransientError("a"), PartialProgress("cut after bytes"), TransientError("b"),
+               TransientError("c"))
+    policy = RetryPolicy(attempts=3, base_delay=1, max_delay=100, deadline=2.0)
+    assert run(fn, policy, clock) == "ok"
+    assert fn.calls == 5
+    # the backoff starts over too: 0.5 (after "a"), 0.5 (progress), 0.5, 1.0
+    assert clock.sleeps == [0.5, 0.5, 0.5, 1.0]
 
 
 def test_server_retry_after_wins_and_is_capped(clock: FakeClock) -> None:

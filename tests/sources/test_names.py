@@ -98,3 +98,18 @@ def test_sanitize_resists_dot_and_slash_soup(name: str) -> None:
     result = sanitize_filename(name)
     assert ".." not in result.split("/")
     assert result not in ("", ".", "..") and "/" not in result
+
+
+@pytest.mark.parametrize("char", ["a", "é", "€", "😀"])  # 1- to 4-byte UTF-8
+def test_every_derived_name_fits_name_max(char: str) -> None:
+    from telebot.processing.split import part_name
+    from telebot.sinks.local import numbered
+    from telebot.sources.names import MAX_NAME_BYTES
+
+    long = char * 300 + ".mkv"
+    name = sanitize_filename(long)
+    assert name.endswith(".mkv") and name.startswith(char)
+    name.encode("utf-8").decode("utf-8")  # cut at a character boundary
+    derived = [f"{name}.part", f"{name}.part.state", f"{name}.part.state.tmp",
+               numbered(name, 9999), part_name(name, 999)]
+    assert all(len(d.encode()) <= MAX_NAME_BYTES for d in derived)

@@ -24,6 +24,22 @@ def test_password_is_not_in_repr() -> None:
     assert "secret" not in repr(parse_task_args("http://a -au u -ap secret", "mirror"))
 
 
+def test_credentials_are_not_in_repr() -> None:
+    args = parse_task_args('http://a -au someuser -ap pw -h "Authorization: Bearer S3CRET"', "m")
+    assert "someuser" not in repr(args) and "S3CRET" not in repr(args)
+
+
+def test_ten_headers_are_accepted() -> None:
+    text = "http://a " + " ".join(f"-h 'X-{i}: v'" for i in range(10))
+    assert len(parse_task_args(text, "mirror").headers) == 10
+
+
+def test_a_bad_header_is_not_echoed() -> None:
+    with pytest.raises(BadInputError) as caught:
+        parse_task_args('http://a -h "Authorization Bearer S3CRET"', "mirror")
+    assert "S3CRET" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -33,8 +49,18 @@ def test_password_is_not_in_repr() -> None:
         ("http://a -doc -med", "Choose one of -doc and -med"),
         ("http://a -sp lots", "is not a size"),
         ("http://a -i 0", "-i needs a number"),
-        ("http://a -n a -n b", "more than once"),
+        ("http://a -n a -n b", "-n is given 2 times: give it once"),
         ('"http://a', "Could not read"),
+        # Issue 11: bad flags are errors, never silently dropped.
+        ("http://a -doc -doc", "-doc is given twice"),
+        ("http://a -s -s", "-s is given twice"),
+        ("http://a -au a -au b -ap p", "-au is given 2 times"),
+        ("http://a -ap secret", "-ap needs -au"),
+        ("http://a -n -doc", "-n needs a value: write -n <value>"),
+        ("http://a -au -ap p", "-au needs a value: write -au <user> -ap <password>"),
+        ("http://a -h", '-h needs a value: write -h "Key: <value>"'),
+        ("http://a -h 'X: 1' -h 'x: 2'", "header x is given twice"),
+        ("http://a " + " ".join(f"-h 'X-{i}: v'" for i in range(11)), "Too many -h: 11 given"),
     ],
 )
 def test_mistakes_are_explained(text: str, message: str) -> None:

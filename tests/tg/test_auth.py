@@ -40,3 +40,13 @@ def test_refusals_are_throttled_per_user() -> None:
     now[0] = 61
     assert throttle.should_reply(1)
 
+
+
+def test_config_entries_name_their_setting(tmp_path: Path) -> None:
+    auth = make(tmp_path)
+    assert auth.authorize(-200)
+    assert auth.config_setting_for(-100, sudo=False) == "AUTHORIZED_CHATS"
+    assert auth.config_setting_for(-200, sudo=False) is None  # only the database has it
+    assert auth.config_setting_for(2, sudo=True) == "SUDO_USERS"
+    assert auth.config_setting_for(1, sudo=True) == "OWNER_ID"
+    assert auth.config_setting_for(2, sudo=False) is None

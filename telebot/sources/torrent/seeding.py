@@ -5,8 +5,8 @@ Once the sink has copied the result out, the manager calls the source's ``after_
 lands here (:meth:`Seeding.hand_off`): libtorrent moves the files out of the task folder (the
 manager deletes that folder next) into ``<DOWNLOAD_DIR>/.seeding/<gid>/``, and one thread checks
 every seeding torrent each second until its ratio or time is reached, or a user cancels it. Then
-the torrent and its files are removed. Seeding does not survive a restart: the start-up sweep of
-``DOWNLOAD_DIR`` deletes ``.seeding`` like any folder no journaled task owns.
+the torrent and its files are removed. Seeding does not survive a restart:
+:meth:`Seeding.clear_leftovers` deletes ``.seeding`` at start.
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ class Seeding:
         self._jobs: dict[str, SeedJob] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def clear_leftovers(self) -> None:
+        """Delete what seeding left before a crash or restart (at start, before any torrent)."""
+        shutil.rmtree(self._root / SEEDING_DIR, ignore_errors=True)
 
     # -- from the source ----------------------------------------------------------------------
 

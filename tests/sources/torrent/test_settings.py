@@ -64,3 +64,19 @@ def test_peers_are_dialled_over_tcp() -> None:
     """uTP to one loopback peer ran at 1/20 of TCP's speed (see the comment in settings.py)."""
     params = session_params(TorrentSettings())
     assert params["enable_outgoing_utp"] is False and params["enable_incoming_utp"] is True
+
+
+def test_a_version_1_journal_row_reads_as_no_selection_no_seeding() -> None:
+    from telebot.engine.task import TaskSpec
+
+    row = {
+        "v": 1,
+        "kind": "mirror",
+        "source": "magnet:?xt=urn:btih:" + "a" * 40,
+        "chat_id": 1,
+        "user_id": 2,
+    }
+    spec = TaskSpec.from_json(row)
+    assert not spec.select and not spec.seeding
+    seeded = TaskSpec.from_json({**spec.to_json(), "seed_ratio": 1.5, "select": True})
+    assert seeded.seeding and seeded.select and spec.to_json()["v"] == 2

@@ -1,0 +1,192 @@
+"""A task folder's own state file, ``<DOWNLOAD_DIR>/<gid>/.telebot-task``.
+
+One small JSON object, ``{"v": 1, "gid", "fetched", "delivered", "placing"}``, with four jobs:
+
+* **ownership**: written when the manager creates the folder, so a restart can *prove* a folder
+  in ``DOWNLOAD_DIR`` is one of its own task folders before it ever removes one;
+* **fetched**: the finished download (a path relative to the folder), so a task interrupted
+  during its upload does not download again;
+* **delivered**: what the sink did (:class:`~telebot.engine.pipeline.Delivery`), so a task killed
+  after delivering but before reporting reports instead of delivering twice;
+* **placing**: a sink's note that it is about to rename a result into its final place (its
+  device and inode), so a run killed right after that rename finds its result
+  instead of fetching it again (sinks/local.py).
+
+Every write replaces the file atomically and durably: temp file, ``fsync``, ``rename``, ``fsync``
+of the folder. A reader therefore sees the old state or the new one, never a mix, also after a
+power loss. It replaces the two marker files of earlier versions (``.fetched``, ``.delivered``),
+which are still read when the state file does not say.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from telebot.engine.pipeline import Delivery
+
+STATE_FILE = ".telebot-task"
+VERSION = 1
+LEGACY_FETCHED = ".fetched"
+LEGACY_DELIVERED = ".delivered"
+
+#: What :func:`telebot.engine.task.new_gid` makes: 10 lowercase hex digits.
+GID_RE = re.compile(r"^[0-9a-f]{10}$")
+
+
+@dataclass(frozen=True)
+class TaskState:
+    gid: str
+    fetched: str | None = None
+    delivered: dict[str, Any] | None = None
+    placing: dict[str, Any] | None = None
+
+
+def create(workdir: Path, gid: str) -> TaskState:
+    """Make the task folder (owner-only) and claim it; keeps what an earlier run recorded."""
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    workdir.chmod(0o700)  # owner-only whatever the umask or an earlier run left (private data)
+    state = load(workdir)
+    if state is None or state.gid != gid:
+        state = TaskState(gid, _legacy_fetched(workdir), _legacy_delivered(workdir))
+        _write(workdir, state)
+    return state
+
+
+def load(workdir: Path) -> TaskState | None:
+    """The folder's state, or None when it has no readable state file of ours."""
+    try:
+        data = json.loads((workdir / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("v") != VERSION:
+        return None
+    if not isinstance(data.get("gid"), str):
+        return None
+    fetched = data.get("fetched")
+    delivered = data.get("delivered")
+    placing = data.get("placing")
+    return TaskState(
+        data["gid"],
+        fetched if isinstance(fetched, str) else None,
+        delivered if isinstance(delivered, dict) else None,
+        placing if isinstance(placing, dict) else None,
+    )
+
+
+def owned(folder: Path) -> bool:
+    """True only for a real folder named like a gid whose state file names that same gid."""
+    if not GID_RE.match(folder.name) or folder.is_symlink() or not folder.is_dir():
+        return False
+    state = load(folder)
+    return state is not None and state.gid == folder.name
+
+
+def record_fetched(workdir: Path, gid: str, path: Path) -> None:
+    """Record the finished download (after the source renamed it into place). Its bytes are
+    flushed first: the record must never outlive them through a power loss."""
+    _fsync_tree(path)
+    state = load(workdir) or TaskState(gid)
+    _write(workdir, replace(state, fetched=str(path.relative_to(workdir))))
+
+
+def fetched_path(workdir: Path) -> Path | None:
+    """The finished download of an earlier run, if it is still there (or a sink has noted that
+    it was renaming it away: the sink then finds where it went)."""
+    state = load(workdir)
+    relative = state.fetched if state is not None else _legacy_fetched(workdir)
+    if not relative or ".." in Path(relative).parts or Path(relative).is_absolute():
+        return None
+    path = workdir / relative
+    moving = state is not None and state.placing is not None
+    return path if path.exists() or moving else None
+
+
+def record_delivered(workdir: Path, gid: str, delivery: Delivery) -> None:
+    """Record what the sink did. Sinks may call it themselves, before they remove what would let
+    a resumed run redo the delivery (LocalSink does); the manager calls it again afterwards."""
+    state = load(workdir) or TaskState(gid)
+    _write(workdir, replace(state, delivered=asdict(delivery)))
+
+
+def record_placing(workdir: Path, gid: str, staged: os.stat_result) -> None:
+    """Note, before a no-replace rename into place, which file or folder is being moved."""
+    state = load(workdir) or TaskState(gid)
+    _write(workdir, replace(state, placing={"dev": staged.st_dev, "ino": staged.st_ino}))
+
+
+def placing(workdir: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` recorded by :func:`record_placing`, if any."""
+    state = load(workdir)
+    note = state.placing if state is not None else None
+    if note is None:
+        return None
+    try:
+        return int(note["dev"]), int(note["ino"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def delivered(workdir: Path) -> Delivery | None:
+    """The result of an earlier run that delivered but was killed before it could report."""
+    state = load(workdir)
+    data = state.delivered if state is not None else _legacy_delivered(workdir)
+    if data is None:
+        return None
+    try:
+        return Delivery(**data)
+    except TypeError:
+        return None  # foreign: deliver again rather than claim a result
+
+
+def _write(workdir: Path, state: TaskState) -> None:
+    record = {"v": VERSION, **asdict(state)}
+    tmp = workdir / f"{STATE_FILE}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(record).encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, workdir / STATE_FILE)
+    fsync_dir(workdir)
+
+
+def _fsync_tree(path: Path) -> None:
+    paths = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+    for item in paths:
+        if item.is_symlink():
+            continue
+        fd = os.open(item, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or link inside ``folder`` survive a power loss."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _legacy_fetched(workdir: Path) -> str | None:
+    try:
+        return (workdir / LEGACY_FETCHED).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _legacy_delivered(workdir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((workdir / LEGACY_DELIVERED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # absent, or torn: deliver again rather than claim a result
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,131 @@
+"""The one redactor: every log line and every chat message passes through :func:`redact`.
+
+What it removes, and why each can appear:
+
+- the bot token (registered at start with :func:`register_secret`, and anything shaped like a
+  token): httpx/urllib3 errors quote request URLs, and Bot API file URLs hold the token;
+- URL credentials (``https://user:pass@host``) and query parameters named like keys
+  (``?api_key=…``, ``&sig=…``): links users send and the exception texts quoting them;
+- task flags that carry credentials: ``-au user``, ``-ap pass`` and the values of
+  ``-h "Key: value"``: command texts echoed in errors and logs;
+- values of credential headers (``Authorization: …``, ``Cookie: …``) wherever they appear.
+
+Replacements are ``***``, which is plain text in both log lines and Telegram HTML. The module
+imports nothing from telebot, so every layer (logs, resilience, engine, Telegram facade) may use
+it without creating an import cycle.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from urllib.parse import quote, urlsplit
+
+__all__ = [
+    "MASK",
+    "carries_credentials",
+    "redact",
+    "redact_url",
+    "register_secret",
+]
+
+MASK = "***"
+
+# A bot token is "<bot id>:<35 url-safe base64 characters>" (Bot API docs, "Authorizing your
+# bot"); be generous about the length of the secret part.
+_TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
+# user:password@ in a URL (RFC 3986 userinfo).
+_USERINFO = re.compile(r"(?<=://)[^/@\s\"'<>]+@")
+# A quote as it appears in raw text or in escaped HTML (html.escape(quote=True)).
+_Q = r"(?:\"|'|&quot;|&#x27;|&#39;)"
+# Flags start a word, or follow an HTML tag ("<code>-ap x</code>").
+# -au/-ap and their value: quoted (any characters up to the same quote) or one word. A bare
+# word stops at "<", so a redacted value never swallows the HTML tag that follows it.
+_CRED_FLAG = re.compile(
+    rf"(?<![^\s>])(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
+)
+# -h "Key: value": keep the key (it helps to read the log), drop the value.
+_HEADER_FLAG_QUOTED = re.compile(rf"(?<![^\s>])(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?P=q)", re.S)
+_HEADER_FLAG_BARE = re.compile(rf"(?<![^\s>])(-h\s+(?!{_Q})[^\s:\"'<]{{1,100}}:)([^\s<]*)")
+# Help and usage texts write placeholders such as <password> or <value> (HTML: &lt;value&gt;):
+# those are not secrets, and masking them would make the help unreadable.
+_PLACEHOLDER = re.compile(r"\s*(?:<|&lt;)[\w-]{1,20}(?:>|&gt;)\s*")
+# Credential headers written anywhere ("Authorization: Bearer x", "'cookie': 'a=b'").
+_CRED_HEADER = re.compile(
+    rf"\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token)"
+    rf"({_Q}?\s*[:=]\s*{_Q}?)[^\n\"'<>&]+",
+    re.I,
+)
+# Query parameters whose name says they carry a secret.
+_SECRET_PARAM = re.compile(
+    r"([?&;](?:[^=&\s#\"'<>]*?)(?:key|token|sig|signature|secret|passw(?:or)?d|pass|pwd|auth|"
+    r"session|credential|code)[^=&\s#\"'<>]*=)[^&\s#\"'<>]+",
+    re.I,
+)
+
+_lock = threading.Lock()
+_secrets: tuple[str, ...] = ()
+
+
+def register_secret(secret: str) -> None:
+    """Remember a literal secret (the bot token) so every later :func:`redact` removes it,
+    also in its percent-encoded form. Called once at start-up; thread-safe."""
+    global _secrets
+    if not secret:
+        return
+    forms = {secret, quote(secret, safe=""), quote(secret)}
+    with _lock:
+        _secrets = tuple(sorted(set(_secrets) | forms, key=len, reverse=True))
+
+
+def redact(text: str) -> str:
+    """``text`` without any secret listed in the module docstring."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _TOKEN.sub(MASK, text)
+    text = _USERINFO.sub(MASK + "@", text)
+    text = _CRED_FLAG.sub(_mask_flag, text)
+    text = _HEADER_FLAG_QUOTED.sub(_mask_quoted_header, text)
+    text = _HEADER_FLAG_BARE.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _CRED_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{MASK}", text)
+
+
+def _placeholder(value: str) -> bool:
+    return bool(_PLACEHOLDER.fullmatch(value))
+
+
+def _mask_flag(m: re.Match[str]) -> str:
+    quote_mark = m.group("q") or ""
+    value = m.group("qv") if quote_mark else m.group("bv")
+    if _placeholder(value):
+        return m.group(0)
+    return f"{m.group(1)} {quote_mark}{MASK}{quote_mark}"
+
+
+def _mask_quoted_header(m: re.Match[str]) -> str:
+    if _placeholder(m.group(3)):
+        return m.group(0)
+    return f"{m.group(1)} {MASK}{m.group('q')}"
+
+
+def redact_url(url: str) -> str:
+    """A link as logs show it: scheme, host and (short) path; never credentials or a query."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable link>"
+    if not parts.scheme:
+        return redact(url[:60])
+    return redact(f"{parts.scheme}://{parts.hostname or ''}{parts.path[:80]}")
+
+
+# -ap, or an Authorization header given with -h: a command message carrying either is deleted
+# from the chat when the bot may (tg/bot.py).
+_CARRIES = re.compile(r"(?<!\S)-ap(?!\S)|\b(?:proxy-)?authorization\s*:", re.I)
+
+
+def carries_credentials(text: str) -> bool:
+    """True when a command text holds a password (``-ap``) or an ``Authorization`` header."""
+    return bool(_CARRIES.search(text))

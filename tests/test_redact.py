@@ -1,0 +1,135 @@
+"""The one redactor (telebot/redact.py), the log filter that uses it, and secrets in reprs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from telebot.engine.task import TaskSpec
+from telebot.logs import RedactingFilter, setup_logging
+from telebot.redact import carries_credentials, redact, redact_url, register_secret
+from telebot.secretbox import SecretBox, Unsealable
+
+TOKEN = "4440001:REDACTtestTOKENaaaaaaaaaaaaaaaaaaaaaa"
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        (f"GET https://api/file/bot{TOKEN}/documents/x failed", TOKEN),
+        ("url: /file/bot4440001%3AREDACTtestTOKENaaaaaaaaaaaaaaaaaaaaaa/x", "REDACTtest"),
+        ("bot 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 leaked", "AAHdqTcv"),
+        ("https://bob:hunter2@host.example/f.zip", "hunter2"),
+        ("/mirror http://h/f -au bob -ap hunter2 -n x", "hunter2"),
+        ('/mirror http://h/f -ap "two words" -n x', "two words"),
+        ('-h "Authorization: Bearer S3CRET"', "S3CRET"),
+        ("-h &quot;X-Api-Key: S3CRET&quot;", "S3CRET"),
+        ("-h X-Api-Key:S3CRET", "S3CRET"),
+        ("{'Authorization': 'Basic Ym9iOmh1bnRlcjI='}", "Ym9i"),
+        ("Cookie: session=S3CRET", "S3CRET"),
+        ("https://h/f?id=1&api_key=S3CRET&x=2", "S3CRET"),
+        ("https://h/f?X-Amz-Signature=S3CRET", "S3CRET"),
+    ],
+)
+def test_secrets_are_removed(text: str, gone: str) -> None:
+    register_secret(TOKEN)
+    out = redact(text)
+    assert gone not in out and "***" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "✅ <b>file.iso</b>\nSize: 1.0 GiB",
+        "<code>-au &lt;user&gt; -ap &lt;password&gt;</code>",
+        'Write: /mirror <link> [-h "Key: <value>"] [-au <user> -ap <password>]',
+        "https://h.example/f?id=1&page=2",
+    ],
+)
+def test_ordinary_text_and_help_placeholders_are_kept(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_a_masked_value_never_eats_the_html_after_it() -> None:
+    assert redact("<code>-ap hunter2</code>") == "<code>-ap ***</code>"
+
+
+def test_redact_url_keeps_host_and_path_only() -> None:
+    assert redact_url("https://u:p@h.example/a/b?k=v") == "https://h.example/a/b"
+
+
+@pytest.mark.parametrize(
+    ("text", "carries"),
+    [
+        ("/mirror http://h -au u -ap p", True),
+        ('/mirror http://h -h "Authorization: Bearer x"', True),
+        ('/mirror http://h -h "authorization:x"', True),
+        ("/mirror http://h -h 'Referer: x'", False),
+        ("/mirror http://h/-apple", False),
+    ],
+)
+def test_carries_credentials(text: str, carries: bool) -> None:
+    assert carries_credentials(text) is carries
+
+
+def test_log_lines_and_tracebacks_are_redacted() -> None:
+    flt = RedactingFilter([TOKEN])
+    try:
+        raise RuntimeError(f"boom https://x/bot{TOKEN}/getMe -ap hunter2")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "t", logging.ERROR, __file__, 1, "failed %s", ("-ap hunter2",), exc_info=None
+        )
+        import sys
+
+        record.exc_info = sys.exc_info()
+    flt.filter(record)
+    assert "hunter2" not in record.getMessage() and "hunter2" not in (record.exc_text or "")
+    assert TOKEN not in (record.exc_text or "")
+
+
+def test_log_file_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        listener = setup_logging(tmp_path / "logs" / "telebot.log", [TOKEN])
+        logging.getLogger("t").info("token %s", TOKEN)
+        listener.stop()
+    finally:
+        os.umask(old)
+        logging.getLogger().handlers.clear()
+    log = tmp_path / "logs" / "telebot.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert TOKEN not in log.read_text() and "token ***" in log.read_text()
+
+
+def test_task_spec_repr_shows_no_credentials() -> None:
+    spec = TaskSpec(
+        kind="mirror",
+        source="https://bob:linkpw@h/f",
+        chat_id=1,
+        user_id=2,
+        headers=(("Authorization", "Bearer S3CRET"),),
+        auth=("bob", "hunter2"),
+    )
+    shown = repr(spec)
+    assert "S3CRET" not in shown and "hunter2" not in shown and "linkpw" not in shown
+
+
+def test_secretbox_round_trip_and_wrong_key() -> None:
+    box = SecretBox.from_token(TOKEN)
+    sealed = box.seal("hunter2", context="gid1")
+    assert sealed.startswith("tbs1:") and "hunter2" not in sealed
+    assert sealed != box.seal("hunter2", context="gid1")  # a fresh nonce each time
+    assert SecretBox.from_token(TOKEN).open(sealed, context="gid1") == "hunter2"
+    with pytest.raises(Unsealable):
+        SecretBox.from_token("4440001:another").open(sealed, context="gid1")
+    with pytest.raises(Unsealable):
+        box.open(sealed, context="gid2")
+    with pytest.raises(Unsealable):
+        box.open("tbs1:!!!", context="gid1")
+    assert "key" in repr(box) and TOKEN not in repr(box)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from telebot.tg.auth import Level
+from telebot.tg.commands import NOT_YET, help_text
+
+
+def test_help_lists_only_flags_that_work() -> None:
+    text = help_text(Level.OWNER)
+    for flag in ("-n name", "-up dest", "-sp size", "-doc / -med", "-h &quot;Key:", "-au"):
+        assert flag in text
+    shown = {
+        line.split("</code>")[0].removeprefix("<code>").split()[0]
+        for line in text.splitlines()
+        if line.startswith("<code>")
+    }
+    assert shown and not shown & set(NOT_YET.values()), shown

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from telebot.sources.torrent.choose import FileEntry
 from telebot.telegram.messenger import Messenger
 from telebot.tg.bot import BotContext
 from telebot.units import format_bytes, format_duration
+
+log = logging.getLogger(__name__)
 
 PREFIX = "ts"
 PER_PAGE = 8  # file buttons per page: keeps the menu on one phone screen
@@ -153,9 +156,13 @@ class FileMenu:
         with self._lock:  # listed before it is shown: a quick press must find it
             self._open[task.gid] = selection
         try:
-            sent = self._messenger().send_text(
-                selection.chat_id, text, reply_to=task.spec.message_id, markup=markup
-            )
+            try:
+                sent = self._messenger().send_text(
+                    selection.chat_id, text, reply_to=task.spec.message_id, markup=markup
+                )
+            except Exception:  # no menu, no choice: the task goes on with every file
+                log.exception("could not post the file menu of task %s", task.gid)
+                return None
             with selection.lock:
                 selection.message_id = sent.message_id
             waited = 0.0

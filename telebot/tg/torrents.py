@@ -97,7 +97,9 @@ class SeedingControls:
 
         async def handler(update: Update, ctx: BotContext) -> None:
             chat = update.effective_chat
-            if chat is not None and self.seeding.snapshots(chat.id):
+            # snapshots() asks libtorrent for each torrent's status: never on the loop.
+            seeding = await asyncio.to_thread(self.seeding.snapshots, chat.id) if chat else []
+            if chat is not None and seeding:
                 await asyncio.to_thread(self._board.repost, chat.id)
                 return
             await status(update, ctx)

@@ -79,7 +79,14 @@ class Seeding:
                 self._thread.start()
 
     def hand_off(self, task: Task) -> None:
-        """Delivered: move the files out of the task folder and start counting. Never raises."""
+        """Delivered: move the files out of the task folder and start counting. Never raises:
+        the delivery already happened, and seeding is an extra."""
+        try:
+            self._hand_off(task)
+        except Exception:
+            log.exception("task %s: cannot keep seeding", task.gid)
+
+    def _hand_off(self, task: Task) -> None:
         with self._lock:
             kept = self._kept.pop(task.gid, None)
         if kept is None:

@@ -24,10 +24,16 @@ from telebot.sinks.remotes import looks_remote
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.torrent.metainfo import torrent_source_factory
+from telebot.sources.torrent.seeding import Seeding
+from telebot.sources.torrent.session import TorrentSession
+from telebot.sources.torrent.settings import TorrentSettings
 from telebot.telegram.messenger import Messenger
 from telebot.tg.monitoring import Monitoring
+from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
+from telebot.tg.torrents import SeedingControls
 
 if TYPE_CHECKING:
     from telebot.tg.bot import BotContext
@@ -123,14 +129,26 @@ def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
     cfg = ctx.config
     board = StatusBoard(
-        snapshots=lambda chat_id: manager.snapshots(chat_id),
+        snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),
         messenger=lambda: ctx.bridge,
         footer=lambda: footer_for(ctx),
         interval=cfg.status_update_interval,
         per_page=max(1, cfg.status_limit),
     )
+    file_menu = FileMenu(lambda: ctx.bridge)  # -s: torrent file selection
+    torrents = TorrentSession(TorrentSettings.from_config(cfg))  # libtorrent starts on first use
+    seeding = Seeding(torrents, cfg.download_dir)  # -d: seeds on after delivery
+    seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
+    seeding.notify = seed_controls.notify
     pipeline = Pipeline(
-        sources=[telegram_file_factory(cfg, lambda: ctx.bridge), direct_link_factory(cfg)],
+        sources=[
+            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
+            torrent_source_factory(
+                cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
+            ),
+            telegram_file_factory(cfg, lambda: ctx.bridge),
+            direct_link_factory(cfg),
+        ],
         sinks=[
             local_sink_factory(cfg),
             rclone_sink_factory(cfg),
@@ -152,12 +170,12 @@ def install(ctx: BotContext) -> None:
     ctx.extra_handlers.update(
         mirror=commands.mirror,
         leech=commands.leech,
-        status=commands.status,
-        cancel=commands.cancel,
+        status=seed_controls.status_command(commands.status),
+        cancel=seed_controls.cancel_command(commands.cancel),
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
-    ctx.callback_handler = commands.on_callback
+    ctx.callback_handler = seed_controls.callbacks(file_menu, commands.on_callback)
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)
@@ -166,11 +184,14 @@ def install(ctx: BotContext) -> None:
     def started(_ctx: BotContext) -> None:
         monitoring.start(_ctx.loop)
         board.start()
+        seeding.clear_leftovers()  # seeding does not survive a restart
         restorer.start()
 
     def stopping() -> None:
         manager.shutdown()  # first: a restore still running stops at its next row
         restorer.stop()
+        seeding.shutdown()
+        torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()
         monitoring.stop()
 

@@ -27,6 +27,7 @@ class State(enum.Enum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SEEDING = "seeding"  # delivered; a torrent keeps uploading (-d) outside the task queue
 
     @property
     def finished(self) -> bool:
@@ -52,6 +53,13 @@ class TaskSpec:
     as_media: bool = False
     file_name: str | None = None  # Telegram file sources: the name Telegram gave
     file_size: int | None = None
+    select: bool = False  # -s: ask which files of a torrent to download
+    seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
+    seed_minutes: float | None = None
+
+    @property
+    def seeding(self) -> bool:
+        return self.seed_ratio is not None or self.seed_minutes is not None
 
     def to_json(self) -> dict[str, Any]:
         """The journal form: the fields plus ``"v"``, the :data:`SPEC_VERSION` that wrote it."""
@@ -82,7 +90,7 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 
 
 class SpecTooNew(ValueError):
@@ -95,7 +103,12 @@ def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # MIGRATIONS[i] turns a version-i row into a version-(i + 1) row. Append; never edit one.
-MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0,)
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 only added fields with defaults (no selection, no seeding).
+    return data
+
+
+MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0, _from_v1)
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +151,7 @@ class Snapshot:
     message_id: int | None
     queue_position: int | None = None
     note: str | None = None  # one line from the running stage: "waiting for <host>, ..."
+    detail: str | None = None  # one engine-specific line, e.g. "seeds 3 · peers 7"
 
     @property
     def percent(self) -> float | None:
@@ -196,6 +210,7 @@ class Task:
         "cancel_event",
         "cancel_reason",
         "created_at",
+        "detail",
         "done",
         "engine",
         "error",
@@ -234,6 +249,7 @@ class Task:
         self.result: Any = None
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
+        self.detail: str | None = None  # shown under the progress line; sources set it
         # Created when the task starts running: a queued task needs no speed window, and
         # thousands may be queued (bench/memory.py).
         self._meter: SpeedMeter | None = None
@@ -247,6 +263,7 @@ class Task:
         self.done = 0
         self.total = total
         self.note = None  # a stage's note belongs to that stage
+        self.detail = None
         self._meter = SpeedMeter(self._clock)
 
     def progress(self, done: int, total: int | None) -> None:
@@ -280,6 +297,7 @@ class Task:
             message_id=self.spec.message_id,
             queue_position=queue_position,
             note=self.note,
+            detail=self.detail,
         )
 
 

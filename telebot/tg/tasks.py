@@ -21,6 +21,7 @@ from telebot.errors import BadInputError
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
 from telebot.sources.tgfile import telegram_file_source
+from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
@@ -62,6 +63,9 @@ class TaskCommands:
             reply_text=_reply_text(update),
             reply_file=_reply_file(update),
         )
+        if (spec.select or spec.seeding) and not is_torrent_spec(spec):
+            flag = "-s" if spec.select else "-d"
+            raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
         if spec.kind == "mirror" and looks_remote(spec.upload):
             path = self.config.rclone_config  # reads the file: never on the loop
             await asyncio.to_thread(lambda: Remotes.load(path).check(spec.upload or ""))
@@ -99,6 +103,9 @@ class TaskCommands:
             split_size=args.split_size,
             as_document=args.as_document,
             as_media=args.as_media,
+            select=args.select,
+            seed_ratio=args.seed[0] if args.seed else None,
+            seed_minutes=args.seed[1] if args.seed else None,
         )
         if args.link is None and reply_file is not None:
             return replace(
@@ -112,8 +119,12 @@ class TaskCommands:
             raise BadInputError(
                 f"Send a link: /{kind} <link> [flags], or reply to a link or file with /{kind}."
             )
+        if is_magnet(link):
+            return replace(base, source=link)
         if not is_http_link(link):
-            raise BadInputError("Only http:// and https:// links are supported in this version.")
+            raise BadInputError(
+                "Only http:// and https:// links and magnet links are supported in this version."
+            )
         return replace(base, source=link, headers=args.headers, auth=args.auth)
 
     def _upload_of(self, args: TaskArgs, kind: str) -> str | None:

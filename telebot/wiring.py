@@ -18,6 +18,7 @@ from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
+from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
 from telebot.sinks.remotes import looks_remote
@@ -29,6 +30,7 @@ from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.telegram.messenger import Messenger
+from telebot.tg.cloud import CloudCommands
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
@@ -55,7 +57,8 @@ def rclone_sink_factory(config: Config) -> SinkFactory:
     sink = RcloneSink(config.rclone_config, config.index_url)
 
     def factory(spec: TaskSpec) -> Sink | None:
-        return sink if spec.kind == "mirror" and looks_remote(spec.upload) else None
+        wanted = spec.kind in ("mirror", "clone") and looks_remote(spec.upload)
+        return sink if wanted else None
 
     return factory
 
@@ -148,6 +151,7 @@ def install(ctx: BotContext) -> None:
             ),
             telegram_file_factory(cfg, lambda: ctx.bridge),
             direct_link_factory(cfg),
+            clone_source_factory(cfg.rclone_config),
         ],
         sinks=[
             local_sink_factory(cfg),
@@ -175,7 +179,13 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
-    ctx.callback_handler = seed_controls.callbacks(file_menu, commands.on_callback)
+    cloud = CloudCommands(cfg, manager)
+    ctx.extra_handlers.update(
+        {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}
+    )
+    ctx.callback_handler = cloud.callbacks(
+        seed_controls.callbacks(file_menu, commands.on_callback)
+    )
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)

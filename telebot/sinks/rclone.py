@@ -42,6 +42,7 @@ from telebot.redact import redact
 from telebot.resilience import BREAKERS, ERRORS, BreakerRegistry, ErrorTracker, guarded_call
 from telebot.resilience.retry import RetryPolicy
 from telebot.sinks.remotes import Destination, Remotes, child_env
+from telebot.sinks.ticket import read_ticket
 from telebot.sources.names import sanitize_filename
 
 log = logging.getLogger(__name__)
@@ -225,12 +226,17 @@ class RcloneSink:
         dest = remotes.check(task.spec.upload or "")
         name = sanitize_filename(task.spec.name or path.name, fallback=path.name)
         target = dest.child(name)
-        folder = path.is_dir()
-        size = tree_size(path) if folder else path.stat().st_size
-        files = sum(1 for _ in regular_files(path)) if folder else 1
+        if task.spec.kind == "clone":  # path is the ticket of sinks/clone.py
+            ticket = read_ticket(path)
+            source = str(remotes.check(ticket.source))
+            folder, size, files = ticket.folder, ticket.size, ticket.files
+        else:
+            source, folder = str(path), path.is_dir()
+            size = tree_size(path) if folder else path.stat().st_size
+            files = sum(1 for _ in regular_files(path)) if folder else 1
         task.progress(0, size)
         verb = "copy" if folder else "copyto"
-        argv = [verb, *TRANSFER_FLAGS, *self._extra, "--", str(path), str(target)]
+        argv = [verb, *TRANSFER_FLAGS, *self._extra, "--", source, str(target)]
 
         def on_stats(stats: dict[str, Any]) -> None:
             run_total = int(stats.get("totalBytes") or 0)

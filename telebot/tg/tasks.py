@@ -367,7 +367,7 @@ class ChatListener:
             f"Size: {format_bytes(delivery.size)} · Took: {format_duration(elapsed)} · "
             f"Avg: {format_bytes(speed)}/s",
         ]
-        if task.spec.kind == "mirror" and looks_remote(task.spec.upload):
+        if task.spec.kind in ("mirror", "clone") and looks_remote(task.spec.upload):
             lines.append(f"Uploaded to: <code>{html.escape(delivery.location)}</code>")
             lines.extend(html.escape(link) for link in delivery.links)
         elif task.spec.kind == "mirror":

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import OWNER
+from tests.conftest import OWNER, USER
 from tests.e2e.helpers import files_in, sha256_file, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
@@ -120,3 +120,58 @@ def test_kill9_mid_upload_then_restart_finishes_once(
     assert sha256_file(servers.webdav.root / "k" / "big.bin") == res.sha256()
     assert leaks(bot_api, bot.home) == []
     assert obscure(PASSWORD) != PASSWORD  # the obscured form was checked as well (see leaks)
+
+
+def button(call: Any, action: str) -> str:
+    import re
+
+    found = re.search(rf"rc:{action}:[0-9a-f]+(?::\d+)?", str(call.params.get("reply_markup")))
+    assert found, call.params
+    return found.group(0)
+
+
+def test_clone_count_list_and_del(
+    bot_api: FakeBotAPI, make_bot: Any, servers: Remotes
+) -> None:
+    root = servers.webdav.root
+    for rel, size in [("docs/report-2024.txt", 1000), ("docs/sub/notes.txt", 2500),
+                      *((f"many/item-{n:02}.txt", 10) for n in range(12))]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x" * size)
+    make_bot(RCLONE_CONFIG=str(servers.config), AUTHORIZED_CHATS=str(USER))
+
+    since = bot_api.mark()
+    bot_api.push_message("/count wd:docs", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"wd:docs</code>: 2 files, 3\.4 KiB", chat_id=OWNER, since=since)
+
+    since = bot_api.mark()
+    bot_api.push_message("/clone wd:docs -up sf:copied", chat_id=OWNER, user_id=OWNER)
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert "sf:copied/docs" in text_of(done)
+    assert (servers.sftp.root / "copied/docs/sub/notes.txt").stat().st_size == 2500
+
+    since = bot_api.mark()
+    bot_api.push_message("/list ITEM", chat_id=OWNER, user_id=OWNER)
+    first = wait_text(bot_api, r"12 result", chat_id=OWNER, since=since)
+    assert "Page 1/2" in text_of(first) and "item-09" in text_of(first)
+    message = bot_api.chat_messages(OWNER)[first.result["message_id"]]
+    mark = bot_api.mark()
+    bot_api.push_callback(button(first, "p"), message=message, user_id=USER)
+    bot_api.wait_for("answerCallbackQuery", lambda c: "Only the user" in str(c.params),
+                     since=mark, timeout=15)
+    bot_api.push_callback(button(first, "p"), message=message, user_id=OWNER)
+    page = wait_text(bot_api, r"Page 2/2", since=mark, method="editMessageText")
+    assert "item-11" in text_of(page) and "item-00" not in text_of(page)
+
+    since = bot_api.mark()
+    bot_api.push_message("/del wd:docs/report-2024.txt", chat_id=USER, user_id=USER)
+    wait_text(bot_api, r"only for sudo users", chat_id=USER, since=since)
+    assert (root / "docs/report-2024.txt").exists()
+    bot_api.push_message("/del wd:docs/report-2024.txt", chat_id=OWNER, user_id=OWNER)
+    ask = wait_text(bot_api, r"Delete <code>wd:docs/report-2024.txt", chat_id=OWNER, since=since)
+    assert (root / "docs/report-2024.txt").exists()  # nothing happens before the confirm
+    message = bot_api.chat_messages(OWNER)[ask.result["message_id"]]
+    bot_api.push_callback(button(ask, "del"), message=message, user_id=OWNER)
+    wait_text(bot_api, r"Deleted", since=since, method="editMessageText")
+    assert not (root / "docs/report-2024.txt").exists()
+    assert (root / "docs/sub/notes.txt").exists()

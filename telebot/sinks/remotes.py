@@ -146,6 +146,17 @@ class Remotes:
         return self._refusal(match.group("name"), depth + 1)
 
 
+def remote_names(path: Path | None) -> list[str] | None:
+    """Names of the usable remotes in the rclone config at ``path``, for /stats (reads the
+    file); None without a config; an unreadable file shows as no remote."""
+    if path is None:
+        return None
+    try:
+        return Remotes.load(path).names()
+    except BadInputError:
+        return []
+
+
 def parse_destination(text: str) -> Destination:
     """Check the form of ``remote:path`` (not whether the remote exists)."""
     text = text.strip()

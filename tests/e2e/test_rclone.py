@@ -175,3 +175,9 @@ def test_clone_count_list_and_del(
     wait_text(bot_api, r"Deleted", since=since, method="editMessageText")
     assert not (root / "docs/report-2024.txt").exists()
     assert (root / "docs/sub/notes.txt").exists()
+
+    since = bot_api.mark()
+    bot_api.push_message("/stats", chat_id=OWNER, user_id=OWNER)
+    stats = wait_text(bot_api, r"rclone remotes</b>: sf · wd", chat_id=OWNER, since=since)
+    assert "rclone 1." in text_of(stats) and str(servers.webdav.port) not in text_of(stats)
+    assert leaks(bot_api, servers.config.parent.parent / "bot") == []

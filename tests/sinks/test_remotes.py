@@ -9,7 +9,7 @@ import pytest
 
 from telebot.errors import BadInputError
 from telebot.redact import redact
-from telebot.sinks.remotes import Remotes, child_env, looks_remote
+from telebot.sinks.remotes import Remotes, child_env, looks_remote, remote_names
 
 CONF = """
 [wd]
@@ -135,3 +135,11 @@ def test_child_env_drops_remote_definitions(monkeypatch: pytest.MonkeyPatch) -> 
 def test_looks_remote() -> None:
     assert looks_remote("wd:x") and not looks_remote("local") and not looks_remote(None)
     assert not looks_remote("/tmp/x")
+
+
+def test_remote_names_for_stats(tmp_path: Path) -> None:
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(CONF)
+    assert remote_names(conf) == ["good_pool", "to_wd", "wd"]
+    assert remote_names(None) is None
+    assert remote_names(tmp_path / "absent") == []

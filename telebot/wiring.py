@@ -21,7 +21,7 @@ from telebot.engine.task import TaskSpec
 from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
-from telebot.sinks.remotes import looks_remote
+from telebot.sinks.remotes import looks_remote, remote_names
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
@@ -195,6 +195,7 @@ def install(ctx: BotContext) -> None:
         monitoring.start(_ctx.loop)
         board.start()
         seeding.clear_leftovers()  # seeding does not survive a restart
+        remote_names(cfg.rclone_config)  # registers the config's secrets with the redactor
         restorer.start()
 
     def stopping() -> None:

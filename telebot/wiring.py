@@ -145,13 +145,14 @@ def install(ctx: BotContext) -> None:
     seeding.notify = seed_controls.notify
     pipeline = Pipeline(
         sources=[
+            # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
+            clone_source_factory(cfg.rclone_config),
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
             torrent_source_factory(
                 cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
             ),
             telegram_file_factory(cfg, lambda: ctx.bridge),
             direct_link_factory(cfg),
-            clone_source_factory(cfg.rclone_config),
         ],
         sinks=[
             local_sink_factory(cfg),

@@ -220,6 +220,9 @@ class RcloneSink:
         self._breakers = breakers
         self._errors = errors
         self._extra = tuple(extra_flags)  # operator/bench flags, e.g. --bwlimit (never user text)
+        # Remotes whose backend said it makes no public links (webdav, sftp...): the done
+        # message skips the `rclone link` call for them (it costs a process and a round trip).
+        self._no_links: set[str] = set()
 
     def deliver(self, task: Task, path: Path) -> Delivery:
         remotes = Remotes.load(self.config_path)  # checked again: the file may have changed
@@ -257,9 +260,13 @@ class RcloneSink:
     def links(self, remotes: Remotes, target: Destination) -> tuple[str, ...]:
         """A public link if the remote makes one, else an ``INDEX_URL`` link, else none."""
         try:
+            if target.remote in self._no_links:
+                raise UploadError("the remote made no public link before")
             out = run_rclone(["link", "--", str(target)], config=remotes.config_path,
                              timeout=LINK_TIMEOUT)
         except (TransientError, UploadError) as exc:
+            if "support public links" in str(exc):  # the backend cannot: ask no more
+                self._no_links.add(target.remote)
             log.info("no public link for %s: %s", target.remote, exc)
         else:
             link = out.strip().splitlines()[-1:] if out.strip() else []

@@ -69,6 +69,7 @@ setup(
         "psutil~=7.0",
         "cffi~=2.0",
         "cryptography~=48.0",
+        "yt-dlp~=2026.10",
     ],
     setup_requires=["cffi>=1.17"],
     cffi_modules=["native/build_iocore.py:ffibuilder"],

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from telebot.errors import ConfigError
 
@@ -81,6 +81,8 @@ class Config:
     upload_timeout: float = 120.0
     max_download_size: int | None = None  # None: no limit
     host_down_timeout: float = 600.0  # a task waits this long for a host whose breaker is open
+    ytdl_options: Mapping[str, Any] = field(default_factory=dict)  # YTDL_OPTIONS, allow-listed
+    ytdl_select_timeout: float = 120.0
 
     @property
     def upload_limit(self) -> int:
@@ -119,6 +121,8 @@ KNOWN_KEYS = frozenset(
         "UPLOAD_TIMEOUT",
         "MAX_DOWNLOAD_SIZE",
         "HOST_DOWN_TIMEOUT",
+        "YTDL_OPTIONS",
+        "YTDL_SELECT_TIMEOUT",
     }
 )
 
@@ -339,4 +343,21 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         host_down_timeout=_parse(
             raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
+        ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
+        ytdl_select_timeout=_parse(
+            raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
     )
+
+
+def _ytdl_options(text: str) -> dict[str, Any]:
+    """YTDL_OPTIONS: JSON checked against the same allow-list as -opt."""
+    from telebot.errors import BadInputError
+    from telebot.sources.ytdl_options import parse_options
+
+    if not text:
+        return {}
+    try:
+        return parse_options(text, origin="YTDL_OPTIONS")
+    except BadInputError as exc:
+        raise ConfigError("YTDL_OPTIONS", f"is not usable: {exc}") from None

@@ -52,6 +52,9 @@ class TaskSpec:
     as_media: bool = False
     file_name: str | None = None  # Telegram file sources: the name Telegram gave
     file_size: int | None = None
+    tool: str | None = None  # which source: None = by the link; "ytdl" = yt-dlp
+    ytdl_format: str | None = None  # -q: a yt-dlp format string (skips the quality menu)
+    ytdl_options: str | None = None  # -opt: JSON, checked against sources/ytdl_options.py
 
     def to_json(self) -> dict[str, Any]:
         """The journal form: the fields plus ``"v"``, the :data:`SPEC_VERSION` that wrote it."""
@@ -207,6 +210,7 @@ class Task:
         "started_at",
         "state",
         "total",
+        "warnings",
         "workdir",
     )
 
@@ -232,6 +236,7 @@ class Task:
         self.error: str | None = None
         self.note: str | None = None
         self.result: Any = None
+        self.warnings: list[str] = []  # from the source, for the done message (failed entries)
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
         # Created when the task starts running: a queued task needs no speed window, and

@@ -163,7 +163,9 @@ class YtdlSource:
         home = task.workdir / MEDIA_DIR
         home.mkdir(exist_ok=True)
         base = self.base_params(task, home)
-        info = make_youtubedl(base, guard).extract_info(task.spec.source, download=False)
+        info = make_youtubedl(base, guard).extract_info(
+            task.spec.source, download=False, process=False
+        )
         _check_guard(guard)
         playlist = info.get("_type") == "playlist"
         task.name = sanitize_filename(task.spec.name or str(info.get("title") or "video"))

@@ -353,7 +353,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
 def _ytdl_options(text: str) -> dict[str, Any]:
     """YTDL_OPTIONS: JSON checked against the same allow-list as -opt."""
     from telebot.errors import BadInputError
-    from telebot.sources.ytdl_options import parse_options
+    from telebot.ytdl_options import parse_options
 
     if not text:
         return {}

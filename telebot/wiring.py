@@ -22,8 +22,10 @@ from telebot.sinks.local import LocalSink
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
 from telebot.tg.monitoring import Monitoring
+from telebot.tg.quality import QualityMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
 
@@ -118,8 +120,13 @@ def install(ctx: BotContext) -> None:
         interval=cfg.status_update_interval,
         per_page=max(1, cfg.status_limit),
     )
+    quality = QualityMenu(lambda: ctx.bridge)
     pipeline = Pipeline(
-        sources=[telegram_file_factory(cfg, lambda: ctx.bridge), direct_link_factory(cfg)],
+        sources=[
+            telegram_file_factory(cfg, lambda: ctx.bridge),
+            ytdl_factory(cfg, lambda: quality),
+            direct_link_factory(cfg),
+        ],
         sinks=[local_sink_factory(cfg), telegram_sink_factory(cfg, lambda: ctx.bridge)],
     )
     manager = TaskManager(
@@ -132,11 +139,13 @@ def install(ctx: BotContext) -> None:
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
     )
-    commands = TaskCommands(cfg, manager, board, leech_available=True)
+    commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
     monitoring = Monitoring.create(cfg, manager)
     ctx.extra_handlers.update(
         mirror=commands.mirror,
         leech=commands.leech,
+        ytdl=commands.ytdl,
+        ytdlleech=commands.ytdl_leech,
         status=commands.status,
         cancel=commands.cancel,
         cancelall=commands.cancel_all,

@@ -54,7 +54,7 @@ class TaskSpec:
     file_size: int | None = None
     tool: str | None = None  # which source: None = by the link; "ytdl" = yt-dlp
     ytdl_format: str | None = None  # -q: a yt-dlp format string (skips the quality menu)
-    ytdl_options: str | None = None  # -opt: JSON, checked against sources/ytdl_options.py
+    ytdl_options: str | None = None  # -opt: JSON, checked against ytdl_options.py
 
     def to_json(self) -> dict[str, Any]:
         """The journal form: the fields plus ``"v"``, the :data:`SPEC_VERSION` that wrote it."""

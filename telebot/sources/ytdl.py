@@ -15,7 +15,7 @@ Contracts kept here (``Source`` in engine/pipeline.py):
   kept in ``CHOICE_FILE``, so yt-dlp continues its ``.part`` files;
 - errors: yt-dlp's exceptions become ours in :func:`translate_error` (one boundary);
 - safety: requests go through :mod:`telebot.sources.ytdl_net`; options through
-  :mod:`telebot.sources.ytdl_options`.
+  :mod:`telebot.ytdl_options`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from telebot.errors import (
 )
 from telebot.sources.names import MAX_BASE_BYTES, sanitize_filename
 from telebot.sources.ytdl_net import NetGuard, make_youtubedl
-from telebot.sources.ytdl_options import check_options, parse_options, to_params
+from telebot.units import format_bytes
+from telebot.ytdl_options import check_options, parse_options, to_params
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def quality_options(info: dict[str, Any]) -> list[QualityOption]:
         sizes[height] = max(filter(None, (sizes.get(height), size)), default=None)
     for height in sorted(sizes, reverse=True):
         size = sizes[height]
-        label = f"{height}p" + (f" ({_mb(size)})" if size else "")
+        label = f"{height}p" + (f" (~{format_bytes(size)})" if size else "")
         options.append(QualityOption(f"h:{height}", label))
     options += [
         QualityOption("audio:m4a", "Audio only (m4a)"),
@@ -121,10 +122,6 @@ def quality_options(info: dict[str, Any]) -> list[QualityOption]:
         QualityOption("merged", "Best with audio merged (mp4)"),
     ]
     return options
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
 
 
 class YtdlSource:
@@ -328,10 +325,11 @@ def _downloaded(entry: dict[str, Any]) -> list[Path]:
 
 
 def _inside(path: Path, folder: Path) -> Path:
-    resolved = path.resolve()
-    if not resolved.is_relative_to(folder.resolve()) or not resolved.is_file():
+    """``path`` as ``folder / <relative part>``; SecurityError if it resolves outside folder."""
+    resolved, root = path.resolve(), folder.resolve()
+    if not resolved.is_relative_to(root) or not resolved.is_file():
         raise SecurityError("refused: yt-dlp wrote a file outside the task folder")
-    return resolved
+    return folder / resolved.relative_to(root)
 
 
 def _safe_name(path: Path, name: str | None = None) -> Path:

@@ -16,7 +16,7 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, DownloadError, SecurityError, TaskCancelled
 from telebot.sources.ytdl import CHOICE_FILE, QualityOption, YtdlSource
 from telebot.sources.ytdl_net import NetGuard, guarded_connect
-from telebot.sources.ytdl_options import parse_options, to_params
+from telebot.ytdl_options import parse_options, to_params
 from tests.fakes.media import make_media, serve_media
 from tests.fakes.origin import FakeOrigin
 

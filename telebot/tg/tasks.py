@@ -241,7 +241,15 @@ def _with_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
     """A /ytdl spec: -q and -opt (checked against the allow-list now, so the user hears at once)."""
     if args.options is not None:
         parse_options(args.options)
-    return replace(spec, tool=YTDL_TOOL, ytdl_format=args.quality, ytdl_options=args.options)
+    # A leeched video goes as a video (with its metadata) unless -doc asks for a document.
+    media = spec.kind == "leech" and not args.as_document
+    return replace(
+        spec,
+        tool=YTDL_TOOL,
+        ytdl_format=args.quality,
+        ytdl_options=args.options,
+        as_media=spec.as_media or media,
+    )
 
 
 def _without_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:

@@ -154,3 +154,24 @@ def test_kill9_then_resume_from_the_part_file(
     assert last.range is not None and int(last.range[6:].split("-")[0]) >= kept // 2
     [saved] = files_in(bot.mirror_dir)
     assert saved.read_bytes() == big.bytes()
+
+
+def test_leech_as_video_with_metadata_and_doc(
+    bot_api: FakeBotAPI, site: FakeOrigin, media: Path, make_bot: Any
+) -> None:
+    make_bot()
+    since = bot_api.mark()
+    bot_api.push_message(f"/yl {site.url}/clip.mp4 -q b", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    [video] = [c for c in bot_api.calls_of("sendVideo") if c.index >= since]
+    params = video.params
+    assert (params["width"], params["height"], params["duration"]) == (320, 240, 3)
+    assert params["supports_streaming"] is True
+    thumb = video.files[params["thumbnail"].removeprefix("attach://")]  # PTB attaches it
+    assert thumb.size < 200_000 and thumb.read()[:2] == b"\xff\xd8"
+    assert video.files["video"].read() == (media / "clip.mp4").read_bytes()
+    mark = bot_api.mark()
+    bot_api.push_message(f"/yl {site.url}/clip.mp4 -q b -doc", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=mark, timeout=60)
+    sent = [c.method for c in bot_api.calls[mark:] if c.method in ("sendVideo", "sendDocument")]
+    assert sent == ["sendDocument"]

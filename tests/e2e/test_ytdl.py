@@ -80,10 +80,13 @@ def test_menu_only_the_requester_may_choose(
     assert height_of(saved) == 120 and saved.name in text_of(done)
 
 
-def test_q_skips_the_menu(bot_api: FakeBotAPI, site: FakeOrigin, make_bot: Any) -> None:
+def test_reply_to_a_link_with_q_skips_the_menu(
+    bot_api: FakeBotAPI, site: FakeOrigin, make_bot: Any
+) -> None:
     bot = make_bot()
-    bot_api.push_message(f'/y {site.url}/master.m3u8 -q "bv*[height=240]+ba"', chat_id=OWNER,
-                         user_id=OWNER)  # fmt: skip
+    link = bot_api.push_message(f"{site.url}/master.m3u8", chat_id=OWNER, user_id=OWNER)
+    bot_api.push_message('/y -q "bv*[height=240]+ba"', chat_id=OWNER, user_id=OWNER,
+                         reply_to=link)  # fmt: skip
     wait_text(bot_api, r"✅", chat_id=OWNER, timeout=60)
     assert not [c for c in bot_api.calls_of("sendMessage") if "Choose a quality" in text_of(c)]
     [saved] = files_in(bot.mirror_dir)

@@ -123,6 +123,7 @@ def test_playlist_one_folder_and_the_broken_entry_is_reported(
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2 and names[0].startswith("001 ") and names[1].startswith("002 ")
     assert task.warnings and "entry 3" in task.warnings[0]
+    assert task.note is not None and task.note.startswith("2/3 ")  # the status shows "2/3"
 
 
 def test_error_is_translated_with_a_short_reason(site: FakeOrigin, tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ setup(
         "cffi~=2.0",
         "cryptography~=48.0",
         "yt-dlp~=2026.10",
+        "libtorrent~=2.1",
     ],
     setup_requires=["cffi>=1.17"],
     cffi_modules=["native/build_iocore.py:ffibuilder"],

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from telebot.errors import ConfigError
 
@@ -83,6 +83,16 @@ class Config:
     host_down_timeout: float = 600.0  # a task waits this long for a host whose breaker is open
     ytdl_options: Mapping[str, Any] = field(default_factory=dict)  # YTDL_OPTIONS, allow-listed
     ytdl_select_timeout: float = 120.0
+    # Torrents (issue 12). 16881: outside 6881-6889 (which some trackers and ISPs refuse) and
+    # below Linux's ephemeral range (32768-60999), so an outgoing connection never holds it.
+    torrent_port: int = 16881
+    torrent_listen: str = "0.0.0.0,[::]"  # addresses to listen on, comma-separated
+    torrent_dht: bool = True
+    torrent_max_connections: int = 200  # libtorrent's own default (connections_limit)
+    torrent_download_limit: int = 0  # bytes/s, 0 = no cap
+    torrent_upload_limit: int = 0
+    torrent_timeout: float = 600.0
+    torrent_select_timeout: float = 300.0
 
     @property
     def upload_limit(self) -> int:
@@ -123,6 +133,14 @@ KNOWN_KEYS = frozenset(
         "HOST_DOWN_TIMEOUT",
         "YTDL_OPTIONS",
         "YTDL_SELECT_TIMEOUT",
+        "TORRENT_PORT",
+        "TORRENT_LISTEN",
+        "TORRENT_DHT",
+        "TORRENT_MAX_CONNECTIONS",
+        "TORRENT_DOWNLOAD_LIMIT",
+        "TORRENT_UPLOAD_LIMIT",
+        "TORRENT_TIMEOUT",
+        "TORRENT_SELECT_TIMEOUT",
     }
 )
 
@@ -343,6 +361,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         host_down_timeout=_parse(
             raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
+        **_torrent_settings(raw),
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
@@ -361,3 +380,58 @@ def _ytdl_options(text: str) -> dict[str, Any]:
         return parse_options(text, origin="YTDL_OPTIONS")
     except BadInputError as exc:
         raise ConfigError("YTDL_OPTIONS", f"is not usable: {exc}") from None
+
+
+def _port(value: str) -> int:
+    number = int(value, 10)
+    if not 0 <= number <= 65535:
+        raise ValueError(value)
+    return number
+
+
+def _rate(value: str) -> int:
+    return 0 if value.strip() == "0" else parse_size(value)
+
+
+def _listen(value: str) -> str:
+    # Addresses only (the port is TORRENT_PORT): "0.0.0.0", "[::]", "192.0.2.7", "eth0".
+    parts = [part.strip() for part in value.split(",")]
+    if not all(re.fullmatch(r"[\w.:\[\]-]{1,64}", part) for part in parts):
+        raise ValueError(value)
+    return ",".join(parts)
+
+
+class _TorrentFields(TypedDict):
+    torrent_port: int
+    torrent_listen: str
+    torrent_dht: bool
+    torrent_max_connections: int
+    torrent_download_limit: int
+    torrent_upload_limit: int
+    torrent_timeout: float
+    torrent_select_timeout: float
+
+
+def _torrent_settings(raw: Mapping[str, str]) -> _TorrentFields:
+    """The TORRENT_* settings (README "Torrents"), as Config keyword arguments."""
+    seconds = "a positive number of seconds"
+    return {
+        "torrent_port": _parse(raw, "TORRENT_PORT", 16881, _port, "a port from 0 to 65535"),
+        "torrent_listen": _parse(
+            raw, "TORRENT_LISTEN", "0.0.0.0,[::]", _listen, "addresses like 0.0.0.0,[::]"
+        ),
+        "torrent_dht": _parse(raw, "TORRENT_DHT", True, parse_bool, "true or false"),
+        "torrent_max_connections": _parse(
+            raw, "TORRENT_MAX_CONNECTIONS", 200, _positive_int, "a whole number"
+        ),
+        "torrent_download_limit": _parse(
+            raw, "TORRENT_DOWNLOAD_LIMIT", 0, _rate, "bytes per second like 5mb (0 = no cap)"
+        ),
+        "torrent_upload_limit": _parse(
+            raw, "TORRENT_UPLOAD_LIMIT", 0, _rate, "bytes per second like 1mb (0 = no cap)"
+        ),
+        "torrent_timeout": _parse(raw, "TORRENT_TIMEOUT", 600.0, _positive_float, seconds),
+        "torrent_select_timeout": _parse(
+            raw, "TORRENT_SELECT_TIMEOUT", 300.0, _positive_float, seconds
+        ),
+    }

@@ -22,12 +22,18 @@ from telebot.sinks.local import LocalSink
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.torrent.metainfo import torrent_source_factory
+from telebot.sources.torrent.seeding import Seeding
+from telebot.sources.torrent.session import TorrentSession
+from telebot.sources.torrent.settings import TorrentSettings
 from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
+from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
+from telebot.tg.torrents import SeedingControls
 
 if TYPE_CHECKING:
     from telebot.tg.bot import BotContext
@@ -114,17 +120,26 @@ def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
     cfg = ctx.config
     board = StatusBoard(
-        snapshots=lambda chat_id: manager.snapshots(chat_id),
+        snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),
         messenger=lambda: ctx.bridge,
         footer=lambda: footer_for(ctx),
         interval=cfg.status_update_interval,
         per_page=max(1, cfg.status_limit),
     )
-    quality = QualityMenu(lambda: ctx.bridge)
+    file_menu = FileMenu(lambda: ctx.bridge)  # -s: torrent file selection
+    torrents = TorrentSession(TorrentSettings.from_config(cfg))  # libtorrent starts on first use
+    seeding = Seeding(torrents, cfg.download_dir)  # -d: seeds on after delivery
+    seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
+    seeding.notify = seed_controls.notify
+    quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     pipeline = Pipeline(
         sources=[
+            ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
+            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
+            torrent_source_factory(
+                cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
+            ),
             telegram_file_factory(cfg, lambda: ctx.bridge),
-            ytdl_factory(cfg, lambda: quality),
             direct_link_factory(cfg),
         ],
         sinks=[local_sink_factory(cfg), telegram_sink_factory(cfg, lambda: ctx.bridge)],
@@ -146,12 +161,12 @@ def install(ctx: BotContext) -> None:
         leech=commands.leech,
         ytdl=commands.ytdl,
         ytdlleech=commands.ytdl_leech,
-        status=commands.status,
-        cancel=commands.cancel,
+        status=seed_controls.status_command(commands.status),
+        cancel=seed_controls.cancel_command(commands.cancel),
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
-    ctx.callback_handler = commands.on_callback
+    ctx.callback_handler = seed_controls.callbacks(file_menu, commands.on_callback)
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)
@@ -160,11 +175,14 @@ def install(ctx: BotContext) -> None:
     def started(_ctx: BotContext) -> None:
         monitoring.start(_ctx.loop)
         board.start()
+        seeding.clear_leftovers()  # seeding does not survive a restart
         restorer.start()
 
     def stopping() -> None:
         manager.shutdown()  # first: a restore still running stops at its next row
         restorer.stop()
+        seeding.shutdown()
+        torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()
         monitoring.stop()
 

@@ -312,6 +312,9 @@ class TaskManager:
                 lambda: sink.deliver(task, path),
             )
             remember_delivered(task)
+            after = getattr(source, "after_delivery", None)  # optional: torrents seed on (-d)
+            if after is not None:
+                after(task)
             return State.DONE
         except TaskCancelled as exc:
             if task.cancel_reason is None:  # cancelled from below, e.g. a source gave up

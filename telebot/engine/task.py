@@ -27,6 +27,7 @@ class State(enum.Enum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SEEDING = "seeding"  # delivered; a torrent keeps uploading (-d) outside the task queue
 
     @property
     def finished(self) -> bool:
@@ -55,6 +56,13 @@ class TaskSpec:
     tool: str | None = None  # which source: None = by the link; "ytdl" = yt-dlp
     ytdl_format: str | None = None  # -q: a yt-dlp format string (skips the quality menu)
     ytdl_options: str | None = None  # -opt: JSON, checked against ytdl_options.py
+    select: bool = False  # -s: ask which files of a torrent to download
+    seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
+    seed_minutes: float | None = None
+
+    @property
+    def seeding(self) -> bool:
+        return self.seed_ratio is not None or self.seed_minutes is not None
 
     def to_json(self) -> dict[str, Any]:
         """The journal form: the fields plus ``"v"``, the :data:`SPEC_VERSION` that wrote it."""
@@ -85,7 +93,8 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 1
+SPEC_VERSION = 3  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+# 3: tool, ytdl_format, ytdl_options (videos, issue 13)
 
 
 class SpecTooNew(ValueError):
@@ -98,7 +107,17 @@ def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # MIGRATIONS[i] turns a version-i row into a version-(i + 1) row. Append; never edit one.
-MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0,)
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 only added fields with defaults (no selection, no seeding).
+    return data
+
+
+def _from_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 3 only added fields with defaults (not a yt-dlp task).
+    return data
+
+
+MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0, _from_v1, _from_v2)
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +160,7 @@ class Snapshot:
     message_id: int | None
     queue_position: int | None = None
     note: str | None = None  # one line from the running stage: "waiting for <host>, ..."
+    detail: str | None = None  # one engine-specific line, e.g. "seeds 3 · peers 7"
 
     @property
     def percent(self) -> float | None:
@@ -199,6 +219,7 @@ class Task:
         "cancel_event",
         "cancel_reason",
         "created_at",
+        "detail",
         "done",
         "engine",
         "error",
@@ -239,6 +260,7 @@ class Task:
         self.warnings: list[str] = []  # from the source, for the done message (failed entries)
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
+        self.detail: str | None = None  # shown under the progress line; sources set it
         # Created when the task starts running: a queued task needs no speed window, and
         # thousands may be queued (bench/memory.py).
         self._meter: SpeedMeter | None = None
@@ -252,6 +274,7 @@ class Task:
         self.done = 0
         self.total = total
         self.note = None  # a stage's note belongs to that stage
+        self.detail = None
         self._meter = SpeedMeter(self._clock)
 
     def progress(self, done: int, total: int | None) -> None:
@@ -285,6 +308,7 @@ class Task:
             message_id=self.spec.message_id,
             queue_position=queue_position,
             note=self.note,
+            detail=self.detail,
         )
 
 

@@ -100,7 +100,9 @@ class LocalSink:
     def _stage(self, task: Task, path: Path, temp: Path) -> Path:
         """The result as an entry on the mirror folder's filesystem (see the module docstring)."""
         if path.is_dir():
-            if _same_fs(path, self.root):
+            # A torrent that keeps seeding (-d) keeps its folder: copy it, never rename it away.
+            # (A file is linked into place, so seeding keeps it anyway.)
+            if _same_fs(path, self.root) and not task.spec.seeding:
                 return path
             if not temp.is_dir():
                 _discard(temp)

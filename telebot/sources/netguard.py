@@ -30,6 +30,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from telebot.errors import DownloadError, SecurityError
 
 __all__ = [
+    "FORBIDDEN_NETWORKS",
     "GuardedAdapter",
     "check_address",
     "check_url",
@@ -63,6 +64,37 @@ def is_forbidden_address(ip: IPAddress) -> bool:
         # Catches the rest of the IANA special-purpose registry (e.g. 100.64/10 CGNAT).
         or not ip.is_global
     )
+
+
+# The same judgement as a list of ranges, for filters that take ranges rather than a predicate
+# (libtorrent's ip_filter). IANA special-purpose registries, IPv4 and IPv6, plus the IPv4 ranges
+# again as v4-mapped and 6to4 forms. tests/sources/test_netguard.py checks every range against
+# is_forbidden_address, so the two cannot drift apart silently.
+_FORBIDDEN_V4 = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/29", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+)
+_FORBIDDEN_V6 = (
+    "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+    "fc00::/7", "fe80::/10", "ff00::/8",
+)
+
+
+def _embedded_v4_forms(net: str) -> list[ipaddress.IPv6Network]:
+    v4 = ipaddress.IPv4Network(net)
+    mapped = ipaddress.IPv6Network(f"::ffff:{v4.network_address}/{96 + v4.prefixlen}")
+    sixtofour = ipaddress.IPv6Network(
+        (int(ipaddress.IPv6Address("2002::")) | (int(v4.network_address) << 80), 16 + v4.prefixlen)
+    )
+    return [mapped, sixtofour]
+
+
+FORBIDDEN_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+    *(ipaddress.IPv4Network(net) for net in _FORBIDDEN_V4),
+    *(ipaddress.IPv6Network(net) for net in _FORBIDDEN_V6),
+    *(form for net in _FORBIDDEN_V4 for form in _embedded_v4_forms(net)),
+)
 
 
 def check_address(address: str, host: str) -> None:

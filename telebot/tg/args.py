@@ -29,7 +29,7 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
 VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt"})
 SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b"})
-OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z"})
+OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class TaskArgs:
     bulk: bool = False
     quality: str | None = None  # -q: a yt-dlp format string (/ytdl only)
     options: str | None = None  # -opt: yt-dlp options as JSON (/ytdl only; allow-listed later)
+    seed: tuple[float | None, float | None] | None = None  # -d [ratio][:minutes]
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -160,6 +161,7 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         bulk="-b" in switches,
         quality=_one(values, "-q"),
         options=_one(values, "-opt"),
+        seed=parse_seed(_one(values, "-d")) if "-d" in switches else None,
     )
 
 
@@ -204,3 +206,30 @@ def _parse_multi(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 50:
         raise BadInputError("-i needs a number from 1 to 50.")
     return int(text)
+
+
+# -d with no value: seed to ratio 1 (give back what was taken). Upper bounds only stop typos
+# from pinning a torrent for ever: ratio 100, 30 days.
+DEFAULT_SEED = (1.0, None)
+MAX_SEED_RATIO = 100.0
+MAX_SEED_MINUTES = 30 * 24 * 60
+SEED_USAGE = "write -d, -d 2 (ratio), -d :30 (minutes) or -d 1.5:60 (whichever comes first)."
+
+
+def parse_seed(text: str | None) -> tuple[float | None, float | None]:
+    """``-d`` value ``ratio[:minutes]`` → (ratio or None, minutes or None); one must be given."""
+    if text is None:
+        return DEFAULT_SEED
+    ratio_text, _, minutes_text = text.partition(":")
+    try:
+        ratio = float(ratio_text) if ratio_text else None
+        minutes = float(minutes_text) if minutes_text else None
+    except ValueError:
+        raise BadInputError(f"-d {text[:30]!r} is not a seeding limit: {SEED_USAGE}") from None
+    if ratio is None and minutes is None:
+        raise BadInputError(f"-d needs a ratio or minutes: {SEED_USAGE}")
+    if ratio is not None and not 0 < ratio <= MAX_SEED_RATIO:
+        raise BadInputError(f"-d ratio must be above 0 and at most {MAX_SEED_RATIO:g}.")
+    if minutes is not None and not 0 < minutes <= MAX_SEED_MINUTES:
+        raise BadInputError(f"-d minutes must be above 0 and at most {MAX_SEED_MINUTES}.")
+    return ratio, minutes

@@ -79,6 +79,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
     ("-s", "select files of a torrent"),
+    ("-d [ratio][:minutes]", "keep seeding a torrent after delivery (default ratio 1)"),
     ('-h "Key: <value>"', "extra HTTP header (up to 10)"),
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
@@ -93,7 +94,6 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 NOT_YET: dict[str, str] = {
     "extract": "-e",
     "compress": "-z",
-    "select": "-s",
     "multi": "-i",
     "bulk": "-b",
 }

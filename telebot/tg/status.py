@@ -37,6 +37,7 @@ ICONS = {
     State.DONE: "✅",
     State.FAILED: "❌",
     State.CANCELLED: "🚫",
+    State.SEEDING: "🌱",
 }
 
 
@@ -67,6 +68,8 @@ def render_task(s: Snapshot) -> str:
         )
     if s.note:
         lines.append(f"⚠️ {html.escape(s.note, quote=False)}")
+    if s.detail:
+        lines.append(html.escape(s.detail[:NAME_LIMIT], quote=False))
     lines.append(f"/cancel <code>{s.gid}</code>")
     return "\n".join(lines)
 

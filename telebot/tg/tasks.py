@@ -20,6 +20,7 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.sources.direct import is_http_link
 from telebot.sources.tgfile import telegram_file_source
+from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.sources.ytdl import TOOL as YTDL_TOOL
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import TaskArgs, parse_task_args
@@ -75,6 +76,9 @@ class TaskCommands:
             reply_file=_reply_file(update) if tool is None else None,
             tool=tool,
         )
+        if (spec.select or spec.seeding) and not is_torrent_spec(spec):
+            flag = "-s" if spec.select else "-d"
+            raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
         if spec.kind == "leech" and spec.upload is not None:
             sudo = ctx.auth.is_sudo(user.id)
             await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user.id, sudo)
@@ -110,6 +114,9 @@ class TaskCommands:
             split_size=args.split_size,
             as_document=args.as_document,
             as_media=args.as_media,
+            select=args.select,
+            seed_ratio=args.seed[0] if args.seed else None,
+            seed_minutes=args.seed[1] if args.seed else None,
         )
         if args.link is None and reply_file is not None:
             return replace(
@@ -123,8 +130,12 @@ class TaskCommands:
             raise BadInputError(
                 f"Send a link: /{kind} <link> [flags], or reply to a link or file with /{kind}."
             )
+        if is_magnet(link) and tool is None:
+            return _without_ytdl(replace(base, source=link), args)
         if not is_http_link(link):
-            raise BadInputError("Only http:// and https:// links are supported in this version.")
+            raise BadInputError(
+                "Only http:// and https:// links and magnet links are supported in this version."
+            )
         spec = replace(base, source=link, headers=args.headers, auth=args.auth)
         return _with_ytdl(spec, args) if tool == YTDL_TOOL else _without_ytdl(spec, args)
 

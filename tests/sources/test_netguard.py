@@ -117,3 +117,19 @@ def test_redirect_hop_to_loopback_is_refused(
     got = source.download(f"{origin.url}/f", tmp_path, HttpOptions(),
                           progress=lambda d, t: None, cancel=threading.Event())
     assert got.read_bytes() == b"public"
+
+
+def test_forbidden_networks_agree_with_is_forbidden_address() -> None:
+    """The range list (for libtorrent's ip_filter) never allows what the predicate refuses."""
+    import ipaddress
+
+    from telebot.sources.netguard import FORBIDDEN_NETWORKS, is_forbidden_address
+
+    for net in FORBIDDEN_NETWORKS:
+        assert is_forbidden_address(net[0]) and is_forbidden_address(net[-1]), net
+    samples = ["127.0.0.1", "10.1.2.3", "172.16.5.4", "192.168.1.1", "169.254.1.1", "100.64.0.1",
+               "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1",
+               "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "2002:7f00:1::", "2001:db8::1"]
+    for text in samples:
+        ip = ipaddress.ip_address(text)
+        assert any(ip in net for net in FORBIDDEN_NETWORKS if net.version == ip.version), text

@@ -197,7 +197,7 @@ class YtdlSource:
             "no_warnings": True,
             "noprogress": True,
             "logger": _Logger(task),
-            "progress_hooks": [_ProgressHook(task)],
+            "progress_hooks": [_ProgressHook(task, self._config.max_download_size)],
             "postprocessor_hooks": [lambda _d: _raise_if_cancelled(task)],
             "external_downloader": {"default": "native"},
             "hls_prefer_native": True,
@@ -268,9 +268,11 @@ def _watch_cancel(task: Task, guard: NetGuard, stop: threading.Event) -> None:
 class _ProgressHook:
     """yt-dlp progress dicts → task progress (``progress_hooks`` in yt-dlp's YoutubeDL.py)."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, cap: int | None = None) -> None:
         self._task = task
+        self._cap = cap  # MAX_DOWNLOAD_SIZE, over every file of the task
         self._file: str | None = None
+        self._earlier = 0  # bytes of the files finished before the current one
 
     def __call__(self, d: dict[str, Any]) -> None:
         task = self._task
@@ -278,11 +280,16 @@ class _ProgressHook:
         if d.get("status") != "downloading":
             return
         if d.get("filename") != self._file:  # a new file: its progress counts from zero
+            self._earlier += task.done if self._file is not None else 0
             self._file = d.get("filename")
             task.begin(State.DOWNLOADING, ENGINE)
         total = d.get("total_bytes") or d.get("total_bytes_estimate")
-        task.progress(int(d.get("downloaded_bytes") or 0), int(total) if total else None)
+        done = int(d.get("downloaded_bytes") or 0)
+        task.progress(done, int(total) if total else None)
         task.note = _note(d)
+        # yt-dlp's own max_filesize skips single HLS/DASH fragments instead: count here.
+        if self._cap is not None and self._earlier + max(done, int(total or 0)) > self._cap:
+            raise DownloadError(f"larger than the size limit ({format_bytes(self._cap)})")
 
 
 def _note(d: dict[str, Any]) -> str | None:

@@ -226,3 +226,22 @@ def test_opt_json_only_and_embed_keys_become_our_postprocessors() -> None:
         parse_options("{'format': 'best'}")
     params = to_params(parse_options('{"format": "best", "embed_subs": true}'))
     assert params == {"format": "best", "postprocessors": [{"key": "FFmpegEmbedSubtitle"}]}
+
+
+@pytest.mark.parametrize("path", ["/clip.mp4", "/master.m3u8"])
+def test_max_download_size_holds_for_videos(site: FakeOrigin, tmp_path: Path, path: str) -> None:
+    source = YtdlSource(config(max_download_size=20_000))
+    with pytest.raises(DownloadError, match="larger than the size limit"):
+        source.fetch(task_for(site.url + path, tmp_path / "w", ytdl_format="b/bv*+ba"))
+
+
+def test_cancel_during_a_playlist_is_not_swallowed_by_ignoreerrors(
+    site: FakeOrigin, tmp_path: Path
+) -> None:
+    site.fault("/b.mp4", throttle=2_000)  # the second entry crawls
+    task = task_for(site.url + "/list.html", tmp_path / "w", ytdl_format="b")
+    thread, out = _run(YtdlSource(config()), task)
+    _wait(lambda: (task.note or "").startswith("2/3"))
+    task.cancel("test")
+    thread.join(10)
+    assert not thread.is_alive() and isinstance(out[0], TaskCancelled)

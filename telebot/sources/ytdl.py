@@ -39,6 +39,7 @@ from telebot.errors import (
     TaskCancelled,
     TelebotError,
 )
+from telebot.redact import redact_url
 from telebot.sources.names import MAX_BASE_BYTES, sanitize_filename
 from telebot.sources.ytdl_net import NetGuard, make_youtubedl
 from telebot.units import format_bytes
@@ -420,7 +421,12 @@ def translate_error(exc: BaseException, guard: NetGuard, task: Task) -> TelebotE
         match = re.search(pattern, text, re.IGNORECASE)
         if match:
             return make(match.group(1) if match.groups() else "")
+    # Links in yt-dlp's text may carry tokens in their query: show scheme, host and path only.
+    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
     return DownloadError(f"yt-dlp: {text[:200]}" if text else "yt-dlp failed")
+
+
+_URL = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
 
 
 def _wrapped(exc: BaseException) -> BaseException:

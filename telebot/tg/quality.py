@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telebot.engine.task import Task
 from telebot.sources.ytdl import QualityOption
 from telebot.telegram.messenger import Messenger
+
+log = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "yq"
 # How often a waiting worker looks at the task's cancel flag (the Source's "within a second").
@@ -51,13 +54,17 @@ class QualityMenu:
         with self._lock:
             self._pending[task.gid] = pending
         try:
-            sent = self._messenger().send_text(
-                task.spec.chat_id,
-                f"🎬 <b>{html.escape(title[:200])}</b>\nChoose a quality "
-                f"(best in {round(timeout)} s if nobody chooses):",
-                reply_to=task.spec.message_id,
-                markup=keyboard(task.gid, options),
-            )
+            try:
+                sent = self._messenger().send_text(
+                    task.spec.chat_id,
+                    f"🎬 <b>{html.escape(title[:200])}</b>\nChoose a quality "
+                    f"(best in {round(timeout)} s if nobody chooses):",
+                    reply_to=task.spec.message_id,
+                    markup=keyboard(task.gid, options),
+                )
+            except Exception:  # no menu is no reason to fail the task: take best
+                log.warning("could not post the quality menu of %s; taking best", task.gid)
+                return None
             task.note = "waiting for a quality choice"
             key = self._wait(task, pending, timeout)
             task.note = None
@@ -65,9 +72,12 @@ class QualityMenu:
             with self._lock:
                 self._pending.pop(task.gid, None)
         label = next((o.label for o in options if o.key == key), "Best (no choice in time)")
-        self._messenger().edit_text(
-            sent.chat_id, sent.message_id, f"🎬 <b>{html.escape(title[:200])}</b>: {label}"
-        )
+        try:
+            self._messenger().edit_text(
+                sent.chat_id, sent.message_id, f"🎬 <b>{html.escape(title[:200])}</b>: {label}"
+            )
+        except Exception:  # the choice stands even if the menu cannot be updated
+            log.warning("could not update the quality menu of %s", task.gid)
         return key
 
     @staticmethod

@@ -245,3 +245,17 @@ def test_cancel_during_a_playlist_is_not_swallowed_by_ignoreerrors(
     task.cancel("test")
     thread.join(10)
     assert not thread.is_alive() and isinstance(out[0], TaskCancelled)
+
+
+def test_error_text_never_shows_a_query_string(tmp_path: Path) -> None:
+    from yt_dlp.utils import DownloadError as YtdlpDownloadError
+
+    from telebot.sources.ytdl import translate_error
+
+    exc = YtdlpDownloadError(
+        "ERROR: [generic] x: Unable to read https://cdn.example/v.mp4?token=SECRET now"
+    )
+    error = translate_error(
+        exc, NetGuard(allow_private=True), task_for("https://x", tmp_path / "w")
+    )
+    assert "SECRET" not in str(error) and "cdn.example/v.mp4" in str(error)

@@ -287,7 +287,7 @@ class _ProgressHook:
         total = d.get("total_bytes") or d.get("total_bytes_estimate")
         done = int(d.get("downloaded_bytes") or 0)
         task.progress(done, int(total) if total else None)
-        task.note = _note(d)
+        task.detail = _note(d)
         # yt-dlp's own max_filesize skips single HLS/DASH fragments instead: count here.
         if self._cap is not None and self._earlier + max(done, int(total or 0)) > self._cap:
             raise DownloadError(f"larger than the size limit ({format_bytes(self._cap)})")

@@ -65,9 +65,9 @@ class QualityMenu:
             except Exception:  # no menu is no reason to fail the task: take best
                 log.warning("could not post the quality menu of %s; taking best", task.gid)
                 return None
-            task.note = "waiting for a quality choice"
+            task.detail = "waiting for a quality choice"
             key = self._wait(task, pending, timeout)
-            task.note = None
+            task.detail = None
         finally:
             with self._lock:
                 self._pending.pop(task.gid, None)

@@ -106,8 +106,10 @@ def test_playlist_into_one_named_folder_and_the_broken_entry_is_listed(
     bot_api: FakeBotAPI, site: FakeOrigin, make_bot: Any
 ) -> None:
     bot = make_bot()
+    site.fault("/b.mp4", throttle=30_000)  # ~2 s: the status shows the second entry
     bot_api.push_message(f"/ytdl {site.url}/list.html -n Clips -q b", chat_id=OWNER,
                          user_id=OWNER)  # fmt: skip
+    wait_text(bot_api, r"2/3 Test page", chat_id=OWNER, method="editMessageText", timeout=60)
     done = text_of(wait_text(bot_api, r"✅", chat_id=OWNER, timeout=60))
     assert "failed: entry 3" in done
     folder = bot.mirror_dir / "Clips"

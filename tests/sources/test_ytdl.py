@@ -123,7 +123,7 @@ def test_playlist_one_folder_and_the_broken_entry_is_reported(
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2 and names[0].startswith("001 ") and names[1].startswith("002 ")
     assert task.warnings and "entry 3" in task.warnings[0]
-    assert task.note is not None and task.note.startswith("2/3 ")  # the status shows "2/3"
+    assert task.detail is not None and task.detail.startswith("2/3 ")  # the status shows "2/3"
 
 
 def test_error_is_translated_with_a_short_reason(site: FakeOrigin, tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ def test_cancel_during_a_playlist_is_not_swallowed_by_ignoreerrors(
     site.fault("/b.mp4", throttle=2_000)  # the second entry crawls
     task = task_for(site.url + "/list.html", tmp_path / "w", ytdl_format="b")
     thread, out = _run(YtdlSource(config()), task)
-    _wait(lambda: (task.note or "").startswith("2/3"))
+    _wait(lambda: (task.detail or "").startswith("2/3"))
     task.cancel("test")
     thread.join(10)
     assert not thread.is_alive() and isinstance(out[0], TaskCancelled)

@@ -36,6 +36,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("l",),
         usage="/leech <link> [flags]",
     ),
+    CommandSpec(
+        "ytdl",
+        "Download a video (or playlist) with yt-dlp and store it",
+        aliases=("y",),
+        usage="/ytdl <link> [-q format] [-opt JSON] [flags]",
+    ),
+    CommandSpec(
+        "ytdlleech",
+        "Download a video (or playlist) with yt-dlp and upload it into Telegram",
+        aliases=("yl",),
+        usage="/ytdlleech <link> [-q format] [-opt JSON] [flags]",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",
@@ -72,6 +84,8 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
     ("-b", "bulk: reply to a message holding one link per line"),
+    ("-q format", "/ytdl: a yt-dlp format, e.g. -q \"bv*[height<=720]+ba\" (skips the menu)"),
+    ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
 )
 
 # Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet, by the

@@ -69,6 +69,7 @@ setup(
         "psutil~=7.0",
         "cffi~=2.0",
         "cryptography~=48.0",
+        "yt-dlp~=2026.10",
         "libtorrent~=2.1",
     ],
     setup_requires=["cffi>=1.17"],

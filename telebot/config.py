@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from telebot.errors import ConfigError
 
@@ -82,6 +82,8 @@ class Config:
     upload_timeout: float = 120.0
     max_download_size: int | None = None  # None: no limit
     host_down_timeout: float = 600.0  # a task waits this long for a host whose breaker is open
+    ytdl_options: Mapping[str, Any] = field(default_factory=dict)  # YTDL_OPTIONS, allow-listed
+    ytdl_select_timeout: float = 120.0
     # Torrents (issue 12). 16881: outside 6881-6889 (which some trackers and ISPs refuse) and
     # below Linux's ephemeral range (32768-60999), so an outgoing connection never holds it.
     torrent_port: int = 16881
@@ -131,6 +133,8 @@ KNOWN_KEYS = frozenset(
         "UPLOAD_TIMEOUT",
         "MAX_DOWNLOAD_SIZE",
         "HOST_DOWN_TIMEOUT",
+        "YTDL_OPTIONS",
+        "YTDL_SELECT_TIMEOUT",
         "TORRENT_PORT",
         "TORRENT_LISTEN",
         "TORRENT_DHT",
@@ -364,7 +368,24 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
         **_torrent_settings(raw),
+        ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
+        ytdl_select_timeout=_parse(
+            raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
     )
+
+
+def _ytdl_options(text: str) -> dict[str, Any]:
+    """YTDL_OPTIONS: JSON checked against the same allow-list as -opt."""
+    from telebot.errors import BadInputError
+    from telebot.ytdl_options import parse_options
+
+    if not text:
+        return {}
+    try:
+        return parse_options(text, origin="YTDL_OPTIONS")
+    except BadInputError as exc:
+        raise ConfigError("YTDL_OPTIONS", f"is not usable: {exc}") from None
 
 
 def _port(value: str) -> int:

@@ -29,9 +29,11 @@ from telebot.sources.torrent.metainfo import torrent_source_factory
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
+from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.monitoring import Monitoring
+from telebot.tg.quality import QualityMenu
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
@@ -143,10 +145,12 @@ def install(ctx: BotContext) -> None:
     seeding = Seeding(torrents, cfg.download_dir)  # -d: seeds on after delivery
     seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
     seeding.notify = seed_controls.notify
+    quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     pipeline = Pipeline(
         sources=[
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
             clone_source_factory(cfg.rclone_config),
+            ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
             torrent_source_factory(
                 cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
@@ -170,11 +174,13 @@ def install(ctx: BotContext) -> None:
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
     )
-    commands = TaskCommands(cfg, manager, board, leech_available=True)
+    commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
     monitoring = Monitoring.create(cfg, manager)
     ctx.extra_handlers.update(
         mirror=commands.mirror,
         leech=commands.leech,
+        ytdl=commands.ytdl,
+        ytdlleech=commands.ytdl_leech,
         status=seed_controls.status_command(commands.status),
         cancel=seed_controls.cancel_command(commands.cancel),
         cancelall=commands.cancel_all,

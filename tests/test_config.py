@@ -157,3 +157,17 @@ def test_python_m_telebot_exits_2_with_one_line_for_overlap(
     assert main([]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "DOWNLOAD_DIR" in err and "MIRROR_DIR" in err
+
+
+def test_ytdl_options_use_the_opt_allow_list(tmp_path: Path) -> None:
+    cfg = load_config(
+        base_env(YTDL_OPTIONS='{"format": "bv*[height<=720]+ba/b"}', YTDL_SELECT_TIMEOUT="30"),
+        cwd=tmp_path,
+    )
+    assert cfg.ytdl_options == {"format": "bv*[height<=720]+ba/b"}
+    assert cfg.ytdl_select_timeout == 30.0
+    assert load_config(base_env(), cwd=tmp_path).ytdl_select_timeout == 120.0
+    with pytest.raises(ConfigError, match=r"^YTDL_OPTIONS .*exec is refused"):
+        load_config(base_env(YTDL_OPTIONS='{"exec": "touch /tmp/x"}'), cwd=tmp_path)
+    with pytest.raises(ConfigError, match=r"^YTDL_OPTIONS .*JSON"):
+        load_config(base_env(YTDL_OPTIONS="{'format': 'b'}"), cwd=tmp_path)

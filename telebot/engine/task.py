@@ -53,6 +53,9 @@ class TaskSpec:
     as_media: bool = False
     file_name: str | None = None  # Telegram file sources: the name Telegram gave
     file_size: int | None = None
+    tool: str | None = None  # which source: None = by the link; "ytdl" = yt-dlp
+    ytdl_format: str | None = None  # -q: a yt-dlp format string (skips the quality menu)
+    ytdl_options: str | None = None  # -opt: JSON, checked against ytdl_options.py
     select: bool = False  # -s: ask which files of a torrent to download
     seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
     seed_minutes: float | None = None
@@ -90,7 +93,8 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 2  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 3  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+# 3: tool, ytdl_format, ytdl_options (videos, issue 13)
 
 
 class SpecTooNew(ValueError):
@@ -108,7 +112,12 @@ def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0, _from_v1)
+def _from_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 3 only added fields with defaults (not a yt-dlp task).
+    return data
+
+
+MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0, _from_v1, _from_v2)
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +231,7 @@ class Task:
         "started_at",
         "state",
         "total",
+        "warnings",
         "workdir",
     )
 
@@ -247,6 +257,7 @@ class Task:
         self.error: str | None = None
         self.note: str | None = None
         self.result: Any = None
+        self.warnings: list[str] = []  # from the source, for the done message (failed entries)
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
         self.detail: str | None = None  # shown under the progress line; sources set it

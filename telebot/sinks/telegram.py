@@ -45,6 +45,7 @@ from telebot.engine.task import Task
 from telebot.errors import BadInputError, TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
+from telebot.processing.media import video_fields
 from telebot.processing.split import part_name, plan_parts, write_part
 from telebot.telegram.messenger import Messenger
 
@@ -206,7 +207,10 @@ class TelegramSink:
         # Cut the text, not the HTML: a cut closing tag would make Telegram refuse the caption.
         caption = f"<code>{html.escape(sending.label[: CAPTION_LIMIT - 20], quote=False)}</code>"
         try:
-            message = self._send_as(chat_id, method, field, part, caption, upload, sending)
+            extra = video_fields(part, task.workdir / THUMBS_DIR) if field == "video" else {}
+            message = self._send_as(
+                chat_id, method, field, part, caption, upload, sending, extra
+            )
         except BadRequest as exc:
             raise UploadError(f"Telegram refused {part.name}: {exc}") from None
         except Exception as exc:
@@ -220,25 +224,25 @@ class TelegramSink:
 
     def _send_as(
         self, chat_id: int, method: str, field: str, part: Path, caption: str, upload: _Upload,
-        sending: PartSend,
+        sending: PartSend, extra: dict[str, Any],
     ) -> Any:
         """Upload as ``method``; a media form Telegram refuses is sent again as a document
         (the refusal was an answer: nothing was stored)."""
         from telegram.error import BadRequest
 
         try:
-            return self._upload(chat_id, method, field, part, caption, upload, sending)
+            return self._upload(chat_id, method, field, part, caption, upload, sending, extra)
         except BadRequest as exc:
             if method == "send_document":
                 raise
             log.info("Telegram refused %s as %s (%s); sending it as a document",
                      part.name, field, exc)
             return self._upload(chat_id, "send_document", "document", part, caption, upload,
-                                sending)
+                                sending, {})
 
     def _upload(
         self, chat_id: int, method: str, field: str, part: Path, caption: str, upload: _Upload,
-        sending: PartSend,
+        sending: PartSend, extra: dict[str, Any],
     ) -> Any:
         from telegram import InputFile
 
@@ -252,7 +256,7 @@ class TelegramSink:
                 sending.attempt()
                 sending.sent()
                 return {field: part.resolve(), "caption": caption, "parse_mode": "HTML",
-                        "read_timeout": timeout}
+                        "read_timeout": timeout, **extra}
 
             return self._messenger().send_file(
                 chat_id, method, local_payload, timeout=timeout + 30, cancel=cancel
@@ -273,6 +277,7 @@ class TelegramSink:
                 "parse_mode": "HTML",
                 "read_timeout": timeout,
                 "write_timeout": max(timeout, 60.0),
+                **extra,  # video metadata and thumbnail (processing/media.py)
             }
 
         try:
@@ -389,6 +394,7 @@ class PartSend:
 
 
 LEDGER_NAME = ".leech-ledger"
+THUMBS_DIR = ".thumbs"  # video thumbnails, in the task folder beside the ledger
 UNCONFIRMED = "Telegram did not confirm it; check that it arrived"
 
 

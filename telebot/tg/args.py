@@ -27,7 +27,7 @@ _REFUSED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "co
 USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -ap <password>]'
 
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
-VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i"})
+VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt"})
 SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
@@ -48,6 +48,8 @@ class TaskArgs:
     select: bool = False
     multi: int | None = None
     bulk: bool = False
+    quality: str | None = None  # -q: a yt-dlp format string (/ytdl only)
+    options: str | None = None  # -opt: yt-dlp options as JSON (/ytdl only; allow-listed later)
     seed: tuple[float | None, float | None] | None = None  # -d [ratio][:minutes]
 
     @property
@@ -157,6 +159,8 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         select="-s" in switches,
         multi=_parse_multi(multi) if multi is not None else None,
         bulk="-b" in switches,
+        quality=_one(values, "-q"),
+        options=_one(values, "-opt"),
         seed=parse_seed(_one(values, "-d")) if "-d" in switches else None,
     )
 

@@ -46,6 +46,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "del", "Delete a file or folder on a remote", Level.SUDO, usage="/del <remote:path>"
     ),
+    CommandSpec(
+        "ytdl",
+        "Download a video (or playlist) with yt-dlp and store it",
+        aliases=("y",),
+        usage="/ytdl <link> [-q format] [-opt JSON] [flags]",
+    ),
+    CommandSpec(
+        "ytdlleech",
+        "Download a video (or playlist) with yt-dlp and upload it into Telegram",
+        aliases=("yl",),
+        usage="/ytdlleech <link> [-q format] [-opt JSON] [flags]",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",
@@ -82,6 +94,8 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
     ("-b", "bulk: reply to a message holding one link per line"),
+    ("-q format", "/ytdl: a yt-dlp format, e.g. -q \"bv*[height<=720]+ba\" (skips the menu)"),
+    ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
 )
 
 # Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet, by the

@@ -22,12 +22,16 @@ from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
 from telebot.sources.tgfile import telegram_file_source
 from telebot.sources.torrent.links import is_magnet, is_torrent_spec
+from telebot.sources.ytdl import TOOL as YTDL_TOOL
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
 from telebot.tg.commands import NOT_YET
+from telebot.tg.quality import CALLBACK_PREFIX as QUALITY_PREFIX
+from telebot.tg.quality import QualityMenu
 from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
 from telebot.units import format_bytes, format_duration
+from telebot.ytdl_options import parse_options
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class TaskCommands:
     manager: TaskManager
     board: StatusBoard
     leech_available: bool = False
+    quality: QualityMenu | None = None  # the /ytdl quality menu (its buttons route here)
 
     # -- /mirror and /leech ---------------------------------------------------------------
 
@@ -49,7 +54,15 @@ class TaskCommands:
     async def leech(self, update: Update, ctx: BotContext) -> None:
         await self._start(update, ctx, "leech")
 
-    async def _start(self, update: Update, ctx: BotContext, kind: str) -> None:
+    async def ytdl(self, update: Update, ctx: BotContext) -> None:
+        await self._start(update, ctx, "mirror", tool=YTDL_TOOL)
+
+    async def ytdl_leech(self, update: Update, ctx: BotContext) -> None:
+        await self._start(update, ctx, "leech", tool=YTDL_TOOL)
+
+    async def _start(
+        self, update: Update, ctx: BotContext, kind: str, tool: str | None = None
+    ) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
         assert message is not None and chat is not None and user is not None
         words = (message.text or "").split(maxsplit=1)
@@ -61,7 +74,8 @@ class TaskCommands:
             user.id,
             message.message_id,
             reply_text=_reply_text(update),
-            reply_file=_reply_file(update),
+            reply_file=_reply_file(update) if tool is None else None,
+            tool=tool,
         )
         if (spec.select or spec.seeding) and not is_torrent_spec(spec):
             flag = "-s" if spec.select else "-d"
@@ -84,6 +98,7 @@ class TaskCommands:
         *,
         reply_text: str | None,
         reply_file: ReplyFile | None = None,
+        tool: str | None = None,
     ) -> TaskSpec:
         """Check what the user asked for and turn it into a spec (BadInputError otherwise)."""
         if kind == "leech" and not self.leech_available:
@@ -119,13 +134,14 @@ class TaskCommands:
             raise BadInputError(
                 f"Send a link: /{kind} <link> [flags], or reply to a link or file with /{kind}."
             )
-        if is_magnet(link):
-            return replace(base, source=link)
+        if is_magnet(link) and tool is None:
+            return _without_ytdl(replace(base, source=link), args)
         if not is_http_link(link):
             raise BadInputError(
                 "Only http:// and https:// links and magnet links are supported in this version."
             )
-        return replace(base, source=link, headers=args.headers, auth=args.auth)
+        spec = replace(base, source=link, headers=args.headers, auth=args.auth)
+        return _with_ytdl(spec, args) if tool == YTDL_TOOL else _without_ytdl(spec, args)
 
     def _upload_of(self, args: TaskArgs, kind: str) -> str | None:
         """-up, else DEFAULT_UPLOAD for /mirror when it names an rclone remote."""
@@ -221,6 +237,9 @@ class TaskCommands:
         query, chat, user = update.callback_query, update.effective_chat, update.effective_user
         assert query is not None and chat is not None and user is not None
         parts = (query.data or "").split(":")
+        if parts[0] == QUALITY_PREFIX and self.quality is not None:
+            await self.quality.on_callback(update)
+            return
         if len(parts) != 3 or parts[0] != CALLBACK_PREFIX:
             await query.answer()
             return
@@ -241,6 +260,27 @@ class TaskCommands:
             await asyncio.to_thread(self.board.show_page, chat.id, int(value))
         else:
             await query.answer()
+
+
+def _with_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
+    """A /ytdl spec: -q and -opt (checked against the allow-list now, so the user hears at once)."""
+    if args.options is not None:
+        parse_options(args.options)
+    # A leeched video goes as a video (with its metadata) unless -doc asks for a document.
+    media = spec.kind == "leech" and not args.as_document
+    return replace(
+        spec,
+        tool=YTDL_TOOL,
+        ytdl_format=args.quality,
+        ytdl_options=args.options,
+        as_media=spec.as_media or media,
+    )
+
+
+def _without_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
+    if args.quality is not None or args.options is not None:
+        raise BadInputError("-q and -opt only apply to /ytdl and /ytdlleech.")
+    return spec
 
 
 @dataclass(frozen=True)
@@ -380,6 +420,7 @@ class ChatListener:
             )
             lines.extend(html.escape(link) for link in delivery.links)
         lines.extend(f"⚠️ {html.escape(note)}" for note in delivery.notes)
+        lines.extend(f"⚠️ {html.escape(note)}" for note in task.warnings)
         return "\n".join(lines)
 
 

@@ -217,3 +217,13 @@ def test_task_has_no_instance_dict(tmp_path: Path) -> None:
     assert not hasattr(task, "__dict__")
     with pytest.raises(AttributeError):
         task.extra = 1  # type: ignore[attr-defined]
+
+
+def test_version_2_rows_read_as_specs_without_ytdl() -> None:
+    from telebot.engine.task import TaskSpec
+
+    row = TaskSpec(kind="mirror", source="https://x/y", chat_id=1, user_id=1).to_json()
+    for key in ("tool", "ytdl_format", "ytdl_options"):
+        del row[key]
+    spec = TaskSpec.from_json({**row, "v": 2})
+    assert spec.tool is None and spec.ytdl_format is None and spec.ytdl_options is None

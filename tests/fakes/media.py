@@ -1,0 +1,70 @@
+"""Small media made with the real ffmpeg, served by :class:`~tests.fakes.origin.FakeOrigin`.
+
+:func:`make_media` writes, in a few hundred milliseconds:
+
+- ``clip.mp4``: 3 s of ``testsrc`` 320x240 + a 440 Hz sine (x264/AAC, faststart);
+- an HLS set: ``master.m3u8`` with two video variants (240p and 120p) that share a separate
+  audio rendition (``v2.m3u8``), 1 s segments.
+
+:func:`serve_media` adds them to an origin, plus ``page.html`` (a ``<video>`` tag) and a
+playlist page ``list.html`` of three ``<video>`` tags, the last one broken (404).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.fakes.origin import FakeOrigin
+
+CLIP_SECONDS = 3
+_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mp4": "video/mp4"}
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+def _sources(width: int, height: int, seconds: int) -> list[str]:
+    return [
+        "-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate=15:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+    ]  # fmt: skip
+
+
+def make_media(folder: Path, seconds: int = CLIP_SECONDS) -> Path:
+    """Write the clip and the HLS set into ``folder``; returns it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _ffmpeg(
+        *_sources(320, 240, seconds),
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "32k",
+        "-shortest", "-movflags", "+faststart", str(folder / "clip.mp4"),
+    )  # fmt: skip
+    _ffmpeg(
+        *_sources(320, 240, seconds),
+        "-filter_complex", "[0:v]split=2[a][b];[b]scale=160:120[small]",
+        "-map", "[a]", "-map", "[small]", "-map", "1:a",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-c:a", "aac", "-b:a", "32k",
+        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+        "-master_pl_name", "master.m3u8",
+        "-var_stream_map", "v:0,agroup:aud v:1,agroup:aud a:0,agroup:aud,default:yes",
+        "-hls_segment_filename", str(folder / "s%v_%03d.ts"), str(folder / "v%v.m3u8"),
+    )  # fmt: skip
+    return folder
+
+
+def serve_media(origin: FakeOrigin, folder: Path) -> None:
+    """Serve every file of ``folder`` at ``/<name>``, plus the two HTML pages."""
+    for path in sorted(folder.iterdir()):
+        if path.suffix in _TYPES:
+            origin.add(f"/{path.name}", data=path.read_bytes(), content_type=_TYPES[path.suffix])
+    clip = (folder / "clip.mp4").read_bytes()
+    for name in ("a.mp4", "b.mp4"):
+        origin.add(f"/{name}", data=clip, content_type="video/mp4")
+    origin.add("/page.html", data=_html('<video src="clip.mp4"></video>'), content_type="text/html")
+    videos = "".join(f'<video src="{n}"></video>' for n in ("a.mp4", "b.mp4", "gone.mp4"))
+    origin.add("/list.html", data=_html(videos), content_type="text/html")
+
+
+def _html(body: str) -> bytes:
+    return f"<html><head><title>Test page</title></head><body>{body}</body></html>".encode()

@@ -68,6 +68,7 @@ class Config:
     database_path: Path = Path("telebot.db")
     rclone_config: Path | None = None
     default_upload: str = "local"
+    index_url: str = ""  # web prefix for paths on rclone remotes (sinks/rclone.py)
     status_update_interval: float = 10.0
     status_limit: int = 4
     leech_split_size: int = CLOUD_UPLOAD_LIMIT
@@ -118,6 +119,7 @@ KNOWN_KEYS = frozenset(
         "DATABASE_PATH",
         "RCLONE_CONFIG",
         "DEFAULT_UPLOAD",
+        "INDEX_URL",
         "STATUS_UPDATE_INTERVAL",
         "STATUS_LIMIT",
         "LEECH_SPLIT_SIZE",
@@ -322,6 +324,9 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
     if split > limit:
         raise ConfigError("LEECH_SPLIT_SIZE", f"must be at most {limit} bytes for this Bot API")
     rclone = raw.get("RCLONE_CONFIG", "").strip()
+    default_upload = raw.get("DEFAULT_UPLOAD", "").strip() or "local"
+    if default_upload != "local" and not rclone:
+        raise ConfigError("DEFAULT_UPLOAD", "names an rclone remote, so RCLONE_CONFIG must be set")
     return Config(
         bot_token=token,
         owner_id=owner,
@@ -335,7 +340,8 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         mirror_dir=Path(raw.get("MIRROR_DIR", "").strip() or "mirror"),
         database_path=database_path_of(raw),
         rclone_config=Path(rclone) if rclone else None,
-        default_upload=raw.get("DEFAULT_UPLOAD", "").strip() or "local",
+        default_upload=default_upload,
+        index_url=_parse(raw, "INDEX_URL", "", _url, "an http(s) URL"),
         status_update_interval=_parse(
             raw, "STATUS_UPDATE_INTERVAL", 10.0, _positive_float, "a positive number of seconds"
         ),

@@ -18,7 +18,10 @@ from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
+from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
+from telebot.sinks.rclone import RcloneSink
+from telebot.sinks.remotes import looks_remote, remote_names
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
@@ -28,6 +31,7 @@ from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
+from telebot.tg.cloud import CloudCommands
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
 from telebot.tg.select import FileMenu
@@ -47,6 +51,16 @@ def local_sink_factory(config: Config) -> SinkFactory:
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
+
+    return factory
+
+
+def rclone_sink_factory(config: Config) -> SinkFactory:
+    sink = RcloneSink(config.rclone_config, config.index_url)
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        wanted = spec.kind in ("mirror", "clone") and looks_remote(spec.upload)
+        return sink if wanted else None
 
     return factory
 
@@ -134,6 +148,8 @@ def install(ctx: BotContext) -> None:
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     pipeline = Pipeline(
         sources=[
+            # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
+            clone_source_factory(cfg.rclone_config),
             ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
             torrent_source_factory(
@@ -142,7 +158,11 @@ def install(ctx: BotContext) -> None:
             telegram_file_factory(cfg, lambda: ctx.bridge),
             direct_link_factory(cfg),
         ],
-        sinks=[local_sink_factory(cfg), telegram_sink_factory(cfg, lambda: ctx.bridge)],
+        sinks=[
+            local_sink_factory(cfg),
+            rclone_sink_factory(cfg),
+            telegram_sink_factory(cfg, lambda: ctx.bridge),
+        ],
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
@@ -166,7 +186,13 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
-    ctx.callback_handler = seed_controls.callbacks(file_menu, commands.on_callback)
+    cloud = CloudCommands(cfg, manager)
+    ctx.extra_handlers.update(
+        {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}
+    )
+    ctx.callback_handler = cloud.callbacks(
+        seed_controls.callbacks(file_menu, commands.on_callback)
+    )
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)
@@ -176,6 +202,7 @@ def install(ctx: BotContext) -> None:
         monitoring.start(_ctx.loop)
         board.start()
         seeding.clear_leftovers()  # seeding does not survive a restart
+        remote_names(cfg.rclone_config)  # registers the config's secrets with the redactor
         restorer.start()
 
     def stopping() -> None:

@@ -71,6 +71,7 @@ class StatsInput:
     io_path: str = ""  # fileio.active_path() without the backend, e.g. "clone+linkat"
     loop_lag: LagSummary | None = None  # None: no probe running
     show_hosts: bool = False
+    remotes: list[str] | None = None  # rclone remotes' names (never settings); None: no config
 
 
 def render_stats(s: StatsInput) -> str:
@@ -86,6 +87,9 @@ def render_stats(s: StatsInput) -> str:
         io_core += f" ({html.escape(s.io_path)})"
     lines.append(f"<b>IO core</b>: {io_core}")
     lines.append(_versions_line(s.versions))
+    if s.remotes is not None:
+        names = [_name(r) for r in s.remotes] or ["none"]
+        lines.append(_join_items("<b>rclone remotes</b>: ", names))
     if s.loop_lag is not None:
         lines.append(_loop_lag_line(s.loop_lag))
     lines.append(_counts_line("Tasks", s.tasks_by_state, "none"))

@@ -37,6 +37,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage="/leech <link> [flags]",
     ),
     CommandSpec(
+        "clone",
+        "Copy between rclone remotes (server-side where possible)",
+        usage="/clone <remote:path> [-up remote:path]",
+    ),
+    CommandSpec("count", "Files and total size on a remote", usage="/count <remote:path>"),
+    CommandSpec("list", "Search the names on the configured remotes", usage="/list <words>"),
+    CommandSpec(
+        "del", "Delete a file or folder on a remote", Level.SUDO, usage="/del <remote:path>"
+    ),
+    CommandSpec(
         "ytdl",
         "Download a video (or playlist) with yt-dlp and store it",
         aliases=("y",),
@@ -75,7 +85,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-n name", "name of the result"),
     ("-e [password]", "extract archives"),
     ("-z [password]", "zip the result"),
-    ("-up dest", "/mirror: local; /leech: a chat id you are a member of"),
+    ("-up dest", "/mirror: local or remote:path; /leech: a chat id you are a member of"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
     ("-s", "select files of a torrent"),

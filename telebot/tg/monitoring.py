@@ -19,6 +19,7 @@ from telebot.monitor.report import Reporter, build_report
 from telebot.monitor.sampler import Sampler
 from telebot.monitor.stats import StatsInput, render_stats, tool_versions
 from telebot.resilience import BREAKERS, ERRORS
+from telebot.sinks.remotes import remote_names
 from telebot.tg.bot import BotContext
 
 
@@ -78,6 +79,7 @@ class Monitoring:
             io_path=fileio.active_path().partition("/")[2],
             loop_lag=self.probe.summary(),
             show_hosts=show_hosts,
+            remotes=remote_names(self.config.rclone_config),
         )
 
     async def stats(self, update: Update, ctx: BotContext) -> None:

@@ -18,6 +18,7 @@ from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
+from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
 from telebot.sources.tgfile import telegram_file_source
 from telebot.sources.torrent.links import is_magnet, is_torrent_spec
@@ -79,6 +80,9 @@ class TaskCommands:
         if (spec.select or spec.seeding) and not is_torrent_spec(spec):
             flag = "-s" if spec.select else "-d"
             raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
+        if spec.kind == "mirror" and looks_remote(spec.upload):
+            path = self.config.rclone_config  # reads the file: never on the loop
+            await asyncio.to_thread(lambda: Remotes.load(path).check(spec.upload or ""))
         if spec.kind == "leech" and spec.upload is not None:
             sudo = ctx.auth.is_sudo(user.id)
             await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user.id, sudo)
@@ -110,7 +114,7 @@ class TaskCommands:
             user_id=user_id,
             message_id=message_id,
             name=args.name,
-            upload=args.upload,
+            upload=self._upload_of(args, kind),
             split_size=args.split_size,
             as_document=args.as_document,
             as_media=args.as_media,
@@ -139,10 +143,20 @@ class TaskCommands:
         spec = replace(base, source=link, headers=args.headers, auth=args.auth)
         return _with_ytdl(spec, args) if tool == YTDL_TOOL else _without_ytdl(spec, args)
 
+    def _upload_of(self, args: TaskArgs, kind: str) -> str | None:
+        """-up, else DEFAULT_UPLOAD for /mirror when it names an rclone remote."""
+        if args.upload is not None or kind != "mirror":
+            return args.upload
+        default = self.config.default_upload
+        return default if looks_remote(default) else None
+
     def _check_destination(self, args: TaskArgs, kind: str) -> None:
         if kind == "mirror":
-            if args.upload not in (None, "local"):
-                raise BadInputError("-up: only 'local' is available for /mirror in this version.")
+            if args.upload not in (None, "local") and not looks_remote(args.upload):
+                raise BadInputError(
+                    "-up for /mirror takes 'local' or remote:path with a remote from the "
+                    "rclone config (local paths are refused)."
+                )
             if args.split_size or args.as_document or args.as_media:
                 raise BadInputError("-sp, -doc and -med only apply to /leech.")
             return
@@ -393,7 +407,10 @@ class ChatListener:
             f"Size: {format_bytes(delivery.size)} · Took: {format_duration(elapsed)} · "
             f"Avg: {format_bytes(speed)}/s",
         ]
-        if task.spec.kind == "mirror":
+        if task.spec.kind in ("mirror", "clone") and looks_remote(task.spec.upload):
+            lines.append(f"Uploaded to: <code>{html.escape(delivery.location)}</code>")
+            lines.extend(html.escape(link) for link in delivery.links)
+        elif task.spec.kind == "mirror":
             shown = self._config.mirror_dir / Path(delivery.location).name
             lines.append(f"Saved to: <code>{html.escape(str(shown))}</code>")
         else:

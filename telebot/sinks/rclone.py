@@ -1,0 +1,282 @@
+"""Mirror destinations on rclone remotes: one managed ``rclone`` child process per attempt.
+
+Why one ``rclone copyto``/``copy`` per task rather than ``rclone rcd`` with async jobs: a child
+per task is stopped in well under a second by signalling its process group (``job/stop`` took
+about 1.2 s, ENGINE-NOTES §5), it needs no listening daemon with an rc password (``options/get``
+shows that password in clear and ``core/command`` runs any rclone command), and a crash of one
+transfer cannot take the others with it. Its cost is one process start (tens of ms) per task.
+
+Progress comes from ``--use-json-log --stats 1s`` lines on stderr. rclone's own whole-run
+retries are off (``--retries 1``): a failed attempt reaches our resilience layer, which retries
+it under :data:`RCLONE_POLICY` through one breaker per remote. A retry, and a run after a
+restart, re-runs the same copy to the same name, and rclone skips what already arrived (its
+default size/modification-time check), so nothing is uploaded twice and no name is duplicated.
+The child dies with the bot (``PR_SET_PDEATHSIG``), so a ``kill -9`` leaves no orphan writing
+next to the resumed run.
+
+User text only reaches rclone as separate argv items after ``--``, never a shell; the config
+file is passed by path (``--config``), its contents never leave it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from telebot.engine.pipeline import Delivery
+from telebot.engine.task import Task
+from telebot.errors import TaskCancelled, TransientError, UploadError
+from telebot.fileio.walk import regular_files, tree_size
+from telebot.redact import redact
+from telebot.resilience import BREAKERS, ERRORS, BreakerRegistry, ErrorTracker, guarded_call
+from telebot.resilience.retry import RetryPolicy
+from telebot.sinks.remotes import Destination, Remotes, child_env
+from telebot.sinks.ticket import read_ticket
+from telebot.sources.names import sanitize_filename
+
+log = logging.getLogger(__name__)
+
+RCLONE = "rclone"  # Debian's package puts it on PATH (/usr/bin/rclone)
+# After SIGTERM, how long rclone gets to close its connections before SIGKILL.
+STOP_GRACE = 0.5
+# How often the waiting thread looks at the cancel event: cancel acts within this.
+POLL_INTERVAL = 0.1
+# `rclone link` is a nicety: never let a slow remote hold the done message longer.
+LINK_TIMEOUT = 10.0
+# Error lines kept for the message of a failed run.
+KEEP_ERRORS = 3
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024  # stdout of lsjson/size; more is refused, not buffered
+
+# Flags for transfers: JSON stats every second on stderr; one try per run (we retry);
+# a few low-level retries ride over a dropped connection inside one run; never prompt.
+TRANSFER_FLAGS = (
+    "--use-json-log", "--stats", "1s", "-v", "--retries", "1", "--low-level-retries", "3",
+    "--ask-password=false",
+)
+
+#: Uploads re-run the copy, which skips what arrived: retrying is cheap, and a remote that is
+#: briefly down deserves a few minutes.
+RCLONE_POLICY = RetryPolicy(attempts=6, base_delay=1.0, max_delay=30.0, deadline=900.0)
+
+# rclone exit codes (docs "Exit Code"): 5 = temporary error, more retries might fix it.
+EXIT_TEMPORARY = 5
+# Texts of network failures that rclone reports with the generic exit codes 1 and 2.
+_NETWORK = re.compile(
+    r"connection refused|connection reset|i/o timeout|timeout|no route to host|"
+    r"broken pipe|unexpected EOF|\bEOF\b|50[0-4] ", re.I
+)
+_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*:\s*)?")
+
+StatsHook = Callable[[dict[str, Any]], None]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the bot dies (Linux prctl PR_SET_PDEATHSIG=1)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
+def run_rclone(
+    args: Sequence[str],
+    *,
+    config: Path,
+    cancel: threading.Event | None = None,
+    on_stats: StatsHook | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Run ``rclone --config CONFIG ARGS`` and return its stdout.
+
+    Raises :class:`TaskCancelled` within about a second of ``cancel`` being set (the process
+    group gets SIGTERM, then SIGKILL after :data:`STOP_GRACE`), :class:`TransientError` for
+    failures worth another try, :class:`UploadError` otherwise (messages redacted)."""
+    argv = [RCLONE, "--config", str(config), *args]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=child_env(), start_new_session=True, preexec_fn=_die_with_parent,
+    )
+    errors: list[str] = []
+    out: list[bytes] = []
+    readers = [
+        threading.Thread(target=_read_stderr, args=(proc, errors, on_stats), daemon=True),
+        threading.Thread(target=_read_stdout, args=(proc, out), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        _wait(proc, cancel, timeout)
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+        for reader in readers:
+            reader.join(5.0)
+    if proc.returncode == 0:
+        return b"".join(out).decode("utf-8", "replace")
+    raise _error_of(proc.returncode, errors)
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], cancel: threading.Event | None, timeout: float | None
+) -> None:
+    waited = 0.0
+    while True:
+        try:
+            proc.wait(POLL_INTERVAL)
+            return
+        except subprocess.TimeoutExpired:
+            waited += POLL_INTERVAL
+        if cancel is not None and cancel.is_set():
+            stop_process(proc)
+            raise TaskCancelled("cancelled")
+        if timeout is not None and waited >= timeout:
+            stop_process(proc)
+            raise TransientError(f"rclone took longer than {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the child's process group, SIGKILL after :data:`STOP_GRACE`; reaps it."""
+    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _read_stderr(
+    proc: subprocess.Popen[bytes], errors: list[str], on_stats: StatsHook | None
+) -> None:
+    assert proc.stderr is not None
+    for raw in proc.stderr:
+        line = raw.decode("utf-8", "replace").strip()
+        try:
+            record = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            record = None
+        if record is None:
+            if line:
+                _keep(errors, _LOG_PREFIX.sub("", line))
+            continue
+        stats = record.get("stats")
+        if isinstance(stats, dict) and on_stats is not None:
+            on_stats(stats)
+        if record.get("level") in ("error", "critical"):
+            _keep(errors, str(record.get("msg", "")))
+
+
+def _read_stdout(proc: subprocess.Popen[bytes], out: list[bytes]) -> None:
+    assert proc.stdout is not None
+    size = 0
+    for chunk in iter(lambda: proc.stdout.read(65536) if proc.stdout else b"", b""):
+        size += len(chunk)
+        if size <= MAX_OUTPUT_BYTES:
+            out.append(chunk)
+
+
+def _keep(errors: list[str], text: str) -> None:
+    errors.append(redact(" ".join(text.split()))[:300])
+    del errors[:-KEEP_ERRORS]
+
+
+def _error_of(code: int | None, errors: list[str]) -> Exception:
+    detail = errors[-1] if errors else f"rclone exited with code {code}"
+    if code == EXIT_TEMPORARY or (code in (1, 2) and _NETWORK.search(detail)):
+        return TransientError(f"rclone: {detail}")
+    if code is not None and code < 0:  # killed by a signal that was not ours
+        return TransientError(f"rclone was stopped by signal {-code}")
+    return UploadError(f"rclone: {detail}")
+
+
+class RcloneSink:
+    """Copies a finished file or folder to ``task.spec.upload`` (``remote:path``)."""
+
+    engine = "rclone"
+
+    def __init__(
+        self,
+        config_path: Path | None,
+        index_url: str = "",
+        *,
+        policy: RetryPolicy = RCLONE_POLICY,
+        breakers: BreakerRegistry = BREAKERS,
+        errors: ErrorTracker = ERRORS,
+        extra_flags: Sequence[str] = (),
+    ) -> None:
+        self.config_path = config_path
+        self.index_url = index_url
+        self.policy = policy
+        self._breakers = breakers
+        self._errors = errors
+        self._extra = tuple(extra_flags)  # operator/bench flags, e.g. --bwlimit (never user text)
+        # Remotes whose backend said it makes no public links (webdav, sftp...): the done
+        # message skips the `rclone link` call for them (it costs a process and a round trip).
+        self._no_links: set[str] = set()
+
+    def deliver(self, task: Task, path: Path) -> Delivery:
+        remotes = Remotes.load(self.config_path)  # checked again: the file may have changed
+        dest = remotes.check(task.spec.upload or "")
+        name = sanitize_filename(task.spec.name or path.name, fallback=path.name)
+        target = dest.child(name)
+        if task.spec.kind == "clone":  # path is the ticket of sinks/clone.py
+            ticket = read_ticket(path)
+            source = str(remotes.check(ticket.source))
+            folder, size, files = ticket.folder, ticket.size, ticket.files
+        else:
+            source, folder = str(path), path.is_dir()
+            size = tree_size(path) if folder else path.stat().st_size
+            files = sum(1 for _ in regular_files(path)) if folder else 1
+        task.progress(0, size)
+        verb = "copy" if folder else "copyto"
+        argv = [verb, *TRANSFER_FLAGS, *self._extra, "--", source, str(target)]
+
+        def on_stats(stats: dict[str, Any]) -> None:
+            run_total = int(stats.get("totalBytes") or 0)
+            done = max(0, size - run_total) + int(stats.get("bytes") or 0)
+            task.progress(min(done, size), size)
+
+        def attempt() -> str:
+            return run_rclone(argv, config=remotes.config_path, cancel=task.cancel_event,
+                              on_stats=on_stats)
+
+        guarded_call(f"rclone:{dest.remote}", attempt, policy=self.policy,
+                     breakers=self._breakers, tracker=self._errors, cancel=task.cancel_event)
+        task.progress(size, size)
+        task.name = name
+        return Delivery(name=name, size=size, location=str(target), files=files,
+                        links=self.links(remotes, target))
+
+    def links(self, remotes: Remotes, target: Destination) -> tuple[str, ...]:
+        """A public link if the remote makes one, else an ``INDEX_URL`` link, else none."""
+        try:
+            if target.remote in self._no_links:
+                raise UploadError("the remote made no public link before")
+            out = run_rclone(["link", "--", str(target)], config=remotes.config_path,
+                             timeout=LINK_TIMEOUT)
+        except (TransientError, UploadError) as exc:
+            if "support public links" in str(exc):  # the backend cannot: ask no more
+                self._no_links.add(target.remote)
+            log.info("no public link for %s: %s", target.remote, exc)
+        else:
+            link = out.strip().splitlines()[-1:] if out.strip() else []
+            if link and link[0].startswith(("http://", "https://")):
+                return (link[0],)
+        if self.index_url:
+            return (index_link(self.index_url, target),)
+        return ()
+
+
+def index_link(index_url: str, target: Destination) -> str:
+    """``INDEX_URL`` + the path inside the remote, URL-quoted per segment."""
+    return f"{index_url.rstrip('/')}/{quote(target.path.lstrip('/'))}"

@@ -1,0 +1,234 @@
+"""Commands on rclone remotes: /clone (a task), /count, /list (paged search), /del (sudo, with a
+confirm button).
+
+Every remote a user names is checked against ``RCLONE_CONFIG`` (:class:`Remotes`) exactly like a
+mirror destination, so these commands cannot read or delete on the bot's own disk either. Each
+rclone call runs in a worker thread (``asyncio.to_thread``) with a timeout; handlers never block
+the loop. Pending confirmations and search pages live in memory only (a restart forgets them:
+the buttons then answer "expired"), keyed by a random token and bound to the requesting user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from telebot.config import Config
+from telebot.engine.manager import TaskManager
+from telebot.engine.task import TaskSpec
+from telebot.errors import BadInputError
+from telebot.sinks.clone import check_clone
+from telebot.sinks.rclone import run_rclone
+from telebot.sinks.remotes import Destination, Remotes, looks_remote
+from telebot.tg.bot import BotContext, Handler
+from telebot.units import format_bytes
+
+PREFIX = "rc"
+COMMAND_TIMEOUT = 120.0  # seconds for one rclone size/lsjson/delete call
+PER_PAGE = 10
+MAX_RESULTS = 200  # a search stops collecting here; the reply says so
+SEARCH_DEPTH = 6  # lsjson -R --max-depth: bounds the walk of a huge remote
+PENDING_TTL = 600.0  # seconds a confirm button or a result page stays usable
+MAX_PENDING = 500
+
+
+@dataclass(frozen=True)
+class Pending:
+    user_id: int
+    created: float
+    target: Destination | None = None  # /del
+    results: tuple[str, ...] = ()  # /list
+    title: str = ""
+
+
+class CloudCommands:
+    """Handlers for /clone, /count, /list and /del, and their buttons (``rc:`` callbacks)."""
+
+    def __init__(
+        self, config: Config, manager: TaskManager, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config
+        self.manager = manager
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, Pending] = {}
+
+    def _remotes(self) -> Remotes:
+        return Remotes.load(self.config.rclone_config)
+
+    def _rclone(self, *args: str) -> str:
+        return run_rclone(list(args), config=self._remotes().config_path, timeout=COMMAND_TIMEOUT)
+
+    # -- /count -------------------------------------------------------------------------
+
+    async def count(self, update: Update, ctx: BotContext) -> None:
+        text = await asyncio.to_thread(self._count, _argument(update, "/count <remote:path>"))
+        await ctx.reply(update, text)
+
+    def _count(self, where: str) -> str:
+        dest = self._remotes().check(where)
+        totals = json.loads(self._rclone("size", "--json", "--", str(dest)))
+        files = int(totals.get("count") or 0)
+        return (f"📊 <code>{html.escape(str(dest))}</code>: {files} file{'s' if files != 1 else ''}"
+                f", {format_bytes(int(totals.get('bytes') or 0))}")
+
+    # -- /clone -------------------------------------------------------------------------
+
+    async def clone(self, update: Update, ctx: BotContext) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        assert message is not None and chat is not None and user is not None
+        words = _argument(update, "/clone <remote:path> [-up remote:path]").split()
+        source, dest = words[0], self.config.default_upload
+        if len(words) == 3 and words[1] == "-up":
+            dest = words[2]
+        elif len(words) != 1:
+            raise BadInputError("Write: /clone <remote:path> [-up remote:path]")
+        if not looks_remote(dest):
+            raise BadInputError("/clone needs a destination: -up remote:path (or DEFAULT_UPLOAD).")
+        await asyncio.to_thread(check_clone, self.config.rclone_config, source, dest)
+        spec = TaskSpec(kind="clone", source=source, chat_id=chat.id, user_id=user.id,
+                        message_id=message.message_id, upload=dest)
+        await asyncio.to_thread(self.manager.submit, spec)
+
+    # -- /del ---------------------------------------------------------------------------
+
+    async def delete(self, update: Update, ctx: BotContext) -> None:
+        user = update.effective_user
+        assert user is not None
+        where = _argument(update, "/del <remote:path>")
+        dest = await asyncio.to_thread(lambda: self._remotes().check(where))
+        if not dest.path.strip("/"):
+            raise BadInputError("/del does not delete a whole remote; name a file or folder.")
+        token = self._remember(Pending(user.id, self._clock(), target=dest))
+        markup = InlineKeyboardMarkup([[
+            InlineKeyboardButton("🗑 Delete", callback_data=f"{PREFIX}:del:{token}"),
+            InlineKeyboardButton("Keep", callback_data=f"{PREFIX}:keep:{token}"),
+        ]])
+        await ctx.reply(update, f"Delete <code>{html.escape(str(dest))}</code>?", markup=markup)
+
+    def _delete(self, dest: Destination) -> str:
+        found = json.loads(self._rclone("lsjson", "--stat", "--", str(dest)))
+        verb = "purge" if found.get("IsDir") else "deletefile"
+        self._rclone(verb, "--", str(dest))
+        return f"🗑 Deleted <code>{html.escape(str(dest))}</code>."
+
+    # -- /list --------------------------------------------------------------------------
+
+    async def search(self, update: Update, ctx: BotContext) -> None:
+        user = update.effective_user
+        assert user is not None
+        words = _argument(update, "/list <words>").lower().split()
+        results, capped = await asyncio.to_thread(self._search, words)
+        title = f"🔎 {len(results)}{'+' if capped else ''} result(s) for " \
+                f"<code>{html.escape(' '.join(words))}</code>"
+        token = self._remember(Pending(user.id, self._clock(), results=tuple(results), title=title))
+        text, markup = _page(self._pending[token], token, 0)
+        await ctx.reply(update, text, markup=markup)
+
+    def _search(self, words: list[str]) -> tuple[list[str], bool]:
+        remotes = self._remotes()
+        found: list[str] = []
+        for name in remotes.names():
+            listing = json.loads(self._rclone(
+                "lsjson", "-R", "--max-depth", str(SEARCH_DEPTH), "--no-mimetype",
+                "--no-modtime", "--", f"{name}:",
+            ))
+            for item in listing:
+                path = str(item.get("Path", ""))
+                if all(word in path.lower() for word in words):
+                    found.append(f"{name}:{path}{'/' if item.get('IsDir') else ''}")
+                    if len(found) >= MAX_RESULTS:
+                        return found, True
+        return found, False
+
+    # -- buttons ------------------------------------------------------------------------
+
+    def callbacks(self, others: Handler) -> Handler:
+        """Button presses: ours (``rc:``), else ``others``."""
+
+        async def route(update: Update, ctx: BotContext) -> None:
+            query = update.callback_query
+            if query is not None and (query.data or "").startswith(f"{PREFIX}:"):
+                await self.on_callback(update, ctx)
+            else:
+                await others(update, ctx)
+
+        return route
+
+    async def on_callback(self, update: Update, ctx: BotContext) -> None:
+        query, user = update.callback_query, update.effective_user
+        assert query is not None and user is not None
+        parts = (query.data or "").split(":")
+        pending = self._pending.get(parts[2]) if len(parts) >= 3 else None
+        if pending is None or self._clock() - pending.created > PENDING_TTL:
+            await query.answer("This button has expired.")
+            return
+        if pending.user_id != user.id:
+            await query.answer("Only the user who asked can use these buttons.")
+            return
+        await query.answer()
+        message = query.message
+        assert message is not None
+        if parts[1] == "p" and len(parts) == 4 and parts[3].isdigit():
+            text, markup = _page(pending, parts[2], int(parts[3]))
+        else:
+            self._forget(parts[2])
+            text, markup = "Kept.", None
+            if parts[1] == "del" and pending.target is not None:
+                text = await asyncio.to_thread(self._delete_reported, pending.target)
+        await asyncio.to_thread(ctx.bridge.edit_text, message.chat.id, message.message_id, text,
+                                markup=markup)
+
+    def _delete_reported(self, dest: Destination) -> str:
+        try:
+            return self._delete(dest)
+        except Exception as exc:  # shown in the chat; texts are redacted by run_rclone
+            return f"❌ Could not delete <code>{html.escape(str(dest))}</code>: " \
+                   f"{html.escape(str(exc))}"
+
+    def _remember(self, pending: Pending) -> str:
+        token = secrets.token_hex(6)
+        with self._lock:
+            now = self._clock()
+            for key in [k for k, p in self._pending.items() if now - p.created > PENDING_TTL]:
+                del self._pending[key]
+            if len(self._pending) >= MAX_PENDING:
+                self._pending.pop(next(iter(self._pending)))
+            self._pending[token] = pending
+        return token
+
+    def _forget(self, token: str) -> None:
+        with self._lock:
+            self._pending.pop(token, None)
+
+
+def _argument(update: Update, usage: str) -> str:
+    message = update.effective_message
+    words = (message.text or "").split(maxsplit=1) if message is not None else []
+    if len(words) < 2 or not words[1].strip():
+        raise BadInputError(f"Write: {usage}")
+    return words[1].strip()
+
+
+def _page(pending: Pending, token: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    pages = max(1, -(-len(pending.results) // PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    shown = pending.results[page * PER_PAGE:(page + 1) * PER_PAGE]
+    lines = [pending.title, *(f"<code>{html.escape(r)}</code>" for r in shown)]
+    if pages == 1:
+        return "\n".join(lines), None
+    lines.append(f"Page {page + 1}/{pages}")
+    nav = [
+        InlineKeyboardButton(label, callback_data=f"{PREFIX}:p:{token}:{to}")
+        for label, to in (("◀", page - 1), ("▶", page + 1))
+        if 0 <= to < pages
+    ]
+    return "\n".join(lines), InlineKeyboardMarkup([nav])

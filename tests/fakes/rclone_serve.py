@@ -1,0 +1,95 @@
+"""Real ``rclone serve webdav|sftp`` servers on 127.0.0.1 over temporary folders, and an
+``rclone.conf`` naming them (passwords obscured with ``rclone obscure``)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PASSWORD = "Lo0pback-Pa55word-7f3c"
+USER = "tester"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def obscure(secret: str) -> str:
+    return subprocess.run(
+        ["rclone", "obscure", "-"], input=secret.encode(), capture_output=True, check=True
+    ).stdout.decode().strip()
+
+
+@dataclass
+class RcloneServer:
+    """One ``rclone serve KIND ROOT`` on a fixed loopback port; stop() and start() again."""
+
+    kind: str  # "webdav" | "sftp"
+    root: Path
+    cache: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> RcloneServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        argv = [
+            "rclone", "serve", self.kind, str(self.root), "--addr", f"127.0.0.1:{self.port}",
+            "--user", USER, "--pass", PASSWORD, "--cache-dir", str(self.cache),
+        ]
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._wait_listening(timeout)
+        return self
+
+    def _wait_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, "rclone serve died"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                pause.wait(0.05)
+        raise AssertionError(f"rclone serve {self.kind} did not listen within {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def section(self, name: str) -> str:
+        if self.kind == "webdav":
+            body = f"type = webdav\nurl = http://127.0.0.1:{self.port}/\nvendor = other\n"
+        else:
+            body = f"type = sftp\nhost = 127.0.0.1\nport = {self.port}\nshell_type = none\n"
+        return f"[{name}]\n{body}user = {USER}\npass = {obscure(PASSWORD)}\n\n"
+
+
+def write_config(path: Path, servers: dict[str, RcloneServer], extra: str = "") -> Path:
+    path.write_text("".join(s.section(n) for n, s in servers.items()) + extra)
+    path.chmod(0o600)
+    return path
+
+
+@dataclass
+class Remotes:
+    webdav: RcloneServer
+    sftp: RcloneServer
+    config: Path
+
+
+def start_remotes(tmp: Path, extra: str = "") -> Remotes:
+    """A webdav and an sftp server over ``tmp/wd`` and ``tmp/sf``, named ``wd`` and ``sf``."""
+    cache = tmp / "rclone-cache"
+    webdav = RcloneServer("webdav", tmp / "wd", cache).start()
+    sftp = RcloneServer("sftp", tmp / "sf", cache).start()
+    config = write_config(tmp / "rclone.conf", {"wd": webdav, "sf": sftp}, extra)
+    return Remotes(webdav, sftp, config)

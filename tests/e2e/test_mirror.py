@@ -245,7 +245,8 @@ def test_traversal_names_stay_inside_the_mirror(
     ("text", "answer"),
     [
         ("/mirror", r"Send a link"),
-        ("/mirror http://example.com/a -q", r"Unknown flag -q"),
+        ("/mirror http://example.com/a -qq", r"Unknown flag -qq"),
+        ("/mirror http://example.com/a -q best", r"-q and -opt only apply to /ytdl"),
         ("/mirror http://example.com/a -n", r"-n needs a value"),
         ("/mirror ftp://example.com/a", r"Only http:// and https://"),
         ('/mirror http://example.com/a -h "Bad Header"', r"Bad header"),

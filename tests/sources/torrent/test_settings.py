@@ -67,7 +67,7 @@ def test_peers_are_dialled_over_tcp() -> None:
 
 
 def test_a_version_1_journal_row_reads_as_no_selection_no_seeding() -> None:
-    from telebot.engine.task import TaskSpec
+    from telebot.engine.task import SPEC_VERSION, TaskSpec
 
     row = {
         "v": 1,
@@ -79,4 +79,4 @@ def test_a_version_1_journal_row_reads_as_no_selection_no_seeding() -> None:
     spec = TaskSpec.from_json(row)
     assert not spec.select and not spec.seeding
     seeded = TaskSpec.from_json({**spec.to_json(), "seed_ratio": 1.5, "select": True})
-    assert seeded.seeding and seeded.select and spec.to_json()["v"] == 2
+    assert seeded.seeding and seeded.select and spec.to_json()["v"] == SPEC_VERSION

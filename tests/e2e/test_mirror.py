@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import polling
 from tests.conftest import OWNER, USER
 from tests.e2e.helpers import (
     files_in,
@@ -154,12 +153,7 @@ def sent_bytes(origin: FakeOrigin, path: str) -> int:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s")
-        pause.wait(0.05)
+    polling.wait_until(condition, timeout)
 
 
 def test_cancel_by_reply_and_only_by_the_owner_of_the_task(

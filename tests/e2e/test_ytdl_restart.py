@@ -9,7 +9,6 @@ and the origin's request log with a timeout, never by sleeping.
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests import polling
 from tests.conftest import OWNER
 from tests.e2e.helpers import files_in, gid_of, sha256_file, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
@@ -53,12 +53,7 @@ def site(origin: FakeOrigin, movie: Path) -> FakeOrigin:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s")
-        pause.wait(0.05)
+    polling.wait_until(condition, timeout)
 
 
 def part_bytes(folder: Path) -> int:

@@ -20,6 +20,7 @@ from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.task import Task, TaskSpec
 from telebot.engine.taskstate import STATE_FILE
 from telebot.errors import TaskCancelled
+from tests import polling
 
 WAIT = 10.0  # seconds: far above any real latency here, low enough to fail fast when broken
 POLL = 0.005  # seconds between looks at cancel_event while a fake blocks
@@ -27,12 +28,7 @@ POLL = 0.005  # seconds between looks at cancel_event while a fake blocks
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:
     """Wait for a condition the engine exposes no event for (e.g. a slot queue position)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        pause.wait(POLL)
+    polling.wait_until(predicate, timeout, what, poll=POLL)
 
 
 def spec(n: int = 0, **kw: Any) -> TaskSpec:

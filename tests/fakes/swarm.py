@@ -12,24 +12,20 @@ import hashlib
 import socket
 import struct
 import threading
-import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import libtorrent as lt
 
+from tests import polling
+
 WAIT = 30.0  # s: far above a loopback swarm's real latency; fails a broken test, not hangs it
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:
     """Poll a condition that has no event (libtorrent state) until it holds or time runs out."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        pause.wait(0.02)
+    polling.wait_until(predicate, timeout, what, poll=0.02)
 
 
 def content(size: int, seed: int) -> bytes:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from telebot.resilience.retry import RetryPolicy
 from telebot.sinks import rclone as rclone_mod
 from telebot.sinks.rclone import RcloneSink, index_link, run_rclone
 from telebot.sinks.remotes import Destination
+from tests import polling
 from tests.fakes.rclone_serve import Remotes, start_remotes
 
 MiB = 1 << 20
@@ -44,12 +45,8 @@ def sink_for(servers: Remotes, *flags: str, errors: ErrorTracker | None = None) 
                       errors=errors or ErrorTracker(), extra_flags=flags)
 
 
-def wait_until(check: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        pause.wait(0.05)
+def wait_until(check: Callable[[], object], timeout: float = 30.0) -> None:
+    polling.wait_until(check, timeout)
 
 
 def payload(path: Path, size: int) -> Path:

@@ -304,6 +304,7 @@ class TaskManager:
                 )
                 assert isinstance(fetched, Path)
                 path = remember_fetched(task, fetched)
+            path = self._process(task, path)
             task.result = self._stage(
                 task,
                 State.UPLOADING,
@@ -342,6 +343,37 @@ class TaskManager:
             return work()
         finally:
             slots.release()
+
+    def _process(self, task: Task, path: Path) -> Path:
+        """Run the spec's stages on ``path``, skipping those an earlier run recorded; returns
+        the last result. Each consumed intermediate is removed once the next result is recorded
+        (a torrent that seeds keeps its download)."""
+        done = taskstate.processed(task.workdir)
+        fetched = path
+        for index, stage in enumerate(self._pipeline.stages_for(task.spec)):
+            if index < len(done) and done[index][0] == stage.name:
+                path = done[index][1]
+                task.name = path.name
+                continue
+            done = []  # a later record describes an older result: run the rest again
+            if task.cancel_event.is_set():
+                raise TaskCancelled(task.cancel_reason or "cancelled")
+            out = task.workdir / f".stage-{index}-{stage.name}"
+            shutil.rmtree(out, ignore_errors=True)  # what an interrupted run left half-written
+            out.mkdir(mode=0o700)
+            task.begin(State.PROCESSING, stage.engine)
+            self._journal_state(task)
+            result = stage.process(task, path, out)
+            if out not in (result, *result.parents):
+                raise TelebotError(
+                    f"internal error: the {stage.name} stage wrote outside its folder"
+                )
+            taskstate.record_processed(task.workdir, task.gid, index, stage.name, result)
+            if not (path == fetched and task.spec.seeding):
+                _discard(path, task.workdir)
+            path = result
+            task.name = path.name
+        return path
 
     def _journal_state(self, task: Task) -> None:
         if self._store is not None:
@@ -464,7 +496,9 @@ class TaskManager:
             shown = ", ".join(strangers[:10]) + (" ..." if len(strangers) > 10 else "")
             log.info(
                 "restore: left %d item(s) in %s that are not telebot task folders: %s",
-                len(strangers), self.download_dir, shown,
+                len(strangers),
+                self.download_dir,
+                shown,
             )
 
     def shutdown(self, timeout: float = 8.0) -> None:
@@ -506,6 +540,16 @@ def _remove_empty_gid_folder(folder: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def _discard(path: Path, workdir: Path) -> None:
+    """Remove a consumed intermediate result, but only one inside the task's own folder."""
+    if workdir not in path.parents or path.is_symlink():
+        return
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def fetched_before(task: Task) -> Path | None:

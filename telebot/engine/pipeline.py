@@ -1,6 +1,7 @@
-"""The interfaces a task runs through: a :class:`Source` fetches into the task's folder, a
-:class:`Sink` delivers the result. One reference implementation each lives in ``sources/`` and
-``sinks/``; :class:`Pipeline` picks them for a spec.
+"""The interfaces a task runs through: a :class:`Source` fetches into the task's folder, zero or
+more :class:`Stage` s turn that into the result (join, extract, compress), a :class:`Sink` delivers
+it. Implementations live in ``sources/``, ``processing/`` and ``sinks/``; :class:`Pipeline` picks
+them for a spec.
 """
 
 from __future__ import annotations
@@ -47,16 +48,45 @@ class Sink(Protocol):
     def deliver(self, task: Task, path: Path) -> Delivery: ...
 
 
+class Stage(Protocol):
+    """One processing step between download and delivery (join, extract, compress, ...).
+
+    ``process`` reads ``path`` (the result so far, inside ``task.workdir``) and writes its result
+    only inside ``out``: a fresh, empty, owner-only folder the manager made for this run of the
+    stage (and emptied if an interrupted run left anything there). It returns the new result, a
+    file or folder inside ``out``; its name is the name delivered. It must report progress
+    through ``task.progress(...)`` (the manager has called ``task.begin`` with :attr:`engine`),
+    stop within a second of ``task.cancel_event`` being set (raising ``TaskCancelled``), never
+    modify ``path`` and never write outside ``out``. A stage is run again from the start after a
+    restart that interrupted it; a finished one is recorded and never run twice.
+    """
+
+    name: str  # recorded in the task's state file: "join", "extract", "compress", ...
+    engine: str  # shown in the status line: "7-Zip", "tarfile", ...
+
+    def process(self, task: Task, path: Path, out: Path) -> Path: ...
+
+
 SourceFactory = Callable[[TaskSpec], Source | None]
 SinkFactory = Callable[[TaskSpec], Sink | None]
+#: Returns the stage for a spec, or None when the spec does not ask for it.
+StageFactory = Callable[[TaskSpec], Stage | None]
 
 
 class Pipeline:
-    """Chooses the source and sink for a spec: the first factory that accepts it wins."""
+    """Chooses the source and sink for a spec (the first factory that accepts it wins) and its
+    stages (every factory that accepts it, in the order given: join before extract before
+    compress)."""
 
-    def __init__(self, sources: Sequence[SourceFactory], sinks: Sequence[SinkFactory]) -> None:
+    def __init__(
+        self,
+        sources: Sequence[SourceFactory],
+        sinks: Sequence[SinkFactory],
+        stages: Sequence[StageFactory] = (),
+    ) -> None:
         self._sources = tuple(sources)
         self._sinks = tuple(sinks)
+        self._stages = tuple(stages)
 
     def source_for(self, spec: TaskSpec) -> Source:
         for factory in self._sources:
@@ -64,6 +94,9 @@ class Pipeline:
             if source is not None:
                 return source
         raise BadInputError(f"no downloader handles {spec.source[:100]!r}")
+
+    def stages_for(self, spec: TaskSpec) -> list[Stage]:
+        return [stage for factory in self._stages if (stage := factory(spec)) is not None]
 
     def sink_for(self, spec: TaskSpec) -> Sink:
         for factory in self._sinks:

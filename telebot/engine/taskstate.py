@@ -1,11 +1,14 @@
 """A task folder's own state file, ``<DOWNLOAD_DIR>/<gid>/.telebot-task``.
 
-One small JSON object, ``{"v": 1, "gid", "fetched", "delivered", "placing"}``, with four jobs:
+One small JSON object, ``{"v": 1, "gid", "fetched", "processed", "delivered", "placing"}``, with
+five jobs:
 
 * **ownership**: written when the manager creates the folder, so a restart can *prove* a folder
   in ``DOWNLOAD_DIR`` is one of its own task folders before it ever removes one;
 * **fetched**: the finished download (a path relative to the folder), so a task interrupted
   during its upload does not download again;
+* **processed**: the stages that finished (``[name, path]`` each, in order), so a restart runs
+  only the stages after the last one recorded, from the last recorded result;
 * **delivered**: what the sink did (:class:`~telebot.engine.pipeline.Delivery`), so a task killed
   after delivering but before reporting reports instead of delivering twice;
 * **placing**: a sink's note that it is about to rename a result into its final place (its
@@ -44,6 +47,7 @@ class TaskState:
     fetched: str | None = None
     delivered: dict[str, Any] | None = None
     placing: dict[str, Any] | None = None
+    processed: tuple[tuple[str, str], ...] = ()
 
 
 # Task folders are owner-only: downloads are private. A local Bot API server runs as another
@@ -83,7 +87,27 @@ def load(workdir: Path) -> TaskState | None:
         fetched if isinstance(fetched, str) else None,
         delivered if isinstance(delivered, dict) else None,
         placing if isinstance(placing, dict) else None,
+        _processed(data.get("processed")),
     )
+
+
+def _processed(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        return ()
+    steps = []
+    for item in value:
+        if not (
+            isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
+        ):
+            return ()  # foreign: run the stages again rather than trust part of it
+        if not _inside(item[1]):
+            return ()
+        steps.append((item[0], item[1]))
+    return tuple(steps)
+
+
+def _inside(relative: str) -> bool:
+    return bool(relative) and ".." not in Path(relative).parts and not Path(relative).is_absolute()
 
 
 def owned(folder: Path) -> bool:
@@ -107,11 +131,29 @@ def fetched_path(workdir: Path) -> Path | None:
     it was renaming it away: the sink then finds where it went)."""
     state = load(workdir)
     relative = state.fetched if state is not None else _legacy_fetched(workdir)
-    if not relative or ".." in Path(relative).parts or Path(relative).is_absolute():
+    if not relative or not _inside(relative):
         return None
     path = workdir / relative
-    moving = state is not None and state.placing is not None
-    return path if path.exists() or moving else None
+    # A recorded stage may have removed the download it consumed: the fetch still happened.
+    settled = state is not None and (state.placing is not None or bool(state.processed))
+    return path if path.exists() or settled else None
+
+
+def record_processed(workdir: Path, gid: str, index: int, name: str, result: Path) -> None:
+    """Record that stage ``index`` (``name``) finished with ``result``; drops any record of
+    later stages (they worked on an older result). Its bytes are flushed first."""
+    _fsync_tree(result)
+    state = load(workdir) or TaskState(gid)
+    steps = (*state.processed[:index], (name, str(result.relative_to(workdir))))
+    _write(workdir, replace(state, processed=steps))
+
+
+def processed(workdir: Path) -> list[tuple[str, Path]]:
+    """The stages an earlier run finished, in order: ``(name, result)``. A result may be gone
+    when a sink was renaming it into place (the sink finds where it went)."""
+    state = load(workdir)
+    steps = state.processed if state is not None else ()
+    return [(name, workdir / relative) for name, relative in steps]
 
 
 def record_delivered(workdir: Path, gid: str, delivery: Delivery) -> None:
@@ -153,6 +195,7 @@ def delivered(workdir: Path) -> Delivery | None:
 
 def _write(workdir: Path, state: TaskState) -> None:
     record = {"v": VERSION, **asdict(state)}
+    record["processed"] = [list(step) for step in state.processed]
     tmp = workdir / f"{STATE_FILE}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:

@@ -71,6 +71,8 @@ setup(
         "cryptography~=48.0",
         "yt-dlp~=2026.10",
         "libtorrent~=2.1",
+        "regex~=2026.5",
+        "celery[redis]~=5.7",
     ],
     setup_requires=["cffi>=1.17"],
     cffi_modules=["native/build_iocore.py:ffibuilder"],

@@ -17,6 +17,7 @@ Facts this relies on (checked with 7-Zip 26.02, ENGINE-NOTES.md §3):
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -144,7 +145,8 @@ def _feed_password(proc: subprocess.Popen[bytes], password: str) -> None:
 def _read_out(proc: subprocess.Popen[bytes], out: list[bytes], on_percent: Percent | None) -> None:
     assert proc.stdout is not None
     last = -1
-    while chunk := proc.stdout.read1(65536):
+    # os.read returns what is there: progress arrives in small pieces, never a full buffer.
+    while chunk := os.read(proc.stdout.fileno(), 65536):
         if on_percent is None:
             out.append(chunk)
             continue

@@ -18,6 +18,7 @@ from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
+from telebot.processing.compress import compress_factory
 from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
@@ -162,6 +163,9 @@ def install(ctx: BotContext) -> None:
             local_sink_factory(cfg),
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, lambda: ctx.bridge),
+        ],
+        stages=[
+            compress_factory(cfg),  # last: it archives what the stages before it made
         ],
     )
     manager = TaskManager(

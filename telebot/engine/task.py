@@ -59,6 +59,9 @@ class TaskSpec:
     select: bool = False  # -s: ask which files of a torrent to download
     seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
     seed_minutes: float | None = None
+    compress: bool = False  # -z: the result into one archive (processing/compress.py)
+    compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
+    compress_format: str | None = None  # -zf zip|7z (None: zip)
 
     @property
     def seeding(self) -> bool:

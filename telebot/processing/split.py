@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from telebot.config import Config
 from telebot.errors import BadInputError
 from telebot.fileio.ranges import copy_range
 from telebot.monitor.perf import monitor_performance
@@ -18,6 +19,17 @@ from telebot.monitor.perf import monitor_performance
 # Three digits cover 999 parts: 999 x 2000 MB ≈ 2 TB, beyond any file a bot should leech; more
 # digits would break the `cat name.0*` order users rely on.
 MAX_PARTS = 999
+
+
+def leech_part_size(config: Config, requested: int | None) -> int:
+    """The size of a leech part: ``-sp`` (``requested``) or LEECH_SPLIT_SIZE, never over what
+    the configured Bot API accepts. One computation for the Telegram sink's split and for the
+    compress stage's volumes, so a volume is never split again."""
+    limit = config.upload_limit
+    wanted = requested or config.leech_split_size
+    if wanted > limit:
+        raise BadInputError(f"-sp is over the {limit:,} byte upload limit of this Bot API")
+    return min(wanted, limit)
 
 
 def part_name(name: str, index: int) -> str:

@@ -42,11 +42,11 @@ from typing import Any
 from telebot.config import Config
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
-from telebot.errors import BadInputError, TaskCancelled, UploadError
+from telebot.errors import TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
 from telebot.processing.media import video_fields
-from telebot.processing.split import part_name, plan_parts, write_part
+from telebot.processing.split import leech_part_size, part_name, plan_parts, write_part
 from telebot.telegram.messenger import Messenger
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,7 @@ class TelegramSink:
         self._messenger = messenger
 
     def part_size(self, task: Task) -> int:
-        limit = self._config.upload_limit
-        wanted = task.spec.split_size or self._config.leech_split_size
-        if wanted > limit:
-            raise BadInputError(f"-sp is over the {limit:,} byte upload limit of this Bot API")
-        return min(wanted, limit)
+        return leech_part_size(self._config, task.spec.split_size)
 
     @monitor_performance("sink.telegram.deliver")
     def deliver(self, task: Task, path: Path) -> Delivery:

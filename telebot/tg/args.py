@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from telebot.config import parse_size
 from telebot.errors import BadInputError
+from telebot.processing.compress import archive_format
 
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
 # short enough that nothing we store or log can be bloated by it.
@@ -27,7 +28,7 @@ _REFUSED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "co
 USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -ap <password>]'
 
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
-VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt"})
+VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-zf"})
 SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
@@ -51,6 +52,8 @@ class TaskArgs:
     quality: str | None = None  # -q: a yt-dlp format string (/ytdl only)
     options: str | None = None  # -opt: yt-dlp options as JSON (/ytdl only; allow-listed later)
     seed: tuple[float | None, float | None] | None = None  # -d [ratio][:minutes]
+    compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
+    compress_format: str | None = None  # -zf zip|7z
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -162,6 +165,8 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         quality=_one(values, "-q"),
         options=_one(values, "-opt"),
         seed=parse_seed(_one(values, "-d")) if "-d" in switches else None,
+        compress_password=_one(values, "-z"),
+        compress_format=_compress_format(_one(values, "-zf"), "-z" in switches),
     )
 
 
@@ -200,6 +205,14 @@ def _parse_split(text: str) -> int:
         raise BadInputError(
             f"-sp {text[:30]!r} is not a size: write e.g. -sp 500mb, -sp 2gb or -sp 1048576."
         ) from None
+
+
+def _compress_format(text: str | None, compress: bool) -> str | None:
+    if text is None:
+        return None
+    if not compress:
+        raise BadInputError("-zf needs -z: write -z -zf 7z (or -z <password> -zf 7z).")
+    return archive_format(text)
 
 
 def _parse_multi(text: str) -> int:

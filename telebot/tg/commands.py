@@ -84,7 +84,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
 TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-n name", "name of the result"),
     ("-e [password]", "extract archives"),
-    ("-z [password]", "zip the result"),
+    ("-z [password]", "archive the result (with a password: AES-256, which some old unzip "
+     "tools cannot open; I delete the message afterwards); with /leech, volumes of the part "
+     "size that 7-Zip opens from .001"),
+    ("-zf zip|7z", "archive format for -z (default zip; 7z with a password hides the names too)"),
     ("-up dest", "/mirror: local or remote:path; /leech: a chat id you are a member of"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
@@ -103,7 +106,6 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 # with "not available yet" instead of the flag being ignored (tg/tasks.py).
 NOT_YET: dict[str, str] = {
     "extract": "-e",
-    "compress": "-z",
     "multi": "-i",
     "bulk": "-b",
 }

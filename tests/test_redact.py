@@ -33,6 +33,9 @@ TOKEN = "4440001:REDACTtestTOKENaaaaaaaaaaaaaaaaaaaaaa"
         ("Cookie: session=S3CRET", "S3CRET"),
         ("https://h/f?id=1&api_key=S3CRET&x=2", "S3CRET"),
         ("https://h/f?X-Amz-Signature=S3CRET", "S3CRET"),
+        ("/mirror http://h/f -z S3CRET -zf 7z", "S3CRET"),
+        ("/leech http://h/f -z 'two S3CRET words'", "S3CRET"),
+        ("<code>/mirror http://h/f -z S3CRET</code>", "S3CRET"),
     ],
 )
 def test_secrets_are_removed(text: str, gone: str) -> None:
@@ -48,6 +51,9 @@ def test_secrets_are_removed(text: str, gone: str) -> None:
         "<code>-au &lt;user&gt; -ap &lt;password&gt;</code>",
         'Write: /mirror <link> [-h "Key: <value>"] [-au <user> -ap <password>]',
         "https://h.example/f?id=1&page=2",
+        "<code>-z [password]</code> archive the result",
+        "/mirror -z http://h.example/f",  # -z before the link: the link is no password
+        "/mirror http://h.example/f -z -zf 7z",
     ],
 )
 def test_ordinary_text_and_help_placeholders_are_kept(text: str) -> None:
@@ -70,6 +76,12 @@ def test_redact_url_keeps_host_and_path_only() -> None:
         ('/mirror http://h -h "authorization:x"', True),
         ("/mirror http://h -h 'Referer: x'", False),
         ("/mirror http://h/-apple", False),
+        ("/mirror http://h -z pw", True),
+        ("/mirror http://h -z 'pw two' -zf 7z", True),
+        ("/mirror http://h -z", False),
+        ("/mirror http://h -z -zf 7z", False),
+        ("/mirror -z http://h", False),
+        ("/mirror -z magnet:?xt=urn:btih:x", False),
     ],
 )
 def test_carries_credentials(text: str, carries: bool) -> None:

@@ -128,8 +128,9 @@ SECRET_SPEC = {
     "headers": [["Authorization", "Bearer S3CRET-HEADER"]],
     "auth": ["bob", "PASSW0RD-XYZ"],
     "name": "f.bin",
+    "compress_password": "ZIP-PASSWORD",
 }
-NEEDLES = (b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw")
+NEEDLES = (b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ZIP-PASSWORD")
 
 
 def _disk_bytes(folder: Path) -> bytes:

@@ -87,8 +87,9 @@ class CompressStage:
         target.parent.mkdir(exist_ok=True)
         args = _arguments(fmt, choose_level(path), spec.compress_password, volume, work)
         try:
+            # Absolute: 7-Zip runs in the input's parent, and DOWNLOAD_DIR may be relative.
             _, errors = sevenzip.run(
-                [*args, "--", str(target), path.name],
+                [*args, "--", str(target.absolute()), path.name],
                 password=spec.compress_password,
                 cancel=task.cancel_event,
                 on_percent=lambda percent: task.progress(total * percent // 100, total),
@@ -126,7 +127,7 @@ def _size_of(path: Path) -> int:
 def _arguments(
     fmt: str, level: int, password: str | None, volume: int | None, work: Path
 ) -> list[str]:
-    args = ["a", f"-t{fmt}", f"-mx={level}", "-snl", f"-w{work}", "-y"]
+    args = ["a", f"-t{fmt}", f"-mx={level}", "-snl", f"-w{work.absolute()}", "-y"]
     if fmt == "zip":
         args.append("-mcu=on")  # names in UTF-8, flagged so, whatever the locale
     if password:

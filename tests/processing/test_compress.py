@@ -300,3 +300,15 @@ def test_progress_reaches_the_total(tmp_path: Path) -> None:
     assert task.total == 3_000_000 and task.done == 3_000_000
     assert hashlib.sha256(contents(extract(archive, tmp_path / "x"))["p/log.txt"]).digest() \
         == hashlib.sha256((folder / "log.txt").read_bytes()).digest()
+
+
+def test_relative_task_folders_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DOWNLOAD_DIR may be relative, and 7-Zip runs in another folder than the bot."""
+    make_tree(tmp_path / "downloads" / "g1")
+    monkeypatch.chdir(tmp_path)
+    workdir = Path("downloads") / "g1"
+    for volume in (None, 1_000_000):
+        _, out, result = run_stage(workdir, workdir / "My Files", volume=volume,
+                                   slot=1 if volume else 0, fmt="zip")
+        assert out in result.parents and result.exists()
+    assert not list(Path("downloads/g1/My Files").glob("*.zip*"))

@@ -1,7 +1,7 @@
 """Archive benchmark: the bot's extract and compress stages against the 7-Zip command line, on
 the same files in the same run.
 
-    python bench/archive.py                          # 1 GiB each, 3 reps (~5 min on 2 cores)
+    python bench/archive.py                          # 1 GiB each, 5 reps (~6 min on 2 cores)
     python bench/archive.py --size-mib 128 --reps 1  # a quick look
 
 Cases (inputs built once, untimed, in a temporary folder under ``--dir``):
@@ -17,8 +17,10 @@ Cases (inputs built once, untimed, in a temporary folder under ``--dir``):
 ``telebot.processing`` is asked for a spec that wants it, and the stage whose ``name`` matches is
 run as the manager runs it (``task.begin``, a fresh ``out`` folder, ``process``). A stage this
 build does not have is reported as pending, not measured. Runs alternate between the bot and the
-CLI; outputs are removed between runs, untimed. Prints medians and the ratio bot / CLI (goal
-≤ 1.1).
+CLI after one warm-up of each; before every run the outputs are removed and ``sync`` writes back
+what is dirty, untimed. Prints medians of wall time and of CPU time (user + system, the bot's
+process and 7-Zip together: on a shared machine it moves less than wall time) and the ratios bot
+/ CLI (goal ≤ 1.1).
 """
 
 # ruff: noqa: E402  (sys.path must be fixed before the other imports, see bench/download.py)
@@ -36,6 +38,7 @@ import dataclasses
 import importlib
 import pkgutil
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -137,26 +140,42 @@ def cli(args: list[str], cwd: Path) -> None:
     subprocess.run([binary, *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (7-Zip) so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def median_times(runs: dict[str, Callable[[], None]], reps: int, clean: Callable[[], None]
                  ) -> dict[str, float]:
+    """Median wall time per tool (key ``name``) and median CPU time (key ``name cpu``)."""
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for rep in range(reps):
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    for rep in range(-1, reps):  # rep -1: one warm-up of each, not counted
         order = list(runs.items())
         if rep % 2:
             order.reverse()  # alternate who goes first: the page cache favours neither
         for name, run in order:
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
             clean()
-    return {name: statistics.median(values) for name, values in times.items()}
+            # Untimed: write back what the last run (or the set-up) left dirty. Without it a
+            # 1 GiB store-mode run took 0.6-3.1 s for the same command, by what came before.
+            os.sync()
+            start, used = time.perf_counter(), cpu_seconds()
+            run()
+            if rep >= 0:
+                times[name].append(time.perf_counter() - start)
+                cpu[name].append(cpu_seconds() - used)
+    clean()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return medians | {f"{name} cpu": statistics.median(values) for name, values in cpu.items()}
 
 
 def extract_case(label: str, archive: Path, work: Path, config: Config, reps: int) -> str:
     spec = spec_for(extract=True)
     stage = bot_stage("extract", spec, config) if spec is not None else None
     if spec is None or stage is None:
-        return f"| {label} | pending | | | the extract stage is not in this build |"
+        return f"| {label} | pending | | | | the extract stage is not in this build |"
     out = work / "cli-out"
     runs = {
         "bot": lambda: run_stage(stage, spec, archive, work / "task"),
@@ -169,7 +188,7 @@ def compress_case(label: str, folder: Path, work: Path, config: Config, reps: in
     spec = spec_for(compress=True, compress_format="zip")
     stage = bot_stage("compress", spec, config) if spec is not None else None
     if spec is None or stage is None:
-        return f"| {label} | pending | | | the compress stage is not in this build |"
+        return f"| {label} | pending | | | | the compress stage is not in this build |"
     level = choose_level(folder)
     target = work / "cli.zip"
     switches = ["a", "-tzip", f"-mx={level}", "-snl", "-mcu=on"]
@@ -180,9 +199,10 @@ def compress_case(label: str, folder: Path, work: Path, config: Config, reps: in
     return _row(f"{label} (-mx={level})", median_times(runs, reps, lambda: _empty(work)))
 
 
-def _row(label: str, medians: dict[str, float]) -> str:
-    ratio = medians["bot"] / medians["cli"]
-    return f"| {label} | {medians['bot']:.2f} | {medians['cli']:.2f} | {ratio:.3f} | ≤ 1.1 |"
+def _row(label: str, m: dict[str, float]) -> str:
+    ratio, cpu = m["bot"] / m["cli"], m["bot cpu"] / m["cli cpu"]
+    return (f"| {label} | {m['bot']:.2f} | {m['cli']:.2f} | {ratio:.3f} | "
+            f"{m['bot cpu']:.2f} / {m['cli cpu']:.2f} = {cpu:.3f} | ≤ 1.1 |")
 
 
 def _empty(folder: Path) -> None:
@@ -193,7 +213,7 @@ def _empty(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--dir", default="/var/tmp", help="where the inputs are built")
     args = parser.parse_args()
     size = args.size_mib * MiB
@@ -205,7 +225,8 @@ def main() -> None:
         work.mkdir()
         config = Config(bot_token="1:bench", owner_id=1, download_dir=base / "dl",
                         mirror_dir=base / "mirror")
-        print("| case | bot (s) | 7-Zip CLI (s) | bot / CLI | goal |\n|---|---|---|---|---|")
+        print("| case | bot (s) | 7-Zip CLI (s) | bot / CLI | CPU s bot / CLI | goal |\n"
+              "|---|---|---|---|---|---|")
         print(extract_case("extract store-mode zip", inputs["zip"], work, config, args.reps))
         print(extract_case("extract 7z (LZMA2 -mx=1)", inputs["7z"], work, config, args.reps))
         print(compress_case("compress mostly-media folder", inputs["media"], work, config,

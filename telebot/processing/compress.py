@@ -81,16 +81,17 @@ class CompressStage:
         total = _size_of(path)
         task.progress(0, total)
         volume = self._volume_size(spec)
+        password = spec.compress_password or None  # -z "" is no password
         work = out / _WORK_DIR
         work.mkdir()
         target = out / _VOLUMES_DIR / archive if volume else out / archive
         target.parent.mkdir(exist_ok=True)
-        args = _arguments(fmt, choose_level(path), spec.compress_password, volume, work)
+        args = _arguments(fmt, choose_level(path), password, volume, work)
         try:
             # Absolute: 7-Zip runs in the input's parent, and DOWNLOAD_DIR may be relative.
             _, errors = sevenzip.run(
                 [*args, "--", str(target.absolute()), path.name],
-                password=spec.compress_password,
+                password=password,
                 cancel=task.cancel_event,
                 on_percent=lambda percent: task.progress(total * percent // 100, total),
                 cwd=path.parent,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from telebot.processing import sevenzip
+from tests import polling
 from tests.conftest import OWNER
 from tests.e2e.helpers import files_in, sha256_file, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
@@ -113,3 +115,40 @@ def test_leech_z_that_fits_one_part_sends_one_plain_archive(
     wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=120)
     sent = [c for c in bot_api.calls_of("sendDocument") if c.index >= since and c.status == 200]
     assert [c.files["document"].filename for c in sent] == ["small.bin.zip"]
+
+
+def test_kill_during_compression_reruns_the_stage_after_restart(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
+) -> None:
+    block = log_text(1_000_000)  # > deflate's window: every copy costs full work
+    data = block * 120
+    origin.add("/big.log", data=data)
+    home = tmp_path / "bot"
+    bot = make_bot(home=home)
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/big.log -z", chat_id=OWNER, user_id=OWNER)
+    polling.wait_until(
+        lambda: any(bot.download_dir.glob("*/.stage-0-compress/big.log.zip")), 60,
+        "7-Zip started writing the archive",
+    )
+    bot.kill9()
+    # PR_SET_PDEATHSIG: 7-Zip died with the bot, it does not write on into the task folder.
+    polling.wait_until(lambda: not any(b"big.log.zip" in line for line in _cmdlines()), 10,
+                       "7-Zip exited with the bot")
+    restarted = make_bot(home=home)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=180)
+    [saved] = files_in(restarted.mirror_dir)
+    assert saved.name == "big.log.zip"
+    assert (extract(saved, tmp_path / "x") / "big.log").read_bytes() == data
+    assert files_in(restarted.download_dir) == []
+
+
+def _cmdlines() -> list[bytes]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            except OSError:
+                continue
+    return found

@@ -122,6 +122,7 @@ class _Run:
             size = sum(_size(v) for v in volumes)
             self._extract(archive, dest, size)
             self._done += size
+            self.task.progress(self._done, self._total)  # 7-Zip may not report a small one
             made.append(dest)
         for dest in made:
             self._nested(dest)

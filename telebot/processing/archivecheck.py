@@ -155,9 +155,10 @@ def remove_links_out(root: Path) -> list[str]:
     return notes
 
 
-def tree_usage(root: Path) -> tuple[int, int]:
-    """(bytes, entries) under ``root``, by lstat: links are not followed."""
-    size = count = 0
+def tree_usage(root: Path) -> tuple[int, int, int]:
+    """(bytes, entries, files) under ``root``, by lstat: links are not followed; entries count
+    folders too (an archive of empty folders is a bomb as well), files do not."""
+    size = count = files = 0
     stack = [str(root)]
     while stack:
         try:
@@ -167,10 +168,11 @@ def tree_usage(root: Path) -> tuple[int, int]:
                     if item.is_dir(follow_symlinks=False):
                         stack.append(item.path)
                     else:
+                        files += 1
                         size += item.stat(follow_symlinks=False).st_size
         except OSError:  # removed meanwhile (7-Zip renames, a cancel cleans up)
             continue
-    return size, count
+    return size, count, files
 
 
 class Budget:
@@ -235,8 +237,8 @@ class OutputWatch:
             if self._cancel.is_set():
                 self.stop.set()
                 return
-            size, files = tree_usage(self._folder)
-            reason = self._budget.exceeded(size, files, live=True)
+            size, entries, _files = tree_usage(self._folder)
+            reason = self._budget.exceeded(size, entries, live=True)
             if reason is not None:
                 self.reason = reason
                 self.stop.set()

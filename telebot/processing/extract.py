@@ -64,7 +64,7 @@ class ExtractStage:
         else:
             task.warnings.append(
                 f"extracted {run.extracted} archive{'s' if run.extracted != 1 else ''}: "
-                f"{run.budget.files:,} files"
+                f"{run.files:,} file{'s' if run.files != 1 else ''}"
             )
         task.warnings.extend(run.notes[:20])
         if len(run.notes) > 20:
@@ -89,6 +89,7 @@ class _Run:
         self.budget = Budget(limits, 0, out)
         self.notes: list[str] = []
         self.extracted = 0
+        self.files = 0  # in the folders the top-level archives became, after the nested pass
         self._done = 0  # archive bytes read by finished archives
         self._total = 0
 
@@ -126,6 +127,7 @@ class _Run:
             made.append(dest)
         for dest in made:
             self._nested(dest)
+            self.files += archivecheck.tree_usage(dest)[2]
 
     def _nested(self, root: Path) -> None:
         for folder, _dirs, files in os.walk(root):
@@ -181,8 +183,8 @@ class _Run:
             self._run_watched([*args, "--", str(archive)], dest, size)
         finally:
             exclude.unlink(missing_ok=True)
-        used, files = archivecheck.tree_usage(dest)
-        self.budget.charge(used, files)
+        used, entries, _files = archivecheck.tree_usage(dest)
+        self.budget.charge(used, entries)
         self.budget.check(0, 0)  # what it wrote after the watch's last look
 
     def _run_watched(self, args: list[str], dest: Path, size: int) -> None:

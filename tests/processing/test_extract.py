@@ -68,7 +68,7 @@ def test_each_format_round_trips_into_a_folder_named_after_it(tmp_path: Path, na
     assert result == out / "a"
     assert tree(result) == tree(src)
     assert task.done == task.total == archive.stat().st_size
-    assert "extracted 1 archive: 3 files" in task.warnings
+    assert "extracted 1 archive: 2 files" in task.warnings
 
 
 def test_a_multi_volume_7z_set_is_read_through_its_first_volume(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_a_folder_keeps_its_shape_archives_become_folders_other_files_pass(
     assert got["notes.txt"] == b"n" and got["x"] == b"a file where the tar's folder would go"
     assert got["deep/x/sub/b.bin"] == got["x (2)/sub/b.bin"] == (src / "sub/b.bin").read_bytes()
     assert "deep/x.zip" not in got and "x.tar.gz" not in got
-    assert "extracted 2 archives: 6 files" in task.warnings
+    assert "extracted 2 archives: 4 files" in task.warnings
 
 
 def test_a_result_without_archives_passes_with_a_note(tmp_path: Path) -> None:
@@ -335,7 +335,7 @@ def test_nested_archives_are_extracted_once_not_forever(tmp_path: Path) -> None:
     assert got["inner1/two.txt"] == b"2"
     assert "inner1/inner2.zip" in got and "inner1/inner2" not in got  # one level, no more
     assert "inner1.tar.gz" not in got
-    assert "extracted 2 archives: 3 files" in task.warnings
+    assert "extracted 2 archives: 2 files" in task.warnings
 
 
 def test_a_damaged_nested_archive_is_kept_with_a_note(tmp_path: Path) -> None:

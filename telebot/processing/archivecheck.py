@@ -26,6 +26,7 @@ import shutil
 import stat
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -233,11 +234,15 @@ class OutputWatch:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._done.wait(self._interval):
+        pause = self._interval
+        while not self._done.wait(pause):
             if self._cancel.is_set():
                 self.stop.set()
                 return
+            began = time.monotonic()
             size, entries, _files = tree_usage(self._folder)
+            # A walk of a huge output is slow: look less often rather than walk all the time.
+            pause = max(self._interval, 4 * (time.monotonic() - began))
             reason = self._budget.exceeded(size, entries, live=True)
             if reason is not None:
                 self.reason = reason

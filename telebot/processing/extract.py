@@ -203,6 +203,8 @@ class _Run:
     # -- tar --------------------------------------------------------------------------
 
     def _with_tarfile(self, archive: Path, dest: Path, size: int, kind: Kind) -> None:
+        if not hasattr(tarfile, "data_filter"):  # Python < 3.11.4 would extract unfiltered
+            raise ProcessingError("tar archives need Python 3.11.4 or later on the bot's host")
         dest.mkdir(mode=0o700)
         cancel = self.task.cancel_event
         with _tar_stream(archive, kind, cancel) as (stream, position), _open_tar(stream) as tar:

@@ -184,14 +184,16 @@ def test_links_out_devices_and_fifos_are_skipped_with_a_note(tmp_path: Path) -> 
         member("sym-out", tarfile.SYMTYPE, "../../../etc/passwd"),
         member("sym-abs", tarfile.SYMTYPE, "/etc/passwd"),
         member("sub/sym-in", tarfile.SYMTYPE, "../ok.txt"),
+        member("hard-in", tarfile.LNKTYPE, "ok.txt"),
         member("hard-out", tarfile.LNKTYPE, "../outside"),
         member("tty", tarfile.CHRTYPE),
         member("pipe", tarfile.FIFOTYPE),
     )
     task, _out, result = extract(tmp_path, archive)
     got = {p.relative_to(result).as_posix(): p for p in result.rglob("*")}
-    assert set(got) == {"ok.txt", "sub", "sub/sym-in"}
+    assert set(got) == {"ok.txt", "sub", "sub/sym-in", "hard-in"}
     assert os.readlink(got["sub/sym-in"]) == "../ok.txt"
+    assert got["hard-in"].read_bytes() == b"fine"
     notes = "\n".join(task.warnings)
     for name in ("sym-out", "sym-abs", "hard-out", "tty", "pipe"):
         assert name in notes

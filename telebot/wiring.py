@@ -16,8 +16,11 @@ import psutil
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
-from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
+from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
 from telebot.engine.task import TaskSpec
+from telebot.processing.archivecheck import Limits
+from telebot.processing.extract import extract_factory
+from telebot.processing.join import join_factory
 from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
@@ -72,6 +75,15 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
         return sink if spec.kind == "leech" else None
 
     return factory
+
+
+def stage_factories(config: Config) -> list[StageFactory]:
+    """The processing stages, in the order they run: join before extract before compress."""
+    limits = Limits(max_ratio=config.extract_max_ratio, max_files=config.extract_max_files)
+    return [
+        join_factory(),
+        extract_factory(limits),
+    ]
 
 
 def task_folder_mode(config: Config) -> int:
@@ -163,6 +175,7 @@ def install(ctx: BotContext) -> None:
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, lambda: ctx.bridge),
         ],
+        stages=stage_factories(cfg),
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,

@@ -85,6 +85,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-n name", "name of the result"),
     ("-e [password]", "extract archives"),
     ("-z [password]", "zip the result"),
+    ("-j", "join split files (name.001, name.002, ...) before extracting"),
     ("-up dest", "/mirror: local or remote:path; /leech: a chat id you are a member of"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
@@ -102,7 +103,6 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 # TaskArgs attribute that records them: /help leaves them out, and a task using one is refused
 # with "not available yet" instead of the flag being ignored (tg/tasks.py).
 NOT_YET: dict[str, str] = {
-    "extract": "-e",
     "compress": "-z",
     "multi": "-i",
     "bulk": "-b",

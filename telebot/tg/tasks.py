@@ -121,6 +121,9 @@ class TaskCommands:
             select=args.select,
             seed_ratio=args.seed[0] if args.seed else None,
             seed_minutes=args.seed[1] if args.seed else None,
+            extract=args.extract,
+            extract_password=args.extract_password,
+            join=args.join,
         )
         if args.link is None and reply_file is not None:
             return replace(

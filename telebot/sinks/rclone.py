@@ -20,13 +20,9 @@ file is passed by path (``--config``), its contents never leave it.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import logging
-import os
 import re
-import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -34,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from telebot.childproc import die_with_parent as _die_with_parent
+from telebot.childproc import stop_process
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import TaskCancelled, TransientError, UploadError
@@ -79,12 +77,6 @@ _NETWORK = re.compile(
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*:\s*)?")
 
 StatsHook = Callable[[dict[str, Any]], None]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the bot dies (Linux prctl PR_SET_PDEATHSIG=1)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def run_rclone(
@@ -141,18 +133,6 @@ def _wait(
         if timeout is not None and waited >= timeout:
             stop_process(proc)
             raise TransientError(f"rclone took longer than {timeout:.0f} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the child's process group, SIGKILL after :data:`STOP_GRACE`; reaps it."""
-    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _read_stderr(

@@ -135,3 +135,32 @@ def test_audio_carries_duration_title_performer_and_cover(
     assert call.params["performer"] == "The Testers"
     assert int(call.params["duration"]) == 3
     assert attached(call, "thumbnail").read()[:2] == b"\xff\xd8"
+
+
+def test_kill9_mid_video_leech_resumes_with_the_same_parts_each_sent_once(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, media: Path
+) -> None:
+    """Part 2 is stored but its answer never comes before kill -9: after the restart it is not
+    sent again (reported instead), and the parts after it continue at the same keyframes."""
+    bot = make_bot()
+    url = serve(origin, media, "film.mp4", "video/mp4")
+    bot_api.stall_next("sendVideo", 120, then_respond=True, skip=1)
+    since = bot_api.mark()
+    leech(bot_api, f"{url} -sp 3mb -med")
+    bot_api.wait_for(
+        "sendVideo", lambda c: "part 2 of" in str(c.params.get("caption")), since=since,
+        timeout=120,
+    )
+    bot.kill9()
+    bot.start()
+    done = wait_text(bot_api, r"✅", since=since, timeout=180)
+    parts = uploads(bot_api, since, "sendVideo")
+    names = [c.files["video"].filename for c in parts]
+    assert names == [f"film.part{i}.mp4" for i in range(1, len(parts) + 1)]  # each once
+    assert text_of(done).count("check that it arrived") == 1
+    total = 0.0
+    for call in parts:
+        path = call.files["video"].path
+        assert path is not None and call.files["video"].size < PART
+        total += duration(path)
+    assert abs(total - duration(media / "film.mp4")) <= GOP_SECONDS

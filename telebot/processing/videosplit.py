@@ -14,11 +14,14 @@ and ``-ss`` with stream copy starts at the keyframe before, so naive loops overl
    budget, :data:`SAFETY` of the part size (container overhead: the 95% from the notes' probe).
    A single GOP over the budget cannot be cut without re-encoding: the video then gets the byte
    split instead (:class:`Unsplittable`).
-3. :meth:`VideoSplit.produce` cuts one part: ``ffmpeg -ss <keyframe pts> -to <next keyframe
-   dts> -i SRC -c copy``. Input ``-to`` stops by *decode* time (checked with B-frames: cutting
-   at the next keyframe's pts kept that keyframe and a frame after it), and input ``-ss`` with
-   copy starts at the keyframe at or before the time, so both ends sit :data:`EPSILON` inside
-   the GOP boundary and parts neither overlap nor leave gaps.
+3. :meth:`VideoSplit.produce` cuts one part: ``ffmpeg -ss <keyframe pts - ε> -to <next
+   keyframe dts - ε> -i SRC -c copy -copypriorss 0``. Input ``-to`` stops by *decode* time
+   (checked with B-frames: cutting at the next keyframe's pts kept that keyframe and a frame
+   after it). Input ``-ss`` with copy only gets *near*: it lands on a keyframe at or before
+   the time (Matroska landed a whole GOP early even at the exact keyframe time), so it aims
+   just before the keyframe and ``-copypriorss 0`` drops what comes before that time (for
+   video everything up to the first keyframe after it: the wanted one). Parts then neither
+   overlap nor leave gaps (checked by packet counts for MP4 and Matroska).
 4. A part that still comes out over the part size (overhead beyond the margin) is thrown away
    and the rest is planned again from that part with a smaller budget (:func:`shrink_budget`).
 
@@ -130,20 +133,25 @@ _TMP = ".tmp-"
 def probe_gops(src: Path, *, cancel: threading.Event | None = None) -> list[Gop] | None:
     """The GOPs of ``src``'s first video stream, or None when it has no real video stream
     (audio with a cover picture included) or ffprobe cannot read it."""
-    stream = _video_stream(src, cancel)
-    if stream is None:
+    found = _video_stream(src, cancel)
+    if found is None:
         return None
+    stream, start = found
     out = _ffprobe(
         ["-show_entries", "packet=stream_index,pts_time,dts_time,size,flags",
          "-of", "compact=p=0", str(src)], cancel,
     )  # fmt: skip
     if out is None:
         return None
-    return gops_from_packets(out, stream)
+    return gops_from_packets(out, stream, start)
 
 
-def gops_from_packets(text: str, video_stream: int) -> list[Gop] | None:
-    """Sum ffprobe's packet lines (``compact`` format) per GOP of ``video_stream``."""
+def gops_from_packets(text: str, video_stream: int, start: float = 0.0) -> list[Gop] | None:
+    """Sum ffprobe's packet lines (``compact`` format) per GOP of ``video_stream``.
+
+    Times are made relative to ``start``, the file's start time: ffmpeg's input ``-ss`` and
+    ``-to`` count from there, while ffprobe prints absolute times (a file whose timestamps
+    begin at 5 s had every cut a GOP early before this)."""
     packets: list[tuple[int, float, float, int, bool]] = []
     for line in text.splitlines():
         fields = dict(part.split("=", 1) for part in line.split("|") if "=" in part)
@@ -166,7 +174,8 @@ def gops_from_packets(text: str, video_stream: int) -> list[Gop] | None:
     sizes = [0] * len(keys)
     for _stream, _pts, dts, size, _key in packets:
         sizes[max(0, bisect.bisect_right(starts, dts) - 1)] += size
-    return [Gop(pts=pts, dts=dts, size=size) for (dts, pts), size in zip(keys, sizes, strict=True)]
+    return [Gop(pts=pts - start, dts=dts - start, size=size)
+            for (dts, pts), size in zip(keys, sizes, strict=True)]
 
 
 def _time(value: str | None) -> float | None:
@@ -175,17 +184,20 @@ def _time(value: str | None) -> float | None:
     return float(value)
 
 
-def _video_stream(src: Path, cancel: threading.Event | None) -> int | None:
+def _video_stream(src: Path, cancel: threading.Event | None) -> tuple[int, float] | None:
+    """(index of the first real video stream, the file's start time in seconds)."""
     out = _ffprobe(
-        ["-show_entries", "stream=index,codec_type:stream_disposition=attached_pic",
+        ["-show_entries",
+         "format=start_time:stream=index,codec_type:stream_disposition=attached_pic",
          "-of", "json", str(src)], cancel,
     )  # fmt: skip
     try:
-        streams = json.loads(out or "{}").get("streams", [])
-        for stream in streams:
+        data = json.loads(out or "{}")
+        start = _time((data.get("format") or {}).get("start_time")) or 0.0
+        for stream in data.get("streams", []):
             cover = (stream.get("disposition") or {}).get("attached_pic")
             if stream.get("codec_type") == "video" and not cover:
-                return int(stream["index"])
+                return int(stream["index"]), start
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
     return None
@@ -311,11 +323,12 @@ class VideoSplit:
         tmp = self.out_dir / f"{_TMP}{target.name}"
         argv = ["ffmpeg", "-v", "error", "-nostdin", "-y"]
         if first > 0:
-            argv += ["-ss", f"{self.gops[first].pts + EPSILON:.6f}"]
+            argv += ["-ss", f"{self.gops[first].pts - EPSILON:.6f}"]
         if end < len(self.gops):
             argv += ["-to", f"{self.gops[end].dts - EPSILON:.6f}"]
         argv += ["-i", str(self.src), "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
-                 "-c", "copy", "-avoid_negative_ts", "make_zero"]  # fmt: skip
+                 "-c", "copy", "-copypriorss", "0", "-avoid_negative_ts", "make_zero",
+                 ]  # fmt: skip
         if target.suffix.lower() in _FASTSTART:
             argv += ["-movflags", "+faststart"]
         argv.append(str(tmp))

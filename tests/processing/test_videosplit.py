@@ -203,3 +203,15 @@ def test_what_gets_the_byte_split_instead(clip: Path, tmp_path: Path) -> None:
     biggest = max(g.size for g in gops)
     assert open_split(clip, tmp_path / "p", biggest) is None  # a GOP over the 95% budget
     assert open_split(clip, tmp_path / "p", biggest * 2) is not None
+
+
+def test_a_file_whose_timestamps_do_not_start_at_zero(clip: Path, tmp_path: Path) -> None:
+    """ffmpeg's -ss/-to count from the file's start time, ffprobe prints absolute times."""
+    late = tmp_path / "late.mkv"
+    _ffmpeg("-i", str(clip), "-c", "copy", "-output_ts_offset", "5", str(late))
+    gops = probe_gops(late)
+    assert gops is not None and abs(gops[0].pts) < 0.1
+    limit = 2 * max(g.size for g in gops)
+    parts = all_parts(VideoSplit(late, tmp_path / "parts", limit, gops))
+    assert len(parts) >= 3 and all(p.stat().st_size <= limit for p in parts)
+    assert sum(video_packets(p) for p in parts) == 150

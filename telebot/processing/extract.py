@@ -283,7 +283,7 @@ def _tar_stream(
             yield reader, lambda: os.lseek(raw.fileno(), 0, os.SEEK_CUR)
         finally:
             if proc.poll() is None:
-                childproc.stop(proc, grace=1.0)
+                childproc.stop_process(proc, grace=1.0)
             errors = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
         if proc.returncode not in (0, None, -15):
             raise ProcessingError(f"zstd could not read the archive: {errors.strip()[:200]}")

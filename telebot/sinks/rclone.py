@@ -133,7 +133,7 @@ def _wait(
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the child's process group, SIGKILL after :data:`STOP_GRACE`; reaps it."""
-    childproc.stop(proc, STOP_GRACE)
+    childproc.stop_process(proc, STOP_GRACE)
 
 
 def _read_stderr(

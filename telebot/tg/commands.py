@@ -58,6 +58,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("yl",),
         usage="/ytdlleech <link> [-q format] [-opt JSON] [flags]",
     ),
+    CommandSpec(
+        "mediainfo",
+        "Codecs, duration and size of a media file (reads only its first megabytes)",
+        aliases=("mi",),
+        usage="/mediainfo <link> (or reply to a file or link)",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",

@@ -305,6 +305,9 @@ def _reply_file(update: Update) -> ReplyFile | None:
     return ReplyFile(media.file_id, getattr(media, "file_name", None), media.file_size)
 
 
+reply_file_of = _reply_file  # public name for other commands (/mediainfo)
+
+
 def _is_chat_id(text: str) -> bool:
     return text.lstrip("-").isdigit()
 

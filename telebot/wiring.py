@@ -18,6 +18,7 @@ from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
+from telebot.processing.rename import rename_stage_factory
 from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
@@ -38,6 +39,7 @@ from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
 from telebot.tg.torrents import SeedingControls
+from telebot.tg.usettings import SettingsMenu
 
 if TYPE_CHECKING:
     from telebot.tg.bot import BotContext
@@ -163,6 +165,8 @@ def install(ctx: BotContext) -> None:
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, lambda: ctx.bridge),
         ],
+        # Last: renaming (-ns, prefix/suffix) and excluded extensions act on the final result.
+        stages=[rename_stage_factory],
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
@@ -193,6 +197,10 @@ def install(ctx: BotContext) -> None:
     ctx.callback_handler = cloud.callbacks(
         seed_controls.callbacks(file_menu, commands.on_callback)
     )
+    settings_menu = SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo)
+    ctx.extra_handlers["usetting"] = settings_menu.command
+    ctx.callback_handler = settings_menu.callbacks(ctx.callback_handler)
+    ctx.message_handler = settings_menu.on_message
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)

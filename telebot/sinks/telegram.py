@@ -48,6 +48,7 @@ from telebot.monitor.perf import monitor_performance
 from telebot.processing.media import video_fields
 from telebot.processing.split import part_name, plan_parts, write_part
 from telebot.telegram.messenger import Messenger
+from telebot.usersettings import caption_for
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ class TelegramSink:
         links: list[str] = []
         notes: list[str] = []
         count = 0
+        uploads = self._count_parts(task, files)  # {total} of a caption template
         for file in files:
             for label, size, produce in self._parts(task, file):
                 count += 1
@@ -156,6 +158,7 @@ class TelegramSink:
                 else:
                     part = produce()
                     sending = PartSend(ledger, label, upload.part_progress)
+                    sending.caption = _caption(task, label, part.name, size, (count, uploads))
                     link, note = self._send(task, chat_id, part, sending, upload,
                                             whole=part == file)
                     if part != file:
@@ -168,6 +171,31 @@ class TelegramSink:
         return Delivery(
             name=path.name, size=total, location=where, files=count, links=links, notes=notes
         )
+
+    def _count_parts(self, task: Task, files: list[Path]) -> int:
+        limit = self.part_size(task)
+        sizes = (f.stat().st_size for f in files)
+        return sum(len(plan_parts(size, limit)) if size > limit else 1 for size in sizes)
+
+    def _custom_thumbnail(self, task: Task) -> Path | None:
+        """The user's thumbnail (a Telegram file_id) as a file in the task folder, fetched once
+        per task; None (logged) when Telegram cannot give it: a thumbnail is a nicety."""
+        file_id = task.spec.thumbnail
+        if not file_id:
+            return None
+        path = task.workdir / CUSTOM_THUMB
+        if path.is_file():
+            return path
+        bridge = self._messenger()
+        try:
+            data = bridge.call(task.spec.chat_id, "getFile", lambda: _fetch(bridge.bot, file_id))
+        except Exception as exc:
+            log.warning("could not fetch the custom thumbnail of %s: %s", task.gid, exc)
+            return None
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_bytes(data)
+        temp.replace(path)  # whole or absent: a resumed task never sends half a thumbnail
+        return path
 
     def _parts(self, task: Task, file: Path) -> Iterator[tuple[str, int, Callable[[], Path]]]:
         """(label, size, make-the-part) for each part; a part's file is only written when
@@ -204,10 +232,12 @@ class TelegramSink:
         method, field = ("send_document", "document")
         if task.spec.as_media and whole:  # a part of a split file is no playable media
             method, field = media_method(part, size)
-        # Cut the text, not the HTML: a cut closing tag would make Telegram refuse the caption.
-        caption = f"<code>{html.escape(sending.label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+        caption = sending.caption or _caption(task, sending.label, part.name, size, (1, 1))
         try:
             extra = video_fields(part, task.workdir / THUMBS_DIR) if field == "video" else {}
+            thumb = self._custom_thumbnail(task) if field in THUMB_FIELDS else None
+            if thumb is not None:  # the user's thumbnail wins over one made from the video
+                extra["thumbnail"] = thumb
             message = self._send_as(
                 chat_id, method, field, part, caption, upload, sending, extra
             )
@@ -292,6 +322,23 @@ class TelegramSink:
                 handle.close()
 
 
+async def _fetch(bot: Any, file_id: str) -> bytes:
+    """getFile and the download, on the loop; the caller writes the bytes from its thread."""
+    remote = await bot.get_file(file_id)
+    return bytes(await remote.download_as_bytearray())
+
+
+def _caption(task: Task, label: str, name: str, size: int, position: tuple[int, int]) -> str:
+    """The user's caption template filled in, else the part's label in monospace. The text is
+    cut, not the HTML: a cut closing tag or entity would make Telegram refuse the caption."""
+    template = task.spec.caption
+    if not template:
+        return f"<code>{html.escape(label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+    index, total = position
+    text = caption_for(template, name=name, size=size, index=index, total=total)
+    return html.escape(text[:CAPTION_LIMIT], quote=False)
+
+
 def _unanswered(task: Task, part: Path, sending: PartSend, exc: Exception) -> str:
     """The note for a part whose upload ended without an answer, or the error to raise."""
     cancelled = task.cancel_event.is_set()
@@ -359,6 +406,7 @@ class PartSend:
     def __init__(self, ledger: SendLedger, label: str, progress: Callable[[int], None]) -> None:
         self.ledger = ledger
         self.label = label
+        self.caption = ""  # the HTML caption of this part (set by the sink)
         self._progress = progress
         self._lock = threading.Lock()
         self._sent = False
@@ -395,6 +443,10 @@ class PartSend:
 
 LEDGER_NAME = ".leech-ledger"
 THUMBS_DIR = ".thumbs"  # video thumbnails, in the task folder beside the ledger
+# The user's /usetting thumbnail, fetched once per task. A dot name: sources never give a
+# result one (names.sanitize_filename), and video thumbnails in THUMBS_DIR are named by video.
+CUSTOM_THUMB = ".custom-thumbnail.jpg"
+THUMB_FIELDS = frozenset({"document", "video", "audio"})  # the send methods taking a thumbnail
 UNCONFIRMED = "Telegram did not confirm it; check that it arrived"
 
 

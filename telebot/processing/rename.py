@@ -11,10 +11,11 @@ folder as the input, so the same filesystem): no byte is copied; a copy is the f
 the filesystem has no hard links.
 
 ``-ns`` syntax: rules separated by ``|``; ``old/new`` replaces every ``old`` literally (``new``
-may be empty); ``/pattern/new/r`` is a regular expression (``new`` may use ``\\1``). Write ``\\|``
-and ``\\/`` for a ``|`` or ``/`` inside a rule. Regular expressions run through the ``regex``
-package with a time limit shared by every name of the task (:data:`REGEX_BUDGET`), so a pattern
-with catastrophic backtracking ends in an error instead of holding a worker.
+may be empty); ``/pattern/new/r`` is a regular expression (``new`` may use ``\\1``, and a ``|``
+in it is alternation). In a literal rule write ``\\|`` and ``\\/`` for a ``|`` or ``/``.
+Regular expressions run through the ``regex`` package with a time limit shared by every name of
+the task (:data:`REGEX_BUDGET`), so a pattern with catastrophic backtracking ends in an error
+instead of holding a worker.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ REGEX_FLAG = "r"
 # link(2) errors that mean "no hard links here": the file is copied instead.
 NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK})
 
-NS_USAGE = "write -ns old/new, -ns 'a/b|c/' or -ns '/regex/new/r' (\\| and \\/ inside a rule)."
+NS_USAGE = "write -ns old/new, -ns 'a/b|c/' or -ns '/regex/new/r' (\\| and \\/ for | and /)."
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,53 @@ def _split_unescaped(text: str, sep: str) -> list[str]:
     return parts
 
 
+def _split_rules(text: str) -> list[str]:
+    """Split ``-ns`` text into rules. A rule that starts with ``/`` runs to the first ``/r``
+    that ends the text or comes before a ``|`` and has an unescaped ``/`` before it: a ``|``
+    inside a regular expression is alternation, not the end of the rule."""
+    rules: list[str] = []
+    i = 0
+    while i < len(text):
+        end = _regex_end(text, i) if text[i] == "/" else -1
+        if end < 0:
+            piece = _split_unescaped(text[i:], "|")[0]
+            consumed = _raw_length(text[i:], piece)
+            rules.append(piece)
+            i += consumed + 1
+        else:
+            rules.append(text[i:end])
+            i = end + 1
+    return rules
+
+
+def _regex_end(text: str, start: int) -> int:
+    """Where the ``/pattern/new/r`` rule at ``start`` ends (exclusive), or -1 if it is none."""
+    search = start + 1
+    while True:
+        found = text.find("/" + REGEX_FLAG, search)
+        if found < 0:
+            return -1
+        after = found + 1 + len(REGEX_FLAG)
+        inner = text[start + 1 : found]
+        if (after == len(text) or text[after] == "|") and len(_split_unescaped(inner, "/")) > 1:
+            return after
+        search = found + 1
+
+
+def _raw_length(raw: str, piece: str) -> int:
+    """How many characters of ``raw`` the unescaped ``piece`` (up to the first ``|``) took."""
+    i = taken = 0
+    while i < len(raw) and taken < len(piece):
+        i += 2 if raw[i] == "\\" and i + 1 < len(raw) and raw[i + 1] == "|" else 1
+        taken += 1
+    return i
+
+
 def parse_rules(text: str) -> tuple[Rule, ...]:
     """``-ns`` text → rules, or :class:`BadInputError` saying what is wrong."""
     if len(text) > MAX_RULES_TEXT:
         raise BadInputError(f"-ns is too long (over {MAX_RULES_TEXT} characters).")
-    rules = [_parse_rule(part) for part in _split_unescaped(text, "|") if part]
+    rules = [_parse_rule(part) for part in _split_rules(text) if part]
     if not rules:
         raise BadInputError(f"-ns needs at least one rule: {NS_USAGE}")
     if len(rules) > MAX_RULES:

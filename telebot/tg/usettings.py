@@ -52,6 +52,7 @@ INPUT_TIMEOUT = 120.0
 THUMB_MAX_SIDE = 320
 THUMB_MAX_BYTES = 200_000
 CAPTION_TEMPLATE_LIMIT = 1024  # Bot API caption limit
+SHOWN_TYPES = {"document": "documents", "media": "media"}
 
 # key → (button label, prompt). The thumbnail takes a photo; every other one takes text.
 INPUTS: dict[str, tuple[str, str]] = {
@@ -180,7 +181,7 @@ class SettingsMenu:
             now = UserSettings.load(self._store, user_id).leech_type
             wanted = "document" if now == "media" else "media"
             self._store.set_setting(user_id, "leech_type", wanted)
-            answer = f"Leech as {wanted}s."
+            answer = f"Leech as {SHOWN_TYPES[wanted]}."
         elif action == "i" and key in INPUTS:
             return self._ask(user_id, key, where)
         elif action in ("d", "clr") and key in INPUTS:
@@ -227,10 +228,11 @@ class SettingsMenu:
     def _end(self, user_id: int, chat_id: int, note: str) -> _Pending | None:
         with self._lock:
             pending = self._pending.pop((chat_id, user_id), None)
-        if pending is not None and pending.prompt is not None:
+        if pending is None:
+            return None
+        self._refresh(user_id, pending.menu)  # first: once the note shows, the menu is current
+        if pending.prompt is not None:
             self._messenger().edit_text(*pending.prompt, note)
-        if pending is not None:
-            self._refresh(user_id, pending.menu)
         return pending
 
     def take(self, given: Input) -> bool:
@@ -247,7 +249,7 @@ class SettingsMenu:
             value = self.check(pending.key, given)
         except BadInputError as exc:  # ask again: the prompt stays open until its deadline
             self._messenger().send_text(
-                given.chat_id, f"❌ {html.escape(str(exc))}", reply_to=given.message_id
+                given.chat_id, f"❌ {html.escape(str(exc), quote=False)}", reply_to=given.message_id
             )
             return True
         self._store.set_setting(given.user_id, pending.key, value)
@@ -338,7 +340,7 @@ def menu_text(settings: UserSettings, config: Config) -> str:
     split = format_bytes(s.split_size or config.leech_split_size)
     lines = [
         "⚙️ <b>Your settings</b> (flags on a command still win)",
-        f"Leech as: {s.leech_type + 's' if s.leech_type else 'documents (default)'}",
+        f"Leech as: {SHOWN_TYPES[s.leech_type] if s.leech_type else 'documents (default)'}",
         f"Part size: {split}{'' if s.split_size else ' (default)'}",
         f"Leech chat: {_shown(s.leech_dest) if s.leech_dest else 'the chat of the command'}",
         f"Thumbnail: {'custom' if s.thumbnail else 'none (videos get a frame)'}",

@@ -40,9 +40,7 @@ def menu_text(api: FakeBotAPI, menu: int, chat: int = OWNER) -> str:
     return str(api.chat_messages(chat)[menu]["text"])
 
 
-def press(
-    api: FakeBotAPI, menu: int, label: str, *, chat: int = OWNER, user: int = OWNER
-) -> Call:
+def press(api: FakeBotAPI, menu: int, label: str, *, chat: int = OWNER, user: int = OWNER) -> Call:
     """Press the button of message ``menu`` whose text starts with ``label``; the answer."""
     message = api.chat_messages(chat)[menu]
     [data] = [d for text, d in buttons(message).items() if text.startswith(label)]
@@ -177,9 +175,7 @@ def test_flags_beat_user_settings_which_beat_the_config(
     assert sent == {("sendVideo", GROUP), ("sendDocument", OTHER_GROUP)}
 
 
-def test_only_the_owner_may_press_and_answer_the_menu(
-    bot_api: FakeBotAPI, make_bot: Any
-) -> None:
+def test_only_the_owner_may_press_and_answer_the_menu(bot_api: FakeBotAPI, make_bot: Any) -> None:
     make_bot(AUTHORIZED_CHATS=str(STRANGER))
     menu = open_menu(bot_api)
     before = menu_text(bot_api, menu)

@@ -244,3 +244,32 @@ def test_a_catastrophic_pattern_fails_the_task_within_its_time_limit(
     # A bad rule is refused before anything is downloaded.
     bot_api.push_message(f"/mirror {origin.url}/x.bin -ns '/(/x/r'", chat_id=OWNER, user_id=OWNER)
     wait_text(bot_api, r"❌ -ns: .* is no regular expression", chat_id=OWNER, since=since)
+
+
+def test_excluded_extensions_and_prefix_apply_to_every_file_of_a_mirrored_folder(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
+) -> None:
+    from tests.e2e.test_torrent import torrent_env
+    from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent
+
+    files = {"pack/a.bin": 150_000, "pack/sub/b.bin": 40_001, "pack/c.txt": 17, "pack/d.NFO": 5}
+    root = make_files(tmp_path / "seed", files)
+    torrent = make_torrent(root / "pack")
+    with Seeder() as seeder:
+        seeder.seed(torrent, root)
+        bot = make_bot(**torrent_env())
+        menu = open_menu(bot_api)
+        enter(bot_api, menu, "Skip extensions", "txt .nfo")
+        enter(bot_api, menu, "Prefix", "p-")
+        since = bot_api.mark()
+        bot_api.push_message(
+            f"/mirror {magnet(torrent, seeder.port)}", chat_id=OWNER, user_id=OWNER
+        )
+        done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=90)
+    got = bot.mirror_dir / "p-pack"
+    assert sorted(str(p.relative_to(got)) for p in got.rglob("*") if p.is_file()) == [
+        "p-a.bin",
+        "sub/p-b.bin",
+    ]
+    assert (got / "sub/p-b.bin").read_bytes() == (root / "pack/sub/b.bin").read_bytes()
+    assert "skipped .nfo .txt" in text_of(done)

@@ -219,7 +219,8 @@ class SettingsMenu:
         sent = self._messenger().send_text(
             chat_id,
             f"✏️ <b>{html.escape(label)}</b>: {html.escape(prompt)}\n"
-            f"(within {round(INPUT_TIMEOUT)} s)",
+            # In groups a bot in privacy mode only sees replies to its messages: ask for one.
+            f"(reply to this message within {round(INPUT_TIMEOUT)} s)",
             markup=InlineKeyboardMarkup([buttons]),
         )
         pending.prompt = (sent.chat_id, sent.message_id)

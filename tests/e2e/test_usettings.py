@@ -6,10 +6,12 @@ or stores in the mirror folder; flag > user setting > config; a stranger's press
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from telebot.units import format_bytes
 from tests.conftest import OWNER
 from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import Call, FakeBotAPI
@@ -86,11 +88,22 @@ def field_of(call: Call) -> str:
     return {"senddocument": "document", "sendvideo": "video"}[call.method.lower()]
 
 
+def small_video(folder: Path) -> bytes:
+    """1 s of 320x240 test pattern: a real video, so the bot makes a thumbnail of its own."""
+    out = folder / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=1",
+         "-c:v", "libx264", "-preset", "ultrafast", str(out)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
 def test_menu_settings_shape_the_uploads_and_reset_all_undoes_them(
-    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
 ) -> None:
     make_bot()
-    origin.add("/clip.mp4", size=300_000, seed=1)
+    clip = origin.add("/clip.mp4", data=small_video(tmp_path))
     origin.add("/data.bin", size=2_500_000, seed=2)
     bot_api.set_member(GROUP, OWNER, "member")
     menu = open_menu(bot_api)
@@ -113,8 +126,9 @@ def test_menu_settings_shape_the_uploads_and_reset_all_undoes_them(
     [video] = uploads(bot_api, since)
     assert video.method == "sendVideo" and video.params["chat_id"] == GROUP
     assert video.files["video"].filename == "pre-clip-suf.mp4"
-    assert thumbnail_of(video) == JPEG
-    assert video.params["caption"] == "pre-clip-suf.mp4 #1/1 (293.0 KiB)"
+    assert int(video.params["duration"]) == 1  # the video's own metadata is still sent...
+    assert thumbnail_of(video) == JPEG  # ...but the user's thumbnail wins over its frame
+    assert video.params["caption"] == f"pre-clip-suf.mp4 #1/1 ({format_bytes(clip.size)})"
     assert "Settings: as media · parts 976.6 KiB · custom thumbnail · caption" in text_of(done)
 
     since = bot_api.mark()

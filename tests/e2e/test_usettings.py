@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from telebot.units import format_bytes
-from tests.conftest import OWNER
+from tests.conftest import OWNER, USER
 from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import Call, FakeBotAPI
 from tests.fakes.origin import FakeOrigin
@@ -33,6 +33,7 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
 
 
 def open_menu(api: FakeBotAPI, user: int = OWNER) -> int:
+    """/us in the user's private chat; the menu's message id."""
     since = api.mark()
     api.push_message("/us", chat_id=user, user_id=user)
     return int(wait_text(api, r"Your settings", chat_id=user, since=since).result["message_id"])
@@ -57,13 +58,24 @@ def press(api: FakeBotAPI, menu: int, label: str, *, chat: int = OWNER, user: in
     )
 
 
-def enter(api: FakeBotAPI, menu: int, label: str, value: str | None = None, **media: Any) -> None:
-    """Press ``label``, answer the prompt with ``value`` (or a photo), wait for "✅ … set"."""
+def enter(
+    api: FakeBotAPI,
+    menu: int,
+    label: str,
+    value: str | None = None,
+    *,
+    user: int = OWNER,
+    reply: str = r"✅ .* set",
+    **media: Any,
+) -> None:
+    """Press ``label``, answer the prompt with ``value`` (or a photo), wait for ``reply``
+    (an edit of the prompt, or a new message for a refusal)."""
     since = api.mark()
-    press(api, menu, label)
-    wait_text(api, r"✏️", chat_id=OWNER, since=since)
-    api.push_message(value or "", chat_id=OWNER, user_id=OWNER, entities=False, **media)
-    wait_text(api, r"✅ .* set", chat_id=OWNER, since=since, method="editMessageText")
+    press(api, menu, label, chat=user, user=user)
+    wait_text(api, r"✏️", chat_id=user, since=since)
+    api.push_message(value or "", chat_id=user, user_id=user, entities=False, **media)
+    method = "editMessageText" if reply.startswith("✅") else "sendMessage"
+    wait_text(api, reply, chat_id=user, since=since, method=method)
 
 
 def leech(api: FakeBotAPI, text: str) -> dict[str, Any]:
@@ -287,3 +299,46 @@ def test_excluded_extensions_and_prefix_apply_to_every_file_of_a_mirrored_folder
     ]
     assert (got / "sub/p-b.bin").read_bytes() == (root / "pack/sub/b.bin").read_bytes()
     assert "skipped .nfo .txt" in text_of(done)
+
+
+def test_the_leech_chat_needs_membership_when_set_and_when_used(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    make_bot(AUTHORIZED_CHATS=str(USER))  # USER is no sudo: membership is checked
+    origin.add("/f.bin", size=1000, seed=7)
+    menu = open_menu(bot_api, USER)
+    enter(bot_api, menu, "Leech chat", str(GROUP), user=USER, reply="❌ You are not a member")
+    bot_api.set_member(GROUP, USER, "member")
+    bot_api.push_message(str(GROUP), chat_id=USER, user_id=USER, entities=False)  # tries again
+    wait_text(bot_api, r"✅ Leech chat set", chat_id=USER, method="editMessageText")
+    bot_api.set_member(GROUP, USER, "left")  # left since: the next leech is refused
+    since = bot_api.mark()
+    bot_api.push_message(f"/leech {origin.url}/f.bin", chat_id=USER, user_id=USER)
+    wait_text(bot_api, r"❌ You are not a member of chat", chat_id=USER, since=since)
+    assert not uploads(bot_api, since)
+
+
+def test_mirror_destination_from_the_menu_beats_default_upload(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
+) -> None:
+    from tests.fakes.rclone_serve import start_remotes
+
+    servers = start_remotes(tmp_path / "remotes")
+    try:
+        bot = make_bot(RCLONE_CONFIG=str(servers.config), DEFAULT_UPLOAD="sf:config")
+        res = origin.add("/clip.bin", size=50_000, seed=8)
+        menu = open_menu(bot_api)
+        enter(bot_api, menu, "Mirror to", "nosuch:x", reply="❌ There is no remote called")
+        bot_api.push_message("wd:mine", chat_id=OWNER, user_id=OWNER, entities=False)
+        wait_text(bot_api, r"✅ Mirror to set", chat_id=OWNER, method="editMessageText")
+        for flags, where in (("", servers.webdav.root / "mine"), ("-up local", bot.mirror_dir)):
+            since = bot_api.mark()
+            bot_api.push_message(
+                f"/mirror {origin.url}/clip.bin {flags}", chat_id=OWNER, user_id=OWNER
+            )
+            wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+            assert (where / "clip.bin").read_bytes() == res.bytes()
+        assert not (servers.sftp.root / "config").exists()
+    finally:
+        servers.webdav.stop()
+        servers.sftp.stop()

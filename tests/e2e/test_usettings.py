@@ -13,7 +13,7 @@ from typing import Any
 
 from telebot.units import format_bytes
 from tests.conftest import OWNER, USER
-from tests.e2e.helpers import text_of, wait_text
+from tests.e2e.helpers import files_in, text_of, wait_text
 from tests.fakes.bot_api import Call, FakeBotAPI
 from tests.fakes.origin import FakeOrigin
 from tests.polling import wait_until
@@ -342,3 +342,27 @@ def test_mirror_destination_from_the_menu_beats_default_upload(
     finally:
         servers.webdav.stop()
         servers.sftp.stop()
+
+
+def test_default_ytdl_options_from_the_menu_and_opt_beats_them(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
+) -> None:
+    from tests.fakes.media import make_media, serve_media
+
+    serve_media(origin, make_media(tmp_path / "media"))
+    bot = make_bot()
+    menu = open_menu(bot_api)
+    enter(bot_api, menu, "yt-dlp options", '{"exec": "touch x"}', reply="❌ .*exec")
+    bot_api.push_message('{"playlist_items": "1"}', chat_id=OWNER, user_id=OWNER, entities=False)
+    wait_text(bot_api, r"✅ yt-dlp options set", chat_id=OWNER, method="editMessageText")
+
+    def videos(flags: str, name: str) -> int:
+        since = bot_api.mark()
+        bot_api.push_message(
+            f"/ytdl {origin.url}/list.html -n {name} -q b {flags}", chat_id=OWNER, user_id=OWNER
+        )
+        wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=90)
+        return len([p for p in files_in(bot.mirror_dir) if p.suffix == ".mp4" and name in str(p)])
+
+    assert videos("", "One") == 1  # the user's playlist_items
+    assert videos("""-opt '{"playlist_items": "1-2"}'""", "Two") == 2  # the flag's

@@ -178,3 +178,22 @@ def test_bad_values_are_refused(tmp_path: Path, key: str, value: str, error: str
     menu = SettingsMenu(config(tmp_path), Store(":memory:"), RecordingMessenger, lambda _u: False)  # type: ignore[arg-type]
     with pytest.raises(BadInputError, match=error):
         menu.check(key, Input(1, 1, 1, value))
+
+
+def test_clear_cancel_and_close_buttons(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    bridge = RecordingMessenger()
+    menu = SettingsMenu(config(tmp_path), store, lambda: bridge, lambda _u: False)  # type: ignore[arg-type,return-value]
+    store.set_setting(7, "caption", "{name}")
+    menu.press(7, "i", "caption", (5, 50))
+    assert menu.press(7, "clr", "caption", (5, 101)) == "Caption cleared."
+    assert UserSettings.load(store, 7).caption == ""
+    assert bridge.edits[-1] == (5, 101, "Caption cleared.")  # the prompt says so
+    assert menu.take(Input(5, 7, 3, "late")) is False  # the prompt is closed
+    menu.press(7, "i", "prefix", (5, 50))
+    assert menu.press(7, "x", "", (5, 102)) == "Cancelled."
+    assert menu.take(Input(5, 7, 4, "p-")) is False
+    assert UserSettings.load(store, 7).prefix == ""
+    assert menu.press(7, "c", "", (5, 50)) == "Closed."
+    assert bridge.edits[-1] == (5, 50, "⚙️ Settings closed.")
+    assert menu.press(7, "zz", "", (5, 50)) == "Unknown button."

@@ -129,6 +129,9 @@ class TaskCommands:
             select=args.select,
             seed_ratio=args.seed[0] if args.seed else None,
             seed_minutes=args.seed[1] if args.seed else None,
+            extract=args.extract,
+            extract_password=args.extract_password,
+            join=args.join,
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         if kind == "leech" and not (args.as_document or args.as_media) and user.leech_type:
@@ -324,6 +327,9 @@ def _reply_file(update: Update) -> ReplyFile | None:
     if media is None:
         return None
     return ReplyFile(media.file_id, getattr(media, "file_name", None), media.file_size)
+
+
+reply_file_of = _reply_file  # public name for other commands (/mediainfo)
 
 
 def _is_chat_id(text: str) -> bool:

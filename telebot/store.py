@@ -208,6 +208,15 @@ class Store:
         rows = self._query("SELECT key, value FROM user_settings WHERE user_id = ?", (user_id,))
         return {key: json.loads(value) for key, value in rows}
 
+    def delete_setting(self, user_id: int, key: str | None = None) -> int:
+        """Forget one setting of a user, or all of them (``key`` None); returns rows removed."""
+        sql = "DELETE FROM user_settings WHERE user_id = ?"
+        args: tuple[Any, ...] = (user_id,)
+        if key is not None:
+            sql, args = sql + " AND key = ?", (user_id, key)
+        with self._tx() as conn:
+            return int(conn.execute(sql, args).rowcount)
+
     # -- task journal ---------------------------------------------------------------------
 
     def journal_add(

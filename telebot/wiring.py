@@ -21,6 +21,7 @@ from telebot.engine.task import TaskSpec
 from telebot.processing.archivecheck import Limits
 from telebot.processing.extract import extract_factory
 from telebot.processing.join import join_factory
+from telebot.processing.rename import rename_stage_factory
 from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
@@ -42,6 +43,7 @@ from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
 from telebot.tg.torrents import SeedingControls
+from telebot.tg.usettings import SettingsMenu
 
 if TYPE_CHECKING:
     from telebot.tg.bot import BotContext
@@ -84,6 +86,8 @@ def stage_factories(config: Config) -> list[StageFactory]:
     return [
         join_factory(),
         extract_factory(limits),
+        # Last: renaming (-ns, prefix/suffix) and skipped extensions act on the final result.
+        rename_stage_factory,
     ]
 
 
@@ -208,6 +212,10 @@ def install(ctx: BotContext) -> None:
     ctx.callback_handler = cloud.callbacks(
         seed_controls.callbacks(file_menu, commands.on_callback)
     )
+    settings_menu = SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo)
+    ctx.extra_handlers["usetting"] = settings_menu.command
+    ctx.callback_handler = settings_menu.callbacks(ctx.callback_handler)
+    ctx.message_handler = settings_menu.on_message
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)

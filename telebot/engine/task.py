@@ -62,6 +62,14 @@ class TaskSpec:
     extract: bool = False  # -e [password]: extract archives (processing/extract.py)
     extract_password: str | None = field(default=None, repr=False)
     join: bool = False  # -j: join split files name.001, name.002, ... (processing/join.py)
+    # Per-user settings (/usetting) and -ns, resolved at submit time so a task keeps them
+    # across restarts and on remote workers (issue 16).
+    name_prefix: str = ""
+    name_suffix: str = ""
+    name_subst: str = ""  # -ns rules as typed (processing/rename.py parses them)
+    exclude_ext: tuple[str, ...] = ()  # ".nfo", ...: skipped when delivering a folder
+    caption: str = ""  # leech caption template: {name} {size} {index} {total}
+    thumbnail: str | None = None  # leech: a Telegram file_id of the user's thumbnail
 
     @property
     def seeding(self) -> bool:
@@ -81,6 +89,7 @@ class TaskSpec:
         data = migrate(data)
         try:
             data["headers"] = tuple((str(k), str(v)) for k, v in data.get("headers") or ())
+            data["exclude_ext"] = tuple(str(e) for e in data.get("exclude_ext") or ())
             if data.get("auth") is not None:
                 if not isinstance(data["auth"], (list, tuple)):
                     raise TypeError("auth is not a pair")

@@ -53,6 +53,7 @@ from telebot.processing.media import media_fields
 from telebot.processing.split import part_name, plan_parts, write_part
 from telebot.processing.videosplit import VideoSplit, open_split
 from telebot.telegram.messenger import Messenger
+from telebot.usersettings import caption_for
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,9 @@ class TelegramSink:
         links: list[str] = []
         notes: list[str] = []
         count = 0
+        # {total} of a caption template: planned by size; keyframe splits of a video may
+        # come out a part longer, so a caption never shows an index past its total.
+        uploads = self._count_parts(task, files)
         for file in files:
             for label, size, produce, playable in self._parts(task, file):
                 count += 1
@@ -161,6 +165,8 @@ class TelegramSink:
                 else:
                     part = produce()
                     sending = PartSend(ledger, label, upload.part_progress)
+                    place = (count, max(count, uploads))
+                    sending.caption = _caption(task, label, part.name, size, place)
                     link, note = self._send(task, chat_id, part, sending, upload,
                                             whole=playable)
                     if part != file:
@@ -173,6 +179,31 @@ class TelegramSink:
         return Delivery(
             name=path.name, size=total, location=where, files=count, links=links, notes=notes
         )
+
+    def _count_parts(self, task: Task, files: list[Path]) -> int:
+        limit = self.part_size(task)
+        sizes = (f.stat().st_size for f in files)
+        return sum(len(plan_parts(size, limit)) if size > limit else 1 for size in sizes)
+
+    def _custom_thumbnail(self, task: Task) -> Path | None:
+        """The user's thumbnail (a Telegram file_id) as a file in the task folder, fetched once
+        per task; None (logged) when Telegram cannot give it: a thumbnail is a nicety."""
+        file_id = task.spec.thumbnail
+        if not file_id:
+            return None
+        path = task.workdir / CUSTOM_THUMB
+        if path.is_file():
+            return path
+        bridge = self._messenger()
+        try:
+            data = bridge.call(task.spec.chat_id, "getFile", lambda: _fetch(bridge.bot, file_id))
+        except Exception as exc:
+            log.warning("could not fetch the custom thumbnail of %s: %s", task.gid, exc)
+            return None
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_bytes(data)
+        temp.replace(path)  # whole or absent: a resumed task never sends half a thumbnail
+        return path
 
     def _parts(
         self, task: Task, file: Path
@@ -216,11 +247,13 @@ class TelegramSink:
         method, field = ("send_document", "document")
         if task.spec.as_media and whole:  # a part of a split file is no playable media
             method, field = media_method(part, size)
-        # Cut the text, not the HTML: a cut closing tag would make Telegram refuse the caption.
-        caption = f"<code>{html.escape(sending.label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+        caption = sending.caption or _caption(task, sending.label, part.name, size, (1, 1))
         try:
             extra = media_fields(part, field, task.workdir / THUMBS_DIR,
                                  video=part.suffix.lower() in VIDEO_EXTENSIONS)
+            thumb = self._custom_thumbnail(task) if field in THUMB_FIELDS else None
+            if thumb is not None:  # the user's thumbnail wins over one made from the file
+                extra["thumbnail"] = thumb
             message = self._send_as(
                 chat_id, method, field, part, caption, upload, sending, extra
             )
@@ -305,6 +338,23 @@ class TelegramSink:
                 handle.close()
 
 
+async def _fetch(bot: Any, file_id: str) -> bytes:
+    """getFile and the download, on the loop; the caller writes the bytes from its thread."""
+    remote = await bot.get_file(file_id)
+    return bytes(await remote.download_as_bytearray())
+
+
+def _caption(task: Task, label: str, name: str, size: int, position: tuple[int, int]) -> str:
+    """The user's caption template filled in, else the part's label in monospace. The text is
+    cut, not the HTML: a cut closing tag or entity would make Telegram refuse the caption."""
+    template = task.spec.caption
+    if not template:
+        return f"<code>{html.escape(label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+    index, total = position
+    text = caption_for(template, name=name, size=size, index=index, total=total)
+    return html.escape(text[:CAPTION_LIMIT], quote=False)
+
+
 def _video_parts(
     file: Path, video: VideoSplit
 ) -> Iterator[tuple[str, int, Callable[[], Path], bool]]:
@@ -385,6 +435,7 @@ class PartSend:
     def __init__(self, ledger: SendLedger, label: str, progress: Callable[[int], None]) -> None:
         self.ledger = ledger
         self.label = label
+        self.caption = ""  # the HTML caption of this part (set by the sink)
         self._progress = progress
         self._lock = threading.Lock()
         self._sent = False
@@ -421,6 +472,10 @@ class PartSend:
 
 LEDGER_NAME = ".leech-ledger"
 THUMBS_DIR = ".thumbs"  # video thumbnails, in the task folder beside the ledger
+# The user's /usetting thumbnail, fetched once per task. A dot name: sources never give a
+# result one (names.sanitize_filename), and video thumbnails in THUMBS_DIR are named by video.
+CUSTOM_THUMB = ".custom-thumbnail.jpg"
+THUMB_FIELDS = frozenset({"document", "video", "audio"})  # the send methods taking a thumbnail
 UNCONFIRMED = "Telegram did not confirm it; check that it arrived"
 
 

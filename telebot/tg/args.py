@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from telebot.config import parse_size
 from telebot.errors import BadInputError
+from telebot.processing.rename import parse_rules
 
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
 # short enough that nothing we store or log can be bloated by it.
@@ -27,7 +28,7 @@ _REFUSED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "co
 USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -ap <password>]'
 
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
-VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt"})
+VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns"})
 SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
@@ -53,6 +54,7 @@ class TaskArgs:
     seed: tuple[float | None, float | None] | None = None  # -d [ratio][:minutes]
     extract_password: str | None = field(default=None, repr=False)  # -e PASSWORD
     join: bool = False  # -j
+    name_subst: str | None = None  # -ns old/new|/re/new/r (checked by processing/rename.py)
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -166,7 +168,14 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         seed=parse_seed(_one(values, "-d")) if "-d" in switches else None,
         extract_password=_one(values, "-e"),
         join="-j" in switches,
+        name_subst=_name_subst(_one(values, "-ns")),
     )
+
+
+def _name_subst(text: str | None) -> str | None:
+    if text is not None:
+        parse_rules(text)  # refuse a bad rule now, not after the download
+    return text
 
 
 def _headers(given: list[str]) -> tuple[tuple[str, str], ...]:

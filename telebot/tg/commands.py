@@ -72,6 +72,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage="/cancel <gid> (or reply to the task's command)",
     ),
     CommandSpec("cancelall", "Cancel every task you started (sudo: all tasks)"),
+    CommandSpec("usetting", "Your settings: leech type, part size, names, thumbnail...",
+                aliases=("us",)),
     CommandSpec("stats", "Host, bot and tool statistics"),
     CommandSpec("ping", "Round trip time to the Bot API"),
     CommandSpec("log", "Send the log file", Level.SUDO),
@@ -101,6 +103,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
     ("-b", "bulk: reply to a message holding one link per line"),
+    ("-ns old/new|/re/new/r", "rename the delivered files (/regex/new/r: a regular expression)"),
     ("-q format", "/ytdl: a yt-dlp format, e.g. -q \"bv*[height<=720]+ba\" (skips the menu)"),
     ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
 )

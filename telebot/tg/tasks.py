@@ -31,6 +31,7 @@ from telebot.tg.quality import CALLBACK_PREFIX as QUALITY_PREFIX
 from telebot.tg.quality import QualityMenu
 from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
 from telebot.units import format_bytes, format_duration
+from telebot.usersettings import UserSettings, apply_names, describe
 from telebot.ytdl_options import parse_options
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class TaskCommands:
         assert message is not None and chat is not None and user is not None
         words = (message.text or "").split(maxsplit=1)
         args = parse_task_args(words[1] if len(words) > 1 else "", kind)
+        settings = await asyncio.to_thread(UserSettings.load, ctx.store, user.id)  # SQLite
         spec = self.spec_from(
             args,
             kind,
@@ -76,6 +78,7 @@ class TaskCommands:
             reply_text=_reply_text(update),
             reply_file=_reply_file(update) if tool is None else None,
             tool=tool,
+            user=settings,
         )
         if (spec.select or spec.seeding) and not is_torrent_spec(spec):
             flag = "-s" if spec.select else "-d"
@@ -99,8 +102,13 @@ class TaskCommands:
         reply_text: str | None,
         reply_file: ReplyFile | None = None,
         tool: str | None = None,
+        user: UserSettings | None = None,
     ) -> TaskSpec:
-        """Check what the user asked for and turn it into a spec (BadInputError otherwise)."""
+        """Check what the user asked for and turn it into a spec (BadInputError otherwise).
+
+        ``user`` (their /usetting) fills in what no flag gave: flags > user settings > config.
+        """
+        user = user or UserSettings()
         if kind == "leech" and not self.leech_available:
             raise BadInputError("/leech is not available in this version yet; use /mirror.")
         for attr, flag in NOT_YET.items():
@@ -114,8 +122,8 @@ class TaskCommands:
             user_id=user_id,
             message_id=message_id,
             name=args.name,
-            upload=self._upload_of(args, kind),
-            split_size=args.split_size,
+            upload=self._upload_of(args, kind, user),
+            split_size=args.split_size or (user.split_size if kind == "leech" else None),
             as_document=args.as_document,
             as_media=args.as_media,
             select=args.select,
@@ -125,6 +133,10 @@ class TaskCommands:
             extract_password=args.extract_password,
             join=args.join,
         )
+        base = replace(base, **apply_names(base, user, args.name_subst))
+        if kind == "leech" and not (args.as_document or args.as_media) and user.leech_type:
+            media = user.leech_type == "media"
+            base = replace(base, as_document=not media, as_media=media)
         if args.link is None and reply_file is not None:
             return replace(
                 base,
@@ -144,12 +156,21 @@ class TaskCommands:
                 "Only http:// and https:// links and magnet links are supported in this version."
             )
         spec = replace(base, source=link, headers=args.headers, auth=args.auth)
-        return _with_ytdl(spec, args) if tool == YTDL_TOOL else _without_ytdl(spec, args)
+        if tool == YTDL_TOOL:
+            return _with_ytdl(spec, args, user.ytdl_options)
+        return _without_ytdl(spec, args)
 
-    def _upload_of(self, args: TaskArgs, kind: str) -> str | None:
-        """-up, else DEFAULT_UPLOAD for /mirror when it names an rclone remote."""
-        if args.upload is not None or kind != "mirror":
+    def _upload_of(self, args: TaskArgs, kind: str, user: UserSettings) -> str | None:
+        """-up, else the user's destination, else DEFAULT_UPLOAD for /mirror when it names an
+        rclone remote."""
+        if args.upload is not None:
             return args.upload
+        if kind == "leech":
+            return user.leech_dest
+        if kind != "mirror":
+            return None
+        if user.mirror_dest is not None:
+            return user.mirror_dest
         default = self.config.default_upload
         return default if looks_remote(default) else None
 
@@ -265,17 +286,20 @@ class TaskCommands:
             await query.answer()
 
 
-def _with_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
-    """A /ytdl spec: -q and -opt (checked against the allow-list now, so the user hears at once)."""
-    if args.options is not None:
-        parse_options(args.options)
-    # A leeched video goes as a video (with its metadata) unless -doc asks for a document.
-    media = spec.kind == "leech" and not args.as_document
+def _with_ytdl(spec: TaskSpec, args: TaskArgs, user_options: str | None = None) -> TaskSpec:
+    """A /ytdl spec: -q and -opt (checked against the allow-list now, so the user hears at once);
+    without -opt, the user's default options."""
+    options = args.options if args.options is not None else user_options
+    if options is not None:
+        parse_options(options)
+    # A leeched video goes as a video (with its metadata) unless -doc (or the user's setting)
+    # asks for a document.
+    media = spec.kind == "leech" and not spec.as_document
     return replace(
         spec,
         tool=YTDL_TOOL,
         ytdl_format=args.quality,
-        ytdl_options=args.options,
+        ytdl_options=options,
         as_media=spec.as_media or media,
     )
 
@@ -425,6 +449,9 @@ class ChatListener:
                 f"to {html.escape(delivery.location)}"
             )
             lines.extend(html.escape(link) for link in delivery.links)
+        shaped = describe(task.spec)  # the settings and flags that shaped the delivery
+        if shaped:
+            lines.append(f"Settings: {shaped}")
         lines.extend(f"⚠️ {html.escape(note)}" for note in delivery.notes)
         lines.extend(f"⚠️ {html.escape(note)}" for note in task.warnings)
         return "\n".join(lines)

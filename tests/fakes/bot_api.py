@@ -222,6 +222,7 @@ class FakeBotAPI(BotMethods):
         document: dict[str, Any] | None = None,
         video: dict[str, Any] | None = None,
         audio: dict[str, Any] | None = None,
+        photo: list[dict[str, Any]] | None = None,
         entities: bool = True,
     ) -> dict[str, Any]:
         """Queue a message from a user; returns the Message dict.
@@ -237,7 +238,7 @@ class FakeBotAPI(BotMethods):
         msg: dict[str, Any] = {
             "message_id": next(self._ids), "date": int(time.time()), "chat": chat, "from": user,
         }
-        media = {"document": document, "video": video, "audio": audio}
+        media = {"document": document, "video": video, "audio": audio, "photo": photo}
         has_media = any(v is not None for v in media.values())
         msg.update({k: v for k, v in media.items() if v is not None})
         key = "caption" if has_media else "text"
@@ -269,6 +270,18 @@ class FakeBotAPI(BotMethods):
         }
         self.push_update({"callback_query": query})
         return query
+
+    def add_photo(
+        self, content: bytes, sizes: tuple[tuple[int, int], ...] = ((90, 51), (320, 180))
+    ) -> list[dict[str, Any]]:
+        """Register a photo; returns its PhotoSize list (one stored file per size, as Telegram
+        keeps each size as a file of its own)."""
+        photo = []
+        for width, height in sizes:
+            stored = self._store_file(f"photo_{width}.jpg", "image/jpeg", len(content), content)
+            photo.append({"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                          "width": width, "height": height, "file_size": len(content)})
+        return photo
 
     def add_file(
         self,

@@ -139,6 +139,45 @@ def test_cancel_reaches_a_running_worker_task_within_two_seconds(
     assert files_in(worker.mirror_dir) == []
 
 
+def test_cancel_of_a_task_still_in_the_broker_ends_it_at_once_and_it_never_runs(
+    bot_api: FakeBotAPI,
+    origin: FakeOrigin,
+    redis_server: RedisServer,
+    make_worker: MakeWorker,
+    make_front: MakeFront,
+) -> None:
+    worker = make_worker("a", QUEUE_ALL="1")  # one thread: the second task waits in Redis
+    make_front()
+    origin.add("/first.bin", size=40 * MiB, seed=4)
+    origin.fault("/first.bin", throttle=512 * 1024)
+    origin.add("/second.bin", size=1 * MiB, seed=5)
+    since = bot_api.mark()
+    command(bot_api, f"/mirror {origin.url}/first.bin")
+    first = gid_of(bot_api, chat_id=OWNER, since=since)
+    polling.wait_until(
+        lambda: int(progress_of(redis_server, first).get("done") or 0) > 0, 30, "first running"
+    )
+    command(bot_api, f"/mirror {origin.url}/second.bin")
+    polling.wait_until(lambda: "second.bin" in front_status(bot_api), 30, "second queued")
+    second = re.findall(r"/cancel (?:<code>)?([0-9a-f]{10})", front_status(bot_api))
+    [gid] = [g for g in second if g != first]
+    mark = bot_api.mark()
+    command(bot_api, f"/cancel {gid}")
+    wait_text(bot_api, r"🚫 .*second\.bin.* cancelled", chat_id=OWNER, since=mark, timeout=15)
+    command(bot_api, f"/cancel {first}")
+    wait_text(bot_api, r"🚫 .*first\.bin.* cancelled", chat_id=OWNER, since=mark, timeout=15)
+    # The worker is free now; had the revoked task stayed in the queue, it would run next.
+    polling.wait_until(lambda: f"task {first} cancelled" in worker.log_text(), 15, "first ended")
+    assert f"task {gid} queued" not in worker.log_text()
+    assert files_in(worker.mirror_dir) == []
+
+
+def front_status(api: FakeBotAPI) -> str:
+    """The latest text of the front's status message in the owner's chat."""
+    texts = [str(m.get("text", "")) for m in api.chat_messages(OWNER).values()]
+    return next((t for t in reversed(texts) if "/cancel" in t), "")
+
+
 def test_kill_9_of_a_worker_mid_download_finishes_on_the_other(
     bot_api: FakeBotAPI,
     origin: FakeOrigin,
@@ -169,7 +208,7 @@ def test_kill_9_of_a_worker_mid_download_finishes_on_the_other(
     assert not re.search(r"❌", " ".join(text_of(c) for c in bot_api.calls_of("sendMessage")))
 
 
-@pytest.mark.parametrize("how", ["sigterm"])
+@pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
     bot_api: FakeBotAPI,
     origin: FakeOrigin,
@@ -188,7 +227,10 @@ def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
     polling.wait_until(
         lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
     )
-    assert front.terminate() == 0
+    if how == "kill9":
+        front.kill9()
+    else:
+        assert front.terminate() == 0
     restarted = bot_api.mark()
     front.start()
     # The new front's status board shows the task, downloading, with progress from Redis.

@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -43,6 +44,9 @@ CONSUMER = "front"  # one front per bot: its pending reports survive its restart
 # front that died in between sends it again on its restart (the lock stops a double run).
 PENDING, QUEUED = "pending", "queued"
 WAITING_NOTE = "waiting for a worker"
+# Threads that finish remote tasks (journal, announcement) side by side: like the task threads
+# of one process, each waits its turn in the chat's rate limit.
+FINISHERS = 8
 
 
 def connect(config: Config) -> redis.Redis:
@@ -72,6 +76,7 @@ class CeleryRunner:
             threading.Thread(target=self._progress_loop, name="scale-progress", daemon=True),
         ]
         self._events = threading.Thread(target=self._events_loop, name="scale-events", daemon=True)
+        self._finishers = ThreadPoolExecutor(FINISHERS, thread_name_prefix="scale-finish")
 
     def attach(self, host: RunnerHost) -> None:
         self._host = host
@@ -98,6 +103,7 @@ class CeleryRunner:
         for thread in (*self._threads, self._events):
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        self._finishers.shutdown(wait=False, cancel_futures=True)
         self._redis.close()
 
     # -- outbox: sending and cancelling ---------------------------------------------------
@@ -201,13 +207,25 @@ class CeleryRunner:
                 p.FRONT_GROUP, CONSUMER, {p.EVENTS: cursor}, count=50, block=EVENTS_BLOCK_MS
             )
             entries = answer[0][1] if answer else []
-            if cursor == "0" and not entries:
-                cursor = ">"  # the backlog is done: from now on, new reports
+            if cursor != ">":  # the backlog: read on after the last one, until it is done
+                cursor = entries[-1][0] if entries else ">"
             for entry_id, fields in entries:
-                self._on_report(fields)
-                self._redis.xack(p.EVENTS, p.FRONT_GROUP, entry_id)
-                self._redis.xdel(p.EVENTS, entry_id)
+                self._finishers.submit(self._finish_one, entry_id, fields)
         return cursor
+
+    def _finish_one(self, entry_id: str, fields: dict[str, str]) -> None:
+        """Finish one task (journal, chat) and acknowledge its report. On a pool: the chat's
+        rate limit makes each announcement wait, and reports must not queue behind it."""
+        try:
+            self._on_report(fields)
+            self._redis.xack(p.EVENTS, p.FRONT_GROUP, entry_id)
+            self._redis.xdel(p.EVENTS, entry_id)
+        except (redis.RedisError, OperationalError) as exc:
+            # Unacknowledged: the next front start reads it again (its task is gone by then
+            # if it was finished here, and the report is then dropped).
+            log.warning("could not acknowledge a finish report: %s", exc)
+        except Exception:
+            log.exception("finishing a remote task failed")
 
     def _on_report(self, fields: dict[str, str]) -> None:
         try:

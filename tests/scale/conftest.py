@@ -152,6 +152,11 @@ class WorkerProcess:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
     def stop_quietly(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

@@ -208,6 +208,34 @@ def test_kill_9_of_a_worker_mid_download_finishes_on_the_other(
     assert not re.search(r"❌", " ".join(text_of(c) for c in bot_api.calls_of("sendMessage")))
 
 
+def test_a_worker_stopped_with_sigterm_hands_its_task_straight_back(
+    bot_api: FakeBotAPI,
+    origin: FakeOrigin,
+    redis_server: RedisServer,
+    make_worker: MakeWorker,
+    make_front: MakeFront,
+) -> None:
+    # The default visibility timeout (12 h): only the requeue on shutdown can move the task.
+    workers = {w.name: w for w in (make_worker("a"), make_worker("b"))}
+    make_front()
+    res = origin.add("/moved.bin", size=6 * MiB, seed=12)
+    origin.fault("/moved.bin", throttle=int(1.5 * MiB))  # ~4 s
+    since = bot_api.mark()
+    command(bot_api, f"/mirror {origin.url}/moved.bin")
+    gid = gid_of(bot_api, chat_id=OWNER, since=since)
+    polling.wait_until(
+        lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
+    )
+    holder = progress_of(redis_server, gid)["worker"].split("@")[0]
+    assert workers[holder].terminate() == 0
+    [survivor] = [w for name, w in workers.items() if name != holder]
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert "moved.bin" in text_of(done)
+    [saved] = files_in(survivor.mirror_dir)
+    assert sha256_file(saved) == res.sha256()
+    assert len(done_messages(bot_api, since)) == 1
+
+
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
     bot_api: FakeBotAPI,

@@ -105,6 +105,35 @@ def test_a_leech_from_a_worker_arrives_in_the_chat(
     assert "clip.bin" in worker.log_text()
 
 
+def test_a_worker_serves_only_the_queues_it_subscribes_to(
+    bot_api: FakeBotAPI,
+    origin: FakeOrigin,
+    redis_server: RedisServer,
+    make_worker: MakeWorker,
+    make_front: MakeFront,
+) -> None:
+    torrents_only = make_worker("t", WORKER_QUEUES="torrent")
+    front = make_front()
+    res = origin.add("/plain.bin", size=1 * MiB, seed=8)
+    since = bot_api.mark()
+    command(bot_api, f"/mirror {origin.url}/plain.bin")
+    gid = gid_of(bot_api, chat_id=OWNER, since=since)
+    polling.wait_until(
+        lambda: f"task {gid} sent to queue default" in front.log_text(), 30, "task sent"
+    )
+    client = redis_server.client()
+    try:
+        assert client.llen("default") == 1  # waiting: the only worker does not serve it
+    finally:
+        client.close()
+    links = make_worker("d", WORKER_QUEUES="default")
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert "plain.bin" in text_of(done)
+    [saved] = files_in(links.mirror_dir)
+    assert sha256_file(saved) == res.sha256()
+    assert files_in(torrents_only.mirror_dir) == []
+
+
 def test_cancel_reaches_a_running_worker_task_within_two_seconds(
     bot_api: FakeBotAPI,
     origin: FakeOrigin,

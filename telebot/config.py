@@ -336,6 +336,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
     default_upload = raw.get("DEFAULT_UPLOAD", "").strip() or "local"
     if default_upload != "local" and not rclone:
         raise ConfigError("DEFAULT_UPLOAD", "names an rclone remote, so RCLONE_CONFIG must be set")
+    _check_scale(raw)
     return Config(
         bot_token=token,
         owner_id=owner,
@@ -394,6 +395,15 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "WORKER_LOCK_TTL", 30.0, _positive_float, "a positive number of seconds"
         ),
     )
+
+
+def _check_scale(raw: Mapping[str, str]) -> None:
+    """A duplicate that finds the task locked retries after WORKER_LOCK_TTL seconds; a retry due
+    later than the visibility timeout is itself redelivered early (celery/kombu#337)."""
+    seconds = "a positive number of seconds"
+    ttl = _parse(raw, "WORKER_LOCK_TTL", 30.0, _positive_float, seconds)
+    if ttl >= _parse(raw, "CELERY_VISIBILITY_TIMEOUT", 43200.0, _positive_float, seconds):
+        raise ConfigError("WORKER_LOCK_TTL", "must be shorter than CELERY_VISIBILITY_TIMEOUT")
 
 
 def _url_password(url: str) -> tuple[str, ...]:

@@ -96,7 +96,12 @@ def test_scale_config_names() -> None:
     assert cfg.worker_queues == ("torrent", "default")
     assert cfg.celery_visibility_timeout == 7200 and cfg.worker_lock_ttl == 10
     assert "pw" in cfg.secrets and "pw" not in repr(cfg)
-    for key, value in (("CELERY_BROKER_URL", "http://x"), ("WORKER_QUEUES", "gpu")):
+    bad = (
+        ("CELERY_BROKER_URL", "http://x"),
+        ("WORKER_QUEUES", "gpu"),
+        ("WORKER_LOCK_TTL", "50000"),  # over the visibility timeout
+    )
+    for key, value in bad:
         with pytest.raises(ConfigError, match=key):
             load_config({**env, key: value}, cwd=Path("/nonexistent"))
 

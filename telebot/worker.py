@@ -168,6 +168,7 @@ def _serve(config: Config, queues: list[str], name: str) -> int:
         folder_mode=wiring.task_folder_mode(config),
     )
     side.attach(manager)
+    side.sweep(config.download_dir)  # what a kill -9 of this worker left, if its task is over
     app = make_app(config)
 
     @app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)

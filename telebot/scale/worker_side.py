@@ -26,12 +26,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
 from celery.exceptions import Reject
 
 from telebot.config import Config
+from telebot.engine import taskstate
 from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
 from telebot.engine.task import State, Task
 from telebot.scale import protocol as p
@@ -80,6 +82,28 @@ class WorkerSide:
     def attach(self, manager: TaskManager) -> None:
         self._manager = manager
         self._heartbeat.start()
+
+    def sweep(self, download_dir: Path) -> list[str]:
+        """Remove task folders a killed run of this worker left behind, once no run can want
+        them: the task ended (elsewhere) or the front no longer has it, and no worker holds
+        it. Only folders :func:`taskstate.owned` proves are telebot's; returns their gids."""
+        removed: list[str] = []
+        if not download_dir.is_dir():
+            return removed
+        for folder in sorted(download_dir.iterdir()):
+            if not taskstate.owned(folder):
+                continue
+            gid = folder.name
+            held = self._redis.exists(p.key("lock", gid))
+            wanted = self._redis.exists(p.key("sent", gid)) and not self._redis.exists(
+                p.key("done", gid)
+            )
+            if not held and not wanted:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(gid)
+        if removed:
+            log.info("removed %d task folder(s) of ended tasks: %s", len(removed), removed)
+        return removed
 
     def stop(self) -> None:
         """Interrupt running tasks (their messages are requeued) and stop the heartbeat."""

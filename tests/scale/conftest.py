@@ -115,6 +115,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
+        before = len(self.log_text())  # a restarted worker appends to the same log
         with (self.home / "stderr.txt").open("ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "telebot.worker", "--name", f"{self.name}@test"],
@@ -124,7 +125,7 @@ class WorkerProcess:
                 stderr=err,
             )
         polling.wait_until(
-            lambda: " ready." in self.log_text() or self.proc.poll() is not None,  # type: ignore[union-attr]
+            lambda: " ready." in self.log_text()[before:] or self.proc.poll() is not None,  # type: ignore[union-attr]
             60,
             f"worker {self.name} to be ready",
         )

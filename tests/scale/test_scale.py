@@ -235,6 +235,13 @@ def test_kill_9_of_a_worker_mid_download_finishes_on_the_other(
     assert sha256_file(saved) == res.sha256()
     assert len(done_messages(bot_api, since)) == 1
     assert not re.search(r"❌", " ".join(text_of(c) for c in bot_api.calls_of("sendMessage")))
+    # The killed worker's half download stays until it starts again and sees the task is over.
+    killed = workers[holder]
+    assert (killed.download_dir / gid).is_dir()
+    killed.start()
+    polling.wait_until(
+        lambda: not (killed.download_dir / gid).exists(), 15, "leftover folder removed"
+    )
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_task_straight_back(

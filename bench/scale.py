@@ -54,7 +54,8 @@ def one_round(workers: int, args: argparse.Namespace) -> tuple[float, float]:
             with FakeBotAPI(workdir=home / "botapi") as api, FakeOrigin() as origin:
                 for i in range(workers):
                     env = scale_env(api, redis, QUEUE_ALL="2")
-                    procs.append(WorkerProcess(f"w{i}", home / f"w{i}", env).start())
+                    worker = WorkerProcess(f"w{i}", home / f"w{i}", env, pool=args.pool)
+                    procs.append(worker.start())
                 (home / "front").mkdir()
                 # The default status interval: edits every 0.3 s (the tests' value) would hold
                 # the ✅ messages back in the chat's rate limit and time the chat, not the work.
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=8)
     parser.add_argument("--size-mib", type=int, default=8)
     parser.add_argument("--rate-kib", type=int, default=1024, help="per-connection limit")
+    parser.add_argument("--pool", choices=("threads", "solo"), default="threads")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the redis-server and bot processes are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -118,7 +120,7 @@ def main() -> None:
                 flush=True,
             )
     print(f"\n{args.tasks} tasks x {args.size_mib} MiB, {args.rate_kib} KiB/s per connection, "
-          f"QUEUE_ALL=2 per worker, median of {args.runs}")
+          f"QUEUE_ALL=2 per worker, {args.pool} pool, median of {args.runs}")
     for label, results in (("work done (reports in Redis)", work), ("last ✅ in the chat", told)):
         one, two = (statistics.median(results[n]) for n in (1, 2))
         print(f"{label}: 1 worker {one / MiB:.2f} MiB/s, 2 workers {two / MiB:.2f} MiB/s, "

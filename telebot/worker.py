@@ -96,6 +96,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "-Q", "--queues", help="comma-separated queues to serve (default: WORKER_QUEUES)"
     )
     parser.add_argument("-n", "--name", help="node name (default: telebot-<pid>@<host>)")
+    parser.add_argument(
+        "--pool",
+        choices=("threads", "solo"),
+        default="threads",
+        help="Celery pool; solo runs one task at a time (for comparison: bench/scale.py --pool)",
+    )
     return parser.parse_args(argv)
 
 
@@ -126,20 +132,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"telebot.worker: config error: {exc}", file=sys.stderr)
         return 2
     name = args.name or f"telebot-{os.getpid()}@{socket.gethostname()}"
-    return run_worker(config, queues, name)
+    return run_worker(config, queues, name, pool=args.pool)
 
 
-def run_worker(config: Config, queues: list[str], name: str) -> int:
+def run_worker(config: Config, queues: list[str], name: str, pool: str = "threads") -> int:
     from telebot.logs import setup_logging
 
     listener = setup_logging(config.log_file, config.secrets)
     try:
-        return _serve(config, queues, name)
+        return _serve(config, queues, name, pool)
     finally:
         listener.stop()
 
 
-def _serve(config: Config, queues: list[str], name: str) -> int:
+def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     from celery import signals
 
     from telebot import wiring
@@ -180,13 +186,13 @@ def _serve(config: Config, queues: list[str], name: str) -> int:
         threading.Thread(target=side.stop, name="scale-stop", daemon=True).start()
 
     signals.worker_shutting_down.connect(shutting_down, weak=False)
-    concurrency = config.queue_all or UNLIMITED_CONCURRENCY
+    concurrency = 1 if pool == "solo" else config.queue_all or UNLIMITED_CONCURRENCY
     log.info("worker %s serving %s with %d threads", name, ",".join(queues), concurrency)
     try:
         app.worker_main(
             [
                 "worker",
-                "--pool=threads",
+                f"--pool={pool}",
                 f"--concurrency={concurrency}",
                 f"--queues={','.join(queues)}",
                 f"--hostname={name}",

@@ -112,13 +112,17 @@ class WorkerProcess:
     home: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    pool: str = "threads"
 
     def start(self) -> WorkerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         before = len(self.log_text())  # a restarted worker appends to the same log
         with (self.home / "stderr.txt").open("ab") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "telebot.worker", "--name", f"{self.name}@test"],
+                [
+                    sys.executable, "-m", "telebot.worker",
+                    "--name", f"{self.name}@test", "--pool", self.pool,
+                ],
                 cwd=self.home,
                 env=self.env,
                 stdout=subprocess.DEVNULL,

@@ -94,6 +94,8 @@ class Config:
     torrent_upload_limit: int = 0
     torrent_timeout: float = 600.0
     torrent_select_timeout: float = 300.0
+    extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
+    extract_max_files: int = 100_000  # ... or holds more entries than this
     # Scale-out (issue 17, README "Scale-out"): empty broker URL = one process, no Redis.
     celery_broker_url: str = field(default="", repr=False)  # may carry a Redis password
     celery_visibility_timeout: float = 43200.0  # > the longest task (telebot/scale/celery_app)
@@ -148,6 +150,8 @@ KNOWN_KEYS = frozenset(
         "TORRENT_UPLOAD_LIMIT",
         "TORRENT_TIMEOUT",
         "TORRENT_SELECT_TIMEOUT",
+        "EXTRACT_MAX_RATIO",
+        "EXTRACT_MAX_FILES",
         "CELERY_BROKER_URL",
         "CELERY_VISIBILITY_TIMEOUT",
         "WORKER_QUEUES",
@@ -381,6 +385,10 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
+        extract_max_ratio=_parse(raw, "EXTRACT_MAX_RATIO", 100.0, _positive_float, "a number > 0"),
+        extract_max_files=_parse(
+            raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
         ),
         celery_broker_url=_parse(
             raw, "CELERY_BROKER_URL", "", _redis_url, "a redis:// URL (empty: one process)"

@@ -7,6 +7,8 @@ fake Bot API and the fake origin.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import sys
 import time
@@ -116,7 +118,8 @@ def test_a_worker_serves_only_the_queues_it_subscribes_to(
     front = make_front()
     res = origin.add("/plain.bin", size=1 * MiB, seed=8)
     since = bot_api.mark()
-    command(bot_api, f"/mirror {origin.url}/plain.bin")
+    secret_link = f"{origin.url}/plain.bin?k=k3y"
+    command(bot_api, f'/mirror {secret_link} -h "X-Token: s3cr3t-h" -au alice -ap hunter2')
     gid = gid_of(bot_api, chat_id=OWNER, since=since)
     polling.wait_until(
         lambda: f"task {gid} sent to queue default" in front.log_text(), 30, "task sent"
@@ -124,6 +127,11 @@ def test_a_worker_serves_only_the_queues_it_subscribes_to(
     client = redis_server.client()
     try:
         assert client.llen("default") == 1  # waiting: the only worker does not serve it
+        # The message as Redis holds it: no credential, not even the link, in the clear.
+        raw = client.lindex("default", 0)
+        body = base64.b64decode(json.loads(raw)["body"]).decode()
+        for secret in ("k3y", "s3cr3t-h", "hunter2", "plain.bin"):
+            assert secret not in raw and secret not in body, secret
     finally:
         client.close()
     links = make_worker("d", WORKER_QUEUES="default")

@@ -96,6 +96,11 @@ class Config:
     torrent_select_timeout: float = 300.0
     extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
     extract_max_files: int = 100_000  # ... or holds more entries than this
+    # Scale-out (issue 17, README "Scale-out"): empty broker URL = one process, no Redis.
+    celery_broker_url: str = field(default="", repr=False)  # may carry a Redis password
+    celery_visibility_timeout: float = 43200.0  # > the longest task (telebot/scale/celery_app)
+    worker_queues: tuple[str, ...] = ()  # () = every queue this worker can serve
+    worker_lock_ttl: float = 30.0  # a dead worker's task may run elsewhere this long after
 
     @property
     def upload_limit(self) -> int:
@@ -105,7 +110,7 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never reach a log line or a chat message."""
-        return (self.bot_token,)
+        return (self.bot_token, *_url_password(self.celery_broker_url))
 
 
 KNOWN_KEYS = frozenset(
@@ -147,6 +152,10 @@ KNOWN_KEYS = frozenset(
         "TORRENT_SELECT_TIMEOUT",
         "EXTRACT_MAX_RATIO",
         "EXTRACT_MAX_FILES",
+        "CELERY_BROKER_URL",
+        "CELERY_VISIBILITY_TIMEOUT",
+        "WORKER_QUEUES",
+        "WORKER_LOCK_TTL",
     }
 )
 
@@ -331,6 +340,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
     default_upload = raw.get("DEFAULT_UPLOAD", "").strip() or "local"
     if default_upload != "local" and not rclone:
         raise ConfigError("DEFAULT_UPLOAD", "names an rclone remote, so RCLONE_CONFIG must be set")
+    _check_scale(raw)
     return Config(
         bot_token=token,
         owner_id=owner,
@@ -380,7 +390,53 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         extract_max_files=_parse(
             raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
         ),
+        celery_broker_url=_parse(
+            raw, "CELERY_BROKER_URL", "", _redis_url, "a redis:// URL (empty: one process)"
+        ),
+        celery_visibility_timeout=_parse(
+            raw, "CELERY_VISIBILITY_TIMEOUT", 43200.0, _positive_float, "a number of seconds"
+        ),
+        worker_queues=_parse(
+            raw, "WORKER_QUEUES", (), parse_queues, "queue names from default, torrent, leech-local"
+        ),
+        worker_lock_ttl=_parse(
+            raw, "WORKER_LOCK_TTL", 30.0, _positive_float, "a positive number of seconds"
+        ),
     )
+
+
+def _check_scale(raw: Mapping[str, str]) -> None:
+    """A duplicate that finds the task locked retries after WORKER_LOCK_TTL seconds; a retry due
+    later than the visibility timeout is itself redelivered early (celery/kombu#337)."""
+    seconds = "a positive number of seconds"
+    ttl = _parse(raw, "WORKER_LOCK_TTL", 30.0, _positive_float, seconds)
+    if ttl >= _parse(raw, "CELERY_VISIBILITY_TIMEOUT", 43200.0, _positive_float, seconds):
+        raise ConfigError("WORKER_LOCK_TTL", "must be shorter than CELERY_VISIBILITY_TIMEOUT")
+
+
+def _url_password(url: str) -> tuple[str, ...]:
+    """The password of a ``redis://:pw@host`` URL, if any, so logs never show it."""
+    from urllib.parse import urlsplit
+
+    password = urlsplit(url).password if url else None
+    return (password,) if password else ()
+
+
+def _redis_url(value: str) -> str:
+    if not re.match(r"^rediss?://[^\s]+$", value):
+        raise ValueError(value)
+    return value
+
+
+# The capability queues of telebot/scale/protocol.py (kept here so config imports no Celery).
+WORKER_QUEUE_NAMES = ("default", "torrent", "leech-local")
+
+
+def parse_queues(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if not names or any(name not in WORKER_QUEUE_NAMES for name in names):
+        raise ValueError(value)
+    return names
 
 
 def _ytdl_options(text: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
+from telebot.engine.runner import Runner
 from telebot.engine.task import TaskSpec
 from telebot.processing.archivecheck import Limits
 from telebot.processing.extract import extract_factory
@@ -29,11 +30,12 @@ from telebot.sinks.remotes import looks_remote, remote_names
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.metainfo import torrent_source_factory
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
-from telebot.sources.ytdl import ytdl_factory
+from telebot.sources.ytdl import QualityChooser, ytdl_factory
 from telebot.telegram.messenger import Messenger
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.mediainfo import MediaInfo
@@ -147,6 +149,46 @@ class Restorer:
             log.info("resumed %d unfinished task(s)", len(restored))
 
 
+def build_pipeline(
+    cfg: Config,
+    messenger: Callable[[], Messenger],
+    torrents: TorrentSession,
+    *,
+    quality: QualityChooser | None,
+    chooser: FileChooser | None,
+    seeding: Seeding | None,
+) -> Pipeline:
+    """Sources, stages and sinks: the same for the bot and for a Celery worker
+    (``telebot/worker.py``, which has no menus to ask users from and no seeding board)."""
+    return Pipeline(
+        sources=[
+            # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
+            clone_source_factory(cfg.rclone_config),
+            ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
+            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
+            torrent_source_factory(cfg, torrents, messenger, chooser=chooser, seeding=seeding),
+            telegram_file_factory(cfg, messenger),
+            direct_link_factory(cfg),
+        ],
+        sinks=[
+            local_sink_factory(cfg),
+            rclone_sink_factory(cfg),
+            telegram_sink_factory(cfg, messenger),
+        ],
+        stages=stage_factories(cfg),
+    )
+
+
+def front_runner(cfg: Config) -> Runner | None:
+    """With CELERY_BROKER_URL, tasks run on Celery workers; else (None) on this process's
+    threads. Celery and Redis are imported only here, only in front mode."""
+    if not cfg.celery_broker_url:
+        return None
+    from telebot.scale.front import CeleryRunner
+
+    return CeleryRunner(cfg)
+
+
 def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
     cfg = ctx.config
@@ -163,34 +205,20 @@ def install(ctx: BotContext) -> None:
     seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
     seeding.notify = seed_controls.notify
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
-    pipeline = Pipeline(
-        sources=[
-            # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
-            clone_source_factory(cfg.rclone_config),
-            ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
-            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
-            torrent_source_factory(
-                cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
-            ),
-            telegram_file_factory(cfg, lambda: ctx.bridge),
-            direct_link_factory(cfg),
-        ],
-        sinks=[
-            local_sink_factory(cfg),
-            rclone_sink_factory(cfg),
-            telegram_sink_factory(cfg, lambda: ctx.bridge),
-        ],
-        stages=stage_factories(cfg),
+    pipeline = build_pipeline(
+        cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
         pipeline=pipeline,
         listener=ChatListener(cfg, lambda: ctx.bridge, board),
         store=ctx.store,
-        queue_all=cfg.queue_all,
+        # Front mode sends every task to the broker at once: the workers' threads are the limit.
+        queue_all=0 if cfg.celery_broker_url else cfg.queue_all,
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
+        runner=front_runner(cfg),
     )
     commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
     monitoring = Monitoring.create(cfg, manager)

@@ -18,12 +18,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 from telebot.engine import taskstate
 from telebot.engine.pipeline import Delivery, Pipeline
+from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.logs import task_context
@@ -128,6 +128,7 @@ class TaskManager:
         queue_upload: int = 2,
         clock: Callable[[], float] = time.monotonic,
         folder_mode: int = taskstate.PRIVATE_MODE,
+        runner: Runner | None = None,
     ) -> None:
         self.download_dir = download_dir
         self._folder_mode = folder_mode
@@ -144,10 +145,9 @@ class TaskManager:
         self._idle = threading.Condition(self._lock)
         self._download_slots = FifoSlots(queue_download)
         self._upload_slots = FifoSlots(queue_upload)
-        self._pool = ThreadPoolExecutor(
-            max_workers=queue_all if queue_all > 0 else UNLIMITED_WORKERS,
-            thread_name_prefix="task",
-        )
+        # Where dispatched tasks run: this process's threads, or Celery workers (scale-out).
+        self._runner = runner or LocalRunner(queue_all if queue_all > 0 else UNLIMITED_WORKERS)
+        self._runner.attach(self)
 
     # -- submitting and looking up --------------------------------------------------------
 
@@ -247,6 +247,8 @@ class TaskManager:
             queued = task in self._pending
             if queued:
                 self._pending.remove(task)
+        if not queued:
+            self._runner.cancel(task)
         self._download_slots.wake()
         self._upload_slots.wake()
         if queued:
@@ -260,21 +262,30 @@ class TaskManager:
     # -- running --------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        started: list[Task] = []
         with self._lock:
             while self._pending and (self._queue_all <= 0 or self._running < self._queue_all):
                 task = self._pending.popleft()
                 self._running += 1
                 # The download line is joined here, in dispatch order, not when the worker
                 # thread happens to reach acquire(): otherwise tasks dispatched together race.
-                self._download_slots.reserve(task.gid)
-                self._pool.submit(self._run, task)
+                if not self._runner.remote:
+                    self._download_slots.reserve(task.gid)
+                started.append(task)
+        for task in started:  # outside the lock: a remote runner talks to its broker
+            self._runner.start(task)
 
-    def _run(self, task: Task) -> None:
+    def execute(self, task: Task) -> State:
+        """Run ``task``'s pipeline in the calling thread (the :class:`LocalRunner` host side)."""
         with task_context(task.gid):
             try:
-                state = self._execute(task)
+                return self._execute(task)
             finally:
                 self._download_slots.forget(task.gid)  # if it ended before taking its place
+
+    def ended(self, task: Task, state: State) -> None:
+        """The runner reports that ``task`` ended: finish it, free its place, dispatch more."""
+        with task_context(task.gid):
             self._finish(task, state)
         with self._lock:
             self._running -= 1
@@ -412,7 +423,15 @@ class TaskManager:
         already runs is neither resubmitted nor has its folder removed.
         """
         if self._store is None:
+            self._runner.restored()
             return []
+        try:
+            return self._restore_all()
+        finally:
+            self._runner.restored()
+
+    def _restore_all(self) -> list[Task]:
+        assert self._store is not None
         entries = self._store.journal_entries()
         restored: list[Task] = []
         for entry in entries:
@@ -511,6 +530,9 @@ class TaskManager:
             pending = set(self._pending)
             self._pending.clear()
             running = [t for t in self._tasks.values() if t not in pending]
+        if self._runner.remote:  # they run on workers and outlive this process
+            self._runner.shutdown(deadline)
+            return
         for task in running:
             task.cancel(SHUTDOWN_REASON)
         self._download_slots.wake()
@@ -518,7 +540,7 @@ class TaskManager:
         with self._lock:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(timeout=max(0.05, deadline - time.monotonic()))
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._runner.shutdown(deadline)
 
 
 # Journal gids this manager will turn into a folder name: new_gid() makes 10 hex digits; older

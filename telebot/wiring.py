@@ -15,10 +15,13 @@ import psutil
 
 from telebot.config import Config
 from telebot.engine import taskstate
+from telebot.engine.diskguard import DiskGuard, statvfs_free
+from telebot.engine.limits import Limits, LimitValues
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
 from telebot.sinks.clone import clone_source_factory
+from telebot.sinks.duplicates import DuplicateFinder
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
 from telebot.sinks.remotes import looks_remote, remote_names
@@ -77,6 +80,30 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
 def task_folder_mode(config: Config) -> int:
     """Owner-only task folders, except that a local Bot API server must open leech parts."""
     return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
+
+
+def limit_values(config: Config) -> LimitValues:
+    return LimitValues(
+        user_tasks=config.user_tasks_limit,
+        max_download=config.max_download_size,
+        direct=config.direct_limit,
+        torrent=config.torrent_limit,
+        ytdl=config.ytdl_limit,
+        leech=config.leech_limit,
+        stop_duplicate=config.stop_duplicate,
+    )
+
+
+def build_limits(ctx: BotContext) -> Limits:
+    """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
+    cfg = ctx.config
+    cfg.download_dir.mkdir(parents=True, exist_ok=True)  # statvfs needs it (app.py makes it too)
+    return Limits(
+        limit_values(cfg),
+        exempt=ctx.auth.is_sudo,
+        disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
+        duplicates=DuplicateFinder(cfg.mirror_dir, cfg.rclone_config),
+    )
 
 
 def footer_for(ctx: BotContext) -> Footer:
@@ -146,6 +173,7 @@ def install(ctx: BotContext) -> None:
     seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
     seeding.notify = seed_controls.notify
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
+    limits = build_limits(ctx)
     pipeline = Pipeline(
         sources=[
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
@@ -155,8 +183,8 @@ def install(ctx: BotContext) -> None:
             torrent_source_factory(
                 cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
             ),
-            telegram_file_factory(cfg, lambda: ctx.bridge),
-            direct_link_factory(cfg),
+            telegram_file_factory(cfg, lambda: ctx.bridge, disk=limits.disk),
+            direct_link_factory(cfg, disk=limits.disk),
         ],
         sinks=[
             local_sink_factory(cfg),
@@ -173,6 +201,7 @@ def install(ctx: BotContext) -> None:
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
+        limits=limits,
     )
     commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
     monitoring = Monitoring.create(cfg, manager)

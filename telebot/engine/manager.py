@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from telebot.engine import taskstate
+from telebot.engine.limits import Limits
 from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import TaskCancelled, TelebotError
@@ -128,8 +129,10 @@ class TaskManager:
         queue_upload: int = 2,
         clock: Callable[[], float] = time.monotonic,
         folder_mode: int = taskstate.PRIVATE_MODE,
+        limits: Limits | None = None,
     ) -> None:
         self.download_dir = download_dir
+        self.limits = limits or Limits()
         self._folder_mode = folder_mode
         self._pipeline = pipeline
         self._listener = listener
@@ -154,6 +157,8 @@ class TaskManager:
     def submit(self, spec: TaskSpec, *, gid: str | None = None) -> Task:
         """Queue a task. Its journal row is written *before* the task can be dispatched, so no
         other thread's dispatch can run and finish it first and leave an orphan row behind."""
+        if gid is None:  # a restored task was admitted before the restart
+            self.limits.admit(spec, self._active_of(spec.user_id))
         with self._lock:
             if self._stopping:
                 raise TelebotError("the bot is shutting down; try again in a moment")
@@ -187,6 +192,11 @@ class TaskManager:
             spec=spec.to_json(),
             state=State.QUEUED.value,
         )
+
+    def _active_of(self, user_id: int) -> int:
+        """Running and queued tasks of ``user_id`` (USER_TASKS_LIMIT counts these)."""
+        with self._lock:
+            return sum(1 for t in self._tasks.values() if t.spec.user_id == user_id)
 
     def _unused_gid(self) -> str:
         while True:
@@ -275,6 +285,8 @@ class TaskManager:
                 state = self._execute(task)
             finally:
                 self._download_slots.forget(task.gid)  # if it ended before taking its place
+            if task.refusal is not None:  # a limit stopped it, whatever the source made of that
+                task.error, state = task.refusal, State.FAILED
             self._finish(task, state)
         with self._lock:
             self._running -= 1
@@ -295,13 +307,17 @@ class TaskManager:
             if path is not None:
                 self._download_slots.forget(task.gid)  # no download: give up its place in line
             else:
-                fetched = self._stage(
-                    task,
-                    State.DOWNLOADING,
-                    self._download_slots,
-                    source.engine,
-                    lambda: source.fetch(task),
-                )
+                task.on_total = lambda t, total: self.limits.on_total(t, source.engine, total)
+                try:
+                    fetched = self._stage(
+                        task,
+                        State.DOWNLOADING,
+                        self._download_slots,
+                        source.engine,
+                        lambda: source.fetch(task),
+                    )
+                finally:
+                    task.on_total = None  # later stages report the same bytes again
                 assert isinstance(fetched, Path)
                 path = remember_fetched(task, fetched)
             path = self._process(task, path)

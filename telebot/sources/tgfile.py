@@ -23,10 +23,12 @@ from requests.adapters import BaseAdapter
 
 from telebot import fileio
 from telebot.config import Config
+from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
+from telebot.sources.direct import with_disk_gate
 from telebot.sources.http import HttpOptions, HttpSource
 from telebot.sources.http import _default_session as default_session
 from telebot.sources.names import sanitize_filename
@@ -54,9 +56,14 @@ class TelegramFileSource:
     engine = "Telegram"
 
     def __init__(
-        self, config: Config, messenger: Callable[[], Messenger], http: HttpSource | None = None
+        self,
+        config: Config,
+        messenger: Callable[[], Messenger],
+        http: HttpSource | None = None,
+        disk: DiskGuard | None = None,
     ) -> None:
         self._config = config
+        self._disk = disk
         self._messenger = messenger
         # How build_application configures PTB's base_file_url (tg/bot.py).
         self._secret_prefix = f"{config.bot_api_url}/file/bot{config.bot_token}/"
@@ -101,7 +108,7 @@ class TelegramFileSource:
         return self._http.download(
             self._public_url(path),
             task.workdir,
-            options,
+            with_disk_gate(options, self._disk, task),
             progress=task.progress,
             cancel=task.cancel_event,
         )
@@ -153,8 +160,10 @@ def check_size_limit(config: Config, size: int | None) -> None:
         )
 
 
-def telegram_file_factory(config: Config, messenger: Callable[[], Messenger]) -> SourceFactory:
-    source = TelegramFileSource(config, messenger)
+def telegram_file_factory(
+    config: Config, messenger: Callable[[], Messenger], disk: DiskGuard | None = None
+) -> SourceFactory:
+    source = TelegramFileSource(config, messenger, disk=disk)
 
     def factory(spec: TaskSpec) -> Source | None:
         return source if spec.source.startswith(PREFIX) else None

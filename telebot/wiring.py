@@ -37,6 +37,7 @@ from telebot.telegram.messenger import Messenger
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
+from telebot.tg.restart import RestartCommand
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
@@ -215,6 +216,9 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
+    restart = RestartCommand(cfg.database_path)
+    ctx.extra_handlers["restart"] = restart.restart
+    ctx.on_started.append(restart.announce)
     cloud = CloudCommands(cfg, manager)
     ctx.extra_handlers.update(
         {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}

@@ -69,6 +69,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("stats", "Host, bot and tool statistics"),
     CommandSpec("ping", "Round trip time to the Bot API"),
     CommandSpec("log", "Send the log file", Level.SUDO),
+    CommandSpec("restart", "Restart the bot; unfinished tasks resume", Level.SUDO),
     CommandSpec(
         "auth",
         "Authorize a chat or user",

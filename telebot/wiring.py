@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from telebot import overrides
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.diskguard import DiskGuard, statvfs_free
@@ -34,6 +35,7 @@ from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
+from telebot.tg.bsettings import Applier, BotSettings
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
@@ -69,8 +71,10 @@ def rclone_sink_factory(config: Config) -> SinkFactory:
     return factory
 
 
-def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) -> SinkFactory:
-    sink = TelegramSink(config, messenger)
+def telegram_sink_factory(
+    config: Config, messenger: Callable[[], Messenger], sink: TelegramSink | None = None
+) -> SinkFactory:
+    sink = sink or TelegramSink(config, messenger)
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "leech" else None
@@ -105,6 +109,61 @@ def build_limits(ctx: BotContext) -> Limits:
         disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
         duplicates=DuplicateFinder(cfg.mirror_dir, cfg.rclone_config),
     )
+
+
+def live_settings(
+    cfg: Config,
+    board: StatusBoard,
+    manager: TaskManager,
+    limits: Limits,
+    leech_sink: TelegramSink,
+) -> dict[str, Applier]:
+    """How each /bsetting setting takes effect without a restart (tg/bsettings.py)."""
+
+    def attr(target: object, name: str) -> Applier:
+        def apply(value: Any) -> bool:
+            setattr(target, name, value)
+            return True
+
+        return apply
+
+    def limit(field: str) -> Applier:
+        def apply(value: Any) -> bool:
+            limits.update(limits.values.with_(**{field: value}))
+            return True
+
+        return apply
+
+    disk = limits.disk
+    assert disk is not None  # build_limits always makes one
+
+    def threshold(value: int) -> bool:
+        disk.set_threshold(value)
+        return True
+
+    def max_download(value: int | None) -> bool:
+        limits.update(limits.values.with_(max_download=value))
+        # Sources keep the value they started with, so a higher limit needs a restart; a lower
+        # one holds now (checked when the size becomes known, engine/limits.py).
+        start = cfg.max_download_size
+        return start is None or (value is not None and value <= start)
+
+    return {
+        "STATUS_UPDATE_INTERVAL": attr(board, "interval"),
+        "STATUS_LIMIT": lambda value: attr(board, "per_page")(max(1, value)),
+        "QUEUE_ALL": lambda value: manager.set_queue_limits(queue_all=value),
+        "QUEUE_DOWNLOAD": lambda value: manager.set_queue_limits(download=value),
+        "QUEUE_UPLOAD": lambda value: manager.set_queue_limits(upload=value),
+        "LEECH_SPLIT_SIZE": attr(leech_sink, "default_part_size"),
+        "MAX_DOWNLOAD_SIZE": max_download,
+        "STORAGE_THRESHOLD": threshold,
+        "USER_TASKS_LIMIT": limit("user_tasks"),
+        "DIRECT_LIMIT": limit("direct"),
+        "TORRENT_LIMIT": limit("torrent"),
+        "YTDL_LIMIT": limit("ytdl"),
+        "LEECH_LIMIT": limit("leech"),
+        "STOP_DUPLICATE": limit("stop_duplicate"),
+    }
 
 
 def footer_for(ctx: BotContext) -> Footer:
@@ -160,7 +219,9 @@ class Restorer:
 
 def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
-    cfg = ctx.config
+    base = ctx.config
+    # /bsetting overrides from the database, over config.env (telebot/overrides.py).
+    ctx.config = cfg = overrides.apply(base, ctx.store.bot_settings())
     board = StatusBoard(
         snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),
         messenger=lambda: ctx.bridge,
@@ -175,6 +236,7 @@ def install(ctx: BotContext) -> None:
     seeding.notify = seed_controls.notify
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     limits = build_limits(ctx)
+    leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
     pipeline = Pipeline(
         sources=[
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
@@ -190,7 +252,7 @@ def install(ctx: BotContext) -> None:
         sinks=[
             local_sink_factory(cfg),
             rclone_sink_factory(cfg),
-            telegram_sink_factory(cfg, lambda: ctx.bridge),
+            telegram_sink_factory(cfg, lambda: ctx.bridge, leech_sink),
         ],
     )
     manager = TaskManager(
@@ -216,6 +278,10 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
+    settings = BotSettings(
+        base, cfg, ctx.store, live_settings(cfg, board, manager, limits, leech_sink)
+    )
+    ctx.extra_handlers["bsetting"] = settings.command
     restart = RestartCommand(cfg.database_path)
     ctx.extra_handlers["restart"] = restart.restart
     ctx.on_started.append(restart.announce)

@@ -106,6 +106,13 @@ class FifoSlots:
         with self._cond:
             self._cond.notify_all()
 
+    def set_limit(self, limit: int) -> None:
+        """A new limit, live (/bsetting): waiters enter at once if it grew; if it shrank, the
+        holders keep their slots and no one enters until enough of them are released."""
+        with self._cond:
+            self._limit = limit
+            self._cond.notify_all()
+
     def position(self, key: str) -> int | None:
         with self._cond:
             try:
@@ -239,6 +246,29 @@ class TaskManager:
         for task in self.tasks():
             counts[task.state.value] = counts.get(task.state.value, 0) + 1
         return counts
+
+    # -- live limits (/bsetting) -----------------------------------------------------------
+
+    def set_queue_limits(
+        self, *, queue_all: int | None = None, download: int | None = None,
+        upload: int | None = None,
+    ) -> bool:
+        """Change QUEUE_ALL / QUEUE_DOWNLOAD / QUEUE_UPLOAD live. False when QUEUE_ALL asks for
+        more tasks at once than the worker pool has threads: the pool is sized at start
+        (ThreadPoolExecutor cannot grow safely), so until a restart it runs at its size."""
+        if download is not None:
+            self._download_slots.set_limit(download)
+        if upload is not None:
+            self._upload_slots.set_limit(upload)
+        fully = True
+        if queue_all is not None:
+            size = self._pool._max_workers  # read-only use of the pool's size
+            wanted = queue_all if queue_all > 0 else UNLIMITED_WORKERS
+            fully = wanted <= size
+            with self._lock:
+                self._queue_all = min(wanted, size)
+            self._dispatch()  # a higher limit lets waiting tasks start now
+        return fully
 
     # -- cancelling -----------------------------------------------------------------------
 

@@ -186,3 +186,39 @@ def test_stop_duplicate_on_an_rclone_remote(
     finally:
         servers.webdav.stop()
         servers.sftp.stop()
+
+
+def test_torrent_limit_applies_once_the_metadata_tells_the_size(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
+) -> None:
+    from tests.e2e.test_torrent import torrent_env
+    from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent
+
+    with Seeder() as seeder:
+        root = make_files(tmp_path / "seed", {"pack/a.bin": 1_500_000, "pack/b.bin": 600_000})
+        torrent = make_torrent(root / "pack")
+        seeder.seed(torrent, root)
+        env = torrent_env(TORRENT_LIMIT="2mb", SUDO_USERS=str(SUDO))
+        bot = make_bot(AUTHORIZED_CHATS=str(USER), **env)
+        since = bot_api.mark()
+        bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)}", chat_id=USER, user_id=USER)
+        failed = wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=60)
+        text = text_of(failed)
+        assert "torrents are limited to 2 MB (TORRENT_LIMIT); this one is 2.1 MB" in text, text
+        assert files_in(bot.download_dir) == [] and files_in(bot.mirror_dir) == []
+        since = bot_api.mark()
+        bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)}", chat_id=SUDO, user_id=SUDO)
+        wait_text(bot_api, r"✅", chat_id=SUDO, since=since, timeout=60)
+
+
+def test_ytdl_limit_names_itself(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
+) -> None:
+    from tests.fakes.media import make_media, serve_media
+
+    serve_media(origin, make_media(tmp_path / "media"))
+    make_bot(YTDL_LIMIT="1kb", AUTHORIZED_CHATS=str(USER))
+    since = bot_api.mark()
+    bot_api.push_message(f"/ytdl {origin.url}/page.html -q best", chat_id=USER, user_id=USER)
+    failed = wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=90)
+    assert "yt-dlp downloads are limited to 1 kB (YTDL_LIMIT)" in text_of(failed), text_of(failed)

@@ -241,7 +241,8 @@ def install(ctx: BotContext) -> None:
         sources=[
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
             clone_source_factory(cfg.rclone_config),
-            ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
+            # First: it takes only /ytdl specs (tool).
+            ytdl_factory(cfg, lambda: quality, disk=limits.disk),
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
             torrent_source_factory(
                 cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding

@@ -135,8 +135,10 @@ class Limits:
                     f"this one is {format_size(size)}"
                 )
 
-    def on_total(self, task: Task, engine: str, total: int) -> None:
+    def on_total(self, task: Task, engine: str, total: int, *, first: bool = True) -> None:
         """The download stage's size became (or changed to) ``total``: check every limit.
+        The duplicate look-up (maybe an rclone call) runs only for the ``first`` total of a name:
+        later ones are a growing estimate (yt-dlp fragments) of the same result.
 
         On a refusal: marks the task (so the manager fails it with the message whatever the
         source makes of the exception) and raises :class:`Refused` to stop the source at once.
@@ -145,7 +147,8 @@ class Limits:
             self.check_size(task.spec, engine, total)
             if self.disk is not None:
                 self.disk.check(max(0, total - allocated(task.workdir)), f"“{task.name}”")
-            self._check_duplicate(task, total)
+            if first:
+                self._check_duplicate(task, total)
         except Refused as exc:
             task.refuse(str(exc))
             raise

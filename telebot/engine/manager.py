@@ -337,7 +337,7 @@ class TaskManager:
             if path is not None:
                 self._download_slots.forget(task.gid)  # no download: give up its place in line
             else:
-                task.on_total = lambda t, total: self.limits.on_total(t, source.engine, total)
+                task.on_total = self._size_check(source.engine)
                 try:
                     fetched = self._stage(
                         task,
@@ -375,6 +375,18 @@ class TaskManager:
             log.exception("task %s crashed", task.gid)
             task.error = f"internal error ({type(exc).__name__}); the log has details"
         return State.FAILED
+
+    def _size_check(self, engine: str) -> Callable[[Task, int], None]:
+        """The download stage's :attr:`Task.on_total`: every limit, and the duplicate look-up
+        once per name (a torrent link reports its .torrent first, then the torrent)."""
+        looked_up: set[str] = set()
+
+        def check(task: Task, total: int) -> None:
+            first = task.name not in looked_up
+            looked_up.add(task.name)
+            self.limits.on_total(task, engine, total, first=first)
+
+        return check
 
     def _stage(
         self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]

@@ -32,7 +32,7 @@ from typing import Any
 from telebot.engine.diskguard import DiskGuard
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, DownloadError
-from telebot.units import format_size
+from telebot.units import format_bytes, format_size
 
 log = logging.getLogger(__name__)
 
@@ -106,21 +106,26 @@ class Limits:
             )
         engine = "Telegram" if spec.source.startswith("tg:") and spec.tool is None else None
         if spec.file_size and engine is not None:
+            # MAX_DOWNLOAD_SIZE is the source's own check, before getFile (sources/tgfile.py).
             try:
-                self.check_size(spec, engine, spec.file_size)
+                self._check_kind(spec, engine, spec.file_size, spec.file_name or "this file")
             except Refused as exc:
                 raise BadInputError(str(exc)) from None
 
     # -- once the size is known -------------------------------------------------------------
 
-    def check_size(self, spec: TaskSpec, engine: str, size: int) -> None:
+    def check_size(self, spec: TaskSpec, engine: str, size: int, name: str) -> None:
         """Raise :class:`Refused` when ``size`` breaks a size limit that applies to ``spec``."""
-        values = self._values
-        if values.max_download is not None and size > values.max_download:
+        limit = self._values.max_download
+        if limit is not None and size > limit:  # the live value; sources hold the start one
             raise Refused(
-                f"refused: {format_size(size)} is over the download limit of "
-                f"{format_size(values.max_download)} (MAX_DOWNLOAD_SIZE)"
+                f"{name} is {format_bytes(size)}, over the {format_bytes(limit)} download "
+                "limit (MAX_DOWNLOAD_SIZE)"
             )
+        self._check_kind(spec, engine, size, name)
+
+    def _check_kind(self, spec: TaskSpec, engine: str, size: int, name: str) -> None:
+        values = self._values
         checks = []
         kind = _KIND_LIMITS.get(engine)
         if kind is not None:
@@ -132,7 +137,7 @@ class Limits:
             if limit is not None and size > limit and not self._exempt(spec.user_id):
                 raise Refused(
                     f"refused: {noun} are limited to {format_size(limit)} ({setting}); "
-                    f"this one is {format_size(size)}"
+                    f"{name} is {format_size(size)}"
                 )
 
     def on_total(self, task: Task, engine: str, total: int, *, first: bool = True) -> None:
@@ -144,7 +149,7 @@ class Limits:
         source makes of the exception) and raises :class:`Refused` to stop the source at once.
         """
         try:
-            self.check_size(task.spec, engine, total)
+            self.check_size(task.spec, engine, total, task.name)
             if self.disk is not None:
                 self.disk.check(max(0, total - allocated(task.workdir)), f"“{task.name}”")
             if first:

@@ -102,7 +102,7 @@ def test_size_limits_name_the_limit_and_its_value_and_sudo_is_exempt(
     since = bot_api.mark()
     mirror(bot_api, f"{origin.url}/two.bin", user=USER, command=command)
     failed = wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=60)
-    assert f"{words} are limited to 1 MB ({setting}); this one is 2 MB" in text_of(failed)
+    assert f"{words} are limited to 1 MB ({setting}); two.bin is 2 MB" in text_of(failed)
     assert files_in(bot.download_dir) == []
     since = bot_api.mark()
     mirror(bot_api, f"{origin.url}/two.bin", user=SUDO, command=command)
@@ -204,7 +204,7 @@ def test_torrent_limit_applies_once_the_metadata_tells_the_size(
         bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)}", chat_id=USER, user_id=USER)
         failed = wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=60)
         text = text_of(failed)
-        assert "torrents are limited to 2 MB (TORRENT_LIMIT); this one is 2.1 MB" in text, text
+        assert "torrents are limited to 2 MB (TORRENT_LIMIT); pack is 2.1 MB" in text, text
         assert files_in(bot.download_dir) == [] and files_in(bot.mirror_dir) == []
         since = bot_api.mark()
         bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)}", chat_id=SUDO, user_id=SUDO)
@@ -222,3 +222,19 @@ def test_ytdl_limit_names_itself(
     bot_api.push_message(f"/ytdl {origin.url}/page.html -q best", chat_id=USER, user_id=USER)
     failed = wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=90)
     assert "yt-dlp downloads are limited to 1 kB (YTDL_LIMIT)" in text_of(failed), text_of(failed)
+
+
+def test_a_telegram_file_over_direct_limit_is_refused_at_once(
+    bot_api: FakeBotAPI, make_bot: Any
+) -> None:
+    make_bot(DIRECT_LIMIT="100kb", AUTHORIZED_CHATS=str(USER))
+    big = bot_api.add_file(b"x" * 200_000, file_name="big.bin")
+    since = bot_api.mark()
+    upload = bot_api.push_message("", chat_id=USER, user_id=USER, document=big)
+    bot_api.push_message("/mirror", chat_id=USER, user_id=USER, reply_to=upload)
+    refused = wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=60)
+    assert (
+        "refused: direct links and Telegram files are limited to 100 kB (DIRECT_LIMIT); "
+        "big.bin is 200 kB" in text_of(refused)
+    ), text_of(refused)
+    assert bot_api.calls_of("getFile") == []  # refused from the size in the update

@@ -151,7 +151,7 @@ class Limits:
         try:
             self.check_size(task.spec, engine, total, task.name)
             if self.disk is not None:
-                self.disk.check(max(0, total - allocated(task.workdir)), f"“{task.name}”")
+                self.disk.check(max(0, total - allocated(task.workdir)), "it")
             if first:
                 self._check_duplicate(task, total)
         except Refused as exc:

@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     if app.restart_requested:  # /restart: everything is stopped and closed by now
         from telebot.tg.restart import reexec
 
-        reexec()
+        try:
+            reexec()  # returns only on failure
+        except OSError as exc:  # exit 1: a supervisor (Docker's restart policy) starts us again
+            print(f"telebot: could not restart: {exc}", file=sys.stderr)
+            return 1
     return code
 
 

@@ -14,6 +14,18 @@ to put bytes there consults it:
   ``stop`` is set (then :class:`~telebot.errors.TaskCancelled`). So a writer never meets
   ENOSPC half-way because other tasks filled the disk.
 
+Processing stages get the bot's guard from ``wiring.py`` (``limits.disk``) and use it the same
+way, e.g. for an extraction whose unpacked size the archive lists::
+
+    guard.check(unpacked, "extracting it")           # refused before a byte is written
+    gate = guard.gate(lambda text: setattr(task, "note", text))
+    for chunk in chunks:                             # an output of unknown size
+        gate.wait(len(chunk), task.cancel_event)     # pauses while the disk is low
+        out.write(chunk)
+
+A child process that writes by itself (7-Zip, ffmpeg) cannot be gated per write: check the
+known size first, and otherwise compare :meth:`DiskGuard.room` in the loop that waits for it.
+
 A gate is cheap on the hot path: it asks the file system (``statvfs``) only when the bytes
 written since its last look could have used up the room it saw then, or after
 :data:`RECHECK_SECONDS` (other tasks write too). The free-space function and the clock are

@@ -72,7 +72,7 @@ def test_an_unknown_size_pauses_until_space_returns(
     line = wait_chat_text(
         bot_api, OWNER, r"waiting for disk space: [\d.]+ MiB free, keeping 24.0 MiB", timeout=60
     )
-    assert "⏸" in line
+    assert "\n⏸ waiting for disk space" in line  # its own line, under the progress
     filler.unlink()  # space returns: the download goes on from where it paused
     done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=90)
     assert "stream.bin" in text_of(done)

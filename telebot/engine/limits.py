@@ -96,7 +96,8 @@ class Limits:
     # -- at submission ----------------------------------------------------------------------
 
     def admit(self, spec: TaskSpec, active_of_user: int) -> None:
-        """Raise :class:`BadInputError` (the user's reply) when ``spec`` may not be queued."""
+        """Raise :class:`BadInputError` (the user's reply) when ``spec`` may not be queued.
+        Called under the manager's lock: no I/O here (``exempt`` reads an in-memory cache)."""
         values = self._values
         full = values.user_tasks > 0 and active_of_user >= values.user_tasks
         if full and not self._exempt(spec.user_id):

@@ -164,11 +164,12 @@ class TaskManager:
     def submit(self, spec: TaskSpec, *, gid: str | None = None) -> Task:
         """Queue a task. Its journal row is written *before* the task can be dispatched, so no
         other thread's dispatch can run and finish it first and leave an orphan row behind."""
-        if gid is None:  # a restored task was admitted before the restart
-            self.limits.admit(spec, self._active_of(spec.user_id))
         with self._lock:
             if self._stopping:
                 raise TelebotError("the bot is shutting down; try again in a moment")
+            if gid is None:  # a restored task was admitted before the restart
+                # Under the lock, so two submits at once cannot both take the last place.
+                self.limits.admit(spec, self._active_of(spec.user_id))
             gid = gid or self._unused_gid()
             task = Task(gid, spec, self.download_dir / gid, clock=self._clock)
             self._tasks[gid] = task  # holds the gid; not dispatchable until it is pending
@@ -201,9 +202,9 @@ class TaskManager:
         )
 
     def _active_of(self, user_id: int) -> int:
-        """Running and queued tasks of ``user_id`` (USER_TASKS_LIMIT counts these)."""
-        with self._lock:
-            return sum(1 for t in self._tasks.values() if t.spec.user_id == user_id)
+        """Running and queued tasks of ``user_id`` (USER_TASKS_LIMIT counts these); under
+        ``_lock``."""
+        return sum(1 for t in self._tasks.values() if t.spec.user_id == user_id)
 
     def _unused_gid(self) -> str:
         while True:

@@ -90,6 +90,11 @@ class TelegramFileSource:
         if not self._config.bot_api_local and size > CLOUD_DOWNLOAD_LIMIT:
             raise DownloadError(TOO_BIG.format(size=size / 1e6))
         check_size_limit(self._config, spec.file_size)
+        if spec.file_size and (spec.name or spec.file_name):
+            # Name and size are known from the update: the limits, the disk check and the
+            # duplicate look-up (engine/limits.py) run now, before getFile.
+            task.name = sanitize_filename(spec.name or spec.file_name or "", fallback="file")
+            task.progress(0, spec.file_size)
         remote = self._get_file(spec)
         check_size_limit(self._config, remote.file_size)
         path = remote.file_path or ""

@@ -238,3 +238,18 @@ def test_a_telegram_file_over_direct_limit_is_refused_at_once(
         "big.bin is 200 kB" in text_of(refused)
     ), text_of(refused)
     assert bot_api.calls_of("getFile") == []  # refused from the size in the update
+
+
+def test_stop_duplicate_for_a_telegram_file_asks_telegram_nothing(
+    bot_api: FakeBotAPI, make_bot: Any
+) -> None:
+    bot = make_bot(STOP_DUPLICATE="true")
+    bot.mirror_dir.mkdir(exist_ok=True)
+    (bot.mirror_dir / "report.pdf").write_bytes(b"p" * 5000)
+    document = bot_api.add_file(b"p" * 5000, file_name="report.pdf")
+    since = bot_api.mark()
+    upload = bot_api.push_message("", chat_id=OWNER, user_id=OWNER, document=document)
+    bot_api.push_message("/mirror", chat_id=OWNER, user_id=OWNER, reply_to=upload)
+    found = wait_text(bot_api, r"STOP_DUPLICATE", chat_id=OWNER, since=since, timeout=60)
+    assert "report.pdf (5 kB) is already at mirror/report.pdf" in text_of(found), text_of(found)
+    assert bot_api.calls_of("getFile") == []

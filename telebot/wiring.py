@@ -293,6 +293,7 @@ def install(ctx: BotContext) -> None:
     ctx.callback_handler = cloud.callbacks(
         seed_controls.callbacks(file_menu, commands.on_callback)
     )
+    ctx.callback_handler = settings.callbacks(ctx.callback_handler)  # /bsetting's buttons
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)

@@ -1,10 +1,12 @@
 """``/bsetting`` (owner): change runtime settings without a restart, persisted.
 
 ``/bsetting`` lists the settings (:data:`telebot.overrides.SETTINGS`) with their current
-values; ``/bsetting NAME VALUE`` changes one (parsed like config.env, a bad value answered with
-what is expected), ``/bsetting NAME default`` goes back to config.env. A change is written to
-SQLite (``bot_settings``, with who made it) and logged, then handed to the setting's live
-applier; the reply says whether it took effect now or applies fully after a restart.
+values and a button for each (only the owner may press them): a setting's page shows what it
+expects, with buttons for true/false, "none" (no limit) and its config.env value, and "◀ Back".
+Other values are typed: ``/bsetting NAME VALUE`` changes one (parsed like config.env, a bad
+value answered with what is expected), ``/bsetting NAME default`` goes back to config.env. A
+change is written to SQLite (``bot_settings``, with who made it) and logged, then handed to the
+setting's live applier; the reply says whether it took effect now or applies fully after a restart.
 
 The handler only parses on the loop; the store write and the appliers run in a worker thread.
 """
@@ -16,7 +18,7 @@ import dataclasses
 import html
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from telebot import overrides
@@ -25,7 +27,7 @@ from telebot.errors import BadInputError
 from telebot.store import Store
 
 if TYPE_CHECKING:
-    from telegram import Update
+    from telegram import InlineKeyboardMarkup, Update
 
     from telebot.tg.bot import BotContext
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 Applier = Callable[[Any], bool]
 
 RESET = "default"
+PREFIX = "bs"  # callback data: bs:l (list), bs:s:NAME (page), bs:v:NAME:VALUE, bs:d:NAME
+OWNER_ONLY = "Only the owner may change the bot's settings."
 
 
 class BotSettings:
@@ -59,7 +63,7 @@ class BotSettings:
         assert message is not None and user is not None
         words = (message.text or "").split(maxsplit=2)
         if len(words) == 1:
-            await ctx.reply(update, self.listing())
+            await ctx.reply(update, self.listing(), markup=self.listing_buttons())
             return
         if len(words) == 2:
             raise BadInputError(
@@ -102,3 +106,79 @@ class BotSettings:
             value = html.escape(overrides.shown(self._current, setting))
             lines.append(f"<code>{setting.name}</code> = {value}")
         return "\n".join(lines)
+
+    # -- buttons ----------------------------------------------------------------------------
+
+    def listing_buttons(self) -> InlineKeyboardMarkup:
+        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+        buttons = [
+            InlineKeyboardButton(name, callback_data=f"{PREFIX}:s:{name}")
+            for name in overrides.SETTINGS
+        ]
+        return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+    def page(self, setting: overrides.Setting, note: str = "") -> tuple[str, InlineKeyboardMarkup]:
+        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+        value = html.escape(overrides.shown(self._current, setting))
+        base = html.escape(overrides.shown(self._base, setting))
+        text = (
+            f"{note}<code>{setting.name}</code> = {value}\nExpects {html.escape(setting.what)}; "
+            f"config.env: {base}.\nOther values: <code>/bsetting {setting.name} value</code>"
+        )
+        choices = [c for c in ("true", "false", "none") if c in setting.what.split()]
+        row = [InlineKeyboardButton(c, callback_data=f"{PREFIX}:v:{setting.name}:{c}")
+               for c in choices]
+        rows = [row] if row else []
+        reset = f"{PREFIX}:d:{setting.name}"
+        rows.append([
+            InlineKeyboardButton(f"config.env ({base})", callback_data=reset),
+            InlineKeyboardButton("◀ Back", callback_data=f"{PREFIX}:l"),
+        ])
+        return text, InlineKeyboardMarkup(rows)
+
+    def callbacks(self, others: Callable[[Update, BotContext], Awaitable[None]]
+                  ) -> Callable[[Update, BotContext], Awaitable[None]]:
+        """Button presses: ours (``bs:``), else ``others``."""
+
+        async def route(update: Update, ctx: BotContext) -> None:
+            query = update.callback_query
+            if query is not None and (query.data or "").startswith(f"{PREFIX}:"):
+                await self.on_callback(update, ctx)
+            else:
+                await others(update, ctx)
+
+        return route
+
+    async def on_callback(self, update: Update, ctx: BotContext) -> None:
+        query, user = update.callback_query, update.effective_user
+        assert query is not None and user is not None
+        if user.id != ctx.config.owner_id:
+            await query.answer(OWNER_ONLY)
+            return
+        await query.answer()
+        message = query.message
+        if message is None:
+            return
+        text, markup = await asyncio.to_thread(self._press, (query.data or "").split(":"), user.id)
+        await asyncio.to_thread(
+            ctx.bridge.edit_text, message.chat.id, message.message_id, text, markup=markup
+        )
+
+    def _press(self, parts: list[str], user_id: int) -> tuple[str, InlineKeyboardMarkup]:
+        """The new text and buttons for a press (``bs:…`` split at ``:``). Not on the loop."""
+        setting = overrides.SETTINGS.get(parts[2]) if len(parts) >= 3 else None
+        if setting is None:
+            return self.listing(), self.listing_buttons()
+        note = ""
+        try:
+            if parts[1] == "v" and len(parts) == 4:
+                _, value = overrides.parse(self._current, setting.name, parts[3])
+                note = self.change(setting, value, parts[3], user_id) + "\n\n"
+            elif parts[1] == "d":
+                value = getattr(self._base, setting.field)
+                note = self.change(setting, value, None, user_id) + "\n\n"
+        except BadInputError as exc:
+            note = f"❌ {html.escape(str(exc))}\n\n"
+        return self.page(setting, note)

@@ -71,3 +71,35 @@ def test_bsetting_changes_live_and_survives_a_restart(
     say(bot_api, "/bsetting QUEUE_DOWNLOAD default")
     back = wait_text(bot_api, r"QUEUE_DOWNLOAD</code> = <code>1", chat_id=OWNER, since=since)
     assert "(config.env)" in text_of(back)
+
+
+def test_bsetting_buttons_only_for_the_owner(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    bot = make_bot(SUDO_USERS=str(SUDO))
+    since = bot_api.mark()
+    say(bot_api, "/bsetting")
+    listing = wait_text(bot_api, r"Bot settings", chat_id=OWNER, since=since)
+    assert "bs:s:STOP_DUPLICATE" in str(listing.params.get("reply_markup"))
+    menu = listing.result
+    bot_api.push_callback("bs:s:STOP_DUPLICATE", message=menu, user_id=SUDO)
+    bot_api.wait_for(
+        "answerCallbackQuery",
+        lambda c: "Only the owner" in str(c.params.get("text")),
+        since=since,
+        timeout=30,
+    )
+    bot_api.push_callback("bs:s:STOP_DUPLICATE", message=menu, user_id=OWNER)
+    page = wait_text(bot_api, r"Expects true or false", since=since, method="editMessageText")
+    assert "bs:v:STOP_DUPLICATE:true" in str(page.params.get("reply_markup"))
+    bot_api.push_callback("bs:v:STOP_DUPLICATE:true", message=menu, user_id=OWNER)
+    done = wait_text(bot_api, r"STOP_DUPLICATE</code> = <code>true", since=since,
+                     method="editMessageText")
+    assert "applied now" in text_of(done)
+    # Live: the next mirror of something already there is reported, not downloaded.
+    res = origin.add("/same.bin", size=1000, seed=30)
+    bot.mirror_dir.mkdir(exist_ok=True)
+    (bot.mirror_dir / "same.bin").write_bytes(res.bytes())
+    say(bot_api, f"/mirror {origin.url}/same.bin")
+    wait_text(bot_api, r"STOP_DUPLICATE", chat_id=OWNER, since=since, timeout=60)
+    assert "bsetting STOP_DUPLICATE: false -> true by user 1000" in bot.log_text()

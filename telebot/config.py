@@ -102,6 +102,8 @@ class Config:
     ytdl_limit: int | None = None
     leech_limit: int | None = None
     stop_duplicate: bool = False
+    extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
+    extract_max_files: int = 100_000  # ... or holds more entries than this
 
     @property
     def upload_limit(self) -> int:
@@ -158,6 +160,8 @@ KNOWN_KEYS = frozenset(
         "YTDL_LIMIT",
         "LEECH_LIMIT",
         "STOP_DUPLICATE",
+        "EXTRACT_MAX_RATIO",
+        "EXTRACT_MAX_FILES",
     }
 )
 
@@ -387,6 +391,10 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
+        extract_max_ratio=_parse(raw, "EXTRACT_MAX_RATIO", 100.0, _positive_float, "a number > 0"),
+        extract_max_files=_parse(
+            raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
         ),
     )
 

@@ -17,10 +17,14 @@ from telebot import overrides
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.diskguard import DiskGuard, statvfs_free
-from telebot.engine.limits import Limits, LimitValues
+from telebot.engine.limits import Limits as TaskLimits
+from telebot.engine.limits import LimitValues
 from telebot.engine.manager import TaskManager
-from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
+from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
 from telebot.engine.task import TaskSpec
+from telebot.processing.archivecheck import Limits
+from telebot.processing.extract import extract_factory
+from telebot.processing.join import join_factory
 from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.duplicates import DuplicateFinder
 from telebot.sinks.local import LocalSink
@@ -37,6 +41,7 @@ from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
 from telebot.tg.bsettings import Applier, BotSettings
 from telebot.tg.cloud import CloudCommands
+from telebot.tg.mediainfo import MediaInfo
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
 from telebot.tg.restart import RestartCommand
@@ -82,6 +87,19 @@ def telegram_sink_factory(
     return factory
 
 
+def stage_factories(config: Config) -> list[StageFactory]:
+    """The processing stages, in the order they run: join before extract before compress."""
+    limits = Limits(
+        max_ratio=config.extract_max_ratio,
+        max_files=config.extract_max_files,
+        min_free=config.storage_threshold,  # STORAGE_THRESHOLD (its value at start)
+    )
+    return [
+        join_factory(),
+        extract_factory(limits),
+    ]
+
+
 def task_folder_mode(config: Config) -> int:
     """Owner-only task folders, except that a local Bot API server must open leech parts."""
     return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
@@ -99,11 +117,11 @@ def limit_values(config: Config) -> LimitValues:
     )
 
 
-def build_limits(ctx: BotContext) -> Limits:
+def build_limits(ctx: BotContext) -> TaskLimits:
     """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
     cfg = ctx.config
     cfg.download_dir.mkdir(parents=True, exist_ok=True)  # statvfs needs it (app.py makes it too)
-    return Limits(
+    return TaskLimits(
         limit_values(cfg),
         exempt=ctx.auth.is_sudo,
         disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
@@ -115,7 +133,7 @@ def live_settings(
     cfg: Config,
     board: StatusBoard,
     manager: TaskManager,
-    limits: Limits,
+    limits: TaskLimits,
     leech_sink: TelegramSink,
 ) -> dict[str, Applier]:
     """How each /bsetting setting takes effect without a restart (tg/bsettings.py)."""
@@ -255,6 +273,7 @@ def install(ctx: BotContext) -> None:
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, lambda: ctx.bridge, leech_sink),
         ],
+        stages=stage_factories(cfg),
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
@@ -286,6 +305,7 @@ def install(ctx: BotContext) -> None:
     restart = RestartCommand(cfg.database_path)
     ctx.extra_handlers["restart"] = restart.restart
     ctx.on_started.append(restart.announce)
+    ctx.extra_handlers["mediainfo"] = MediaInfo(cfg, lambda: ctx.bridge).command
     cloud = CloudCommands(cfg, manager)
     ctx.extra_handlers.update(
         {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}

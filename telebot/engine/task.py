@@ -59,6 +59,9 @@ class TaskSpec:
     select: bool = False  # -s: ask which files of a torrent to download
     seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
     seed_minutes: float | None = None
+    extract: bool = False  # -e [password]: extract archives (processing/extract.py)
+    extract_password: str | None = field(default=None, repr=False)
+    join: bool = False  # -j: join split files name.001, name.002, ... (processing/join.py)
 
     @property
     def seeding(self) -> bool:
@@ -93,8 +96,10 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 3  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 4  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 3: tool, ytdl_format, ytdl_options (videos, issue 13)
+# 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
+#    task is submitted with (issue 16)
 
 
 class SpecTooNew(ValueError):
@@ -117,7 +122,14 @@ def _from_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0, _from_v1, _from_v2)
+def _from_v3(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 4 only added fields with defaults (no processing, no user settings).
+    return data
+
+
+MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
+    _from_v0, _from_v1, _from_v2, _from_v3,
+)  # fmt: skip
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -121,6 +121,9 @@ class TaskCommands:
             select=args.select,
             seed_ratio=args.seed[0] if args.seed else None,
             seed_minutes=args.seed[1] if args.seed else None,
+            extract=args.extract,
+            extract_password=args.extract_password,
+            join=args.join,
         )
         if args.link is None and reply_file is not None:
             return replace(
@@ -300,6 +303,9 @@ def _reply_file(update: Update) -> ReplyFile | None:
     if media is None:
         return None
     return ReplyFile(media.file_id, getattr(media, "file_name", None), media.file_size)
+
+
+reply_file_of = _reply_file  # public name for other commands (/mediainfo)
 
 
 def _is_chat_id(text: str) -> bool:

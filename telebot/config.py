@@ -94,6 +94,14 @@ class Config:
     torrent_upload_limit: int = 0
     torrent_timeout: float = 600.0
     torrent_select_timeout: float = 300.0
+    # Limits that protect the host (issue 16; engine/limits.py, engine/diskguard.py).
+    storage_threshold: int = 2_000_000_000  # STORAGE_THRESHOLD: free space to keep; 0 = off
+    user_tasks_limit: int = 0  # running + queued per user; 0 = no limit
+    direct_limit: int | None = None  # None: no limit (sizes, like MAX_DOWNLOAD_SIZE)
+    torrent_limit: int | None = None
+    ytdl_limit: int | None = None
+    leech_limit: int | None = None
+    stop_duplicate: bool = False
     extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
     extract_max_files: int = 100_000  # ... or holds more entries than this
     # Scale-out (issue 17, README "Scale-out"): empty broker URL = one process, no Redis.
@@ -150,6 +158,13 @@ KNOWN_KEYS = frozenset(
         "TORRENT_UPLOAD_LIMIT",
         "TORRENT_TIMEOUT",
         "TORRENT_SELECT_TIMEOUT",
+        "STORAGE_THRESHOLD",
+        "USER_TASKS_LIMIT",
+        "DIRECT_LIMIT",
+        "TORRENT_LIMIT",
+        "YTDL_LIMIT",
+        "LEECH_LIMIT",
+        "STOP_DUPLICATE",
         "EXTRACT_MAX_RATIO",
         "EXTRACT_MAX_FILES",
         "CELERY_BROKER_URL",
@@ -382,6 +397,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
         **_torrent_settings(raw),
+        **_limit_settings(raw),
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
@@ -504,4 +520,46 @@ def _torrent_settings(raw: Mapping[str, str]) -> _TorrentFields:
         "torrent_select_timeout": _parse(
             raw, "TORRENT_SELECT_TIMEOUT", 300.0, _positive_float, seconds
         ),
+    }
+
+
+def parse_size_or_zero(value: str) -> int:
+    """A size, or ``0`` (the setting is off)."""
+    return 0 if value.strip() == "0" else parse_size(value)
+
+
+class _LimitFields(TypedDict):
+    storage_threshold: int
+    user_tasks_limit: int
+    direct_limit: int | None
+    torrent_limit: int | None
+    ytdl_limit: int | None
+    leech_limit: int | None
+    stop_duplicate: bool
+
+
+#: The per-kind size limits: setting name → Config field. Same format as MAX_DOWNLOAD_SIZE.
+SIZE_LIMITS = {
+    "DIRECT_LIMIT": "direct_limit",
+    "TORRENT_LIMIT": "torrent_limit",
+    "YTDL_LIMIT": "ytdl_limit",
+    "LEECH_LIMIT": "leech_limit",
+}
+
+
+def _limit_settings(raw: Mapping[str, str]) -> _LimitFields:
+    """The limits that protect the host (README "Limits"), as Config keyword arguments."""
+    size = "a size like 10gb (empty: no limit)"
+    return {
+        "storage_threshold": _parse(
+            raw, "STORAGE_THRESHOLD", 2_000_000_000, parse_size_or_zero, "a size like 2gb or 0"
+        ),
+        "user_tasks_limit": _parse(
+            raw, "USER_TASKS_LIMIT", 0, _positive_int, "a whole number (0 = no limit)"
+        ),
+        "direct_limit": _parse(raw, "DIRECT_LIMIT", None, parse_size, size),
+        "torrent_limit": _parse(raw, "TORRENT_LIMIT", None, parse_size, size),
+        "ytdl_limit": _parse(raw, "YTDL_LIMIT", None, parse_size, size),
+        "leech_limit": _parse(raw, "LEECH_LIMIT", None, parse_size, size),
+        "stop_duplicate": _parse(raw, "STOP_DUPLICATE", False, parse_bool, "true or false"),
     }

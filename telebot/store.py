@@ -51,6 +51,15 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    # 2: /bsetting overrides, applied on top of config.env at start (telebot/overrides.py).
+    """
+    CREATE TABLE bot_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        changed_by INTEGER NOT NULL,
+        changed_at REAL NOT NULL
+    );
+    """,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -216,6 +225,26 @@ class Store:
             sql, args = sql + " AND key = ?", (user_id, key)
         with self._tx() as conn:
             return int(conn.execute(sql, args).rowcount)
+
+    # -- bot settings (/bsetting) ---------------------------------------------------------
+
+    def bot_settings(self) -> dict[str, str]:
+        """The owner's overrides of config.env: setting name → its text, as typed."""
+        rows = self._query("SELECT name, value FROM bot_settings")
+        return {str(name): str(value) for name, value in rows}
+
+    def set_bot_setting(self, name: str, value: str | None, changed_by: int) -> None:
+        """Override ``name`` with ``value``; None removes the override (config.env again)."""
+        with self._tx() as conn:
+            if value is None:
+                conn.execute("DELETE FROM bot_settings WHERE name = ?", (name,))
+                return
+            conn.execute(
+                "INSERT INTO bot_settings VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "value = excluded.value, changed_by = excluded.changed_by, "
+                "changed_at = excluded.changed_at",
+                (name, value, changed_by, time.time()),
+            )
 
     # -- task journal ---------------------------------------------------------------------
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from telebot import overrides
 from telebot.config import Config
 from telebot.engine import taskstate
+from telebot.engine.diskguard import DiskGuard, statvfs_free
+from telebot.engine.limits import Limits as TaskLimits
+from telebot.engine.limits import LimitValues
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
 from telebot.engine.runner import Runner
@@ -24,6 +28,7 @@ from telebot.processing.extract import extract_factory
 from telebot.processing.join import join_factory
 from telebot.processing.rename import rename_stage_factory
 from telebot.sinks.clone import clone_source_factory
+from telebot.sinks.duplicates import DuplicateFinder
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
 from telebot.sinks.remotes import looks_remote, remote_names
@@ -37,10 +42,12 @@ from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.sources.ytdl import QualityChooser, ytdl_factory
 from telebot.telegram.messenger import Messenger
+from telebot.tg.bsettings import Applier, BotSettings
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.mediainfo import MediaInfo
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
+from telebot.tg.restart import RestartCommand
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
@@ -73,8 +80,10 @@ def rclone_sink_factory(config: Config) -> SinkFactory:
     return factory
 
 
-def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) -> SinkFactory:
-    sink = TelegramSink(config, messenger)
+def telegram_sink_factory(
+    config: Config, messenger: Callable[[], Messenger], sink: TelegramSink | None = None
+) -> SinkFactory:
+    sink = sink or TelegramSink(config, messenger)
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "leech" else None
@@ -84,7 +93,11 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
 
 def stage_factories(config: Config) -> list[StageFactory]:
     """The processing stages, in the order they run: join before extract before compress."""
-    limits = Limits(max_ratio=config.extract_max_ratio, max_files=config.extract_max_files)
+    limits = Limits(
+        max_ratio=config.extract_max_ratio,
+        max_files=config.extract_max_files,
+        min_free=config.storage_threshold,  # STORAGE_THRESHOLD (its value at start)
+    )
     return [
         join_factory(),
         extract_factory(limits),
@@ -96,6 +109,85 @@ def stage_factories(config: Config) -> list[StageFactory]:
 def task_folder_mode(config: Config) -> int:
     """Owner-only task folders, except that a local Bot API server must open leech parts."""
     return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
+
+
+def limit_values(config: Config) -> LimitValues:
+    return LimitValues(
+        user_tasks=config.user_tasks_limit,
+        max_download=config.max_download_size,
+        direct=config.direct_limit,
+        torrent=config.torrent_limit,
+        ytdl=config.ytdl_limit,
+        leech=config.leech_limit,
+        stop_duplicate=config.stop_duplicate,
+    )
+
+
+def build_limits(ctx: BotContext) -> TaskLimits:
+    """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
+    cfg = ctx.config
+    cfg.download_dir.mkdir(parents=True, exist_ok=True)  # statvfs needs it (app.py makes it too)
+    return TaskLimits(
+        limit_values(cfg),
+        exempt=ctx.auth.is_sudo,
+        disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
+        duplicates=DuplicateFinder(cfg.mirror_dir, cfg.rclone_config),
+    )
+
+
+def live_settings(
+    cfg: Config,
+    board: StatusBoard,
+    manager: TaskManager,
+    limits: TaskLimits,
+    leech_sink: TelegramSink,
+) -> dict[str, Applier]:
+    """How each /bsetting setting takes effect without a restart (tg/bsettings.py)."""
+
+    def attr(target: object, name: str) -> Applier:
+        def apply(value: Any) -> bool:
+            setattr(target, name, value)
+            return True
+
+        return apply
+
+    def limit(field: str) -> Applier:
+        def apply(value: Any) -> bool:
+            limits.update(limits.values.with_(**{field: value}))
+            return True
+
+        return apply
+
+    disk = limits.disk
+    assert disk is not None  # build_limits always makes one
+
+    def threshold(value: int) -> bool:
+        disk.set_threshold(value)
+        return True
+
+    def max_download(value: int | None) -> bool:
+        limits.update(limits.values.with_(max_download=value))
+        # Sources keep the value they started with, so a higher limit needs a restart; a lower
+        # one holds now (checked when the size becomes known, engine/limits.py).
+        start = cfg.max_download_size
+        return start is None or (value is not None and value <= start)
+
+    return {
+        "STATUS_UPDATE_INTERVAL": attr(board, "interval"),
+        "STATUS_LIMIT": lambda value: attr(board, "per_page")(max(1, value)),
+        "QUEUE_ALL": lambda value: manager.set_queue_limits(queue_all=value),
+        "QUEUE_DOWNLOAD": lambda value: manager.set_queue_limits(download=value),
+        "QUEUE_UPLOAD": lambda value: manager.set_queue_limits(upload=value),
+        "LEECH_SPLIT_SIZE": attr(leech_sink, "default_part_size"),
+        "MAX_DOWNLOAD_SIZE": max_download,
+        "STORAGE_THRESHOLD": threshold,
+        "USER_TASKS_LIMIT": limit("user_tasks"),
+        "DIRECT_LIMIT": limit("direct"),
+        "TORRENT_LIMIT": limit("torrent"),
+        "YTDL_LIMIT": limit("ytdl"),
+        "LEECH_LIMIT": limit("leech"),
+        "STOP_DUPLICATE": limit("stop_duplicate"),
+    }
 
 
 def footer_for(ctx: BotContext) -> Footer:
@@ -157,23 +249,27 @@ def build_pipeline(
     quality: QualityChooser | None,
     chooser: FileChooser | None,
     seeding: Seeding | None,
+    disk: DiskGuard | None = None,
+    leech_sink: TelegramSink | None = None,
 ) -> Pipeline:
     """Sources, stages and sinks: the same for the bot and for a Celery worker
-    (``telebot/worker.py``, which has no menus to ask users from and no seeding board)."""
+    (``telebot/worker.py``, which has no menus to ask users from and no seeding board).
+    ``disk`` is the STORAGE_THRESHOLD guard the sources pause or refuse on; ``leech_sink`` is
+    passed in where /bsetting changes its part size live."""
     return Pipeline(
         sources=[
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
             clone_source_factory(cfg.rclone_config),
-            ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
+            ytdl_factory(cfg, lambda: quality, disk=disk),  # first: it takes only /ytdl specs
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
             torrent_source_factory(cfg, torrents, messenger, chooser=chooser, seeding=seeding),
-            telegram_file_factory(cfg, messenger),
-            direct_link_factory(cfg),
+            telegram_file_factory(cfg, messenger, disk=disk),
+            direct_link_factory(cfg, disk=disk),
         ],
         sinks=[
             local_sink_factory(cfg),
             rclone_sink_factory(cfg),
-            telegram_sink_factory(cfg, messenger),
+            telegram_sink_factory(cfg, messenger, leech_sink),
         ],
         stages=stage_factories(cfg),
     )
@@ -191,7 +287,9 @@ def front_runner(cfg: Config) -> Runner | None:
 
 def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
-    cfg = ctx.config
+    base = ctx.config
+    # /bsetting overrides from the database, over config.env (telebot/overrides.py).
+    ctx.config = cfg = overrides.apply(base, ctx.store.bot_settings())
     board = StatusBoard(
         snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),
         messenger=lambda: ctx.bridge,
@@ -205,8 +303,11 @@ def install(ctx: BotContext) -> None:
     seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
     seeding.notify = seed_controls.notify
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
+    limits = build_limits(ctx)
+    leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
     pipeline = build_pipeline(
-        cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding
+        cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
+        disk=limits.disk, leech_sink=leech_sink,
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
@@ -219,6 +320,7 @@ def install(ctx: BotContext) -> None:
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
         runner=front_runner(cfg),
+        limits=limits,
     )
     commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
     monitoring = Monitoring.create(cfg, manager)
@@ -232,6 +334,13 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
+    settings = BotSettings(
+        base, cfg, ctx.store, live_settings(cfg, board, manager, limits, leech_sink)
+    )
+    ctx.extra_handlers["bsetting"] = settings.command
+    restart = RestartCommand(cfg.database_path)
+    ctx.extra_handlers["restart"] = restart.restart
+    ctx.on_started.append(restart.announce)
     ctx.extra_handlers["mediainfo"] = MediaInfo(cfg, lambda: ctx.bridge).command
     cloud = CloudCommands(cfg, manager)
     ctx.extra_handlers.update(
@@ -244,6 +353,7 @@ def install(ctx: BotContext) -> None:
     ctx.extra_handlers["usetting"] = settings_menu.command
     ctx.callback_handler = settings_menu.callbacks(ctx.callback_handler)
     ctx.message_handler = settings_menu.on_message
+    ctx.callback_handler = settings.callbacks(ctx.callback_handler)  # /bsetting's buttons
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)

@@ -149,6 +149,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     from celery import signals
 
     from telebot import wiring
+    from telebot.engine.diskguard import DiskGuard, statvfs_free
     from telebot.engine.manager import TaskManager
     from telebot.scale.celery_app import make_app
     from telebot.scale.front import connect
@@ -165,7 +166,9 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     manager = TaskManager(
         download_dir=config.download_dir,
         pipeline=wiring.build_pipeline(
-            config, telegram.get, torrents, quality=None, chooser=None, seeding=None
+            config, telegram.get, torrents, quality=None, chooser=None, seeding=None,
+            # STORAGE_THRESHOLD protects each worker's own disk.
+            disk=DiskGuard(config.storage_threshold, statvfs_free(config.download_dir)),
         ),
         listener=side,
         queue_all=0,  # Celery's threads are the limit

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from telebot.engine import taskstate
+from telebot.engine.limits import Limits
 from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
@@ -105,6 +106,13 @@ class FifoSlots:
         with self._cond:
             self._cond.notify_all()
 
+    def set_limit(self, limit: int) -> None:
+        """A new limit, live (/bsetting): waiters enter at once if it grew; if it shrank, the
+        holders keep their slots and no one enters until enough of them are released."""
+        with self._cond:
+            self._limit = limit
+            self._cond.notify_all()
+
     def position(self, key: str) -> int | None:
         with self._cond:
             try:
@@ -129,8 +137,10 @@ class TaskManager:
         clock: Callable[[], float] = time.monotonic,
         folder_mode: int = taskstate.PRIVATE_MODE,
         runner: Runner | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.download_dir = download_dir
+        self.limits = limits or Limits()
         self._folder_mode = folder_mode
         self._pipeline = pipeline
         self._listener = listener
@@ -157,6 +167,9 @@ class TaskManager:
         with self._lock:
             if self._stopping:
                 raise TelebotError("the bot is shutting down; try again in a moment")
+            if gid is None:  # a restored task was admitted before the restart
+                # Under the lock, so two submits at once cannot both take the last place.
+                self.limits.admit(spec, self._active_of(spec.user_id))
             gid = gid or self._unused_gid()
             task = Task(gid, spec, self.download_dir / gid, clock=self._clock)
             self._tasks[gid] = task  # holds the gid; not dispatchable until it is pending
@@ -187,6 +200,11 @@ class TaskManager:
             spec=spec.to_json(),
             state=State.QUEUED.value,
         )
+
+    def _active_of(self, user_id: int) -> int:
+        """Running and queued tasks of ``user_id`` (USER_TASKS_LIMIT counts these); under
+        ``_lock``."""
+        return sum(1 for t in self._tasks.values() if t.spec.user_id == user_id)
 
     def _unused_gid(self) -> str:
         while True:
@@ -229,6 +247,29 @@ class TaskManager:
         for task in self.tasks():
             counts[task.state.value] = counts.get(task.state.value, 0) + 1
         return counts
+
+    # -- live limits (/bsetting) -----------------------------------------------------------
+
+    def set_queue_limits(
+        self, *, queue_all: int | None = None, download: int | None = None,
+        upload: int | None = None,
+    ) -> bool:
+        """Change QUEUE_ALL / QUEUE_DOWNLOAD / QUEUE_UPLOAD live. False when QUEUE_ALL asks for
+        more tasks at once than the worker pool has threads: the pool is sized at start
+        (ThreadPoolExecutor cannot grow safely), so until a restart it runs at its size."""
+        if download is not None:
+            self._download_slots.set_limit(download)
+        if upload is not None:
+            self._upload_slots.set_limit(upload)
+        fully = True
+        if queue_all is not None:
+            size = self._pool._max_workers  # read-only use of the pool's size
+            wanted = queue_all if queue_all > 0 else UNLIMITED_WORKERS
+            fully = wanted <= size
+            with self._lock:
+                self._queue_all = min(wanted, size)
+            self._dispatch()  # a higher limit lets waiting tasks start now
+        return fully
 
     # -- cancelling -----------------------------------------------------------------------
 
@@ -279,9 +320,12 @@ class TaskManager:
         """Run ``task``'s pipeline in the calling thread (the :class:`LocalRunner` host side)."""
         with task_context(task.gid):
             try:
-                return self._execute(task)
+                state = self._execute(task)
             finally:
                 self._download_slots.forget(task.gid)  # if it ended before taking its place
+            if task.refusal is not None:  # a limit stopped it, whatever the source made of that
+                task.error, state = task.refusal, State.FAILED
+            return state
 
     def ended(self, task: Task, state: State) -> None:
         """The runner reports that ``task`` ended: finish it, free its place, dispatch more."""
@@ -306,13 +350,17 @@ class TaskManager:
             if path is not None:
                 self._download_slots.forget(task.gid)  # no download: give up its place in line
             else:
-                fetched = self._stage(
-                    task,
-                    State.DOWNLOADING,
-                    self._download_slots,
-                    source.engine,
-                    lambda: source.fetch(task),
-                )
+                task.on_total = self._size_check(source.engine)
+                try:
+                    fetched = self._stage(
+                        task,
+                        State.DOWNLOADING,
+                        self._download_slots,
+                        source.engine,
+                        lambda: source.fetch(task),
+                    )
+                finally:
+                    task.on_total = None  # later stages report the same bytes again
                 assert isinstance(fetched, Path)
                 path = remember_fetched(task, fetched)
             path = self._process(task, path)
@@ -340,6 +388,18 @@ class TaskManager:
             log.exception("task %s crashed", task.gid)
             task.error = f"internal error ({type(exc).__name__}); the log has details"
         return State.FAILED
+
+    def _size_check(self, engine: str) -> Callable[[Task, int], None]:
+        """The download stage's :attr:`Task.on_total`: every limit, and the duplicate look-up
+        once per name (a torrent link reports its .torrent first, then the torrent)."""
+        looked_up: set[str] = set()
+
+        def check(task: Task, total: int) -> None:
+            first = task.name not in looked_up
+            looked_up.add(task.name)
+            self.limits.on_total(task, engine, total, first=first)
+
+        return check
 
     def _stage(
         self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]

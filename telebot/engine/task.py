@@ -247,6 +247,8 @@ class Task:
         "gid",
         "name",
         "note",
+        "on_total",
+        "refusal",
         "result",
         "spec",
         "started_at",
@@ -282,6 +284,10 @@ class Task:
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
         self.detail: str | None = None  # shown under the progress line; sources set it
+        # Called when the total becomes known or changes (the manager's limit checks, download
+        # stage only); may raise to stop the source. See engine/limits.py.
+        self.on_total: Callable[[Task, int], None] | None = None
+        self.refusal: str | None = None  # set by refuse(): the task fails with this line
         # Created when the task starts running: a queued task needs no speed window, and
         # thousands may be queued (bench/memory.py).
         self._meter: SpeedMeter | None = None
@@ -301,8 +307,10 @@ class Task:
     def progress(self, done: int, total: int | None) -> None:
         """Progress callback for sources and sinks (hot: keep it cheap)."""
         self.done = done
-        if total is not None:
+        if total is not None and total != self.total:
             self.total = total
+            if self.on_total is not None:
+                self.on_total(self, total)
         if self._meter is not None:
             self._meter.add(done)
 
@@ -310,6 +318,12 @@ class Task:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         self.cancel_event.set()
+
+    def refuse(self, reason: str) -> None:
+        """A limit refused the task: it stops like a cancel and ends failed with ``reason``."""
+        if self.refusal is None:
+            self.refusal = reason
+        self.cancel(reason)
 
     def snapshot(self, queue_position: int | None = None) -> Snapshot:
         done = self.done

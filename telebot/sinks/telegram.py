@@ -134,10 +134,11 @@ class TelegramSink:
     def __init__(self, config: Config, messenger: Callable[[], Messenger]) -> None:
         self._config = config
         self._messenger = messenger
+        self.default_part_size = config.leech_split_size  # LEECH_SPLIT_SIZE; /bsetting sets it
 
     def part_size(self, task: Task) -> int:
         limit = self._config.upload_limit
-        wanted = task.spec.split_size or self._config.leech_split_size
+        wanted = task.spec.split_size or self.default_part_size
         if wanted > limit:
             raise BadInputError(f"-sp is over the {limit:,} byte upload limit of this Bot API")
         return min(wanted, limit)

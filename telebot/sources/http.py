@@ -143,6 +143,9 @@ class HttpOptions:
     allow_private: bool = False
     policy: RetryPolicy = DOWNLOAD_POLICY
     host_down_timeout: float = HOST_DOWN_TIMEOUT
+    # Called before each write of n bytes; may block until the disk has room for them, and
+    # raises TaskCancelled when the event is set meanwhile (engine/diskguard.py SpaceGate.wait).
+    make_room: Callable[[int, threading.Event], None] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -787,6 +790,7 @@ def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
     """
     reader, view, fd, want = _reader(resp), memoryview(buffer), job.fd, MIN_READ
     limit = job.options.max_size
+    make_room = job.options.make_room
     try:
         while seg.end is None or seg.done < seg.end:
             if reads is not None:
@@ -800,6 +804,8 @@ def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
             got = _read(reader, view[:size], job.host)
             if not got:
                 break
+            if make_room is not None and not _fits(fd, seg.done + got):
+                make_room(got, job.stop)  # may pause here (STORAGE_THRESHOLD)
             _write_all(fd, view[:got], seg.done, job)
             seg.done += got
             if limit is not None and seg.done > limit:
@@ -811,6 +817,12 @@ def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
         raise TaskCancelled("download cancelled")
     if seg.end is not None and seg.done < seg.end:
         raise TransientError(f"{job.host} closed the connection early ({seg.done} of {seg.end})")
+
+
+def _fits(fd: int, end: int) -> bool:
+    """True when the write ends inside the file's preallocated length: those blocks are
+    already ours, so the disk's free space does not shrink by writing them."""
+    return end <= os.fstat(fd).st_size
 
 
 def _read_at_most(resp: requests.Response, length: int) -> bytes:

@@ -77,6 +77,7 @@ class BotContext:
     on_polling: list[Callable[[], None]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
+    restart_requested: bool = False  # /restart: re-execute once stopped (tg/restart.py)
 
     @property
     def bridge(self) -> Messenger:

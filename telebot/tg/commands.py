@@ -77,6 +77,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("stats", "Host, bot and tool statistics"),
     CommandSpec("ping", "Round trip time to the Bot API"),
     CommandSpec("log", "Send the log file", Level.SUDO),
+    CommandSpec("restart", "Restart the bot; unfinished tasks resume", Level.SUDO),
+    CommandSpec(
+        "bsetting",
+        "Show or change the bot's runtime settings",
+        Level.OWNER,
+        usage="/bsetting [NAME value|default]",
+    ),
     CommandSpec(
         "auth",
         "Authorize a chat or user",

@@ -263,8 +263,8 @@ class TaskManager:
             self._upload_slots.set_limit(upload)
         fully = True
         if queue_all is not None:
-            size = self._pool._max_workers  # read-only use of the pool's size
             wanted = queue_all if queue_all > 0 else UNLIMITED_WORKERS
+            size = self._runner.capacity or wanted
             fully = wanted <= size
             with self._lock:
                 self._queue_all = min(wanted, size)

@@ -35,6 +35,9 @@ class Runner(Protocol):
     #: True when tasks run outside this process and outlive it: shutdown then neither cancels
     #: nor waits for them (a new front adopts them).
     remote: bool
+    #: How many tasks it can run at once, or None when that is not this process's to say (a
+    #: remote runner: the workers' threads are the limit).
+    capacity: int | None
 
     def attach(self, host: RunnerHost) -> None: ...
 
@@ -62,6 +65,7 @@ class LocalRunner:
 
     def __init__(self, max_workers: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
+        self.capacity: int | None = max_workers  # fixed: a ThreadPoolExecutor cannot grow
         self._host: RunnerHost | None = None
 
     def attach(self, host: RunnerHost) -> None:

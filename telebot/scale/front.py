@@ -60,6 +60,7 @@ class CeleryRunner:
     """:class:`~telebot.engine.runner.Runner` that sends each task to Celery workers."""
 
     remote = True
+    capacity: int | None = None
 
     def __init__(self, config: Config, client: redis.Redis | None = None) -> None:
         self._config = config

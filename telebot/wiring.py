@@ -31,6 +31,7 @@ from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
+from telebot.tg.announce import Announcer
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
@@ -146,6 +147,7 @@ def install(ctx: BotContext) -> None:
     seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
     seeding.notify = seed_controls.notify
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
+    announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
     pipeline = Pipeline(
         sources=[
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
@@ -167,7 +169,7 @@ def install(ctx: BotContext) -> None:
     manager = TaskManager(
         download_dir=cfg.download_dir,
         pipeline=pipeline,
-        listener=ChatListener(cfg, lambda: ctx.bridge, board),
+        listener=ChatListener(cfg, lambda: ctx.bridge, board, announcer),
         store=ctx.store,
         queue_all=cfg.queue_all,
         queue_download=cfg.queue_download,
@@ -208,6 +210,7 @@ def install(ctx: BotContext) -> None:
     def stopping() -> None:
         manager.shutdown()  # first: a restore still running stops at its next row
         restorer.stop()
+        announcer.stop()  # sends what the interrupted tasks said, while the bot can
         seeding.shutdown()
         torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()

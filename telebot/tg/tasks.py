@@ -24,6 +24,7 @@ from telebot.sources.tgfile import telegram_file_source
 from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.sources.ytdl import TOOL as YTDL_TOOL
 from telebot.telegram.messenger import Messenger
+from telebot.tg.announce import Announcer
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
 from telebot.tg.commands import NOT_YET
@@ -349,17 +350,27 @@ class ChatListener:
     """Engine events → messages in the task's chat (runs in worker threads)."""
 
     def __init__(
-        self, config: Config, messenger: Callable[[], Messenger], board: StatusBoard
+        self,
+        config: Config,
+        messenger: Callable[[], Messenger],
+        board: StatusBoard,
+        announcer: Announcer | None = None,
     ) -> None:
         self._config = config
         self._messenger = messenger
         self._board = board
+        # Completions go out in the background, gathered per chat (tg/announce.py): a task
+        # never waits for its chat's one-message-a-second slot. None: sent by the caller.
+        self._announcer = announcer
 
     def _reply(self, task: Task, text: str) -> None:
         self._tell(task.spec.chat_id, text, task.spec.message_id, task.gid)
 
     def _tell(self, chat_id: int, text: str, reply_to: int | None, gid: str) -> None:
         """Send, and never let a failed message break the engine that reports the event."""
+        if self._announcer is not None:
+            self._announcer.post(chat_id, text, reply_to=reply_to)
+            return
         try:
             self._messenger().send_text(chat_id, text, reply_to=reply_to)
         except Exception:

@@ -94,6 +94,7 @@ class Config:
     torrent_upload_limit: int = 0
     torrent_timeout: float = 600.0
     torrent_select_timeout: float = 300.0
+    bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (tg/many.py)
 
     @property
     def upload_limit(self) -> int:
@@ -143,6 +144,7 @@ KNOWN_KEYS = frozenset(
         "TORRENT_UPLOAD_LIMIT",
         "TORRENT_TIMEOUT",
         "TORRENT_SELECT_TIMEOUT",
+        "BULK_LIMIT",
     }
 )
 
@@ -372,6 +374,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
         ),
+        bulk_limit=_parse(raw, "BULK_LIMIT", 100, _positive_int, "a whole number"),
     )
 
 

@@ -35,6 +35,7 @@ from telebot.tg.announce import Announcer
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
+from telebot.tg.recent import RecentMessages
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
@@ -176,7 +177,17 @@ def install(ctx: BotContext) -> None:
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
     )
-    commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
+    recent = RecentMessages()  # what -i looks up
+    ctx.on_message.append(recent.remember)
+    commands = TaskCommands(
+        cfg,
+        manager,
+        board,
+        leech_available=True,
+        quality=quality,
+        recent=recent,
+        announcer=announcer,
+    )
     monitoring = Monitoring.create(cfg, manager)
     ctx.extra_handlers.update(
         mirror=commands.mirror,

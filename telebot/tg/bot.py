@@ -26,6 +26,8 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
+    filters,
 )
 from telegram.request import HTTPXRequest
 
@@ -68,6 +70,9 @@ class BotContext:
     on_started: list[Callable[[BotContext], None]] = field(default_factory=list)
     on_stopping: list[Callable[[], None]] = field(default_factory=list)
     on_poll: list[Callable[[], None]] = field(default_factory=list)
+    # Every new message from an authorized chat, commands or not (-i looks them up later).
+    # Called on the loop: must only record in memory, never block.
+    on_message: list[Callable[[int, Any], None]] = field(default_factory=list)
     # Called on the loop as the first getUpdates is sent (polling has started); must not block.
     on_polling: list[Callable[[], None]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -352,6 +357,22 @@ async def _on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer("Something went wrong.")
 
 
+async def _on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Low priority (its own handler group, after the commands): hands each new message of an
+    authorized chat to the ``on_message`` hooks. Never replies, never blocks."""
+    ctx: BotContext = context.bot_data["ctx"]
+    message, chat, user = update.message, update.effective_chat, update.effective_user
+    if message is None or chat is None or user is None:
+        return
+    if ctx.auth.level_of(user.id, chat.id) is None:
+        return
+    for hook in ctx.on_message:
+        try:
+            hook(chat.id, message)
+        except Exception:
+            log.exception("recording message %s failed", message.message_id)
+
+
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("unhandled error in PTB: %s", context.error, exc_info=context.error)
 
@@ -384,6 +405,8 @@ def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, A
         handler = handlers.get(spec.name, _not_yet)
         app.add_handler(CommandHandler(list(command_names(spec)), guarded(spec, handler)))
     app.add_handler(CallbackQueryHandler(_on_callback))
+    # Group 1: runs after (and never instead of) the command handlers of group 0.
+    app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, _on_message), group=1)
     app.add_error_handler(_on_error)
     return app
 

@@ -93,7 +93,8 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ('-h "Key: <value>"', "extra HTTP header (up to 10)"),
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
-    ("-b", "bulk: reply to a message holding one link per line"),
+    ("-b [start:end]", "bulk: reply to a message or .txt file with one link (and flags) per line"),
+    ("-m folder", "with -i or -b: all results in one folder, delivered once"),
     ("-q format", "/ytdl: a yt-dlp format, e.g. -q \"bv*[height<=720]+ba\" (skips the menu)"),
     ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
 )
@@ -104,8 +105,6 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 NOT_YET: dict[str, str] = {
     "extract": "-e",
     "compress": "-z",
-    "multi": "-i",
-    "bulk": "-b",
 }
 
 

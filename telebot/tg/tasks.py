@@ -28,8 +28,17 @@ from telebot.tg.announce import Announcer
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
 from telebot.tg.commands import NOT_YET
+from telebot.tg.many import Item, bulk_items, is_text_file, multi_items, read_list_file
 from telebot.tg.quality import CALLBACK_PREFIX as QUALITY_PREFIX
 from telebot.tg.quality import QualityMenu
+from telebot.tg.recent import (
+    NotArrived,
+    RecentMessages,
+    Remembered,
+    ReplyFile,
+    file_of,
+    remembered,
+)
 from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
 from telebot.units import format_bytes, format_duration
 from telebot.ytdl_options import parse_options
@@ -46,6 +55,8 @@ class TaskCommands:
     board: StatusBoard
     leech_available: bool = False
     quality: QualityMenu | None = None  # the /ytdl quality menu (its buttons route here)
+    recent: RecentMessages | None = None  # the messages -i looks up (tg/recent.py)
+    announcer: Announcer | None = None  # acknowledgements of -b and -i
 
     # -- /mirror and /leech ---------------------------------------------------------------
 
@@ -68,6 +79,11 @@ class TaskCommands:
         assert message is not None and chat is not None and user is not None
         words = (message.text or "").split(maxsplit=1)
         args = parse_task_args(words[1] if len(words) > 1 else "", kind)
+        if args.bulk or args.multi:
+            await self._start_many(update, ctx, kind, tool, args)
+            return
+        if args.folder is not None:
+            raise BadInputError("-m puts the results of -i or -b into one folder: add one of them.")
         spec = self.spec_from(
             args,
             kind,
@@ -78,6 +94,11 @@ class TaskCommands:
             reply_file=_reply_file(update) if tool is None else None,
             tool=tool,
         )
+        await self._check(spec, ctx, user.id)
+        await asyncio.to_thread(self.manager.submit, spec)
+
+    async def _check(self, spec: TaskSpec, ctx: BotContext, user_id: int) -> None:
+        """What spec_from cannot check without I/O (never on the loop itself)."""
         if (spec.select or spec.seeding) and not is_torrent_spec(spec):
             flag = "-s" if spec.select else "-d"
             raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
@@ -85,9 +106,80 @@ class TaskCommands:
             path = self.config.rclone_config  # reads the file: never on the loop
             await asyncio.to_thread(lambda: Remotes.load(path).check(spec.upload or ""))
         if spec.kind == "leech" and spec.upload is not None:
-            sudo = ctx.auth.is_sudo(user.id)
-            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user.id, sudo)
-        await asyncio.to_thread(self.manager.submit, spec)
+            sudo = ctx.auth.is_sudo(user_id)
+            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user_id, sudo)
+
+    # -- -b and -i: many tasks from one command ----------------------------------------------
+
+    async def _start_many(
+        self, update: Update, ctx: BotContext, kind: str, tool: str | None, args: TaskArgs
+    ) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        assert message is not None and chat is not None and user is not None
+        items = await self._items(update, ctx, kind, args)
+        specs: list[TaskSpec] = []
+        checked: set[tuple[str, str | None]] = set()  # one -up check per destination
+        for item in items:
+            try:
+                spec = self.spec_from(
+                    item.args,
+                    kind,
+                    chat.id,
+                    user.id,
+                    message.message_id,
+                    reply_text=item.text,
+                    reply_file=item.file if tool is None else None,
+                    tool=tool,
+                )
+                if (spec.kind, spec.upload) not in checked or spec.select or spec.seeding:
+                    await self._check(spec, ctx, user.id)
+                    checked.add((spec.kind, spec.upload))
+            except BadInputError as exc:
+                raise BadInputError(f"{item.label}: {exc}") from None
+            specs.append(spec)
+        await asyncio.to_thread(self._submit_many, specs)
+        self._announce(chat.id, message.message_id, f"📋 Started {len(specs)} tasks.")
+
+    def _submit_many(self, specs: list[TaskSpec]) -> None:
+        for spec in specs:
+            self.manager.submit(spec)
+
+    async def _items(
+        self, update: Update, ctx: BotContext, kind: str, args: TaskArgs
+    ) -> list[Item]:
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        if args.bulk and args.multi:
+            raise BadInputError("Use -b or -i, not both.")
+        if args.link is not None:
+            flag = "-b" if args.bulk else "-i"
+            raise BadInputError(f"{flag} takes its links from the message you reply to.")
+        replied = message.reply_to_message
+        if args.bulk:
+            if replied is None:
+                raise BadInputError("-b: reply to a message or a .txt file with one link per line.")
+            text = replied.text or replied.caption
+            file = file_of(replied)
+            if file is not None:
+                mime = replied.document.mime_type if replied.document else None
+                if not is_text_file(file, mime):
+                    raise BadInputError("-b reads links from a message or a .txt file.")
+                text = await asyncio.to_thread(
+                    read_list_file, self.config, lambda: ctx.bridge, chat.id, file
+                )
+            return bulk_items(args, text or "", kind, self.config.bulk_limit)
+        count = args.multi or 1
+        if replied is None:
+            raise BadInputError(f"-i {count}: reply to the first of the {count} messages.")
+        if self.recent is None:
+            raise BadInputError("-i is not available in this version yet.")
+        following = await _following(self.recent, chat.id, replied.message_id, count)
+        return multi_items(args, [remembered(replied, 0.0), *following])
+
+    def _announce(self, chat_id: int, reply_to: int, text: str) -> None:
+        """An acknowledgement that never holds up the handler (tg/announce.py)."""
+        if self.announcer is not None:
+            self.announcer.post(chat_id, text, reply_to=reply_to)
 
     def spec_from(
         self,
@@ -263,6 +355,23 @@ class TaskCommands:
             await query.answer()
 
 
+# Messages sent together with the command arrive in the same getUpdates batch but are handled
+# concurrently: give the later ones up to a second (10 x 0.1 s, on the loop, not blocking it)
+# to be recorded before saying they have not arrived.
+ARRIVAL_TRIES, ARRIVAL_PAUSE = 10, 0.1
+
+
+async def _following(
+    recent: RecentMessages, chat_id: int, first_id: int, count: int
+) -> list[Remembered]:
+    for _ in range(ARRIVAL_TRIES - 1):
+        try:
+            return recent.following(chat_id, first_id, count)
+        except NotArrived:
+            await asyncio.sleep(ARRIVAL_PAUSE)
+    return recent.following(chat_id, first_id, count)
+
+
 def _with_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
     """A /ytdl spec: -q and -opt (checked against the allow-list now, so the user hears at once)."""
     if args.options is not None:
@@ -284,23 +393,11 @@ def _without_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
     return spec
 
 
-@dataclass(frozen=True)
-class ReplyFile:
-    file_id: str
-    file_name: str | None
-    file_size: int | None
-
-
 def _reply_file(update: Update) -> ReplyFile | None:
     """The document/video/audio of the replied-to message, if any."""
     message = update.effective_message
     replied = message.reply_to_message if message is not None else None
-    if replied is None:
-        return None
-    media = replied.document or replied.video or replied.audio
-    if media is None:
-        return None
-    return ReplyFile(media.file_id, getattr(media, "file_name", None), media.file_size)
+    return file_of(replied) if replied is not None else None
 
 
 def _is_chat_id(text: str) -> bool:

@@ -15,6 +15,7 @@ import psutil
 
 from telebot.config import Config
 from telebot.engine import taskstate
+from telebot.engine.groups import check_folder, group_source_factory
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
 from telebot.engine.task import TaskSpec
@@ -53,6 +54,18 @@ def local_sink_factory(config: Config) -> SinkFactory:
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
+
+    return factory
+
+
+def group_member_sink_factory(config: Config) -> SinkFactory:
+    """-m members place their results into their group's folder, with the local sink's
+    no-replace, crash-safe placing (engine/groups.py); the group's delivery task delivers."""
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        if spec.group is None or spec.group_folder is None:
+            return None
+        return LocalSink(config.download_dir / spec.group / check_folder(spec.group_folder))
 
     return factory
 
@@ -151,6 +164,7 @@ def install(ctx: BotContext) -> None:
     announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
     pipeline = Pipeline(
         sources=[
+            group_source_factory(ctx.store),  # a -m group's delivery: its members' folder
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
             clone_source_factory(cfg.rclone_config),
             ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
@@ -162,6 +176,7 @@ def install(ctx: BotContext) -> None:
             direct_link_factory(cfg),
         ],
         sinks=[
+            group_member_sink_factory(cfg),  # first: a -m member's result joins its group
             local_sink_factory(cfg),
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, lambda: ctx.bridge),

@@ -59,6 +59,8 @@ class TaskSpec:
     select: bool = False  # -s: ask which files of a torrent to download
     seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
     seed_minutes: float | None = None
+    group: str | None = None  # -m: the group this task's result joins (engine/groups.py)
+    group_folder: str | None = None  # -m: the group's folder name (already a safe name)
 
     @property
     def seeding(self) -> bool:

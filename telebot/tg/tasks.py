@@ -20,6 +20,7 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
+from telebot.sources.names import sanitize_filename
 from telebot.sources.tgfile import telegram_file_source
 from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.sources.ytdl import TOOL as YTDL_TOOL
@@ -137,12 +138,40 @@ class TaskCommands:
             except BadInputError as exc:
                 raise BadInputError(f"{item.label}: {exc}") from None
             specs.append(spec)
-        await asyncio.to_thread(self._submit_many, specs)
-        self._announce(chat.id, message.message_id, f"📋 Started {len(specs)} tasks.")
+        if args.folder is None:
+            await asyncio.to_thread(self._submit_many, specs)
+            self._announce(chat.id, message.message_id, f"📋 Started {len(specs)} tasks.")
+            return
+        delivery = self._delivery_spec(args, kind, chat.id, user.id, message.message_id)
+        await asyncio.to_thread(self.manager.submit_group, specs, delivery)
+        self._announce(
+            chat.id,
+            message.message_id,
+            f"📋 Started {len(specs)} tasks; their results go into one folder, "
+            f"<b>{html.escape(delivery.name or '')}</b>, delivered when all are done.",
+        )
 
     def _submit_many(self, specs: list[TaskSpec]) -> None:
         for spec in specs:
             self.manager.submit(spec)
+
+    def _delivery_spec(
+        self, args: TaskArgs, kind: str, chat_id: int, user_id: int, message_id: int
+    ) -> TaskSpec:
+        """-m: the task that delivers the group's folder (the engine sets its source)."""
+        folder = sanitize_filename(args.folder or "", fallback="results")
+        return TaskSpec(
+            kind=kind,
+            source="",
+            chat_id=chat_id,
+            user_id=user_id,
+            message_id=message_id,
+            name=folder,
+            upload=self._upload_of(args, kind),
+            split_size=args.split_size,
+            as_document=args.as_document,
+            as_media=args.as_media,
+        )
 
     async def _items(
         self, update: Update, ctx: BotContext, kind: str, args: TaskArgs
@@ -487,6 +516,8 @@ class ChatListener:
 
     def on_finished(self, task: Task) -> None:
         self._board.touch(task.spec.chat_id)
+        if task.spec.group is not None:
+            return  # a -m member: its group's delivery reports for all (engine/groups.py)
         if task.state is State.DONE:
             self._reply(task, self.done_text(task))
         elif task.state is State.FAILED:

@@ -160,3 +160,62 @@ def test_multi_says_which_message_it_does_not_know(
     bot_api.push_message("/mirror -i 3", chat_id=OWNER, user_id=OWNER, reply_to=first)
     refusal = text_of(wait_text(bot_api, r"❌", chat_id=OWNER, since=since))
     assert "message 2 of 3 has not arrived" in refusal
+
+
+def group_reports(api: FakeBotAPI, folder: str) -> list[Call]:
+    return [c for c in completions(api, 0) if f"<b>{folder}</b>" in text_of(c)]
+
+
+def test_m_puts_every_result_in_one_folder_delivered_once_naming_a_failure(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    bot = make_bot()
+    sums = _serve(origin, ["g1.bin", "g2.bin"])
+    listing = bot_api.push_message(
+        f"{origin.url}/g1.bin\n{origin.url}/gone.bin\n{origin.url}/g2.bin -n two.bin",
+        chat_id=OWNER, user_id=OWNER,
+    )  # fmt: skip
+    command = "/mirror -b -m '../My Set'"
+    bot_api.push_message(command, chat_id=OWNER, user_id=OWNER, reply_to=listing)
+    report = wait_text(bot_api, r"✅", chat_id=OWNER, timeout=60)
+    [folder] = [p for p in bot.mirror_dir.iterdir()]  # one folder, safely named, in MIRROR_DIR
+    assert folder.is_dir() and "/" not in folder.name and folder.name.endswith("My Set")
+    got = {p.name: sha256_file(p) for p in files_in(folder)}
+    assert got == {"g1.bin": sums["g1.bin"], "two.bin": sums["g2.bin"]}
+    text = text_of(report)
+    assert folder.name in text and "gone.bin failed" in text and "404" in text
+    assert "2 of 3" in text
+    # Delivered once: one report, and no message per member.
+    wait_until(lambda: files_in(bot.download_dir) == [], 30, "the group's folder removed")
+    assert len(completions(bot_api, 0)) == 1
+    assert not [c for c in bot_api.calls_of("sendMessage") if "❌" in text_of(c)]
+
+
+def test_a_half_done_group_still_delivers_once_after_kill_9(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    bot = make_bot()
+    sums = _serve(origin, ["h1.bin", "h2.bin"])
+    slow = origin.add("/slow.bin", size=4 * 1024 * KiB, seed=7)
+    origin.fault("/slow.bin", throttle=64 * KiB)  # ~60 s: still running when killed
+    listing = bot_api.push_message(
+        "\n".join(f"{origin.url}/{n}" for n in ("h1.bin", "slow.bin", "h2.bin")),
+        chat_id=OWNER, user_id=OWNER,
+    )  # fmt: skip
+    bot_api.push_message("/mirror -b -m half", chat_id=OWNER, user_id=OWNER, reply_to=listing)
+
+    def placed() -> list[str]:
+        return sorted(p.name for p in bot.download_dir.glob("*/half/*"))
+
+    wait_until(lambda: placed() == ["h1.bin", "h2.bin"], 60, "two members placed")
+    bot.kill9()
+    origin.clear_fault("/slow.bin")
+    bot.start()
+    wait_until(lambda: (bot.mirror_dir / "half").is_dir(), 60, "the group delivered")
+    wait_until(lambda: len(group_reports(bot_api, "half")) == 1, 30, "its report")
+    got = {p.name: sha256_file(p) for p in files_in(bot.mirror_dir)}
+    assert got == {"h1.bin": sums["h1.bin"], "h2.bin": sums["h2.bin"], "slow.bin": slow.sha256()}
+    assert [p.name for p in bot.mirror_dir.iterdir()] == ["half"]
+    wait_until(lambda: files_in(bot.download_dir) == [], 30, "nothing left behind")
+    assert len(group_reports(bot_api, "half")) == 1
+    assert "⚠️" not in text_of(group_reports(bot_api, "half")[0])

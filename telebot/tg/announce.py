@@ -80,8 +80,13 @@ class Announcer:
             chat.items.append((text, reply_to))
             if chat.busy:
                 return  # its sender picks the text up in its next round
+            try:
+                future = self._pool.submit(self._drain, chat_id)
+            except RuntimeError:  # stopped: the bot can no longer send anything
+                del self._chats[chat_id]
+                log.warning("announcement to chat %s dropped: shutting down", chat_id)
+                return
             chat.busy = True
-            future = self._pool.submit(self._drain, chat_id)
             self._futures.add(future)
         future.add_done_callback(self._forget)
 

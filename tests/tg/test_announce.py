@@ -71,3 +71,12 @@ def test_split_messages_keeps_whole_texts_and_lines_within_the_limit() -> None:
     huge_line = "<b>" + "x&amp;" * 5000 + "</b>"
     [shown] = split_messages([huge_line], 4096)
     assert len(shown) <= 4096 and "<b>" not in shown and shown.endswith("…")
+
+
+def test_a_post_after_stop_is_dropped_not_raised() -> None:
+    messenger = SlowMessenger()
+    messenger.release.set()
+    announcer = Announcer(lambda: messenger, gather=0.0)  # type: ignore[arg-type, return-value]
+    announcer.stop()
+    announcer.post(1, "too late")  # a task that ends after shutdown must not crash its worker
+    assert messenger.sent == []

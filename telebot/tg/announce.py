@@ -5,7 +5,8 @@ limiter: ``resilience/ratelimit.py``). A worker thread that sends its own comple
 waits for that slot, so 60 tiny tasks from one chat used to land one a second. Here a worker
 only :meth:`Announcer.post` s its text and goes on; a small pool of sender threads delivers the
 texts, and texts for one chat that are posted within :data:`GATHER` seconds of each other go
-out together as one message (a list, split at Telegram's 4,096 characters). Because each chat
+out together as one message (a list, split at Telegram's 4,096 characters); while a chat stays
+busy the window doubles each round, up to :data:`MAX_GATHER`. Because each chat
 is sent by at most one thread at a time, texts that arrive while that thread waits for the
 chat's rate limit simply join the next message: a burst becomes a handful of messages.
 
@@ -34,6 +35,10 @@ MESSAGE_LIMIT = 4096  # sendMessage text limit (TELEGRAM-NOTES §2)
 # (a burst of small ones: tens of ms apart) share a message, short enough that a lone task's
 # completion still reads as immediate.
 GATHER = 1.0
+# While a chat stays busy (texts keep coming as its sender works), each round gathers twice as
+# long as the one before, up to this: a slow trickle of completions (a loaded host, tasks of
+# mixed sizes) still becomes a handful of lists, not one message a second.
+MAX_GATHER = 5.0
 # Sender threads: one per chat at a time, each mostly waiting on its chat's rate limit.
 SENDERS = 8
 SEPARATOR = "\n\n"
@@ -106,10 +111,11 @@ class Announcer:
 
     def _drain(self, chat_id: int) -> None:
         """Send rounds for one chat until nothing waits; the chat's only sender meanwhile."""
+        gather = self._gather
         while True:
             with self._lock:
                 chat = self._chats[chat_id]
-                due = chat.first_at + self._gather
+                due = chat.first_at + gather
             left = due - self._clock()
             if left > 0 and not self._stop.is_set():
                 self._stop.wait(left)
@@ -120,6 +126,7 @@ class Announcer:
                     del self._chats[chat_id]
                     return
             self._send(chat_id, items)
+            gather = min(gather * 2, max(MAX_GATHER, self._gather))
 
     def _send(self, chat_id: int, items: list[tuple[str, int | None]]) -> None:
         replies = {reply for _, reply in items}

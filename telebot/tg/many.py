@@ -103,6 +103,8 @@ def merge(base: TaskArgs, line: TaskArgs) -> TaskArgs:
         value = getattr(line, item.name)
         if value != default:
             changes[item.name] = value
+    if line.as_document or line.as_media:  # the two exclude each other: the line's choice wins
+        changes.update(as_document=line.as_document, as_media=line.as_media)
     return replace(base, **changes)
 
 

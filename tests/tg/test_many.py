@@ -33,6 +33,11 @@ def test_bulk_items_take_the_range_and_line_flags_override() -> None:
     assert not any(i.args.bulk or i.args.bulk_range for i in items)
 
 
+def test_a_line_choosing_doc_replaces_the_commands_med() -> None:
+    [item] = bulk_items(parse_task_args("-b -med", "leech"), "https://h/a -doc", "leech", 100)
+    assert item.args.as_document and not item.args.as_media
+
+
 def test_bulk_limit_and_bad_lines_are_refused_by_name() -> None:
     base = parse_task_args("-b", "mirror")
     with pytest.raises(BadInputError, match=r"BULK_LIMIT allows \(4\).*-b 1:4"):

@@ -6,7 +6,9 @@ waits for that slot, so 60 tiny tasks from one chat used to land one a second. H
 only :meth:`Announcer.post` s its text and goes on; a small pool of sender threads delivers the
 texts, and texts for one chat that are posted within :data:`GATHER` seconds of each other go
 out together as one message (a list, split at Telegram's 4,096 characters); while a chat stays
-busy the window doubles each round, up to :data:`MAX_GATHER`. Because each chat
+busy the window doubles each round, up to :data:`MAX_GATHER` (a round of at most
+:data:`SEPARATE` texts for different commands still sends each as a reply to its own command).
+Because each chat
 is sent by at most one thread at a time, texts that arrive while that thread waits for the
 chat's rate limit simply join the next message: a burst becomes a handful of messages.
 
@@ -41,6 +43,9 @@ GATHER = 1.0
 MAX_GATHER = 5.0
 # Sender threads: one per chat at a time, each mostly waiting on its chat's rate limit.
 SENDERS = 8
+# Up to this many texts for different commands go out one by one, each replying to its own
+# command: Telegram tolerates such a short burst in a chat (our limiter's PRIVATE_BURST is 3).
+SEPARATE = 3
 SEPARATOR = "\n\n"
 _TAG = re.compile(r"<[^>]*>")
 
@@ -130,13 +135,21 @@ class Announcer:
 
     def _send(self, chat_id: int, items: list[tuple[str, int | None]]) -> None:
         replies = {reply for _, reply in items}
-        # One text answers its own command; a list answers one command only if all share it.
+        if len(replies) > 1 and len(items) <= SEPARATE:
+            # A few texts for different commands: each answers its own, as a short burst.
+            for text, reply_to in items:
+                self._send_text(chat_id, text, reply_to)
+            return
+        # One list answers a command only if all its texts do.
         reply_to = replies.pop() if len(replies) == 1 else None
         for text in split_messages([text for text, _ in items], self._limit):
-            try:
-                self._messenger().send_text(chat_id, text, reply_to=reply_to)
-            except Exception:  # a lost announcement must not stop the others
-                log.exception("could not send an announcement to chat %s", chat_id)
+            self._send_text(chat_id, text, reply_to)
+
+    def _send_text(self, chat_id: int, text: str, reply_to: int | None) -> None:
+        try:
+            self._messenger().send_text(chat_id, text, reply_to=reply_to)
+        except Exception:  # a lost announcement must not stop the others
+            log.exception("could not send an announcement to chat %s", chat_id)
 
 
 def split_messages(texts: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -80,3 +80,13 @@ def test_a_post_after_stop_is_dropped_not_raised() -> None:
     announcer.stop()
     announcer.post(1, "too late")  # a task that ends after shutdown must not crash its worker
     assert messenger.sent == []
+
+
+def test_a_few_texts_for_different_commands_each_answer_their_own() -> None:
+    messenger = SlowMessenger()
+    messenger.release.set()
+    announcer = Announcer(lambda: messenger, gather=3600.0)  # type: ignore[arg-type, return-value]
+    announcer.post(1, "🚫 running cancelled", reply_to=5)
+    announcer.post(1, "🚫 queued cancelled", reply_to=6)
+    announcer.stop(timeout=10)
+    assert messenger.sent == [(1, "🚫 running cancelled", 5), (1, "🚫 queued cancelled", 6)]

@@ -94,6 +94,8 @@ class Config:
     torrent_upload_limit: int = 0
     torrent_timeout: float = 600.0
     torrent_select_timeout: float = 300.0
+    extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
+    extract_max_files: int = 100_000  # ... or holds more entries than this
     bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (tg/many.py)
 
     @property
@@ -144,6 +146,8 @@ KNOWN_KEYS = frozenset(
         "TORRENT_UPLOAD_LIMIT",
         "TORRENT_TIMEOUT",
         "TORRENT_SELECT_TIMEOUT",
+        "EXTRACT_MAX_RATIO",
+        "EXTRACT_MAX_FILES",
         "BULK_LIMIT",
     }
 )
@@ -373,6 +377,10 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
+        ),
+        extract_max_ratio=_parse(raw, "EXTRACT_MAX_RATIO", 100.0, _positive_float, "a number > 0"),
+        extract_max_files=_parse(
+            raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
         ),
         bulk_limit=_parse(raw, "BULK_LIMIT", 100, _positive_int, "a whole number"),
     )

@@ -6,7 +6,8 @@ What it removes, and why each can appear:
   token): httpx/urllib3 errors quote request URLs, and Bot API file URLs hold the token;
 - URL credentials (``https://user:pass@host``) and query parameters named like keys
   (``?api_key=…``, ``&sig=…``): links users send and the exception texts quoting them;
-- task flags that carry credentials: ``-au user``, ``-ap pass`` and the values of
+- task flags that carry credentials: ``-au user``, ``-ap pass``, the archive passwords of
+  ``-e pass`` / ``-z pass`` (optional: a following flag is not a password) and the values of
   ``-h "Key: value"``: command texts echoed in errors and logs;
 - values of credential headers (``Authorization: …``, ``Cookie: …``) wherever they appear.
 
@@ -43,6 +44,10 @@ _Q = r"(?:\"|'|&quot;|&#x27;|&#39;)"
 # word stops at "<", so a redacted value never swallows the HTML tag that follows it.
 _CRED_FLAG = re.compile(
     rf"(?<![^\s>])(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
+)
+# -e/-z [password]: the password is optional, so a following flag ("-e -n x") is not one.
+_ARCHIVE_FLAG = re.compile(
+    rf"(?<![^\s>])(-[ez])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>(?!-)[^\s<]+))", re.S
 )
 # -h "Key: value": keep the key (it helps to read the log), drop the value.
 _HEADER_FLAG_QUOTED = re.compile(rf"(?<![^\s>])(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?P=q)", re.S)
@@ -86,6 +91,7 @@ def redact(text: str) -> str:
     text = _TOKEN.sub(MASK, text)
     text = _USERINFO.sub(MASK + "@", text)
     text = _CRED_FLAG.sub(_mask_flag, text)
+    text = _ARCHIVE_FLAG.sub(_mask_flag, text)
     text = _HEADER_FLAG_QUOTED.sub(_mask_quoted_header, text)
     text = _HEADER_FLAG_BARE.sub(lambda m: f"{m.group(1)}{MASK}", text)
     text = _CRED_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
@@ -93,7 +99,7 @@ def redact(text: str) -> str:
 
 
 def _placeholder(value: str) -> bool:
-    return bool(_PLACEHOLDER.fullmatch(value))
+    return bool(_PLACEHOLDER.fullmatch(value)) or value == "[password]"  # /help: -e [password]
 
 
 def _mask_flag(m: re.Match[str]) -> str:
@@ -123,9 +129,12 @@ def redact_url(url: str) -> str:
 
 # -ap, or an Authorization header given with -h: a command message carrying either is deleted
 # from the chat when the bot may (tg/bot.py).
-_CARRIES = re.compile(r"(?<!\S)-ap(?!\S)|\b(?:proxy-)?authorization\s*:", re.I)
+_CARRIES = re.compile(
+    r"(?<!\S)-ap(?!\S)|(?<!\S)-[ez]\s+(?!-)\S|\b(?:proxy-)?authorization\s*:", re.I
+)
 
 
 def carries_credentials(text: str) -> bool:
-    """True when a command text holds a password (``-ap``) or an ``Authorization`` header."""
+    """True when a command text holds a password (``-ap``, ``-e pass``, ``-z pass``) or an
+    ``Authorization`` header."""
     return bool(_CARRIES.search(text))

@@ -72,7 +72,7 @@ PRIVATE_DIR_MODE = 0o700
 
 # TaskSpec fields that may carry credentials: the link (user:pass@, ?key=), the -h headers and
 # the -au/-ap pair. They are stored sealed under SEALED_KEY, never as plain JSON.
-SEALED_FIELDS = ("source", "headers", "auth")
+SEALED_FIELDS = ("source", "headers", "auth", "extract_password")
 SEALED_KEY = "sealed"
 UNREADABLE_CREDENTIALS = "its credentials cannot be decrypted (was the bot token changed?)"
 

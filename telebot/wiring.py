@@ -17,8 +17,11 @@ from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.groups import check_folder, group_source_factory
 from telebot.engine.manager import TaskManager
-from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
+from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
 from telebot.engine.task import TaskSpec
+from telebot.processing.archivecheck import Limits
+from telebot.processing.extract import extract_factory
+from telebot.processing.join import join_factory
 from telebot.sinks.clone import clone_source_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
@@ -34,6 +37,7 @@ from telebot.sources.ytdl import ytdl_factory
 from telebot.telegram.messenger import Messenger
 from telebot.tg.announce import Announcer
 from telebot.tg.cloud import CloudCommands
+from telebot.tg.mediainfo import MediaInfo
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
 from telebot.tg.recent import RecentMessages
@@ -87,6 +91,15 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
         return sink if spec.kind == "leech" else None
 
     return factory
+
+
+def stage_factories(config: Config) -> list[StageFactory]:
+    """The processing stages, in the order they run: join before extract before compress."""
+    limits = Limits(max_ratio=config.extract_max_ratio, max_files=config.extract_max_files)
+    return [
+        join_factory(),
+        extract_factory(limits),
+    ]
 
 
 def task_folder_mode(config: Config) -> int:
@@ -181,6 +194,7 @@ def install(ctx: BotContext) -> None:
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, lambda: ctx.bridge),
         ],
+        stages=stage_factories(cfg),
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
@@ -214,6 +228,7 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
+    ctx.extra_handlers["mediainfo"] = MediaInfo(cfg, lambda: ctx.bridge).command
     cloud = CloudCommands(cfg, manager)
     ctx.extra_handlers.update(
         {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}

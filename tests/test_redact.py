@@ -33,6 +33,9 @@ TOKEN = "4440001:REDACTtestTOKENaaaaaaaaaaaaaaaaaaaaaa"
         ("Cookie: session=S3CRET", "S3CRET"),
         ("https://h/f?id=1&api_key=S3CRET&x=2", "S3CRET"),
         ("https://h/f?X-Amz-Signature=S3CRET", "S3CRET"),
+        ("/mirror http://h/a.zip -e ARCH1VE-PW -n x", "ARCH1VE-PW"),
+        ('/mirror http://h/a.zip -e "two words" -j', "two words"),
+        ("<code>/leech http://h/a -z ZIP-PW</code>", "ZIP-PW"),
     ],
 )
 def test_secrets_are_removed(text: str, gone: str) -> None:
@@ -48,6 +51,8 @@ def test_secrets_are_removed(text: str, gone: str) -> None:
         "<code>-au &lt;user&gt; -ap &lt;password&gt;</code>",
         'Write: /mirror <link> [-h "Key: <value>"] [-au <user> -ap <password>]',
         "https://h.example/f?id=1&page=2",
+        "<code>-e [password]</code> extract archives",
+        "/mirror http://h/a.zip -e -n x.zip -j",
     ],
 )
 def test_ordinary_text_and_help_placeholders_are_kept(text: str) -> None:
@@ -70,6 +75,10 @@ def test_redact_url_keeps_host_and_path_only() -> None:
         ('/mirror http://h -h "authorization:x"', True),
         ("/mirror http://h -h 'Referer: x'", False),
         ("/mirror http://h/-apple", False),
+        ("/mirror http://h/a.zip -e pw", True),
+        ("/mirror http://h/a.zip -z pw -n x", True),
+        ("/mirror http://h/a.zip -e -n x", False),
+        ("/mirror http://h/a.zip -e", False),
     ],
 )
 def test_carries_credentials(text: str, carries: bool) -> None:

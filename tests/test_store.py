@@ -128,8 +128,10 @@ SECRET_SPEC = {
     "headers": [["Authorization", "Bearer S3CRET-HEADER"]],
     "auth": ["bob", "PASSW0RD-XYZ"],
     "name": "f.bin",
+    "extract": True,
+    "extract_password": "ARCH1VE-PW",
 }
-NEEDLES = (b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw")
+NEEDLES = (b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ARCH1VE-PW")
 
 
 def _disk_bytes(folder: Path) -> bytes:

@@ -59,6 +59,9 @@ class TaskSpec:
     select: bool = False  # -s: ask which files of a torrent to download
     seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
     seed_minutes: float | None = None
+    extract: bool = False  # -e [password]: extract archives (processing/extract.py)
+    extract_password: str | None = field(default=None, repr=False)
+    join: bool = False  # -j: join split files name.001, name.002, ... (processing/join.py)
     group: str | None = None  # -m: the group this task's result joins (engine/groups.py)
     group_folder: str | None = None  # -m: the group's folder name (already a safe name)
 

@@ -20,13 +20,9 @@ file is passed by path (``--config``), its contents never leave it.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import logging
-import os
 import re
-import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -34,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from telebot import childproc
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import TaskCancelled, TransientError, UploadError
@@ -81,12 +78,6 @@ _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*:\s*)?")
 StatsHook = Callable[[dict[str, Any]], None]
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the bot dies (Linux prctl PR_SET_PDEATHSIG=1)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-
-
 def run_rclone(
     args: Sequence[str],
     *,
@@ -101,10 +92,7 @@ def run_rclone(
     group gets SIGTERM, then SIGKILL after :data:`STOP_GRACE`), :class:`TransientError` for
     failures worth another try, :class:`UploadError` otherwise (messages redacted)."""
     argv = [RCLONE, "--config", str(config), *args]
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=child_env(), start_new_session=True, preexec_fn=_die_with_parent,
-    )
+    proc = childproc.spawn(argv, env=child_env())
     errors: list[str] = []
     out: list[bytes] = []
     readers = [
@@ -145,14 +133,7 @@ def _wait(
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the child's process group, SIGKILL after :data:`STOP_GRACE`; reaps it."""
-    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    childproc.stop_process(proc, STOP_GRACE)
 
 
 def _read_stderr(

@@ -6,8 +6,11 @@
   into upload progress.
 * Local Bot API server (``BOT_API_LOCAL=true``): files ≤ 2000 MB are sent by path (``file://``,
   PTB's local mode): the server reads them from the shared disk, nothing passes through the bot.
-* Larger files are split (``processing/split.py``) one part at a time; each part is deleted once
-  sent, so a leech needs one part of free space.
+* Larger files are split one part at a time; each part is deleted once sent, so a leech needs
+  one part of free space. A video (unless ``-doc``) is cut at keyframes into parts that each
+  play (``processing/videosplit.py``: ``name.part1.mp4``, …), sent as videos with ``-med``;
+  everything else, and a video leeched with ``-doc`` (the user wants the file's exact bytes
+  back: ``cat name.0* > name``), gets the byte split (``processing/split.py``: ``name.001``).
 
 Retries follow :mod:`telebot.resilience.policies`: a 429 waits ``retry_after`` and sends again (it
 was refused, not stored). An upload that ends without an answer is judged by how far it got
@@ -28,6 +31,7 @@ before the closing multipart boundary is: the point of no return for the whole b
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import json
@@ -45,8 +49,9 @@ from telebot.engine.task import Task
 from telebot.errors import BadInputError, TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
-from telebot.processing.media import video_fields
+from telebot.processing.media import media_fields
 from telebot.processing.split import part_name, plan_parts, write_part
+from telebot.processing.videosplit import VideoSplit, open_split
 from telebot.telegram.messenger import Messenger
 
 log = logging.getLogger(__name__)
@@ -147,7 +152,7 @@ class TelegramSink:
         notes: list[str] = []
         count = 0
         for file in files:
-            for label, size, produce in self._parts(task, file):
+            for label, size, produce, playable in self._parts(task, file):
                 count += 1
                 entry = ledger.get(label)
                 if entry is not None:  # handled before a restart: never send it twice
@@ -157,7 +162,7 @@ class TelegramSink:
                     part = produce()
                     sending = PartSend(ledger, label, upload.part_progress)
                     link, note = self._send(task, chat_id, part, sending, upload,
-                                            whole=part == file)
+                                            whole=playable)
                     if part != file:
                         part.unlink(missing_ok=True)  # sent: free its space for the next part
                 if link:
@@ -169,14 +174,21 @@ class TelegramSink:
             name=path.name, size=total, location=where, files=count, links=links, notes=notes
         )
 
-    def _parts(self, task: Task, file: Path) -> Iterator[tuple[str, int, Callable[[], Path]]]:
-        """(label, size, make-the-part) for each part; a part's file is only written when
-        it is about to be sent, so a leech needs free space for one part at a time."""
+    def _parts(
+        self, task: Task, file: Path
+    ) -> Iterator[tuple[str, int, Callable[[], Path], bool]]:
+        """(label, size, make-the-part, plays-on-its-own) for each part; a part's file is only
+        written when it is about to be sent, so a leech needs free space for one part at a time."""
         size = file.stat().st_size
         limit = self.part_size(task)
         if size <= limit:
-            yield file.name, size, lambda: file
+            yield file.name, size, lambda: file, True
             return
+        if not task.spec.as_document and file.suffix.lower() in VIDEO_EXTENSIONS:
+            video = open_split(file, task.workdir / ".parts", limit, cancel=task.cancel_event)
+            if video is not None:
+                yield from _video_parts(file, video)
+                return
         plan = plan_parts(size, limit)
         for index, (offset, length) in enumerate(plan, start=1):
             label = f"{part_name(file.name, index)} (part {index}/{len(plan)} of {file.name})"
@@ -185,7 +197,7 @@ class TelegramSink:
                 return write_part(file, task.workdir / ".parts", index, offset, length,
                                   cancel=task.cancel_event)
 
-            yield label, length, produce
+            yield label, length, produce, False
 
     def _send(
         self, task: Task, chat_id: int, part: Path, sending: PartSend, upload: _Upload, *,
@@ -207,7 +219,8 @@ class TelegramSink:
         # Cut the text, not the HTML: a cut closing tag would make Telegram refuse the caption.
         caption = f"<code>{html.escape(sending.label[: CAPTION_LIMIT - 20], quote=False)}</code>"
         try:
-            extra = video_fields(part, task.workdir / THUMBS_DIR) if field == "video" else {}
+            extra = media_fields(part, field, task.workdir / THUMBS_DIR,
+                                 video=part.suffix.lower() in VIDEO_EXTENSIONS)
             message = self._send_as(
                 chat_id, method, field, part, caption, upload, sending, extra
             )
@@ -290,6 +303,19 @@ class TelegramSink:
         finally:
             for handle in handles:
                 handle.close()
+
+
+def _video_parts(
+    file: Path, video: VideoSplit
+) -> Iterator[tuple[str, int, Callable[[], Path], bool]]:
+    """The keyframe parts of a video. The label (the ledger's key) names no total: a part
+    that comes out too big makes the rest be planned again, and the parts already sent must
+    keep their labels."""
+    index = 1
+    while index <= video.count():  # read each time: producing a part may re-plan the rest
+        label = f"{video.name(index)} (part {index} of {file.name})"
+        yield label, video.estimate(index), functools.partial(video.produce, index), True
+        index += 1
 
 
 def _unanswered(task: Task, part: Path, sending: PartSend, exc: Exception) -> str:

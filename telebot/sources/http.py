@@ -534,6 +534,45 @@ class HttpSource:
                 raise AlreadyReported(str(exc), retry_after=retry_after_of(exc)) from exc
             raise
 
+    # ------------------------------------------------------------ a range only
+
+    def read_range(self, url: str, options: HttpOptions, start: int, length: int, *,
+                   cancel: threading.Event) -> tuple[bytes, int | None]:
+        """At most *length* bytes of *url* from byte *start*, and the file's total size when
+        the server tells it (``/mediainfo`` reads a file's head and tail this way).
+
+        One ranged GET with everything a download has: the SSRF guard on every hop, redirects,
+        retries and the host's breaker, abort on cancel. A server that ignores Range answers
+        from byte 0: only *length* bytes of it are read, and for a *start* past 0 nothing is
+        returned (those are not the bytes asked for).
+        """
+        adapter = GuardedAdapter(allow_private=options.allow_private)
+        session = self._session_factory(adapter)
+        wanted = {"Range": f"bytes={start}-{start + length - 1}"}
+
+        def once() -> tuple[bytes, int | None]:
+            try:
+                resp = self._open(session, "GET", url, options, wanted)
+                with resp:
+                    if resp.status_code == 206:
+                        total = _content_range_total(resp.headers.get("content-range"))
+                    else:
+                        total = _int_header(resp.headers.get("content-length"))
+                        if start > 0:
+                            return b"", total
+                    return _read_at_most(resp, length), total
+            except Exception as exc:
+                if cancel.is_set():  # our abort broke the socket: not the host's fault
+                    raise TaskCancelled("cancelled") from exc
+                raise
+
+        try:
+            with _abort_on_cancel(cancel, adapter):
+                result: tuple[bytes, int | None] = self._guarded(url, once, options, cancel)
+                return result
+        finally:
+            session.close()
+
     # --------------------------------------------------------------- helpers
 
     def _guarded(self, url: str, fn: Callable[[], Any], options: HttpOptions,
@@ -772,6 +811,21 @@ def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
         raise TaskCancelled("download cancelled")
     if seg.end is not None and seg.done < seg.end:
         raise TransientError(f"{job.host} closed the connection early ({seg.done} of {seg.end})")
+
+
+def _read_at_most(resp: requests.Response, length: int) -> bytes:
+    """The body's first *length* bytes (the connection is closed on the rest)."""
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        for chunk in resp.iter_content(MIN_READ):
+            chunks.append(chunk[: length - got])
+            got += len(chunks[-1])
+            if got >= length:
+                break
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransientError(f"connection to {urlsplit(resp.url).hostname} broke") from exc
+    return b"".join(chunks)
 
 
 def _read(reader: Any, view: memoryview, host: str) -> int:

@@ -14,6 +14,7 @@ copied with the native IO core — no HTTP at all.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +106,25 @@ class TelegramFileSource:
             progress=task.progress,
             cancel=task.cancel_event,
         )
+
+    def locate(self, chat_id: int, file_id: str, size: int | None) -> str:
+        """Where a Telegram file can be read (``/mediainfo``): an absolute path on the shared
+        disk (local Bot API server) or its token-free URL for :meth:`read_range`."""
+        if not self._config.bot_api_local and (size or 0) > CLOUD_DOWNLOAD_LIMIT:
+            raise DownloadError(TOO_BIG.format(size=(size or 0) / 1e6))
+        spec = TaskSpec(kind="mediainfo", source=telegram_file_source(file_id), chat_id=chat_id,
+                        user_id=0, message_id=0, file_size=size)
+        path = self._get_file(spec).file_path or ""
+        if self._config.bot_api_local and Path(path).is_absolute():
+            return path
+        return self._public_url(path)
+
+    def read_range(
+        self, url: str, start: int, length: int, cancel: threading.Event
+    ) -> tuple[bytes, int | None]:
+        """Bytes of a file at a :meth:`locate` URL, through the token-adding session."""
+        options = HttpOptions(allow_private=True)  # the configured Bot API is trusted
+        return self._http.read_range(url, options, start, length, cancel=cancel)
 
     def _get_file(self, spec: TaskSpec) -> File:
         from telegram.error import BadRequest

@@ -28,7 +28,7 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
 VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-m"})
-SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b"})
+SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
 
@@ -51,6 +51,8 @@ class TaskArgs:
     quality: str | None = None  # -q: a yt-dlp format string (/ytdl only)
     options: str | None = None  # -opt: yt-dlp options as JSON (/ytdl only; allow-listed later)
     seed: tuple[float | None, float | None] | None = None  # -d [ratio][:minutes]
+    extract_password: str | None = field(default=None, repr=False)  # -e PASSWORD
+    join: bool = False  # -j
     bulk_range: tuple[int | None, int | None] | None = None  # -b start:end (1-based, inclusive)
     folder: str | None = None  # -m folder: every result of -i/-b into one folder
 
@@ -167,6 +169,8 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         quality=_one(values, "-q"),
         options=_one(values, "-opt"),
         seed=parse_seed(_one(values, "-d")) if "-d" in switches else None,
+        extract_password=_one(values, "-e"),
+        join="-j" in switches,
         bulk_range=_parse_range(_one(values, "-b")),
         folder=_folder(_one(values, "-m")),
     )

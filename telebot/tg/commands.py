@@ -58,6 +58,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("yl",),
         usage="/ytdlleech <link> [-q format] [-opt JSON] [flags]",
     ),
+    CommandSpec(
+        "mediainfo",
+        "Codecs, duration and size of a media file (reads only its first megabytes)",
+        aliases=("mi",),
+        usage="/mediainfo <link> (or reply to a file or link)",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",
@@ -85,6 +91,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-n name", "name of the result"),
     ("-e [password]", "extract archives"),
     ("-z [password]", "zip the result"),
+    ("-j", "join split files (name.001, name.002, ...) before extracting"),
     ("-up dest", "/mirror: local or remote:path; /leech: a chat id you are a member of"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
@@ -103,7 +110,6 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 # TaskArgs attribute that records them: /help leaves them out, and a task using one is refused
 # with "not available yet" instead of the flag being ignored (tg/tasks.py).
 NOT_YET: dict[str, str] = {
-    "extract": "-e",
     "compress": "-z",
 }
 

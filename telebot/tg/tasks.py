@@ -243,6 +243,9 @@ class TaskCommands:
             select=args.select,
             seed_ratio=args.seed[0] if args.seed else None,
             seed_minutes=args.seed[1] if args.seed else None,
+            extract=args.extract,
+            extract_password=args.extract_password,
+            join=args.join,
         )
         if args.link is None and reply_file is not None:
             return replace(
@@ -427,6 +430,9 @@ def _reply_file(update: Update) -> ReplyFile | None:
     message = update.effective_message
     replied = message.reply_to_message if message is not None else None
     return file_of(replied) if replied is not None else None
+
+
+reply_file_of = _reply_file  # public name for other commands (/mediainfo)
 
 
 def _is_chat_id(text: str) -> bool:

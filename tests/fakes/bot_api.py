@@ -162,6 +162,7 @@ class FakeBotAPI(BotMethods):
         self._members: dict[tuple[int, int], str] = {}  # (chat, user) -> getChatMember status
         self._admin_chats: set[int] = set()  # groups where the bot may delete others' messages
         self.file_throttle: int | None = None  # bytes/s for /file/ downloads (None: full speed)
+        self.file_reads: list[tuple[str, int, int]] = []  # /file/ GETs: (path, start, end)
         self._poll_generation = 0
         self._polling = 0  # getUpdates requests waiting right now
         self._server: LoopbackServer | None = None
@@ -576,6 +577,9 @@ class FakeBotAPI(BotMethods):
             h.send_plain(416, headers={"Content-Range": f"bytes */{stored.size}"})
             return
         start, end = chosen if isinstance(chosen, tuple) else (0, stored.size)
+        if h.command == "GET":
+            with self._cond:
+                self.file_reads.append((file_path, start, end))
         h.send_response(206 if isinstance(chosen, tuple) else 200)
         h.send_header("Content-Type", stored.mime_type)
         h.send_header("Accept-Ranges", "bytes")

@@ -72,3 +72,11 @@ def test_mistakes_are_explained(text: str, message: str) -> None:
 def test_dangerous_headers_refused(header: str) -> None:
     with pytest.raises(BadInputError):
         parse_header(header)
+
+
+def test_extract_join_and_the_archive_password() -> None:
+    args = parse_task_args("http://a/x.zip -e pw0rd -j -n y", "mirror")
+    assert (args.extract, args.extract_password, args.join, args.name) == (True, "pw0rd", True, "y")
+    assert "pw0rd" not in repr(args)
+    bare = parse_task_args("http://a/x.zip -e -n y", "mirror")
+    assert (bare.extract, bare.extract_password, bare.join) == (True, None, False)

@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
+from telebot.errors import TelebotError
 from telebot.telegram.messenger import Messenger
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class Announcer:
         with self._lock:
             self._futures.discard(future)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Send what is waiting now (no more gathering) within ``timeout``, then stop."""
         self._stop.set()
         with self._lock:
@@ -148,6 +149,8 @@ class Announcer:
     def _send_text(self, chat_id: int, text: str, reply_to: int | None) -> None:
         try:
             self._messenger().send_text(chat_id, text, reply_to=reply_to)
+        except TelebotError as exc:  # shutting down, rate limit never free: no traceback
+            log.warning("could not send an announcement to chat %s: %s", chat_id, exc)
         except Exception:  # a lost announcement must not stop the others
             log.exception("could not send an announcement to chat %s", chat_id)
 

@@ -20,7 +20,7 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.sources.tgfile import TelegramFileSource, telegram_file_source
 from telebot.telegram.messenger import Messenger
-from telebot.tg.args import TaskArgs, parse_task_args
+from telebot.tg.args import MAX_LINK_LENGTH, TaskArgs, parse_task_args
 from telebot.tg.recent import Remembered, ReplyFile
 from telebot.units import format_bytes
 
@@ -147,6 +147,9 @@ def read_list_file(
 def multi_items(base: TaskArgs, messages: list[Remembered]) -> list[Item]:
     """The items of ``-i``: one per message, each with the command's flags."""
     args = single(base)
+    for n, message in enumerate(messages, start=1):
+        if message.text is not None and len(message.text) > MAX_LINK_LENGTH:
+            raise BadInputError(f"message {n}: the link is too long (over {MAX_LINK_LENGTH}).")
     return [
         Item(f"message {n}", args, text=m.text, file=m.file)
         for n, m in enumerate(messages, start=1)

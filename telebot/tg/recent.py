@@ -21,15 +21,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from telebot.errors import BadInputError
+from telebot.tg.args import MAX_LINK_LENGTH
 
 if TYPE_CHECKING:
     from telegram import Message
 
-# -i takes at most 50 messages (tg/args.py); a few hundred per chat leaves room for the chatter
-# in between, and a day is longer than anyone waits between sending links and the command.
-PER_CHAT = 500
+# -i takes at most 50 messages (tg/args.py); 200 per chat leaves room for the chatter in
+# between, and a day is longer than anyone waits between sending links and the command. Only a
+# message's first word is kept (the link -i takes), at most MAX_LINK_LENGTH + 1 characters: at
+# worst 200 chats x 200 messages x 4 KiB = 160 MiB, a few MiB for real links.
+PER_CHAT = 200
 MAX_AGE = 24 * 3600.0
-MAX_CHATS = 1000
+MAX_CHATS = 200
 
 
 class NotArrived(BadInputError):
@@ -45,7 +48,8 @@ class ReplyFile:
 
 @dataclass(frozen=True)
 class Remembered:
-    """What -i needs of one message: its text (or caption) and its file, if any."""
+    """What -i needs of one message: the first word of its text (or caption: the link) and its
+    file, if any."""
 
     message_id: int
     text: str | None
@@ -63,10 +67,10 @@ def file_of(message: Message) -> ReplyFile | None:
 
 
 def remembered(message: Message, at: float) -> Remembered:
-    text = message.text or message.caption
-    return Remembered(
-        message.message_id, text, file_of(message), at, bool(text and text.startswith("/"))
-    )
+    text = message.text or message.caption or ""
+    words = text.split(maxsplit=1)
+    first = words[0][: MAX_LINK_LENGTH + 1] if words else None  # too long: args.py refuses it
+    return Remembered(message.message_id, first, file_of(message), at, text.startswith("/"))
 
 
 @dataclass

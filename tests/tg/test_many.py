@@ -6,7 +6,7 @@ import pytest
 
 from telebot.errors import BadInputError
 from telebot.tg.args import parse_task_args
-from telebot.tg.many import bulk_items
+from telebot.tg.many import bulk_items, multi_items
 from telebot.tg.recent import NotArrived, RecentMessages, Remembered
 
 LIST = "\n".join(f"https://h/{n}.bin" for n in range(1, 6))
@@ -68,3 +68,18 @@ def test_memory_is_bounded_and_says_what_it_forgot() -> None:
         recent.following(7, 4, 2)
     with pytest.raises(BadInputError, match="before I started"):
         recent.following(8, 1, 2)  # a chat it never heard from
+
+
+def test_multi_keeps_only_the_first_word_and_refuses_an_overlong_link() -> None:
+    from types import SimpleNamespace
+
+    from telebot.tg.recent import remembered
+
+    message = SimpleNamespace(
+        message_id=3, text="https://h/a.bin and some words", caption=None,
+        document=None, video=None, audio=None,
+    )  # fmt: skip
+    assert remembered(message, 0.0).text == "https://h/a.bin"  # type: ignore[arg-type]
+    long = item(4, 0.0, "https://h/" + "x" * 5000)
+    with pytest.raises(BadInputError, match="message 2: the link is too long"):
+        multi_items(parse_task_args("-i 2", "mirror"), [item(3, 0.0), long])

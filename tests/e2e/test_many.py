@@ -73,6 +73,10 @@ def test_bulk_with_per_line_flags_a_range_and_the_limit(
         "fourth.bin": sums["b4.bin"], "b5.bin": sums["b5.bin"],
     }  # fmt: skip
     wait_text(bot_api, r"Started 5 tasks", chat_id=OWNER, since=since)
+    shown = ["b1.bin", "second.bin", "b3.bin", "fourth.bin", "b5.bin"]
+    wait_until(lambda: named(completions(bot_api, since), shown) == set(shown), 30)
+    # One command's completions share their reply: gathered into a list, not five messages.
+    assert len(completions(bot_api, since)) <= 3
 
     # A range (1-based, inclusive) and a flag of the command that a line overrides.
     since = bot_api.mark()

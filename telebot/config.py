@@ -109,6 +109,7 @@ class Config:
     celery_visibility_timeout: float = 43200.0  # > the longest task (telebot/scale/celery_app)
     worker_queues: tuple[str, ...] = ()  # () = every queue this worker can serve
     worker_lock_ttl: float = 30.0  # a dead worker's task may run elsewhere this long after
+    bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (tg/many.py)
 
     @property
     def upload_limit(self) -> int:
@@ -171,6 +172,7 @@ KNOWN_KEYS = frozenset(
         "CELERY_VISIBILITY_TIMEOUT",
         "WORKER_QUEUES",
         "WORKER_LOCK_TTL",
+        "BULK_LIMIT",
     }
 )
 
@@ -418,6 +420,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         worker_lock_ttl=_parse(
             raw, "WORKER_LOCK_TTL", 30.0, _positive_float, "a positive number of seconds"
         ),
+        bulk_limit=_parse(raw, "BULK_LIMIT", 100, _positive_int, "a whole number"),
     )
 
 

@@ -60,6 +60,19 @@ MIGRATIONS: tuple[str, ...] = (
         changed_at REAL NOT NULL
     );
     """,
+    # 3: -m, a group of tasks delivered together (engine/groups.py). ``members`` is the JSON
+    # list of their gids, ``outcomes`` a JSON object gid -> {name, state, reason} filled as each
+    # ends, ``spec`` the journal form of the delivery task that runs once every member has one.
+    """
+    CREATE TABLE task_groups (
+        group_id TEXT PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        members TEXT NOT NULL,
+        outcomes TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -85,6 +98,21 @@ class JournalEntry:
     state: str
     created_at: float
     problem: str | None = None  # why ``spec`` is None, when it is more than damaged JSON
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """One -m group: its members' gids, the outcomes recorded so far, its delivery spec."""
+
+    group_id: str
+    chat_id: int
+    members: tuple[str, ...]
+    outcomes: dict[str, dict[str, Any]]
+    spec: dict[str, Any]
+
+    @property
+    def complete(self) -> bool:
+        return all(gid in self.outcomes for gid in self.members)
 
 
 class Store:
@@ -292,6 +320,54 @@ class Store:
             entries.append(JournalEntry(gid, chat, user, msg, spec, state, created, problem))
         return entries
 
+    # -- task groups (-m) -------------------------------------------------------------------
+
+    def group_add(
+        self, group_id: str, *, chat_id: int, members: list[str], spec: dict[str, Any]
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO task_groups VALUES (?, ?, ?, '{}', ?, ?)",
+                (group_id, chat_id, json.dumps(members), json.dumps(spec), time.time()),
+            )
+
+    def group_note(
+        self, group_id: str, gid: str, outcome: dict[str, Any]
+    ) -> GroupRecord | None:
+        """Record how member ``gid`` ended (a repeat overwrites: idempotent); the group after
+        it, or None when there is no such group."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT outcomes FROM task_groups WHERE group_id = ?", (group_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            outcomes = {**(_json_or_none(row[0]) or {}), gid: outcome}
+            conn.execute(
+                "UPDATE task_groups SET outcomes = ? WHERE group_id = ?",
+                (json.dumps(outcomes), group_id),
+            )
+        return self.group(group_id)
+
+    def group(self, group_id: str) -> GroupRecord | None:
+        rows = self._query(
+            "SELECT group_id, chat_id, members, outcomes, spec FROM task_groups "
+            "WHERE group_id = ?",
+            (group_id,),
+        )
+        return _group(rows[0]) if rows else None
+
+    def groups(self) -> list[GroupRecord]:
+        rows = self._query(
+            "SELECT group_id, chat_id, members, outcomes, spec FROM task_groups "
+            "ORDER BY created_at"
+        )
+        return [_group(row) for row in rows]
+
+    def group_remove(self, group_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM task_groups WHERE group_id = ?", (group_id,))
+
     # -- sealing credentials --------------------------------------------------------------
 
     def _seal(self, gid: str, spec: dict[str, Any]) -> str:
@@ -324,6 +400,18 @@ class Store:
                 self._conn.execute(
                     "UPDATE task_journal SET spec = ? WHERE gid = ?", (self._seal(gid, spec), gid)
                 )
+
+
+def _group(row: tuple[Any, ...]) -> GroupRecord:
+    group_id, chat_id, members, outcomes, spec = row
+    listed = json.loads(members) if members else []
+    return GroupRecord(
+        group_id,
+        chat_id,
+        tuple(str(gid) for gid in listed) if isinstance(listed, list) else (),
+        _json_or_none(outcomes) or {},
+        _json_or_none(spec) or {},
+    )
 
 
 def _json_or_none(text: str) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from telebot import overrides
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.diskguard import DiskGuard, statvfs_free
+from telebot.engine.groups import check_folder, group_source_factory
 from telebot.engine.limits import Limits as TaskLimits
 from telebot.engine.limits import LimitValues
 from telebot.engine.manager import TaskManager
@@ -42,11 +43,13 @@ from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.sources.ytdl import QualityChooser, ytdl_factory
 from telebot.telegram.messenger import Messenger
+from telebot.tg.announce import Announcer
 from telebot.tg.bsettings import Applier, BotSettings
 from telebot.tg.cloud import CloudCommands
 from telebot.tg.mediainfo import MediaInfo
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
+from telebot.tg.recent import RecentMessages
 from telebot.tg.restart import RestartCommand
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
@@ -55,6 +58,7 @@ from telebot.tg.torrents import SeedingControls
 from telebot.tg.usettings import SettingsMenu
 
 if TYPE_CHECKING:
+    from telebot.store import Store
     from telebot.tg.bot import BotContext
 
 
@@ -66,6 +70,18 @@ def local_sink_factory(config: Config) -> SinkFactory:
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
+
+    return factory
+
+
+def group_member_sink_factory(config: Config) -> SinkFactory:
+    """-m members place their results into their group's folder, with the local sink's
+    no-replace, crash-safe placing (engine/groups.py); the group's delivery task delivers."""
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        if spec.group is None or spec.group_folder is None:
+            return None
+        return LocalSink(config.download_dir / spec.group / check_folder(spec.group_folder))
 
     return factory
 
@@ -251,13 +267,18 @@ def build_pipeline(
     seeding: Seeding | None,
     disk: DiskGuard | None = None,
     leech_sink: TelegramSink | None = None,
+    store: Store | None = None,
 ) -> Pipeline:
     """Sources, stages and sinks: the same for the bot and for a Celery worker
     (``telebot/worker.py``, which has no menus to ask users from and no seeding board).
     ``disk`` is the STORAGE_THRESHOLD guard the sources pause or refuse on; ``leech_sink`` is
-    passed in where /bsetting changes its part size live."""
+    passed in where /bsetting changes its part size live; ``store`` (the bot's, not a
+    worker's) holds -m groups, whose members meet in one folder on this host."""
+    groups = [group_source_factory(store)] if store is not None else []
+    members = [group_member_sink_factory(cfg)] if store is not None else []
     return Pipeline(
         sources=[
+            *groups,  # a -m group's delivery: its members' folder
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
             clone_source_factory(cfg.rclone_config),
             ytdl_factory(cfg, lambda: quality, disk=disk),  # first: it takes only /ytdl specs
@@ -267,6 +288,7 @@ def build_pipeline(
             direct_link_factory(cfg, disk=disk),
         ],
         sinks=[
+            *members,  # first: a -m member's result joins its group
             local_sink_factory(cfg),
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, messenger, leech_sink),
@@ -305,14 +327,15 @@ def install(ctx: BotContext) -> None:
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     limits = build_limits(ctx)
     leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
+    announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
     pipeline = build_pipeline(
         cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
-        disk=limits.disk, leech_sink=leech_sink,
+        disk=limits.disk, leech_sink=leech_sink, store=ctx.store,
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
         pipeline=pipeline,
-        listener=ChatListener(cfg, lambda: ctx.bridge, board),
+        listener=ChatListener(cfg, lambda: ctx.bridge, board, announcer),
         store=ctx.store,
         # Front mode sends every task to the broker at once: the workers' threads are the limit.
         queue_all=0 if cfg.celery_broker_url else cfg.queue_all,
@@ -322,7 +345,17 @@ def install(ctx: BotContext) -> None:
         runner=front_runner(cfg),
         limits=limits,
     )
-    commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
+    recent = RecentMessages()  # what -i looks up
+    ctx.on_message.append(recent.remember)
+    commands = TaskCommands(
+        cfg,
+        manager,
+        board,
+        leech_available=True,
+        quality=quality,
+        recent=recent,
+        announcer=announcer,
+    )
     monitoring = Monitoring.create(cfg, manager)
     ctx.extra_handlers.update(
         mirror=commands.mirror,
@@ -369,6 +402,7 @@ def install(ctx: BotContext) -> None:
     def stopping() -> None:
         manager.shutdown()  # first: a restore still running stops at its next row
         restorer.stop()
+        announcer.stop()  # sends what the interrupted tasks said, while the bot can
         seeding.shutdown()
         torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()

@@ -18,10 +18,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from telebot.engine import taskstate
+from telebot.engine import groups, taskstate
 from telebot.engine.limits import Limits
 from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.runner import LocalRunner, Runner
@@ -29,7 +30,7 @@ from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.logs import task_context
 from telebot.redact import redact_url
-from telebot.store import JournalEntry, Store
+from telebot.store import GroupRecord, JournalEntry, Store
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,32 @@ class TaskManager:
         """Running and queued tasks of ``user_id`` (USER_TASKS_LIMIT counts these); under
         ``_lock``."""
         return sum(1 for t in self._tasks.values() if t.spec.user_id == user_id)
+
+    def submit_group(self, members: list[TaskSpec], delivery: TaskSpec) -> str:
+        """Queue ``members`` as one -m group whose results ``delivery`` (its name is the folder)
+        delivers once all have ended (engine/groups.py); returns the group id. The group record
+        is written before the folder and before any member is queued. Not on the event loop."""
+        if self._store is None:
+            raise TelebotError("-m needs the task journal")
+        folder = groups.check_folder(delivery.name or "")
+        with self._lock:
+            if self._stopping:
+                raise TelebotError("the bot is shutting down; try again in a moment")
+            ids: list[str] = []
+            while len(ids) <= len(members):
+                gid = self._unused_gid()
+                if gid not in ids:
+                    ids.append(gid)
+        group_id, gids = ids[0], ids[1:]
+        spec = replace(delivery, source=groups.group_source(group_id))
+        self._store.group_add(
+            group_id, chat_id=spec.chat_id, members=gids, spec=spec.to_json()
+        )
+        taskstate.create(self.download_dir / group_id, group_id, self._folder_mode)
+        (self.download_dir / group_id / folder).mkdir(mode=taskstate.PRIVATE_MODE, exist_ok=True)
+        for gid, member in zip(gids, members, strict=True):
+            self.submit(replace(member, group=group_id, group_folder=folder), gid=gid)
+        return group_id
 
     def _unused_gid(self) -> str:
         while True:
@@ -457,6 +484,7 @@ class TaskManager:
             # Keep the folder and the journal row: the next start resumes from them.
             log.info("task %s interrupted by shutdown; it resumes on the next start", task.gid)
         else:
+            self._settle_group(task, state)  # before its folder and row go: a rerun is harmless
             shutil.rmtree(task.workdir, ignore_errors=True)
             if self._store is not None:
                 self._store.journal_remove(task.gid)
@@ -467,6 +495,37 @@ class TaskManager:
             self._listener.on_finished(task)
         except Exception:
             log.exception("listener failed for task %s", task.gid)
+
+    def _settle_group(self, task: Task, state: State) -> None:
+        """A group's delivery ended: forget the group. A member ended: record its outcome, and
+        deliver the group if that was the last one (engine/groups.py)."""
+        if self._store is None:
+            return
+        spec = task.spec
+        try:
+            if groups.is_delivery(spec):
+                self._store.group_remove(groups.group_of(spec))
+            elif spec.group is not None:
+                record = self._store.group_note(
+                    spec.group, task.gid, groups.outcome_of(task, state)
+                )
+                if record is not None and record.complete:
+                    self._deliver_group(record)
+        except Exception:  # the group must not take its member down; restore retries it
+            log.exception("could not settle the group of task %s", task.gid)
+
+    def _deliver_group(self, record: GroupRecord) -> None:
+        """Submit a complete group's delivery task (gid = group id), unless it runs already."""
+        if self._live(record.group_id):
+            return
+        try:
+            self.submit(TaskSpec.from_json(record.spec), gid=record.group_id)
+        except ValueError as exc:
+            log.error("group %s cannot be delivered: %s", record.group_id, exc)
+        except TelebotError:
+            # Shutting down: the group is complete and has no delivery row, so the next
+            # start submits it (restore).
+            log.info("group %s is delivered after the restart", record.group_id)
 
     # -- restart --------------------------------------------------------------------------
 
@@ -493,9 +552,10 @@ class TaskManager:
     def _restore_all(self) -> list[Task]:
         assert self._store is not None
         entries = self._store.journal_entries()
+        records = {record.group_id: record for record in self._store.groups()}
         restored: list[Task] = []
         for entry in entries:
-            if self._live(entry.gid):
+            if self._live(entry.gid) or self._settled_member(entry, records):
                 continue
             try:
                 task = self._restore_entry(entry)
@@ -503,8 +563,38 @@ class TaskManager:
                 return restored
             if task is not None:
                 restored.append(task)
-        self._sweep({entry.gid for entry in entries})
+        self._restore_groups(records, {entry.gid for entry in entries})
+        self._sweep({entry.gid for entry in entries} | set(records))
         return restored
+
+    def _settled_member(self, entry: JournalEntry, records: dict[str, GroupRecord]) -> bool:
+        """A group member killed after its outcome was recorded but before its row was removed:
+        finish removing it instead of running it again."""
+        group = (entry.spec or {}).get("group")
+        record = records.get(group) if isinstance(group, str) else None
+        if record is None or entry.gid not in record.outcomes:
+            return False
+        assert self._store is not None
+        folder = self.download_dir / entry.gid
+        if taskstate.owned(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        self._store.journal_remove(entry.gid)
+        return True
+
+    def _restore_groups(self, records: dict[str, GroupRecord], journaled: set[str]) -> None:
+        """Record members that never got queued as lost; deliver complete groups that have no
+        delivery task (killed between the last outcome and its submit)."""
+        assert self._store is not None
+        for group_id in records:
+            record = self._store.group(group_id)  # fresh: restored members may have ended
+            if record is None:
+                continue
+            for gid in record.members:
+                if gid not in record.outcomes and gid not in journaled and not self._live(gid):
+                    lost = {"name": gid, "state": State.FAILED.value, "reason": groups.LOST}
+                    record = self._store.group_note(group_id, gid, lost) or record
+            if record.complete and group_id not in journaled:
+                self._deliver_group(record)
 
     def _restore_entry(self, entry: JournalEntry) -> Task | None:
         try:

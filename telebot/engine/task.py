@@ -70,6 +70,8 @@ class TaskSpec:
     exclude_ext: tuple[str, ...] = ()  # ".nfo", ...: skipped when delivering a folder
     caption: str = ""  # leech caption template: {name} {size} {index} {total}
     thumbnail: str | None = None  # leech: a Telegram file_id of the user's thumbnail
+    group: str | None = None  # -m: the group this task's result joins (engine/groups.py)
+    group_folder: str | None = None  # -m: the group's folder name (already a safe name)
 
     @property
     def seeding(self) -> bool:

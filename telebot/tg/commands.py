@@ -109,7 +109,8 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ('-h "Key: <value>"', "extra HTTP header (up to 10)"),
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
-    ("-b", "bulk: reply to a message holding one link per line"),
+    ("-b [start:end]", "bulk: reply to a message or .txt file with one link (and flags) per line"),
+    ("-m folder", "with -i or -b: all results in one folder, delivered once"),
     ("-ns old/new|/re/new/r", "rename the delivered files (/regex/new/r: a regular expression)"),
     ("-q format", "/ytdl: a yt-dlp format, e.g. -q \"bv*[height<=720]+ba\" (skips the menu)"),
     ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
@@ -120,8 +121,6 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 # with "not available yet" instead of the flag being ignored (tg/tasks.py).
 NOT_YET: dict[str, str] = {
     "compress": "-z",
-    "multi": "-i",
-    "bulk": "-b",
 }
 
 

@@ -22,7 +22,7 @@ FROM python:3.11.7-slim-bookworm AS runtime
 # The external tools telebot drives (aria2c torrents, 7z archives, ffmpeg media, rclone remotes).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends aria2 p7zip-full ffmpeg rclone ca-certificates \
+ && apt-get install -y --no-install-recommends aria2 p7zip-full zstd ffmpeg rclone ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # The wheels are bind-mounted from the builder for this one step: no layer of the image keeps them.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \

@@ -13,14 +13,14 @@ Cases (inputs built once, untimed, in a temporary folder under ``--dir``):
   picks the fast level): the bot's ``compress`` stage (``-z``) against ``7zz a`` with the
   switches the stage chose, run in the folder's parent like the stage.
 
-"The bot's stage" is found through the Stage interface by name: every ``*_factory(config)`` in
-``telebot.processing`` is asked for a spec that wants it, and the stage whose ``name`` matches is
-run as the manager runs it (``task.begin``, a fresh ``out`` folder, ``process``). A stage this
-build does not have is reported as pending, not measured. Runs alternate between the bot and the
-CLI after one warm-up of each; before every run the outputs are removed and ``sync`` writes back
-what is dirty, untimed. Prints medians of wall time and of CPU time (user + system, the bot's
-process and 7-Zip together: on a shared machine it moves less than wall time) and the ratios bot
-/ CLI (goal ≤ 1.1).
+"The bot's stage" is found through the Stage interface by name: the bot's own stage list
+(``wiring.stage_factories``) is asked, through a :class:`Pipeline`, for the stages of a spec that
+wants it, and the one whose ``name`` matches is run as the manager runs it (``task.begin``, a
+fresh ``out`` folder, ``process``). A stage this build does not have is reported as pending.
+Runs alternate between the bot and the CLI after one warm-up of each; before every run the
+outputs are removed and ``sync`` writes back what is dirty, untimed. Prints medians of wall time
+and of CPU time (user + system, the bot's process and 7-Zip together: on a shared machine it
+moves less than wall time) and the ratios bot / CLI (goal ≤ 1.1).
 """
 
 # ruff: noqa: E402  (sys.path must be fixed before the other imports, see bench/download.py)
@@ -35,8 +35,6 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse
 import dataclasses
-import importlib
-import pkgutil
 import random
 import resource
 import shutil
@@ -48,9 +46,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import telebot.processing
 from telebot.config import Config
-from telebot.engine.pipeline import Stage
+from telebot.engine.pipeline import Pipeline, Stage
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.processing import sevenzip
 from telebot.processing.storemode import choose_level
@@ -104,19 +101,14 @@ def build_inputs(root: Path, size: int) -> dict[str, Path]:
 
 
 def bot_stage(name: str, spec: TaskSpec, config: Config) -> Stage | None:
-    """The stage called ``name`` that this build's factories give for ``spec``, or None."""
-    for module_info in pkgutil.iter_modules(telebot.processing.__path__):
-        module = importlib.import_module(f"telebot.processing.{module_info.name}")
-        for attr, factory in vars(module).items():
-            if not attr.endswith("_factory") or not callable(factory):
-                continue
-            try:
-                stage = factory(config)(spec)
-            except TypeError:  # a factory of another shape: not a stage factory
-                continue
-            if stage is not None and getattr(stage, "name", None) == name:
-                return stage
-    return None
+    """The stage called ``name`` that the bot's pipeline (``wiring.stage_factories``, as the
+    bot and its workers build it) gives for ``spec``, or None when this build has none."""
+    from telebot import wiring
+    from telebot.sinks.telegram import TelegramSink
+
+    sink = TelegramSink(config, messenger=lambda: None)  # type: ignore[arg-type,return-value]
+    pipeline = Pipeline([], [], wiring.stage_factories(config, sink))
+    return next((stage for stage in pipeline.stages_for(spec) if stage.name == name), None)
 
 
 def spec_for(**wanted: Any) -> TaskSpec | None:

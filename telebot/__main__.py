@@ -43,14 +43,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from telebot.app import App
 
+    app = App(config, process_started_at=started)
     try:
-        return App(config, process_started_at=started).run()
+        code = app.run()
     except ConfigError as exc:  # found only at start-up, e.g. the Bot API rejected the token
         print(f"telebot: config error: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
         print(f"telebot: {exc}", file=sys.stderr)
         return 1
+    if app.restart_requested:  # /restart: everything is stopped and closed by now
+        from telebot.tg.restart import reexec
+
+        try:
+            reexec()  # returns only on failure
+        except OSError as exc:  # exit 1: a supervisor (Docker's restart policy) starts us again
+            print(f"telebot: could not restart: {exc}", file=sys.stderr)
+            return 1
+    return code
 
 
 if __name__ == "__main__":

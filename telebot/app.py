@@ -50,6 +50,7 @@ class App:
         self.config = config
         self.process_started_at = process_started_at or time.time()
         self._listener: QueueListener | None = None
+        self.restart_requested = False  # /restart: the caller re-executes after run() returns
 
     def run(self) -> int:
         self._listener = setup_logging(self.config.log_file, self.config.secrets)
@@ -59,9 +60,10 @@ class App:
             try:
                 ctx = self._context(store)
                 self._poll(ctx)
+                self.restart_requested = ctx.restart_requested
             finally:
                 store.close()
-            log.info("telebot stopped cleanly")
+            log.info("telebot stopped cleanly%s", "; restarting" if self.restart_requested else "")
             return 0
         finally:
             self._listener.stop()

@@ -1,14 +1,18 @@
-"""Child processes of the bot (rclone, 7-Zip, ffmpeg): started so they can never outlive it or be
-left running by a cancel.
+"""Managed child processes (ffmpeg, ffprobe, rclone, 7-Zip): they die with the bot and stop on
+cancel.
 
-* Each child leads its own process group (``start_new_session``), so a stop reaches whatever it
-  started too, and a Ctrl-C in the bot's terminal is not delivered to it twice.
-* Each child gets ``SIGKILL`` when the bot dies (``PR_SET_PDEATHSIG``), so a ``kill -9`` of the
-  bot leaves no orphan writing into a task folder that the next start resumes or removes.
-* :func:`wait` polls the task's cancel event, so a cancel stops the child within about
-  :data:`POLL_INTERVAL` plus its stop grace.
+* :func:`die_with_parent` is the ``preexec_fn`` that asks Linux to SIGKILL the child when the
+  bot dies (``prctl(PR_SET_PDEATHSIG)``), so a ``kill -9`` of the bot leaves no orphan writing
+  into a task folder that a resumed run is about to use.
+* :func:`stop_process` stops a child started with ``start_new_session=True`` (SIGTERM to its
+  process group, SIGKILL after a grace period) and reaps it.
+* :func:`spawn` starts a long-running child with pipes (its own session, dying with the bot);
+  :func:`wait` waits for it while watching a cancel event.
+* :func:`run_tool` runs a short-lived tool to the end and returns its output, watching a cancel
+  event: a cancel kills the child and raises :class:`~telebot.errors.TaskCancelled` within
+  :data:`POLL_INTERVAL` plus the stop grace.
 
-Commands are argument lists, never a shell: user text can only ever be one argument.
+Commands are argument lists, never a shell.
 """
 
 from __future__ import annotations
@@ -19,19 +23,36 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from telebot.errors import TaskCancelled
 
-POLL_INTERVAL = 0.2  # seconds between looks at the cancel event: well inside "within a second"
-STOP_GRACE = 3.0  # seconds a child gets after SIGTERM to remove its own temporary files
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Linux <sys/prctl.h>: PR_SET_PDEATHSIG = 1.
+PR_SET_PDEATHSIG = 1
+# After SIGTERM, how long a child gets to close its files before SIGKILL.
+STOP_GRACE = 0.5
+# How often a waiting thread looks at the cancel event: cancel acts within this.
+POLL_INTERVAL = 0.1
 
 
 def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the bot dies (Linux ``prctl``)."""
+    """In the child before exec: get SIGKILL when the bot dies."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
+    """SIGTERM to the child's process group, SIGKILL after ``grace``; reaps it."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def spawn(
@@ -43,42 +64,73 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` with pipes for stdout and stderr, in its own session, dying with the bot."""
     return subprocess.Popen(
-        list(argv),
-        stdin=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env) if env is not None else None,
-        cwd=cwd,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-
-
-def stop(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
-    """SIGTERM to the child's process group, SIGKILL after ``grace`` seconds; reaps it."""
-    for sig, wait_for in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(wait_for)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        list(argv), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(env) if env is not None else None, cwd=cwd,
+        start_new_session=True, preexec_fn=die_with_parent,
+    )  # fmt: skip
 
 
 def wait(
-    proc: subprocess.Popen[bytes],
-    cancel: threading.Event | None,
-    *,
-    grace: float = STOP_GRACE,
+    proc: subprocess.Popen[bytes], cancel: threading.Event | None, *, grace: float = STOP_GRACE
 ) -> int:
-    """Wait for the child to exit and return its status; on ``cancel`` stop it and raise
-    :class:`TaskCancelled`."""
+    """Wait for a :func:`spawn` ed child to exit and return its status; on ``cancel`` stop it
+    and raise :class:`TaskCancelled`."""
     while True:
         try:
             return proc.wait(POLL_INTERVAL)
         except subprocess.TimeoutExpired:
             pass
         if cancel is not None and cancel.is_set():
-            stop(proc, grace)
+            stop_process(proc, grace)
             raise TaskCancelled("cancelled")
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    def error_line(self) -> str:
+        """The last non-empty line of stderr (what ffmpeg and friends put the reason in)."""
+        lines = [ln for ln in self.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+        return lines[-1].strip()[:300] if lines else f"exit status {self.returncode}"
+
+
+class ToolTimeout(Exception):
+    """The tool ran longer than its timeout (it was killed)."""
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+) -> ToolResult:
+    """Run ``argv`` to the end and return its exit status and output.
+
+    Raises :class:`TaskCancelled` when ``cancel`` is set (the child is killed first),
+    :class:`ToolTimeout` after ``timeout`` seconds, and ``OSError`` when it cannot start.
+    """
+    proc = subprocess.Popen(
+        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True, preexec_fn=die_with_parent,
+    )  # fmt: skip
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                # communicate() keeps what it read when it times out: nothing is lost.
+                out, err = proc.communicate(timeout=POLL_INTERVAL)
+                return ToolResult(proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                pass
+            if cancel is not None and cancel.is_set():
+                raise TaskCancelled("cancelled")
+            if deadline is not None and time.monotonic() > deadline:
+                raise ToolTimeout(f"{argv[0]} took longer than {timeout:.0f} s")
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+            with contextlib.suppress(Exception):  # closes the pipes of the killed child
+                proc.communicate(timeout=1.0)

@@ -94,6 +94,22 @@ class Config:
     torrent_upload_limit: int = 0
     torrent_timeout: float = 600.0
     torrent_select_timeout: float = 300.0
+    # Limits that protect the host (issue 16; engine/limits.py, engine/diskguard.py).
+    storage_threshold: int = 2_000_000_000  # STORAGE_THRESHOLD: free space to keep; 0 = off
+    user_tasks_limit: int = 0  # running + queued per user; 0 = no limit
+    direct_limit: int | None = None  # None: no limit (sizes, like MAX_DOWNLOAD_SIZE)
+    torrent_limit: int | None = None
+    ytdl_limit: int | None = None
+    leech_limit: int | None = None
+    stop_duplicate: bool = False
+    extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
+    extract_max_files: int = 100_000  # ... or holds more entries than this
+    # Scale-out (issue 17, README "Scale-out"): empty broker URL = one process, no Redis.
+    celery_broker_url: str = field(default="", repr=False)  # may carry a Redis password
+    celery_visibility_timeout: float = 43200.0  # > the longest task (telebot/scale/celery_app)
+    worker_queues: tuple[str, ...] = ()  # () = every queue this worker can serve
+    worker_lock_ttl: float = 30.0  # a dead worker's task may run elsewhere this long after
+    bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (tg/many.py)
 
     @property
     def upload_limit(self) -> int:
@@ -103,7 +119,7 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never reach a log line or a chat message."""
-        return (self.bot_token,)
+        return (self.bot_token, *_url_password(self.celery_broker_url))
 
 
 KNOWN_KEYS = frozenset(
@@ -143,6 +159,20 @@ KNOWN_KEYS = frozenset(
         "TORRENT_UPLOAD_LIMIT",
         "TORRENT_TIMEOUT",
         "TORRENT_SELECT_TIMEOUT",
+        "STORAGE_THRESHOLD",
+        "USER_TASKS_LIMIT",
+        "DIRECT_LIMIT",
+        "TORRENT_LIMIT",
+        "YTDL_LIMIT",
+        "LEECH_LIMIT",
+        "STOP_DUPLICATE",
+        "EXTRACT_MAX_RATIO",
+        "EXTRACT_MAX_FILES",
+        "CELERY_BROKER_URL",
+        "CELERY_VISIBILITY_TIMEOUT",
+        "WORKER_QUEUES",
+        "WORKER_LOCK_TTL",
+        "BULK_LIMIT",
     }
 )
 
@@ -327,6 +357,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
     default_upload = raw.get("DEFAULT_UPLOAD", "").strip() or "local"
     if default_upload != "local" and not rclone:
         raise ConfigError("DEFAULT_UPLOAD", "names an rclone remote, so RCLONE_CONFIG must be set")
+    _check_scale(raw)
     return Config(
         bot_token=token,
         owner_id=owner,
@@ -368,11 +399,63 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
         **_torrent_settings(raw),
+        **_limit_settings(raw),
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
         ),
+        extract_max_ratio=_parse(raw, "EXTRACT_MAX_RATIO", 100.0, _positive_float, "a number > 0"),
+        extract_max_files=_parse(
+            raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
+        ),
+        celery_broker_url=_parse(
+            raw, "CELERY_BROKER_URL", "", _redis_url, "a redis:// URL (empty: one process)"
+        ),
+        celery_visibility_timeout=_parse(
+            raw, "CELERY_VISIBILITY_TIMEOUT", 43200.0, _positive_float, "a number of seconds"
+        ),
+        worker_queues=_parse(
+            raw, "WORKER_QUEUES", (), parse_queues, "queue names from default, torrent, leech-local"
+        ),
+        worker_lock_ttl=_parse(
+            raw, "WORKER_LOCK_TTL", 30.0, _positive_float, "a positive number of seconds"
+        ),
+        bulk_limit=_parse(raw, "BULK_LIMIT", 100, _positive_int, "a whole number"),
     )
+
+
+def _check_scale(raw: Mapping[str, str]) -> None:
+    """A duplicate that finds the task locked retries after WORKER_LOCK_TTL seconds; a retry due
+    later than the visibility timeout is itself redelivered early (celery/kombu#337)."""
+    seconds = "a positive number of seconds"
+    ttl = _parse(raw, "WORKER_LOCK_TTL", 30.0, _positive_float, seconds)
+    if ttl >= _parse(raw, "CELERY_VISIBILITY_TIMEOUT", 43200.0, _positive_float, seconds):
+        raise ConfigError("WORKER_LOCK_TTL", "must be shorter than CELERY_VISIBILITY_TIMEOUT")
+
+
+def _url_password(url: str) -> tuple[str, ...]:
+    """The password of a ``redis://:pw@host`` URL, if any, so logs never show it."""
+    from urllib.parse import urlsplit
+
+    password = urlsplit(url).password if url else None
+    return (password,) if password else ()
+
+
+def _redis_url(value: str) -> str:
+    if not re.match(r"^rediss?://[^\s]+$", value):
+        raise ValueError(value)
+    return value
+
+
+# The capability queues of telebot/scale/protocol.py (kept here so config imports no Celery).
+WORKER_QUEUE_NAMES = ("default", "torrent", "leech-local")
+
+
+def parse_queues(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if not names or any(name not in WORKER_QUEUE_NAMES for name in names):
+        raise ValueError(value)
+    return names
 
 
 def _ytdl_options(text: str) -> dict[str, Any]:
@@ -440,4 +523,46 @@ def _torrent_settings(raw: Mapping[str, str]) -> _TorrentFields:
         "torrent_select_timeout": _parse(
             raw, "TORRENT_SELECT_TIMEOUT", 300.0, _positive_float, seconds
         ),
+    }
+
+
+def parse_size_or_zero(value: str) -> int:
+    """A size, or ``0`` (the setting is off)."""
+    return 0 if value.strip() == "0" else parse_size(value)
+
+
+class _LimitFields(TypedDict):
+    storage_threshold: int
+    user_tasks_limit: int
+    direct_limit: int | None
+    torrent_limit: int | None
+    ytdl_limit: int | None
+    leech_limit: int | None
+    stop_duplicate: bool
+
+
+#: The per-kind size limits: setting name → Config field. Same format as MAX_DOWNLOAD_SIZE.
+SIZE_LIMITS = {
+    "DIRECT_LIMIT": "direct_limit",
+    "TORRENT_LIMIT": "torrent_limit",
+    "YTDL_LIMIT": "ytdl_limit",
+    "LEECH_LIMIT": "leech_limit",
+}
+
+
+def _limit_settings(raw: Mapping[str, str]) -> _LimitFields:
+    """The limits that protect the host (README "Limits"), as Config keyword arguments."""
+    size = "a size like 10gb (empty: no limit)"
+    return {
+        "storage_threshold": _parse(
+            raw, "STORAGE_THRESHOLD", 2_000_000_000, parse_size_or_zero, "a size like 2gb or 0"
+        ),
+        "user_tasks_limit": _parse(
+            raw, "USER_TASKS_LIMIT", 0, _positive_int, "a whole number (0 = no limit)"
+        ),
+        "direct_limit": _parse(raw, "DIRECT_LIMIT", None, parse_size, size),
+        "torrent_limit": _parse(raw, "TORRENT_LIMIT", None, parse_size, size),
+        "ytdl_limit": _parse(raw, "YTDL_LIMIT", None, parse_size, size),
+        "leech_limit": _parse(raw, "LEECH_LIMIT", None, parse_size, size),
+        "stop_duplicate": _parse(raw, "STOP_DUPLICATE", False, parse_bool, "true or false"),
     }

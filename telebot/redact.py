@@ -6,7 +6,8 @@ What it removes, and why each can appear:
   token): httpx/urllib3 errors quote request URLs, and Bot API file URLs hold the token;
 - URL credentials (``https://user:pass@host``) and query parameters named like keys
   (``?api_key=…``, ``&sig=…``): links users send and the exception texts quoting them;
-- task flags that carry credentials: ``-au user``, ``-ap pass``, ``-z pass`` and the values of
+- task flags that carry credentials: ``-au user``, ``-ap pass``, the archive passwords of
+  ``-e pass`` / ``-z pass`` (optional: a following flag is not a password) and the values of
   ``-h "Key: value"``: command texts echoed in errors and logs;
 - values of credential headers (``Authorization: …``, ``Cookie: …``) wherever they appear.
 
@@ -44,11 +45,12 @@ _Q = r"(?:\"|'|&quot;|&#x27;|&#39;)"
 _CRED_FLAG = re.compile(
     rf"(?<![^\s>])(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
 )
-# -z PASSWORD (archive password): its value is optional, so a following flag, a link (the
+# -e/-z [password]: the password is optional, so a following flag ("-e -n x"), a link (the
 # parser reads "-z <link>" as the link) or a help placeholder ("-z [password]") is no password.
 _ARCHIVE_VALUE = r"(?!-)(?!\S*://)(?!magnet:)(?!\[)"
 _ARCHIVE_FLAG = re.compile(
-    rf"(?<![^\s>])(-z)\s+{_ARCHIVE_VALUE}(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
+    rf"(?<![^\s>])(-[ez])\s+{_ARCHIVE_VALUE}(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))",
+    re.S,
 )
 # -h "Key: value": keep the key (it helps to read the log), drop the value.
 _HEADER_FLAG_QUOTED = re.compile(rf"(?<![^\s>])(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?P=q)", re.S)
@@ -100,7 +102,7 @@ def redact(text: str) -> str:
 
 
 def _placeholder(value: str) -> bool:
-    return bool(_PLACEHOLDER.fullmatch(value))
+    return bool(_PLACEHOLDER.fullmatch(value)) or value == "[password]"  # /help: -e [password]
 
 
 def _mask_flag(m: re.Match[str]) -> str:
@@ -128,14 +130,14 @@ def redact_url(url: str) -> str:
     return redact(f"{parts.scheme}://{parts.hostname or ''}{parts.path[:80]}")
 
 
-# -ap, -z PASSWORD, or an Authorization header given with -h: a command message carrying any
-# of them is deleted from the chat when the bot may (tg/bot.py).
+# -ap, -e/-z PASSWORD, or an Authorization header given with -h: a command message carrying
+# any of them is deleted from the chat when the bot may (tg/bot.py).
 _CARRIES = re.compile(
-    rf"(?<!\S)-ap(?!\S)|(?<!\S)-z\s+{_ARCHIVE_VALUE}\S|\b(?:proxy-)?authorization\s*:", re.I
+    rf"(?<!\S)-ap(?!\S)|(?<!\S)-[ez]\s+{_ARCHIVE_VALUE}\S|\b(?:proxy-)?authorization\s*:", re.I
 )
 
 
 def carries_credentials(text: str) -> bool:
-    """True when a command text holds a password (``-ap``, ``-z PASSWORD``) or an
+    """True when a command text holds a password (``-ap``, ``-e pass``, ``-z pass``) or an
     ``Authorization`` header."""
     return bool(_CARRIES.search(text))

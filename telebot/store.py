@@ -51,6 +51,28 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    # 2: /bsetting overrides, applied on top of config.env at start (telebot/overrides.py).
+    """
+    CREATE TABLE bot_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        changed_by INTEGER NOT NULL,
+        changed_at REAL NOT NULL
+    );
+    """,
+    # 3: -m, a group of tasks delivered together (engine/groups.py). ``members`` is the JSON
+    # list of their gids, ``outcomes`` a JSON object gid -> {name, state, reason} filled as each
+    # ends, ``spec`` the journal form of the delivery task that runs once every member has one.
+    """
+    CREATE TABLE task_groups (
+        group_id TEXT PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        members TEXT NOT NULL,
+        outcomes TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -58,9 +80,9 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 # TaskSpec fields that may carry credentials: the link (user:pass@, ?key=), the -h headers and
-# the -au/-ap pair, the -z archive password. They are stored sealed under SEALED_KEY, never as
-# plain JSON.
-SEALED_FIELDS = ("source", "headers", "auth", "compress_password")
+# the -au/-ap pair, the -e and -z archive passwords. They are stored sealed under SEALED_KEY,
+# never as plain JSON.
+SEALED_FIELDS = ("source", "headers", "auth", "extract_password", "compress_password")
 SEALED_KEY = "sealed"
 UNREADABLE_CREDENTIALS = "its credentials cannot be decrypted (was the bot token changed?)"
 
@@ -77,6 +99,21 @@ class JournalEntry:
     state: str
     created_at: float
     problem: str | None = None  # why ``spec`` is None, when it is more than damaged JSON
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """One -m group: its members' gids, the outcomes recorded so far, its delivery spec."""
+
+    group_id: str
+    chat_id: int
+    members: tuple[str, ...]
+    outcomes: dict[str, dict[str, Any]]
+    spec: dict[str, Any]
+
+    @property
+    def complete(self) -> bool:
+        return all(gid in self.outcomes for gid in self.members)
 
 
 class Store:
@@ -209,6 +246,35 @@ class Store:
         rows = self._query("SELECT key, value FROM user_settings WHERE user_id = ?", (user_id,))
         return {key: json.loads(value) for key, value in rows}
 
+    def delete_setting(self, user_id: int, key: str | None = None) -> int:
+        """Forget one setting of a user, or all of them (``key`` None); returns rows removed."""
+        sql = "DELETE FROM user_settings WHERE user_id = ?"
+        args: tuple[Any, ...] = (user_id,)
+        if key is not None:
+            sql, args = sql + " AND key = ?", (user_id, key)
+        with self._tx() as conn:
+            return int(conn.execute(sql, args).rowcount)
+
+    # -- bot settings (/bsetting) ---------------------------------------------------------
+
+    def bot_settings(self) -> dict[str, str]:
+        """The owner's overrides of config.env: setting name → its text, as typed."""
+        rows = self._query("SELECT name, value FROM bot_settings")
+        return {str(name): str(value) for name, value in rows}
+
+    def set_bot_setting(self, name: str, value: str | None, changed_by: int) -> None:
+        """Override ``name`` with ``value``; None removes the override (config.env again)."""
+        with self._tx() as conn:
+            if value is None:
+                conn.execute("DELETE FROM bot_settings WHERE name = ?", (name,))
+                return
+            conn.execute(
+                "INSERT INTO bot_settings VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "value = excluded.value, changed_by = excluded.changed_by, "
+                "changed_at = excluded.changed_at",
+                (name, value, changed_by, time.time()),
+            )
+
     # -- task journal ---------------------------------------------------------------------
 
     def journal_add(
@@ -255,6 +321,54 @@ class Store:
             entries.append(JournalEntry(gid, chat, user, msg, spec, state, created, problem))
         return entries
 
+    # -- task groups (-m) -------------------------------------------------------------------
+
+    def group_add(
+        self, group_id: str, *, chat_id: int, members: list[str], spec: dict[str, Any]
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO task_groups VALUES (?, ?, ?, '{}', ?, ?)",
+                (group_id, chat_id, json.dumps(members), json.dumps(spec), time.time()),
+            )
+
+    def group_note(
+        self, group_id: str, gid: str, outcome: dict[str, Any]
+    ) -> GroupRecord | None:
+        """Record how member ``gid`` ended (a repeat overwrites: idempotent); the group after
+        it, or None when there is no such group."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT outcomes FROM task_groups WHERE group_id = ?", (group_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            outcomes = {**(_json_or_none(row[0]) or {}), gid: outcome}
+            conn.execute(
+                "UPDATE task_groups SET outcomes = ? WHERE group_id = ?",
+                (json.dumps(outcomes), group_id),
+            )
+        return self.group(group_id)
+
+    def group(self, group_id: str) -> GroupRecord | None:
+        rows = self._query(
+            "SELECT group_id, chat_id, members, outcomes, spec FROM task_groups "
+            "WHERE group_id = ?",
+            (group_id,),
+        )
+        return _group(rows[0]) if rows else None
+
+    def groups(self) -> list[GroupRecord]:
+        rows = self._query(
+            "SELECT group_id, chat_id, members, outcomes, spec FROM task_groups "
+            "ORDER BY created_at"
+        )
+        return [_group(row) for row in rows]
+
+    def group_remove(self, group_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM task_groups WHERE group_id = ?", (group_id,))
+
     # -- sealing credentials --------------------------------------------------------------
 
     def _seal(self, gid: str, spec: dict[str, Any]) -> str:
@@ -287,6 +401,18 @@ class Store:
                 self._conn.execute(
                     "UPDATE task_journal SET spec = ? WHERE gid = ?", (self._seal(gid, spec), gid)
                 )
+
+
+def _group(row: tuple[Any, ...]) -> GroupRecord:
+    group_id, chat_id, members, outcomes, spec = row
+    listed = json.loads(members) if members else []
+    return GroupRecord(
+        group_id,
+        chat_id,
+        tuple(str(gid) for gid in listed) if isinstance(listed, list) else (),
+        _json_or_none(outcomes) or {},
+        _json_or_none(spec) or {},
+    )
 
 
 def _json_or_none(text: str) -> dict[str, Any] | None:

@@ -31,3 +31,16 @@ def format_duration(s: float) -> str:
     parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
     shown = [f"{v}{u}" for v, u in parts if v][:3]
     return " ".join(shown) or "0s"
+
+
+def format_size(n: int) -> str:
+    """A size as an operator wrote it in the config: ``10gb`` → '10 GB', ``2GiB`` → '2.0 GiB'.
+
+    Round decimal sizes (the usual way limits are written) print in decimal units, so a refusal
+    quotes the value that was set; anything else falls back to :func:`format_bytes`.
+    """
+    for factor, unit in ((1000**4, "TB"), (1000**3, "GB"), (1000**2, "MB"), (1000, "kB")):
+        if n >= factor and n % (factor // 10) == 0:
+            value = n / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return format_bytes(n)

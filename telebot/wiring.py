@@ -9,38 +9,57 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from telebot import overrides
 from telebot.config import Config
 from telebot.engine import taskstate
+from telebot.engine.diskguard import DiskGuard, statvfs_free
+from telebot.engine.groups import check_folder, group_source_factory
+from telebot.engine.limits import Limits as TaskLimits
+from telebot.engine.limits import LimitValues
 from telebot.engine.manager import TaskManager
-from telebot.engine.pipeline import Pipeline, Sink, SinkFactory
+from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
+from telebot.engine.runner import Runner
 from telebot.engine.task import TaskSpec
+from telebot.processing.archivecheck import Limits
 from telebot.processing.compress import compress_factory
+from telebot.processing.extract import extract_factory
+from telebot.processing.join import join_factory
+from telebot.processing.rename import rename_stage_factory
 from telebot.sinks.clone import clone_source_factory
+from telebot.sinks.duplicates import DuplicateFinder
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone import RcloneSink
 from telebot.sinks.remotes import looks_remote, remote_names
 from telebot.sinks.telegram import TelegramSink
 from telebot.sources.direct import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.metainfo import torrent_source_factory
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
-from telebot.sources.ytdl import ytdl_factory
+from telebot.sources.ytdl import QualityChooser, ytdl_factory
 from telebot.telegram.messenger import Messenger
+from telebot.tg.announce import Announcer
+from telebot.tg.bsettings import Applier, BotSettings
 from telebot.tg.cloud import CloudCommands
+from telebot.tg.mediainfo import MediaInfo
 from telebot.tg.monitoring import Monitoring
 from telebot.tg.quality import QualityMenu
+from telebot.tg.recent import RecentMessages
+from telebot.tg.restart import RestartCommand
 from telebot.tg.select import FileMenu
 from telebot.tg.status import Footer, StatusBoard
 from telebot.tg.tasks import ChatListener, TaskCommands
 from telebot.tg.torrents import SeedingControls
+from telebot.tg.usettings import SettingsMenu
 
 if TYPE_CHECKING:
+    from telebot.store import Store
     from telebot.tg.bot import BotContext
 
 
@@ -56,6 +75,18 @@ def local_sink_factory(config: Config) -> SinkFactory:
     return factory
 
 
+def group_member_sink_factory(config: Config) -> SinkFactory:
+    """-m members place their results into their group's folder, with the local sink's
+    no-replace, crash-safe placing (engine/groups.py); the group's delivery task delivers."""
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        if spec.group is None or spec.group_folder is None:
+            return None
+        return LocalSink(config.download_dir / spec.group / check_folder(spec.group_folder))
+
+    return factory
+
+
 def rclone_sink_factory(config: Config) -> SinkFactory:
     sink = RcloneSink(config.rclone_config, config.index_url)
 
@@ -66,8 +97,10 @@ def rclone_sink_factory(config: Config) -> SinkFactory:
     return factory
 
 
-def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) -> SinkFactory:
-    sink = TelegramSink(config, messenger)
+def telegram_sink_factory(
+    config: Config, messenger: Callable[[], Messenger], sink: TelegramSink | None = None
+) -> SinkFactory:
+    sink = sink or TelegramSink(config, messenger)
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "leech" else None
@@ -75,9 +108,108 @@ def telegram_sink_factory(config: Config, messenger: Callable[[], Messenger]) ->
     return factory
 
 
+def stage_factories(config: Config, leech_sink: TelegramSink) -> list[StageFactory]:
+    """The processing stages, in the order they run: join before extract before compress.
+    ``leech_sink`` gives a leech's part size, the size of -z's volumes."""
+    limits = Limits(
+        max_ratio=config.extract_max_ratio,
+        max_files=config.extract_max_files,
+        min_free=config.storage_threshold,  # STORAGE_THRESHOLD (its value at start)
+    )
+    return [
+        join_factory(),
+        extract_factory(limits),
+        # Renaming (-ns, prefix/suffix) and skipped extensions act on the final result...
+        rename_stage_factory,
+        # ...which -z archives last: the archive holds the renamed files and takes their name.
+        compress_factory(
+            lambda spec: leech_sink.part_size_for(spec) if spec.kind == "leech" else None
+        ),
+    ]
+
+
 def task_folder_mode(config: Config) -> int:
     """Owner-only task folders, except that a local Bot API server must open leech parts."""
     return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
+
+
+def limit_values(config: Config) -> LimitValues:
+    return LimitValues(
+        user_tasks=config.user_tasks_limit,
+        max_download=config.max_download_size,
+        direct=config.direct_limit,
+        torrent=config.torrent_limit,
+        ytdl=config.ytdl_limit,
+        leech=config.leech_limit,
+        stop_duplicate=config.stop_duplicate,
+    )
+
+
+def build_limits(ctx: BotContext) -> TaskLimits:
+    """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
+    cfg = ctx.config
+    cfg.download_dir.mkdir(parents=True, exist_ok=True)  # statvfs needs it (app.py makes it too)
+    return TaskLimits(
+        limit_values(cfg),
+        exempt=ctx.auth.is_sudo,
+        disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
+        duplicates=DuplicateFinder(cfg.mirror_dir, cfg.rclone_config),
+    )
+
+
+def live_settings(
+    cfg: Config,
+    board: StatusBoard,
+    manager: TaskManager,
+    limits: TaskLimits,
+    leech_sink: TelegramSink,
+) -> dict[str, Applier]:
+    """How each /bsetting setting takes effect without a restart (tg/bsettings.py)."""
+
+    def attr(target: object, name: str) -> Applier:
+        def apply(value: Any) -> bool:
+            setattr(target, name, value)
+            return True
+
+        return apply
+
+    def limit(field: str) -> Applier:
+        def apply(value: Any) -> bool:
+            limits.update(limits.values.with_(**{field: value}))
+            return True
+
+        return apply
+
+    disk = limits.disk
+    assert disk is not None  # build_limits always makes one
+
+    def threshold(value: int) -> bool:
+        disk.set_threshold(value)
+        return True
+
+    def max_download(value: int | None) -> bool:
+        limits.update(limits.values.with_(max_download=value))
+        # Sources keep the value they started with, so a higher limit needs a restart; a lower
+        # one holds now (checked when the size becomes known, engine/limits.py).
+        start = cfg.max_download_size
+        return start is None or (value is not None and value <= start)
+
+    return {
+        "STATUS_UPDATE_INTERVAL": attr(board, "interval"),
+        "STATUS_LIMIT": lambda value: attr(board, "per_page")(max(1, value)),
+        "QUEUE_ALL": lambda value: manager.set_queue_limits(queue_all=value),
+        "QUEUE_DOWNLOAD": lambda value: manager.set_queue_limits(download=value),
+        "QUEUE_UPLOAD": lambda value: manager.set_queue_limits(upload=value),
+        "LEECH_SPLIT_SIZE": attr(leech_sink, "default_part_size"),
+        "MAX_DOWNLOAD_SIZE": max_download,
+        "STORAGE_THRESHOLD": threshold,
+        "USER_TASKS_LIMIT": limit("user_tasks"),
+        "DIRECT_LIMIT": limit("direct"),
+        "TORRENT_LIMIT": limit("torrent"),
+        "YTDL_LIMIT": limit("ytdl"),
+        "LEECH_LIMIT": limit("leech"),
+        "STOP_DUPLICATE": limit("stop_duplicate"),
+    }
 
 
 def footer_for(ctx: BotContext) -> Footer:
@@ -131,9 +263,62 @@ class Restorer:
             log.info("resumed %d unfinished task(s)", len(restored))
 
 
+def build_pipeline(
+    cfg: Config,
+    messenger: Callable[[], Messenger],
+    torrents: TorrentSession,
+    *,
+    quality: QualityChooser | None,
+    chooser: FileChooser | None,
+    seeding: Seeding | None,
+    disk: DiskGuard | None = None,
+    leech_sink: TelegramSink | None = None,
+    store: Store | None = None,
+) -> Pipeline:
+    """Sources, stages and sinks: the same for the bot and for a Celery worker
+    (``telebot/worker.py``, which has no menus to ask users from and no seeding board).
+    ``disk`` is the STORAGE_THRESHOLD guard the sources pause or refuse on; ``leech_sink`` is
+    passed in where /bsetting changes its part size live; ``store`` (the bot's, not a
+    worker's) holds -m groups, whose members meet in one folder on this host."""
+    leech_sink = leech_sink or TelegramSink(cfg, messenger)
+    groups = [group_source_factory(store)] if store is not None else []
+    members = [group_member_sink_factory(cfg)] if store is not None else []
+    return Pipeline(
+        sources=[
+            *groups,  # a -m group's delivery: its members' folder
+            # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
+            clone_source_factory(cfg.rclone_config),
+            ytdl_factory(cfg, lambda: quality, disk=disk),  # first: it takes only /ytdl specs
+            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
+            torrent_source_factory(cfg, torrents, messenger, chooser=chooser, seeding=seeding),
+            telegram_file_factory(cfg, messenger, disk=disk),
+            direct_link_factory(cfg, disk=disk),
+        ],
+        sinks=[
+            *members,  # first: a -m member's result joins its group
+            local_sink_factory(cfg),
+            rclone_sink_factory(cfg),
+            telegram_sink_factory(cfg, messenger, leech_sink),
+        ],
+        stages=stage_factories(cfg, leech_sink),
+    )
+
+
+def front_runner(cfg: Config) -> Runner | None:
+    """With CELERY_BROKER_URL, tasks run on Celery workers; else (None) on this process's
+    threads. Celery and Redis are imported only here, only in front mode."""
+    if not cfg.celery_broker_url:
+        return None
+    from telebot.scale.front import CeleryRunner
+
+    return CeleryRunner(cfg)
+
+
 def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
-    cfg = ctx.config
+    base = ctx.config
+    # /bsetting overrides from the database, over config.env (telebot/overrides.py).
+    ctx.config = cfg = overrides.apply(base, ctx.store.bot_settings())
     board = StatusBoard(
         snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),
         messenger=lambda: ctx.bridge,
@@ -147,38 +332,37 @@ def install(ctx: BotContext) -> None:
     seed_controls = SeedingControls(seeding, board, lambda: ctx.bridge)
     seeding.notify = seed_controls.notify
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
-    pipeline = Pipeline(
-        sources=[
-            # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
-            clone_source_factory(cfg.rclone_config),
-            ytdl_factory(cfg, lambda: quality),  # first: it takes only /ytdl specs (tool)
-            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
-            torrent_source_factory(
-                cfg, torrents, lambda: ctx.bridge, chooser=file_menu, seeding=seeding
-            ),
-            telegram_file_factory(cfg, lambda: ctx.bridge),
-            direct_link_factory(cfg),
-        ],
-        sinks=[
-            local_sink_factory(cfg),
-            rclone_sink_factory(cfg),
-            telegram_sink_factory(cfg, lambda: ctx.bridge),
-        ],
-        stages=[
-            compress_factory(cfg),  # last: it archives what the stages before it made
-        ],
+    limits = build_limits(ctx)
+    leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
+    announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
+    pipeline = build_pipeline(
+        cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
+        disk=limits.disk, leech_sink=leech_sink, store=ctx.store,
     )
     manager = TaskManager(
         download_dir=cfg.download_dir,
         pipeline=pipeline,
-        listener=ChatListener(cfg, lambda: ctx.bridge, board),
+        listener=ChatListener(cfg, lambda: ctx.bridge, board, announcer),
         store=ctx.store,
-        queue_all=cfg.queue_all,
+        # Front mode sends every task to the broker at once: the workers' threads are the limit.
+        queue_all=0 if cfg.celery_broker_url else cfg.queue_all,
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
+        runner=front_runner(cfg),
+        limits=limits,
     )
-    commands = TaskCommands(cfg, manager, board, leech_available=True, quality=quality)
+    recent = RecentMessages()  # what -i looks up
+    ctx.on_message.append(recent.remember)
+    commands = TaskCommands(
+        cfg,
+        manager,
+        board,
+        leech_available=True,
+        quality=quality,
+        recent=recent,
+        announcer=announcer,
+    )
     monitoring = Monitoring.create(cfg, manager)
     ctx.extra_handlers.update(
         mirror=commands.mirror,
@@ -190,6 +374,14 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
+    settings = BotSettings(
+        base, cfg, ctx.store, live_settings(cfg, board, manager, limits, leech_sink)
+    )
+    ctx.extra_handlers["bsetting"] = settings.command
+    restart = RestartCommand(cfg.database_path)
+    ctx.extra_handlers["restart"] = restart.restart
+    ctx.on_started.append(restart.announce)
+    ctx.extra_handlers["mediainfo"] = MediaInfo(cfg, lambda: ctx.bridge).command
     cloud = CloudCommands(cfg, manager)
     ctx.extra_handlers.update(
         {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}
@@ -197,6 +389,11 @@ def install(ctx: BotContext) -> None:
     ctx.callback_handler = cloud.callbacks(
         seed_controls.callbacks(file_menu, commands.on_callback)
     )
+    settings_menu = SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo)
+    ctx.extra_handlers["usetting"] = settings_menu.command
+    ctx.callback_handler = settings_menu.callbacks(ctx.callback_handler)
+    ctx.message_handler = settings_menu.on_message
+    ctx.callback_handler = settings.callbacks(ctx.callback_handler)  # /bsetting's buttons
     ctx.on_poll.append(monitoring.sampler.note_poll)
 
     restorer = Restorer(manager)
@@ -212,6 +409,7 @@ def install(ctx: BotContext) -> None:
     def stopping() -> None:
         manager.shutdown()  # first: a restore still running stops at its next row
         restorer.stop()
+        announcer.stop()  # sends what the interrupted tasks said, while the bot can
         seeding.shutdown()
         torrents.shutdown()  # after the tasks: they save their own resume data first
         board.stop()

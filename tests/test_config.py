@@ -171,3 +171,30 @@ def test_ytdl_options_use_the_opt_allow_list(tmp_path: Path) -> None:
         load_config(base_env(YTDL_OPTIONS='{"exec": "touch /tmp/x"}'), cwd=tmp_path)
     with pytest.raises(ConfigError, match=r"^YTDL_OPTIONS .*JSON"):
         load_config(base_env(YTDL_OPTIONS="{'format': 'b'}"), cwd=tmp_path)
+
+
+def test_host_limits_defaults_and_values(tmp_path: Path) -> None:
+    cfg = load_config(base_env(), cwd=tmp_path)
+    assert cfg.storage_threshold == 2_000_000_000  # DESIGN.md §3: 2gb
+    assert cfg.user_tasks_limit == 0 and cfg.stop_duplicate is False
+    assert (cfg.direct_limit, cfg.torrent_limit, cfg.ytdl_limit, cfg.leech_limit) == (None,) * 4
+    cfg = load_config(
+        base_env(
+            STORAGE_THRESHOLD="0", USER_TASKS_LIMIT="3", DIRECT_LIMIT="1gb", TORRENT_LIMIT="10GiB",
+            YTDL_LIMIT="500mb", LEECH_LIMIT="4gb", STOP_DUPLICATE="yes",
+        ),
+        cwd=tmp_path,
+    )
+    assert cfg.storage_threshold == 0 and cfg.user_tasks_limit == 3 and cfg.stop_duplicate
+    assert (cfg.direct_limit, cfg.torrent_limit) == (10**9, 10 * 1024**3)
+    assert (cfg.ytdl_limit, cfg.leech_limit) == (500 * 10**6, 4 * 10**9)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("STORAGE_THRESHOLD", "lots"), ("USER_TASKS_LIMIT", "-1"), ("TORRENT_LIMIT", "0"),
+     ("STOP_DUPLICATE", "maybe")],
+)
+def test_host_limits_refuse_bad_values_by_name(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config(base_env(**{name: value}), cwd=tmp_path)

@@ -128,9 +128,14 @@ SECRET_SPEC = {
     "headers": [["Authorization", "Bearer S3CRET-HEADER"]],
     "auth": ["bob", "PASSW0RD-XYZ"],
     "name": "f.bin",
+    "extract": True,
+    "extract_password": "ARCH1VE-PW",
+    "compress": True,
     "compress_password": "ZIP-PASSWORD",
 }
-NEEDLES = (b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ZIP-PASSWORD")
+NEEDLES = (
+    b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ARCH1VE-PW", b"ZIP-PASSWORD"
+)
 
 
 def _disk_bytes(folder: Path) -> bytes:

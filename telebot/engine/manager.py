@@ -18,17 +18,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from telebot.engine import taskstate
+from telebot.engine import groups, taskstate
+from telebot.engine.limits import Limits
 from telebot.engine.pipeline import Delivery, Pipeline
+from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.logs import task_context
 from telebot.redact import redact_url
-from telebot.store import JournalEntry, Store
+from telebot.store import GroupRecord, JournalEntry, Store
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,13 @@ class FifoSlots:
         with self._cond:
             self._cond.notify_all()
 
+    def set_limit(self, limit: int) -> None:
+        """A new limit, live (/bsetting): waiters enter at once if it grew; if it shrank, the
+        holders keep their slots and no one enters until enough of them are released."""
+        with self._cond:
+            self._limit = limit
+            self._cond.notify_all()
+
     def position(self, key: str) -> int | None:
         with self._cond:
             try:
@@ -128,8 +137,11 @@ class TaskManager:
         queue_upload: int = 2,
         clock: Callable[[], float] = time.monotonic,
         folder_mode: int = taskstate.PRIVATE_MODE,
+        runner: Runner | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.download_dir = download_dir
+        self.limits = limits or Limits()
         self._folder_mode = folder_mode
         self._pipeline = pipeline
         self._listener = listener
@@ -144,10 +156,9 @@ class TaskManager:
         self._idle = threading.Condition(self._lock)
         self._download_slots = FifoSlots(queue_download)
         self._upload_slots = FifoSlots(queue_upload)
-        self._pool = ThreadPoolExecutor(
-            max_workers=queue_all if queue_all > 0 else UNLIMITED_WORKERS,
-            thread_name_prefix="task",
-        )
+        # Where dispatched tasks run: this process's threads, or Celery workers (scale-out).
+        self._runner = runner or LocalRunner(queue_all if queue_all > 0 else UNLIMITED_WORKERS)
+        self._runner.attach(self)
 
     # -- submitting and looking up --------------------------------------------------------
 
@@ -157,6 +168,9 @@ class TaskManager:
         with self._lock:
             if self._stopping:
                 raise TelebotError("the bot is shutting down; try again in a moment")
+            if gid is None:  # a restored task was admitted before the restart
+                # Under the lock, so two submits at once cannot both take the last place.
+                self.limits.admit(spec, self._active_of(spec.user_id))
             gid = gid or self._unused_gid()
             task = Task(gid, spec, self.download_dir / gid, clock=self._clock)
             self._tasks[gid] = task  # holds the gid; not dispatchable until it is pending
@@ -187,6 +201,37 @@ class TaskManager:
             spec=spec.to_json(),
             state=State.QUEUED.value,
         )
+
+    def _active_of(self, user_id: int) -> int:
+        """Running and queued tasks of ``user_id`` (USER_TASKS_LIMIT counts these); under
+        ``_lock``."""
+        return sum(1 for t in self._tasks.values() if t.spec.user_id == user_id)
+
+    def submit_group(self, members: list[TaskSpec], delivery: TaskSpec) -> str:
+        """Queue ``members`` as one -m group whose results ``delivery`` (its name is the folder)
+        delivers once all have ended (engine/groups.py); returns the group id. The group record
+        is written before the folder and before any member is queued. Not on the event loop."""
+        if self._store is None:
+            raise TelebotError("-m needs the task journal")
+        folder = groups.check_folder(delivery.name or "")
+        with self._lock:
+            if self._stopping:
+                raise TelebotError("the bot is shutting down; try again in a moment")
+            ids: list[str] = []
+            while len(ids) <= len(members):
+                gid = self._unused_gid()
+                if gid not in ids:
+                    ids.append(gid)
+        group_id, gids = ids[0], ids[1:]
+        spec = replace(delivery, source=groups.group_source(group_id))
+        self._store.group_add(
+            group_id, chat_id=spec.chat_id, members=gids, spec=spec.to_json()
+        )
+        taskstate.create(self.download_dir / group_id, group_id, self._folder_mode)
+        (self.download_dir / group_id / folder).mkdir(mode=taskstate.PRIVATE_MODE, exist_ok=True)
+        for gid, member in zip(gids, members, strict=True):
+            self.submit(replace(member, group=group_id, group_folder=folder), gid=gid)
+        return group_id
 
     def _unused_gid(self) -> str:
         while True:
@@ -230,6 +275,29 @@ class TaskManager:
             counts[task.state.value] = counts.get(task.state.value, 0) + 1
         return counts
 
+    # -- live limits (/bsetting) -----------------------------------------------------------
+
+    def set_queue_limits(
+        self, *, queue_all: int | None = None, download: int | None = None,
+        upload: int | None = None,
+    ) -> bool:
+        """Change QUEUE_ALL / QUEUE_DOWNLOAD / QUEUE_UPLOAD live. False when QUEUE_ALL asks for
+        more tasks at once than the worker pool has threads: the pool is sized at start
+        (ThreadPoolExecutor cannot grow safely), so until a restart it runs at its size."""
+        if download is not None:
+            self._download_slots.set_limit(download)
+        if upload is not None:
+            self._upload_slots.set_limit(upload)
+        fully = True
+        if queue_all is not None:
+            wanted = queue_all if queue_all > 0 else UNLIMITED_WORKERS
+            size = self._runner.capacity or wanted
+            fully = wanted <= size
+            with self._lock:
+                self._queue_all = min(wanted, size)
+            self._dispatch()  # a higher limit lets waiting tasks start now
+        return fully
+
     # -- cancelling -----------------------------------------------------------------------
 
     def cancel(self, gid: str, reason: str = "cancelled by user") -> bool:
@@ -247,6 +315,8 @@ class TaskManager:
             queued = task in self._pending
             if queued:
                 self._pending.remove(task)
+        if not queued:
+            self._runner.cancel(task)
         self._download_slots.wake()
         self._upload_slots.wake()
         if queued:
@@ -260,21 +330,33 @@ class TaskManager:
     # -- running --------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        started: list[Task] = []
         with self._lock:
             while self._pending and (self._queue_all <= 0 or self._running < self._queue_all):
                 task = self._pending.popleft()
                 self._running += 1
                 # The download line is joined here, in dispatch order, not when the worker
                 # thread happens to reach acquire(): otherwise tasks dispatched together race.
-                self._download_slots.reserve(task.gid)
-                self._pool.submit(self._run, task)
+                if not self._runner.remote:
+                    self._download_slots.reserve(task.gid)
+                started.append(task)
+        for task in started:  # outside the lock: a remote runner talks to its broker
+            self._runner.start(task)
 
-    def _run(self, task: Task) -> None:
+    def execute(self, task: Task) -> State:
+        """Run ``task``'s pipeline in the calling thread (the :class:`LocalRunner` host side)."""
         with task_context(task.gid):
             try:
                 state = self._execute(task)
             finally:
                 self._download_slots.forget(task.gid)  # if it ended before taking its place
+            if task.refusal is not None:  # a limit stopped it, whatever the source made of that
+                task.error, state = task.refusal, State.FAILED
+            return state
+
+    def ended(self, task: Task, state: State) -> None:
+        """The runner reports that ``task`` ended: finish it, free its place, dispatch more."""
+        with task_context(task.gid):
             self._finish(task, state)
         with self._lock:
             self._running -= 1
@@ -295,13 +377,17 @@ class TaskManager:
             if path is not None:
                 self._download_slots.forget(task.gid)  # no download: give up its place in line
             else:
-                fetched = self._stage(
-                    task,
-                    State.DOWNLOADING,
-                    self._download_slots,
-                    source.engine,
-                    lambda: source.fetch(task),
-                )
+                task.on_total = self._size_check(source.engine)
+                try:
+                    fetched = self._stage(
+                        task,
+                        State.DOWNLOADING,
+                        self._download_slots,
+                        source.engine,
+                        lambda: source.fetch(task),
+                    )
+                finally:
+                    task.on_total = None  # later stages report the same bytes again
                 assert isinstance(fetched, Path)
                 path = remember_fetched(task, fetched)
             path = self._process(task, path)
@@ -329,6 +415,18 @@ class TaskManager:
             log.exception("task %s crashed", task.gid)
             task.error = f"internal error ({type(exc).__name__}); the log has details"
         return State.FAILED
+
+    def _size_check(self, engine: str) -> Callable[[Task, int], None]:
+        """The download stage's :attr:`Task.on_total`: every limit, and the duplicate look-up
+        once per name (a torrent link reports its .torrent first, then the torrent)."""
+        looked_up: set[str] = set()
+
+        def check(task: Task, total: int) -> None:
+            first = task.name not in looked_up
+            looked_up.add(task.name)
+            self.limits.on_total(task, engine, total, first=first)
+
+        return check
 
     def _stage(
         self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]
@@ -386,6 +484,7 @@ class TaskManager:
             # Keep the folder and the journal row: the next start resumes from them.
             log.info("task %s interrupted by shutdown; it resumes on the next start", task.gid)
         else:
+            self._settle_group(task, state)  # before its folder and row go: a rerun is harmless
             shutil.rmtree(task.workdir, ignore_errors=True)
             if self._store is not None:
                 self._store.journal_remove(task.gid)
@@ -396,6 +495,37 @@ class TaskManager:
             self._listener.on_finished(task)
         except Exception:
             log.exception("listener failed for task %s", task.gid)
+
+    def _settle_group(self, task: Task, state: State) -> None:
+        """A group's delivery ended: forget the group. A member ended: record its outcome, and
+        deliver the group if that was the last one (engine/groups.py)."""
+        if self._store is None:
+            return
+        spec = task.spec
+        try:
+            if groups.is_delivery(spec):
+                self._store.group_remove(groups.group_of(spec))
+            elif spec.group is not None:
+                record = self._store.group_note(
+                    spec.group, task.gid, groups.outcome_of(task, state)
+                )
+                if record is not None and record.complete:
+                    self._deliver_group(record)
+        except Exception:  # the group must not take its member down; restore retries it
+            log.exception("could not settle the group of task %s", task.gid)
+
+    def _deliver_group(self, record: GroupRecord) -> None:
+        """Submit a complete group's delivery task (gid = group id), unless it runs already."""
+        if self._live(record.group_id):
+            return
+        try:
+            self.submit(TaskSpec.from_json(record.spec), gid=record.group_id)
+        except ValueError as exc:
+            log.error("group %s cannot be delivered: %s", record.group_id, exc)
+        except TelebotError:
+            # Shutting down: the group is complete and has no delivery row, so the next
+            # start submits it (restore).
+            log.info("group %s is delivered after the restart", record.group_id)
 
     # -- restart --------------------------------------------------------------------------
 
@@ -412,11 +542,20 @@ class TaskManager:
         already runs is neither resubmitted nor has its folder removed.
         """
         if self._store is None:
+            self._runner.restored()
             return []
+        try:
+            return self._restore_all()
+        finally:
+            self._runner.restored()
+
+    def _restore_all(self) -> list[Task]:
+        assert self._store is not None
         entries = self._store.journal_entries()
+        records = {record.group_id: record for record in self._store.groups()}
         restored: list[Task] = []
         for entry in entries:
-            if self._live(entry.gid):
+            if self._live(entry.gid) or self._settled_member(entry, records):
                 continue
             try:
                 task = self._restore_entry(entry)
@@ -424,8 +563,38 @@ class TaskManager:
                 return restored
             if task is not None:
                 restored.append(task)
-        self._sweep({entry.gid for entry in entries})
+        self._restore_groups(records, {entry.gid for entry in entries})
+        self._sweep({entry.gid for entry in entries} | set(records))
         return restored
+
+    def _settled_member(self, entry: JournalEntry, records: dict[str, GroupRecord]) -> bool:
+        """A group member killed after its outcome was recorded but before its row was removed:
+        finish removing it instead of running it again."""
+        group = (entry.spec or {}).get("group")
+        record = records.get(group) if isinstance(group, str) else None
+        if record is None or entry.gid not in record.outcomes:
+            return False
+        assert self._store is not None
+        folder = self.download_dir / entry.gid
+        if taskstate.owned(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        self._store.journal_remove(entry.gid)
+        return True
+
+    def _restore_groups(self, records: dict[str, GroupRecord], journaled: set[str]) -> None:
+        """Record members that never got queued as lost; deliver complete groups that have no
+        delivery task (killed between the last outcome and its submit)."""
+        assert self._store is not None
+        for group_id in records:
+            record = self._store.group(group_id)  # fresh: restored members may have ended
+            if record is None:
+                continue
+            for gid in record.members:
+                if gid not in record.outcomes and gid not in journaled and not self._live(gid):
+                    lost = {"name": gid, "state": State.FAILED.value, "reason": groups.LOST}
+                    record = self._store.group_note(group_id, gid, lost) or record
+            if record.complete and group_id not in journaled:
+                self._deliver_group(record)
 
     def _restore_entry(self, entry: JournalEntry) -> Task | None:
         try:
@@ -511,6 +680,9 @@ class TaskManager:
             pending = set(self._pending)
             self._pending.clear()
             running = [t for t in self._tasks.values() if t not in pending]
+        if self._runner.remote:  # they run on workers and outlive this process
+            self._runner.shutdown(deadline)
+            return
         for task in running:
             task.cancel(SHUTDOWN_REASON)
         self._download_slots.wake()
@@ -518,7 +690,7 @@ class TaskManager:
         with self._lock:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(timeout=max(0.05, deadline - time.monotonic()))
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._runner.shutdown(deadline)
 
 
 # Journal gids this manager will turn into a folder name: new_gid() makes 10 hex digits; older

@@ -59,6 +59,19 @@ class TaskSpec:
     select: bool = False  # -s: ask which files of a torrent to download
     seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
     seed_minutes: float | None = None
+    extract: bool = False  # -e [password]: extract archives (processing/extract.py)
+    extract_password: str | None = field(default=None, repr=False)
+    join: bool = False  # -j: join split files name.001, name.002, ... (processing/join.py)
+    # Per-user settings (/usetting) and -ns, resolved at submit time so a task keeps them
+    # across restarts and on remote workers (issue 16).
+    name_prefix: str = ""
+    name_suffix: str = ""
+    name_subst: str = ""  # -ns rules as typed (processing/rename.py parses them)
+    exclude_ext: tuple[str, ...] = ()  # ".nfo", ...: skipped when delivering a folder
+    caption: str = ""  # leech caption template: {name} {size} {index} {total}
+    thumbnail: str | None = None  # leech: a Telegram file_id of the user's thumbnail
+    group: str | None = None  # -m: the group this task's result joins (engine/groups.py)
+    group_folder: str | None = None  # -m: the group's folder name (already a safe name)
     compress: bool = False  # -z: the result into one archive (processing/compress.py)
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
     compress_format: str | None = None  # -zf zip|7z (None: zip)
@@ -81,6 +94,7 @@ class TaskSpec:
         data = migrate(data)
         try:
             data["headers"] = tuple((str(k), str(v)) for k, v in data.get("headers") or ())
+            data["exclude_ext"] = tuple(str(e) for e in data.get("exclude_ext") or ())
             if data.get("auth") is not None:
                 if not isinstance(data["auth"], (list, tuple)):
                     raise TypeError("auth is not a pair")
@@ -96,8 +110,10 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 3  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 4  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 3: tool, ytdl_format, ytdl_options (videos, issue 13)
+# 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
+#    task is submitted with (issue 16)
 
 
 class SpecTooNew(ValueError):
@@ -120,7 +136,14 @@ def _from_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_v0, _from_v1, _from_v2)
+def _from_v3(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 4 only added fields with defaults (no processing, no user settings).
+    return data
+
+
+MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
+    _from_v0, _from_v1, _from_v2, _from_v3,
+)  # fmt: skip
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -229,6 +252,8 @@ class Task:
         "gid",
         "name",
         "note",
+        "on_total",
+        "refusal",
         "result",
         "spec",
         "started_at",
@@ -264,6 +289,10 @@ class Task:
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
         self.detail: str | None = None  # shown under the progress line; sources set it
+        # Called when the total becomes known or changes (the manager's limit checks, download
+        # stage only); may raise to stop the source. See engine/limits.py.
+        self.on_total: Callable[[Task, int], None] | None = None
+        self.refusal: str | None = None  # set by refuse(): the task fails with this line
         # Created when the task starts running: a queued task needs no speed window, and
         # thousands may be queued (bench/memory.py).
         self._meter: SpeedMeter | None = None
@@ -283,8 +312,10 @@ class Task:
     def progress(self, done: int, total: int | None) -> None:
         """Progress callback for sources and sinks (hot: keep it cheap)."""
         self.done = done
-        if total is not None:
+        if total is not None and total != self.total:
             self.total = total
+            if self.on_total is not None:
+                self.on_total(self, total)
         if self._meter is not None:
             self._meter.add(done)
 
@@ -292,6 +323,12 @@ class Task:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         self.cancel_event.set()
+
+    def refuse(self, reason: str) -> None:
+        """A limit refused the task: it stops like a cancel and ends failed with ``reason``."""
+        if self.refusal is None:
+            self.refusal = reason
+        self.cancel(reason)
 
     def snapshot(self, queue_position: int | None = None) -> Snapshot:
         done = self.done

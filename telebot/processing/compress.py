@@ -8,7 +8,7 @@
 * A password encrypts with AES-256: zip by ``-mem=AES256`` (some old unzip tools cannot open it;
   the help says so), 7z with ``-mhe=on`` so the names are hidden too. The password reaches 7-Zip
   on its standard input (``-p`` without a value), never its command line.
-* With a volume size (leech: the Telegram part size, :func:`leech_volume_size`) 7-Zip writes
+* With a volume size (leech: the Telegram part size, :data:`VolumeSize`) 7-Zip writes
   volumes ``name.zip.001``, ``.002``, ... each at most that size: the sink sends each whole,
   never splitting one again, and the set opens with 7-Zip from its first volume (or after
   ``cat name.zip.0* > name.zip`` with any unzip). 7-Zip cannot write zip's own split format
@@ -28,12 +28,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from telebot.config import Config
 from telebot.engine.pipeline import Stage, StageFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, ProcessingError
 from telebot.processing import sevenzip
-from telebot.processing.split import leech_part_size
 from telebot.processing.storemode import choose_level
 from telebot.sources.names import MAX_NAME_BYTES, fit_name
 
@@ -44,17 +42,9 @@ _VOLUME = re.compile(r"\.(\d{3,})$")
 _VOLUMES_DIR = ".volumes"  # 7-Zip writes the numbered volumes here first
 _WORK_DIR = ".work"  # 7-Zip's temporary files (-w), inside ``out`` like everything else
 
+#: The volume size for a spec, or None for one archive: for a leech, the Telegram sink's part
+#: size (``TelegramSink.part_size_for``, given by wiring.py: sinks sit above processing).
 VolumeSize = Callable[[TaskSpec], int | None]
-
-
-def leech_volume_size(config: Config) -> VolumeSize:
-    """Volumes of the Telegram part size for a leech (the sink's own computation); none for a
-    mirror."""
-
-    def size(spec: TaskSpec) -> int | None:
-        return leech_part_size(config, spec.split_size) if spec.kind == "leech" else None
-
-    return size
 
 
 def archive_format(value: str | None) -> str:
@@ -175,9 +165,9 @@ def _clear(out: Path) -> None:
             child.unlink(missing_ok=True)
 
 
-def compress_factory(config: Config) -> StageFactory:
+def compress_factory(volume_size: VolumeSize) -> StageFactory:
     """The compress stage for specs with ``-z``."""
-    stage = CompressStage(leech_volume_size(config))
+    stage = CompressStage(volume_size)
 
     def factory(spec: TaskSpec) -> Stage | None:
         return stage if spec.compress else None

@@ -1,9 +1,15 @@
-"""Video metadata for uploads: ffprobe for duration and size, ffmpeg for a thumbnail.
+"""Media metadata for uploads: ffprobe for duration, size and tags, ffmpeg for a thumbnail.
 
-Used by the Telegram sink when a file goes as a video (``sendVideo``): without ``duration``,
-``width`` and ``height`` Telegram shows a 0:00 square, and without ``supports_streaming`` it
-cannot play before the whole file is there. Metadata is a nicety: every failure here is logged
-and yields no metadata, never a failed upload.
+Used by the Telegram sink (:func:`media_fields`):
+
+* a video sent as a video (``sendVideo``, every part of a keyframe split included): without
+  ``duration``, ``width`` and ``height`` Telegram shows a 0:00 square, and without
+  ``supports_streaming`` it cannot play before the whole file is there; plus a thumbnail;
+* a video sent as a document: the thumbnail (``sendDocument`` takes no duration or size);
+* audio sent as audio (``sendAudio``): ``duration``, ``title`` and ``performer`` from the
+  file's tags, and its cover picture as the thumbnail when it has one.
+
+Metadata is a nicety: every failure here is logged and yields no metadata, never a failed upload.
 
 Commands are argument lists (no shell); the only input is a path inside the task folder.
 """
@@ -58,17 +64,23 @@ def probe_video(path: Path) -> VideoInfo | None:
 
 def make_thumbnail(path: Path, out: Path, duration: int) -> Path | None:
     """A JPEG frame from a tenth into the video, at most 320 px a side and under 200 kB."""
-    at = f"{duration / 10:.2f}"
+    return _frame(path, out, f"{duration / 10:.2f}")
+
+
+def _frame(path: Path, out: Path, at: str | None) -> Path | None:
+    """The first video frame from ``at`` seconds (None: the start, e.g. an audio file's cover
+    picture) as a JPEG that fits Telegram's thumbnail limits, or None."""
     # Fit inside 320x320 keeping the aspect ratio; never upscale.
     scale = (
         f"scale='min({THUMB_MAX_SIDE},iw)':'min({THUMB_MAX_SIDE},ih)'"
         ":force_original_aspect_ratio=decrease"
     )
+    seek = ["-ss", at] if at is not None else []
     out.parent.mkdir(parents=True, exist_ok=True)
     for quality in _QUALITIES:
         done = _run(
-            "ffmpeg", "-v", "error", "-y", "-ss", at, "-i", str(path), "-frames:v", "1",
-            "-vf", scale, "-q:v", str(quality), "-f", "image2", str(out),
+            "ffmpeg", "-v", "error", "-nostdin", "-y", *seek, "-i", str(path), "-map", "0:v:0",
+            "-frames:v", "1", "-vf", scale, "-q:v", str(quality), "-f", "image2", str(out),
         )  # fmt: skip
         if done is None or not out.is_file():
             return None
@@ -93,6 +105,81 @@ def video_fields(path: Path, thumb_dir: Path) -> dict[str, Any]:
     if thumb is not None:
         fields["thumbnail"] = thumb
     return fields
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration: int
+    title: str | None
+    performer: str | None
+    has_cover: bool
+
+
+# Bot API sendAudio: title and performer are free text; Telegram shows about a line of each.
+TAG_LIMIT = 256
+
+
+def probe_audio(path: Path) -> AudioInfo | None:
+    """Duration, title and performer (from the container's or the audio stream's tags: MP3
+    keeps them in the container, Ogg/Opus in the stream), or None when ffprobe finds no audio."""
+    out = _run(
+        "ffprobe", "-v", "error", "-print_format", "json", "-show_entries",
+        "format=duration:format_tags:stream=codec_type:stream_tags:stream_disposition=attached_pic",
+        str(path),
+    )  # fmt: skip
+    try:
+        data = json.loads(out or "")
+        streams = data.get("streams", ())
+        audio = next(s for s in streams if s.get("codec_type") == "audio")
+        tags = {k.lower(): str(v) for k, v in (audio.get("tags") or {}).items()}
+        tags.update({k.lower(): str(v) for k, v in (data["format"].get("tags") or {}).items()})
+        cover = any((s.get("disposition") or {}).get("attached_pic") for s in streams)
+        return AudioInfo(
+            duration=round(float(data["format"].get("duration") or 0)),
+            title=_tag(tags, "title"),
+            performer=_tag(tags, "artist", "album_artist", "performer"),
+            has_cover=bool(cover),
+        )
+    except (ValueError, KeyError, StopIteration, TypeError, AttributeError):
+        return None
+
+
+def _tag(tags: dict[str, str], *names: str) -> str | None:
+    for name in names:
+        value = tags.get(name, "").strip()
+        if value:
+            return value[:TAG_LIMIT]
+    return None
+
+
+def audio_fields(path: Path, thumb_dir: Path) -> dict[str, Any]:
+    """The extra ``sendAudio`` fields for ``path``; empty when it is no readable audio."""
+    info = probe_audio(path)
+    if info is None:
+        return {}
+    fields: dict[str, Any] = {"duration": info.duration}
+    if info.title:
+        fields["title"] = info.title
+    if info.performer:
+        fields["performer"] = info.performer
+    if info.has_cover:
+        thumb = _frame(path, thumb_dir / f"{path.stem[:100]}.jpg", None)
+        if thumb is not None:
+            fields["thumbnail"] = thumb
+    return fields
+
+
+def media_fields(path: Path, field: str, thumb_dir: Path, *, video: bool) -> dict[str, Any]:
+    """The extra fields for sending ``path`` as ``field`` (the Bot API's file parameter:
+    video, audio, document, ...); ``video`` says the file looks like a video."""
+    if field == "video":
+        return video_fields(path, thumb_dir)
+    if field == "audio":
+        return audio_fields(path, thumb_dir)
+    if field == "document" and video:
+        thumb = video_fields(path, thumb_dir).get("thumbnail")
+        return {"thumbnail": thumb} if thumb is not None else {}
+    return {}
 
 
 def _run(*argv: str) -> str | None:

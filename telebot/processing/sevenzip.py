@@ -122,7 +122,7 @@ def run(
         code = childproc.wait(proc, cancel)
     finally:
         if proc.poll() is None:
-            childproc.stop(proc)
+            childproc.stop_process(proc)
         for reader in readers:
             reader.join(5.0)
     if code in (0, EXIT_WARNING):

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from telebot.config import Config
 from telebot.errors import BadInputError
 from telebot.fileio.ranges import copy_range
 from telebot.monitor.perf import monitor_performance
@@ -21,12 +20,12 @@ from telebot.monitor.perf import monitor_performance
 MAX_PARTS = 999
 
 
-def leech_part_size(config: Config, requested: int | None) -> int:
-    """The size of a leech part: ``-sp`` (``requested``) or LEECH_SPLIT_SIZE, never over what
-    the configured Bot API accepts. One computation for the Telegram sink's split and for the
-    compress stage's volumes, so a volume is never split again."""
-    limit = config.upload_limit
-    wanted = requested or config.leech_split_size
+def leech_part_size(limit: int, default: int, requested: int | None) -> int:
+    """The size of a leech part: ``-sp`` (``requested``) or the default (LEECH_SPLIT_SIZE, live
+    from /bsetting), never over ``limit``, what the configured Bot API accepts. Computed by the
+    Telegram sink (``TelegramSink.part_size_for``) for its split and for the compress stage's
+    volumes, so a volume is never split again."""
+    wanted = requested or default
     if wanted > limit:
         raise BadInputError(f"-sp is over the {limit:,} byte upload limit of this Bot API")
     return min(wanted, limit)

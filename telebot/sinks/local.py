@@ -36,6 +36,7 @@ from telebot.engine.task import Task
 from telebot.errors import SecurityError, UploadError
 from telebot.fileio.walk import regular_files, tree_size
 from telebot.monitor.perf import monitor_performance
+from telebot.processing.rename import delivered_name
 from telebot.sources.names import MAX_NAME_BYTES, fit_name, sanitize_filename
 
 TEMP_PREFIX = ".telebot-"
@@ -76,7 +77,7 @@ class LocalSink:
     @monitor_performance("sink.local.deliver")
     def deliver(self, task: Task, path: Path) -> Delivery:
         self.root.mkdir(parents=True, exist_ok=True)
-        wanted = sanitize_filename(task.spec.name or path.name, fallback=path.name)
+        wanted = sanitize_filename(delivered_name(task.spec, path), fallback=path.name)
         temp = self.root / f"{TEMP_PREFIX}{task.gid}{TEMP_SUFFIX}"
         try:
             target = self._placed_before(task, path, temp)

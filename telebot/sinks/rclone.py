@@ -35,6 +35,7 @@ from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import TaskCancelled, TransientError, UploadError
 from telebot.fileio.walk import regular_files, tree_size
+from telebot.processing.rename import delivered_name
 from telebot.redact import redact
 from telebot.resilience import BREAKERS, ERRORS, BreakerRegistry, ErrorTracker, guarded_call
 from telebot.resilience.retry import RetryPolicy
@@ -133,7 +134,7 @@ def _wait(
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the child's process group, SIGKILL after :data:`STOP_GRACE`; reaps it."""
-    childproc.stop(proc, STOP_GRACE)
+    childproc.stop_process(proc, STOP_GRACE)
 
 
 def _read_stderr(
@@ -208,7 +209,7 @@ class RcloneSink:
     def deliver(self, task: Task, path: Path) -> Delivery:
         remotes = Remotes.load(self.config_path)  # checked again: the file may have changed
         dest = remotes.check(task.spec.upload or "")
-        name = sanitize_filename(task.spec.name or path.name, fallback=path.name)
+        name = sanitize_filename(delivered_name(task.spec, path), fallback=path.name)
         target = dest.child(name)
         if task.spec.kind == "clone":  # path is the ticket of sinks/clone.py
             ticket = read_ticket(path)

@@ -6,8 +6,11 @@
   into upload progress.
 * Local Bot API server (``BOT_API_LOCAL=true``): files ≤ 2000 MB are sent by path (``file://``,
   PTB's local mode): the server reads them from the shared disk, nothing passes through the bot.
-* Larger files are split (``processing/split.py``) one part at a time; each part is deleted once
-  sent, so a leech needs one part of free space.
+* Larger files are split one part at a time; each part is deleted once sent, so a leech needs
+  one part of free space. A video (unless ``-doc``) is cut at keyframes into parts that each
+  play (``processing/videosplit.py``: ``name.part1.mp4``, …), sent as videos with ``-med``;
+  everything else, and a video leeched with ``-doc`` (the user wants the file's exact bytes
+  back: ``cat name.0* > name``), gets the byte split (``processing/split.py``: ``name.001``).
 
 Retries follow :mod:`telebot.resilience.policies`: a 429 waits ``retry_after`` and sends again (it
 was refused, not stored). An upload that ends without an answer is judged by how far it got
@@ -28,6 +31,7 @@ before the closing multipart boundary is: the point of no return for the whole b
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import json
@@ -41,13 +45,15 @@ from typing import Any
 
 from telebot.config import Config
 from telebot.engine.pipeline import Delivery
-from telebot.engine.task import Task
+from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
-from telebot.processing.media import video_fields
+from telebot.processing.media import media_fields
 from telebot.processing.split import leech_part_size, part_name, plan_parts, write_part
+from telebot.processing.videosplit import VideoSplit, open_split
 from telebot.telegram.messenger import Messenger
+from telebot.usersettings import caption_for
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +134,14 @@ class TelegramSink:
     def __init__(self, config: Config, messenger: Callable[[], Messenger]) -> None:
         self._config = config
         self._messenger = messenger
+        self.default_part_size = config.leech_split_size  # LEECH_SPLIT_SIZE; /bsetting sets it
 
     def part_size(self, task: Task) -> int:
-        return leech_part_size(self._config, task.spec.split_size)
+        return self.part_size_for(task.spec)
+
+    def part_size_for(self, spec: TaskSpec) -> int:
+        """The leech part size for ``spec``; the compress stage's volumes use it too."""
+        return leech_part_size(self._config.upload_limit, self.default_part_size, spec.split_size)
 
     @monitor_performance("sink.telegram.deliver")
     def deliver(self, task: Task, path: Path) -> Delivery:
@@ -142,8 +153,11 @@ class TelegramSink:
         links: list[str] = []
         notes: list[str] = []
         count = 0
+        # {total} of a caption template: planned by size; keyframe splits of a video may
+        # come out a part longer, so a caption never shows an index past its total.
+        uploads = self._count_parts(task, files)
         for file in files:
-            for label, size, produce in self._parts(task, file):
+            for label, size, produce, playable in self._parts(task, file):
                 count += 1
                 entry = ledger.get(label)
                 if entry is not None:  # handled before a restart: never send it twice
@@ -152,8 +166,10 @@ class TelegramSink:
                 else:
                     part = produce()
                     sending = PartSend(ledger, label, upload.part_progress)
+                    place = (count, max(count, uploads))
+                    sending.caption = _caption(task, label, part.name, size, place)
                     link, note = self._send(task, chat_id, part, sending, upload,
-                                            whole=part == file)
+                                            whole=playable)
                     if part != file:
                         part.unlink(missing_ok=True)  # sent: free its space for the next part
                 if link:
@@ -165,14 +181,46 @@ class TelegramSink:
             name=path.name, size=total, location=where, files=count, links=links, notes=notes
         )
 
-    def _parts(self, task: Task, file: Path) -> Iterator[tuple[str, int, Callable[[], Path]]]:
-        """(label, size, make-the-part) for each part; a part's file is only written when
-        it is about to be sent, so a leech needs free space for one part at a time."""
+    def _count_parts(self, task: Task, files: list[Path]) -> int:
+        limit = self.part_size(task)
+        sizes = (f.stat().st_size for f in files)
+        return sum(len(plan_parts(size, limit)) if size > limit else 1 for size in sizes)
+
+    def _custom_thumbnail(self, task: Task) -> Path | None:
+        """The user's thumbnail (a Telegram file_id) as a file in the task folder, fetched once
+        per task; None (logged) when Telegram cannot give it: a thumbnail is a nicety."""
+        file_id = task.spec.thumbnail
+        if not file_id:
+            return None
+        path = task.workdir / CUSTOM_THUMB
+        if path.is_file():
+            return path
+        bridge = self._messenger()
+        try:
+            data = bridge.call(task.spec.chat_id, "getFile", lambda: _fetch(bridge.bot, file_id))
+        except Exception as exc:
+            log.warning("could not fetch the custom thumbnail of %s: %s", task.gid, exc)
+            return None
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_bytes(data)
+        temp.replace(path)  # whole or absent: a resumed task never sends half a thumbnail
+        return path
+
+    def _parts(
+        self, task: Task, file: Path
+    ) -> Iterator[tuple[str, int, Callable[[], Path], bool]]:
+        """(label, size, make-the-part, plays-on-its-own) for each part; a part's file is only
+        written when it is about to be sent, so a leech needs free space for one part at a time."""
         size = file.stat().st_size
         limit = self.part_size(task)
         if size <= limit:
-            yield file.name, size, lambda: file
+            yield file.name, size, lambda: file, True
             return
+        if not task.spec.as_document and file.suffix.lower() in VIDEO_EXTENSIONS:
+            video = open_split(file, task.workdir / ".parts", limit, cancel=task.cancel_event)
+            if video is not None:
+                yield from _video_parts(file, video)
+                return
         plan = plan_parts(size, limit)
         for index, (offset, length) in enumerate(plan, start=1):
             label = f"{part_name(file.name, index)} (part {index}/{len(plan)} of {file.name})"
@@ -181,7 +229,7 @@ class TelegramSink:
                 return write_part(file, task.workdir / ".parts", index, offset, length,
                                   cancel=task.cancel_event)
 
-            yield label, length, produce
+            yield label, length, produce, False
 
     def _send(
         self, task: Task, chat_id: int, part: Path, sending: PartSend, upload: _Upload, *,
@@ -200,10 +248,13 @@ class TelegramSink:
         method, field = ("send_document", "document")
         if task.spec.as_media and whole:  # a part of a split file is no playable media
             method, field = media_method(part, size)
-        # Cut the text, not the HTML: a cut closing tag would make Telegram refuse the caption.
-        caption = f"<code>{html.escape(sending.label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+        caption = sending.caption or _caption(task, sending.label, part.name, size, (1, 1))
         try:
-            extra = video_fields(part, task.workdir / THUMBS_DIR) if field == "video" else {}
+            extra = media_fields(part, field, task.workdir / THUMBS_DIR,
+                                 video=part.suffix.lower() in VIDEO_EXTENSIONS)
+            thumb = self._custom_thumbnail(task) if field in THUMB_FIELDS else None
+            if thumb is not None:  # the user's thumbnail wins over one made from the file
+                extra["thumbnail"] = thumb
             message = self._send_as(
                 chat_id, method, field, part, caption, upload, sending, extra
             )
@@ -288,6 +339,36 @@ class TelegramSink:
                 handle.close()
 
 
+async def _fetch(bot: Any, file_id: str) -> bytes:
+    """getFile and the download, on the loop; the caller writes the bytes from its thread."""
+    remote = await bot.get_file(file_id)
+    return bytes(await remote.download_as_bytearray())
+
+
+def _caption(task: Task, label: str, name: str, size: int, position: tuple[int, int]) -> str:
+    """The user's caption template filled in, else the part's label in monospace. The text is
+    cut, not the HTML: a cut closing tag or entity would make Telegram refuse the caption."""
+    template = task.spec.caption
+    if not template:
+        return f"<code>{html.escape(label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+    index, total = position
+    text = caption_for(template, name=name, size=size, index=index, total=total)
+    return html.escape(text[:CAPTION_LIMIT], quote=False)
+
+
+def _video_parts(
+    file: Path, video: VideoSplit
+) -> Iterator[tuple[str, int, Callable[[], Path], bool]]:
+    """The keyframe parts of a video. The label (the ledger's key) names no total: a part
+    that comes out too big makes the rest be planned again, and the parts already sent must
+    keep their labels."""
+    index = 1
+    while index <= video.count():  # read each time: producing a part may re-plan the rest
+        label = f"{video.name(index)} (part {index} of {file.name})"
+        yield label, video.estimate(index), functools.partial(video.produce, index), True
+        index += 1
+
+
 def _unanswered(task: Task, part: Path, sending: PartSend, exc: Exception) -> str:
     """The note for a part whose upload ended without an answer, or the error to raise."""
     cancelled = task.cancel_event.is_set()
@@ -355,6 +436,7 @@ class PartSend:
     def __init__(self, ledger: SendLedger, label: str, progress: Callable[[int], None]) -> None:
         self.ledger = ledger
         self.label = label
+        self.caption = ""  # the HTML caption of this part (set by the sink)
         self._progress = progress
         self._lock = threading.Lock()
         self._sent = False
@@ -391,6 +473,10 @@ class PartSend:
 
 LEDGER_NAME = ".leech-ledger"
 THUMBS_DIR = ".thumbs"  # video thumbnails, in the task folder beside the ledger
+# The user's /usetting thumbnail, fetched once per task. A dot name: sources never give a
+# result one (names.sanitize_filename), and video thumbnails in THUMBS_DIR are named by video.
+CUSTOM_THUMB = ".custom-thumbnail.jpg"
+THUMB_FIELDS = frozenset({"document", "video", "audio"})  # the send methods taking a thumbnail
 UNCONFIRMED = "Telegram did not confirm it; check that it arrived"
 
 

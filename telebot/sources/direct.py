@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from telebot.config import Config
+from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.monitor.perf import monitor_performance
@@ -20,9 +22,12 @@ class DirectLinkSource:
 
     engine = "HTTP"
 
-    def __init__(self, config: Config, http: HttpSource | None = None) -> None:
+    def __init__(
+        self, config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+    ) -> None:
         self._config = config
         self._http = http or HttpSource()
+        self._disk = disk
 
     def options_for(self, spec: TaskSpec) -> HttpOptions:
         return HttpOptions(
@@ -39,7 +44,7 @@ class DirectLinkSource:
         path = self._http.download(
             task.spec.source,
             task.workdir,
-            self.options_for(task.spec),
+            with_disk_gate(self.options_for(task.spec), self._disk, task),
             progress=task.progress,
             cancel=task.cancel_event,
             on_probe=lambda probe: _show_probe(task, probe),
@@ -49,15 +54,26 @@ class DirectLinkSource:
         return path
 
 
+def with_disk_gate(options: HttpOptions, disk: DiskGuard | None, task: Task) -> HttpOptions:
+    """``options`` whose writes wait for room above STORAGE_THRESHOLD (engine/diskguard.py),
+    with the waiting line in the task's status."""
+    if disk is None:
+        return options
+    gate = disk.gate(lambda text: setattr(task, "note", text))
+    return replace(options, make_room=gate.wait)
+
+
 def _show_probe(task: Task, probe: ProbeResult) -> None:
     """The status shows the real name and size as soon as the server told them."""
     task.name = probe.name
     task.progress(task.done, probe.size)
 
 
-def direct_link_factory(config: Config, http: HttpSource | None = None) -> SourceFactory:
+def direct_link_factory(
+    config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+) -> SourceFactory:
     """A :data:`~telebot.engine.pipeline.SourceFactory` for http(s) links."""
-    source = DirectLinkSource(config, http)
+    source = DirectLinkSource(config, http, disk)
 
     def factory(spec: TaskSpec) -> Source | None:
         return source if is_http_link(spec.source) else None

@@ -143,6 +143,9 @@ class HttpOptions:
     allow_private: bool = False
     policy: RetryPolicy = DOWNLOAD_POLICY
     host_down_timeout: float = HOST_DOWN_TIMEOUT
+    # Called before each write of n bytes; may block until the disk has room for them, and
+    # raises TaskCancelled when the event is set meanwhile (engine/diskguard.py SpaceGate.wait).
+    make_room: Callable[[int, threading.Event], None] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -534,6 +537,45 @@ class HttpSource:
                 raise AlreadyReported(str(exc), retry_after=retry_after_of(exc)) from exc
             raise
 
+    # ------------------------------------------------------------ a range only
+
+    def read_range(self, url: str, options: HttpOptions, start: int, length: int, *,
+                   cancel: threading.Event) -> tuple[bytes, int | None]:
+        """At most *length* bytes of *url* from byte *start*, and the file's total size when
+        the server tells it (``/mediainfo`` reads a file's head and tail this way).
+
+        One ranged GET with everything a download has: the SSRF guard on every hop, redirects,
+        retries and the host's breaker, abort on cancel. A server that ignores Range answers
+        from byte 0: only *length* bytes of it are read, and for a *start* past 0 nothing is
+        returned (those are not the bytes asked for).
+        """
+        adapter = GuardedAdapter(allow_private=options.allow_private)
+        session = self._session_factory(adapter)
+        wanted = {"Range": f"bytes={start}-{start + length - 1}"}
+
+        def once() -> tuple[bytes, int | None]:
+            try:
+                resp = self._open(session, "GET", url, options, wanted)
+                with resp:
+                    if resp.status_code == 206:
+                        total = _content_range_total(resp.headers.get("content-range"))
+                    else:
+                        total = _int_header(resp.headers.get("content-length"))
+                        if start > 0:
+                            return b"", total
+                    return _read_at_most(resp, length), total
+            except Exception as exc:
+                if cancel.is_set():  # our abort broke the socket: not the host's fault
+                    raise TaskCancelled("cancelled") from exc
+                raise
+
+        try:
+            with _abort_on_cancel(cancel, adapter):
+                result: tuple[bytes, int | None] = self._guarded(url, once, options, cancel)
+                return result
+        finally:
+            session.close()
+
     # --------------------------------------------------------------- helpers
 
     def _guarded(self, url: str, fn: Callable[[], Any], options: HttpOptions,
@@ -748,6 +790,7 @@ def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
     """
     reader, view, fd, want = _reader(resp), memoryview(buffer), job.fd, MIN_READ
     limit = job.options.max_size
+    make_room = job.options.make_room
     try:
         while seg.end is None or seg.done < seg.end:
             if reads is not None:
@@ -761,6 +804,8 @@ def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
             got = _read(reader, view[:size], job.host)
             if not got:
                 break
+            if make_room is not None and not _fits(fd, seg.done + got):
+                make_room(got, job.stop)  # may pause here (STORAGE_THRESHOLD)
             _write_all(fd, view[:got], seg.done, job)
             seg.done += got
             if limit is not None and seg.done > limit:
@@ -772,6 +817,27 @@ def _pump(job: _Job, seg: Segment, resp: requests.Response, buffer: mmap.mmap,
         raise TaskCancelled("download cancelled")
     if seg.end is not None and seg.done < seg.end:
         raise TransientError(f"{job.host} closed the connection early ({seg.done} of {seg.end})")
+
+
+def _fits(fd: int, end: int) -> bool:
+    """True when the write ends inside the file's preallocated length: those blocks are
+    already ours, so the disk's free space does not shrink by writing them."""
+    return end <= os.fstat(fd).st_size
+
+
+def _read_at_most(resp: requests.Response, length: int) -> bytes:
+    """The body's first *length* bytes (the connection is closed on the rest)."""
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        for chunk in resp.iter_content(MIN_READ):
+            chunks.append(chunk[: length - got])
+            got += len(chunks[-1])
+            if got >= length:
+                break
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransientError(f"connection to {urlsplit(resp.url).hostname} broke") from exc
+    return b"".join(chunks)
 
 
 def _read(reader: Any, view: memoryview, host: str) -> int:

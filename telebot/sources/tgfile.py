@@ -14,6 +14,7 @@ copied with the native IO core — no HTTP at all.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,10 +24,12 @@ from requests.adapters import BaseAdapter
 
 from telebot import fileio
 from telebot.config import Config
+from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
+from telebot.sources.direct import with_disk_gate
 from telebot.sources.http import HttpOptions, HttpSource
 from telebot.sources.http import _default_session as default_session
 from telebot.sources.names import sanitize_filename
@@ -54,9 +57,14 @@ class TelegramFileSource:
     engine = "Telegram"
 
     def __init__(
-        self, config: Config, messenger: Callable[[], Messenger], http: HttpSource | None = None
+        self,
+        config: Config,
+        messenger: Callable[[], Messenger],
+        http: HttpSource | None = None,
+        disk: DiskGuard | None = None,
     ) -> None:
         self._config = config
+        self._disk = disk
         self._messenger = messenger
         # How build_application configures PTB's base_file_url (tg/bot.py).
         self._secret_prefix = f"{config.bot_api_url}/file/bot{config.bot_token}/"
@@ -83,6 +91,11 @@ class TelegramFileSource:
         if not self._config.bot_api_local and size > CLOUD_DOWNLOAD_LIMIT:
             raise DownloadError(TOO_BIG.format(size=size / 1e6))
         check_size_limit(self._config, spec.file_size)
+        if spec.file_size and (spec.name or spec.file_name):
+            # Name and size are known from the update: the limits, the disk check and the
+            # duplicate look-up (engine/limits.py) run now, before getFile.
+            task.name = sanitize_filename(spec.name or spec.file_name or "", fallback="file")
+            task.progress(0, spec.file_size)
         remote = self._get_file(spec)
         check_size_limit(self._config, remote.file_size)
         path = remote.file_path or ""
@@ -101,10 +114,29 @@ class TelegramFileSource:
         return self._http.download(
             self._public_url(path),
             task.workdir,
-            options,
+            with_disk_gate(options, self._disk, task),
             progress=task.progress,
             cancel=task.cancel_event,
         )
+
+    def locate(self, chat_id: int, file_id: str, size: int | None) -> str:
+        """Where a Telegram file can be read (``/mediainfo``): an absolute path on the shared
+        disk (local Bot API server) or its token-free URL for :meth:`read_range`."""
+        if not self._config.bot_api_local and (size or 0) > CLOUD_DOWNLOAD_LIMIT:
+            raise DownloadError(TOO_BIG.format(size=(size or 0) / 1e6))
+        spec = TaskSpec(kind="mediainfo", source=telegram_file_source(file_id), chat_id=chat_id,
+                        user_id=0, message_id=0, file_size=size)
+        path = self._get_file(spec).file_path or ""
+        if self._config.bot_api_local and Path(path).is_absolute():
+            return path
+        return self._public_url(path)
+
+    def read_range(
+        self, url: str, start: int, length: int, cancel: threading.Event
+    ) -> tuple[bytes, int | None]:
+        """Bytes of a file at a :meth:`locate` URL, through the token-adding session."""
+        options = HttpOptions(allow_private=True)  # the configured Bot API is trusted
+        return self._http.read_range(url, options, start, length, cancel=cancel)
 
     def _get_file(self, spec: TaskSpec) -> File:
         from telegram.error import BadRequest
@@ -153,8 +185,10 @@ def check_size_limit(config: Config, size: int | None) -> None:
         )
 
 
-def telegram_file_factory(config: Config, messenger: Callable[[], Messenger]) -> SourceFactory:
-    source = TelegramFileSource(config, messenger)
+def telegram_file_factory(
+    config: Config, messenger: Callable[[], Messenger], disk: DiskGuard | None = None
+) -> SourceFactory:
+    source = TelegramFileSource(config, messenger, disk=disk)
 
     def factory(spec: TaskSpec) -> Source | None:
         return source if spec.source.startswith(PREFIX) else None

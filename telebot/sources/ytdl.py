@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from telebot.config import Config
+from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import (
@@ -129,6 +130,7 @@ class YtdlSource:
     """The :class:`~telebot.engine.pipeline.Source` for ``/ytdl`` and ``/ytdlleech`` tasks."""
 
     engine = ENGINE
+    disk: DiskGuard | None = None  # STORAGE_THRESHOLD: pauses writes (set by ytdl_factory)
 
     def __init__(
         self, config: Config, chooser: Callable[[], QualityChooser | None] = lambda: None
@@ -198,7 +200,10 @@ class YtdlSource:
             "no_warnings": True,
             "noprogress": True,
             "logger": _Logger(task),
-            "progress_hooks": [_ProgressHook(task, self._config.max_download_size)],
+            "progress_hooks": [
+                _ProgressHook(task, self._config.max_download_size),
+                *([_SpaceHook(task, self.disk)] if self.disk is not None else []),
+            ],
             "postprocessor_hooks": [lambda _d: _raise_if_cancelled(task)],
             "external_downloader": {"default": "native"},
             "hls_prefer_native": True,
@@ -291,6 +296,23 @@ class _ProgressHook:
         # yt-dlp's own max_filesize skips single HLS/DASH fragments instead: count here.
         if self._cap is not None and self._earlier + max(done, int(total or 0)) > self._cap:
             raise DownloadError(f"larger than the size limit ({format_bytes(self._cap)})")
+
+
+class _SpaceHook:
+    """STORAGE_THRESHOLD for yt-dlp: its progress hooks run in its download loop, between two
+    writes, so waiting here pauses the download (engine/diskguard.py) with the status line."""
+
+    def __init__(self, task: Task, disk: DiskGuard) -> None:
+        self._task = task
+        self._gate = disk.gate(lambda text: setattr(task, "note", text))
+        self._last = 0
+
+    def __call__(self, d: dict[str, Any]) -> None:
+        if d.get("status") != "downloading":
+            return
+        done = int(d.get("downloaded_bytes") or 0)
+        grown, self._last = max(0, done - self._last), done
+        self._gate.wait(grown, self._task.cancel_event)
 
 
 def _note(d: dict[str, Any]) -> str | None:
@@ -452,10 +474,13 @@ def _first_line(text: str) -> str:
 
 
 def ytdl_factory(
-    config: Config, chooser: Callable[[], QualityChooser | None] = lambda: None
+    config: Config,
+    chooser: Callable[[], QualityChooser | None] = lambda: None,
+    disk: DiskGuard | None = None,
 ) -> SourceFactory:
     """A :data:`~telebot.engine.pipeline.SourceFactory` for specs with ``tool == "ytdl"``."""
     source = YtdlSource(config, chooser)
+    source.disk = disk
 
     def factory(spec: TaskSpec) -> Source | None:
         return source if spec.tool == TOOL else None

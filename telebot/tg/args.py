@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from telebot.config import parse_size
 from telebot.errors import BadInputError
 from telebot.processing.compress import archive_format
+from telebot.processing.rename import parse_rules
 
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
 # short enough that nothing we store or log can be bloated by it.
@@ -28,8 +29,10 @@ _REFUSED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "co
 USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -ap <password>]'
 
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
-VALUE_FLAGS = frozenset({"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-zf"})
-SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b"})
+VALUE_FLAGS = frozenset(
+    {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m", "-zf"}
+)
+SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
 
@@ -52,6 +55,11 @@ class TaskArgs:
     quality: str | None = None  # -q: a yt-dlp format string (/ytdl only)
     options: str | None = None  # -opt: yt-dlp options as JSON (/ytdl only; allow-listed later)
     seed: tuple[float | None, float | None] | None = None  # -d [ratio][:minutes]
+    extract_password: str | None = field(default=None, repr=False)  # -e PASSWORD
+    join: bool = False  # -j
+    name_subst: str | None = None  # -ns old/new|/re/new/r (checked by processing/rename.py)
+    bulk_range: tuple[int | None, int | None] | None = None  # -b start:end (1-based, inclusive)
+    folder: str | None = None  # -m folder: every result of -i/-b into one folder
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
     compress_format: str | None = None  # -zf zip|7z
 
@@ -91,6 +99,9 @@ def parse_task_args(text: str, command: str) -> TaskArgs:
             if word in switches:
                 raise BadInputError(f"{word} is given twice: give it once.")
             switches.add(word)
+            if word == "-b" and i + 1 < len(words) and _BULK_RANGE.match(words[i + 1]):
+                values["-b"] = [words[i + 1]]  # -b start:end; a bare -b takes every line
+                i += 1
             has_value = i + 1 < len(words) and not words[i + 1].startswith("-")
             if word in OPTIONAL_VALUE_FLAGS and has_value and link is not None:
                 values.setdefault(word, []).append(words[i + 1])
@@ -165,9 +176,20 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         quality=_one(values, "-q"),
         options=_one(values, "-opt"),
         seed=parse_seed(_one(values, "-d")) if "-d" in switches else None,
+        extract_password=_one(values, "-e"),
+        join="-j" in switches,
+        name_subst=_name_subst(_one(values, "-ns")),
+        bulk_range=_parse_range(_one(values, "-b")),
+        folder=_folder(_one(values, "-m")),
         compress_password=_one(values, "-z"),
         compress_format=_compress_format(_one(values, "-zf"), "-z" in switches),
     )
+
+
+def _name_subst(text: str | None) -> str | None:
+    if text is not None:
+        parse_rules(text)  # refuse a bad rule now, not after the download
+    return text
 
 
 def _headers(given: list[str]) -> tuple[tuple[str, str], ...]:
@@ -219,6 +241,30 @@ def _parse_multi(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 50:
         raise BadInputError("-i needs a number from 1 to 50.")
     return int(text)
+
+
+_BULK_RANGE = re.compile(r"^\d*:\d*$")
+
+
+def _parse_range(text: str | None) -> tuple[int | None, int | None] | None:
+    """``-b start:end`` → (start, end), 1-based and inclusive, either side optional."""
+    if text is None:
+        return None
+    start_text, _, end_text = text.partition(":")
+    start = int(start_text) if start_text else None
+    end = int(end_text) if end_text else None
+    if start == 0 or end == 0 or (start and end and start > end):
+        raise BadInputError(
+            f"-b {text[:30]} is not a range of lines: write -b 2:10 (lines 2 to 10), "
+            "-b 5: or -b :20; lines count from 1."
+        )
+    return start, end
+
+
+def _folder(text: str | None) -> str | None:
+    if text is not None and not text.strip(" ./"):
+        raise BadInputError("-m needs a folder name, e.g. -m holiday.")
+    return text
 
 
 # -d with no value: seed to ratio 1 (give back what was taken). Upper bounds only stop typos

@@ -26,6 +26,8 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
+    filters,
 )
 from telegram.request import HTTPXRequest
 
@@ -48,6 +50,8 @@ Handler = Callable[["Update", "BotContext"], Awaitable[None]]
 # CPU: asyncio's default (CPU count + 4, six on two cores) let six stalled replies hold every
 # command back (tests/e2e/test_loop.py).
 HANDLER_THREADS = 64
+MESSAGE_GROUP = 1  # PTB handler group of plain messages (see build_application)
+RECORD_GROUP = 2  # PTB handler group that remembers every message for -i (tg/recent.py)
 
 REFUSAL = "⛔ You are not authorized to use this bot. Ask its owner to /auth you."
 
@@ -65,13 +69,19 @@ class BotContext:
     messenger: Messenger | None = None
     extra_handlers: dict[str, Handler] = field(default_factory=dict)
     callback_handler: Callable[[Update, BotContext], Awaitable[None]] | None = None
+    # Plain messages (text that is no command, photos): the answers to /usetting's prompts.
+    message_handler: Callable[[Update, BotContext], Awaitable[None]] | None = None
     on_started: list[Callable[[BotContext], None]] = field(default_factory=list)
     on_stopping: list[Callable[[], None]] = field(default_factory=list)
     on_poll: list[Callable[[], None]] = field(default_factory=list)
+    # Every new message from an authorized chat, commands or not (-i looks them up later).
+    # Called on the loop: must only record in memory, never block.
+    on_message: list[Callable[[int, Any], None]] = field(default_factory=list)
     # Called on the loop as the first getUpdates is sent (polling has started); must not block.
     on_polling: list[Callable[[], None]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
+    restart_requested: bool = False  # /restart: re-execute once stopped (tg/restart.py)
 
     @property
     def bridge(self) -> Messenger:
@@ -352,6 +362,35 @@ async def _on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer("Something went wrong.")
 
 
+async def _on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx: BotContext = context.bot_data["ctx"]
+    user, chat = update.effective_user, update.effective_chat
+    if ctx.message_handler is None or user is None or chat is None:
+        return
+    if ctx.auth.level_of(user.id, chat.id) is None:
+        return  # silence: a plain message is no request to the bot
+    try:
+        await ctx.message_handler(update, ctx)
+    except Exception:
+        log.exception("handling a message failed")
+
+
+async def _record_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Low priority (its own handler group, after the commands): hands each new message of an
+    authorized chat to the ``on_message`` hooks. Never replies, never blocks."""
+    ctx: BotContext = context.bot_data["ctx"]
+    message, chat, user = update.message, update.effective_chat, update.effective_user
+    if message is None or chat is None or user is None:
+        return
+    if ctx.auth.level_of(user.id, chat.id) is None:
+        return
+    for hook in ctx.on_message:
+        try:
+            hook(chat.id, message)
+        except Exception:
+            log.exception("recording message %s failed", message.message_id)
+
+
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("unhandled error in PTB: %s", context.error, exc_info=context.error)
 
@@ -384,6 +423,13 @@ def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, A
         handler = handlers.get(spec.name, _not_yet)
         app.add_handler(CommandHandler(list(command_names(spec)), guarded(spec, handler)))
     app.add_handler(CallbackQueryHandler(_on_callback))
+    # A group of its own: a handler for every message in group 0 (a message cache) must not
+    # keep plain messages from reaching the prompts (PTB runs one handler per group).
+    plain = (filters.TEXT & ~filters.COMMAND) | filters.PHOTO
+    app.add_handler(MessageHandler(plain, _on_message), group=MESSAGE_GROUP)
+    # Last, in a group of its own: every message of an authorized chat is remembered for -i
+    # (tg/recent.py), after (and never instead of) the commands and the prompts.
+    app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, _record_message), group=RECORD_GROUP)
     app.add_error_handler(_on_error)
     return app
 

@@ -58,6 +58,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("yl",),
         usage="/ytdlleech <link> [-q format] [-opt JSON] [flags]",
     ),
+    CommandSpec(
+        "mediainfo",
+        "Codecs, duration and size of a media file (reads only its first megabytes)",
+        aliases=("mi",),
+        usage="/mediainfo <link> (or reply to a file or link)",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",
@@ -66,9 +72,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage="/cancel <gid> (or reply to the task's command)",
     ),
     CommandSpec("cancelall", "Cancel every task you started (sudo: all tasks)"),
+    CommandSpec("usetting", "Your settings: leech type, part size, names, thumbnail...",
+                aliases=("us",)),
     CommandSpec("stats", "Host, bot and tool statistics"),
     CommandSpec("ping", "Round trip time to the Bot API"),
     CommandSpec("log", "Send the log file", Level.SUDO),
+    CommandSpec("restart", "Restart the bot; unfinished tasks resume", Level.SUDO),
+    CommandSpec(
+        "bsetting",
+        "Show or change the bot's runtime settings",
+        Level.OWNER,
+        usage="/bsetting [NAME value|default]",
+    ),
     CommandSpec(
         "auth",
         "Authorize a chat or user",
@@ -88,6 +103,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
      "tools cannot open; I delete the message afterwards); with /leech, volumes of the part "
      "size that 7-Zip opens from .001"),
     ("-zf zip|7z", "archive format for -z (default zip; 7z with a password hides the names too)"),
+    ("-j", "join split files (name.001, name.002, ...) before extracting"),
     ("-up dest", "/mirror: local or remote:path; /leech: a chat id you are a member of"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
@@ -96,7 +112,9 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ('-h "Key: <value>"', "extra HTTP header (up to 10)"),
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
     ("-i N", "reply to the first of N consecutive messages"),
-    ("-b", "bulk: reply to a message holding one link per line"),
+    ("-b [start:end]", "bulk: reply to a message or .txt file with one link (and flags) per line"),
+    ("-m folder", "with -i or -b: all results in one folder, delivered once"),
+    ("-ns old/new|/re/new/r", "rename the delivered files (/regex/new/r: a regular expression)"),
     ("-q format", "/ytdl: a yt-dlp format, e.g. -q \"bv*[height<=720]+ba\" (skips the menu)"),
     ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
 )
@@ -104,11 +122,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 # Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet, by the
 # TaskArgs attribute that records them: /help leaves them out, and a task using one is refused
 # with "not available yet" instead of the flag being ignored (tg/tasks.py).
-NOT_YET: dict[str, str] = {
-    "extract": "-e",
-    "multi": "-i",
-    "bulk": "-b",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def command_names(spec: CommandSpec) -> tuple[str, ...]:

@@ -67,7 +67,8 @@ def render_task(s: Snapshot) -> str:
             f" · {format_duration(s.elapsed)}"
         )
     if s.note:
-        lines.append(f"⚠️ {html.escape(s.note, quote=False)}")
+        mark = "" if s.note.startswith("⏸") else "⚠️ "  # a pause brings its own sign
+        lines.append(f"{mark}{html.escape(s.note, quote=False)}")
     if s.detail:
         lines.append(html.escape(s.detail[:NAME_LIMIT], quote=False))
     lines.append(f"/cancel <code>{s.gid}</code>")

@@ -20,17 +20,29 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
+from telebot.sources.names import sanitize_filename
 from telebot.sources.tgfile import telegram_file_source
 from telebot.sources.torrent.links import is_magnet, is_torrent_spec
 from telebot.sources.ytdl import TOOL as YTDL_TOOL
 from telebot.telegram.messenger import Messenger
+from telebot.tg.announce import Announcer
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
 from telebot.tg.commands import NOT_YET
+from telebot.tg.many import Item, bulk_items, is_text_file, multi_items, read_list_file
 from telebot.tg.quality import CALLBACK_PREFIX as QUALITY_PREFIX
 from telebot.tg.quality import QualityMenu
+from telebot.tg.recent import (
+    NotArrived,
+    RecentMessages,
+    Remembered,
+    ReplyFile,
+    file_of,
+    remembered,
+)
 from telebot.tg.status import CALLBACK_PREFIX, StatusBoard
 from telebot.units import format_bytes, format_duration
+from telebot.usersettings import UserSettings, apply_names, describe
 from telebot.ytdl_options import parse_options
 
 log = logging.getLogger(__name__)
@@ -45,6 +57,8 @@ class TaskCommands:
     board: StatusBoard
     leech_available: bool = False
     quality: QualityMenu | None = None  # the /ytdl quality menu (its buttons route here)
+    recent: RecentMessages | None = None  # the messages -i looks up (tg/recent.py)
+    announcer: Announcer | None = None  # acknowledgements of -b and -i
 
     # -- /mirror and /leech ---------------------------------------------------------------
 
@@ -67,6 +81,12 @@ class TaskCommands:
         assert message is not None and chat is not None and user is not None
         words = (message.text or "").split(maxsplit=1)
         args = parse_task_args(words[1] if len(words) > 1 else "", kind)
+        settings = await asyncio.to_thread(UserSettings.load, ctx.store, user.id)  # SQLite
+        if args.bulk or args.multi:
+            await self._start_many(update, ctx, kind, tool, args, settings)
+            return
+        if args.folder is not None:
+            raise BadInputError("-m puts the results of -i or -b into one folder: add one of them.")
         spec = self.spec_from(
             args,
             kind,
@@ -76,7 +96,13 @@ class TaskCommands:
             reply_text=_reply_text(update),
             reply_file=_reply_file(update) if tool is None else None,
             tool=tool,
+            user=settings,
         )
+        await self._check(spec, ctx, user.id)
+        await asyncio.to_thread(self.manager.submit, spec)
+
+    async def _check(self, spec: TaskSpec, ctx: BotContext, user_id: int) -> None:
+        """What spec_from cannot check without I/O (never on the loop itself)."""
         if (spec.select or spec.seeding) and not is_torrent_spec(spec):
             flag = "-s" if spec.select else "-d"
             raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
@@ -84,9 +110,132 @@ class TaskCommands:
             path = self.config.rclone_config  # reads the file: never on the loop
             await asyncio.to_thread(lambda: Remotes.load(path).check(spec.upload or ""))
         if spec.kind == "leech" and spec.upload is not None:
-            sudo = ctx.auth.is_sudo(user.id)
-            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user.id, sudo)
-        await asyncio.to_thread(self.manager.submit, spec)
+            sudo = ctx.auth.is_sudo(user_id)
+            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user_id, sudo)
+
+    # -- -b and -i: many tasks from one command ----------------------------------------------
+
+    async def _start_many(
+        self,
+        update: Update,
+        ctx: BotContext,
+        kind: str,
+        tool: str | None,
+        args: TaskArgs,
+        settings: UserSettings,
+    ) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        assert message is not None and chat is not None and user is not None
+        items = await self._items(update, ctx, kind, args)
+        specs: list[TaskSpec] = []
+        checked: set[tuple[str, str | None]] = set()  # one -up check per destination
+        for item in items:
+            try:
+                spec = self.spec_from(
+                    item.args,
+                    kind,
+                    chat.id,
+                    user.id,
+                    message.message_id,
+                    reply_text=item.text,
+                    reply_file=item.file if tool is None else None,
+                    tool=tool,
+                    user=settings,
+                )
+                if (spec.kind, spec.upload) not in checked or spec.select or spec.seeding:
+                    await self._check(spec, ctx, user.id)
+                    checked.add((spec.kind, spec.upload))
+            except BadInputError as exc:
+                raise BadInputError(f"{item.label}: {exc}") from None
+            specs.append(spec)
+        if args.folder is not None and self.config.celery_broker_url:
+            # A group's results meet in one folder on one disk; workers each have their own.
+            raise BadInputError("-m is not available when tasks run on scale-out workers.")
+        if args.folder is None:
+            await asyncio.to_thread(self._submit_many, specs)
+            self._announce(chat.id, message.message_id, f"📋 Started {len(specs)} tasks.")
+            return
+        delivery = self._delivery_spec(args, kind, chat.id, user.id, message.message_id, settings)
+        await asyncio.to_thread(self.manager.submit_group, specs, delivery)
+        self._announce(
+            chat.id,
+            message.message_id,
+            f"📋 Started {len(specs)} tasks; their results go into one folder, "
+            f"<b>{html.escape(delivery.name or '')}</b>, delivered when all are done.",
+        )
+
+    def _submit_many(self, specs: list[TaskSpec]) -> None:
+        for spec in specs:
+            self.manager.submit(spec)
+
+    def _delivery_spec(
+        self,
+        args: TaskArgs,
+        kind: str,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        user: UserSettings,
+    ) -> TaskSpec:
+        """-m: the task that delivers the group's folder (the engine sets its source). The
+        user's delivery settings apply to it; their naming settings already shaped each
+        member's result, so they are not applied to the folder a second time."""
+        folder = sanitize_filename(args.folder or "", fallback="results")
+        spec = TaskSpec(
+            kind=kind,
+            source="",
+            chat_id=chat_id,
+            user_id=user_id,
+            message_id=message_id,
+            name=folder,
+            upload=self._upload_of(args, kind, user),
+            split_size=args.split_size or (user.split_size if kind == "leech" else None),
+            as_document=args.as_document,
+            as_media=args.as_media,
+        )
+        if kind != "leech":
+            return spec
+        if not (args.as_document or args.as_media) and user.leech_type:
+            media = user.leech_type == "media"
+            spec = replace(spec, as_document=not media, as_media=media)
+        return replace(spec, caption=user.caption, thumbnail=user.thumbnail)
+
+    async def _items(
+        self, update: Update, ctx: BotContext, kind: str, args: TaskArgs
+    ) -> list[Item]:
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        if args.bulk and args.multi:
+            raise BadInputError("Use -b or -i, not both.")
+        if args.link is not None:
+            flag = "-b" if args.bulk else "-i"
+            raise BadInputError(f"{flag} takes its links from the message you reply to.")
+        replied = message.reply_to_message
+        if args.bulk:
+            if replied is None:
+                raise BadInputError("-b: reply to a message or a .txt file with one link per line.")
+            text = replied.text or replied.caption
+            file = file_of(replied)
+            if file is not None:
+                mime = replied.document.mime_type if replied.document else None
+                if not is_text_file(file, mime):
+                    raise BadInputError("-b reads links from a message or a .txt file.")
+                text = await asyncio.to_thread(
+                    read_list_file, self.config, lambda: ctx.bridge, chat.id, file
+                )
+            return bulk_items(args, text or "", kind, self.config.bulk_limit)
+        count = args.multi or 1
+        if replied is None:
+            raise BadInputError(f"-i {count}: reply to the first of the {count} messages.")
+        if self.recent is None:
+            raise BadInputError("-i is not available in this version yet.")
+        following = await _following(self.recent, chat.id, replied.message_id, count)
+        return multi_items(args, [remembered(replied, 0.0), *following])
+
+    def _announce(self, chat_id: int, reply_to: int, text: str) -> None:
+        """An acknowledgement that never holds up the handler (tg/announce.py)."""
+        if self.announcer is not None:
+            self.announcer.post(chat_id, text, reply_to=reply_to)
 
     def spec_from(
         self,
@@ -99,8 +248,13 @@ class TaskCommands:
         reply_text: str | None,
         reply_file: ReplyFile | None = None,
         tool: str | None = None,
+        user: UserSettings | None = None,
     ) -> TaskSpec:
-        """Check what the user asked for and turn it into a spec (BadInputError otherwise)."""
+        """Check what the user asked for and turn it into a spec (BadInputError otherwise).
+
+        ``user`` (their /usetting) fills in what no flag gave: flags > user settings > config.
+        """
+        user = user or UserSettings()
         if kind == "leech" and not self.leech_available:
             raise BadInputError("/leech is not available in this version yet; use /mirror.")
         for attr, flag in NOT_YET.items():
@@ -114,17 +268,24 @@ class TaskCommands:
             user_id=user_id,
             message_id=message_id,
             name=args.name,
-            upload=self._upload_of(args, kind),
-            split_size=args.split_size,
+            upload=self._upload_of(args, kind, user),
+            split_size=args.split_size or (user.split_size if kind == "leech" else None),
             as_document=args.as_document,
             as_media=args.as_media,
             select=args.select,
             seed_ratio=args.seed[0] if args.seed else None,
             seed_minutes=args.seed[1] if args.seed else None,
+            extract=args.extract,
+            extract_password=args.extract_password,
+            join=args.join,
             compress=args.compress,
             compress_password=args.compress_password,
             compress_format=args.compress_format,
         )
+        base = replace(base, **apply_names(base, user, args.name_subst))
+        if kind == "leech" and not (args.as_document or args.as_media) and user.leech_type:
+            media = user.leech_type == "media"
+            base = replace(base, as_document=not media, as_media=media)
         if args.link is None and reply_file is not None:
             return replace(
                 base,
@@ -144,12 +305,21 @@ class TaskCommands:
                 "Only http:// and https:// links and magnet links are supported in this version."
             )
         spec = replace(base, source=link, headers=args.headers, auth=args.auth)
-        return _with_ytdl(spec, args) if tool == YTDL_TOOL else _without_ytdl(spec, args)
+        if tool == YTDL_TOOL:
+            return _with_ytdl(spec, args, user.ytdl_options)
+        return _without_ytdl(spec, args)
 
-    def _upload_of(self, args: TaskArgs, kind: str) -> str | None:
-        """-up, else DEFAULT_UPLOAD for /mirror when it names an rclone remote."""
-        if args.upload is not None or kind != "mirror":
+    def _upload_of(self, args: TaskArgs, kind: str, user: UserSettings) -> str | None:
+        """-up, else the user's destination, else DEFAULT_UPLOAD for /mirror when it names an
+        rclone remote."""
+        if args.upload is not None:
             return args.upload
+        if kind == "leech":
+            return user.leech_dest
+        if kind != "mirror":
+            return None
+        if user.mirror_dest is not None:
+            return user.mirror_dest
         default = self.config.default_upload
         return default if looks_remote(default) else None
 
@@ -265,17 +435,37 @@ class TaskCommands:
             await query.answer()
 
 
-def _with_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
-    """A /ytdl spec: -q and -opt (checked against the allow-list now, so the user hears at once)."""
-    if args.options is not None:
-        parse_options(args.options)
-    # A leeched video goes as a video (with its metadata) unless -doc asks for a document.
-    media = spec.kind == "leech" and not args.as_document
+# Messages sent together with the command arrive in the same getUpdates batch but are handled
+# concurrently: give the later ones up to a second (10 x 0.1 s, on the loop, not blocking it)
+# to be recorded before saying they have not arrived.
+ARRIVAL_TRIES, ARRIVAL_PAUSE = 10, 0.1
+
+
+async def _following(
+    recent: RecentMessages, chat_id: int, first_id: int, count: int
+) -> list[Remembered]:
+    for _ in range(ARRIVAL_TRIES - 1):
+        try:
+            return recent.following(chat_id, first_id, count)
+        except NotArrived:
+            await asyncio.sleep(ARRIVAL_PAUSE)
+    return recent.following(chat_id, first_id, count)
+
+
+def _with_ytdl(spec: TaskSpec, args: TaskArgs, user_options: str | None = None) -> TaskSpec:
+    """A /ytdl spec: -q and -opt (checked against the allow-list now, so the user hears at once);
+    without -opt, the user's default options."""
+    options = args.options if args.options is not None else user_options
+    if options is not None:
+        parse_options(options)
+    # A leeched video goes as a video (with its metadata) unless -doc (or the user's setting)
+    # asks for a document.
+    media = spec.kind == "leech" and not spec.as_document
     return replace(
         spec,
         tool=YTDL_TOOL,
         ytdl_format=args.quality,
-        ytdl_options=args.options,
+        ytdl_options=options,
         as_media=spec.as_media or media,
     )
 
@@ -286,23 +476,14 @@ def _without_ytdl(spec: TaskSpec, args: TaskArgs) -> TaskSpec:
     return spec
 
 
-@dataclass(frozen=True)
-class ReplyFile:
-    file_id: str
-    file_name: str | None
-    file_size: int | None
-
-
 def _reply_file(update: Update) -> ReplyFile | None:
     """The document/video/audio of the replied-to message, if any."""
     message = update.effective_message
     replied = message.reply_to_message if message is not None else None
-    if replied is None:
-        return None
-    media = replied.document or replied.video or replied.audio
-    if media is None:
-        return None
-    return ReplyFile(media.file_id, getattr(media, "file_name", None), media.file_size)
+    return file_of(replied) if replied is not None else None
+
+
+reply_file_of = _reply_file  # public name for other commands (/mediainfo)
 
 
 def _is_chat_id(text: str) -> bool:
@@ -352,17 +533,27 @@ class ChatListener:
     """Engine events → messages in the task's chat (runs in worker threads)."""
 
     def __init__(
-        self, config: Config, messenger: Callable[[], Messenger], board: StatusBoard
+        self,
+        config: Config,
+        messenger: Callable[[], Messenger],
+        board: StatusBoard,
+        announcer: Announcer | None = None,
     ) -> None:
         self._config = config
         self._messenger = messenger
         self._board = board
+        # Completions go out in the background, gathered per chat (tg/announce.py): a task
+        # never waits for its chat's one-message-a-second slot. None: sent by the caller.
+        self._announcer = announcer
 
     def _reply(self, task: Task, text: str) -> None:
         self._tell(task.spec.chat_id, text, task.spec.message_id, task.gid)
 
     def _tell(self, chat_id: int, text: str, reply_to: int | None, gid: str) -> None:
         """Send, and never let a failed message break the engine that reports the event."""
+        if self._announcer is not None:
+            self._announcer.post(chat_id, text, reply_to=reply_to)
+            return
         try:
             self._messenger().send_text(chat_id, text, reply_to=reply_to)
         except Exception:
@@ -382,6 +573,8 @@ class ChatListener:
 
     def on_finished(self, task: Task) -> None:
         self._board.touch(task.spec.chat_id)
+        if task.spec.group is not None:
+            return  # a -m member: its group's delivery reports for all (engine/groups.py)
         if task.state is State.DONE:
             self._reply(task, self.done_text(task))
         elif task.state is State.FAILED:
@@ -422,6 +615,9 @@ class ChatListener:
                 f"to {html.escape(delivery.location)}"
             )
             lines.extend(html.escape(link) for link in delivery.links)
+        shaped = describe(task.spec)  # the settings and flags that shaped the delivery
+        if shaped:
+            lines.append(f"Settings: {shaped}")
         lines.extend(f"⚠️ {html.escape(note)}" for note in delivery.notes)
         lines.extend(f"⚠️ {html.escape(note)}" for note in task.warnings)
         return "\n".join(lines)

@@ -271,7 +271,8 @@ def test_disk_full_is_reported_and_leaves_nothing(
     ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        bot = make_bot(DOWNLOAD_DIR=str(small / "dl"))
+        # STORAGE_THRESHOLD off: this is about the disk really filling up.
+        bot = make_bot(DOWNLOAD_DIR=str(small / "dl"), STORAGE_THRESHOLD="0")
         origin.add("/huge.bin", size=8 * MiB, seed=11)
         since = bot_api.mark()
         mirror(bot_api, f"{origin.url}/huge.bin")

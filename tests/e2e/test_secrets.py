@@ -252,7 +252,7 @@ MALFORMED = (
     '/mirror "http://a.example/f',
     "/mirror ftp://a.example/f",
     "/mirror",
-    "/mirror http://a.example/f -e",
+    "/mirror http://a.example/f -e -e",
     "/mirror http://a.example/f -sp lots",
     "/mirror http://a.example/f -up -100123",
     "/leech http://a.example/f -up notachat",

@@ -162,6 +162,7 @@ class FakeBotAPI(BotMethods):
         self._members: dict[tuple[int, int], str] = {}  # (chat, user) -> getChatMember status
         self._admin_chats: set[int] = set()  # groups where the bot may delete others' messages
         self.file_throttle: int | None = None  # bytes/s for /file/ downloads (None: full speed)
+        self.file_reads: list[tuple[str, int, int]] = []  # /file/ GETs: (path, start, end)
         self._poll_generation = 0
         self._polling = 0  # getUpdates requests waiting right now
         self._server: LoopbackServer | None = None
@@ -221,6 +222,7 @@ class FakeBotAPI(BotMethods):
         document: dict[str, Any] | None = None,
         video: dict[str, Any] | None = None,
         audio: dict[str, Any] | None = None,
+        photo: list[dict[str, Any]] | None = None,
         entities: bool = True,
     ) -> dict[str, Any]:
         """Queue a message from a user; returns the Message dict.
@@ -236,7 +238,7 @@ class FakeBotAPI(BotMethods):
         msg: dict[str, Any] = {
             "message_id": next(self._ids), "date": int(time.time()), "chat": chat, "from": user,
         }
-        media = {"document": document, "video": video, "audio": audio}
+        media = {"document": document, "video": video, "audio": audio, "photo": photo}
         has_media = any(v is not None for v in media.values())
         msg.update({k: v for k, v in media.items() if v is not None})
         key = "caption" if has_media else "text"
@@ -268,6 +270,18 @@ class FakeBotAPI(BotMethods):
         }
         self.push_update({"callback_query": query})
         return query
+
+    def add_photo(
+        self, content: bytes, sizes: tuple[tuple[int, int], ...] = ((90, 51), (320, 180))
+    ) -> list[dict[str, Any]]:
+        """Register a photo; returns its PhotoSize list (one stored file per size, as Telegram
+        keeps each size as a file of its own)."""
+        photo = []
+        for width, height in sizes:
+            stored = self._store_file(f"photo_{width}.jpg", "image/jpeg", len(content), content)
+            photo.append({"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                          "width": width, "height": height, "file_size": len(content)})
+        return photo
 
     def add_file(
         self,
@@ -576,6 +590,9 @@ class FakeBotAPI(BotMethods):
             h.send_plain(416, headers={"Content-Range": f"bytes */{stored.size}"})
             return
         start, end = chosen if isinstance(chosen, tuple) else (0, stored.size)
+        if h.command == "GET":
+            with self._cond:
+                self.file_reads.append((file_path, start, end))
         h.send_response(206 if isinstance(chosen, tuple) else 200)
         h.send_header("Content-Type", stored.mime_type)
         h.send_header("Accept-Ranges", "bytes")

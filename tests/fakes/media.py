@@ -53,6 +53,32 @@ def make_media(folder: Path, seconds: int = CLIP_SECONDS) -> Path:
     return folder
 
 
+def make_film(path: Path, *, faststart: bool = True) -> Path:
+    """10 s of noisy 640x360 at ~7 Mb/s (about 9 MB), 25 fps, a keyframe every second, AAC."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=10,noise=alls=40:allf=t",
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
+        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "7M", "-maxrate", "8M",
+        "-bufsize", "8M", "-g", "25", "-c:a", "aac", "-b:a", "64k", "-shortest",
+        *(["-movflags", "+faststart"] if faststart else []), str(path),
+    )  # fmt: skip
+    return path
+
+
+def make_song(path: Path) -> Path:
+    """3 s of MP3 tagged "Test Song" by "The Testers", with a cover picture."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ffmpeg(
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
+        "-f", "lavfi", "-i", "testsrc=size=200x200:duration=1",
+        "-map", "0", "-map", "1", "-frames:v", "1", "-c:v", "mjpeg",
+        "-disposition:v", "attached_pic", "-metadata", "title=Test Song",
+        "-metadata", "artist=The Testers", "-c:a", "libmp3lame", str(path),
+    )  # fmt: skip
+    return path
+
+
 def serve_media(origin: FakeOrigin, folder: Path) -> None:
     """Serve every file of ``folder`` at ``/<name>``, plus the two HTML pages."""
     for path in sorted(folder.iterdir()):

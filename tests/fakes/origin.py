@@ -123,6 +123,7 @@ class Fault:
     lie_length: int | None = None
     ignore_range: bool = False
     no_head: bool = False
+    no_length: bool = False
     statuses: list[int] = field(default_factory=list)
     retry_after: str | None = None
     stall: float | None = None
@@ -282,6 +283,7 @@ class FakeOrigin:
         lie_length: int | None = None,
         ignore_range: bool = False,
         no_head: bool = False,
+        no_length: bool = False,
         statuses: list[int] | None = None,
         retry_after: str | None = None,
         stall: float | None = None,
@@ -300,13 +302,16 @@ class FakeOrigin:
         after the headers; ``throttle`` caps bytes/s on the connection. Replaces any
         earlier fault on ``path``; :meth:`clear_fault` removes it. With ``every=N`` only
         every N-th hit misbehaves (``every=2, drop_after=X``: every other response is cut).
+        ``no_length`` answers without Content-Length and without Range support (the size is
+        unknown until the connection closes, like a generated stream).
         """
         if every < 1:
             raise ValueError("every must be >= 1")
         with self._lock:
             self._faults[path] = Fault(
                 drop_after=drop_after, lie_length=lie_length, ignore_range=ignore_range,
-                no_head=no_head, statuses=list(statuses or []), retry_after=retry_after,
+                no_head=no_head, no_length=no_length, statuses=list(statuses or []),
+                retry_after=retry_after,
                 stall=stall, throttle=throttle, times=times, every=every,
             )
 
@@ -443,6 +448,9 @@ class FakeOrigin:
             log.status = 416
             h.send_plain(416, headers={"Content-Range": f"bytes */{res.size}"})
             return
+        if fault is not None and fault.no_length:
+            self._send_without_length(h, log, res, head, fault)
+            return
         start, end = chosen if isinstance(chosen, tuple) else (0, res.size)
         log.status = 206 if isinstance(chosen, tuple) else 200
         h.send_response(log.status)
@@ -462,6 +470,18 @@ class FakeOrigin:
             h.close_connection = True
             return
         self._stream(h, log, res, start, end, fault)
+
+    def _send_without_length(
+        self, h: _OriginHandler, log: RequestLog, res: Resource, head: bool, fault: Fault
+    ) -> None:
+        log.status = 200
+        h.send_response(200)
+        h.send_header("Content-Type", res.content_type)
+        h.send_header("Connection", "close")  # the body ends when the connection does
+        h.close_connection = True
+        h.end_headers()
+        if not head:
+            self._stream(h, log, res, 0, res.size, fault)
 
     @staticmethod
     def _send_entity_headers(h: _OriginHandler, res: Resource) -> None:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from telebot.processing.media import THUMB_MAX_BYTES, probe_video, video_fields
+from telebot.processing.media import (
+    THUMB_MAX_BYTES,
+    audio_fields,
+    media_fields,
+    probe_video,
+    video_fields,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +49,20 @@ def test_not_a_video_gives_no_fields(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00" * 1000)
     assert probe_video(junk) is None
     assert video_fields(junk, tmp_path) == {}
+
+
+def test_ogg_tags_live_in_the_stream(tmp_path: Path) -> None:
+    song = tmp_path / "song.ogg"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=2", "-metadata",
+         "TITLE=Stream Title", "-metadata", "ARTIST=Stream Artist", "-c:a", "libopus", str(song)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    assert audio_fields(song, tmp_path) == {
+        "duration": 2, "title": "Stream Title", "performer": "Stream Artist"
+    }
+
+
+def test_a_video_sent_as_a_document_gets_only_a_thumbnail(wide_video: Path, tmp_path: Path) -> None:
+    assert set(media_fields(wide_video, "document", tmp_path, video=True)) == {"thumbnail"}
+    assert media_fields(wide_video, "document", tmp_path, video=False) == {}

@@ -96,3 +96,9 @@ def test_compress_password_and_format() -> None:
 def test_compress_mistakes_are_explained(text: str, message: str) -> None:
     with pytest.raises(BadInputError, match=message):
         parse_task_args(text, "mirror")
+def test_extract_join_and_the_archive_password() -> None:
+    args = parse_task_args("http://a/x.zip -e pw0rd -j -n y", "mirror")
+    assert (args.extract, args.extract_password, args.join, args.name) == (True, "pw0rd", True, "y")
+    assert "pw0rd" not in repr(args)
+    bare = parse_task_args("http://a/x.zip -e -n y", "mirror")
+    assert (bare.extract, bare.extract_password, bare.join) == (True, None, False)

@@ -1,0 +1,92 @@
+"""Announcer: texts go out in the background, gathered per chat into lists of ≤ 4096 chars."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from telebot.tg.announce import Announcer, split_messages
+from tests.polling import wait_until
+
+
+class SlowMessenger:
+    """Records sends; the first send to a chat blocks until ``release`` is set (a chat whose
+    rate limit holds its sender)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, int | None]] = []
+        self.release = threading.Event()
+        self.first_started = threading.Event()
+        self._lock = threading.Lock()
+
+    def send_text(self, chat_id: int, text: str, *, reply_to: int | None = None) -> Any:
+        self.first_started.set()
+        if not self.release.wait(30):
+            raise AssertionError("never released")
+        with self._lock:
+            self.sent.append((chat_id, text, reply_to))
+
+
+def test_post_never_waits_and_a_burst_becomes_few_messages() -> None:
+    messenger = SlowMessenger()
+    announcer = Announcer(lambda: messenger, gather=0.0)  # type: ignore[arg-type, return-value]
+    try:
+        announcer.post(1, "✅ task 0", reply_to=10)
+        assert messenger.first_started.wait(10)
+        # The sender is stuck in Telegram's rate limit; posting still returns at once.
+        for n in range(1, 60):
+            announcer.post(1, f"✅ task {n}", reply_to=10 + n)
+        assert messenger.sent == []
+        messenger.release.set()
+        wait_until(lambda: sum(t.count("✅") for _, t, _ in messenger.sent) == 60, 10)
+    finally:
+        announcer.stop()
+    assert len(messenger.sent) == 2
+    first, second = messenger.sent
+    assert first == (1, "✅ task 0", 10)  # a lone text still answers its own command
+    assert second[2] is None  # a list of many commands answers none of them
+    assert all(f"task {n}" in second[1] for n in range(1, 60))
+
+
+def test_chats_are_separate_and_stop_flushes_without_gathering() -> None:
+    messenger = SlowMessenger()
+    messenger.release.set()
+    announcer = Announcer(lambda: messenger, gather=3600.0)  # type: ignore[arg-type, return-value]
+    announcer.post(1, "a", reply_to=5)
+    announcer.post(2, "b")
+    announcer.post(1, "c", reply_to=5)
+    announcer.stop(timeout=10)  # an hour's gathering is cut short: everything goes out now
+    assert sorted(messenger.sent) == [(1, "a\n\nc", 5), (2, "b", None)]
+
+
+def test_split_messages_keeps_whole_texts_and_lines_within_the_limit() -> None:
+    texts = [f"<b>name {n}</b>\nSize: {n} B" for n in range(400)]
+    messages = split_messages(texts, 4096)
+    assert len(messages) > 1 and all(len(m) <= 4096 for m in messages)
+    assert "\n\n".join(messages) == "\n\n".join(texts)  # nothing lost, no text cut
+    long_text = "\n".join(f"<code>line {n}</code>" for n in range(1000))
+    cut = split_messages([long_text], 4096)
+    assert all(len(m) <= 4096 for m in cut)
+    assert all(m.count("<code>") == m.count("</code>") for m in cut)
+    huge_line = "<b>" + "x&amp;" * 5000 + "</b>"
+    [shown] = split_messages([huge_line], 4096)
+    assert len(shown) <= 4096 and "<b>" not in shown and shown.endswith("…")
+
+
+def test_a_post_after_stop_is_dropped_not_raised() -> None:
+    messenger = SlowMessenger()
+    messenger.release.set()
+    announcer = Announcer(lambda: messenger, gather=0.0)  # type: ignore[arg-type, return-value]
+    announcer.stop()
+    announcer.post(1, "too late")  # a task that ends after shutdown must not crash its worker
+    assert messenger.sent == []
+
+
+def test_a_few_texts_for_different_commands_each_answer_their_own() -> None:
+    messenger = SlowMessenger()
+    messenger.release.set()
+    announcer = Announcer(lambda: messenger, gather=3600.0)  # type: ignore[arg-type, return-value]
+    announcer.post(1, "🚫 running cancelled", reply_to=5)
+    announcer.post(1, "🚫 queued cancelled", reply_to=6)
+    announcer.stop(timeout=10)
+    assert messenger.sent == [(1, "🚫 running cancelled", 5), (1, "🚫 queued cancelled", 6)]

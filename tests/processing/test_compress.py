@@ -312,3 +312,35 @@ def test_relative_task_folders_work(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                                    slot=1 if volume else 0, fmt="zip")
         assert out in result.parents and result.exists()
     assert not list(Path("downloads/g1/My Files").glob("*.zip*"))
+
+
+def test_the_bots_stage_list_runs_compress_last_with_the_leech_sinks_live_part_size(
+    tmp_path: Path,
+) -> None:
+    from telebot import wiring
+    from telebot.config import Config
+    from telebot.engine.pipeline import Pipeline
+    from telebot.sinks.telegram import TelegramSink
+
+    config = Config(bot_token="1:x", owner_id=1, download_dir=tmp_path / "d",
+                    mirror_dir=tmp_path / "m")
+    sink = TelegramSink(config, messenger=lambda: None)  # type: ignore[arg-type,return-value]
+    pipeline = Pipeline([], [], wiring.stage_factories(config, sink))
+    spec = TaskSpec(kind="leech", source="http://x/y", chat_id=1, user_id=1, join=True,
+                    extract=True, name_prefix="new-", compress=True, compress_format="7z")
+    assert [s.name for s in pipeline.stages_for(spec)] == ["join", "extract", "rename",
+                                                           "compress"]
+    (stage,) = [s for s in pipeline.stages_for(spec) if s.name == "compress"]
+    sink.default_part_size = 1_000_000  # /bsetting LEECH_SPLIT_SIZE, changed live
+    (tmp_path / "dl").mkdir()
+    (tmp_path / "dl" / "a.bin").write_bytes(os.urandom(2_500_000))
+    out = tmp_path / ".stage-3-compress"
+    out.mkdir()
+    result = stage.process(Task("g1", spec, tmp_path), tmp_path / "dl" / "a.bin", out)
+    sizes = [v.stat().st_size for v in sorted(result.iterdir())]
+    assert len(sizes) == 3 and max(sizes) == 1_000_000
+    mirror = TaskSpec(kind="mirror", source="http://x/y", chat_id=1, user_id=1, compress=True)
+    (stage,) = pipeline.stages_for(mirror)
+    out = tmp_path / ".stage-0-compress"
+    out.mkdir()
+    assert stage.process(Task("g2", mirror, tmp_path), tmp_path / "dl" / "a.bin", out).is_file()

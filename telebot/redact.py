@@ -45,9 +45,12 @@ _Q = r"(?:\"|'|&quot;|&#x27;|&#39;)"
 _CRED_FLAG = re.compile(
     rf"(?<![^\s>])(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
 )
-# -e/-z [password]: the password is optional, so a following flag ("-e -n x") is not one.
+# -e/-z [password]: the password is optional, so a following flag ("-e -n x"), a link (the
+# parser reads "-z <link>" as the link) or a help placeholder ("-z [password]") is no password.
+_ARCHIVE_VALUE = r"(?!-)(?!\S*://)(?!magnet:)(?!\[)"
 _ARCHIVE_FLAG = re.compile(
-    rf"(?<![^\s>])(-[ez])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>(?!-)[^\s<]+))", re.S
+    rf"(?<![^\s>])(-[ez])\s+{_ARCHIVE_VALUE}(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))",
+    re.S,
 )
 # -h "Key: value": keep the key (it helps to read the log), drop the value.
 _HEADER_FLAG_QUOTED = re.compile(rf"(?<![^\s>])(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?P=q)", re.S)
@@ -127,10 +130,10 @@ def redact_url(url: str) -> str:
     return redact(f"{parts.scheme}://{parts.hostname or ''}{parts.path[:80]}")
 
 
-# -ap, or an Authorization header given with -h: a command message carrying either is deleted
-# from the chat when the bot may (tg/bot.py).
+# -ap, -e/-z PASSWORD, or an Authorization header given with -h: a command message carrying
+# any of them is deleted from the chat when the bot may (tg/bot.py).
 _CARRIES = re.compile(
-    r"(?<!\S)-ap(?!\S)|(?<!\S)-[ez]\s+(?!-)\S|\b(?:proxy-)?authorization\s*:", re.I
+    rf"(?<!\S)-ap(?!\S)|(?<!\S)-[ez]\s+{_ARCHIVE_VALUE}\S|\b(?:proxy-)?authorization\s*:", re.I
 )
 
 

@@ -25,6 +25,7 @@ from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
 from telebot.engine.runner import Runner
 from telebot.engine.task import TaskSpec
 from telebot.processing.archivecheck import Limits
+from telebot.processing.compress import compress_factory
 from telebot.processing.extract import extract_factory
 from telebot.processing.join import join_factory
 from telebot.processing.rename import rename_stage_factory
@@ -107,8 +108,9 @@ def telegram_sink_factory(
     return factory
 
 
-def stage_factories(config: Config) -> list[StageFactory]:
-    """The processing stages, in the order they run: join before extract before compress."""
+def stage_factories(config: Config, leech_sink: TelegramSink) -> list[StageFactory]:
+    """The processing stages, in the order they run: join before extract before compress.
+    ``leech_sink`` gives a leech's part size, the size of -z's volumes."""
     limits = Limits(
         max_ratio=config.extract_max_ratio,
         max_files=config.extract_max_files,
@@ -117,8 +119,12 @@ def stage_factories(config: Config) -> list[StageFactory]:
     return [
         join_factory(),
         extract_factory(limits),
-        # Last: renaming (-ns, prefix/suffix) and skipped extensions act on the final result.
+        # Renaming (-ns, prefix/suffix) and skipped extensions act on the final result...
         rename_stage_factory,
+        # ...which -z archives last: the archive holds the renamed files and takes their name.
+        compress_factory(
+            lambda spec: leech_sink.part_size_for(spec) if spec.kind == "leech" else None
+        ),
     ]
 
 
@@ -274,6 +280,7 @@ def build_pipeline(
     ``disk`` is the STORAGE_THRESHOLD guard the sources pause or refuse on; ``leech_sink`` is
     passed in where /bsetting changes its part size live; ``store`` (the bot's, not a
     worker's) holds -m groups, whose members meet in one folder on this host."""
+    leech_sink = leech_sink or TelegramSink(cfg, messenger)
     groups = [group_source_factory(store)] if store is not None else []
     members = [group_member_sink_factory(cfg)] if store is not None else []
     return Pipeline(
@@ -293,7 +300,7 @@ def build_pipeline(
             rclone_sink_factory(cfg),
             telegram_sink_factory(cfg, messenger, leech_sink),
         ],
-        stages=stage_factories(cfg),
+        stages=stage_factories(cfg, leech_sink),
     )
 
 

@@ -36,6 +36,9 @@ TOKEN = "4440001:REDACTtestTOKENaaaaaaaaaaaaaaaaaaaaaa"
         ("/mirror http://h/a.zip -e ARCH1VE-PW -n x", "ARCH1VE-PW"),
         ('/mirror http://h/a.zip -e "two words" -j', "two words"),
         ("<code>/leech http://h/a -z ZIP-PW</code>", "ZIP-PW"),
+        ("/mirror http://h/f -z S3CRET -zf 7z", "S3CRET"),
+        ("/leech http://h/f -z 'two S3CRET words'", "S3CRET"),
+        ("<code>/mirror http://h/f -z S3CRET</code>", "S3CRET"),
     ],
 )
 def test_secrets_are_removed(text: str, gone: str) -> None:
@@ -53,6 +56,9 @@ def test_secrets_are_removed(text: str, gone: str) -> None:
         "https://h.example/f?id=1&page=2",
         "<code>-e [password]</code> extract archives",
         "/mirror http://h/a.zip -e -n x.zip -j",
+        "<code>-z [password]</code> archive the result",
+        "/mirror -z http://h.example/f",  # -z before the link: the link is no password
+        "/mirror http://h.example/f -z -zf 7z",
     ],
 )
 def test_ordinary_text_and_help_placeholders_are_kept(text: str) -> None:
@@ -79,6 +85,12 @@ def test_redact_url_keeps_host_and_path_only() -> None:
         ("/mirror http://h/a.zip -z pw -n x", True),
         ("/mirror http://h/a.zip -e -n x", False),
         ("/mirror http://h/a.zip -e", False),
+        ("/mirror http://h -z pw", True),
+        ("/mirror http://h -z 'pw two' -zf 7z", True),
+        ("/mirror http://h -z", False),
+        ("/mirror http://h -z -zf 7z", False),
+        ("/mirror -z http://h", False),
+        ("/mirror -z magnet:?xt=urn:btih:x", False),
     ],
 )
 def test_carries_credentials(text: str, carries: bool) -> None:

@@ -130,8 +130,12 @@ SECRET_SPEC = {
     "name": "f.bin",
     "extract": True,
     "extract_password": "ARCH1VE-PW",
+    "compress": True,
+    "compress_password": "ZIP-PASSWORD",
 }
-NEEDLES = (b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ARCH1VE-PW")
+NEEDLES = (
+    b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ARCH1VE-PW", b"ZIP-PASSWORD"
+)
 
 
 def _disk_bytes(folder: Path) -> bytes:

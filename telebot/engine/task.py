@@ -72,6 +72,9 @@ class TaskSpec:
     thumbnail: str | None = None  # leech: a Telegram file_id of the user's thumbnail
     group: str | None = None  # -m: the group this task's result joins (engine/groups.py)
     group_folder: str | None = None  # -m: the group's folder name (already a safe name)
+    compress: bool = False  # -z: the result into one archive (processing/compress.py)
+    compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
+    compress_format: str | None = None  # -zf zip|7z (None: zip)
 
     @property
     def seeding(self) -> bool:

@@ -20,6 +20,17 @@ from telebot.monitor.perf import monitor_performance
 MAX_PARTS = 999
 
 
+def leech_part_size(limit: int, default: int, requested: int | None) -> int:
+    """The size of a leech part: ``-sp`` (``requested``) or the default (LEECH_SPLIT_SIZE, live
+    from /bsetting), never over ``limit``, what the configured Bot API accepts. Computed by the
+    Telegram sink (``TelegramSink.part_size_for``) for its split and for the compress stage's
+    volumes, so a volume is never split again."""
+    wanted = requested or default
+    if wanted > limit:
+        raise BadInputError(f"-sp is over the {limit:,} byte upload limit of this Bot API")
+    return min(wanted, limit)
+
+
 def part_name(name: str, index: int) -> str:
     return f"{name}.{index:03d}"
 

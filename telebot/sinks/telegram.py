@@ -45,12 +45,12 @@ from typing import Any
 
 from telebot.config import Config
 from telebot.engine.pipeline import Delivery
-from telebot.engine.task import Task
-from telebot.errors import BadInputError, TaskCancelled, UploadError
+from telebot.engine.task import Task, TaskSpec
+from telebot.errors import TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
 from telebot.processing.media import media_fields
-from telebot.processing.split import part_name, plan_parts, write_part
+from telebot.processing.split import leech_part_size, part_name, plan_parts, write_part
 from telebot.processing.videosplit import VideoSplit, open_split
 from telebot.telegram.messenger import Messenger
 from telebot.usersettings import caption_for
@@ -137,11 +137,11 @@ class TelegramSink:
         self.default_part_size = config.leech_split_size  # LEECH_SPLIT_SIZE; /bsetting sets it
 
     def part_size(self, task: Task) -> int:
-        limit = self._config.upload_limit
-        wanted = task.spec.split_size or self.default_part_size
-        if wanted > limit:
-            raise BadInputError(f"-sp is over the {limit:,} byte upload limit of this Bot API")
-        return min(wanted, limit)
+        return self.part_size_for(task.spec)
+
+    def part_size_for(self, spec: TaskSpec) -> int:
+        """The leech part size for ``spec``; the compress stage's volumes use it too."""
+        return leech_part_size(self._config.upload_limit, self.default_part_size, spec.split_size)
 
     @monitor_performance("sink.telegram.deliver")
     def deliver(self, task: Task, path: Path) -> Delivery:

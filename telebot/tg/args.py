@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from telebot.config import parse_size
 from telebot.errors import BadInputError
+from telebot.processing.compress import archive_format
 from telebot.processing.rename import parse_rules
 
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
@@ -29,7 +30,7 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
 VALUE_FLAGS = frozenset(
-    {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m"}
+    {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m", "-zf"}
 )
 SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
@@ -59,6 +60,8 @@ class TaskArgs:
     name_subst: str | None = None  # -ns old/new|/re/new/r (checked by processing/rename.py)
     bulk_range: tuple[int | None, int | None] | None = None  # -b start:end (1-based, inclusive)
     folder: str | None = None  # -m folder: every result of -i/-b into one folder
+    compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
+    compress_format: str | None = None  # -zf zip|7z
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -178,6 +181,8 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         name_subst=_name_subst(_one(values, "-ns")),
         bulk_range=_parse_range(_one(values, "-b")),
         folder=_folder(_one(values, "-m")),
+        compress_password=_one(values, "-z"),
+        compress_format=_compress_format(_one(values, "-zf"), "-z" in switches),
     )
 
 
@@ -222,6 +227,14 @@ def _parse_split(text: str) -> int:
         raise BadInputError(
             f"-sp {text[:30]!r} is not a size: write e.g. -sp 500mb, -sp 2gb or -sp 1048576."
         ) from None
+
+
+def _compress_format(text: str | None, compress: bool) -> str | None:
+    if text is None:
+        return None
+    if not compress:
+        raise BadInputError("-zf needs -z: write -z -zf 7z (or -z <password> -zf 7z).")
+    return archive_format(text)
 
 
 def _parse_multi(text: str) -> int:

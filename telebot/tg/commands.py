@@ -99,7 +99,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
 TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-n name", "name of the result"),
     ("-e [password]", "extract archives"),
-    ("-z [password]", "zip the result"),
+    ("-z [password]", "archive the result (with a password: AES-256, which some old unzip "
+     "tools cannot open; I delete the message afterwards); with /leech, volumes of the part "
+     "size that 7-Zip opens from .001"),
+    ("-zf zip|7z", "archive format for -z (default zip; 7z with a password hides the names too)"),
     ("-j", "join split files (name.001, name.002, ...) before extracting"),
     ("-up dest", "/mirror: local or remote:path; /leech: a chat id you are a member of"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
@@ -119,9 +122,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
 # Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet, by the
 # TaskArgs attribute that records them: /help leaves them out, and a task using one is refused
 # with "not available yet" instead of the flag being ignored (tg/tasks.py).
-NOT_YET: dict[str, str] = {
-    "compress": "-z",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def command_names(spec: CommandSpec) -> tuple[str, ...]:

@@ -278,6 +278,9 @@ class TaskCommands:
             extract=args.extract,
             extract_password=args.extract_password,
             join=args.join,
+            compress=args.compress,
+            compress_password=args.compress_password,
+            compress_format=args.compress_format,
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         if kind == "leech" and not (args.as_document or args.as_media) and user.leech_type:

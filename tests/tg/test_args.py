@@ -74,6 +74,28 @@ def test_dangerous_headers_refused(header: str) -> None:
         parse_header(header)
 
 
+def test_compress_password_and_format() -> None:
+    args = parse_task_args("http://a -z 'my secret' -zf 7z", "leech")
+    wanted = (True, "my secret", "7z")
+    assert (args.compress, args.compress_password, args.compress_format) == wanted
+    assert "my secret" not in repr(args)
+    bare = parse_task_args("http://a -z -n x", "mirror")
+    assert (bare.compress, bare.compress_password, bare.compress_format) == (True, None, None)
+    assert bare.name == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("http://a -zf 7z", "-zf needs -z"),
+        ("http://a -z -zf rar", "-zf takes zip or 7z"),
+        ("http://a -z -zf", "-zf needs a value"),
+        ("http://a -z a -z b", "-z is given twice"),
+    ],
+)
+def test_compress_mistakes_are_explained(text: str, message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        parse_task_args(text, "mirror")
 def test_extract_join_and_the_archive_password() -> None:
     args = parse_task_args("http://a/x.zip -e pw0rd -j -n y", "mirror")
     assert (args.extract, args.extract_password, args.join, args.name) == (True, "pw0rd", True, "y")

@@ -14,3 +14,9 @@ def test_help_lists_only_flags_that_work() -> None:
         if line.startswith("<code>")
     }
     assert shown and not shown & set(NOT_YET.values()), shown
+
+
+def test_help_explains_compression_and_its_aes_caveat() -> None:
+    text = help_text(Level.USER)
+    assert "<code>-z [password]</code>" in text and "<code>-zf zip|7z</code>" in text
+    assert "AES-256" in text and "old unzip" in text

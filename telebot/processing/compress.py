@@ -1,0 +1,175 @@
+"""``-z [password]``: the result (a file or a folder) into one zip or 7z archive, by 7-Zip.
+
+* Relative names only: 7-Zip runs in the result's parent folder and is given the result's name,
+  so the archive holds ``name/...`` and never a path of the bot's disk. Symbolic links are
+  stored as links (``-snl``), never followed: a link cannot pull a file from outside the task.
+* Store mode when most bytes are already compressed (:mod:`telebot.processing.storemode`), else
+  the fast level.
+* A password encrypts with AES-256: zip by ``-mem=AES256`` (some old unzip tools cannot open it;
+  the help says so), 7z with ``-mhe=on`` so the names are hidden too. The password reaches 7-Zip
+  on its standard input (``-p`` without a value), never its command line.
+* With a volume size (leech: the Telegram part size, :data:`VolumeSize`) 7-Zip writes
+  volumes ``name.zip.001``, ``.002``, ... each at most that size: the sink sends each whole,
+  never splitting one again, and the set opens with 7-Zip from its first volume (or after
+  ``cat name.zip.0* > name.zip`` with any unzip). 7-Zip cannot write zip's own split format
+  (``.z01``), and its numbered volumes are the same for both formats. When everything fits
+  in one volume it is renamed to plain ``name.zip``.
+
+Everything is written inside the stage's ``out`` folder, 7-Zip's work folder included
+(``-w``), so a failed or cancelled run leaves nothing anywhere else; its partial output is
+removed before the error goes up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from telebot.engine.pipeline import Stage, StageFactory
+from telebot.engine.task import Task, TaskSpec
+from telebot.errors import BadInputError, ProcessingError
+from telebot.processing import sevenzip
+from telebot.processing.storemode import choose_level
+from telebot.sources.names import MAX_NAME_BYTES, fit_name
+
+FORMATS = ("zip", "7z")
+DEFAULT_FORMAT = "zip"
+# 7-Zip numbers volumes with three digits (.001) and goes on with more past 999.
+_VOLUME = re.compile(r"\.(\d{3,})$")
+_VOLUMES_DIR = ".volumes"  # 7-Zip writes the numbered volumes here first
+_WORK_DIR = ".work"  # 7-Zip's temporary files (-w), inside ``out`` like everything else
+
+#: The volume size for a spec, or None for one archive: for a leech, the Telegram sink's part
+#: size (``TelegramSink.part_size_for``, given by wiring.py: sinks sit above processing).
+VolumeSize = Callable[[TaskSpec], int | None]
+
+
+def archive_format(value: str | None) -> str:
+    """``-zf`` checked: ``zip`` (the default) or ``7z``."""
+    fmt = (value or DEFAULT_FORMAT).lower()
+    if fmt not in FORMATS:
+        raise BadInputError("-zf takes zip or 7z, e.g. -z -zf 7z.")
+    return fmt
+
+
+class CompressStage:
+    """The ``compress`` stage (see the module docstring for what it writes)."""
+
+    name = "compress"
+    engine = "7-Zip"
+
+    def __init__(self, volume_size: VolumeSize) -> None:
+        self._volume_size = volume_size
+
+    def process(self, task: Task, path: Path, out: Path) -> Path:
+        spec = task.spec
+        fmt = archive_format(spec.compress_format)
+        archive = archive_name(path.name, fmt)
+        total = _size_of(path)
+        task.progress(0, total)
+        volume = self._volume_size(spec)
+        password = spec.compress_password or None  # -z "" is no password
+        work = out / _WORK_DIR
+        work.mkdir()
+        target = out / _VOLUMES_DIR / archive if volume else out / archive
+        target.parent.mkdir(exist_ok=True)
+        args = _arguments(fmt, choose_level(path), password, volume, work)
+        try:
+            # Absolute: 7-Zip runs in the input's parent, and DOWNLOAD_DIR may be relative.
+            _, errors = sevenzip.run(
+                [*args, "--", str(target.absolute()), path.name],
+                password=password,
+                cancel=task.cancel_event,
+                on_percent=lambda percent: task.progress(total * percent // 100, total),
+                cwd=path.parent,
+            )
+            _refuse_warnings(errors)
+        except BaseException:
+            _clear(out)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        task.progress(total, total)
+        return _volumes_result(target.parent, out, archive) if volume else target
+
+
+def _size_of(path: Path) -> int:
+    """Bytes to archive. Refuses fifos, sockets and devices: 7-Zip would open a fifo and wait
+    for a writer for ever, deaf to SIGTERM (seen with 7-Zip 26.02)."""
+    if not path.is_dir():
+        return path.stat().st_size
+    size = 0
+    stack = [str(path)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    size += entry.stat(follow_symlinks=False).st_size
+                elif not entry.is_symlink():
+                    name = Path(entry.path).relative_to(path.parent)
+                    raise ProcessingError(f"cannot archive {name}: not a file or folder")
+    return size
+
+
+def _arguments(
+    fmt: str, level: int, password: str | None, volume: int | None, work: Path
+) -> list[str]:
+    args = ["a", f"-t{fmt}", f"-mx={level}", "-snl", f"-w{work.absolute()}", "-y"]
+    if fmt == "zip":
+        args.append("-mcu=on")  # names in UTF-8, flagged so, whatever the locale
+    if password:
+        args += ["-p", "-mem=AES256"] if fmt == "zip" else ["-p", "-mhe=on"]
+    if volume:
+        args.append(f"-v{volume}b")
+    return args
+
+
+def archive_name(name: str, fmt: str) -> str:
+    """``name.zip``; the name is trimmed so that ``name.zip.001`` still fits NAME_MAX."""
+    suffix = f".{fmt}"
+    room = MAX_NAME_BYTES - len(suffix) - len(".0000")  # volume numbers past 999 grow a digit
+    return fit_name(name, room) + suffix
+
+
+def _refuse_warnings(errors: list[str]) -> None:
+    """7-Zip exits 1 when it skipped a file it could not read: the archive would be silently
+    incomplete, so that is a failure here."""
+    problems = [line for line in errors if "WARNING" in line.upper() or "ERROR" in line.upper()]
+    if problems:
+        raise ProcessingError(f"7-Zip could not archive everything: {problems[-1][:300]}")
+
+
+def _volumes_result(folder: Path, out: Path, archive: str) -> Path:
+    """One volume becomes ``out/name.zip``; several become the folder ``out/name.zip/``."""
+    volumes = sorted(p for p in folder.iterdir() if _VOLUME.search(p.name))
+    if not volumes:
+        raise ProcessingError("7-Zip wrote no archive")
+    if len(volumes) == 1:
+        single = volumes[0].rename(out / archive)
+        folder.rmdir()
+        return single
+    return folder.rename(out / archive)
+
+
+def _clear(out: Path) -> None:
+    """Remove what the failed run wrote (the manager removes ``out`` too; a caller that is not
+    the manager gets the same promise)."""
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def compress_factory(volume_size: VolumeSize) -> StageFactory:
+    """The compress stage for specs with ``-z``."""
+    stage = CompressStage(volume_size)
+
+    def factory(spec: TaskSpec) -> Stage | None:
+        return stage if spec.compress else None
+
+    return factory

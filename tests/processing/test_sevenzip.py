@@ -16,6 +16,7 @@ from telebot import childproc
 from telebot.errors import ProcessingError, TaskCancelled
 from telebot.processing import sevenzip
 from tests.polling import wait_until
+from tests.processing.archive_helpers import cmdlines
 
 BINARY = sevenzip.find()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="7-Zip (7zz or 7z) is not installed")
@@ -55,17 +56,6 @@ def test_password_right_wrong_and_missing(tmp_path: Path) -> None:
         sevenzip.list_entries(archive, password=None, cancel=None)
 
 
-def _cmdlines() -> list[bytes]:
-    lines = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-            except OSError:
-                continue
-    return lines
-
-
 def test_the_password_never_reaches_a_command_line(tmp_path: Path) -> None:
     archive = make_7z(tmp_path, "big.7z", os.urandom(1 << 20) * 64, PASSWORD)
     seen: list[bytes] = []
@@ -83,7 +73,7 @@ def test_the_password_never_reaches_a_command_line(tmp_path: Path) -> None:
     worker = threading.Thread(target=extract)
     worker.start()
     while not done.is_set():  # look while 7-Zip runs, as often as we can
-        seen.extend(line for line in _cmdlines() if b"big.7z" in line)
+        seen.extend(line for line in cmdlines() if b"big.7z" in line)
     worker.join()
     assert seen, "7-Zip was never seen running"
     assert not any(PASSWORD.encode() in line for line in seen)
@@ -120,7 +110,7 @@ def test_cancel_stops_7zip_within_a_second(tmp_path: Path) -> None:
     assert not worker.is_alive() and failure and isinstance(failure[0], TaskCancelled)
     assert stopped_after < 1 + childproc.STOP_GRACE  # a generous bound: 7-Zip obeys SIGTERM
     assert archive.exists()
-    wait_until(lambda: not any(b"slow2.7z" in line for line in _cmdlines()), 5, "7-Zip exited")
+    wait_until(lambda: not any(b"slow2.7z" in line for line in cmdlines()), 5, "7-Zip exited")
 
 
 def test_names_with_wildcards_and_dashes_are_only_themselves(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telebot.errors import TaskCancelled
+from telebot.sandbox import Box
 
 # Linux <sys/prctl.h>: PR_SET_PDEATHSIG = 1.
 PR_SET_PDEATHSIG = 1
@@ -61,6 +62,7 @@ def spawn(
     stdin: int | None = subprocess.DEVNULL,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    box: Box | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` with pipes for stdout and stderr, in its own session, dying with the bot."""
     return subprocess.Popen(
@@ -106,6 +108,7 @@ def run_tool(
     *,
     cancel: threading.Event | None = None,
     timeout: float | None = None,
+    box: Box | None = None,
 ) -> ToolResult:
     """Run ``argv`` to the end and return its exit status and output.
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,37 @@ class Limits:
                 f"refused: you have {active_of_user} tasks running or queued, and each user "
                 f"may have {values.user_tasks} (USER_TASKS_LIMIT). Wait for one to finish."
             )
+        self._admit_size(spec)
+
+    def admit_all(
+        self, specs: Sequence[TaskSpec], active_of: Callable[[int], int]
+    ) -> list[str | None]:
+        """Why each of ``specs`` may not be queued (None: it may), judged together as if they
+        were queued in order: each admitted one takes a place the next of the same user cannot
+        have. The one admission check of -b, -i and -m; under the manager's lock, no I/O."""
+        values = self._values
+        taken: dict[int, int] = {}
+        reasons: list[str | None] = []
+        for spec in specs:
+            user = spec.user_id
+            active = active_of(user)
+            limited = values.user_tasks > 0 and not self._exempt(user)
+            if limited and active + taken.get(user, 0) >= values.user_tasks:
+                reasons.append(
+                    f"over USER_TASKS_LIMIT ({values.user_tasks} running or queued per user; "
+                    f"you have {active} now)"
+                )
+                continue
+            try:
+                self._admit_size(spec)
+            except BadInputError as exc:
+                reasons.append(str(exc).removeprefix("refused: "))
+                continue
+            taken[user] = taken.get(user, 0) + 1
+            reasons.append(None)
+        return reasons
+
+    def _admit_size(self, spec: TaskSpec) -> None:
         engine = "Telegram" if spec.source.startswith("tg:") and spec.tool is None else None
         if spec.file_size and engine is not None:
             # MAX_DOWNLOAD_SIZE is the source's own check, before getFile (sources/tgfile.py).

@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -27,7 +27,7 @@ from telebot.engine.limits import Limits
 from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
-from telebot.errors import TaskCancelled, TelebotError
+from telebot.errors import BadInputError, TaskCancelled, TelebotError
 from telebot.logs import task_context
 from telebot.redact import redact_url
 from telebot.store import GroupRecord, JournalEntry, Store
@@ -166,14 +166,48 @@ class TaskManager:
         """Queue a task. Its journal row is written *before* the task can be dispatched, so no
         other thread's dispatch can run and finish it first and leave an orphan row behind."""
         with self._lock:
-            if self._stopping:
-                raise TelebotError("the bot is shutting down; try again in a moment")
+            self._check_running()
             if gid is None:  # a restored task was admitted before the restart
                 # Under the lock, so two submits at once cannot both take the last place.
                 self.limits.admit(spec, self._active_of(spec.user_id))
-            gid = gid or self._unused_gid()
-            task = Task(gid, spec, self.download_dir / gid, clock=self._clock)
-            self._tasks[gid] = task  # holds the gid; not dispatchable until it is pending
+            task = self._register(spec, gid)
+        self._enqueue(task)
+        return task
+
+    def submit_many(self, specs: Sequence[TaskSpec], labels: Sequence[str]) -> list[Task]:
+        """Queue every one of ``specs`` (a -b or -i command), or none: they pass the admission
+        checks together (each admitted one counts against the next), and when any would be
+        refused :class:`BadInputError` names each refused one by its ``labels`` entry
+        ("line 3"). Not on the event loop (journal writes)."""
+        with self._lock:
+            self._check_running()
+            self._admit_all(specs, labels)
+            tasks = [self._register(spec, None) for spec in specs]
+        for task in tasks:
+            self._enqueue(task)
+        return tasks
+
+    def _admit_all(self, specs: Sequence[TaskSpec], labels: Sequence[str]) -> None:
+        """Under ``_lock``: raise :class:`BadInputError` unless all of ``specs`` may start."""
+        reasons = self.limits.admit_all(specs, self._active_of)
+        refused = [(label, why) for label, why in zip(labels, reasons, strict=True) if why]
+        if refused:
+            raise BadInputError(refusal_text(refused, len(specs)))
+
+    def _check_running(self) -> None:
+        if self._stopping:
+            raise TelebotError("the bot is shutting down; try again in a moment")
+
+    def _register(self, spec: TaskSpec, gid: str | None) -> Task:
+        """Under ``_lock``: a task holding its gid (and its user's place), not yet pending."""
+        gid = gid or self._unused_gid()
+        task = Task(gid, spec, self.download_dir / gid, clock=self._clock)
+        self._tasks[gid] = task
+        return task
+
+    def _enqueue(self, task: Task) -> None:
+        """Journal a registered task, then make it dispatchable."""
+        gid, spec = task.gid, task.spec
         try:
             self._journal_add(task)
         except BaseException:
@@ -187,7 +221,6 @@ class TaskManager:
         log.info("task %s queued: %s %s", gid, spec.kind, _redact_url(spec.source))
         self._listener.on_submitted(task)
         self._dispatch()
-        return task
 
     def _journal_add(self, task: Task) -> None:
         if self._store is None:
@@ -207,30 +240,50 @@ class TaskManager:
         ``_lock``."""
         return sum(1 for t in self._tasks.values() if t.spec.user_id == user_id)
 
-    def submit_group(self, members: list[TaskSpec], delivery: TaskSpec) -> str:
+    def submit_group(
+        self,
+        members: list[TaskSpec],
+        delivery: TaskSpec,
+        labels: Sequence[str] | None = None,
+    ) -> str:
         """Queue ``members`` as one -m group whose results ``delivery`` (its name is the folder)
-        delivers once all have ended (engine/groups.py); returns the group id. The group record
-        is written before the folder and before any member is queued. Not on the event loop."""
+        delivers once all have ended (engine/groups.py); returns the group id. The members pass
+        the admission checks together, as :meth:`submit_many` (a group starts whole or not at
+        all). The group record is written before the folder and before any member is queued.
+        Not on the event loop."""
         if self._store is None:
             raise TelebotError("-m needs the task journal")
         folder = groups.check_folder(delivery.name or "")
+        labels = labels or [f"link {n}" for n in range(1, len(members) + 1)]
         with self._lock:
-            if self._stopping:
-                raise TelebotError("the bot is shutting down; try again in a moment")
+            self._check_running()
+            self._admit_all(members, labels)
             ids: list[str] = []
             while len(ids) <= len(members):
                 gid = self._unused_gid()
                 if gid not in ids:
                     ids.append(gid)
-        group_id, gids = ids[0], ids[1:]
-        spec = replace(delivery, source=groups.group_source(group_id))
-        self._store.group_add(
-            group_id, chat_id=spec.chat_id, members=gids, spec=spec.to_json()
-        )
-        taskstate.create(self.download_dir / group_id, group_id, self._folder_mode)
-        (self.download_dir / group_id / folder).mkdir(mode=taskstate.PRIVATE_MODE, exist_ok=True)
-        for gid, member in zip(gids, members, strict=True):
-            self.submit(replace(member, group=group_id, group_folder=folder), gid=gid)
+            group_id, gids = ids[0], ids[1:]
+            spec = replace(delivery, source=groups.group_source(group_id))
+            tasks = [
+                self._register(replace(member, group=group_id, group_folder=folder), gid)
+                for gid, member in zip(gids, members, strict=True)
+            ]
+        try:
+            self._store.group_add(
+                group_id, chat_id=spec.chat_id, members=gids, spec=spec.to_json()
+            )
+            taskstate.create(self.download_dir / group_id, group_id, self._folder_mode)
+            (self.download_dir / group_id / folder).mkdir(
+                mode=taskstate.PRIVATE_MODE, exist_ok=True
+            )
+        except BaseException:
+            with self._lock:
+                for task in tasks:
+                    self._tasks.pop(task.gid, None)
+            raise
+        for task in tasks:
+            self._enqueue(task)
         return group_id
 
     def _unused_gid(self) -> str:
@@ -753,6 +806,21 @@ def describe_os_error(exc: OSError) -> str:
         return "permission denied while writing the result"
     name = Path(exc.filename).name if isinstance(exc.filename, str) else ""
     return f"file error: {exc.strerror or exc}" + (f" ({name})" if name else "")
+
+
+def refusal_text(refused: Sequence[tuple[str, str]], total: int) -> str:
+    """One reply for a list of which some items would be refused: how many, then each reason
+    once with the items it applies to ("line 3, line 4 and 96 more")."""
+    by_reason: dict[str, list[str]] = {}
+    for label, why in refused:
+        by_reason.setdefault(why, []).append(label)
+    lines = [f"nothing was started: {len(refused)} of the {total} would be refused."]
+    for why, labels in by_reason.items():
+        shown = ", ".join(labels[:5])
+        more = f" and {len(labels) - 5} more" if len(labels) > 5 else ""
+        lines.append(f"{shown}{more}: {why}")
+    lines.append("Send fewer (-b start:end picks lines), or wait for your tasks to finish.")
+    return "\n".join(lines)
 
 
 def _redact_url(url: str) -> str:

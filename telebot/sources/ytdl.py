@@ -279,6 +279,7 @@ class _ProgressHook:
         self._cap = cap  # MAX_DOWNLOAD_SIZE, over every file of the task
         self._file: str | None = None
         self._earlier = 0  # bytes of the files finished before the current one
+        self._whole = 0  # the last whole-task total given to the size checks
 
     def __call__(self, d: dict[str, Any]) -> None:
         task = self._task
@@ -292,6 +293,13 @@ class _ProgressHook:
         total = d.get("total_bytes") or d.get("total_bytes_estimate")
         done = int(d.get("downloaded_bytes") or 0)
         task.progress(done, int(total) if total else None)
+        if total and self._earlier and task.on_total is not None:
+            # A playlist: the status counts one entry, but the size limits (YTDL_LIMIT,
+            # LEECH_LIMIT, the disk) apply to the whole task, the entries before this one too.
+            whole = self._earlier + int(total)
+            if whole != self._whole:
+                self._whole = whole
+                task.on_total(task, whole)
         task.detail = _note(d)
         # yt-dlp's own max_filesize skips single HLS/DASH fragments instead: count here.
         if self._cap is not None and self._earlier + max(done, int(total or 0)) > self._cap:

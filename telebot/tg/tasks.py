@@ -151,22 +151,20 @@ class TaskCommands:
         if args.folder is not None and self.config.celery_broker_url:
             # A group's results meet in one folder on one disk; workers each have their own.
             raise BadInputError("-m is not available when tasks run on scale-out workers.")
+        labels = [item.label for item in items]
         if args.folder is None:
-            await asyncio.to_thread(self._submit_many, specs)
+            # All or none, checked together (engine: TaskManager.submit_many).
+            await asyncio.to_thread(self.manager.submit_many, specs, labels)
             self._announce(chat.id, message.message_id, f"📋 Started {len(specs)} tasks.")
             return
         delivery = self._delivery_spec(args, kind, chat.id, user.id, message.message_id, settings)
-        await asyncio.to_thread(self.manager.submit_group, specs, delivery)
+        await asyncio.to_thread(self.manager.submit_group, specs, delivery, labels)
         self._announce(
             chat.id,
             message.message_id,
             f"📋 Started {len(specs)} tasks; their results go into one folder, "
             f"<b>{html.escape(delivery.name or '')}</b>, delivered when all are done.",
         )
-
-    def _submit_many(self, specs: list[TaskSpec]) -> None:
-        for spec in specs:
-            self.manager.submit(spec)
 
     def _delivery_spec(
         self,

@@ -149,12 +149,14 @@ def build_limits(ctx: BotContext) -> TaskLimits:
     """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
     cfg = ctx.config
     cfg.download_dir.mkdir(parents=True, exist_ok=True)  # statvfs needs it (app.py makes it too)
+    finder = DuplicateFinder(cfg.mirror_dir, cfg.rclone_config)
     sandbox.set_storage_threshold(cfg.storage_threshold)  # with /bsetting's stored value
     return TaskLimits(
         limit_values(cfg),
         exempt=ctx.auth.is_sudo,
         disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
-        duplicates=DuplicateFinder(cfg.mirror_dir, cfg.rclone_config),
+        duplicates=finder,
+        result_duplicates=finder.of_result,
     )
 
 

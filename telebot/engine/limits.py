@@ -38,6 +38,18 @@ log = logging.getLogger(__name__)
 
 #: ``(spec, name, size)`` → where an equal result already is, or None (sinks/duplicates.py).
 DuplicateFinder = Callable[[TaskSpec, str, int], "str | None"]
+#: ``(spec, result)`` → where a result equal to the processed ``result`` already is, or None.
+ResultDuplicateFinder = Callable[[TaskSpec, Path], "str | None"]
+
+
+def reshapes_result(spec: TaskSpec) -> bool:
+    """True when the stages give the result another name or size than the download's (-e,
+    -z, -j, -ns, a prefix or suffix, excluded extensions): only the processed result can then
+    be compared with what is at the destination."""
+    return bool(
+        spec.extract or spec.compress or spec.join or spec.name_subst or spec.name_prefix
+        or spec.name_suffix or spec.exclude_ext
+    )  # fmt: skip
 
 
 class Refused(DownloadError):
@@ -79,11 +91,13 @@ class Limits:
         exempt: Callable[[int], bool] = lambda user_id: False,
         disk: DiskGuard | None = None,
         duplicates: DuplicateFinder | None = None,
+        result_duplicates: ResultDuplicateFinder | None = None,
     ) -> None:
         self._values = values or LimitValues()
         self._exempt = exempt
         self.disk = disk
         self._duplicates = duplicates
+        self._result_duplicates = result_duplicates
 
     @property
     def values(self) -> LimitValues:
@@ -197,6 +211,8 @@ class Limits:
         spec = task.spec
         if not self._values.stop_duplicate or self._duplicates is None or spec.kind != "mirror":
             return  # leech results go to a chat: there is nothing there to compare with
+        if reshapes_result(spec):
+            return  # the download is not what will be delivered: before_delivery compares
         try:
             where = self._duplicates(spec, task.name, total)
         except Exception:  # a failed look-up must not cost the download
@@ -206,6 +222,26 @@ class Limits:
             raise Refused(
                 f"not downloaded again: {task.name} ({format_size(total)}) is already at "
                 f"{where} (STOP_DUPLICATE)"
+            )
+
+
+    def before_delivery(self, task: Task, result: Path) -> None:
+        """``STOP_DUPLICATE`` for a result the stages reshaped (:func:`reshapes_result`):
+        compared by the name and size it will be delivered under. Raises :class:`Refused`."""
+        spec = task.spec
+        finder = self._result_duplicates
+        if not self._values.stop_duplicate or finder is None or spec.kind != "mirror":
+            return
+        if not reshapes_result(spec):
+            return  # compared before downloading (on_total)
+        try:
+            where = finder(spec, result)
+        except Exception:  # a failed look-up must not cost the delivery
+            log.warning("duplicate check failed for task %s", task.gid, exc_info=True)
+            return
+        if where is not None:
+            raise Refused(
+                f"not delivered again: the result is already at {where} (STOP_DUPLICATE)"
             )
 
 

@@ -444,6 +444,7 @@ class TaskManager:
                 assert isinstance(fetched, Path)
                 path = remember_fetched(task, fetched)
             path = self._process(task, path)
+            self.limits.before_delivery(task, path)
             task.result = self._stage(
                 task,
                 State.UPLOADING,

@@ -1,10 +1,13 @@
 """STOP_DUPLICATE: is a result with this name and size already at the task's destination?
 
 Asked by :meth:`telebot.engine.limits.Limits.on_total` once the source knows the name and size
-(before the body is fetched). The destination is the one the sink would use: the local mirror
-folder (``spec.upload`` None or ``local``) or an rclone ``remote:path``, looked up with
-``rclone lsjson --stat`` (and ``rclone size`` for a folder) through :func:`run_rclone`. Leech
-tasks are never asked: their destination is a chat, where there is nothing to list.
+(before the body is fetched) — or, when the stages reshape the result (``-e``, ``-z``, ``-j``,
+renaming), by :meth:`~telebot.engine.limits.Limits.before_delivery` with the processed result,
+under the name the sink will give it (:meth:`DuplicateFinder.of_result`). The destination is
+the one the sink would use: the local mirror folder (``spec.upload`` None or ``local``) or an
+rclone ``remote:path``, looked up with ``rclone lsjson --stat`` (and ``rclone size`` for a
+folder) through :func:`run_rclone`. Leech tasks are never asked: their destination is a chat,
+where there is nothing to list.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from telebot.engine.task import TaskSpec
 from telebot.errors import TelebotError
 from telebot.fileio.walk import tree_size
+from telebot.processing.rename import delivered_name
 from telebot.sinks.rclone import run_rclone
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.names import sanitize_filename
@@ -33,6 +37,15 @@ class DuplicateFinder:
     def __call__(self, spec: TaskSpec, name: str, size: int) -> str | None:
         # The sink names the result the same way (sinks/local.py, sinks/rclone.py).
         wanted = sanitize_filename(spec.name or name, fallback=name)
+        if looks_remote(spec.upload):
+            return self._on_remote(spec.upload or "", wanted, size)
+        return self._local(wanted, size)
+
+    def of_result(self, spec: TaskSpec, result: Path) -> str | None:
+        """Where a result equal to the processed ``result`` already is: same delivered name
+        (``-n``, or what renaming made of it), same size."""
+        wanted = sanitize_filename(delivered_name(spec, result), fallback=result.name)
+        size = tree_size(result) if result.is_dir() else result.stat().st_size
         if looks_remote(spec.upload):
             return self._on_remote(spec.upload or "", wanted, size)
         return self._local(wanted, size)

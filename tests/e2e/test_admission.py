@@ -80,3 +80,33 @@ def test_ytdl_limit_applies_to_a_playlists_total(
     failed = text_of(wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=90))
     assert "(YTDL_LIMIT); Clips is" in failed, failed
     assert files_in(bot.mirror_dir) == []
+
+
+def test_stop_duplicate_compares_the_name_that_will_be_delivered(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """With -z the result is report.txt.zip, not report.txt: a report.txt at the destination is
+    no duplicate of it, and a report.txt.zip of the same size is."""
+    from tests.conftest import OWNER
+
+    bot = make_bot(STOP_DUPLICATE="true", STORAGE_THRESHOLD="0")
+    res = origin.add("/report.txt", size=200 * KiB, seed=9)
+    bot.mirror_dir.mkdir(exist_ok=True)
+    (bot.mirror_dir / "report.txt").write_bytes(res.bytes())  # the link's name, plain
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/report.txt -z", chat_id=OWNER, user_id=OWNER)
+    done = text_of(wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since, timeout=60))
+    assert "✅" in done, done
+    assert sorted(p.name for p in files_in(bot.mirror_dir)) == ["report.txt", "report.txt.zip"]
+    # The same again: now report.txt.zip (same size) is there, and nothing new is delivered.
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/report.txt -z", chat_id=OWNER, user_id=OWNER)
+    again = text_of(wait_text(bot_api, r"STOP_DUPLICATE", chat_id=OWNER, since=since, timeout=60))
+    assert "not delivered again: the result is already at mirror/report.txt.zip" in again, again
+    assert sorted(p.name for p in files_in(bot.mirror_dir)) == ["report.txt", "report.txt.zip"]
+    # -ns renames report.txt to notes.txt: the plain report.txt there is no duplicate.
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/report.txt -ns report/notes", chat_id=OWNER,
+                         user_id=OWNER)  # fmt: skip
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert "notes.txt" in {p.name for p in files_in(bot.mirror_dir)}

@@ -294,7 +294,9 @@ def build_pipeline(
             clone_source_factory(cfg.rclone_config),
             ytdl_factory(cfg, lambda: quality, disk=disk),  # first: it takes only /ytdl specs
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
-            torrent_source_factory(cfg, torrents, messenger, chooser=chooser, seeding=seeding),
+            torrent_source_factory(
+                cfg, torrents, messenger, chooser=chooser, seeding=seeding, disk=disk
+            ),
             telegram_file_factory(cfg, messenger, disk=disk),
             direct_link_factory(cfg, disk=disk),
         ],

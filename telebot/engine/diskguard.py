@@ -26,6 +26,13 @@ way, e.g. for an extraction whose unpacked size the archive lists::
 A child process that writes by itself (7-Zip, ffmpeg) cannot be gated per write: check the
 known size first, and otherwise compare :meth:`DiskGuard.room` in the loop that waits for it.
 
+**Reservations.** Two downloads whose sizes became known at the same moment would each see the
+same free space. So a task that passed :meth:`DiskGuard.check` with a ``key`` *reserves* what
+it will still write (:meth:`DiskGuard.reserve`, released at the task's end): every later check,
+gate and :meth:`DiskGuard.room` counts the part of each reservation not yet on disk
+(:func:`allocated` of its folder) as used. A writer that fills its own reservation therefore
+sees its room unchanged, and one whose disk was taken by others pauses.
+
 A gate is cheap on the hot path: it asks the file system (``statvfs``) only when the bytes
 written since its last look could have used up the room it saw then, or after
 :data:`RECHECK_SECONDS` (other tasks write too). The free-space function and the clock are
@@ -68,6 +75,19 @@ def statvfs_free(path: Path) -> FreeSpace:
     return free
 
 
+def allocated(folder: Path) -> int:
+    """Bytes already allocated on disk under ``folder`` (a resumed, preallocated or sparse
+    download counts what is really there)."""
+    used = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                used += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                continue
+    return used
+
+
 class DiskGuard:
     """Keeps ``threshold`` bytes free on one file system; thread-safe, one per bot."""
 
@@ -83,6 +103,10 @@ class DiskGuard:
         self._free = free
         self._clock = clock
         self._poll = poll
+        self._reserved: dict[str, tuple[int, Path]] = {}  # key -> (bytes in all, its folder)
+        self._lock = threading.Lock()
+        # outstanding() walks folders: gates polling every second share one recent answer.
+        self._outstanding_cache: tuple[float, int] | None = None
 
     @property
     def threshold(self) -> int:
@@ -96,20 +120,51 @@ class DiskGuard:
         return self._free()
 
     def room(self) -> int:
-        """Bytes that may still be written before the threshold (negative: already below)."""
-        return self._free() - self._threshold
+        """Bytes that may still be written before the threshold, the unwritten part of every
+        reservation counted as used (negative: already below)."""
+        return self._free() - self._threshold - self.outstanding()
 
-    def check(self, need: int, what: str = "this task") -> None:
-        """Raise :class:`NoRoom` when writing ``need`` more bytes would cross the threshold."""
+    def check(self, need: int, what: str = "this task", *, key: str | None = None) -> None:
+        """Raise :class:`NoRoom` when writing ``need`` more bytes would cross the threshold,
+        counting the other reservations (``key``'s own reservation, if any, is ``need``)."""
         if self._threshold <= 0 or need <= 0:
             return
         free = self._free()
-        if free - need < self._threshold:
+        others = self.outstanding(excluding=key, fresh=True)
+        if free - others - need < self._threshold:
+            held = f", {format_size(others)} of it promised to other tasks" if others else ""
             raise NoRoom(
                 f"not enough disk space: {what} needs {format_size(need)}, "
-                f"{format_size(free)} free, and {format_size(self._threshold)} must stay "
-                "free (STORAGE_THRESHOLD)"
+                f"{format_size(free)} free{held}, and {format_size(self._threshold)} must "
+                "stay free (STORAGE_THRESHOLD)"
             )
+
+    def reserve(self, key: str, total: int, folder: Path) -> None:
+        """Hold room for ``total`` bytes under ``folder`` (what is there already counts)
+        until :meth:`release`; a second call replaces the first (a size that changed)."""
+        with self._lock:
+            self._reserved[key] = (total, folder)
+            self._outstanding_cache = None
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            if self._reserved.pop(key, None) is not None:
+                self._outstanding_cache = None
+
+    def outstanding(self, *, excluding: str | None = None, fresh: bool = False) -> int:
+        """Reserved bytes not yet on disk, over every reservation but ``excluding``'s.
+        Without ``fresh`` (and ``excluding``) an answer up to :data:`RECHECK_SECONDS` old."""
+        with self._lock:
+            cached = self._outstanding_cache
+            items = [v for k, v in self._reserved.items() if k != excluding]
+        now = self._clock()
+        if not (fresh or excluding) and cached and now - cached[0] < RECHECK_SECONDS:
+            return cached[1]
+        total = sum(max(0, size - allocated(folder)) for size, folder in items)
+        if excluding is None:
+            with self._lock:
+                self._outstanding_cache = (now, total)
+        return total
 
     def waiting_line(self, free: int) -> str:
         return f"⏸ waiting for disk space: {format_size(free)} free, keeping " + format_size(
@@ -154,7 +209,7 @@ class SpaceGate:
         try:
             while True:
                 free = guard.free()
-                room = free - guard.threshold
+                room = free - guard.threshold - guard.outstanding()
                 if room >= n:
                     with self._lock:
                         self._allowance, self._looked_at = room - n, guard._clock()

@@ -23,13 +23,12 @@ from the disk threshold: that protects the host, not a quota. The values can be 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from telebot.engine.diskguard import DiskGuard
+from telebot.engine.diskguard import DiskGuard, allocated
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, DownloadError
 from telebot.units import format_bytes, format_size
@@ -197,7 +196,7 @@ class Limits:
         try:
             self.check_size(task.spec, engine, total, task.name)
             if self.disk is not None:
-                self.disk.check(max(0, total - allocated(task.workdir)), "it")
+                self._reserve(task, total)
             if first:
                 self._check_duplicate(task, total)
         except Refused as exc:
@@ -206,6 +205,22 @@ class Limits:
         except DownloadError as exc:  # NoRoom
             task.refuse(str(exc))
             raise Refused(str(exc)) from None
+
+    def _reserve(self, task: Task, total: int) -> None:
+        """STORAGE_THRESHOLD for a known size, and a reservation later tasks see. A stage that
+        writes a new copy before the download is removed (-j, -e, -z) needs room for both."""
+        assert self.disk is not None
+        spec = task.spec
+        copies = spec.join or spec.extract or spec.compress
+        whole = total * 2 if copies else total
+        what = "it and the copy its processing writes" if copies else "it"
+        self.disk.check(max(0, whole - allocated(task.workdir)), what, key=task.gid)
+        self.disk.reserve(task.gid, whole, task.workdir)
+
+    def release(self, task: Task) -> None:
+        """The task ended: its disk reservation is free for others."""
+        if self.disk is not None:
+            self.disk.release(task.gid)
 
     def _check_duplicate(self, task: Task, total: int) -> None:
         spec = task.spec
@@ -243,16 +258,3 @@ class Limits:
             raise Refused(
                 f"not delivered again: the result is already at {where} (STOP_DUPLICATE)"
             )
-
-
-def allocated(folder: Path) -> int:
-    """Bytes already allocated on disk under ``folder`` (a resumed or preallocated download
-    counts them against its total already)."""
-    used = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                used += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                continue
-    return used

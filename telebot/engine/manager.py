@@ -403,6 +403,7 @@ class TaskManager:
                 state = self._execute(task)
             finally:
                 self._download_slots.forget(task.gid)  # if it ended before taking its place
+                self.limits.release(task)  # its disk reservation (STORAGE_THRESHOLD)
             if task.refusal is not None:  # a limit stopped it, whatever the source made of that
                 task.error, state = task.refusal, State.FAILED
             return state

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import USER
 from tests.e2e.helpers import files_in, text_of, wait_text
+from tests.e2e.test_limits import small_disk  # noqa: F401  (the 64 MiB tmpfs fixture)
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
 from tests.polling import wait_until
@@ -110,3 +111,25 @@ def test_stop_duplicate_compares_the_name_that_will_be_delivered(
                          user_id=OWNER)  # fmt: skip
     wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
     assert "notes.txt" in {p.name for p in files_in(bot.mirror_dir)}
+
+
+def test_a_stage_that_writes_a_copy_needs_room_for_it(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, small_disk: Any  # noqa: F811
+) -> None:
+    """-z writes the archive before the download is removed: on a 64 MiB disk keeping 24 MiB
+    free, 25 MiB fit but 25 MiB plus its archive do not, and that is said before downloading."""
+    from tests.conftest import OWNER
+
+    bot = make_bot(STORAGE_THRESHOLD="24mib")
+    origin.add("/big.bin", size=25 * 1024 * KiB, seed=11)
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/big.bin -z", chat_id=OWNER, user_id=OWNER)
+    failed = text_of(wait_text(bot_api, r"❌", chat_id=OWNER, since=since, timeout=60))
+    assert "it and the copy its processing writes needs 50.0 MiB" in failed, failed
+    assert "STORAGE_THRESHOLD" in failed
+    assert origin.requests_for("/big.bin", "GET") == []  # refused before the body
+    assert files_in(bot.mirror_dir) == []
+    # Without -z the same file fits.
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/big.bin", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)

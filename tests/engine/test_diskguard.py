@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,44 @@ def test_a_paused_gate_stops_on_cancel() -> None:
     stop.set()
     with pytest.raises(TaskCancelled):
         gate.wait(1, stop)
+
+
+def test_a_reservation_is_seen_by_later_checks_and_freed_at_release(tmp_path: Path) -> None:
+    """Two sizes known at the same moment: the second sees what the first was promised."""
+    guard = DiskGuard(1000 * MB, Disk(2000 * MB))
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    guard.check(800 * MB, key="a")
+    guard.reserve("a", 800 * MB, first)
+    with pytest.raises(NoRoom, match=r"800 MB of it promised to other tasks"):
+        guard.check(800 * MB, key="b")
+    guard.check(800 * MB, key="a")  # its own reservation is not counted against itself
+    assert guard.room() == 200 * MB
+    guard.release("a")
+    guard.check(800 * MB, key="b")
+    assert guard.room() == 1000 * MB
+
+
+def test_what_is_on_disk_already_leaves_the_reservation(tmp_path: Path) -> None:
+    disk = Disk(2000 * MB)
+    guard = DiskGuard(1000 * MB, disk, clock=lambda: 0.0)
+    folder = tmp_path / "a"
+    folder.mkdir()
+    guard.reserve("a", 3 * MB, folder)
+    assert guard.outstanding(fresh=True) == 3 * MB
+    (folder / "part").write_bytes(b"x" * MB)
+    assert 1 * MB < guard.outstanding(fresh=True) <= 2 * MB  # 1 MB of the 3 is written
+
+
+def test_a_gate_counts_other_tasks_reservations(tmp_path: Path) -> None:
+    guard = DiskGuard(1000 * MB, Disk(1500 * MB), poll=0.01)
+    folder = tmp_path / "a"
+    folder.mkdir()
+    guard.reserve("a", 600 * MB, folder)
+    notes: list[str | None] = []
+    gate = guard.gate(notes.append)
+    stop = threading.Event()
+    threading.Timer(0.2, lambda: guard.release("a")).start()
+    gate.wait(MB, stop)  # paused until the reservation was released
+    assert notes and notes[0] is not None and notes[-1] is None

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import libtorrent as lt
 
+from telebot.engine.diskguard import DiskGuard
 from telebot.engine.task import Task
 from telebot.errors import DownloadError, TaskCancelled
 from telebot.sources.torrent.choose import FileChooser, FileEntry
@@ -41,8 +42,10 @@ class TorrentJob:
         *,
         chooser: FileChooser | None = None,
         clock: Callable[[], float] = time.monotonic,
+        disk: DiskGuard | None = None,
     ) -> None:
         self.task = task
+        self.disk = disk  # STORAGE_THRESHOLD: pieces land sparse, so the download pauses
         self.session = session
         self.watch = watch
         self.handle = watch.handle
@@ -52,6 +55,7 @@ class TorrentJob:
         self.settings = session.settings
         self.priorities: list[int] = []
         self._saved_at, self._saved_done = 0.0, 0
+        self._paused_for_disk = False
 
     def run(self) -> Path:
         """Download and return the single file, or the torrent's folder."""
@@ -108,6 +112,10 @@ class TorrentJob:
             # whose pieces straddle an unselected file).
             self.task.progress(done, st.total_wanted if applied else wanted)
             now = self.clock()
+            if self._wait_for_disk():
+                last_change = now  # waiting for disk space is not a dead torrent
+                self._tick()
+                continue
             if done != last_done:
                 last_done, last_change = done, now
             if applied and st.is_finished and done >= st.total_wanted:
@@ -124,6 +132,27 @@ class TorrentJob:
             self.task.detail = f"seeds {st.num_seeds} · peers {st.num_peers}{stalled}"
             self._maybe_save(st, now, wanted)
             self._tick()
+
+    def _wait_for_disk(self) -> bool:
+        """Pause the torrent while the disk is below STORAGE_THRESHOLD (other tasks' promised
+        room counted), resume it when space returns; True while paused. A torrent writes
+        pieces into sparse files, so the size check before it started cannot hold alone."""
+        disk = self.disk
+        if disk is None or disk.threshold <= 0:
+            return False
+        low = disk.room() < 0
+        # Upload mode, not pause(): it stops piece requests (so nothing more is written) but
+        # keeps the peer connections, which a pause drops and a peer-hint-only swarm never
+        # gives back (docs/ENGINES.md, libtorrent).
+        if low and not self._paused_for_disk:
+            self.handle.set_flags(lt.torrent_flags.upload_mode)
+        elif not low and self._paused_for_disk:
+            self.handle.unset_flags(lt.torrent_flags.upload_mode)
+            self.task.note = None
+        self._paused_for_disk = low
+        if low:
+            self.task.note = disk.waiting_line(disk.free())
+        return low
 
     def _maybe_save(self, st: lt.torrent_status, now: float, wanted: int) -> None:
         """Resume data every resume_interval, and after every RESUME_STEP of the data."""

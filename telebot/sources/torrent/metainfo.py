@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from telebot.config import Config
+from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import SourceFactory
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, DownloadError
@@ -78,9 +79,12 @@ def torrent_source_factory(
     messenger: Callable[[], Messenger],
     chooser: FileChooser | None = None,
     seeding: Seeding | None = None,
+    disk: DiskGuard | None = None,
 ) -> SourceFactory:
     """The wiring's one line: torrents from magnets, .torrent links and Telegram documents."""
     telegram = TelegramFileSource(config, messenger)
     fetcher = MetainfoFetcher(config, telegram=telegram.fetch)
-    source = TorrentSource(session, metainfo=fetcher, chooser=chooser, seeding=seeding)
+    source = TorrentSource(
+        session, metainfo=fetcher, chooser=chooser, seeding=seeding, disk=disk
+    )
     return torrent_factory(source)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import libtorrent as lt
 
+from telebot.engine.diskguard import DiskGuard
 from telebot.engine.manager import SHUTDOWN_REASON
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
@@ -54,8 +55,10 @@ class TorrentSource:
         chooser: FileChooser | None = None,
         seeding: Seeding | None = None,
         clock: Callable[[], float] = time.monotonic,
+        disk: DiskGuard | None = None,
     ) -> None:
         self._session = session
+        self._disk = disk
         self._seeding = seeding
         self._metainfo = metainfo
         self._chooser = chooser
@@ -67,7 +70,10 @@ class TorrentSource:
         data_dir.mkdir(parents=True, exist_ok=True)
         watch = self._session.add(self._params(task, data_dir), task.workdir / RESUME_FILE)
         chooser = self._chooser if task.spec.select else None
-        job = TorrentJob(task, self._session, watch, data_dir, chooser=chooser, clock=self._clock)
+        job = TorrentJob(
+            task, self._session, watch, data_dir, chooser=chooser, clock=self._clock,
+            disk=self._disk,
+        )  # fmt: skip
         try:
             path = job.run()
         except TaskCancelled:

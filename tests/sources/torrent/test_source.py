@@ -290,3 +290,33 @@ def test_room_check_refuses_what_the_disk_cannot_hold(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match="not enough disk space"):
         check_room(free * 2, 0, tmp_path, None)
     check_room(free * 2, free * 2 - 1, tmp_path, None)  # most of it is already on disk
+
+
+def test_a_torrent_pauses_while_the_disk_is_low_and_resumes(
+    tmp_path: Path, seeder: Seeder, make_leecher: Callable[..., Leecher]
+) -> None:
+    """STORAGE_THRESHOLD mid-download: pieces land sparse, so a torrent must pause, not fail,
+    when other writers take the room, and go on when it returns."""
+    from telebot.engine.diskguard import DiskGuard
+
+    free = {"bytes": 10**12}
+    guard = DiskGuard(10**9, lambda: free["bytes"], poll=0.05)
+    leecher = make_leecher()
+    leecher.source._disk = guard  # what wiring passes (torrent_source_factory(disk=...))
+    torrent, original = seeded_pack(tmp_path, seeder)
+    seeder.throttle(200_000)  # ~5 s for the pack: time to see the pause
+    task = leecher.task(magnet(torrent, seeder.port))
+    worker, result = fetch_in_thread(leecher, task)
+    wait_until(lambda: task.done > 0, 30)
+    free["bytes"] = 10**8  # someone filled the disk: below the threshold
+    wait_until(lambda: (task.note or "").startswith("⏸ waiting for disk space"), 10)
+    paused_at = task.done
+    handle = leecher.session._watches[0].handle
+    wait_until(lambda: bool(handle.status().flags & lt.torrent_flags.upload_mode), 10)
+    # Pieces requested before the pause may still land, but the torrent stays unfinished.
+    assert worker.is_alive() and paused_at <= task.done < sum(PACK.values())
+    free["bytes"] = 10**12
+    worker.join(60)
+    assert not worker.is_alive() and task.note is None
+    assert isinstance(result[0], Path), result
+    same_tree(result[0], original)

@@ -10,8 +10,8 @@ tasks). A task body only waits while this process's task threads run the pipelin
 process serves all of them and shares one libtorrent session, one Bot API client and the
 download/upload slots; ``solo`` would run one task at a time, and ``prefork`` would give each
 child its own session and slots (and ``kill -9`` of one child is what reject-on-worker-lost is
-for, which the threads pool does not need: the whole process dies, the messages stay
-unacknowledged and are redelivered after the visibility timeout).
+for, which the threads pool does not need: the whole process dies, its leases expire within
+``WORKER_LOCK_TTL`` and the front sends those tasks again, scale/front.py).
 
 Exit codes: 0 clean stop, 2 bad configuration.
 """
@@ -185,8 +185,10 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     app = make_app(config)
 
     @app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
-    def run(self: Any, gid: str, sealed: dict[str, Any]) -> str:
-        return side.run(self.retry, gid, sealed)
+    def run(self: Any, *args: Any, **kwargs: Any) -> str:
+        # Any arguments: WorkerSide.run refuses (and logs) whatever is not one sealed message,
+        # where a fixed signature would make Celery fail a forged message with a traceback.
+        return side.run(*args, **kwargs)
 
     def shutting_down(**_: Any) -> None:
         # Off the signal handler: interrupting the tasks waits for them to save their state.

@@ -4,9 +4,16 @@ The Celery task (threads pool) only hands the task to the local manager and wait
 so the pipeline code runs exactly as in one process (``LocalRunner`` threads, the download and
 upload slots), knowing nothing of Celery. Around it:
 
-* a lock per gid (``SET NX`` with a TTL, renewed while the task runs): a copy the broker
-  redelivers while the first still runs (celery/celery#5935) waits and retries instead of
-  running beside it; a dead worker's lock expires, so its redelivered task runs elsewhere;
+* every message is opened and checked whole first (:func:`protocol.open_task`): a forged,
+  damaged, expired or replayed one is refused and logged before any key or path is built
+  from it, and the worker serves on;
+* a lease per running task: the gid's lock (``SET NX`` with a TTL, renewed while the task
+  runs), taken in one script with the check that the message is the task's current attempt
+  and that the task has not ended. A copy the broker redelivers while the first still runs
+  (celery/celery#5935) is dropped; when a worker dies, its lease expires, the front sends
+  the task again as a new attempt, and the old message, redelivered later, is stale. A run
+  that finds its lease taken from it (its renewals stopped for a whole TTL) stops and never
+  reports;
 * one heartbeat thread: every quarter second it looks for cancel flags (a /cancel reaches the
   task's ``cancel_event`` well within 2 s), every half second it writes progress hashes, and
   every third of the lock TTL it renews the locks;
@@ -35,9 +42,9 @@ from celery.exceptions import Reject
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
-from telebot.engine.task import State, Task
+from telebot.engine.task import State, Task, TaskSpec
 from telebot.scale import protocol as p
-from telebot.secretbox import SecretBox, Unsealable
+from telebot.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +52,55 @@ RETRY_PAUSE = 0.5  # between attempts to publish a finish report while Redis is 
 
 # Release the lock only if it is still ours (it may have expired and been taken meanwhile).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-_RENEW = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) end"
-)
+
+# Take the lease: one script, so the front's re-publish (which needs the lock free) and this
+# (which needs the attempt current) can never both succeed. KEYS: done, attempt, lock, taken;
+# ARGV: attempt, token, lock TTL (ms), marker TTL (s).
+_START = """
+if redis.call('exists', KEYS[1]) == 1 then return 'done' end
+local current = redis.call('get', KEYS[2])
+if not current then return 'unknown' end
+if current ~= ARGV[1] then return 'stale' end
+if not redis.call('set', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return 'busy' end
+redis.call('set', KEYS[4], ARGV[1], 'EX', ARGV[4])
+return 'ok'
+"""
+
+# Renew the lease; a lock that merely expired (this heartbeat was starved) is taken back only
+# while the front has not sent a new attempt. 0: the lease is lost. KEYS: lock, attempt, taken;
+# ARGV: token, lock TTL (ms), attempt.
+_RENEW = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not holder and redis.call('get', KEYS[2]) == ARGV[3]
+    and redis.call('get', KEYS[3]) == ARGV[3] then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# The finish report and the done marker, only while the lease is this run's: a run that lost
+# it never reports beside the attempt that replaced it. KEYS: lock, events, done;
+# ARGV: token, marker TTL (s), gid, sealed report.
+_PUBLISH = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('xadd', KEYS[2], '*', 'gid', ARGV[3], 'body', ARGV[4])
+redis.call('set', KEYS[3], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+# Give the task back on a warm shutdown: the lease is released and "taken" cleared, so the
+# front does not send a new attempt while the requeued message waits for another worker.
+# KEYS: lock, taken; ARGV: token, attempt.
+_YIELD = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+  if redis.call('get', KEYS[2]) == ARGV[2] then redis.call('del', KEYS[2]) end
+end
+return 1
+"""
+LEASE_LOST = "its worker lost the task's lease (another worker runs it now)"
 
 
 @dataclass
@@ -57,10 +109,12 @@ class Run:
 
     gid: str
     token: str  # the lock's value: this run, on this worker
+    attempt: int  # the front's attempt number this run serves
     started: float = field(default_factory=time.monotonic)
     ended: threading.Event = field(default_factory=threading.Event)
     interrupted: bool = False
     cancelled: bool = False
+    lost: bool = False  # its lease was taken over: it stops and never reports
 
 
 class WorkerSide:
@@ -113,47 +167,69 @@ class WorkerSide:
 
     # -- the Celery task body -------------------------------------------------------------
 
-    def run(self, retry: Any, gid: str, sealed: dict[str, Any]) -> str:
-        """Run one task to its end; ``retry`` is the bound Celery task's ``retry``."""
-        if self._redis.exists(p.key("done", gid)):
+    def run(self, *args: Any, **kwargs: Any) -> str:
+        """Run one task message to its end. The message is one sealed envelope
+        (:func:`protocol.seal_task`); anything else, or an envelope that does not open, is
+        refused and logged, and the message is acknowledged: the worker serves on."""
+        try:
+            if kwargs or len(args) != 1:
+                raise p.BadMessage("not a telebot task message (unexpected arguments)")
+            message = p.open_task(self._box, args[0], now=time.time())
+        except p.BadMessage as exc:
+            log.warning("refused a task message: %s", exc)
+            return "refused"
+        gid = message.gid
+        run = Run(gid, f"{self._name}:{uuid.uuid4().hex}", message.attempt)
+        verdict = self._redis.eval(
+            _START, 4, p.key("done", gid), p.key("attempt", gid), p.key("lock", gid),
+            p.key("taken", gid), str(run.attempt), run.token, self._lock_ttl_ms, p.MARKER_TTL,
+        )
+        if verdict == "done":
             log.info("task %s already ended; dropping the redelivered copy", gid)
             return "duplicate"
-        run = Run(gid, f"{self._name}:{uuid.uuid4().hex}")
-        if not self._redis.set(p.key("lock", gid), run.token, nx=True, px=self._lock_ttl_ms):
-            log.info("task %s runs elsewhere; retrying this copy later", gid)
-            raise retry(countdown=self._config.worker_lock_ttl, max_retries=None)
+        if verdict == "busy":
+            # Its holder reports, or its lease expires and the front sends a new attempt.
+            log.info("task %s runs elsewhere; dropping this copy", gid)
+            return "duplicate"
+        if verdict != "ok":  # unknown: no front sent it (or long ago); stale: superseded
+            log.warning("refused task %s attempt %d: %s", gid, run.attempt,
+                        "superseded by a later attempt" if verdict == "stale"
+                        else "no front is waiting for it (a replay, or its markers expired)")
+            return "refused"
         try:
-            return self._run_locked(run, sealed)
+            return self._run_locked(run, message.spec)
         finally:
             with self._guard:
                 self._runs.pop(gid, None)
             self._redis.eval(_RELEASE, 1, p.key("lock", gid), run.token)
 
-    def _run_locked(self, run: Run, sealed: dict[str, Any]) -> str:
+    def _run_locked(self, run: Run, spec: TaskSpec) -> str:
         assert self._manager is not None
-        gid = run.gid
+        gid = run.gid  # checked by open_task: ten hex digits, never a path
         reason = self._redis.get(p.key("cancel", gid))
         if reason is not None:  # cancelled while it waited in the broker
             shutil.rmtree(self._manager.download_dir / gid, ignore_errors=True)
-            report = _ended_report(gid, State.CANCELLED, cancel_reason=str(reason))
+            report = _ended_report(State.CANCELLED, cancel_reason=str(reason))
             self._publish(gid, report, run)
             return State.CANCELLED.value
-        try:
-            spec = p.open_spec(self._box, gid, sealed)
-        except (Unsealable, ValueError) as exc:
-            error = f"this worker cannot read the task ({exc}); is its BOT_TOKEN the front's?"
-            self._publish(gid, _ended_report(gid, State.FAILED, error=error), run)
-            return State.FAILED.value
         with self._guard:
             self._runs[gid] = run
         try:
             self._manager.submit(spec, gid=gid)
         except Exception as exc:  # shutting down: back to the queue for another worker
+            self._give_back(run)
             raise Reject(str(exc), requeue=True) from exc
         run.ended.wait()
         if run.interrupted:
+            self._give_back(run)
             raise Reject(SHUTDOWN_REASON, requeue=True)
-        return "ended"
+        return "lease lost" if run.lost else "ended"
+
+    def _give_back(self, run: Run) -> None:
+        self._redis.eval(
+            _YIELD, 2, p.key("lock", run.gid), p.key("taken", run.gid), run.token,
+            str(run.attempt),
+        )
 
     # -- TaskListener ---------------------------------------------------------------------
 
@@ -173,7 +249,9 @@ class WorkerSide:
             run = self._runs.get(task.gid)
         if run is None:
             return
-        if task.state is State.CANCELLED and task.cancel_reason == SHUTDOWN_REASON:
+        if run.lost:
+            log.warning("task %s stopped here: %s", task.gid, LEASE_LOST)
+        elif task.state is State.CANCELLED and task.cancel_reason == SHUTDOWN_REASON:
             run.interrupted = True  # the folder stays; the message goes back to the queue
         else:
             elapsed = time.monotonic() - run.started
@@ -182,14 +260,17 @@ class WorkerSide:
 
     def _publish(self, gid: str, report: dict[str, Any], run: Run) -> None:
         """Put the finish report in the stream, retrying while Redis is away (the message
-        stays unacknowledged meanwhile, so nothing is lost if this worker dies)."""
+        stays unacknowledged meanwhile, so nothing is lost if this worker dies). Only while
+        the lease is this run's: one that lost it says so in the log and reports nothing."""
         fields = p.seal_report(self._box, gid, report)
         while True:
             try:
-                pipe = self._redis.pipeline(transaction=True)
-                pipe.xadd(p.EVENTS, fields)  # type: ignore[arg-type]
-                pipe.set(p.key("done", gid), run.token, ex=p.MARKER_TTL)
-                pipe.execute()
+                published = self._redis.eval(
+                    _PUBLISH, 3, p.key("lock", gid), p.EVENTS, p.key("done", gid),
+                    run.token, p.MARKER_TTL, fields["gid"], fields["body"],
+                )
+                if not published:
+                    log.warning("task %s: no report from this run: %s", gid, LEASE_LOST)
                 return
             except redis.RedisError as exc:
                 log.warning("cannot report task %s yet (%s); retrying", gid, exc)
@@ -240,15 +321,22 @@ class WorkerSide:
         pipe.execute()
 
     def _renew(self, runs: list[Run]) -> None:
+        assert self._manager is not None
         for run in runs:
-            self._redis.eval(_RENEW, 1, p.key("lock", run.gid), run.token, self._lock_ttl_ms)
+            kept = self._redis.eval(
+                _RENEW, 3, p.key("lock", run.gid), p.key("attempt", run.gid),
+                p.key("taken", run.gid), run.token, self._lock_ttl_ms, str(run.attempt),
+            )
+            if not kept and not run.lost:
+                # The front gave the task to another worker: stop, so it never runs twice.
+                run.lost = True
+                self._manager.cancel(run.gid, LEASE_LOST)
 
 
 def _ended_report(
-    gid: str, state: State, *, error: str | None = None, cancel_reason: str | None = None
+    state: State, *, error: str | None = None, cancel_reason: str | None = None
 ) -> dict[str, Any]:
     """A finish report for a task that never started on this worker."""
-    del gid  # the report travels with its gid beside it
     return {
         "state": state.value,
         "name": "",

@@ -219,17 +219,18 @@ def front_status(api: FakeBotAPI) -> str:
     return next((t for t in reversed(texts) if "/cancel" in t), "")
 
 
-def test_kill_9_of_a_worker_mid_download_finishes_on_the_other(
+def test_kill_9_of_a_worker_mid_download_finishes_on_the_other_within_two_lease_ttls(
     bot_api: FakeBotAPI,
     origin: FakeOrigin,
     redis_server: RedisServer,
     make_worker: MakeWorker,
     make_front: MakeFront,
 ) -> None:
-    # A short visibility timeout (longer than this test's task) so the redelivery comes soon.
-    fast = {"CELERY_VISIBILITY_TIMEOUT": "8", "WORKER_LOCK_TTL": "3"}
+    # The default visibility timeout (12 h): only the lease can move the task in time.
+    ttl = 3.0
+    fast = {"WORKER_LOCK_TTL": str(int(ttl))}
     workers = {w.name: w for w in (make_worker("a", **fast), make_worker("b", **fast))}
-    make_front(**fast)
+    front = make_front(**fast)
     res = origin.add("/big.bin", size=6 * MiB, seed=11)
     origin.fault("/big.bin", throttle=int(1.5 * MiB))  # ~4 s
     since = bot_api.mark()
@@ -239,14 +240,40 @@ def test_kill_9_of_a_worker_mid_download_finishes_on_the_other(
         lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
     )
     holder = progress_of(redis_server, gid)["worker"].split("@")[0]
+    client = redis_server.client()
+    [(_, unacked)] = client.hgetall("unacked").items()  # the killed run's message, kept
     workers[holder].kill9()
+    killed_at = time.monotonic()
     [survivor] = [w for name, w in workers.items() if name != holder]
+    try:
+        polling.wait_until(
+            lambda: f"task {gid} queued" in survivor.log_text(), 60, "the survivor to take it"
+        )
+    except AssertionError:
+        print(front.log_text()[-3000:], file=sys.stderr)
+        raise
+    recovered = time.monotonic() - killed_at
+    print(f"kill -9: the other worker took the task after {recovered:.2f} s (lease {ttl} s)")
+    assert recovered <= 2 * ttl + 2.0, f"recovery took {recovered:.2f} s"  # margin: CI load
+    # The old message, redelivered late (as Redis does after the visibility timeout), while
+    # the new attempt runs: it does not run beside it.
+    client.lpush("default", json.dumps(json.loads(unacked)[0]))
+    polling.wait_until(
+        lambda: f"refused task {gid} attempt 1: superseded" in survivor.log_text(), 30,
+        "the late copy to be refused",
+    )
     done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
     assert "big.bin" in text_of(done)
     [saved] = files_in(survivor.mirror_dir)
     assert sha256_file(saved) == res.sha256()
+    # ... nor after it finished.
+    client.lpush("default", json.dumps(json.loads(unacked)[0]))
+    polling.wait_until(lambda: queue_settled(redis_server), 30, "the second late copy handled")
+    assert files_in(survivor.mirror_dir) == [saved]
     assert len(done_messages(bot_api, since)) == 1
     assert not re.search(r"❌", " ".join(text_of(c) for c in bot_api.calls_of("sendMessage")))
+    assert survivor.log_text().count(f"task {gid} queued") == 1
+    client.close()
     # The killed worker's half download stays until it starts again and sees the task is over.
     killed = workers[holder]
     assert (killed.download_dir / gid).is_dir()
@@ -365,3 +392,93 @@ def test_redis_stopped_for_five_seconds_loses_nothing(
     for name, res in resources.items():
         assert sha256_file(saved[name]) == res.sha256(), name
     assert len(done_messages(bot_api, since)) == 4
+
+
+# -- issue #22: messages authenticated whole, leases -----------------------------------------
+
+
+def queue_settled(redis: RedisServer, queue: str = "default") -> bool:
+    """Every message of ``queue`` was taken and acknowledged (kombu keeps unacknowledged ones
+    in the ``unacked`` hash until their task body returns)."""
+    client = redis.client()
+    try:
+        return client.llen(queue) == 0 and client.hlen("unacked") == 0
+    finally:
+        client.close()
+
+
+def tamper(raw: str) -> str:
+    """What a Redis writer without the bot token can do to a queued task message: change the
+    fields it carries in the clear (the chat), or, where it carries none, the sealed text."""
+    message = json.loads(raw)
+    args, kwargs, embed = json.loads(base64.b64decode(message["body"]))
+    for i, arg in enumerate(args):
+        if isinstance(arg, dict) and "chat_id" in arg:
+            arg["chat_id"] = 987654  # send the task's result elsewhere
+        elif isinstance(arg, str) and len(arg) > 40:
+            middle = len(arg) // 2
+            args[i] = arg[:middle] + ("A" if arg[middle] != "A" else "B") + arg[middle + 1 :]
+    message["body"] = base64.b64encode(json.dumps([args, kwargs, embed]).encode()).decode()
+    return json.dumps(message)
+
+
+def test_forged_tampered_and_replayed_messages_are_refused_and_the_worker_serves_on(
+    bot_api: FakeBotAPI,
+    origin: FakeOrigin,
+    redis_server: RedisServer,
+    make_worker: MakeWorker,
+    make_front: MakeFront,
+) -> None:
+    from celery import Celery
+
+    front = make_front()  # no worker yet: the task's message waits in Redis
+    res = origin.add("/kept.bin", size=1 * MiB, seed=31)
+    since = bot_api.mark()
+    command(bot_api, f"/mirror {origin.url}/kept.bin")
+    gid = gid_of(bot_api, chat_id=OWNER, since=since)
+    polling.wait_until(
+        lambda: f"task {gid} sent to queue default" in front.log_text(), 30, "task sent"
+    )
+    client = redis_server.client()
+    original = client.rpop("default")
+    assert isinstance(original, str)
+    # 1. The genuine message with a field changed, and a message with gid "../x" (plus the
+    # cancel flag that made the old worker rmtree DOWNLOAD_DIR/../x before opening anything).
+    client.lpush("default", tamper(original))
+    home = redis_server.folder.parent / "worker-a"
+    victim = home / "x"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("not the worker's")
+    client.set("telebot:cancel:../x", "cancelled")
+    forger = Celery("forger", broker=redis_server.url, set_as_current=False)
+    forger.send_task(
+        "telebot.run",
+        args=["../x", {"kind": "mirror", "source": f"{origin.url}/kept.bin", "chat_id": OWNER,
+                       "user_id": OWNER}],
+        task_id="../x",
+        queue="default",
+    )
+    worker = make_worker("a")
+    assert worker.home == home
+    polling.wait_until(lambda: queue_settled(redis_server), 60, "both messages handled")
+    assert (victim / "keep.txt").read_text() == "not the worker's"
+    assert files_in(worker.mirror_dir) == [], "a tampered message ran"
+    assert worker.log_text().count("refused a task message") == 2
+    # 2. The worker serves on: the genuine message runs.
+    client.lpush("default", original)
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert "kept.bin" in text_of(done)
+    [saved] = files_in(worker.mirror_dir)
+    assert sha256_file(saved) == res.sha256()
+    # 3. A replay once the task's markers have expired (deleted here: 7 days in real life).
+    polling.wait_until(lambda: not client.exists(f"telebot:sent:{gid}"), 15, "front done")
+    for name in client.keys(f"telebot:*:{gid}"):
+        client.delete(name)
+    client.lpush("default", original)
+    polling.wait_until(lambda: queue_settled(redis_server), 60, "the replay handled")
+    polling.wait_until(
+        lambda: f"refused task {gid}" in worker.log_text(), 15, "the replay refused"
+    )
+    assert files_in(worker.mirror_dir) == [saved]
+    assert len(done_messages(bot_api, since)) == 1
+    client.close()

@@ -23,13 +23,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
 from kombu.exceptions import OperationalError
 
+from telebot import overrides
 from telebot.config import Config
 from telebot.engine.runner import RunnerHost
 from telebot.engine.task import State, Task
@@ -38,6 +39,9 @@ from telebot.scale.celery_app import make_app
 from telebot.secretbox import SecretBox, Unsealable
 
 log = logging.getLogger(__name__)
+
+#: A /bsetting applier (tg/bsettings.py ``Applier``): takes the value, True when fully applied.
+Applier = Callable[[Any], bool]
 
 # How long the front waits between attempts while Redis is unreachable.
 RETRY_PAUSE = 1.0
@@ -93,8 +97,15 @@ class CeleryRunner:
     remote = True
     capacity: int | None = None
 
-    def __init__(self, config: Config, client: redis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        client: redis.Redis | None = None,
+        *,
+        exempt: Callable[[int], bool] = lambda user_id: False,
+    ) -> None:
         self._config = config
+        self._exempt = exempt  # the bot's auth: who is exempt from the size limits
         self._app = make_app(config)
         self._redis = client or connect(config)
         self._box = SecretBox.from_token(config.bot_token)
@@ -124,6 +135,32 @@ class CeleryRunner:
 
     def cancel(self, task: Task) -> None:
         self._outbox.put(lambda: self._cancel(task))
+
+    def publish_settings(self, stored: Mapping[str, str]) -> None:
+        """Hand the /bsetting overrides to the workers (sealed, :data:`protocol.SETTINGS`);
+        through the outbox, so a task sent after a change is read after it."""
+        sealed = p.seal_settings(self._box, dict(stored))
+
+        def publish() -> None:
+            self._redis.set(p.SETTINGS, sealed)
+
+        self._outbox.put(publish)
+
+    def sharing(
+        self, live: Mapping[str, Applier], stored: Callable[[], Mapping[str, str]]
+    ) -> dict[str, Applier]:
+        """``live`` (the /bsetting appliers, tg/bsettings.py) with each change also published
+        to the workers: ``stored`` reads the overrides after the change was saved."""
+
+        def shared(apply: Applier | None) -> Applier:
+            def apply_and_publish(value: Any) -> bool:
+                now = apply(value) if apply is not None else False
+                self.publish_settings(stored())
+                return now
+
+            return apply_and_publish
+
+        return {name: shared(live.get(name)) for name in {*live, *overrides.SETTINGS}}
 
     def flush(self, timeout: float) -> bool:
         """Wait until every broker operation queued before this call has run (or been given
@@ -175,7 +212,10 @@ class CeleryRunner:
             self._redis.eval(_ATTEMPT, 2, sent, p.key("attempt", gid), PENDING, p.MARKER_TTL)
         )
         queue_name = p.queue_for(task.spec, bot_api_local=self._config.bot_api_local)
-        message = p.seal_task(self._box, gid, attempt, task.spec, now=time.time())
+        message = p.seal_task(
+            self._box, gid, attempt, task.spec, now=time.time(),
+            exempt=self._exempt(task.spec.user_id),
+        )
         self._app.send_task(p.TASK_NAME, args=[message], task_id=gid, queue=queue_name)
         self._redis.set(sent, QUEUED, ex=p.MARKER_TTL)
         log.info("task %s sent to queue %s (attempt %d)", gid, queue_name, attempt)

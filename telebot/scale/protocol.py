@@ -18,6 +18,8 @@ Keys (all under ``telebot:``; ``<gid>`` is the task id):
 * ``progress:<gid>``  a hash: the task's latest snapshot, with a short TTL so a dead worker's
                       task stops looking alive.
 * ``done:<gid>``      set when a run has ended, so a redelivered copy ends at once.
+* ``settings``        the front's /bsetting overrides, sealed; workers read them as each task
+                      starts, so a change reaches every worker's limits.
 * stream ``events``   finish reports (consumer group ``front``): the front writes the journal
                       and announces, then acknowledges; one written while no front ran waits.
 
@@ -109,18 +111,21 @@ class TaskMessage:
     issued: float
     expires: float
     spec: TaskSpec
+    exempt: bool = False  # the front's word: the user is exempt from per-user/kind limits
 
 
 def seal_task(
     box: SecretBox, gid: str, attempt: int, spec: TaskSpec, *, now: float,
-    ttl: float = MESSAGE_TTL,
+    ttl: float = MESSAGE_TTL, exempt: bool = False,
 ) -> str:
-    """The Celery argument for attempt ``attempt`` of ``gid``, sealed whole."""
+    """The Celery argument for attempt ``attempt`` of ``gid``, sealed whole. ``exempt``: the
+    front's auth says the user (sudo, owner) is exempt from the per-kind size limits, which
+    the worker checks when the size becomes known and cannot look up itself."""
     if not valid_gid(gid):
         raise ValueError(f"not a task id: {gid!r}")
     body = {
         "v": TASK_VERSION, "gid": gid, "attempt": attempt,
-        "issued": now, "expires": now + ttl, "spec": spec.to_json(),
+        "issued": now, "expires": now + ttl, "spec": spec.to_json(), "exempt": exempt,
     }
     return box.seal(json.dumps(body), context=TASK_CONTEXT)
 
@@ -151,20 +156,45 @@ def open_task(box: SecretBox, envelope: object, *, now: float) -> TaskMessage:
         raise BadMessage(f"task {gid}: issued in the future")
     if now > expires:
         raise BadMessage(f"task {gid}: the message expired")
-    spec = body.get("spec")
+    spec, exempt = body.get("spec"), body.get("exempt", False)
     if not isinstance(spec, dict):
         raise BadMessage(f"task {gid}: no task description")
+    if not isinstance(exempt, bool):
+        raise BadMessage(f"task {gid}: no valid exemption flag")
     try:
         task_spec = TaskSpec.from_json(spec)
     except (ValueError, TypeError, KeyError) as exc:
         raise BadMessage(f"task {gid}: unreadable task description ({type(exc).__name__})") from exc
-    return TaskMessage(gid, attempt, float(issued), float(expires), task_spec)
+    return TaskMessage(gid, attempt, float(issued), float(expires), task_spec, exempt)
 
 
 def valid_gid(gid: str) -> bool:
     """True for an id the bot makes (:func:`~telebot.engine.task.new_gid`): only such a gid
     may become a key or a folder name."""
     return bool(GID_RE.fullmatch(gid))
+
+
+# -- live settings (/bsetting) ------------------------------------------------------------
+
+# The front's /bsetting overrides (name -> value as typed, telebot/overrides.py), sealed so
+# that only the front can change what limits its workers enforce. A setting absent from it is
+# the worker's own config.env value, as on the front.
+SETTINGS = PREFIX + "settings"
+SETTINGS_CONTEXT = "telebot/bot-settings/v1"
+
+
+def seal_settings(box: SecretBox, stored: dict[str, str]) -> str:
+    return box.seal(json.dumps(stored, sort_keys=True), context=SETTINGS_CONTEXT)
+
+
+def open_settings(box: SecretBox, sealed: str) -> dict[str, str]:
+    """Undo :func:`seal_settings`; ``Unsealable`` or ``ValueError`` when it is not the front's."""
+    stored = json.loads(box.open(sealed, context=SETTINGS_CONTEXT))
+    if not isinstance(stored, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in stored.items()
+    ):
+        raise ValueError("damaged settings")
+    return stored
 
 
 # -- progress ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from telebot.engine import taskstate
 from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.scale import protocol as p
-from telebot.secretbox import SecretBox
+from telebot.secretbox import SecretBox, Unsealable
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,45 @@ class WorkerSide:
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._manager: TaskManager | None = None
+        # The front's word on each user it sent a task for: exempt from the per-kind limits.
+        self._exempt: dict[int, bool] = {}
+        self._apply_settings: Callable[[dict[str, str]], None] | None = None
+        self._settings_seen: str | None = None  # the sealed overrides last applied
         self._heartbeat = threading.Thread(target=self._beat, name="scale-heartbeat", daemon=True)
 
-    def attach(self, manager: TaskManager) -> None:
+    def attach(
+        self,
+        manager: TaskManager,
+        apply_settings: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
+        """Start serving ``manager``; ``apply_settings`` takes the front's /bsetting overrides
+        (name -> text), read from Redis as each task starts."""
         self._manager = manager
+        self._apply_settings = apply_settings
         self._heartbeat.start()
+
+    def is_exempt(self, user_id: int) -> bool:
+        """What the front said of ``user_id`` in its latest task message (sudo and owner are
+        exempt from the per-kind size limits); the limits' ``exempt``."""
+        with self._guard:
+            return self._exempt.get(user_id, False)
+
+    def refresh_settings(self) -> None:
+        """Apply the front's /bsetting overrides if they changed since the last task. Ones
+        that do not open (not sealed by this bot's front) are logged and ignored."""
+        if self._apply_settings is None:
+            return
+        sealed = self._redis.get(p.SETTINGS)
+        if sealed is None or sealed == self._settings_seen:
+            return
+        try:
+            stored = p.open_settings(self._box, str(sealed))
+        except (Unsealable, ValueError) as exc:
+            log.warning("ignored the bot settings in Redis: %s", exc)
+            return
+        self._settings_seen = str(sealed)
+        self._apply_settings(stored)
+        log.info("bot settings from the front: %s", stored or "none (config.env)")
 
     def sweep(self, download_dir: Path) -> list[str]:
         """Remove task folders a killed run of this worker left behind, once no run can want
@@ -179,6 +214,8 @@ class WorkerSide:
             log.warning("refused a task message: %s", exc)
             return "refused"
         gid = message.gid
+        with self._guard:
+            self._exempt[message.spec.user_id] = message.exempt
         run = Run(gid, f"{self._name}:{uuid.uuid4().hex}", message.attempt)
         verdict = self._redis.eval(
             _START, 4, p.key("done", gid), p.key("attempt", gid), p.key("lock", gid),
@@ -212,6 +249,7 @@ class WorkerSide:
             report = _ended_report(State.CANCELLED, cancel_reason=str(reason))
             self._publish(gid, report, run)
             return State.CANCELLED.value
+        self.refresh_settings()  # /bsetting changes made since the last task apply to this one
         with self._guard:
             self._runs[gid] = run
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests import polling
-from tests.conftest import OWNER, BotProcess
+from tests.conftest import OWNER, USER, BotProcess
 from tests.e2e.helpers import files_in, gid_of, sha256_file, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
@@ -482,3 +482,38 @@ def test_forged_tampered_and_replayed_messages_are_refused_and_the_worker_serves
     assert files_in(worker.mirror_dir) == [saved]
     assert len(done_messages(bot_api, since)) == 1
     client.close()
+
+
+SUDO = 77
+
+
+def test_workers_enforce_the_size_limits_and_follow_bsetting(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_worker: MakeWorker, make_front: MakeFront
+) -> None:
+    # One config.env for front and worker, as README "Scale-out" says; the size is known only
+    # once the worker's download starts, so only the worker can refuse.
+    env = {"DIRECT_LIMIT": "1mb", "STORAGE_THRESHOLD": "0", "AUTHORIZED_CHATS": str(USER),
+           "SUDO_USERS": str(SUDO)}
+    worker = make_worker("a", **env)
+    make_front(**env)
+    origin.add("/two.bin", size=2_000_000, seed=41)
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/two.bin", chat_id=USER, user_id=USER)
+    failed = wait_text(bot_api, r"❌", chat_id=USER, since=since, timeout=60)
+    assert "direct links are limited to 1 MB (DIRECT_LIMIT); two.bin is 2 MB" in text_of(failed)
+    assert files_in(worker.mirror_dir) == [] and files_in(worker.download_dir) == []
+    # Sudo users are exempt on the worker too (the front's auth says so in the message).
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/two.bin", chat_id=SUDO, user_id=SUDO)
+    wait_text(bot_api, r"✅", chat_id=SUDO, since=since, timeout=60)
+    # /bsetting on the front reaches the running worker: first a higher limit, then a lower.
+    for value, verdict in (("5mb", r"✅"), ("100kb", r"❌")):
+        mark = bot_api.mark()
+        command(bot_api, f"/bsetting DIRECT_LIMIT {value}")
+        wait_text(bot_api, r"DIRECT_LIMIT.*applied now", chat_id=OWNER, since=mark, timeout=30)
+        since = bot_api.mark()
+        bot_api.push_message(f"/mirror {origin.url}/two.bin", chat_id=USER, user_id=USER)
+        ended = wait_text(bot_api, verdict, chat_id=USER, since=since, timeout=60)
+        if verdict == "❌":
+            assert "limited to 100 kB (DIRECT_LIMIT)" in text_of(ended)
+    assert worker.log_text().count("bot settings from the front") >= 2

@@ -67,27 +67,36 @@ redis.call('set', KEYS[4], ARGV[1], 'EX', ARGV[4])
 return 'ok'
 """
 
-# Renew the lease; a lock that merely expired (this heartbeat was starved) is taken back only
-# while the front has not sent a new attempt. 0: the lease is lost. KEYS: lock, attempt, taken;
-# ARGV: token, lock TTL (ms), attempt.
-_RENEW = """
-local holder = redis.call('get', KEYS[1])
-if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-if not holder and redis.call('get', KEYS[2]) == ARGV[3]
-    and redis.call('get', KEYS[3]) == ARGV[3] then
+# Whether this run still holds its lease, taking back a lock that merely expired (this
+# heartbeat was starved, or Redis restarted empty) as long as the front has not sent a new
+# attempt meanwhile. KEYS: lock, attempt, taken; ARGV: token, lock TTL (ms), attempt, marker
+# TTL (s). Shared by the renewal and the report, so a report is never lost to a late renewal.
+_HOLDS = """
+local function holds()
+  local holder = redis.call('get', KEYS[1])
+  if holder then
+    if holder ~= ARGV[1] then return false end
+  else
+    local a, t = redis.call('get', KEYS[2]), redis.call('get', KEYS[3])
+    if not ((a == ARGV[3] and t == ARGV[3]) or (not a and not t)) then return false end
+    redis.call('set', KEYS[2], ARGV[3], 'EX', ARGV[4])
+    redis.call('set', KEYS[3], ARGV[3], 'EX', ARGV[4])
+  end
   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+  return true
 end
-return 0
 """
 
+# Renew the lease; 0 when it is lost. KEYS and ARGV: as _HOLDS.
+_RENEW = _HOLDS + "if holds() then return 1 end return 0"
+
 # The finish report and the done marker, only while the lease is this run's: a run that lost
-# it never reports beside the attempt that replaced it. KEYS: lock, events, done;
-# ARGV: token, marker TTL (s), gid, sealed report.
-_PUBLISH = """
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('xadd', KEYS[2], '*', 'gid', ARGV[3], 'body', ARGV[4])
-redis.call('set', KEYS[3], ARGV[1], 'EX', ARGV[2])
+# it never reports beside the attempt that replaced it. KEYS: as _HOLDS, then events, done;
+# ARGV: as _HOLDS, then gid, sealed report.
+_PUBLISH = _HOLDS + """
+if not holds() then return 0 end
+redis.call('xadd', KEYS[4], '*', 'gid', ARGV[5], 'body', ARGV[6])
+redis.call('set', KEYS[5], ARGV[1], 'EX', ARGV[4])
 return 1
 """
 
@@ -304,8 +313,8 @@ class WorkerSide:
         while True:
             try:
                 published = self._redis.eval(
-                    _PUBLISH, 3, p.key("lock", gid), p.EVENTS, p.key("done", gid),
-                    run.token, p.MARKER_TTL, fields["gid"], fields["body"],
+                    _PUBLISH, 5, *self._lease_keys(gid), p.EVENTS, p.key("done", gid),
+                    *self._lease_args(run), fields["gid"], fields["body"],
                 )
                 if not published:
                     log.warning("task %s: no report from this run: %s", gid, LEASE_LOST)
@@ -358,12 +367,18 @@ class WorkerSide:
             pipe.expire(name, p.PROGRESS_TTL)
         pipe.execute()
 
+    @staticmethod
+    def _lease_keys(gid: str) -> tuple[str, str, str]:
+        return p.key("lock", gid), p.key("attempt", gid), p.key("taken", gid)
+
+    def _lease_args(self, run: Run) -> tuple[str, int, str, int]:
+        return run.token, self._lock_ttl_ms, str(run.attempt), p.MARKER_TTL
+
     def _renew(self, runs: list[Run]) -> None:
         assert self._manager is not None
         for run in runs:
             kept = self._redis.eval(
-                _RENEW, 3, p.key("lock", run.gid), p.key("attempt", run.gid),
-                p.key("taken", run.gid), run.token, self._lock_ttl_ms, str(run.attempt),
+                _RENEW, 3, *self._lease_keys(run.gid), *self._lease_args(run)
             )
             if not kept and not run.lost:
                 # The front gave the task to another worker: stop, so it never runs twice.

@@ -93,3 +93,25 @@ def test_a_forged_message_touches_nothing_and_is_logged(
     assert victim.is_dir()
     assert caplog.text.count("refused a task message") == len(forged)
     assert client.keys("telebot:lock:*") == [] and client.keys("telebot:taken:*") == []
+
+
+def test_a_report_survives_a_lock_that_merely_expired_but_not_a_new_attempt(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from telebot.engine.task import State
+    from telebot.scale.worker_side import Run
+
+    side = side_for(redis_server, tmp_path)
+    client = redis_server.client()
+    report = {"state": State.DONE.value, "name": "x", "error": None, "cancel_reason": None,
+              "warnings": [], "result": None, "elapsed": 1.0, "worker": "w@test"}
+    # Its heartbeat was starved past the TTL, and the front has not sent the task again.
+    client.set(p.key("attempt", GID), "1")
+    client.set(p.key("taken", GID), "1")
+    side._publish(GID, report, Run(GID, "w@test:1", 1))
+    assert client.xlen(p.EVENTS) == 1 and client.get(p.key("done", GID)) == "w@test:1"
+    # The front sent attempt 2 (the lease check cleared "taken"): attempt 1 reports nothing.
+    other = "00000000c3"
+    client.set(p.key("attempt", other), "2")
+    side._publish(other, report, Run(other, "w@test:2", 1))
+    assert client.xlen(p.EVENTS) == 1 and client.get(p.key("done", other)) is None

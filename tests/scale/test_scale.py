@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -281,6 +282,47 @@ def test_kill_9_of_a_worker_mid_download_finishes_on_the_other_within_two_lease_
     polling.wait_until(
         lambda: not (killed.download_dir / gid).exists(), 15, "leftover folder removed"
     )
+
+
+def test_a_worker_frozen_past_its_lease_stops_when_it_wakes_and_the_task_runs_once(
+    bot_api: FakeBotAPI,
+    origin: FakeOrigin,
+    redis_server: RedisServer,
+    make_worker: MakeWorker,
+    make_front: MakeFront,
+) -> None:
+    fast = {"WORKER_LOCK_TTL": "3"}
+    workers = {w.name: w for w in (make_worker("a", **fast), make_worker("b", **fast))}
+    make_front(**fast)
+    res = origin.add("/frozen.bin", size=8 * MiB, seed=13)
+    origin.fault("/frozen.bin", throttle=1 * MiB)  # ~8 s
+    since = bot_api.mark()
+    command(bot_api, f"/mirror {origin.url}/frozen.bin")
+    gid = gid_of(bot_api, chat_id=OWNER, since=since)
+    polling.wait_until(
+        lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
+    )
+    holder = progress_of(redis_server, gid)["worker"].split("@")[0]
+    frozen = workers[holder]
+    [other] = [w for name, w in workers.items() if name != holder]
+    assert frozen.proc is not None
+    frozen.proc.send_signal(signal.SIGSTOP)  # alive, but silent for longer than its lease
+    try:
+        polling.wait_until(
+            lambda: f"task {gid} queued" in other.log_text(), 30, "the other worker to take it"
+        )
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    polling.wait_until(
+        lambda: "lost the task's lease" in frozen.log_text(), 15, "the woken run to stop"
+    )
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    assert "frozen.bin" in text_of(done)
+    [saved] = files_in(other.mirror_dir)
+    assert sha256_file(saved) == res.sha256()
+    assert files_in(frozen.mirror_dir) == []
+    assert len(done_messages(bot_api, since)) == 1
+    assert not re.search(r"❌", " ".join(text_of(c) for c in bot_api.calls_of("sendMessage")))
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_task_straight_back(

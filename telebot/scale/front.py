@@ -291,10 +291,17 @@ class CeleryRunner:
         if lease == "expired":
             log.warning("task %s: its worker stopped renewing its lease (it died?); sending "
                         "the task again", task.gid)
-            self._outbox.put(lambda: self._send(task))
+            self._outbox.put(lambda: self._send_again(task))
         elif lease == "cancelled":  # cancelled, then its worker died before it could report
             log.info("task %s: its worker is gone and it was cancelled; it ends here", task.gid)
-            self._end_here(task, State.CANCELLED)
+            # On the finishers: announcing waits for the chat's rate limit, progress must not.
+            self._finishers.submit(self._end_here, task, State.CANCELLED)
+
+    def _send_again(self, task: Task) -> None:
+        with self._lock:
+            current = self._tasks.get(task.gid) is task
+        if current:  # not ended meanwhile (a /cancel that found no lease)
+            self._send(task)
 
     # -- finish reports -------------------------------------------------------------------
 

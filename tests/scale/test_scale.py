@@ -11,9 +11,11 @@ import base64
 import json
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -558,4 +560,45 @@ def test_workers_enforce_the_size_limits_and_follow_bsetting(
         ended = wait_text(bot_api, verdict, chat_id=USER, since=since, timeout=60)
         if verdict == "❌":
             assert "limited to 100 kB (DIRECT_LIMIT)" in text_of(ended)
-    assert worker.log_text().count("bot settings from the front") >= 2
+    # STOP_DUPLICATE, off in config.env, turned on live: checked against the worker's own
+    # MIRROR_DIR, where the earlier runs put two.bin.
+    mark = bot_api.mark()
+    command(bot_api, "/bsetting STOP_DUPLICATE true")
+    wait_text(bot_api, r"STOP_DUPLICATE.*applied now", chat_id=OWNER, since=mark, timeout=30)
+    delivered = len(files_in(worker.mirror_dir))
+    since = bot_api.mark()
+    command(bot_api, f"/mirror {origin.url}/two.bin")
+    found = wait_text(bot_api, r"STOP_DUPLICATE", chat_id=OWNER, since=since, timeout=60)
+    assert "two.bin (2 MB) is already at" in text_of(found), text_of(found)
+    assert len(files_in(worker.mirror_dir)) == delivered
+    assert worker.log_text().count("bot settings from the front") >= 3
+
+
+def test_a_known_size_over_the_workers_storage_threshold_is_refused_there(
+    bot_api: FakeBotAPI,
+    origin: FakeOrigin,
+    make_worker: MakeWorker,
+    make_front: MakeFront,
+    tmp_path: Path,
+) -> None:
+    downloads = tmp_path / "worker-a" / "downloads"  # the worker's disk: a 64 MiB tmpfs
+    downloads.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(downloads)],
+        capture_output=True, text=True, check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        worker = make_worker("a", STORAGE_THRESHOLD="24mib")
+        make_front(STORAGE_THRESHOLD="24mib")
+        origin.add("/huge.bin", size=45 * MiB, seed=51)  # 64 MiB free - 45 MiB < 24 MiB
+        since = bot_api.mark()
+        command(bot_api, f"/mirror {origin.url}/huge.bin")
+        failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since, timeout=60)
+        text = text_of(failed)
+        assert "not enough disk space" in text and "STORAGE_THRESHOLD" in text, text
+        assert files_in(downloads) == [] and files_in(worker.mirror_dir) == []
+        assert origin.bytes_sent("/huge.bin") < 8 * MiB  # refused at the probe
+    finally:
+        subprocess.run(["umount", "-l", str(downloads)], check=False)

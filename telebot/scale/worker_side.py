@@ -223,8 +223,6 @@ class WorkerSide:
             log.warning("refused a task message: %s", exc)
             return "refused"
         gid = message.gid
-        with self._guard:
-            self._exempt[message.spec.user_id] = message.exempt
         run = Run(gid, f"{self._name}:{uuid.uuid4().hex}", message.attempt)
         verdict = self._redis.eval(
             _START, 4, p.key("done", gid), p.key("attempt", gid), p.key("lock", gid),
@@ -242,6 +240,8 @@ class WorkerSide:
                         "superseded by a later attempt" if verdict == "stale"
                         else "no front is waiting for it (a replay, or its markers expired)")
             return "refused"
+        with self._guard:  # the front's latest word on this user, from the current attempt
+            self._exempt[message.spec.user_id] = message.exempt
         try:
             return self._run_locked(run, message.spec)
         finally:

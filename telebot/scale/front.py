@@ -109,6 +109,8 @@ class CeleryRunner:
         self._app = make_app(config)
         self._redis = client or connect(config)
         self._box = SecretBox.from_token(config.bot_token)
+        # Run by hash (EVALSHA): it is checked for every task twice a second.
+        self._lease = self._redis.register_script(_LEASE)
         self._host: RunnerHost | None = None
         self._lock = threading.Lock()
         self._tasks: dict[str, Task] = {}
@@ -280,10 +282,11 @@ class CeleryRunner:
         pipe = self._redis.pipeline(transaction=False)
         for task in tasks:
             gid = task.gid
-            pipe.eval(
-                _LEASE, 6, p.key("attempt", gid), p.key("taken", gid), p.key("lock", gid),
-                p.key("done", gid), p.key("cancel", gid), p.key("sent", gid),
-                p.MARKER_TTL, PENDING,
+            self._lease(
+                keys=[p.key("attempt", gid), p.key("taken", gid), p.key("lock", gid),
+                      p.key("done", gid), p.key("cancel", gid), p.key("sent", gid)],
+                args=[p.MARKER_TTL, PENDING],
+                client=pipe,
             )
         return list(pipe.execute())
 

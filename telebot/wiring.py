@@ -310,14 +310,31 @@ def build_pipeline(
     )
 
 
-def front_runner(cfg: Config) -> Runner | None:
+def front_runner(
+    cfg: Config, exempt: Callable[[int], bool] = lambda user_id: False
+) -> Runner | None:
     """With CELERY_BROKER_URL, tasks run on Celery workers; else (None) on this process's
-    threads. Celery and Redis are imported only here, only in front mode."""
+    threads. Celery and Redis are imported only here, only in front mode. ``exempt`` (the
+    bot's auth) travels in each task message: workers check the size limits."""
     if not cfg.celery_broker_url:
         return None
     from telebot.scale.front import CeleryRunner
 
-    return CeleryRunner(cfg)
+    return CeleryRunner(cfg, exempt=exempt)
+
+
+def shared_settings(
+    runner: Runner | None, live: dict[str, Applier], stored: Callable[[], dict[str, str]]
+) -> dict[str, Applier]:
+    """In front mode, ``live`` with every /bsetting change also published to the workers (and
+    the current overrides published now); else ``live`` itself."""
+    if runner is None or not runner.remote:
+        return live
+    from telebot.scale.front import CeleryRunner
+
+    assert isinstance(runner, CeleryRunner)
+    runner.publish_settings(stored())
+    return runner.sharing(live, stored)
 
 
 def install(ctx: BotContext) -> None:
@@ -339,6 +356,7 @@ def install(ctx: BotContext) -> None:
     seeding.notify = seed_controls.notify
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     limits = build_limits(ctx)
+    runner = front_runner(cfg, exempt=ctx.auth.is_sudo)
     leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
     announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
     pipeline = build_pipeline(
@@ -355,7 +373,7 @@ def install(ctx: BotContext) -> None:
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
         folder_mode=task_folder_mode(cfg),
-        runner=front_runner(cfg),
+        runner=runner,
         limits=limits,
     )
     recent = RecentMessages()  # what -i looks up
@@ -380,9 +398,10 @@ def install(ctx: BotContext) -> None:
         cancelall=commands.cancel_all,
         stats=monitoring.stats,
     )
-    settings = BotSettings(
-        base, cfg, ctx.store, live_settings(cfg, board, manager, limits, leech_sink)
+    live = shared_settings(
+        runner, live_settings(cfg, board, manager, limits, leech_sink), ctx.store.bot_settings
     )
+    settings = BotSettings(base, cfg, ctx.store, live)
     ctx.extra_handlers["bsetting"] = settings.command
     restart = RestartCommand(cfg.database_path)
     ctx.extra_handlers["restart"] = restart.restart

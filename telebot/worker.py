@@ -10,8 +10,8 @@ tasks). A task body only waits while this process's task threads run the pipelin
 process serves all of them and shares one libtorrent session, one Bot API client and the
 download/upload slots; ``solo`` would run one task at a time, and ``prefork`` would give each
 child its own session and slots (and ``kill -9`` of one child is what reject-on-worker-lost is
-for, which the threads pool does not need: the whole process dies, the messages stay
-unacknowledged and are redelivered after the visibility timeout).
+for, which the threads pool does not need: the whole process dies, its leases expire within
+``WORKER_LOCK_TTL`` and the front sends those tasks again, scale/front.py).
 
 Exit codes: 0 clean stop, 2 bad configuration.
 """
@@ -152,13 +152,16 @@ def run_worker(config: Config, queues: list[str], name: str, pool: str = "thread
 def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     from celery import signals
 
-    from telebot import wiring
+    from telebot import overrides, sandbox, wiring
     from telebot.engine.diskguard import DiskGuard, statvfs_free
+    from telebot.engine.limits import Limits
     from telebot.engine.manager import TaskManager
     from telebot.scale.celery_app import make_app
     from telebot.scale.front import connect
     from telebot.scale.protocol import TASK_NAME
     from telebot.scale.worker_side import WorkerSide
+    from telebot.sinks.duplicates import DuplicateFinder
+    from telebot.sinks.telegram import TelegramSink
     from telebot.sources.torrent.session import TorrentSession
     from telebot.sources.torrent.settings import TorrentSettings
 
@@ -167,26 +170,51 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     telegram = WorkerTelegram(config)
     torrents = TorrentSession(TorrentSettings.from_config(config))
     side = WorkerSide(config, connect(config), name)
+    # The front's limits, checked here when the size becomes known (engine/limits.py):
+    # exemptions are the front's word in each message; STORAGE_THRESHOLD and STOP_DUPLICATE
+    # look at this worker's own disk and MIRROR_DIR.
+    limits = Limits(
+        wiring.limit_values(config),
+        exempt=side.is_exempt,
+        disk=DiskGuard(config.storage_threshold, statvfs_free(config.download_dir)),
+        duplicates=DuplicateFinder(config.mirror_dir, config.rclone_config),
+    )
+    assert limits.disk is not None
+    leech_sink = TelegramSink(config, telegram.get)
     manager = TaskManager(
         download_dir=config.download_dir,
         pipeline=wiring.build_pipeline(
             config, telegram.get, torrents, quality=None, chooser=None, seeding=None,
-            # STORAGE_THRESHOLD protects each worker's own disk.
-            disk=DiskGuard(config.storage_threshold, statvfs_free(config.download_dir)),
+            disk=limits.disk, leech_sink=leech_sink,
         ),
         listener=side,
         queue_all=0,  # Celery's threads are the limit
         queue_download=config.queue_download,
         queue_upload=config.queue_upload,
         folder_mode=wiring.task_folder_mode(config),
+        limits=limits,
     )
-    side.attach(manager)
+    disk = limits.disk
+
+    def apply_settings(stored: dict[str, str]) -> None:
+        """The front's /bsetting overrides over this worker's config.env, as the front applies
+        them (wiring.live_settings); QUEUE_ALL is Celery's thread count, fixed at start."""
+        current = overrides.apply(config, stored)
+        limits.update(wiring.limit_values(current))
+        disk.set_threshold(current.storage_threshold)
+        sandbox.set_storage_threshold(current.storage_threshold)
+        manager.set_queue_limits(download=current.queue_download, upload=current.queue_upload)
+        leech_sink.default_part_size = current.leech_split_size
+
+    side.attach(manager, apply_settings)
     side.sweep(config.download_dir)  # what a kill -9 of this worker left, if its task is over
     app = make_app(config)
 
     @app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
-    def run(self: Any, gid: str, sealed: dict[str, Any]) -> str:
-        return side.run(self.retry, gid, sealed)
+    def run(self: Any, *args: Any, **kwargs: Any) -> str:
+        # Any arguments: WorkerSide.run refuses (and logs) whatever is not one sealed message,
+        # where a fixed signature would make Celery fail a forged message with a traceback.
+        return side.run(*args, **kwargs)
 
     def shutting_down(**_: Any) -> None:
         # Off the signal handler: interrupting the tasks waits for them to save their state.

@@ -4,10 +4,12 @@ Crash safety comes from the settings, not from code:
 
 * ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only when its
   run has ended, so a worker killed mid-task leaves it unacknowledged in Redis;
-* the Redis transport gives an unacknowledged message to another worker after
-  ``visibility_timeout`` (``CELERY_VISIBILITY_TIMEOUT``). It must be longer than the longest
-  task: Redis also redelivers messages whose task is still running (celery/celery#5935), and
-  though the per-gid lock keeps such a copy from running twice, it would wait and retry;
+* that message is not what moves a dead worker's task: its lease expires within
+  ``WORKER_LOCK_TTL`` and the front sends the task again as a new attempt (front.py). The Redis
+  transport redelivers the old message after ``visibility_timeout``
+  (``CELERY_VISIBILITY_TIMEOUT``), and also the messages of tasks still running that long
+  (celery/celery#5935); workers drop such copies (superseded attempt, lease held, or done), so
+  the timeout only needs to exceed the longest task to keep the logs quiet;
 * ``unacked_restore_interval`` 1 and ``unacked_restore_throttle`` 1: kombu 5.7 otherwise scans
   for expired messages only every 10 x 10 s, which adds up to 100 s to a redelivery;
 * ``worker_prefetch_multiplier`` 1: a worker reserves no more messages than it has threads, so

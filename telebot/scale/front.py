@@ -6,7 +6,11 @@ Three threads, none of them on the event loop:
   retrying while Redis is unreachable, so neither a handler nor the engine lock waits on it and
   an outage loses nothing: what is not sent yet is still in the journal on a restart;
 * ``scale-progress`` reads each remote task's progress hash every half second into the front's
-  copy of the task, which the status board reads as it reads a local task;
+  copy of the task, which the status board reads as it reads a local task, and checks each
+  task's lease: a task a worker took whose lock expired without a finish report (its worker
+  died) is sent again as the next attempt, so it runs elsewhere within about
+  ``WORKER_LOCK_TTL`` whatever ``CELERY_VISIBILITY_TIMEOUT`` is, and the old message, should
+  Redis redeliver it, is stale (protocol.py, ``attempt:``);
 * ``scale-events`` consumes finish reports (a Redis stream with a consumer group, so a report
   written while no front ran is read by the next one) and finishes the task: journal, chat.
   It starts once the journal has been read back (:meth:`restored`), so every report finds its
@@ -19,13 +23,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
 from kombu.exceptions import OperationalError
 
+from telebot import overrides
 from telebot.config import Config
 from telebot.engine.runner import RunnerHost
 from telebot.engine.task import State, Task
@@ -34,6 +39,9 @@ from telebot.scale.celery_app import make_app
 from telebot.secretbox import SecretBox, Unsealable
 
 log = logging.getLogger(__name__)
+
+#: A /bsetting applier (tg/bsettings.py ``Applier``): takes the value, True when fully applied.
+Applier = Callable[[Any], bool]
 
 # How long the front waits between attempts while Redis is unreachable.
 RETRY_PAUSE = 1.0
@@ -49,6 +57,33 @@ WAITING_NOTE = "waiting for a worker"
 FINISHERS = 8
 
 
+# The attempt to send: the current one when a send was interrupted (``sent`` pending: a front
+# that died mid-send, or a re-publish), else the first. KEYS: sent, attempt; ARGV: pending, TTL.
+_ATTEMPT = """
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local current = redis.call('get', KEYS[2])
+if current then return tonumber(current) end
+redis.call('set', KEYS[2], '1', 'EX', ARGV[2])
+return 1
+"""
+
+# A lease check: a task a worker took ("taken"), whose lock is gone, with no done marker, lost
+# its worker. Then "taken" is cleared and, unless it was cancelled, the attempt is advanced and
+# the send marked pending, in one script: a worker can take the old attempt no more (its start
+# script needs the attempt current) and the front, even restarted, sends the new one.
+# KEYS: attempt, taken, lock, done, cancel, sent; ARGV: marker TTL, pending.
+_LEASE = """
+if redis.call('exists', KEYS[2]) == 0 or redis.call('exists', KEYS[3]) == 1
+    or redis.call('exists', KEYS[4]) == 1 then return 'ok' end
+redis.call('del', KEYS[2])
+if redis.call('exists', KEYS[5]) == 1 then return 'cancelled' end
+redis.call('incr', KEYS[1])
+redis.call('expire', KEYS[1], ARGV[1])
+redis.call('set', KEYS[6], ARGV[2], 'EX', ARGV[1])
+return 'expired'
+"""
+
+
 def connect(config: Config) -> redis.Redis:
     # A socket timeout, so a stopped Redis makes calls fail and retry instead of hang forever.
     return redis.Redis.from_url(
@@ -62,11 +97,20 @@ class CeleryRunner:
     remote = True
     capacity: int | None = None
 
-    def __init__(self, config: Config, client: redis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        client: redis.Redis | None = None,
+        *,
+        exempt: Callable[[int], bool] = lambda user_id: False,
+    ) -> None:
         self._config = config
+        self._exempt = exempt  # the bot's auth: who is exempt from the size limits
         self._app = make_app(config)
         self._redis = client or connect(config)
         self._box = SecretBox.from_token(config.bot_token)
+        # Run by hash (EVALSHA): it is checked for every task twice a second.
+        self._lease = self._redis.register_script(_LEASE)
         self._host: RunnerHost | None = None
         self._lock = threading.Lock()
         self._tasks: dict[str, Task] = {}
@@ -93,6 +137,39 @@ class CeleryRunner:
 
     def cancel(self, task: Task) -> None:
         self._outbox.put(lambda: self._cancel(task))
+
+    def publish_settings(self, stored: Mapping[str, str]) -> None:
+        """Hand the /bsetting overrides to the workers (sealed, :data:`protocol.SETTINGS`);
+        through the outbox, so a task sent after a change is read after it."""
+        sealed = p.seal_settings(self._box, dict(stored))
+
+        def publish() -> None:
+            self._redis.set(p.SETTINGS, sealed)
+
+        self._outbox.put(publish)
+
+    def sharing(
+        self, live: Mapping[str, Applier], stored: Callable[[], Mapping[str, str]]
+    ) -> dict[str, Applier]:
+        """``live`` (the /bsetting appliers, tg/bsettings.py) with each change also published
+        to the workers: ``stored`` reads the overrides after the change was saved."""
+
+        def shared(apply: Applier | None) -> Applier:
+            def apply_and_publish(value: Any) -> bool:
+                now = apply(value) if apply is not None else False
+                self.publish_settings(stored())
+                return now
+
+            return apply_and_publish
+
+        return {name: shared(live.get(name)) for name in {*live, *overrides.SETTINGS}}
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every broker operation queued before this call has run (or been given
+        up); False after ``timeout`` seconds. The outbox runs them in order."""
+        done = threading.Event()
+        self._outbox.put(done.set)
+        return done.wait(timeout)
 
     def restored(self) -> None:
         if not self._events.is_alive() and not self._stop.is_set():
@@ -133,30 +210,45 @@ class CeleryRunner:
         if self._redis.get(sent) == QUEUED:
             log.info("task %s is already with the workers; following it", gid)
             return
-        self._redis.set(sent, PENDING, ex=p.MARKER_TTL)
-        queue_name = p.queue_for(task.spec, bot_api_local=self._config.bot_api_local)
-        self._app.send_task(
-            p.TASK_NAME,
-            args=[gid, p.seal_spec(self._box, gid, task.spec)],
-            task_id=gid,
-            queue=queue_name,
+        attempt = int(
+            self._redis.eval(_ATTEMPT, 2, sent, p.key("attempt", gid), PENDING, p.MARKER_TTL)
         )
+        queue_name = p.queue_for(task.spec, bot_api_local=self._config.bot_api_local)
+        message = p.seal_task(
+            self._box, gid, attempt, task.spec, now=time.time(),
+            exempt=self._exempt(task.spec.user_id),
+        )
+        self._app.send_task(p.TASK_NAME, args=[message], task_id=gid, queue=queue_name)
         self._redis.set(sent, QUEUED, ex=p.MARKER_TTL)
-        log.info("task %s sent to queue %s", gid, queue_name)
+        log.info("task %s sent to queue %s (attempt %d)", gid, queue_name, attempt)
 
     def _cancel(self, task: Task) -> None:
-        """Raise the flag the worker watches; a task no worker has taken yet is revoked and
-        ends here. (The worker sets its lock before it reads the flag, and this sets the flag
-        before it reads the lock, so one of the two always sees the other.)"""
+        """Raise the flag the worker watches; a task no worker holds and no worker finished is
+        revoked and ends here. (The worker sets its lock before it reads the flag, and this sets
+        the flag before it reads the lock, so one of the two always sees the other; and a
+        worker sets ``done`` before it releases its lock, so a finish report already written
+        is seen here and decides: the user gets its links, not "cancelled".)"""
         gid = task.gid
-        self._redis.set(p.key("cancel", gid), task.cancel_reason or "cancelled", ex=p.MARKER_TTL)
-        if self._redis.exists(p.key("lock", gid)):
-            return  # running: its worker stops it and reports
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(p.key("cancel", gid), task.cancel_reason or "cancelled", ex=p.MARKER_TTL)
+        pipe.exists(p.key("lock", gid))
+        pipe.exists(p.key("done", gid))
+        _, running, finished = pipe.execute()
+        if running:
+            return  # its worker stops it and reports
+        if finished:
+            log.info("task %s: cancelled after its finish report was written; the report "
+                     "decides", gid)
+            return
         self._app.control.revoke(gid)
-        if self._forget(gid) is not None:
-            self._redis.delete(p.key("sent", gid))
+        self._end_here(task, State.CANCELLED)
+
+    def _end_here(self, task: Task, state: State) -> None:
+        """End a task no worker will report on (unless it was read meanwhile)."""
+        if self._forget(task.gid) is not None:
+            self._redis.delete(p.key("sent", task.gid))
             assert self._host is not None
-            self._host.ended(task, State.CANCELLED)
+            self._host.ended(task, state)
 
     def _forget(self, gid: str) -> Task | None:
         with self._lock:
@@ -175,6 +267,7 @@ class CeleryRunner:
                 for task in tasks:
                     pipe.hgetall(p.key("progress", task.gid))
                 hashes = pipe.execute()
+                leases = self._check_leases(tasks)
             except redis.RedisError as exc:
                 log.debug("progress read failed: %s", exc)
                 continue
@@ -182,6 +275,36 @@ class CeleryRunner:
                 for task, fields in zip(tasks, hashes, strict=True):
                     if self._tasks.get(task.gid) is task:
                         _show(task, fields)
+            for task, lease in zip(tasks, leases, strict=True):
+                self._on_lease(task, str(lease))
+
+    def _check_leases(self, tasks: list[Task]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for task in tasks:
+            gid = task.gid
+            self._lease(
+                keys=[p.key("attempt", gid), p.key("taken", gid), p.key("lock", gid),
+                      p.key("done", gid), p.key("cancel", gid), p.key("sent", gid)],
+                args=[p.MARKER_TTL, PENDING],
+                client=pipe,
+            )
+        return list(pipe.execute())
+
+    def _on_lease(self, task: Task, lease: str) -> None:
+        if lease == "expired":
+            log.warning("task %s: its worker stopped renewing its lease (it died?); sending "
+                        "the task again", task.gid)
+            self._outbox.put(lambda: self._send_again(task))
+        elif lease == "cancelled":  # cancelled, then its worker died before it could report
+            log.info("task %s: its worker is gone and it was cancelled; it ends here", task.gid)
+            # On the finishers: announcing waits for the chat's rate limit, progress must not.
+            self._finishers.submit(self._end_here, task, State.CANCELLED)
+
+    def _send_again(self, task: Task) -> None:
+        with self._lock:
+            current = self._tasks.get(task.gid) is task
+        if current:  # not ended meanwhile (a /cancel that found no lease)
+            self._send(task)
 
     # -- finish reports -------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from telebot.config import load_config
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import ConfigError
-from telebot.secretbox import SecretBox, Unsealable
+from telebot.secretbox import SecretBox
 from tests.conftest import ROOT
 
 pytest.importorskip("celery")
@@ -38,15 +38,43 @@ def spec(**kw: object) -> TaskSpec:
 
 def test_the_task_message_carries_no_credential_in_the_clear() -> None:
     box = SecretBox.from_token(TOKEN)
-    sealed = p.seal_spec(box, "g1", spec())
-    text = json.dumps(sealed)
-    for secret in ("pa55word", "k3y", "t0ken", "hunter2", "example.com"):
-        assert secret not in text
-    assert p.open_spec(SecretBox.from_token(TOKEN), "g1", sealed) == spec()
-    with pytest.raises(Unsealable):  # another bot's worker, or the message moved to another gid
-        p.open_spec(SecretBox.from_token("999:other"), "g1", sealed)
-    with pytest.raises(Unsealable):
-        p.open_spec(box, "g2", sealed)
+    sealed = p.seal_task(box, "0123456789", 1, spec(), now=1000.0)
+    for secret in ("pa55word", "k3y", "t0ken", "hunter2", "example.com", "mirror", "chat_id"):
+        assert secret not in sealed
+    message = p.open_task(SecretBox.from_token(TOKEN), sealed, now=1001.0)
+    assert (message.gid, message.attempt, message.spec) == ("0123456789", 1, spec())
+    with pytest.raises(p.BadMessage):  # another bot's worker
+        p.open_task(SecretBox.from_token("999:other"), sealed, now=1001.0)
+
+
+def test_every_field_of_a_task_message_is_authenticated() -> None:
+    box = SecretBox.from_token(TOKEN)
+    sealed = p.seal_task(box, "0123456789", 1, spec(), now=1000.0)
+    # Any change anywhere in the envelope, a foreign shape, or no envelope at all.
+    middle = len(sealed) // 2
+    flipped = sealed[:middle] + ("A" if sealed[middle] != "A" else "B") + sealed[middle + 1 :]
+    for forged in (flipped, sealed[:-4], {"gid": "0123456789", "kind": "mirror"}, None, ""):
+        with pytest.raises(p.BadMessage):
+            p.open_task(box, forged, now=1001.0)
+    # A gid the bot never makes is refused even in a genuinely sealed body (and never sealed).
+    body = json.dumps({"v": 2, "gid": "../x", "attempt": 1, "issued": 1000.0,
+                       "expires": 2000.0, "spec": spec().to_json()})
+    with pytest.raises(p.BadMessage, match="valid task id"):
+        p.open_task(box, box.seal(body, context=p.TASK_CONTEXT), now=1001.0)
+    with pytest.raises(ValueError):
+        p.seal_task(box, "../x", 1, spec(), now=1000.0)
+    with pytest.raises(ValueError):
+        p.key("lock", "../x")
+
+
+def test_a_task_message_expires() -> None:
+    box = SecretBox.from_token(TOKEN)
+    sealed = p.seal_task(box, "0123456789", 1, spec(), now=1000.0, ttl=60)
+    assert p.open_task(box, sealed, now=1059.0).expires == 1060.0
+    with pytest.raises(p.BadMessage, match="expired"):
+        p.open_task(box, sealed, now=1061.0)
+    with pytest.raises(p.BadMessage, match="future"):  # not issued by a sane clock
+        p.open_task(box, sealed, now=1000.0 - p.CLOCK_SKEW - 1)
 
 
 def test_queues_by_capability() -> None:
@@ -64,11 +92,11 @@ def test_a_finish_report_rebuilds_the_result_on_the_front() -> None:
     task.state = State.DONE
     task.result = Delivery("f.bin", 10, "/m/f.bin", links=("https://x/f",), notes=("n",))
     task.warnings = ["w"]
-    fields = p.seal_report(box, "g1", p.finish_report(task, "w1@h", 4.0))
+    fields = p.seal_report(box, "0123456789", p.finish_report(task, "w1@h", 4.0))
     assert "f.bin" not in json.dumps(fields)
     gid, report = p.open_report(box, fields)
     front = Task("g1", spec(), Path("/nonexistent"), clock=lambda: 100.0)
-    assert gid == "g1" and p.apply_report(front, report, now=100.0) is State.DONE
+    assert gid == "0123456789" and p.apply_report(front, report, now=100.0) is State.DONE
     assert front.result == task.result and front.warnings == ["w"]
     assert front.snapshot().elapsed == 4.0
 

@@ -173,11 +173,13 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     # The front's limits, checked here when the size becomes known (engine/limits.py):
     # exemptions are the front's word in each message; STORAGE_THRESHOLD and STOP_DUPLICATE
     # look at this worker's own disk and MIRROR_DIR.
+    finder = DuplicateFinder(config.mirror_dir, config.rclone_config)
     limits = Limits(
         wiring.limit_values(config),
         exempt=side.is_exempt,
         disk=DiskGuard(config.storage_threshold, statvfs_free(config.download_dir)),
-        duplicates=DuplicateFinder(config.mirror_dir, config.rclone_config),
+        duplicates=finder,
+        result_duplicates=finder.of_result,  # -e/-z/-ns results: compared before delivery
     )
     assert limits.disk is not None
     leech_sink = TelegramSink(config, telegram.get)

@@ -66,6 +66,20 @@ class Destination:
         path = self.path.rstrip("/")
         return Destination(self.remote, f"{path}/{name}" if path else name)
 
+    def normalized(self) -> Destination:
+        """The same place with ``.`` segments and repeated or trailing slashes removed; a
+        leading ``/`` is kept (on sftp and ftp it means the server's root, not the home)."""
+        return Destination(self.remote, normalize_path(self.path))
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The normalised path's segments (``()`` for the remote's root)."""
+        return tuple(part for part in self.path.split("/") if part not in ("", "."))
+
+    @property
+    def absolute(self) -> bool:
+        return self.path.startswith("/")
+
 
 def looks_remote(text: str | None) -> bool:
     """True when ``text`` is written like ``remote:path`` (not checked against any file)."""
@@ -118,6 +132,56 @@ class Remotes:
             raise BadInputError(f"Remote {dest.remote!r} is refused: {why}.")
         return dest
 
+    def resolve(self, dest: Destination) -> Destination:
+        """Where ``dest`` really is: through ``alias`` remotes (which only prefix a path) to the
+        remote that stores it, normalised. Other wrappers rename what they store (crypt), so the
+        chain stops at them. Call after :meth:`check` (the chain is then known to be sound)."""
+        dest = dest.normalized()
+        for _ in range(MAX_DEPTH + 1):
+            values = self._sections.get(dest.remote, {})
+            if values.get("type", "").strip() != "alias":
+                return dest
+            target = _target_of(values.get("remote", ""))
+            if target is None:
+                return dest
+            joined = "/".join(p for p in (target.path.rstrip("/"), dest.path.lstrip("/")) if p)
+            if target.path.startswith("/") and not joined.startswith("/"):
+                joined = "/" + joined
+            dest = Destination(target.remote, normalize_path(joined))
+        return dest
+
+    def roots(self) -> list[tuple[str, Destination]]:
+        """Every remote's root, resolved (:meth:`resolve`), with the remote it belongs to; and
+        the folders wrappers and unions keep their data in (deleting ``wd:vault`` empties a crypt
+        remote on ``wd:vault`` as surely as deleting ``enc:`` does)."""
+        found: list[tuple[str, Destination]] = []
+        for name, values in self._sections.items():
+            found.append((name, self.resolve(Destination(name, ""))))
+            kind = values.get("type", "").strip()
+            targets: list[str] = []
+            if kind in WRAPPER_TYPES:
+                targets = [values.get("remote", "")]
+            elif kind in UPSTREAM_TYPES:
+                targets = _upstreams(kind, values.get("upstreams", ""))
+            for text in targets:
+                target = _target_of(text)
+                if target is not None:
+                    found.append((name, self.resolve(target)))
+        return found
+
+    def root_holder(self, dest: Destination) -> str | None:
+        """The remote whose root ``dest`` is or contains (deleting it would remove that whole
+        remote), or None. ``dest`` must have passed :meth:`check`."""
+        if not dest.normalized().segments:
+            return dest.remote
+        where = self.resolve(dest)
+        if not where.segments:
+            return where.remote
+        for name, root in self.roots():
+            if _within(root, where):
+                return name
+        return None
+
     def _refusal(self, name: str, depth: int) -> str | None:
         """Why remote ``name`` may reach this machine's disk, or None when it may not."""
         values = self._sections.get(name)
@@ -144,6 +208,15 @@ class Remotes:
         if match is None:
             return "it wraps a local path or a connection string"
         return self._refusal(match.group("name"), depth + 1)
+
+
+def _target_of(text: str) -> Destination | None:
+    """A wrapper's ``remote = name:path`` value as a destination (None: a bare path or a
+    connection string, which :meth:`Remotes.check` refuses anyway)."""
+    match = _DESTINATION.fullmatch(text.strip())
+    if match is None:
+        return None
+    return Destination(match.group("name"), normalize_path(match.group("path")))
 
 
 def remote_names(path: Path | None) -> list[str] | None:
@@ -174,6 +247,22 @@ def parse_destination(text: str) -> Destination:
     if ".." in path.split("/"):
         raise BadInputError("A destination may not contain '..'.")
     return Destination(match.group("name"), path)
+
+
+def normalize_path(path: str) -> str:
+    """``path`` without ``.`` segments, empty segments or a trailing slash; ``/`` stays first
+    when it was. ``..`` never gets here (:func:`parse_destination` refuses it)."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return ("/" if path.startswith("/") else "") + "/".join(parts)
+
+
+def _within(inner: Destination, outer: Destination) -> bool:
+    """True when ``inner`` is ``outer`` or lies under it (both normalised, same remote)."""
+    if inner.remote != outer.remote:
+        return False
+    if outer.segments and inner.absolute != outer.absolute:
+        return False  # "sf:/srv" and "sf:srv" are different folders on sftp
+    return inner.segments[: len(outer.segments)] == outer.segments
 
 
 def _upstreams(kind: str, text: str) -> list[str]:

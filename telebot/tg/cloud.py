@@ -104,9 +104,7 @@ class CloudCommands:
         user = update.effective_user
         assert user is not None
         where = _argument(update, "/del <remote:path>")
-        dest = await asyncio.to_thread(lambda: self._remotes().check(where))
-        if not dest.path.strip("/"):
-            raise BadInputError("/del does not delete a whole remote; name a file or folder.")
+        dest = await asyncio.to_thread(self._deletable, where)
         token = self._remember(Pending(user.id, self._clock(), target=dest))
         markup = InlineKeyboardMarkup([[
             InlineKeyboardButton("🗑 Delete", callback_data=f"{PREFIX}:del:{token}"),
@@ -114,7 +112,23 @@ class CloudCommands:
         ]])
         await ctx.reply(update, f"Delete <code>{html.escape(str(dest))}</code>?", markup=markup)
 
+    def _deletable(self, where: str) -> Destination:
+        """``where`` normalised, or :class:`BadInputError` when deleting it would remove a
+        remote's root: ``wd:``, ``wd:./``, ``wd://`` or an alias of ``wd:`` all name the whole
+        remote, and ``rclone purge`` would empty it. Reads the config (worker thread)."""
+        remotes = self._remotes()
+        dest = remotes.check(where).normalized()
+        holder = remotes.root_holder(dest)
+        if holder is not None:
+            raise BadInputError(
+                f"/del does not delete a remote's root: {dest} is or holds the whole of "
+                f"remote {holder!r}; name a file or folder inside it."
+            )
+        return dest
+
     def _delete(self, dest: Destination) -> str:
+        # Checked again at the press: the config may have gained an alias since the question.
+        dest = self._deletable(str(dest))
         found = json.loads(self._rclone("lsjson", "--stat", "--", str(dest)))
         verb = "purge" if found.get("IsDir") else "deletefile"
         self._rclone(verb, "--", str(dest))

@@ -181,3 +181,40 @@ def test_clone_count_list_and_del(
     stats = wait_text(bot_api, r"rclone remotes</b>: sf · wd", chat_id=OWNER, since=since)
     assert "rclone 1." in text_of(stats) and str(servers.webdav.port) not in text_of(stats)
     assert leaks(bot_api, servers.config.parent.parent / "bot") == []
+
+
+ROOT_SPELLINGS = ["wd:", "wd:.", "wd:./", "wd:/", "wd://", "wd:.//.", "wd:a/..",
+                  "top:.", "top:./", "top:", "sub:", "wd:keep", "wd:./keep/", "top:keep//"]
+
+
+def test_del_never_removes_a_remote_root(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
+) -> None:
+    aliases = "[top]\ntype = alias\nremote = wd:./\n\n[sub]\ntype = alias\nremote = wd:keep\n\n"
+    servers = start_remotes(tmp_path / "remotes", aliases)
+    try:
+        root = servers.webdav.root
+        for rel in ("a/one.txt", "keep/two.txt", "gone/three.txt"):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"x" * 10)
+        make_bot(RCLONE_CONFIG=str(servers.config))
+        for where in ROOT_SPELLINGS:
+            since = bot_api.mark()
+            bot_api.push_message(f"/del {where}", chat_id=OWNER, user_id=OWNER)
+            said = wait_text(bot_api, r"❌|Delete", chat_id=OWNER, since=since)
+            assert "❌" in text_of(said), f"/del {where} was not refused: {text_of(said)}"
+            assert "rc:del" not in str(said.params.get("reply_markup"))
+        # A folder inside, named through the alias with the same odd spellings, still goes.
+        since = bot_api.mark()
+        bot_api.push_message("/del top:.//gone/./", chat_id=OWNER, user_id=OWNER)
+        ask = wait_text(bot_api, r"Delete <code>top:gone</code>", chat_id=OWNER, since=since)
+        message = bot_api.chat_messages(OWNER)[ask.result["message_id"]]
+        bot_api.push_callback(button(ask, "del"), message=message, user_id=OWNER)
+        wait_text(bot_api, r"Deleted", since=since, method="editMessageText")
+        assert not (root / "gone").exists()
+        assert sorted(str(p.relative_to(root)) for p in files_in(root)) == [
+            "a/one.txt", "keep/two.txt"
+        ]
+    finally:
+        servers.webdav.stop()
+        servers.sftp.stop()

@@ -143,3 +143,81 @@ def test_remote_names_for_stats(tmp_path: Path) -> None:
     assert remote_names(conf) == ["good_pool", "to_wd", "wd"]
     assert remote_names(None) is None
     assert remote_names(tmp_path / "absent") == []
+
+
+ROOTS_CONF = """
+[wd]
+type = webdav
+url = http://127.0.0.1:1/
+
+[sf]
+type = sftp
+host = 127.0.0.1
+
+[top]
+type = alias
+remote = wd:./
+
+[sub]
+type = alias
+remote = wd:keep//inner/
+
+[subsub]
+type = alias
+remote = sub:deeper
+
+[home]
+type = alias
+remote = sf:/srv/share
+
+[vault]
+type = crypt
+remote = wd:enc
+password = AnotherSecretValue789
+
+[both]
+type = union
+upstreams = wd:u1 sf:u2:ro
+"""
+
+
+@pytest.fixture
+def rooted(tmp_path: Path) -> Remotes:
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(ROOTS_CONF)
+    return Remotes.load(conf)
+
+
+@pytest.mark.parametrize(
+    ("text", "holder"),
+    [
+        ("wd:", "wd"), ("wd:.", "wd"), ("wd:./", "wd"), ("wd:/", "wd"), ("wd://", "wd"),
+        ("wd:.//./", "wd"), ("sf:/", "sf"),
+        ("top:", "top"), ("top:.", "top"), ("top:./", "top"),  # an alias's own root
+        ("sub:./", "sub"), ("subsub:", "subsub"),
+        ("wd:keep", "sub"), ("wd:keep/inner/", "sub"), ("wd:./keep//inner", "sub"),
+        ("top:keep/inner", "sub"), ("top:keep/inner/deeper", "subsub"),
+        ("sub:deeper/.", "subsub"),
+        ("sf:/srv/share/", "home"), ("sf:/srv", "home"),
+        ("wd:enc", "vault"), ("wd:u1/", "both"), ("sf:u2", "both"),
+    ],
+)
+def test_root_holder_sees_a_remote_root_however_it_is_written(
+    rooted: Remotes, text: str, holder: str
+) -> None:
+    assert rooted.root_holder(rooted.check(text)) == holder
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["wd:file.txt", "wd:keep/other", "top:keep/inner/x", "sub:x", "sf:srv/share",
+     "wd:enc2", "home:a/./b", "vault:x"],
+)
+def test_root_holder_leaves_files_and_folders_inside(rooted: Remotes, text: str) -> None:
+    assert rooted.root_holder(rooted.check(text)) is None
+
+
+def test_resolve_follows_alias_chains(rooted: Remotes) -> None:
+    assert str(rooted.resolve(rooted.check("subsub:a/./b//"))) == "wd:keep/inner/deeper/a/b"
+    assert str(rooted.resolve(rooted.check("home:x"))) == "sf:/srv/share/x"
+    assert str(rooted.resolve(rooted.check("vault:x"))) == "vault:x"  # crypt renames: stop

@@ -106,6 +106,11 @@ class TaskCommands:
         if (spec.select or spec.seeding) and not is_torrent_spec(spec):
             flag = "-s" if spec.select else "-d"
             raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
+        if spec.overwrite and not (spec.kind == "mirror" and looks_remote(spec.upload)):
+            raise BadInputError("-overwrite only applies to uploads to an rclone remote.")
+        if spec.overwrite and not ctx.auth.is_sudo(user_id):
+            raise BadInputError("-overwrite is only for sudo users: without it the upload "
+                                "takes a free name, like name (1).")
         if spec.kind == "mirror" and looks_remote(spec.upload):
             path = self.config.rclone_config  # reads the file: never on the loop
             await asyncio.to_thread(lambda: Remotes.load(path).check(spec.upload or ""))
@@ -281,6 +286,7 @@ class TaskCommands:
             compress=args.compress,
             compress_password=args.compress_password,
             compress_format=args.compress_format,
+            overwrite=args.overwrite,
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         if kind == "leech" and not (args.as_document or args.as_media) and user.leech_type:

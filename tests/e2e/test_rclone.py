@@ -218,3 +218,28 @@ def test_del_never_removes_a_remote_root(
     finally:
         servers.webdav.stop()
         servers.sftp.stop()
+
+
+def test_a_second_upload_of_a_name_takes_name_1_and_sudo_may_overwrite(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, servers: Remotes
+) -> None:
+    make_bot(RCLONE_CONFIG=str(servers.config), AUTHORIZED_CHATS=str(USER))
+    first = origin.add("/a/first.bin", size=40_000, seed=11)
+    second = origin.add("/a/second.bin", size=50_000, seed=12)
+    third = origin.add("/a/third.bin", size=60_000, seed=13)
+    folder = servers.sftp.root / "Backups"
+
+    def mirror(path: str, flags: str, user: int) -> str:
+        since = bot_api.mark()
+        bot_api.push_message(f"/mirror {origin.url}{path} -up sf:Backups -n db.sqlite {flags}",
+                             chat_id=user, user_id=user)
+        return text_of(wait_text(bot_api, r"✅|❌", chat_id=user, since=since, timeout=60))
+
+    assert "sf:Backups/db.sqlite</code>" in mirror("/a/first.bin", "", USER)
+    assert "sf:Backups/db (1).sqlite</code>" in mirror("/a/second.bin", "", USER)
+    assert sha256_file(folder / "db.sqlite") == first.sha256()  # the first is unchanged
+    assert sha256_file(folder / "db (1).sqlite") == second.sha256()
+    assert "only for sudo users" in mirror("/a/third.bin", "-overwrite", USER)
+    assert "sf:Backups/db.sqlite</code>" in mirror("/a/third.bin", "-overwrite", OWNER)
+    assert sha256_file(folder / "db.sqlite") == third.sha256()
+    assert sorted(p.name for p in folder.iterdir()) == ["db (1).sqlite", "db.sqlite"]

@@ -104,7 +104,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
      "size that 7-Zip opens from .001"),
     ("-zf zip|7z", "archive format for -z (default zip; 7z with a password hides the names too)"),
     ("-j", "join split files (name.001, name.002, ...) before extracting"),
-    ("-up dest", "/mirror: local or remote:path; /leech: a chat id you are a member of"),
+    ("-up dest", "/mirror: local or remote:path; /leech: a chat id where you may post"),
     ("-overwrite", "sudo, /mirror to a remote: replace a same-named file (else name (1))"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),

@@ -31,7 +31,7 @@ from telebot.processing.rename import check_name_part, parse_extensions, parse_r
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.store import Store
 from telebot.telegram.messenger import Messenger
-from telebot.tg.tasks import _check_can_post  # the membership check of -up, shared
+from telebot.tg.chatperms import check_can_post  # the same check as -up
 from telebot.units import format_bytes
 from telebot.usersettings import UserSettings
 from telebot.ytdl_options import parse_options
@@ -282,7 +282,7 @@ class SettingsMenu:
     def _check_leech_dest(self, text: str, user_id: int) -> str:
         if not text.lstrip("-").isdigit():
             raise BadInputError("Send a chat id, e.g. -1001234567890.")
-        _check_can_post(self._messenger(), int(text), user_id, self._is_sudo(user_id))
+        check_can_post(self._messenger(), int(text), user_id, self._is_sudo(user_id))
         return text
 
     def _check_prefix(self, text: str, user_id: int) -> str:

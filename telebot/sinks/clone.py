@@ -11,6 +11,7 @@ without touching its disk. A restart re-runs the copy, which skips what already 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from telebot.engine.pipeline import SourceFactory
@@ -29,11 +30,12 @@ class CloneSource:
 
     engine = "rclone"
 
-    def __init__(self, config_path: Path | None) -> None:
+    def __init__(self, config_path: Path | None, allowed_roots: Sequence[str] = ()) -> None:
         self.config_path = config_path
+        self.allowed_roots = tuple(allowed_roots)  # RCLONE_ALLOWED_ROOTS
 
     def fetch(self, task: Task) -> Path:
-        remotes = Remotes.load(self.config_path)
+        remotes = Remotes.load(self.config_path, self.allowed_roots)
         source = remotes.check(task.spec.source)
         args = ["lsjson", "--stat", "--", str(source)]
         found = json.loads(run_rclone(args, config=remotes.config_path,
@@ -54,8 +56,10 @@ class CloneSource:
         return ticket
 
 
-def clone_source_factory(config_path: Path | None) -> SourceFactory:
-    source = CloneSource(config_path)
+def clone_source_factory(
+    config_path: Path | None, allowed_roots: Sequence[str] = ()
+) -> SourceFactory:
+    source = CloneSource(config_path, allowed_roots)
 
     def factory(spec: TaskSpec) -> CloneSource | None:
         return source if spec.kind == "clone" else None
@@ -63,8 +67,10 @@ def clone_source_factory(config_path: Path | None) -> SourceFactory:
     return factory
 
 
-def check_clone(config_path: Path | None, source: str, dest: str) -> None:
+def check_clone(
+    config_path: Path | None, source: str, dest: str, allowed_roots: Sequence[str] = ()
+) -> None:
     """Both ends name usable remotes (raises :class:`BadInputError`); reads the config."""
-    remotes = Remotes.load(config_path)
+    remotes = Remotes.load(config_path, allowed_roots)
     remotes.check(source)
     remotes.check(dest)

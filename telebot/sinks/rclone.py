@@ -243,9 +243,11 @@ class RcloneSink:
         breakers: BreakerRegistry = BREAKERS,
         errors: ErrorTracker = ERRORS,
         extra_flags: Sequence[str] = (),
+        allowed_roots: Sequence[str] = (),
     ) -> None:
         self.config_path = config_path
         self.index_url = index_url
+        self.allowed_roots = tuple(allowed_roots)  # RCLONE_ALLOWED_ROOTS (sinks/remotes.py)
         self.policy = policy
         self._breakers = breakers
         self._errors = errors
@@ -255,7 +257,8 @@ class RcloneSink:
         self._no_links: set[str] = set()
 
     def deliver(self, task: Task, path: Path) -> Delivery:
-        remotes = Remotes.load(self.config_path)  # checked again: the file may have changed
+        # Checked again: the file may have changed since the command.
+        remotes = Remotes.load(self.config_path, self.allowed_roots)
         dest = remotes.check(task.spec.upload or "")
         name = sanitize_filename(delivered_name(task.spec, path), fallback=path.name)
         if task.spec.kind == "clone":  # path is the ticket of sinks/clone.py

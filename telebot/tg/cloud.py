@@ -62,7 +62,7 @@ class CloudCommands:
         self._pending: dict[str, Pending] = {}
 
     def _remotes(self) -> Remotes:
-        return Remotes.load(self.config.rclone_config)
+        return Remotes.load(self.config.rclone_config, self.config.rclone_allowed_roots)
 
     def _rclone(self, *args: str) -> str:
         return run_rclone(list(args), config=self._remotes().config_path, timeout=COMMAND_TIMEOUT)
@@ -93,7 +93,8 @@ class CloudCommands:
             raise BadInputError("Write: /clone <remote:path> [-up remote:path]")
         if not looks_remote(dest):
             raise BadInputError("/clone needs a destination: -up remote:path (or DEFAULT_UPLOAD).")
-        await asyncio.to_thread(check_clone, self.config.rclone_config, source, dest)
+        await asyncio.to_thread(check_clone, self.config.rclone_config, source, dest,
+                                self.config.rclone_allowed_roots)
         spec = TaskSpec(kind="clone", source=source, chat_id=chat.id, user_id=user.id,
                         message_id=message.message_id, upload=dest)
         await asyncio.to_thread(self.manager.submit, spec)

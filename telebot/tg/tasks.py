@@ -113,8 +113,9 @@ class TaskCommands:
             raise BadInputError("-overwrite is only for sudo users: without it the upload "
                                 "takes a free name, like name (1).")
         if spec.kind == "mirror" and looks_remote(spec.upload):
-            path = self.config.rclone_config  # reads the file: never on the loop
-            await asyncio.to_thread(lambda: Remotes.load(path).check(spec.upload or ""))
+            path, roots = self.config.rclone_config, self.config.rclone_allowed_roots
+            # Reads the file: never on the loop.
+            await asyncio.to_thread(lambda: Remotes.load(path, roots).check(spec.upload or ""))
         if spec.kind == "leech" and spec.upload is not None:
             sudo = ctx.auth.is_sudo(user_id)
             await asyncio.to_thread(check_can_post, ctx.bridge, int(spec.upload), user_id, sudo)

@@ -301,7 +301,8 @@ class SettingsMenu:
             return text
         if not looks_remote(text):
             raise BadInputError("Send local or remote:path with a remote from the rclone config.")
-        Remotes.load(self._config.rclone_config).check(text)  # reads the file: in this thread
+        config = self._config  # reading the file: in this thread, never on the loop
+        Remotes.load(config.rclone_config, config.rclone_allowed_roots).check(text)
         return text
 
     def _check_ytdl_options(self, text: str, user_id: int) -> str:

@@ -243,3 +243,25 @@ def test_a_second_upload_of_a_name_takes_name_1_and_sudo_may_overwrite(
     assert "sf:Backups/db.sqlite</code>" in mirror("/a/third.bin", "-overwrite", OWNER)
     assert sha256_file(folder / "db.sqlite") == third.sha256()
     assert sorted(p.name for p in folder.iterdir()) == ["db (1).sqlite", "db.sqlite"]
+
+
+def test_absolute_sftp_paths_need_an_allowed_root(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, servers: Remotes
+) -> None:
+    # rclone serve sftp shows its folder as "/", so "/pub" here is <root>/pub; on a real server
+    # "sf:/etc" would be the server's /etc, which is what the bot refuses.
+    make_bot(RCLONE_CONFIG=str(servers.config), RCLONE_ALLOWED_ROOTS="sf:/pub")
+    res = origin.add("/abs.bin", size=30_000, seed=14)
+    for command in (f"/mirror {origin.url}/abs.bin -up sf:/etc", "/count sf:/",
+                    "/clone sf:/etc/passwd -up wd:x", f"/mirror {origin.url}/abs.bin -up sf://pu"):
+        since = bot_api.mark()
+        bot_api.push_message(command, chat_id=OWNER, user_id=OWNER)
+        said = wait_text(bot_api, r"❌|✅|📊", chat_id=OWNER, since=since, timeout=60)
+        assert "absolute path" in text_of(said), (command, text_of(said))
+    assert origin.requests_for("/abs.bin") == []
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/abs.bin -up sf:/pub/in", chat_id=OWNER,
+                         user_id=OWNER)
+    done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since, timeout=60)
+    assert "sf:/pub/in/abs.bin" in text_of(done)
+    assert sha256_file(servers.sftp.root / "pub" / "in" / "abs.bin") == res.sha256()

@@ -185,7 +185,7 @@ upstreams = wd:u1 sf:u2:ro
 def rooted(tmp_path: Path) -> Remotes:
     conf = tmp_path / "rclone.conf"
     conf.write_text(ROOTS_CONF)
-    return Remotes.load(conf)
+    return Remotes.load(conf, ["sf:/"])  # absolute sftp paths allowed: the roots are the point
 
 
 @pytest.mark.parametrize(
@@ -221,3 +221,62 @@ def test_resolve_follows_alias_chains(rooted: Remotes) -> None:
     assert str(rooted.resolve(rooted.check("subsub:a/./b//"))) == "wd:keep/inner/deeper/a/b"
     assert str(rooted.resolve(rooted.check("home:x"))) == "sf:/srv/share/x"
     assert str(rooted.resolve(rooted.check("vault:x"))) == "vault:x"  # crypt renames: stop
+
+
+ABSOLUTE_CONF = ROOTS_CONF + """
+[sfhome]
+type = alias
+remote = sf:
+
+[sfdir]
+type = alias
+remote = sf:dir
+
+[sfabs]
+type = alias
+remote = sf:/srv/share
+
+[ftp]
+type = ftp
+host = 127.0.0.1
+
+[sfvault]
+type = crypt
+remote = sf:v
+password = AnotherSecretValue789
+"""
+
+
+@pytest.fixture
+def absolute(tmp_path: Path) -> Path:
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(ABSOLUTE_CONF)
+    return conf
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sf:/etc", "sf://etc", "sf:/./etc", "sf:/", "ftp:/pub/x", "sfhome:/etc", "sfvault:/x",
+     "both:/x", "sf:/srv/shared", "sf:/srv"],
+)
+def test_absolute_paths_on_server_rooted_remotes_are_refused(absolute: Path, text: str) -> None:
+    remotes = Remotes.load(absolute, ["sf:/srv/share", "ftp:/incoming"])
+    with pytest.raises(BadInputError, match="absolute path"):
+        remotes.check(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sf:etc", "sf:./etc", "wd:/x", "top:/x", "sfdir:/x", "sfabs:x", "sfabs:/x",
+     "sf:/srv/share", "sf:/srv/share/a/b", "sf://srv//share/./a", "sfhome:/srv/share/x",
+     "ftp:/incoming/f"],
+)
+def test_relative_paths_and_allowed_roots_pass(absolute: Path, text: str) -> None:
+    remotes = Remotes.load(absolute, ["sf:/srv/share", "ftp:/incoming"])
+    assert str(remotes.check(text)) == text
+
+
+def test_without_allowed_roots_no_absolute_path_passes(absolute: Path) -> None:
+    remotes = Remotes.load(absolute)
+    with pytest.raises(BadInputError, match="absolute path"):
+        remotes.check("sf:/srv/share/x")

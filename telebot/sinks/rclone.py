@@ -87,6 +87,8 @@ _NETWORK = re.compile(
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*:\s*)?")
 
 StatsHook = Callable[[dict[str, Any]], None]
+#: Gets each line rclone prints on stdout; returns False to stop it (see :func:`stream_rclone`).
+LineHook = Callable[[str], bool]
 
 
 def run_rclone(
@@ -106,9 +108,10 @@ def run_rclone(
     proc = childproc.spawn(argv, env=child_env())
     errors: list[str] = []
     out: list[bytes] = []
+    seen = [0]  # bytes rclone printed, kept or not
     readers = [
         threading.Thread(target=_read_stderr, args=(proc, errors, on_stats), daemon=True),
-        threading.Thread(target=_read_stdout, args=(proc, out), daemon=True),
+        threading.Thread(target=_read_stdout, args=(proc, out, seen), daemon=True),
     ]
     for reader in readers:
         reader.start()
@@ -119,13 +122,69 @@ def run_rclone(
             stop_process(proc)
         for reader in readers:
             reader.join(5.0)
-    if proc.returncode == 0:
-        return b"".join(out).decode("utf-8", "replace")
-    raise _error_of(proc.returncode, errors)
+    if proc.returncode != 0:
+        raise _error_of(proc.returncode, errors)
+    if seen[0] > MAX_OUTPUT_BYTES:
+        # Say so rather than hand back a cut JSON document; long listings use stream_rclone.
+        raise UploadError(f"rclone printed more than {MAX_OUTPUT_BYTES} bytes; not read")
+    return b"".join(out).decode("utf-8", "replace")
+
+
+def stream_rclone(
+    args: Sequence[str],
+    *,
+    config: Path,
+    on_line: LineHook,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+) -> bool:
+    """Run ``rclone --config CONFIG ARGS`` and give ``on_line`` each stdout line as it comes,
+    so a listing of any length is never held whole. When ``on_line`` returns False the child
+    is stopped (as on cancel) and this returns False; it returns True when rclone finished by
+    itself. Failures, ``cancel`` and ``timeout`` raise as in :func:`run_rclone`."""
+    argv = [RCLONE, "--config", str(config), *args]
+    proc = childproc.spawn(argv, env=child_env())
+    errors: list[str] = []
+    enough = threading.Event()
+    readers = [
+        threading.Thread(target=_read_stderr, args=(proc, errors, None), daemon=True),
+        threading.Thread(target=_feed_lines, args=(proc, on_line, enough), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        _wait(proc, cancel, timeout, enough)
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+        for reader in readers:
+            reader.join(5.0)
+    if enough.is_set():
+        return False
+    if proc.returncode != 0:
+        raise _error_of(proc.returncode, errors)
+    return True
+
+
+def _feed_lines(proc: subprocess.Popen[bytes], on_line: LineHook, enough: threading.Event) -> None:
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        if enough.is_set():
+            continue  # drain until the child is gone, so it never blocks on a full pipe
+        try:
+            more = on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        except Exception:
+            log.exception("an rclone output line could not be handled")
+            more = False
+        if not more:
+            enough.set()
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], cancel: threading.Event | None, timeout: float | None
+    proc: subprocess.Popen[bytes],
+    cancel: threading.Event | None,
+    timeout: float | None,
+    enough: threading.Event | None = None,
 ) -> None:
     waited = 0.0
     while True:
@@ -134,6 +193,9 @@ def _wait(
             return
         except subprocess.TimeoutExpired:
             waited += POLL_INTERVAL
+        if enough is not None and enough.is_set():  # the reader has what it wanted
+            stop_process(proc)
+            return
         if cancel is not None and cancel.is_set():
             stop_process(proc)
             raise TaskCancelled("cancelled")
@@ -168,11 +230,12 @@ def _read_stderr(
             _keep(errors, str(record.get("msg", "")))
 
 
-def _read_stdout(proc: subprocess.Popen[bytes], out: list[bytes]) -> None:
+def _read_stdout(proc: subprocess.Popen[bytes], out: list[bytes], seen: list[int]) -> None:
     assert proc.stdout is not None
     size = 0
     for chunk in iter(lambda: proc.stdout.read(65536) if proc.stdout else b"", b""):
         size += len(chunk)
+        seen[0] = size
         if size <= MAX_OUTPUT_BYTES:
             out.append(chunk)
 

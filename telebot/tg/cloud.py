@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -26,7 +27,7 @@ from telebot.engine.manager import TaskManager
 from telebot.engine.task import TaskSpec
 from telebot.errors import BadInputError
 from telebot.sinks.clone import check_clone
-from telebot.sinks.rclone import run_rclone
+from telebot.sinks.rclone import run_rclone, stream_rclone
 from telebot.sinks.remotes import Destination, Remotes, looks_remote
 from telebot.tg.bot import BotContext, Handler
 from telebot.units import format_bytes
@@ -35,6 +36,9 @@ PREFIX = "rc"
 COMMAND_TIMEOUT = 120.0  # seconds for one rclone size/lsjson/delete call
 PER_PAGE = 10
 MAX_RESULTS = 200  # a search stops collecting here; the reply says so
+# Entries a search reads at most over all remotes (each one line of a streamed lsjson): a
+# remote of millions of files answers "first N" in seconds instead of a timeout.
+MAX_SCANNED = 200_000
 SEARCH_DEPTH = 6  # lsjson -R --max-depth: bounds the walk of a huge remote
 PENDING_TTL = 600.0  # seconds a confirm button or a result page stays usable
 MAX_PENDING = 500
@@ -53,11 +57,19 @@ class CloudCommands:
     """Handlers for /clone, /count, /list and /del, and their buttons (``rc:`` callbacks)."""
 
     def __init__(
-        self, config: Config, manager: TaskManager, clock: Callable[[], float] = time.monotonic
+        self,
+        config: Config,
+        manager: TaskManager,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_results: int = MAX_RESULTS,
+        max_scanned: int = MAX_SCANNED,
     ) -> None:
         self.config = config
         self.manager = manager
         self._clock = clock
+        self.max_results = max_results  # /list's bounds (tests lower them)
+        self.max_scanned = max_scanned
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}
 
@@ -141,28 +153,46 @@ class CloudCommands:
         user = update.effective_user
         assert user is not None
         words = _argument(update, "/list <words>").lower().split()
-        results, capped = await asyncio.to_thread(self._search, words)
-        title = f"🔎 {len(results)}{'+' if capped else ''} result(s) for " \
-                f"<code>{html.escape(' '.join(words))}</code>"
+        results, scanned, capped = await asyncio.to_thread(self._search, words)
+        title = f"🔎 {len(results)} result(s) for <code>{html.escape(' '.join(words))}</code>"
+        if capped:
+            title += (f" (first {len(results)} shown, after {scanned} entries; there may be "
+                      "more: add words to narrow it)")
         token = self._remember(Pending(user.id, self._clock(), results=tuple(results), title=title))
         text, markup = _page(self._pending[token], token, 0)
         await ctx.reply(update, text, markup=markup)
 
-    def _search(self, words: list[str]) -> tuple[list[str], bool]:
+    def _search(self, words: list[str]) -> tuple[list[str], int, bool]:
+        """Paths of every usable remote whose text holds all ``words``; the entries read; and
+        whether a bound (:attr:`max_results`, :attr:`max_scanned`) stopped the search early.
+
+        rclone's ``lsjson`` prints one entry per line (``[``, then ``{...},`` lines, then
+        ``]``); each line is read as it comes and the child is stopped at a bound, so a remote
+        of any size is searched in bounded memory (reading it whole failed past 16 MiB)."""
         remotes = self._remotes()
         found: list[str] = []
+        scanned = 0
+
         for name in remotes.names():
-            listing = json.loads(self._rclone(
-                "lsjson", "-R", "--max-depth", str(SEARCH_DEPTH), "--no-mimetype",
-                "--no-modtime", "--", f"{name}:",
-            ))
-            for item in listing:
+            def on_line(line: str, name: str = name) -> bool:
+                nonlocal scanned
+                item = lsjson_entry(line)
+                if item is None:
+                    return True
+                scanned += 1
                 path = str(item.get("Path", ""))
                 if all(word in path.lower() for word in words):
                     found.append(f"{name}:{path}{'/' if item.get('IsDir') else ''}")
-                    if len(found) >= MAX_RESULTS:
-                        return found, True
-        return found, False
+                return len(found) < self.max_results and scanned < self.max_scanned
+
+            finished = stream_rclone(
+                ["lsjson", "-R", "--max-depth", str(SEARCH_DEPTH), "--no-mimetype",
+                 "--no-modtime", "--", f"{name}:"],
+                config=remotes.config_path, on_line=on_line, timeout=COMMAND_TIMEOUT,
+            )
+            if not finished:
+                return found, scanned, True
+        return found, scanned, False
 
     # -- buttons ------------------------------------------------------------------------
 
@@ -223,6 +253,19 @@ class CloudCommands:
     def _forget(self, token: str) -> None:
         with self._lock:
             self._pending.pop(token, None)
+
+
+def lsjson_entry(line: str) -> dict[str, Any] | None:
+    """One entry of ``rclone lsjson`` output from its line (``{...}`` with a trailing comma
+    except on the last), or None for the ``[`` and ``]`` lines and anything unreadable."""
+    text = line.strip().rstrip(",")
+    if not text.startswith("{"):
+        return None
+    try:
+        item = json.loads(text)
+    except ValueError:
+        return None
+    return item if isinstance(item, dict) else None
 
 
 def _argument(update: Update, usage: str) -> str:

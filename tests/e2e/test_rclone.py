@@ -265,3 +265,17 @@ def test_absolute_sftp_paths_need_an_allowed_root(
     done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since, timeout=60)
     assert "sf:/pub/in/abs.bin" in text_of(done)
     assert sha256_file(servers.sftp.root / "pub" / "in" / "abs.bin") == res.sha256()
+
+
+def test_list_says_first_n_shown_at_its_bound(
+    bot_api: FakeBotAPI, make_bot: Any, servers: Remotes
+) -> None:
+    for n in range(230):  # over the 200 results a search keeps
+        (servers.webdav.root / "many" / f"clip-{n:03}.bin").parent.mkdir(exist_ok=True)
+        (servers.webdav.root / "many" / f"clip-{n:03}.bin").write_bytes(b"x")
+    make_bot(RCLONE_CONFIG=str(servers.config))
+    since = bot_api.mark()
+    bot_api.push_message("/list clip", chat_id=OWNER, user_id=OWNER)
+    said = wait_text(bot_api, r"🔎|❌", chat_id=OWNER, since=since, timeout=60)
+    assert "200 result(s)" in text_of(said) and "first 200 shown" in text_of(said)
+    assert "Page 1/20" in text_of(said)

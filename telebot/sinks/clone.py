@@ -6,6 +6,9 @@ named like the item; the upload stage hands the ticket to the sink, which then c
 to destination with one ``rclone copy``/``copyto``. rclone copies server-side when both ends
 are the same remote and its backend can; otherwise the bytes stream through this machine
 without touching its disk. A restart re-runs the copy, which skips what already arrived.
+
+Because nothing lands on the local disk and nothing is downloaded, neither
+``STORAGE_THRESHOLD`` nor ``MAX_DOWNLOAD_SIZE`` applies to a clone (see :meth:`CloneSource.fetch`).
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ class CloneSource:
                                  fallback=fallback)
         ticket = task.workdir / TICKET_FOLDER / name
         write_ticket(ticket, Ticket(str(source), folder, size, files))
-        task.progress(0, size)
+        # No total is reported here, on purpose: in the download stage a known total is checked
+        # against MAX_DOWNLOAD_SIZE and STORAGE_THRESHOLD (Task.on_total, engine/limits.py),
+        # which guard downloads onto this disk. A clone downloads nothing and writes only this
+        # ticket; its bytes go remote to remote. The sink shows the size once the copy starts.
         return ticket
 
 

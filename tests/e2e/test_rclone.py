@@ -279,3 +279,23 @@ def test_list_says_first_n_shown_at_its_bound(
     said = wait_text(bot_api, r"🔎|❌", chat_id=OWNER, since=since, timeout=60)
     assert "200 result(s)" in text_of(said) and "first 200 shown" in text_of(said)
     assert "Page 1/20" in text_of(said)
+
+
+@pytest.mark.parametrize("limit", [{"STORAGE_THRESHOLD": str(10**18)},
+                                   {"MAX_DOWNLOAD_SIZE": "1000"}])
+def test_clone_ignores_the_local_disk_threshold_and_the_download_limit(
+    bot_api: FakeBotAPI, make_bot: Any, servers: Remotes, limit: dict[str, str]
+) -> None:
+    # /clone streams remote to remote and never writes the payload to this disk, nor downloads:
+    # STORAGE_THRESHOLD (here far above the free space) and MAX_DOWNLOAD_SIZE do not apply.
+    src = servers.webdav.root / "big" / "blob.bin"
+    src.parent.mkdir()
+    src.write_bytes(b"z" * 300_000)
+    make_bot(RCLONE_CONFIG=str(servers.config), **limit)
+    for what in ("wd:big/blob.bin", "wd:big"):
+        since = bot_api.mark()
+        bot_api.push_message(f"/clone {what} -up sf:copies", chat_id=OWNER, user_id=OWNER)
+        done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since, timeout=60)
+        assert "✅" in text_of(done), text_of(done)
+    assert (servers.sftp.root / "copies" / "blob.bin").read_bytes() == src.read_bytes()
+    assert (servers.sftp.root / "copies" / "big" / "blob.bin").read_bytes() == src.read_bytes()

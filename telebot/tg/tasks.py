@@ -149,7 +149,8 @@ class TaskCommands:
                     tool=tool,
                     user=settings,
                 )
-                if (spec.kind, spec.upload) not in checked or spec.select or spec.seeding:
+                first = (spec.kind, spec.upload) not in checked
+                if first or spec.select or spec.seeding or spec.overwrite:
                     await self._check(spec, ctx, user.id)
                     checked.add((spec.kind, spec.upload))
             except BadInputError as exc:

@@ -240,6 +240,16 @@ def test_a_second_upload_of_a_name_takes_name_1_and_sudo_may_overwrite(
     assert sha256_file(folder / "db.sqlite") == first.sha256()  # the first is unchanged
     assert sha256_file(folder / "db (1).sqlite") == second.sha256()
     assert "only for sudo users" in mirror("/a/third.bin", "-overwrite", USER)
+    # In a -b list too, where one check usually covers every line with the same destination.
+    listing = bot_api.push_message(
+        f"{origin.url}/a/third.bin -up sf:Backups\n"
+        f"{origin.url}/a/third.bin -up sf:Backups -n db.sqlite -overwrite",
+        chat_id=USER, user_id=USER,
+    )
+    since = bot_api.mark()
+    bot_api.push_message("/mirror -b", chat_id=USER, user_id=USER, reply_to=listing)
+    refused = wait_text(bot_api, r"✅|❌|Started", chat_id=USER, since=since, timeout=60)
+    assert "only for sudo users" in text_of(refused)
     assert "sf:Backups/db.sqlite</code>" in mirror("/a/third.bin", "-overwrite", OWNER)
     assert sha256_file(folder / "db.sqlite") == third.sha256()
     assert sorted(p.name for p in folder.iterdir()) == ["db (1).sqlite", "db.sqlite"]

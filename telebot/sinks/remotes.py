@@ -188,12 +188,16 @@ class Remotes:
 
     def resolve(self, dest: Destination) -> Destination:
         """Where ``dest`` really is: through ``alias`` remotes (which only prefix a path) to the
-        remote that stores it, normalised. Other wrappers rename what they store (crypt), so the
-        chain stops at them. Call after :meth:`check` (the chain is then known to be sound)."""
+        remote that stores it, normalised; a leading ``/`` is kept only where it means the
+        server's root (:data:`ABSOLUTE_TYPES`): on webdav ``wd:/keep`` is ``wd:keep``. Other
+        wrappers rename what they store (crypt), so the chain stops at them. Call after
+        :meth:`check` (the chain is then known to be sound)."""
         dest = dest.normalized()
         for _ in range(MAX_DEPTH + 1):
             values = self._sections.get(dest.remote, {})
             if values.get("type", "").strip() != "alias":
+                if dest.absolute and not self._reaches_absolute(dest.remote, 0):
+                    return Destination(dest.remote, dest.path.lstrip("/"))
                 return dest
             target = _target_of(values.get("remote", ""))
             if target is None:

@@ -184,7 +184,8 @@ def test_clone_count_list_and_del(
 
 
 ROOT_SPELLINGS = ["wd:", "wd:.", "wd:./", "wd:/", "wd://", "wd:.//.", "wd:a/..",
-                  "top:.", "top:./", "top:", "sub:", "wd:keep", "wd:./keep/", "top:keep//"]
+                  "top:.", "top:./", "top:", "sub:", "wd:keep", "wd:./keep/", "top:keep//",
+                  "wd:/keep", "top:/keep"]
 
 
 def test_del_never_removes_a_remote_root(

@@ -196,6 +196,7 @@ def rooted(tmp_path: Path) -> Remotes:
         ("top:", "top"), ("top:.", "top"), ("top:./", "top"),  # an alias's own root
         ("sub:./", "sub"), ("subsub:", "subsub"),
         ("wd:keep", "sub"), ("wd:keep/inner/", "sub"), ("wd:./keep//inner", "sub"),
+        ("wd:/keep", "sub"), ("top:/keep/inner", "sub"), ("wd:/enc", "vault"),
         ("top:keep/inner", "sub"), ("top:keep/inner/deeper", "subsub"),
         ("sub:deeper/.", "subsub"),
         ("sf:/srv/share/", "home"), ("sf:/srv", "home"),

@@ -310,3 +310,25 @@ def test_clone_ignores_the_local_disk_threshold_and_the_download_limit(
         assert "✅" in text_of(done), text_of(done)
     assert (servers.sftp.root / "copies" / "blob.bin").read_bytes() == src.read_bytes()
     assert (servers.sftp.root / "copies" / "big" / "blob.bin").read_bytes() == src.read_bytes()
+
+
+def test_kill9_mid_upload_to_a_taken_name_resumes_on_the_same_new_name(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, servers: Remotes
+) -> None:
+    bot = make_bot(RCLONE_CONFIG=str(servers.config), RCLONE_BWLIMIT="2M")
+    taken = servers.webdav.root / "k" / "big.bin"
+    taken.parent.mkdir()
+    taken.write_bytes(b"someone's file")
+    res = origin.add("/files/big.bin", size=10 * MiB, seed=16)
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/files/big.bin -up wd:k", chat_id=OWNER,
+                         user_id=OWNER)
+    wait_text(bot_api, r"Uploading · rclone.*\d+\.\d%", since=since, method="editMessageText",
+              timeout=60)
+    bot.kill9()
+    bot.start()
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=90)
+    assert "wd:k/big (1).bin" in text_of(done)
+    assert sorted(p.name for p in files_in(taken.parent)) == ["big (1).bin", "big.bin"]
+    assert taken.read_bytes() == b"someone's file"
+    assert sha256_file(taken.parent / "big (1).bin") == res.sha256()

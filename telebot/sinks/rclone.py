@@ -433,10 +433,12 @@ def _read_note(note: Path, dest: Destination, name: str) -> Destination | None:
         return None
     if not isinstance(data, dict) or data.get("dest") != str(dest) or data.get("name") != name:
         return None  # a different destination or name now (a setting changed): choose again
-    chosen = data.get("target")
-    if not isinstance(chosen, str) or not chosen.startswith(f"{dest.remote}:"):
-        return None
-    return Destination(dest.remote, chosen[len(dest.remote) + 1:])
+    chosen, prefix = data.get("target"), f"{dest.remote}:"
+    ok = isinstance(chosen, str) and chosen.startswith(prefix)
+    leaf = chosen[len(prefix):].rsplit("/", 1)[-1] if ok and isinstance(chosen, str) else ""
+    if leaf in ("", ".", "..") or chosen != str(dest.child(leaf)):
+        return None  # only ever a name inside dest, whatever the file says
+    return dest.child(leaf)
 
 
 def _write_note(note: Path, dest: Destination, name: str, target: Destination) -> None:

@@ -214,3 +214,18 @@ def test_concurrent_uploads_of_one_name_take_different_names(
     for worker in workers:
         worker.join(60)
     assert sorted(found) == ["wd:c/same (1).bin", "wd:c/same (2).bin", "wd:c/same.bin"]
+
+
+def test_a_note_only_ever_names_a_file_inside_the_destination(tmp_path: Path) -> None:
+    import json
+
+    dest = Destination("wd", "r")
+    note = tmp_path / rclone_mod.TARGET_NOTE
+    for target, expected in [("wd:r/a (1).bin", "wd:r/a (1).bin"), ("wd:r/x:y.bin", "wd:r/x:y.bin"),
+                             ("wd:other/a.bin", None), ("wd:r/../a.bin", None), ("sf:r/a", None),
+                             ("wd:r/", None), (7, None)]:
+        note.write_text(json.dumps({"dest": "wd:r", "name": "a.bin", "target": target}))
+        found = rclone_mod._read_note(note, dest, "a.bin")
+        assert (str(found) if found else None) == expected, target
+    note.write_text(json.dumps({"dest": "wd:q", "name": "a.bin", "target": "wd:q/a.bin"}))
+    assert rclone_mod._read_note(note, dest, "a.bin") is None  # another destination now

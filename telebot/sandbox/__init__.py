@@ -57,7 +57,8 @@ class Box:
 
     Contract: a missing ``writable`` folder is created (0700) before the child starts; a
     missing ``readable`` path is skipped. The child gets a minimal environment (``PATH``,
-    ``LC_ALL``, ``TMPDIR``/``HOME`` = the first writable folder, plus ``extra_env``): nothing
+    ``LC_ALL``, ``TMPDIR``/``HOME`` = the first writable folder, ``MALLOC_ARENA_MAX``, plus
+    ``extra_env``): nothing
     of the bot's environment, which may hold its token, reaches a tool that reads untrusted
     bytes."""
 
@@ -171,7 +172,10 @@ def command(argv: Sequence[str], box: Box) -> tuple[list[str], dict[str, str]]:
     }
     tmp = str(box.writable[0]) if box.writable else "/nonexistent"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
-           "TMPDIR": tmp, "HOME": tmp, **box.extra_env}
+           "TMPDIR": tmp, "HOME": tmp,
+           # glibc reserves 64 MiB of address space per malloc arena, up to 8 per core: on a
+           # many-core host a threaded ffmpeg would pass SANDBOX_MEMORY on reservations alone.
+           "MALLOC_ARENA_MAX": "2", **box.extra_env}
     python = os.path.realpath(sys.executable)
     wrapped = [python, "-E", "-s", "-S", str(ENTER), json.dumps(spec), "--", exe, *argv[1:]]
     return wrapped, env

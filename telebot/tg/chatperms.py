@@ -11,8 +11,9 @@ The bot posts there on the user's behalf, so it must not post where the user cou
 - a **private chat**: only the user's own chat with the bot (the bot cannot post to anyone
   else's).
 
-Sudo users are exempt (they may send anywhere the bot can). Facts from the Bot API's
-``ChatMember`` types (ChatMemberOwner/Administrator/Member/Restricted/Left/Banned).
+Sudo users are exempt (they may send anywhere the bot can). Facts: docs/TELEGRAM.md, "Chat
+members", and the Bot API's ``ChatMember`` types (Owner/Administrator/Member/Restricted/Left/
+Banned).
 """
 
 from __future__ import annotations

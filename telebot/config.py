@@ -69,6 +69,9 @@ class Config:
     rclone_config: Path | None = None
     default_upload: str = "local"
     index_url: str = ""  # web prefix for paths on rclone remotes (sinks/rclone.py)
+    # RCLONE_ALLOWED_ROOTS: "remote:/abs" folders where absolute paths are allowed on remotes
+    # whose "/" is the server's root (sftp, ftp...; sinks/remotes.py); none by default.
+    rclone_allowed_roots: tuple[str, ...] = ()
     status_update_interval: float = 10.0
     status_limit: int = 4
     leech_split_size: int = CLOUD_UPLOAD_LIMIT
@@ -140,6 +143,7 @@ KNOWN_KEYS = frozenset(
         "RCLONE_CONFIG",
         "DEFAULT_UPLOAD",
         "INDEX_URL",
+        "RCLONE_ALLOWED_ROOTS",
         "STATUS_UPDATE_INTERVAL",
         "STATUS_LIMIT",
         "LEECH_SPLIT_SIZE",
@@ -298,6 +302,18 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _remote_roots(value: str) -> tuple[str, ...]:
+    """``RCLONE_ALLOWED_ROOTS``: ``remote:/path`` items, absolute, without ``..`` or ``.``."""
+    roots = tuple(item.strip() for item in value.split(",") if item.strip())
+    for root in roots:
+        name, colon, path = root.partition(":")
+        parts = path.split("/")
+        if not (colon and name and path.startswith("/") and ".." not in parts
+                and re.fullmatch(r"[A-Za-z0-9_.+@][A-Za-z0-9_.+@ -]*", name)):
+            raise ValueError(root)
+    return roots
+
+
 def _resolved(path: Path, cwd: Path) -> Path:
     """``path`` made absolute against ``cwd`` with every symlink of its existing part resolved."""
     return (cwd / path.expanduser()).resolve(strict=False)
@@ -379,6 +395,10 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         rclone_config=Path(rclone) if rclone else None,
         default_upload=default_upload,
         index_url=_parse(raw, "INDEX_URL", "", _url, "an http(s) URL"),
+        rclone_allowed_roots=_parse(
+            raw, "RCLONE_ALLOWED_ROOTS", (), _remote_roots,
+            "comma-separated remote:/absolute/path folders, e.g. sftp:/srv/share,ftp:/pub",
+        ),
         status_update_interval=_parse(
             raw, "STATUS_UPDATE_INTERVAL", 10.0, _positive_float, "a positive number of seconds"
         ),

@@ -88,7 +88,9 @@ def group_member_sink_factory(config: Config) -> SinkFactory:
 
 
 def rclone_sink_factory(config: Config) -> SinkFactory:
-    sink = RcloneSink(config.rclone_config, config.index_url)
+    sink = RcloneSink(
+        config.rclone_config, config.index_url, allowed_roots=config.rclone_allowed_roots
+    )
 
     def factory(spec: TaskSpec) -> Sink | None:
         wanted = spec.kind in ("mirror", "clone") and looks_remote(spec.upload)
@@ -149,7 +151,7 @@ def build_limits(ctx: BotContext) -> TaskLimits:
     """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
     cfg = ctx.config
     cfg.download_dir.mkdir(parents=True, exist_ok=True)  # statvfs needs it (app.py makes it too)
-    finder = DuplicateFinder(cfg.mirror_dir, cfg.rclone_config)
+    finder = DuplicateFinder(cfg.mirror_dir, cfg.rclone_config, cfg.rclone_allowed_roots)
     sandbox.set_storage_threshold(cfg.storage_threshold)  # with /bsetting's stored value
     return TaskLimits(
         limit_values(cfg),
@@ -291,7 +293,7 @@ def build_pipeline(
         sources=[
             *groups,  # a -m group's delivery: its members' folder
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
-            clone_source_factory(cfg.rclone_config),
+            clone_source_factory(cfg.rclone_config, cfg.rclone_allowed_roots),
             ytdl_factory(cfg, lambda: quality, disk=disk),  # first: it takes only /ytdl specs
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
             torrent_source_factory(

@@ -173,7 +173,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     # The front's limits, checked here when the size becomes known (engine/limits.py):
     # exemptions are the front's word in each message; STORAGE_THRESHOLD and STOP_DUPLICATE
     # look at this worker's own disk and MIRROR_DIR.
-    finder = DuplicateFinder(config.mirror_dir, config.rclone_config)
+    finder = DuplicateFinder(config.mirror_dir, config.rclone_config, config.rclone_allowed_roots)
     limits = Limits(
         wiring.limit_values(config),
         exempt=side.is_exempt,

@@ -198,3 +198,12 @@ def test_host_limits_defaults_and_values(tmp_path: Path) -> None:
 def test_host_limits_refuse_bad_values_by_name(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config(base_env(**{name: value}), cwd=tmp_path)
+
+
+def test_rclone_allowed_roots(tmp_path: Path) -> None:
+    cfg = load_config(base_env(RCLONE_ALLOWED_ROOTS=" sftp:/srv/share, ftp:/pub ,"), cwd=tmp_path)
+    assert cfg.rclone_allowed_roots == ("sftp:/srv/share", "ftp:/pub")
+    assert load_config(base_env(), cwd=tmp_path).rclone_allowed_roots == ()
+    for bad in ("sftp:srv", "/srv", "sftp:/srv/../etc", ":sftp:/x"):
+        with pytest.raises(ConfigError, match=r"^RCLONE_ALLOWED_ROOTS must be"):
+            load_config(base_env(RCLONE_ALLOWED_ROOTS=bad), cwd=tmp_path)

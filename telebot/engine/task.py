@@ -75,6 +75,7 @@ class TaskSpec:
     compress: bool = False  # -z: the result into one archive (processing/compress.py)
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
     compress_format: str | None = None  # -zf zip|7z (None: zip)
+    overwrite: bool = False  # -overwrite (sudo): an rclone upload may replace an existing file
 
     @property
     def seeding(self) -> bool:
@@ -110,10 +111,11 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 4  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 5  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 3: tool, ytdl_format, ytdl_options (videos, issue 13)
 # 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
 #    task is submitted with (issue 16)
+# 5: overwrite (issue 22)
 
 
 class SpecTooNew(ValueError):
@@ -141,8 +143,14 @@ def _from_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 5 only added overwrite (default False: uploads take a free name, as before 5 for
+    # the local sink; rclone uploads replaced, which is what 5 stops).
+    return data
+
+
 MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
-    _from_v0, _from_v1, _from_v2, _from_v3,
+    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4,
 )  # fmt: skip
 
 

@@ -6,11 +6,15 @@ named like the item; the upload stage hands the ticket to the sink, which then c
 to destination with one ``rclone copy``/``copyto``. rclone copies server-side when both ends
 are the same remote and its backend can; otherwise the bytes stream through this machine
 without touching its disk. A restart re-runs the copy, which skips what already arrived.
+
+Because nothing lands on the local disk and nothing is downloaded, neither
+``STORAGE_THRESHOLD`` nor ``MAX_DOWNLOAD_SIZE`` applies to a clone (see :meth:`CloneSource.fetch`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from telebot.engine.pipeline import SourceFactory
@@ -29,11 +33,12 @@ class CloneSource:
 
     engine = "rclone"
 
-    def __init__(self, config_path: Path | None) -> None:
+    def __init__(self, config_path: Path | None, allowed_roots: Sequence[str] = ()) -> None:
         self.config_path = config_path
+        self.allowed_roots = tuple(allowed_roots)  # RCLONE_ALLOWED_ROOTS
 
     def fetch(self, task: Task) -> Path:
-        remotes = Remotes.load(self.config_path)
+        remotes = Remotes.load(self.config_path, self.allowed_roots)
         source = remotes.check(task.spec.source)
         args = ["lsjson", "--stat", "--", str(source)]
         found = json.loads(run_rclone(args, config=remotes.config_path,
@@ -50,12 +55,17 @@ class CloneSource:
                                  fallback=fallback)
         ticket = task.workdir / TICKET_FOLDER / name
         write_ticket(ticket, Ticket(str(source), folder, size, files))
-        task.progress(0, size)
+        # No total is reported here, on purpose: in the download stage a known total is checked
+        # against MAX_DOWNLOAD_SIZE and STORAGE_THRESHOLD (Task.on_total, engine/limits.py),
+        # which guard downloads onto this disk. A clone downloads nothing and writes only this
+        # ticket; its bytes go remote to remote. The sink shows the size once the copy starts.
         return ticket
 
 
-def clone_source_factory(config_path: Path | None) -> SourceFactory:
-    source = CloneSource(config_path)
+def clone_source_factory(
+    config_path: Path | None, allowed_roots: Sequence[str] = ()
+) -> SourceFactory:
+    source = CloneSource(config_path, allowed_roots)
 
     def factory(spec: TaskSpec) -> CloneSource | None:
         return source if spec.kind == "clone" else None
@@ -63,8 +73,10 @@ def clone_source_factory(config_path: Path | None) -> SourceFactory:
     return factory
 
 
-def check_clone(config_path: Path | None, source: str, dest: str) -> None:
+def check_clone(
+    config_path: Path | None, source: str, dest: str, allowed_roots: Sequence[str] = ()
+) -> None:
     """Both ends name usable remotes (raises :class:`BadInputError`); reads the config."""
-    remotes = Remotes.load(config_path)
+    remotes = Remotes.load(config_path, allowed_roots)
     remotes.check(source)
     remotes.check(dest)

@@ -13,6 +13,7 @@ where there is nothing to list.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from telebot.engine.task import TaskSpec
@@ -30,9 +31,12 @@ LOOKUP_TIMEOUT = 60.0
 class DuplicateFinder:
     """``finder(spec, name, size)`` → where an equal result already is, or None."""
 
-    def __init__(self, mirror_dir: Path, rclone_config: Path | None) -> None:
+    def __init__(
+        self, mirror_dir: Path, rclone_config: Path | None, allowed_roots: Sequence[str] = ()
+    ) -> None:
         self._mirror_dir = mirror_dir
         self._rclone_config = rclone_config
+        self._allowed_roots = tuple(allowed_roots)  # RCLONE_ALLOWED_ROOTS, as the sink has them
 
     def __call__(self, spec: TaskSpec, name: str, size: int) -> str | None:
         # The sink names the result the same way (sinks/local.py, sinks/rclone.py).
@@ -58,7 +62,7 @@ class DuplicateFinder:
         return str(path) if found == size else None
 
     def _on_remote(self, upload: str, name: str, size: int) -> str | None:
-        remotes = Remotes.load(self._rclone_config)
+        remotes = Remotes.load(self._rclone_config, self._allowed_roots)
         target = remotes.check(upload).child(name)
         try:
             found = json.loads(self._rclone(remotes, "lsjson", "--stat", "--", str(target)))

@@ -13,7 +13,10 @@ names. Everything else is refused, because rclone would happily write to the bot
   refused remote; ``union``/``combine`` with any such upstream. Checked to :data:`MAX_DEPTH`.
 
 Network remotes that point at this machine (an sftp remote to 127.0.0.1) are the operator's
-choice and are accepted: the file is theirs, users only pick a name from it.
+choice and are accepted: the file is theirs, users only pick a name from it. But a path that
+starts with ``/`` on a remote whose "/" is the server's root (:data:`ABSOLUTE_TYPES`, directly
+or through wrappers) reaches anywhere the remote's user can: it is refused unless it lies in one
+of the operator's ``RCLONE_ALLOWED_ROOTS``.
 
 The file stays where the operator put it; rclone gets its path (``--config``), never its
 contents, and children get a scrubbed environment (no ``RCLONE_*`` variables, which could define
@@ -25,6 +28,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +46,10 @@ LOCAL_TYPES = frozenset({"local"})
 # "Overview of cloud storage systems": wrapper backends).
 WRAPPER_TYPES = frozenset({"alias", "crypt", "chunker", "compress", "hasher", "cache"})
 UPSTREAM_TYPES = frozenset({"union", "combine"})
+# Backends where a path starting with "/" is the server's own root, not the remote's home
+# (``sf:/etc`` is the sftp server's /etc): such paths are refused unless an operator's
+# ``RCLONE_ALLOWED_ROOTS`` folder holds them. webdav, s3 and the like read "/" as their top.
+ABSOLUTE_TYPES = frozenset({"sftp", "ftp", "smb", "hdfs", "local"})
 # Wrappers of wrappers deeper than this are refused rather than followed (cycles, abuse).
 MAX_DEPTH = 8
 # Keys whose values are credentials in rclone backends (pass, password2, token, client_secret,
@@ -66,6 +74,20 @@ class Destination:
         path = self.path.rstrip("/")
         return Destination(self.remote, f"{path}/{name}" if path else name)
 
+    def normalized(self) -> Destination:
+        """The same place with ``.`` segments and repeated or trailing slashes removed; a
+        leading ``/`` is kept (on sftp and ftp it means the server's root, not the home)."""
+        return Destination(self.remote, normalize_path(self.path))
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The normalised path's segments (``()`` for the remote's root)."""
+        return tuple(part for part in self.path.split("/") if part not in ("", "."))
+
+    @property
+    def absolute(self) -> bool:
+        return self.path.startswith("/")
+
 
 def looks_remote(text: str | None) -> bool:
     """True when ``text`` is written like ``remote:path`` (not checked against any file)."""
@@ -76,12 +98,22 @@ class Remotes:
     """The remotes of one ``rclone.conf``, read afresh by :meth:`load` (it touches the disk:
     call it from a worker thread)."""
 
-    def __init__(self, config_path: Path, sections: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        sections: dict[str, dict[str, str]],
+        allowed_roots: Sequence[str] = (),
+    ) -> None:
         self.config_path = config_path
         self._sections = sections
+        # RCLONE_ALLOWED_ROOTS, checked by config.py ("remote:/absolute/path" each).
+        self._allowed = tuple(parse_destination(root).normalized() for root in allowed_roots)
 
     @classmethod
-    def load(cls, config_path: Path | None) -> Remotes:
+    def load(cls, config_path: Path | None, allowed_roots: Sequence[str] = ()) -> Remotes:
+        """Read the config at ``config_path``; ``allowed_roots`` are the operator's
+        ``RCLONE_ALLOWED_ROOTS`` (without them no absolute path passes :meth:`check` on a
+        remote whose "/" is the server's root)."""
         if config_path is None:
             raise BadInputError("No rclone remotes are configured (RCLONE_CONFIG is not set).")
         parser = configparser.ConfigParser(interpolation=None, strict=False)
@@ -100,7 +132,7 @@ class Remotes:
             for key, value in values.items():
                 if _SECRET_KEY.search(key) and len(value) >= MIN_SECRET_CHARS:
                     register_secret(value)
-        return cls(config_path, sections)
+        return cls(config_path, sections, allowed_roots)
 
     def names(self) -> list[str]:
         """The remotes users may write to, sorted (settings are never shown)."""
@@ -116,7 +148,100 @@ class Remotes:
         why = self._refusal(dest.remote, 0)
         if why is not None:
             raise BadInputError(f"Remote {dest.remote!r} is refused: {why}.")
+        if self._escapes(dest):
+            allowed = [str(root) for root in self._allowed if root.remote == dest.remote]
+            where = f" (allowed: {', '.join(allowed)})" if allowed else ""
+            raise BadInputError(
+                f"{dest} is an absolute path on the server behind remote {dest.remote!r}; "
+                f"write a path inside the remote (without the leading /){where}."
+            )
         return dest
+
+    def _escapes(self, dest: Destination) -> bool:
+        """True when ``dest``'s leading ``/`` takes it to the server's root rather than the
+        remote's home (sftp, ftp...; also through an alias of ``sf:``, as rclone joins
+        ``al:/etc`` to ``sf:/etc``), outside every allowed root."""
+        if not dest.absolute or not self._reaches_absolute(dest.remote, 0):
+            return False
+        where = self.resolve(dest)
+        if where == self.resolve(Destination(dest.remote, dest.path.lstrip("/"))):
+            return False  # an alias to a folder: "/x" is the same as "x" inside it
+        return not any(_within(where, self.resolve(root)) for root in self._allowed)
+
+    def _reaches_absolute(self, name: str, depth: int) -> bool:
+        """Whether remote ``name`` stores on an :data:`ABSOLUTE_TYPES` backend, itself or
+        through wrappers and unions (call after :meth:`_refusal` found the chain sound)."""
+        values = self._sections.get(name, {})
+        kind = values.get("type", "").strip()
+        if kind in ABSOLUTE_TYPES or depth > MAX_DEPTH:
+            return True
+        targets: list[str] = []
+        if kind in WRAPPER_TYPES:
+            targets = [values.get("remote", "")]
+        elif kind in UPSTREAM_TYPES:
+            targets = _upstreams(kind, values.get("upstreams", ""))
+        for text in targets:
+            target = _target_of(text)
+            if target is None or self._reaches_absolute(target.remote, depth + 1):
+                return True
+        return False
+
+    def resolve(self, dest: Destination) -> Destination:
+        """Where ``dest`` really is: through ``alias`` remotes (which only prefix a path) to the
+        remote that stores it, normalised; a leading ``/`` is kept only where it means the
+        server's root (:data:`ABSOLUTE_TYPES`): on webdav ``wd:/keep`` is ``wd:keep``. Other
+        wrappers rename what they store (crypt), so the chain stops at them. Call after
+        :meth:`check` (the chain is then known to be sound)."""
+        dest = dest.normalized()
+        for _ in range(MAX_DEPTH + 1):
+            values = self._sections.get(dest.remote, {})
+            if values.get("type", "").strip() != "alias":
+                if dest.absolute and not self._reaches_absolute(dest.remote, 0):
+                    return Destination(dest.remote, dest.path.lstrip("/"))
+                return dest
+            target = _target_of(values.get("remote", ""))
+            if target is None:
+                return dest
+            # rclone's alias joins like fspath.JoinRootPath: an alias of "sf:" passes "/etc" on
+            # as "sf:/etc" (checked with a local remote); an alias of "sf:dir" gives "dir/etc".
+            if not target.path:
+                joined = dest.path
+            else:
+                joined = f"{target.path.rstrip('/')}/{dest.path.lstrip('/')}"
+            dest = Destination(target.remote, normalize_path(joined))
+        return dest
+
+    def roots(self) -> list[tuple[str, Destination]]:
+        """Every remote's root, resolved (:meth:`resolve`), with the remote it belongs to; and
+        the folders wrappers and unions keep their data in (deleting ``wd:vault`` empties a crypt
+        remote on ``wd:vault`` as surely as deleting ``enc:`` does)."""
+        found: list[tuple[str, Destination]] = []
+        for name, values in self._sections.items():
+            found.append((name, self.resolve(Destination(name, ""))))
+            kind = values.get("type", "").strip()
+            targets: list[str] = []
+            if kind in WRAPPER_TYPES:
+                targets = [values.get("remote", "")]
+            elif kind in UPSTREAM_TYPES:
+                targets = _upstreams(kind, values.get("upstreams", ""))
+            for text in targets:
+                target = _target_of(text)
+                if target is not None:
+                    found.append((name, self.resolve(target)))
+        return found
+
+    def root_holder(self, dest: Destination) -> str | None:
+        """The remote whose root ``dest`` is or contains (deleting it would remove that whole
+        remote), or None. ``dest`` must have passed :meth:`check`."""
+        if not dest.normalized().segments:
+            return dest.remote
+        where = self.resolve(dest)
+        if not where.segments:
+            return where.remote
+        for name, root in self.roots():
+            if _within(root, where):
+                return name
+        return None
 
     def _refusal(self, name: str, depth: int) -> str | None:
         """Why remote ``name`` may reach this machine's disk, or None when it may not."""
@@ -144,6 +269,15 @@ class Remotes:
         if match is None:
             return "it wraps a local path or a connection string"
         return self._refusal(match.group("name"), depth + 1)
+
+
+def _target_of(text: str) -> Destination | None:
+    """A wrapper's ``remote = name:path`` value as a destination (None: a bare path or a
+    connection string, which :meth:`Remotes.check` refuses anyway)."""
+    match = _DESTINATION.fullmatch(text.strip())
+    if match is None:
+        return None
+    return Destination(match.group("name"), normalize_path(match.group("path")))
 
 
 def remote_names(path: Path | None) -> list[str] | None:
@@ -174,6 +308,22 @@ def parse_destination(text: str) -> Destination:
     if ".." in path.split("/"):
         raise BadInputError("A destination may not contain '..'.")
     return Destination(match.group("name"), path)
+
+
+def normalize_path(path: str) -> str:
+    """``path`` without ``.`` segments, empty segments or a trailing slash; ``/`` stays first
+    when it was. ``..`` never gets here (:func:`parse_destination` refuses it)."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return ("/" if path.startswith("/") else "") + "/".join(parts)
+
+
+def _within(inner: Destination, outer: Destination) -> bool:
+    """True when ``inner`` is ``outer`` or lies under it (both normalised, same remote)."""
+    if inner.remote != outer.remote:
+        return False
+    if outer.segments and inner.absolute != outer.absolute:
+        return False  # "sf:/srv" and "sf:srv" are different folders on sftp
+    return inner.segments[: len(outer.segments)] == outer.segments
 
 
 def _upstreams(kind: str, text: str) -> list[str]:

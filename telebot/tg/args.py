@@ -32,7 +32,7 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 VALUE_FLAGS = frozenset(
     {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m", "-zf"}
 )
-SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j"})
+SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
 
@@ -62,6 +62,7 @@ class TaskArgs:
     folder: str | None = None  # -m folder: every result of -i/-b into one folder
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
     compress_format: str | None = None  # -zf zip|7z
+    overwrite: bool = False  # -overwrite: replace a same-named file on an rclone remote (sudo)
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -183,6 +184,7 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         folder=_folder(_one(values, "-m")),
         compress_password=_one(values, "-z"),
         compress_format=_compress_format(_one(values, "-zf"), "-z" in switches),
+        overwrite="-overwrite" in switches,
     )
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -26,7 +27,7 @@ from telebot.engine.manager import TaskManager
 from telebot.engine.task import TaskSpec
 from telebot.errors import BadInputError
 from telebot.sinks.clone import check_clone
-from telebot.sinks.rclone import run_rclone
+from telebot.sinks.rclone import run_rclone, stream_rclone
 from telebot.sinks.remotes import Destination, Remotes, looks_remote
 from telebot.tg.bot import BotContext, Handler
 from telebot.units import format_bytes
@@ -35,6 +36,9 @@ PREFIX = "rc"
 COMMAND_TIMEOUT = 120.0  # seconds for one rclone size/lsjson/delete call
 PER_PAGE = 10
 MAX_RESULTS = 200  # a search stops collecting here; the reply says so
+# Entries a search reads at most over all remotes (each one line of a streamed lsjson): a
+# remote of millions of files answers "first N" in seconds instead of a timeout.
+MAX_SCANNED = 200_000
 SEARCH_DEPTH = 6  # lsjson -R --max-depth: bounds the walk of a huge remote
 PENDING_TTL = 600.0  # seconds a confirm button or a result page stays usable
 MAX_PENDING = 500
@@ -53,16 +57,24 @@ class CloudCommands:
     """Handlers for /clone, /count, /list and /del, and their buttons (``rc:`` callbacks)."""
 
     def __init__(
-        self, config: Config, manager: TaskManager, clock: Callable[[], float] = time.monotonic
+        self,
+        config: Config,
+        manager: TaskManager,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_results: int = MAX_RESULTS,
+        max_scanned: int = MAX_SCANNED,
     ) -> None:
         self.config = config
         self.manager = manager
         self._clock = clock
+        self.max_results = max_results  # /list's bounds (tests lower them)
+        self.max_scanned = max_scanned
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}
 
     def _remotes(self) -> Remotes:
-        return Remotes.load(self.config.rclone_config)
+        return Remotes.load(self.config.rclone_config, self.config.rclone_allowed_roots)
 
     def _rclone(self, *args: str) -> str:
         return run_rclone(list(args), config=self._remotes().config_path, timeout=COMMAND_TIMEOUT)
@@ -93,7 +105,8 @@ class CloudCommands:
             raise BadInputError("Write: /clone <remote:path> [-up remote:path]")
         if not looks_remote(dest):
             raise BadInputError("/clone needs a destination: -up remote:path (or DEFAULT_UPLOAD).")
-        await asyncio.to_thread(check_clone, self.config.rclone_config, source, dest)
+        await asyncio.to_thread(check_clone, self.config.rclone_config, source, dest,
+                                self.config.rclone_allowed_roots)
         spec = TaskSpec(kind="clone", source=source, chat_id=chat.id, user_id=user.id,
                         message_id=message.message_id, upload=dest)
         await asyncio.to_thread(self.manager.submit, spec)
@@ -104,9 +117,7 @@ class CloudCommands:
         user = update.effective_user
         assert user is not None
         where = _argument(update, "/del <remote:path>")
-        dest = await asyncio.to_thread(lambda: self._remotes().check(where))
-        if not dest.path.strip("/"):
-            raise BadInputError("/del does not delete a whole remote; name a file or folder.")
+        dest = await asyncio.to_thread(self._deletable, where)
         token = self._remember(Pending(user.id, self._clock(), target=dest))
         markup = InlineKeyboardMarkup([[
             InlineKeyboardButton("🗑 Delete", callback_data=f"{PREFIX}:del:{token}"),
@@ -114,7 +125,23 @@ class CloudCommands:
         ]])
         await ctx.reply(update, f"Delete <code>{html.escape(str(dest))}</code>?", markup=markup)
 
+    def _deletable(self, where: str) -> Destination:
+        """``where`` normalised, or :class:`BadInputError` when deleting it would remove a
+        remote's root: ``wd:``, ``wd:./``, ``wd://`` or an alias of ``wd:`` all name the whole
+        remote, and ``rclone purge`` would empty it. Reads the config (worker thread)."""
+        remotes = self._remotes()
+        dest = remotes.check(where).normalized()
+        holder = remotes.root_holder(dest)
+        if holder is not None:
+            raise BadInputError(
+                f"/del does not delete a remote's root: {dest} is or holds the whole of "
+                f"remote {holder!r}; name a file or folder inside it."
+            )
+        return dest
+
     def _delete(self, dest: Destination) -> str:
+        # Checked again at the press: the config may have gained an alias since the question.
+        dest = self._deletable(str(dest))
         found = json.loads(self._rclone("lsjson", "--stat", "--", str(dest)))
         verb = "purge" if found.get("IsDir") else "deletefile"
         self._rclone(verb, "--", str(dest))
@@ -126,28 +153,46 @@ class CloudCommands:
         user = update.effective_user
         assert user is not None
         words = _argument(update, "/list <words>").lower().split()
-        results, capped = await asyncio.to_thread(self._search, words)
-        title = f"🔎 {len(results)}{'+' if capped else ''} result(s) for " \
-                f"<code>{html.escape(' '.join(words))}</code>"
+        results, scanned, capped = await asyncio.to_thread(self._search, words)
+        title = f"🔎 {len(results)} result(s) for <code>{html.escape(' '.join(words))}</code>"
+        if capped:
+            title += (f" (first {len(results)} shown, after {scanned} entries; there may be "
+                      "more: add words to narrow it)")
         token = self._remember(Pending(user.id, self._clock(), results=tuple(results), title=title))
         text, markup = _page(self._pending[token], token, 0)
         await ctx.reply(update, text, markup=markup)
 
-    def _search(self, words: list[str]) -> tuple[list[str], bool]:
+    def _search(self, words: list[str]) -> tuple[list[str], int, bool]:
+        """Paths of every usable remote whose text holds all ``words``; the entries read; and
+        whether a bound (:attr:`max_results`, :attr:`max_scanned`) stopped the search early.
+
+        rclone's ``lsjson`` prints one entry per line (``[``, then ``{...},`` lines, then
+        ``]``); each line is read as it comes and the child is stopped at a bound, so a remote
+        of any size is searched in bounded memory (reading it whole failed past 16 MiB)."""
         remotes = self._remotes()
         found: list[str] = []
+        scanned = 0
+
         for name in remotes.names():
-            listing = json.loads(self._rclone(
-                "lsjson", "-R", "--max-depth", str(SEARCH_DEPTH), "--no-mimetype",
-                "--no-modtime", "--", f"{name}:",
-            ))
-            for item in listing:
+            def on_line(line: str, name: str = name) -> bool:
+                nonlocal scanned
+                item = lsjson_entry(line)
+                if item is None:
+                    return True
+                scanned += 1
                 path = str(item.get("Path", ""))
                 if all(word in path.lower() for word in words):
                     found.append(f"{name}:{path}{'/' if item.get('IsDir') else ''}")
-                    if len(found) >= MAX_RESULTS:
-                        return found, True
-        return found, False
+                return len(found) < self.max_results and scanned < self.max_scanned
+
+            finished = stream_rclone(
+                ["lsjson", "-R", "--max-depth", str(SEARCH_DEPTH), "--no-mimetype",
+                 "--no-modtime", "--", f"{name}:"],
+                config=remotes.config_path, on_line=on_line, timeout=COMMAND_TIMEOUT,
+            )
+            if not finished:
+                return found, scanned, True
+        return found, scanned, False
 
     # -- buttons ------------------------------------------------------------------------
 
@@ -208,6 +253,19 @@ class CloudCommands:
     def _forget(self, token: str) -> None:
         with self._lock:
             self._pending.pop(token, None)
+
+
+def lsjson_entry(line: str) -> dict[str, Any] | None:
+    """One entry of ``rclone lsjson`` output from its line (``{...}`` with a trailing comma
+    except on the last), or None for the ``[`` and ``]`` lines and anything unreadable."""
+    text = line.strip().rstrip(",")
+    if not text.startswith("{"):
+        return None
+    try:
+        item = json.loads(text)
+    except ValueError:
+        return None
+    return item if isinstance(item, dict) else None
 
 
 def _argument(update: Update, usage: str) -> str:

@@ -28,6 +28,7 @@ from telebot.telegram.messenger import Messenger
 from telebot.tg.announce import Announcer
 from telebot.tg.args import TaskArgs, parse_task_args
 from telebot.tg.bot import BotContext
+from telebot.tg.chatperms import check_can_post
 from telebot.tg.commands import NOT_YET
 from telebot.tg.many import Item, bulk_items, is_text_file, multi_items, read_list_file
 from telebot.tg.quality import CALLBACK_PREFIX as QUALITY_PREFIX
@@ -106,12 +107,18 @@ class TaskCommands:
         if (spec.select or spec.seeding) and not is_torrent_spec(spec):
             flag = "-s" if spec.select else "-d"
             raise BadInputError(f"{flag} only applies to torrents (a magnet or a .torrent file).")
+        if spec.overwrite and not (spec.kind == "mirror" and looks_remote(spec.upload)):
+            raise BadInputError("-overwrite only applies to uploads to an rclone remote.")
+        if spec.overwrite and not ctx.auth.is_sudo(user_id):
+            raise BadInputError("-overwrite is only for sudo users: without it the upload "
+                                "takes a free name, like name (1).")
         if spec.kind == "mirror" and looks_remote(spec.upload):
-            path = self.config.rclone_config  # reads the file: never on the loop
-            await asyncio.to_thread(lambda: Remotes.load(path).check(spec.upload or ""))
+            path, roots = self.config.rclone_config, self.config.rclone_allowed_roots
+            # Reads the file: never on the loop.
+            await asyncio.to_thread(lambda: Remotes.load(path, roots).check(spec.upload or ""))
         if spec.kind == "leech" and spec.upload is not None:
             sudo = ctx.auth.is_sudo(user_id)
-            await asyncio.to_thread(_check_can_post, ctx.bridge, int(spec.upload), user_id, sudo)
+            await asyncio.to_thread(check_can_post, ctx.bridge, int(spec.upload), user_id, sudo)
 
     # -- -b and -i: many tasks from one command ----------------------------------------------
 
@@ -142,7 +149,8 @@ class TaskCommands:
                     tool=tool,
                     user=settings,
                 )
-                if (spec.kind, spec.upload) not in checked or spec.select or spec.seeding:
+                first = (spec.kind, spec.upload) not in checked
+                if first or spec.select or spec.seeding or spec.overwrite:
                     await self._check(spec, ctx, user.id)
                     checked.add((spec.kind, spec.upload))
             except BadInputError as exc:
@@ -279,6 +287,7 @@ class TaskCommands:
             compress=args.compress,
             compress_password=args.compress_password,
             compress_format=args.compress_format,
+            overwrite=args.overwrite,
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         if kind == "leech" and not (args.as_document or args.as_media) and user.leech_type:
@@ -486,38 +495,6 @@ reply_file_of = _reply_file  # public name for other commands (/mediainfo)
 
 def _is_chat_id(text: str) -> bool:
     return text.lstrip("-").isdigit()
-
-
-# getChatMember statuses that mean "is in the chat" (Bot API ChatMember; "restricted" counts
-# only with is_member).
-MEMBER_STATUSES = frozenset({"creator", "administrator", "member"})
-
-
-def _check_can_post(bridge: Messenger, chat_id: int, user_id: int, sudo: bool) -> None:
-    """Fail before downloading when the bot cannot reach the -up chat, or when the user is not
-    a member of it: -up must not let anyone post into any chat the bot is in (sudo excepted)."""
-    from telegram.error import TelegramError
-
-    try:
-        bridge.call(chat_id, "getChat", lambda: bridge.bot.get_chat(chat_id))
-    except TelegramError as exc:
-        raise BadInputError(f"The bot cannot post in chat {chat_id}: {exc}") from None
-    if sudo:
-        return
-    try:
-        member = bridge.call(
-            chat_id, "getChatMember", lambda: bridge.bot.get_chat_member(chat_id, user_id)
-        )
-    except TelegramError as exc:
-        raise BadInputError(
-            f"Could not check that you are a member of chat {chat_id} ({exc}); "
-            "-up only sends to chats you are in."
-        ) from None
-    if member.status in MEMBER_STATUSES or getattr(member, "is_member", False):
-        return
-    raise BadInputError(
-        f"You are not a member of chat {chat_id}: -up only sends to chats you are in."
-    )
 
 
 def _reply_text(update: Update) -> str | None:

@@ -31,7 +31,7 @@ from telebot.processing.rename import check_name_part, parse_extensions, parse_r
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.store import Store
 from telebot.telegram.messenger import Messenger
-from telebot.tg.tasks import _check_can_post  # the membership check of -up, shared
+from telebot.tg.chatperms import check_can_post  # the same check as -up
 from telebot.units import format_bytes
 from telebot.usersettings import UserSettings
 from telebot.ytdl_options import parse_options
@@ -282,7 +282,7 @@ class SettingsMenu:
     def _check_leech_dest(self, text: str, user_id: int) -> str:
         if not text.lstrip("-").isdigit():
             raise BadInputError("Send a chat id, e.g. -1001234567890.")
-        _check_can_post(self._messenger(), int(text), user_id, self._is_sudo(user_id))
+        check_can_post(self._messenger(), int(text), user_id, self._is_sudo(user_id))
         return text
 
     def _check_prefix(self, text: str, user_id: int) -> str:
@@ -301,7 +301,8 @@ class SettingsMenu:
             return text
         if not looks_remote(text):
             raise BadInputError("Send local or remote:path with a remote from the rclone config.")
-        Remotes.load(self._config.rclone_config).check(text)  # reads the file: in this thread
+        config = self._config  # reading the file: in this thread, never on the loop
+        Remotes.load(config.rclone_config, config.rclone_allowed_roots).check(text)
         return text
 
     def _check_ytdl_options(self, text: str, user_id: int) -> str:

@@ -70,16 +70,35 @@ class BotMethods:
     _callbacks: dict[str, bool]
     _commands: list[Any]
     _members: dict[tuple[int, int], str]
+    _member_rights: dict[tuple[int, int], dict[str, bool]]
     _admin_chats: set[int]
     # ------------------------------------------------------------------ test-side settings
 
-    def set_member(self, chat_id: int, user_id: int, status: str) -> None:
+    def set_member(self, chat_id: int, user_id: int, status: str, **rights: bool) -> None:
         """What getChatMember answers for ``user_id`` in ``chat_id``: "creator",
         "administrator", "member", "restricted" (still a member), "restricted-left" (restricted,
         is_member false), "left" or "kicked". Unset: "member" for a user in their own private
-        chat, else "left" (like Telegram for someone who never joined)."""
+        chat, else "left" (like Telegram for someone who never joined).
+
+        ``rights`` override the ChatMember's boolean fields, like Telegram's
+        ChatMemberAdministrator (``can_post_messages=False``: an admin of a channel who may not
+        post) and ChatMemberRestricted (``can_send_messages=True``: restricted, yet may send).
+        By default an administrator has every right (in a channel: post, edit, delete) and a
+        restricted member none."""
+        unknown = set(rights) - {*_ADMIN_RIGHTS, *_CHANNEL_ADMIN_RIGHTS, *_MEMBER_PERMISSIONS}
+        if unknown:
+            raise ValueError(f"not a ChatMember right: {sorted(unknown)}")
         with self._cond:
             self._members[(chat_id, user_id)] = status
+            self._member_rights[(chat_id, user_id)] = dict(rights)
+
+    def set_chat(self, chat_id: int, chat_type: str, title: str = "Test Chat") -> None:
+        """Make ``chat_id`` a chat of ``chat_type`` ("channel", "group", "supergroup",
+        "private") for getChat, getChatMember and the messages sent there."""
+        chat = self._remember_chat(chat_id, chat_type)
+        with self._cond:
+            if chat_type != "private":
+                chat["title"] = title
 
     def make_admin(self, chat_id: int, admin: bool = True) -> None:
         """Give the bot (or take) admin rights in a group: deleting others' messages."""
@@ -241,12 +260,21 @@ class BotMethods:
         chat = self._remember_chat(chat_id)
         with self._cond:
             status = self._members.get((chat_id, user_id))
+            rights = dict(self._member_rights.get((chat_id, user_id), {}))
             if user_id == self.bot_id:
                 status = "administrator" if chat_id in self._admin_chats else "member"
+                rights = {}
         if status is None:
             status = "member" if chat["type"] == "private" and chat_id == user_id else "left"
         user = {"id": user_id, "is_bot": user_id == self.bot_id, "first_name": "Tester"}
-        return _chat_member(status, user)
+        member = _chat_member(status, user)
+        if status == "administrator" and chat["type"] == "channel":
+            # Channel admins carry the channel-only rights (Bot API ChatMemberAdministrator).
+            member.update(dict.fromkeys(_CHANNEL_ADMIN_RIGHTS, True))
+        for key, value in rights.items():
+            if key in member or key in _CHANNEL_ADMIN_RIGHTS:
+                member[key] = bool(value)
+        return member
 
     def _m_sendmessage(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
         chat_id = _require(params, "chat_id")
@@ -499,6 +527,7 @@ _ADMIN_RIGHTS = (
     "can_manage_video_chats", "can_restrict_members", "can_promote_members", "can_change_info",
     "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories",
 )
+_CHANNEL_ADMIN_RIGHTS = ("can_post_messages", "can_edit_messages")
 _MEMBER_PERMISSIONS = (
     "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos",
     "can_send_videos", "can_send_video_notes", "can_send_voice_notes", "can_send_polls",

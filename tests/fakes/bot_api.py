@@ -160,6 +160,7 @@ class FakeBotAPI(BotMethods):
         self._callbacks: dict[str, bool] = {}  # query id -> answered
         self._commands: list[Any] = []
         self._members: dict[tuple[int, int], str] = {}  # (chat, user) -> getChatMember status
+        self._member_rights: dict[tuple[int, int], dict[str, bool]] = {}  # set_member(**rights)
         self._admin_chats: set[int] = set()  # groups where the bot may delete others' messages
         self.file_throttle: int | None = None  # bytes/s for /file/ downloads (None: full speed)
         self.file_reads: list[tuple[str, int, int]] = []  # /file/ GETs: (path, start, end)

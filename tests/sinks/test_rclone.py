@@ -153,3 +153,79 @@ def test_links_fall_back_to_index_url(tmp_path: Path, servers: Remotes) -> None:
     delivery = sink.deliver(make_task(tmp_path, "wd:dir x"), src)
     assert delivery.links == ("https://index.example/files/dir%20x/a%20b%231.bin",)
     assert index_link("https://i/", Destination("wd", "/a/b")) == "https://i/a/b"
+
+
+def test_an_existing_name_is_never_replaced(tmp_path: Path, servers: Remotes) -> None:
+    root = servers.sftp.root / "keep"
+    root.mkdir(parents=True)
+    (root / "db.sqlite").write_bytes(b"the first one")
+    (root / "album").mkdir()
+    (root / "album" / "a.txt").write_bytes(b"old a")
+    src = payload(tmp_path / "in" / "db.sqlite", 1000)
+    delivery = sink_for(servers).deliver(make_task(tmp_path / "1", "sf:keep"), src)
+    assert delivery.location == "sf:keep/db (1).sqlite" and delivery.name == "db (1).sqlite"
+    delivery = sink_for(servers).deliver(make_task(tmp_path / "2", "sf:keep"), src)
+    assert delivery.location == "sf:keep/db (2).sqlite"
+    assert (root / "db.sqlite").read_bytes() == b"the first one"
+    assert (root / "db (2).sqlite").read_bytes() == src.read_bytes()
+    folder = tmp_path / "in" / "album"
+    payload(folder / "a.txt", 10)
+    delivery = sink_for(servers).deliver(make_task(tmp_path / "3", "sf:keep"), folder)
+    assert delivery.location == "sf:keep/album (1)"
+    assert (root / "album" / "a.txt").read_bytes() == b"old a"  # no merge into the old folder
+
+
+def test_a_rerun_of_the_same_task_keeps_its_chosen_name(tmp_path: Path, servers: Remotes) -> None:
+    (servers.webdav.root / "r").mkdir()
+    (servers.webdav.root / "r" / "f.bin").write_bytes(b"someone else's")
+    src = payload(tmp_path / "in" / "f.bin", 2 * MiB)
+    task = make_task(tmp_path, "wd:r")
+    first = sink_for(servers).deliver(task, src)
+    # The same task again (a retry, a restart after a kill before the report): same name, and
+    # rclone finds its bytes there; it does not move on to "f (2).bin".
+    again = sink_for(servers).deliver(make_task(tmp_path, "wd:r"), src)
+    assert first.location == again.location == "wd:r/f (1).bin"
+    assert sorted(p.name for p in (servers.webdav.root / "r").iterdir()) == ["f (1).bin", "f.bin"]
+
+
+def test_overwrite_replaces(tmp_path: Path, servers: Remotes) -> None:
+    (servers.webdav.root / "o").mkdir()
+    (servers.webdav.root / "o" / "f.bin").write_bytes(b"old")
+    src = payload(tmp_path / "in" / "f.bin", 100)
+    spec = TaskSpec(kind="mirror", source="x", chat_id=1, user_id=1, upload="wd:o", overwrite=True)
+    task = Task("00000000r2", spec, tmp_path / "task")
+    task.begin(State.UPLOADING, "rclone")
+    assert sink_for(servers).deliver(task, src).location == "wd:o/f.bin"
+    assert (servers.webdav.root / "o" / "f.bin").read_bytes() == src.read_bytes()
+
+
+def test_concurrent_uploads_of_one_name_take_different_names(
+    tmp_path: Path, servers: Remotes
+) -> None:
+    src = payload(tmp_path / "in" / "same.bin", 300_000)
+    found: list[str] = []
+    workers = [
+        threading.Thread(target=lambda n=n: found.append(
+            sink_for(servers).deliver(make_task(tmp_path / str(n), "wd:c"), src).location))
+        for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert sorted(found) == ["wd:c/same (1).bin", "wd:c/same (2).bin", "wd:c/same.bin"]
+
+
+def test_a_note_only_ever_names_a_file_inside_the_destination(tmp_path: Path) -> None:
+    import json
+
+    dest = Destination("wd", "r")
+    note = tmp_path / rclone_mod.TARGET_NOTE
+    for target, expected in [("wd:r/a (1).bin", "wd:r/a (1).bin"), ("wd:r/x:y.bin", "wd:r/x:y.bin"),
+                             ("wd:other/a.bin", None), ("wd:r/../a.bin", None), ("sf:r/a", None),
+                             ("wd:r/", None), (7, None)]:
+        note.write_text(json.dumps({"dest": "wd:r", "name": "a.bin", "target": target}))
+        found = rclone_mod._read_note(note, dest, "a.bin")
+        assert (str(found) if found else None) == expected, target
+    note.write_text(json.dumps({"dest": "wd:q", "name": "a.bin", "target": "wd:q/a.bin"}))
+    assert rclone_mod._read_note(note, dest, "a.bin") is None  # another destination now

@@ -143,3 +143,141 @@ def test_remote_names_for_stats(tmp_path: Path) -> None:
     assert remote_names(conf) == ["good_pool", "to_wd", "wd"]
     assert remote_names(None) is None
     assert remote_names(tmp_path / "absent") == []
+
+
+ROOTS_CONF = """
+[wd]
+type = webdav
+url = http://127.0.0.1:1/
+
+[sf]
+type = sftp
+host = 127.0.0.1
+
+[top]
+type = alias
+remote = wd:./
+
+[sub]
+type = alias
+remote = wd:keep//inner/
+
+[subsub]
+type = alias
+remote = sub:deeper
+
+[home]
+type = alias
+remote = sf:/srv/share
+
+[vault]
+type = crypt
+remote = wd:enc
+password = AnotherSecretValue789
+
+[both]
+type = union
+upstreams = wd:u1 sf:u2:ro
+"""
+
+
+@pytest.fixture
+def rooted(tmp_path: Path) -> Remotes:
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(ROOTS_CONF)
+    return Remotes.load(conf, ["sf:/"])  # absolute sftp paths allowed: the roots are the point
+
+
+@pytest.mark.parametrize(
+    ("text", "holder"),
+    [
+        ("wd:", "wd"), ("wd:.", "wd"), ("wd:./", "wd"), ("wd:/", "wd"), ("wd://", "wd"),
+        ("wd:.//./", "wd"), ("sf:/", "sf"),
+        ("top:", "top"), ("top:.", "top"), ("top:./", "top"),  # an alias's own root
+        ("sub:./", "sub"), ("subsub:", "subsub"),
+        ("wd:keep", "sub"), ("wd:keep/inner/", "sub"), ("wd:./keep//inner", "sub"),
+        ("wd:/keep", "sub"), ("top:/keep/inner", "sub"), ("wd:/enc", "vault"),
+        ("top:keep/inner", "sub"), ("top:keep/inner/deeper", "subsub"),
+        ("sub:deeper/.", "subsub"),
+        ("sf:/srv/share/", "home"), ("sf:/srv", "home"),
+        ("wd:enc", "vault"), ("wd:u1/", "both"), ("sf:u2", "both"),
+    ],
+)
+def test_root_holder_sees_a_remote_root_however_it_is_written(
+    rooted: Remotes, text: str, holder: str
+) -> None:
+    assert rooted.root_holder(rooted.check(text)) == holder
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["wd:file.txt", "wd:keep/other", "top:keep/inner/x", "sub:x", "sf:srv/share",
+     "wd:enc2", "home:a/./b", "vault:x"],
+)
+def test_root_holder_leaves_files_and_folders_inside(rooted: Remotes, text: str) -> None:
+    assert rooted.root_holder(rooted.check(text)) is None
+
+
+def test_resolve_follows_alias_chains(rooted: Remotes) -> None:
+    assert str(rooted.resolve(rooted.check("subsub:a/./b//"))) == "wd:keep/inner/deeper/a/b"
+    assert str(rooted.resolve(rooted.check("home:x"))) == "sf:/srv/share/x"
+    assert str(rooted.resolve(rooted.check("vault:x"))) == "vault:x"  # crypt renames: stop
+
+
+ABSOLUTE_CONF = ROOTS_CONF + """
+[sfhome]
+type = alias
+remote = sf:
+
+[sfdir]
+type = alias
+remote = sf:dir
+
+[sfabs]
+type = alias
+remote = sf:/srv/share
+
+[ftp]
+type = ftp
+host = 127.0.0.1
+
+[sfvault]
+type = crypt
+remote = sf:v
+password = AnotherSecretValue789
+"""
+
+
+@pytest.fixture
+def absolute(tmp_path: Path) -> Path:
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(ABSOLUTE_CONF)
+    return conf
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sf:/etc", "sf://etc", "sf:/./etc", "sf:/", "ftp:/pub/x", "sfhome:/etc", "sfvault:/x",
+     "both:/x", "sf:/srv/shared", "sf:/srv"],
+)
+def test_absolute_paths_on_server_rooted_remotes_are_refused(absolute: Path, text: str) -> None:
+    remotes = Remotes.load(absolute, ["sf:/srv/share", "ftp:/incoming"])
+    with pytest.raises(BadInputError, match="absolute path"):
+        remotes.check(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sf:etc", "sf:./etc", "wd:/x", "top:/x", "sfdir:/x", "sfabs:x", "sfabs:/x",
+     "sf:/srv/share", "sf:/srv/share/a/b", "sf://srv//share/./a", "sfhome:/srv/share/x",
+     "ftp:/incoming/f"],
+)
+def test_relative_paths_and_allowed_roots_pass(absolute: Path, text: str) -> None:
+    remotes = Remotes.load(absolute, ["sf:/srv/share", "ftp:/incoming"])
+    assert str(remotes.check(text)) == text
+
+
+def test_without_allowed_roots_no_absolute_path_passes(absolute: Path) -> None:
+    remotes = Remotes.load(absolute)
+    with pytest.raises(BadInputError, match="absolute path"):
+        remotes.check("sf:/srv/share/x")

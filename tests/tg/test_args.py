@@ -102,3 +102,10 @@ def test_extract_join_and_the_archive_password() -> None:
     assert "pw0rd" not in repr(args)
     bare = parse_task_args("http://a/x.zip -e -n y", "mirror")
     assert (bare.extract, bare.extract_password, bare.join) == (True, None, False)
+
+
+def test_overwrite_is_a_switch() -> None:
+    assert parse_task_args("https://x/f -up wd:a -overwrite", "mirror").overwrite
+    assert not parse_task_args("https://x/f -up wd:a", "mirror").overwrite
+    with pytest.raises(BadInputError, match="given twice"):
+        parse_task_args("https://x/f -overwrite -overwrite", "mirror")

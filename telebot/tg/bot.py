@@ -82,6 +82,21 @@ class BotContext:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
     restart_requested: bool = False  # /restart: re-execute once stopped (tg/restart.py)
+    # The asyncio tasks of the command handlers running now (loop thread only): PTB's stop
+    # waits for every one of them, so a restart cancels those that outlive a short grace.
+    handler_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def cancel_handlers(self) -> int:
+        """Cancel every running command handler but the caller's; how many. Loop thread only.
+
+        A handler's work already handed to a thread keeps running there, unobserved; what
+        matters is durable elsewhere (the journal resumes tasks, a command can be sent again).
+        """
+        current = asyncio.current_task()
+        victims = [t for t in self.handler_tasks if t is not current and not t.done()]
+        for task in victims:
+            task.cancel()
+        return len(victims)
 
     @property
     def bridge(self) -> Messenger:
@@ -146,6 +161,9 @@ def guarded(
             who = "the owner" if spec.level is Level.OWNER else "sudo users"
             await ctx.reply(update, f"/{spec.name} is only for {who}.")
             return
+        me = asyncio.current_task()
+        if me is not None:
+            ctx.handler_tasks.add(me)
         try:
             await handler(update, ctx)
         except BadInputError as exc:
@@ -156,6 +174,8 @@ def guarded(
             log.exception("handler /%s failed", spec.name)
             await ctx.reply(update, f"❌ {html.escape(describe_error(exc))}")
         finally:
+            if me is not None:
+                ctx.handler_tasks.discard(me)
             await _delete_if_credentials(update, ctx)
 
     return run

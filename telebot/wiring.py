@@ -336,7 +336,8 @@ def install(ctx: BotContext) -> None:
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     limits = build_limits(ctx)
     leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
-    announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
+    # Completions, gathered per chat; owed ones journaled in the store's outbox until sent.
+    announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store)
     pipeline = build_pipeline(
         cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
         disk=limits.disk, leech_sink=leech_sink, store=ctx.store,
@@ -404,6 +405,7 @@ def install(ctx: BotContext) -> None:
     def started(_ctx: BotContext) -> None:
         monitoring.start(_ctx.loop)
         board.start()
+        announcer.resend_pending()  # what a crash or restart kept from being sent
         seeding.clear_leftovers()  # seeding does not survive a restart
         remote_names(cfg.rclone_config)  # registers the config's secrets with the redactor
         restorer.start()

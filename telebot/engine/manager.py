@@ -486,8 +486,6 @@ class TaskManager:
         else:
             self._settle_group(task, state)  # before its folder and row go: a rerun is harmless
             shutil.rmtree(task.workdir, ignore_errors=True)
-            if self._store is not None:
-                self._store.journal_remove(task.gid)
             log.info("task %s %s%s", task.gid, state.value, f": {task.error}" if task.error else "")
         with self._lock:
             self._tasks.pop(task.gid, None)  # first, so a status refresh no longer lists it
@@ -495,6 +493,11 @@ class TaskManager:
             self._listener.on_finished(task)
         except Exception:
             log.exception("listener failed for task %s", task.gid)
+        finally:
+            # After the listener: it may journal the message the user is owed in the very
+            # transaction that removes this row (tg/announce.py); then this finds nothing.
+            if not interrupted and self._store is not None:
+                self._store.journal_remove(task.gid)
 
     def _settle_group(self, task: Task, state: State) -> None:
         """A group's delivery ended: forget the group. A member ended: record its outcome, and

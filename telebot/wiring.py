@@ -355,6 +355,8 @@ def install(ctx: BotContext) -> None:
         runner=front_runner(cfg),
         limits=limits,
     )
+    # A task waiting on a menu gives its download slot to the others meanwhile.
+    file_menu.outside_queue = quality.outside_queue = manager.outside_queue
     recent = RecentMessages()  # what -i looks up
     ctx.on_message.append(recent.remember)
     commands = TaskCommands(

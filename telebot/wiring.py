@@ -408,7 +408,7 @@ def install(ctx: BotContext) -> None:
         monitoring.start(_ctx.loop)
         board.start()
         announcer.resend_pending()  # what a crash or restart kept from being sent
-        seeding.clear_leftovers()  # seeding does not survive a restart
+        seeding.restore()  # -d torrents that seeded when the bot stopped seed on
         remote_names(cfg.rclone_config)  # registers the config's secrets with the redactor
         restorer.start()
 

@@ -3,15 +3,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import OWNER
-from tests.e2e.helpers import text_of, wait_text
+from tests.e2e.helpers import files_in, text_of, wait_text
 from tests.e2e.test_torrent import PACK, assert_same_tree, press, torrent_env
+from tests.e2e.test_ytdl import answer_to, button, height_of, menu_message
 from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.media import make_media, serve_media
 from tests.fakes.origin import FakeOrigin
 from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_media(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+def media_site(origin: FakeOrigin, media_dir: Path) -> Iterator[FakeOrigin]:
+    serve_media(origin, media_dir)
+    yield origin
 
 
 def test_an_unanswered_file_menu_does_not_block_a_plain_download(
@@ -38,3 +54,21 @@ def test_an_unanswered_file_menu_does_not_block_a_plain_download(
         press(bot_api, OWNER, menu.result["message_id"], "Start", OWNER)
         wait_text(bot_api, r"✅ <b>pack", chat_id=OWNER, since=since, timeout=60)
         assert_same_tree(bot.mirror_dir / "pack", root / "pack")
+
+
+def test_an_unanswered_quality_menu_does_not_block_a_plain_download(
+    bot_api: FakeBotAPI, media_site: FakeOrigin, make_bot: Any
+) -> None:
+    bot = make_bot(QUEUE_DOWNLOAD="1", YTDL_SELECT_TIMEOUT="300")
+    since = bot_api.mark()
+    bot_api.push_message(f"/ytdl {media_site.url}/master.m3u8", chat_id=OWNER, user_id=OWNER)
+    menu = menu_message(bot_api, OWNER)
+    media_site.add("/plain.bin", size=300_000, seed=6)
+    bot_api.push_message(f"/mirror {media_site.url}/plain.bin", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"✅ <b>plain\.bin", chat_id=OWNER, since=since, timeout=30)
+    query = bot_api.push_callback(button(menu, "120p"), message=menu, user_id=OWNER)
+    assert "120p" in answer_to(bot_api, query)
+    mark = bot_api.mark()
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=mark, timeout=60)
+    [video] = [p for p in files_in(bot.mirror_dir) if p.name != "plain.bin"]
+    assert height_of(video) == 120

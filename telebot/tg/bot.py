@@ -86,6 +86,14 @@ class BotContext:
     # waits for every one of them, so a restart cancels those that outlive a short grace.
     handler_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
+    def track_handler(self) -> asyncio.Task[Any] | None:
+        """List the calling handler's task for :meth:`cancel_handlers`; the caller discards it
+        from ``handler_tasks`` when done. Loop thread only."""
+        me = asyncio.current_task()
+        if me is not None:
+            self.handler_tasks.add(me)
+        return me
+
     def cancel_handlers(self) -> int:
         """Cancel every running command handler but the caller's; how many. Loop thread only.
 
@@ -161,9 +169,7 @@ def guarded(
             who = "the owner" if spec.level is Level.OWNER else "sudo users"
             await ctx.reply(update, f"/{spec.name} is only for {who}.")
             return
-        me = asyncio.current_task()
-        if me is not None:
-            ctx.handler_tasks.add(me)
+        me = ctx.track_handler()
         try:
             await handler(update, ctx)
         except BadInputError as exc:
@@ -174,8 +180,7 @@ def guarded(
             log.exception("handler /%s failed", spec.name)
             await ctx.reply(update, f"❌ {html.escape(describe_error(exc))}")
         finally:
-            if me is not None:
-                ctx.handler_tasks.discard(me)
+            ctx.handler_tasks.discard(me)
             await _delete_if_credentials(update, ctx)
 
     return run
@@ -375,11 +380,14 @@ async def _on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if ctx.callback_handler is None:
         await query.answer()
         return
+    me = ctx.track_handler()  # a restart does not wait long for it either
     try:
         await ctx.callback_handler(update, ctx)
     except Exception:
         log.exception("callback %r failed", query.data)
         await query.answer("Something went wrong.")
+    finally:
+        ctx.handler_tasks.discard(me)
 
 
 async def _on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -389,10 +397,13 @@ async def _on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     if ctx.auth.level_of(user.id, chat.id) is None:
         return  # silence: a plain message is no request to the bot
+    me = ctx.track_handler()
     try:
         await ctx.message_handler(update, ctx)
     except Exception:
         log.exception("handling a message failed")
+    finally:
+        ctx.handler_tasks.discard(me)
 
 
 async def _record_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

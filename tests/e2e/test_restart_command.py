@@ -102,7 +102,7 @@ def test_restart_does_not_wait_for_a_handler_stuck_in_retries(
     wait_text(bot_api, r"Restarting", chat_id=OWNER, since=since)
     wait_chat_text(bot_api, OWNER, r"✅ Restarted", timeout=60)
     took = time.monotonic() - asked
-    assert took < 8, f"the restart took {took:.1f} s"
+    assert took < 10, f"the restart took {took:.1f} s"  # 16 s before: it waited for the retries
     assert bot.proc.poll() is None and _starts(bot) == 2
     assert "cancelled 1 command handler" in bot.log_text()
     _pong(bot_api)

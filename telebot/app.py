@@ -64,8 +64,15 @@ class App:
             store = self._start_parallel()
             try:
                 ctx = self._context(store)
-                self._poll(ctx)
-                self.restart_requested = ctx.restart_requested
+                try:
+                    self._poll(ctx)
+                except SystemExit:
+                    # A second stop signal while PTB was stopping: PTB raises SystemExit from
+                    # inside its shutdown. Stopping was asked for twice; a /restart among the
+                    # two must still re-execute (below), not leave the bot gone with exit 0.
+                    log.warning("a second stop signal cut the shutdown short")
+                finally:
+                    self.restart_requested = ctx.restart_requested
             finally:
                 store.close()
             log.info("telebot stopped cleanly%s", "; restarting" if self.restart_requested else "")

@@ -73,6 +73,19 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 4: the outbox: messages a user is owed (a task's ✅ with its links, ❌, 🚫) from the moment
+    # their task's journal row goes until the Bot API accepted them (tg/announce.py). ``text``
+    # is sealed like the journal's credentials: completion texts carry links.
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        chat_id INTEGER NOT NULL,
+        reply_to INTEGER,
+        text TEXT NOT NULL,
+        gid TEXT,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -99,6 +112,17 @@ class JournalEntry:
     state: str
     created_at: float
     problem: str | None = None  # why ``spec`` is None, when it is more than damaged JSON
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message owed to a chat, not yet accepted by the Bot API."""
+
+    id: int
+    chat_id: int
+    text: str
+    reply_to: int | None
+    gid: str | None
 
 
 @dataclass(frozen=True)
@@ -321,6 +345,56 @@ class Store:
             entries.append(JournalEntry(gid, chat, user, msg, spec, state, created, problem))
         return entries
 
+    # -- outbox ----------------------------------------------------------------------------
+
+    def outbox_add(
+        self, chat_id: int, text: str, reply_to: int | None, *, finishes: str | None = None
+    ) -> int:
+        """Record a message owed to ``chat_id``; returns its id. With ``finishes`` (a gid), the
+        task's journal row is removed in the same transaction: a crash keeps one of the two,
+        never neither (the task runs again, or its message is sent after the restart)."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO outbox (chat_id, reply_to, text, gid, created_at) "
+                "VALUES (?, ?, '', ?, ?)",
+                (chat_id, reply_to, finishes, time.time()),
+            )
+            row = int(cursor.lastrowid or 0)
+            # Sealed bound to the row id: a text cannot be moved to another row or chat.
+            sealed = self._box.seal(text, context=_outbox_context(row, chat_id))
+            conn.execute("UPDATE outbox SET text = ? WHERE id = ?", (sealed, row))
+            removed = 0
+            if finishes is not None:
+                removed = conn.execute(
+                    "DELETE FROM task_journal WHERE gid = ?", (finishes,)
+                ).rowcount
+        if removed:  # as in journal_remove: the freed sealed row leaves no copy in the WAL
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return row
+
+    def outbox_remove(self, ids: list[int]) -> None:
+        """Forget messages the Bot API accepted (or refused for good)."""
+        if not ids:
+            return
+        with self._tx() as conn:
+            conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def outbox_entries(self) -> list[OutboxEntry]:
+        """Every owed message, oldest first. A text that cannot be unsealed (the bot token
+        changed) is dropped: it could never be sent."""
+        rows = self._query("SELECT id, chat_id, reply_to, text, gid FROM outbox ORDER BY id")
+        entries, lost = [], []
+        for row, chat, reply_to, sealed, gid in rows:
+            try:
+                text = self._box.open(sealed, context=_outbox_context(row, chat))
+            except Unsealable:
+                lost.append(row)
+                continue
+            entries.append(OutboxEntry(row, chat, text, reply_to, gid))
+        self.outbox_remove(lost)
+        return entries
+
     # -- task groups (-m) -------------------------------------------------------------------
 
     def group_add(
@@ -413,6 +487,10 @@ def _group(row: tuple[Any, ...]) -> GroupRecord:
         _json_or_none(outcomes) or {},
         _json_or_none(spec) or {},
     )
+
+
+def _outbox_context(row: int, chat_id: int) -> str:
+    return f"outbox:{row}:{chat_id}"
 
 
 def _json_or_none(text: str) -> dict[str, Any] | None:

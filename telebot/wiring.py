@@ -360,7 +360,8 @@ def install(ctx: BotContext) -> None:
     limits = build_limits(ctx)
     runner = front_runner(cfg, exempt=ctx.auth.is_sudo)
     leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
-    announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
+    # Completions, gathered per chat; owed ones journaled in the store's outbox until sent.
+    announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store)
     pipeline = build_pipeline(
         cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
         disk=limits.disk, leech_sink=leech_sink, store=ctx.store,
@@ -378,6 +379,8 @@ def install(ctx: BotContext) -> None:
         runner=runner,
         limits=limits,
     )
+    # A task waiting on a menu gives its download slot to the others meanwhile.
+    file_menu.outside_queue = quality.outside_queue = manager.outside_queue
     recent = RecentMessages()  # what -i looks up
     ctx.on_message.append(recent.remember)
     commands = TaskCommands(
@@ -429,7 +432,8 @@ def install(ctx: BotContext) -> None:
     def started(_ctx: BotContext) -> None:
         monitoring.start(_ctx.loop)
         board.start()
-        seeding.clear_leftovers()  # seeding does not survive a restart
+        announcer.resend_pending()  # what a crash or restart kept from being sent
+        seeding.restore()  # -d torrents that seeded when the bot stopped seed on
         remote_names(cfg.rclone_config)  # registers the config's secrets with the redactor
         restorer.start()
 

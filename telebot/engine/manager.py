@@ -17,7 +17,8 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -57,6 +58,7 @@ class FifoSlots:
         self._limit = limit
         self._in_use = 0
         self._waiting: deque[str] = deque()
+        self._holders: set[str] = set()  # keys that hold a slot now
         self._cond = threading.Condition()
 
     def reserve(self, key: str) -> None:
@@ -76,10 +78,15 @@ class FifoSlots:
         with self._cond:
             return len(self._waiting)
 
-    def acquire(self, key: str, cancel: threading.Event) -> None:
-        """Block until ``key`` holds a slot; raises TaskCancelled when ``cancel`` is set first."""
+    def acquire(self, key: str, cancel: threading.Event, *, first: bool = False) -> None:
+        """Block until ``key`` holds a slot; raises TaskCancelled when ``cancel`` is set first.
+        ``first``: go to the head of the line (a task that already had its turn)."""
         with self._cond:
-            if key not in self._waiting:
+            if key in self._waiting:
+                pass
+            elif first:
+                self._waiting.appendleft(key)
+            else:
                 self._waiting.append(key)
             try:
                 while not self._may_enter(key):
@@ -90,6 +97,7 @@ class FifoSlots:
                 if cancel.is_set():
                     raise TaskCancelled("cancelled while queued")
                 self._in_use += 1
+                self._holders.add(key)
             finally:
                 self._waiting.remove(key)
                 self._cond.notify_all()
@@ -98,10 +106,18 @@ class FifoSlots:
         free = self._limit <= 0 or self._in_use < self._limit
         return free and self._waiting[0] == key
 
-    def release(self) -> None:
+    def release(self, key: str) -> None:
+        """Give back ``key``'s slot; nothing when it holds none (given back earlier)."""
         with self._cond:
+            if key not in self._holders:
+                return
+            self._holders.discard(key)
             self._in_use -= 1
             self._cond.notify_all()
+
+    def holds(self, key: str) -> bool:
+        with self._cond:
+            return key in self._holders
 
     def wake(self) -> None:
         with self._cond:
@@ -495,7 +511,25 @@ class TaskManager:
             self._journal_state(task)
             return work()
         finally:
-            slots.release()
+            slots.release(task.gid)  # nothing if outside_queue lost it to a cancel
+
+    @contextmanager
+    def outside_queue(self, task: Task) -> Iterator[None]:
+        """Around a download's wait for its user (the ``-s`` file menu, the /ytdl quality
+        menu): its ``QUEUE_DOWNLOAD`` slot goes to the next task meanwhile, and it queues for
+        one again afterwards, at the head of the line. Three ignored menus used to stall every
+        download. Raises TaskCancelled when cancelled while queueing again. A no-op for a task
+        that holds no download slot (none is taken on a remote runner)."""
+        slots = self._download_slots
+        if not slots.holds(task.gid):
+            yield
+            return
+        slots.release(task.gid)
+        yield  # an error in the wait ends the task: it needs no slot again
+        state = task.state
+        task.state = State.QUEUED  # shown as waiting, with its place, until a slot is free
+        slots.acquire(task.gid, task.cancel_event, first=True)
+        task.state = state
 
     def _process(self, task: Task, path: Path) -> Path:
         """Run the spec's stages on ``path``, skipping those an earlier run recorded; returns
@@ -541,8 +575,6 @@ class TaskManager:
         else:
             self._settle_group(task, state)  # before its folder and row go: a rerun is harmless
             shutil.rmtree(task.workdir, ignore_errors=True)
-            if self._store is not None:
-                self._store.journal_remove(task.gid)
             log.info("task %s %s%s", task.gid, state.value, f": {task.error}" if task.error else "")
         with self._lock:
             self._tasks.pop(task.gid, None)  # first, so a status refresh no longer lists it
@@ -550,6 +582,11 @@ class TaskManager:
             self._listener.on_finished(task)
         except Exception:
             log.exception("listener failed for task %s", task.gid)
+        finally:
+            # After the listener: it may journal the message the user is owed in the very
+            # transaction that removes this row (tg/announce.py); then this finds nothing.
+            if not interrupted and self._store is not None:
+                self._store.journal_remove(task.gid)
 
     def _settle_group(self, task: Task, state: State) -> None:
         """A group's delivery ended: forget the group. A member ended: record its outcome, and

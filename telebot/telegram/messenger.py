@@ -142,7 +142,9 @@ class Messenger:
         *,
         reply_to: int | None = None,
         markup: InlineKeyboardMarkup | None = None,
+        cancel: threading.Event | None = None,
     ) -> Sent:
+        """``cancel``: give up (TaskCancelled) when it is set while waiting for Telegram."""
         text = redact(text)
         message: Message = self.call(
             chat_id,
@@ -155,6 +157,7 @@ class Messenger:
                 allow_sending_without_reply=True,
                 disable_web_page_preview=True,
             ),
+            cancel=cancel,
         )
         return Sent(message.chat_id, message.message_id)
 

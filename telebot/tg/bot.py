@@ -82,6 +82,29 @@ class BotContext:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
     restart_requested: bool = False  # /restart: re-execute once stopped (tg/restart.py)
+    # The asyncio tasks of the command handlers running now (loop thread only): PTB's stop
+    # waits for every one of them, so a restart cancels those that outlive a short grace.
+    handler_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def track_handler(self) -> asyncio.Task[Any] | None:
+        """List the calling handler's task for :meth:`cancel_handlers`; the caller discards it
+        from ``handler_tasks`` when done. Loop thread only."""
+        me = asyncio.current_task()
+        if me is not None:
+            self.handler_tasks.add(me)
+        return me
+
+    def cancel_handlers(self) -> int:
+        """Cancel every running command handler but the caller's; how many. Loop thread only.
+
+        A handler's work already handed to a thread keeps running there, unobserved; what
+        matters is durable elsewhere (the journal resumes tasks, a command can be sent again).
+        """
+        current = asyncio.current_task()
+        victims = [t for t in self.handler_tasks if t is not current and not t.done()]
+        for task in victims:
+            task.cancel()
+        return len(victims)
 
     @property
     def bridge(self) -> Messenger:
@@ -146,6 +169,7 @@ def guarded(
             who = "the owner" if spec.level is Level.OWNER else "sudo users"
             await ctx.reply(update, f"/{spec.name} is only for {who}.")
             return
+        me = ctx.track_handler()
         try:
             await handler(update, ctx)
         except BadInputError as exc:
@@ -156,6 +180,7 @@ def guarded(
             log.exception("handler /%s failed", spec.name)
             await ctx.reply(update, f"❌ {html.escape(describe_error(exc))}")
         finally:
+            ctx.handler_tasks.discard(me)
             await _delete_if_credentials(update, ctx)
 
     return run
@@ -355,11 +380,14 @@ async def _on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if ctx.callback_handler is None:
         await query.answer()
         return
+    me = ctx.track_handler()  # a restart does not wait long for it either
     try:
         await ctx.callback_handler(update, ctx)
     except Exception:
         log.exception("callback %r failed", query.data)
         await query.answer("Something went wrong.")
+    finally:
+        ctx.handler_tasks.discard(me)
 
 
 async def _on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -369,10 +397,13 @@ async def _on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     if ctx.auth.level_of(user.id, chat.id) is None:
         return  # silence: a plain message is no request to the bot
+    me = ctx.track_handler()
     try:
         await ctx.message_handler(update, ctx)
     except Exception:
         log.exception("handling a message failed")
+    finally:
+        ctx.handler_tasks.discard(me)
 
 
 async def _record_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

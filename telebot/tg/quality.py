@@ -16,6 +16,7 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -46,6 +47,11 @@ class QualityMenu:
         self._messenger = messenger
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
+        # Wraps the wait for the user (wiring: TaskManager.outside_queue): the task's download
+        # slot serves other tasks meanwhile. May raise TaskCancelled as it takes one again.
+        self.outside_queue: Callable[[Task], AbstractContextManager[None]] = (
+            lambda task: nullcontext()
+        )
 
     def choose(
         self, task: Task, title: str, options: Sequence[QualityOption], timeout: float
@@ -66,7 +72,8 @@ class QualityMenu:
                 log.warning("could not post the quality menu of %s; taking best", task.gid)
                 return None
             task.detail = "waiting for a quality choice"
-            key = self._wait(task, pending, timeout)
+            with self.outside_queue(task):
+                key = self._wait(task, pending, timeout)
             task.detail = None
         finally:
             with self._lock:

@@ -15,6 +15,7 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -123,6 +124,10 @@ class Selection:
         return InlineKeyboardMarkup(rows)
 
 
+def _no_slot(task: Task) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 def _label(entry: FileEntry) -> str:
     name = entry.path.rsplit("/", 1)[-1]
     if len(name) > LABEL:
@@ -137,6 +142,9 @@ class FileMenu:
         self._messenger = messenger
         self._lock = threading.Lock()
         self._open: dict[str, Selection] = {}
+        # Wraps the wait for the user (wiring: TaskManager.outside_queue): the task's download
+        # slot serves other tasks meanwhile. May raise TaskCancelled as it takes one again.
+        self.outside_queue: Callable[[Task], AbstractContextManager[None]] = _no_slot
 
     # -- the task thread's side ---------------------------------------------------------------
 
@@ -165,11 +173,12 @@ class FileMenu:
                 return None
             with selection.lock:
                 selection.message_id = sent.message_id
-            waited = 0.0
-            while waited < timeout and not task.cancel_event.is_set():
-                if selection.started.wait(min(WAIT_SLICE, timeout - waited)):
-                    break
-                waited += WAIT_SLICE
+            with self.outside_queue(task):
+                waited = 0.0
+                while waited < timeout and not task.cancel_event.is_set():
+                    if selection.started.wait(min(WAIT_SLICE, timeout - waited)):
+                        break
+                    waited += WAIT_SLICE
         finally:
             with self._lock:
                 self._open.pop(task.gid, None)

@@ -521,13 +521,22 @@ class ChatListener:
         # never waits for its chat's one-message-a-second slot. None: sent by the caller.
         self._announcer = announcer
 
-    def _reply(self, task: Task, text: str) -> None:
-        self._tell(task.spec.chat_id, text, task.spec.message_id, task.gid)
+    def _reply(self, task: Task, text: str, *, owed: bool = False) -> None:
+        self._tell(task.spec.chat_id, text, task.spec.message_id, task.gid, owed=owed)
 
-    def _tell(self, chat_id: int, text: str, reply_to: int | None, gid: str) -> None:
-        """Send, and never let a failed message break the engine that reports the event."""
+    def _tell(
+        self, chat_id: int, text: str, reply_to: int | None, gid: str, *, owed: bool = False
+    ) -> None:
+        """Send, and never let a failed message break the engine that reports the event.
+        ``owed``: the task's final word; journaled until sent, replacing the task's journal
+        row (tg/announce.py), so neither a crash nor a restart loses it."""
         if self._announcer is not None:
-            self._announcer.post(chat_id, text, reply_to=reply_to)
+            try:
+                self._announcer.post(chat_id, text, reply_to=reply_to, owed=owed,
+                                     finishes=gid if owed else None)
+            except Exception:  # the store failed: still try to say it, just not durably
+                log.exception("could not journal the message for task %s", gid)
+                self._announcer.post(chat_id, text, reply_to=reply_to)
             return
         try:
             self._messenger().send_text(chat_id, text, reply_to=reply_to)
@@ -551,10 +560,12 @@ class ChatListener:
         if task.spec.group is not None:
             return  # a -m member: its group's delivery reports for all (engine/groups.py)
         if task.state is State.DONE:
-            self._reply(task, self.done_text(task))
+            self._reply(task, self.done_text(task), owed=True)
         elif task.state is State.FAILED:
             self._reply(
-                task, f"❌ <b>{_name(task)}</b> failed: {html.escape(task.error or 'unknown')}"
+                task,
+                f"❌ <b>{_name(task)}</b> failed: {html.escape(task.error or 'unknown')}",
+                owed=True,
             )
         elif task.cancel_reason == SHUTDOWN_REASON:
             self._reply(
@@ -566,6 +577,7 @@ class ChatListener:
             self._reply(
                 task,
                 f"🚫 <b>{_name(task)}</b> cancelled ({html.escape(task.cancel_reason or '')}).",
+                owed=True,
             )
 
     def done_text(self, task: Task) -> str:

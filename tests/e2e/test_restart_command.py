@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
-from tests.conftest import OWNER, USER
+from tests.conftest import OWNER, USER, BotProcess
 from tests.e2e.helpers import files_in, sha256_file, text_of, wait_chat_text, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
+from tests.polling import wait_until
 
 MiB = 1024 * 1024
 
@@ -24,6 +26,8 @@ def test_restart_resumes_running_tasks_and_says_so(
         origin.fault(f"/r{n}.bin", throttle=512 * 1024)  # ~6 s each: running at the restart
         bot_api.push_message(f"/mirror {origin.url}/r{n}.bin", chat_id=OWNER, user_id=OWNER)
     wait_text(bot_api, r"Downloading · HTTP.*\d+\.\d%", method="editMessageText", timeout=60)
+    # Far enough in that a download started again from zero would cost a visible extra MiB.
+    wait_until(lambda: origin.bytes_sent("/r0.bin") >= MiB, 30, "1 MiB of r0 before /restart")
 
     # Users are not allowed to restart the bot.
     since = bot_api.mark()
@@ -46,6 +50,59 @@ def test_restart_resumes_running_tasks_and_says_so(
     assert len(done) == 2
     resumed = [c for c in bot_api.calls[since:] if "Resuming" in text_of(c)]
     assert len(resumed) == 2, [text_of(c) for c in resumed]
-    assert origin.bytes_sent("/r0.bin") < 2 * 3 * MiB
+    # ≥ 1 MiB arrived before the restart: from zero the origin would send ≥ 4 MiB in all.
+    assert origin.bytes_sent("/r0.bin") < 3 * MiB + MiB // 2, origin.bytes_sent("/r0.bin")
     log = bot.log_text()
     assert "restart requested by user 1000" in log and "stopped cleanly; restarting" in log
+
+
+def _starts(bot: BotProcess) -> int:
+    return bot.log_text().count(" starting (Bot API ")
+
+
+def _pong(bot_api: FakeBotAPI, timeout: float = 30) -> None:
+    since = bot_api.mark()
+    bot_api.push_message("/ping", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"Pong", chat_id=OWNER, since=since, timeout=timeout)
+
+
+def test_two_restarts_in_a_burst_restart_once_and_come_back(
+    bot_api: FakeBotAPI, make_bot: Any
+) -> None:
+    """Issue 22: a second /restart while the first stopped the bot made it exit 0 for good."""
+    bot = make_bot()
+    assert bot.proc is not None
+    pid = bot.proc.pid
+    since = bot_api.mark()
+    bot_api.push_message("/restart", chat_id=OWNER, user_id=OWNER)
+    bot_api.push_message("/restart", chat_id=OWNER, user_id=OWNER)
+    wait_chat_text(bot_api, OWNER, r"✅ Restarted", timeout=30)
+    _pong(bot_api)
+    wait_text(bot_api, r"Already restarting", chat_id=OWNER, since=since)
+    # exec keeps the pid (Docker sees no exit); the log shows the second, fresh start.
+    assert bot.proc.poll() is None and bot.proc.pid == pid
+    assert _starts(bot) == 2, bot.log_text()[-3000:]
+    restarting = [c for c in bot_api.calls[since:] if "♻️ Restarting" in text_of(c)]
+    assert len(restarting) == 1
+
+
+def test_restart_does_not_wait_for_a_handler_stuck_in_retries(
+    bot_api: FakeBotAPI, make_bot: Any
+) -> None:
+    """A /mediainfo to a host that never resolves retries for ~20 s inside its handler; the
+    restart cancels it after a short grace instead of waiting."""
+    bot = make_bot()
+    assert bot.proc is not None
+    bot_api.push_message("/mediainfo http://nosuchhost.invalid/clip.mp4", chat_id=OWNER,
+                         user_id=OWNER)
+    wait_until(lambda: "retry 1/" in bot.log_text(), 30, "the /mediainfo handler to retry")
+    since = bot_api.mark()
+    asked = time.monotonic()
+    bot_api.push_message("/restart", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"Restarting", chat_id=OWNER, since=since)
+    wait_chat_text(bot_api, OWNER, r"✅ Restarted", timeout=60)
+    took = time.monotonic() - asked
+    assert took < 10, f"the restart took {took:.1f} s"  # 16 s before: it waited for the retries
+    assert bot.proc.poll() is None and _starts(bot) == 2
+    assert "cancelled 1 command handler" in bot.log_text()
+    _pong(bot_api)

@@ -15,8 +15,11 @@ from tests.engine.fakes import WAIT, wait_until
 class Waiter:
     """Acquires ``key`` on its own thread and records when it got in (or was cancelled)."""
 
-    def __init__(self, slots: FifoSlots, key: str, got_in: list[str]) -> None:
+    def __init__(
+        self, slots: FifoSlots, key: str, got_in: list[str], *, first: bool = False
+    ) -> None:
         self.key = key
+        self.first = first
         self.cancel = threading.Event()
         self.entered = threading.Event()
         self.outcome: str | None = None
@@ -27,7 +30,7 @@ class Waiter:
 
     def _run(self) -> None:
         try:
-            self._slots.acquire(self.key, self.cancel)
+            self._slots.acquire(self.key, self.cancel, first=self.first)
         except TaskCancelled:
             self.outcome = "cancelled"
         else:
@@ -59,8 +62,10 @@ def test_waiters_enter_in_arrival_order_and_see_their_place() -> None:
     slots.acquire("holder", threading.Event())
     waiters = queue_up(slots, ["a", "b", "c", "d"], got_in)
     assert [slots.position(k) for k in "abcd"] == [1, 2, 3, 4]
+    holder = "holder"
     for expected in "abcd":
-        slots.release()
+        slots.release(holder)
+        holder = expected
         waiter = next(w for w in waiters if w.key == expected)
         assert waiter.entered.wait(WAIT)
         assert slots.position(expected) is None
@@ -79,10 +84,10 @@ def test_limit_is_never_exceeded() -> None:
     for _ in range(3):
         slots.wake()
     assert not any(w.entered.is_set() for w in waiters)
-    slots.release()
+    slots.release("h1")
     assert waiters[0].entered.wait(WAIT)
     assert not waiters[1].entered.is_set()
-    slots.release()
+    slots.release("h2")
     assert waiters[1].entered.wait(WAIT)
     for waiter in waiters:
         waiter.join()
@@ -99,7 +104,7 @@ def test_cancel_while_waiting_leaves_the_queue_and_unblocks_the_next() -> None:
     assert first.outcome == "cancelled"
     assert slots.position("a") is None
     assert slots.position("b") == 1
-    slots.release()
+    slots.release("holder")
     assert second.entered.wait(WAIT)
     assert got_in == ["b"]
     first.join()
@@ -122,3 +127,30 @@ def test_zero_means_unlimited() -> None:
     for n in range(50):
         slots.acquire(f"k{n}", threading.Event())
     assert slots.position("k0") is None
+
+
+def test_a_key_that_gave_its_slot_back_is_not_released_twice() -> None:
+    slots = FifoSlots(1)
+    slots.acquire("menu", threading.Event())
+    slots.release("menu")  # outside_queue: a menu waits without the slot
+    slots.release("menu")  # _stage's own release afterwards must not free a second one
+    slots.acquire("x", threading.Event())
+    got_in: list[str] = []
+    [waiter] = queue_up(slots, ["y"], got_in)
+    assert not waiter.entered.is_set() and slots.holds("x") and not slots.holds("menu")
+    slots.release("x")
+    assert waiter.entered.wait(WAIT)
+    waiter.join()
+
+
+def test_first_goes_to_the_head_of_the_line() -> None:
+    slots = FifoSlots(1)
+    got_in: list[str] = []
+    slots.acquire("holder", threading.Event())
+    queue_up(slots, ["a", "b"], got_in)
+    back = Waiter(slots, "menu", got_in, first=True)
+    wait_until(partial(is_queued, slots, "menu"), what="menu queued")
+    assert slots.position("menu") == 1
+    slots.release("holder")
+    assert back.entered.wait(WAIT)
+    assert got_in == ["menu"]

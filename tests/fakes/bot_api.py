@@ -94,6 +94,7 @@ class _Fault:
     then_respond: bool = True
     skip: int = 0  # calls of the method to let through before this fault applies
     after_bytes: int = 0  # "stall-body": body bytes read before reading stops
+    when: Callable[[dict[str, Any]], bool] | None = None  # only calls whose params match
 
 
 
@@ -363,7 +364,7 @@ class FakeBotAPI(BotMethods):
 
     def stall_next(
         self, method: str, seconds: float, *, then_respond: bool = True, times: int = 1,
-        skip: int = 0,
+        skip: int = 0, when: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         """Hold the reply to the next ``times`` calls of ``method`` for ``seconds``.
 
@@ -372,9 +373,11 @@ class FakeBotAPI(BotMethods):
         ``then_respond=False``: the call is recorded but not processed, and the connection
         is closed without a reply after the stall. ``stop()`` ends every stall at once.
         ``skip``: let that many calls of ``method`` through first.
+        ``when``: the fault applies only to calls whose params it accepts (others pass, and
+        do not count for ``skip``), e.g. ``lambda p: p["text"].startswith("✅")``.
         """
         self._add_fault(method, _Fault(
-            "stall", times, seconds=seconds, then_respond=then_respond, skip=skip,
+            "stall", times, seconds=seconds, then_respond=then_respond, skip=skip, when=when,
         ))
 
     def stall_body_next(
@@ -504,7 +507,7 @@ class FakeBotAPI(BotMethods):
     def _dispatch(
         self, h: _BotHandler, method: str, params: dict[str, Any], files: dict[str, UploadedFile]
     ) -> None:
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, params=params)
         if fault is not None and fault.kind == "fail":
             err = ApiError(fault.status, fault.description, fault.retry_after)
             self._finish(h, self._record(method, params, files, err), err.payload())
@@ -549,13 +552,16 @@ class FakeBotAPI(BotMethods):
         return True
 
     def _take_fault(
-        self, method: str, faults: dict[str, list[_Fault]] | None = None
+        self, method: str, faults: dict[str, list[_Fault]] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> _Fault | None:
         with self._cond:
             queue = (self._faults if faults is None else faults).get(method.lower())
             if not queue:
                 return None
             fault = queue[0]
+            if fault.when is not None and not fault.when(params or {}):
+                return None
             if fault.skip > 0:
                 fault.skip -= 1
                 return None

@@ -43,13 +43,16 @@ def make_files(root: Path, files: dict[str, int]) -> Path:
 
 
 def make_torrent(
-    path: Path, *, piece_size: int = 0, web_seeds: Sequence[str] = (), v1_only: bool = False
+    path: Path, *, piece_size: int = 0, web_seeds: Sequence[str] = (), v1_only: bool = False,
+    trackers: Sequence[str] = (),
 ) -> bytes:
     """A .torrent of the file or folder ``path`` (hybrid v1+v2 unless ``v1_only``)."""
     flags = lt.create_torrent.v1_only if v1_only else 0
     creator = lt.create_torrent(lt.list_files(str(path)), piece_size, flags)
     for url in web_seeds:
         creator.add_url_seed(url)
+    for tier, url in enumerate(trackers):
+        creator.add_tracker(url, tier)
     lt.set_piece_hashes(creator, str(path.parent))
     return bytes(lt.bencode(creator.generate()))
 
@@ -155,12 +158,16 @@ class Tracker:
     """A minimal HTTP tracker on 127.0.0.1 that answers every announce with ``peers``
     (compact form, BEP 23). For clients that ignore a magnet's ``x.pe`` hint, like aria2c."""
 
-    def __init__(self, peers: Sequence[int]) -> None:
+    def __init__(self, peers: Sequence[int], path: str = "/announce") -> None:
+        """``path``: the announce URL's path (private trackers use all kinds)."""
         compact = b"".join(socket.inet_aton("127.0.0.1") + struct.pack(">H", p) for p in peers)
         body = bytes(lt.bencode({b"interval": 60, b"peers": compact}))
+        self.announces = 0  # requests answered so far
+        tracker = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                tracker.announces += 1  # one writer at a time is enough for a counter read later
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -170,7 +177,7 @@ class Tracker:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/announce"
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{path}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

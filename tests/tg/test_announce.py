@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
-from telebot.tg.announce import Announcer, split_messages
+from telebot.errors import TaskCancelled
+from telebot.store import Store
+from telebot.tg.announce import Announcer, _Item, pack, split_messages
 from tests.polling import wait_until
 
 
@@ -19,10 +22,16 @@ class SlowMessenger:
         self.first_started = threading.Event()
         self._lock = threading.Lock()
 
-    def send_text(self, chat_id: int, text: str, *, reply_to: int | None = None) -> Any:
+    def send_text(
+        self, chat_id: int, text: str, *, reply_to: int | None = None, cancel: Any = None
+    ) -> Any:
         self.first_started.set()
-        if not self.release.wait(30):
-            raise AssertionError("never released")
+        deadline = time.monotonic() + 30
+        while not self.release.wait(0.05):  # like Messenger: give up when cancelled
+            if cancel is not None and cancel.is_set():
+                raise TaskCancelled("cancelled while waiting for Telegram")
+            if time.monotonic() > deadline:
+                raise AssertionError("never released")
         with self._lock:
             self.sent.append((chat_id, text, reply_to))
 
@@ -90,3 +99,69 @@ def test_a_few_texts_for_different_commands_each_answer_their_own() -> None:
     announcer.post(1, "🚫 queued cancelled", reply_to=6)
     announcer.stop(timeout=10)
     assert messenger.sent == [(1, "🚫 running cancelled", 5), (1, "🚫 queued cancelled", 6)]
+
+
+def _journal(store: Store, gid: str) -> None:
+    store.journal_add(gid, chat_id=1, user_id=1, message_id=5, spec={"v": 1}, state="queued")
+
+
+def test_an_owed_text_replaces_its_journal_row_and_goes_once_sent() -> None:
+    store = Store(":memory:")
+    _journal(store, "g1")
+    messenger = SlowMessenger()
+    announcer = Announcer(lambda: messenger, gather=0.0, outbox=store)  # type: ignore[arg-type, return-value]
+    try:
+        announcer.post(1, "✅ <b>a</b>\nhttps://x/a", reply_to=5, owed=True, finishes="g1")
+        # One transaction: the row that would rerun the task is gone, the message is kept.
+        assert store.journal_entries() == []
+        [entry] = store.outbox_entries()
+        assert (entry.chat_id, entry.text, entry.reply_to, entry.gid) == (
+            1, "✅ <b>a</b>\nhttps://x/a", 5, "g1")
+        messenger.release.set()
+        wait_until(lambda: store.outbox_entries() == [], 10, "the sent row to be removed")
+        assert messenger.sent == [(1, "✅ <b>a</b>\nhttps://x/a", 5)]
+    finally:
+        announcer.stop()
+
+
+class FailingMessenger:
+    def send_text(self, *args: Any, **kwargs: Any) -> Any:
+        raise TaskCancelled("the bot is shutting down")
+
+
+def test_an_unsent_owed_text_is_kept_and_sent_by_the_next_announcer() -> None:
+    store = Store(":memory:")
+    failing = Announcer(lambda: FailingMessenger(), gather=0.0, outbox=store)  # type: ignore[arg-type, return-value]
+    failing.post(7, "✅ kept", reply_to=3, owed=True)
+    failing.stop(timeout=10)
+    assert [e.text for e in store.outbox_entries()] == ["✅ kept"]
+
+    messenger = SlowMessenger()
+    messenger.release.set()
+    again = Announcer(lambda: messenger, gather=0.0, outbox=store)  # type: ignore[arg-type, return-value]
+    try:
+        assert again.resend_pending() == 1
+        wait_until(lambda: store.outbox_entries() == [], 10, "the resent row to be removed")
+    finally:
+        again.stop()
+    assert messenger.sent == [(7, "✅ kept", 3)]
+
+
+def test_stop_abandons_a_send_stuck_in_telegram_and_keeps_its_row() -> None:
+    store = Store(":memory:")
+    messenger = SlowMessenger()  # never released: Telegram does not answer
+    announcer = Announcer(lambda: messenger, gather=0.0, outbox=store)  # type: ignore[arg-type, return-value]
+    announcer.post(1, "✅ stuck", owed=True)
+    assert messenger.first_started.wait(10)
+    announcer.stop(timeout=0.2)
+    assert [e.text for e in store.outbox_entries()] == ["✅ stuck"]
+
+
+def test_pack_completes_a_row_only_with_its_last_piece() -> None:
+    long_text = "\n".join(f"line {n}" for n in range(100))  # ~800 chars: two 500-char pieces
+    items = [_Item("short", None, 1), _Item(long_text, None, 2), _Item("plain", None)]
+    messages = pack(items, 500)
+    assert [m for m, _ in messages] == split_messages([i.text for i in items], 500)
+    rows = [r for _, r in messages]
+    assert [row for r in rows for row in r] == [1, 2]
+    assert 2 in rows[-1] and 1 in rows[0] and 2 not in rows[0]

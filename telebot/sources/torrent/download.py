@@ -1,15 +1,18 @@
 """One torrent's life in the session, from added to complete, run in the task's thread.
 
 Phases: wait for metadata → check paths, size and disk, then choose files (nothing is written
-before: every torrent is added with all priorities 0) → download, polling ``status()`` every
-:data:`POLL` seconds, which is also how soon a cancel is noticed.
+before: every torrent is added in upload mode, which this ends once the priorities are set) →
+download, polling ``status()`` every :data:`POLL` seconds, which is also how soon a cancel is
+noticed. The status line says where the peers came from and what each failing tracker answered.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import libtorrent as lt
 
@@ -17,6 +20,7 @@ from telebot.engine.diskguard import DiskGuard
 from telebot.engine.task import Task
 from telebot.errors import DownloadError, TaskCancelled
 from telebot.sources.torrent.choose import FileChooser, FileEntry
+from telebot.sources.torrent.resume import write_atomic
 from telebot.sources.torrent.safety import check_layout, check_room, is_pad, selected_size
 from telebot.sources.torrent.session import TorrentSession, Watch
 from telebot.units import format_duration
@@ -28,6 +32,17 @@ STALL_NOTICE = 60.0  # s without new data before the status line says "stalled"
 RESUME_STEP = 0.05
 RESUME_MIN_GAP = 1.0
 WANTED = 4  # libtorrent's default file priority
+# The file choice, as the priority list, once made: a restart must not ask again, and resume
+# data cannot tell a choice from the defaults (every torrent starts with priority 4 now).
+CHOICE_FILE = ".torrent.choice"
+# peer_info.source bits, in the order the status line names them.
+_SOURCES = (
+    ("tracker", lt.peer_info.tracker),
+    ("DHT", lt.peer_info.dht),
+    ("PEX", lt.peer_info.pex),
+    ("LSD", lt.peer_info.lsd),
+    ("resume", lt.peer_info.resume_data),
+)
 
 
 class TorrentJob:
@@ -73,11 +88,14 @@ class TorrentJob:
             if st.has_metadata:
                 return
             found = max(st.num_peers, st.list_peers)
-            self.task.detail = f"getting metadata · {found} peer{'s' if found != 1 else ''} found"
+            self.task.detail = (
+                f"getting metadata · {found} peer{'s' if found != 1 else ''} found"
+                + self._tracker_notes()
+            )
             if self.clock() - start >= self.settings.timeout:
                 raise DownloadError(
                     f"no metadata after {format_duration(self.settings.timeout)}: no peer sent "
-                    f"the torrent's file list{self._blocked_hint()}"
+                    f"the torrent's file list{self._blocked_hint()}{self._tracker_notes()}"
                 )
             self._tick()
 
@@ -87,12 +105,16 @@ class TorrentJob:
         files = info.layout()
         check_layout(files, self.data_dir)
         self.task.name = self.task.spec.name or info.name()
-        priorities = list(self.handle.get_file_priorities())
-        if not any(priorities):  # not chosen in an earlier run (resume data keeps the choice)
+        priorities = self._earlier_choice(files.num_files())
+        if priorities is None:
             priorities = self._choose(files)
+            write_atomic(self.task.workdir / CHOICE_FILE, json.dumps(priorities).encode())
         wanted = selected_size(files, priorities)
         check_room(wanted, self._status().total_done, self.data_dir, self.settings.max_size)
         self.handle.prioritize_files(priorities)
+        # Queued after the priorities on libtorrent's one message queue: nothing unchosen is
+        # ever requested.
+        self.handle.unset_flags(lt.torrent_flags.upload_mode)
         self.priorities = priorities
         self.task.progress(self._status().total_wanted_done, wanted)
         self.session.save_resume(self.watch)  # a kill from here on needs no metadata again
@@ -127,9 +149,13 @@ class TorrentJob:
                     f"no progress for {format_duration(idle)} ({st.num_seeds} seeds, "
                     f"{st.num_peers} peers connected): the torrent looks dead"
                     + self._blocked_hint()
+                    + self._tracker_notes()
                 )
             stalled = f" · stalled {format_duration(idle)}" if idle >= STALL_NOTICE else ""
-            self.task.detail = f"seeds {st.num_seeds} · peers {st.num_peers}{stalled}"
+            self.task.detail = (
+                f"seeds {st.num_seeds} · peers {st.num_peers}{self._peer_sources()}{stalled}"
+                + self._tracker_notes()
+            )
             self._maybe_save(st, now, wanted)
             self._tick()
 
@@ -186,6 +212,36 @@ class TorrentJob:
             raise DownloadError("no file was selected")
         keep = {e.index for e in entries} if chosen is None else set(chosen)
         return [WANTED if i in keep else 0 for i in range(files.num_files())]
+
+    def _earlier_choice(self, count: int) -> list[int] | None:
+        """The priorities an earlier run of this task chose, if it got that far."""
+        try:
+            saved = json.loads((self.task.workdir / CHOICE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        valid = isinstance(saved, list) and len(saved) == count
+        return [int(p) for p in saved] if valid and all(isinstance(p, int) for p in saved) else None
+
+    def _peer_sources(self) -> str:
+        """`` (tracker 3, DHT 1)``: how many connected peers each source gave."""
+        counts: dict[str, int] = {}
+        for peer in self.handle.get_peer_info():
+            for name, bit in _SOURCES:
+                if peer.source & bit:
+                    counts[name] = counts.get(name, 0) + 1
+        shown = ", ".join(f"{name} {counts[name]}" for name, _ in _SOURCES if name in counts)
+        return f" ({shown})" if shown else ""
+
+    def _tracker_notes(self) -> str:
+        """`` · tracker: connection refused`` for each tracker whose last announce failed
+        (named by host when there are several; never the path, which may hold a passkey)."""
+        errors = self.watch.tracker_errors()
+        if len(errors) == 1:
+            return f" · tracker: {errors[0][1].lower()}"
+        return "".join(
+            f" · tracker {urlsplit(url).hostname or '?'}: {error.lower()}"
+            for url, error in errors[:3]
+        )
 
     def _info(self) -> lt.torrent_info:
         info = self.handle.torrent_file()

@@ -5,12 +5,20 @@ Once the sink has copied the result out, the manager calls the source's ``after_
 lands here (:meth:`Seeding.hand_off`): libtorrent moves the files out of the task folder (the
 manager deletes that folder next) into ``<DOWNLOAD_DIR>/.seeding/<gid>/``, and one thread checks
 every seeding torrent each second until its ratio or time is reached, or a user cancels it. Then
-the torrent and its files are removed. Seeding does not survive a restart:
-:meth:`Seeding.clear_leftovers` deletes ``.seeding`` at start.
+the torrent and its files are removed.
+
+Seeding survives a restart. Beside each ``<gid>/`` folder lie ``<gid>.seed`` (what the chat and
+the limits need: chat, command, name, ratio and minutes, how long it has seeded; no link, no
+credentials) and ``<gid>.resume`` (libtorrent's resume data, with the bytes uploaded so far),
+both written atomically at hand-off and at shutdown. :meth:`Seeding.restore` (at start) adds each
+back to the session, in upload mode so that a torrent whose files were damaged meanwhile never
+downloads anything; one that cannot seed again is removed and its chat told so. Anything else in
+``.seeding`` is a leftover and deleted. A ``kill -9`` loses the seeding time since the last save.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -18,8 +26,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from telebot.engine.task import Snapshot, State, Task
+import libtorrent as lt
+
+from telebot.engine.task import Snapshot, State, Task, TaskSpec
+from telebot.engine.taskstate import GID_RE
+from telebot.sources.torrent.resume import load_resume, write_atomic
 from telebot.sources.torrent.session import TorrentSession, Watch
 from telebot.units import format_duration
 
@@ -30,6 +43,14 @@ POLL = 1.0  # s between ratio/time checks: seeding limits need no finer grain
 MOVE_TIMEOUT = 60.0  # s: a move within one filesystem is a rename; across, a copy
 
 Notify = Callable[[Task, str], None]  # (the task that seeded, why seeding stopped)
+RECORD = ".seed"  # <gid>.seed beside the <gid>/ folder
+RESUME = ".resume"  # <gid>.resume
+# libtorrent states in which a restored torrent is still finding out what it has.
+_CHECKING = ("checking_files", "checking_resume_data")
+# A restored seed is in upload mode: it can serve what it has and never fetches anything.
+_F = lt.torrent_flags
+_RESTORE_SET = _F.upload_mode | _F.apply_ip_filter | _F.duplicate_is_error
+_RESTORE_CLEAR = _F.paused | _F.auto_managed
 
 
 @dataclass(eq=False)
@@ -39,6 +60,7 @@ class SeedJob:
     folder: Path
     size: int
     started: float
+    restored: bool = False  # added back after a restart
 
 
 class Seeding:
@@ -65,8 +87,67 @@ class Seeding:
         self._thread: threading.Thread | None = None
 
     def clear_leftovers(self) -> None:
-        """Delete what seeding left before a crash or restart (at start, before any torrent)."""
+        """Delete everything in ``.seeding`` (nothing resumes). :meth:`restore` is the start
+        hook; this is for hosts that must not seed after a restart."""
         shutil.rmtree(self._root / SEEDING_DIR, ignore_errors=True)
+
+    def restore(self) -> int:
+        """At start, before any torrent: seed again what seeded when the bot stopped; tell the
+        chat of each one that cannot, and delete every leftover. Returns how many resumed."""
+        root = self._root / SEEDING_DIR
+        if not root.is_dir():
+            return 0
+        resumed: set[str] = set()
+        for record in sorted(root.glob("*" + RECORD)):
+            gid = record.name[: -len(RECORD)]
+            if GID_RE.match(gid) and self._restore_one(root, gid):
+                resumed.add(gid)
+        for entry in root.iterdir():  # folders and files of no resumed job
+            if entry.name.split(".", 1)[0] not in resumed:
+                _remove(entry)
+        if resumed:
+            log.info("resumed seeding of %d torrent(s) after the restart", len(resumed))
+        return len(resumed)
+
+    def _restore_one(self, root: Path, gid: str) -> bool:
+        try:
+            record = json.loads((root / (gid + RECORD)).read_text(encoding="utf-8"))
+            task = _task_of(gid, record, root / gid, self._clock)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("seeding %s cannot resume: unreadable record (%s)", gid, exc)
+            return False
+        try:
+            params = load_resume(root / (gid + RESUME), root / gid)
+            if params is None or not (root / gid).is_dir():
+                raise OSError("its saved state is missing")
+            params.flags = (params.flags | _RESTORE_SET) & ~_RESTORE_CLEAR
+            watch = self._session.add(params, root / (gid + RESUME))
+        except Exception as exc:
+            log.warning("seeding %s cannot resume: %s", gid, exc)
+            self._tell(task, f"it could not resume after the restart ({exc})")
+            return False
+        seeded = float(record.get("seeded", 0.0))
+        job = SeedJob(task, watch, root / gid, max(1, int(record["size"])),
+                      self._clock() - seeded, restored=True)
+        with self._lock:
+            self._jobs[gid] = job
+            self._start_thread()
+        log.info("task %s: seeding resumed after the restart", gid)
+        return True
+
+    def _tell(self, task: Task, reason: str) -> None:
+        if self.notify is None:
+            return
+        try:
+            self.notify(task, reason)
+        except Exception:
+            log.exception("could not report the end of seeding %s", task.gid)
+
+    def _start_thread(self) -> None:
+        """Under ``_lock``."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="seeding", daemon=True)
+            self._thread.start()
 
     # -- from the source ----------------------------------------------------------------------
 
@@ -74,9 +155,7 @@ class Seeding:
         """A finished torrent whose task asked for seeding, until its delivery is done."""
         with self._lock:
             self._kept[task.gid] = (task, watch)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="seeding", daemon=True)
-                self._thread.start()
+            self._start_thread()
 
     def hand_off(self, task: Task) -> None:
         """Delivered: move the files out of the task folder and start counting. Never raises:
@@ -90,6 +169,8 @@ class Seeding:
         with self._lock:
             kept = self._kept.pop(task.gid, None)
         if kept is None:
+            if task.spec.seeding:  # fetched before a restart: this run had nothing to seed
+                self._tell(task, "the bot restarted before delivery, so seeding never began")
             return
         watch = kept[1]
         folder = self._root / SEEDING_DIR / task.gid
@@ -105,6 +186,9 @@ class Seeding:
             return
         st = watch.handle.status()
         job = SeedJob(task, watch, folder, max(1, st.total_wanted), self._clock())
+        # Its resume data now lives beside its folder: the task folder is about to go.
+        watch.resume_path = folder.parent / (task.gid + RESUME)
+        self._save(job)
         with self._lock:
             self._jobs[task.gid] = job
         log.info(
@@ -142,14 +226,37 @@ class Seeding:
         return shots
 
     def shutdown(self) -> None:
+        """Save every seeding torrent for :meth:`restore` and take it out of the session (its
+        files stay); drop those not yet handed off (their tasks resume, without seeding)."""
         self._stop.set()
         with self._lock:
             kept = [(w, self._root / SEEDING_DIR / gid) for gid, (_, w) in self._kept.items()]
-            jobs = [(j.watch, j.folder) for j in self._jobs.values()]
+            jobs = list(self._jobs.values())
             self._kept.clear()
             self._jobs.clear()
-        for watch, folder in kept + jobs:
+        for watch, folder in kept:
             self._drop(watch, folder)
+        for job in jobs:
+            self._save(job)
+            self._session.remove(job.watch, delete_files=False)
+
+    def _save(self, job: SeedJob) -> None:
+        """Write the job's record and resume data (atomically); a failure only costs the
+        resume after a restart."""
+        spec = job.task.spec
+        record: dict[str, Any] = {
+            "v": 1, "gid": job.task.gid, "name": job.task.name, "kind": spec.kind,
+            "chat_id": spec.chat_id, "user_id": spec.user_id, "message_id": spec.message_id,
+            "seed_ratio": spec.seed_ratio, "seed_minutes": spec.seed_minutes,
+            "size": job.size, "seeded": self._clock() - job.started,
+        }
+        try:
+            write_atomic(job.folder.parent / (job.task.gid + RECORD), json.dumps(record).encode())
+        except OSError as exc:
+            log.warning("task %s: seeding will not resume after a restart (%s)", job.task.gid, exc)
+            return
+        if not self._session.save_resume(job.watch):
+            log.warning("task %s: no fresh resume data for seeding", job.task.gid)
 
     # -- the checking thread ------------------------------------------------------------------
 
@@ -184,6 +291,8 @@ class Seeding:
             return f"seeded for {format_duration(seeded)} (ratio {ratio:.2f})"
         if st.errc.value():
             return f"libtorrent stopped it: {st.errc.message()}"
+        if job.restored and not st.is_seeding and str(st.state) not in _CHECKING:
+            return "its files were incomplete after the restart"
         return None
 
     def _snapshot(self, job: SeedJob) -> Snapshot:
@@ -215,3 +324,31 @@ class Seeding:
     def _drop(self, watch: Watch, folder: Path) -> None:
         self._session.remove(watch, delete_files=True)
         shutil.rmtree(folder, ignore_errors=True)
+        for suffix in (RECORD, RESUME):
+            (folder.parent / (folder.name + suffix)).unlink(missing_ok=True)
+
+
+def _task_of(gid: str, record: dict[str, Any], folder: Path, clock: Callable[[], float]) -> Task:
+    """The seeding task as the chat knows it, from its record (no link: none is needed)."""
+    if record.get("v") != 1 or record.get("gid") != gid:
+        raise ValueError("not a seeding record of this version")
+    ratio, minutes = record.get("seed_ratio"), record.get("seed_minutes")
+    spec = TaskSpec(
+        kind=str(record["kind"]),
+        source="",
+        chat_id=int(record["chat_id"]),
+        user_id=int(record["user_id"]),
+        message_id=int(record["message_id"]) if record.get("message_id") is not None else None,
+        seed_ratio=float(ratio) if ratio is not None else None,
+        seed_minutes=float(minutes) if minutes is not None else None,
+    )
+    task = Task(gid, spec, folder, clock=clock)
+    task.name = str(record["name"])
+    return task
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)

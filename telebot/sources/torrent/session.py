@@ -17,6 +17,7 @@ from pathlib import Path
 import libtorrent as lt
 
 from telebot.errors import DownloadError, TelebotError
+from telebot.redact import redact_url
 from telebot.sources.torrent.resume import write_atomic
 from telebot.sources.torrent.settings import TorrentSettings, apply_filters, session_params
 
@@ -44,6 +45,13 @@ class Watch:
     resume_rejected: str | None = None  # why libtorrent refused our resume data, if it did
     moved: threading.Event = field(default_factory=threading.Event)
     move_error: str | None = None
+    # Tracker URL → what its last announce gave: (True, peer count) or (False, the error).
+    # Written by the alert thread (whole values), read by the task thread.
+    trackers: dict[str, tuple[bool, int | str]] = field(default_factory=dict)
+
+    def tracker_errors(self) -> list[tuple[str, str]]:
+        """(tracker URL, error) of each tracker whose last announce failed."""
+        return [(url, str(v)) for url, (ok, v) in list(self.trackers.items()) if not ok]
 
 
 class TorrentSession:
@@ -205,6 +213,13 @@ class TorrentSession:
             log.info("resume data rejected, checking the files instead: %s", alert.message())
         elif isinstance(alert, lt.peer_blocked_alert):
             watch.blocked += 1
+        elif isinstance(alert, lt.tracker_reply_alert):
+            watch.trackers[alert.tracker_url()] = (True, int(alert.num_peers))
+        elif isinstance(alert, lt.tracker_error_alert):
+            error = alert.failure_reason() or alert.error.message() or "announce failed"
+            if watch.trackers.get(alert.tracker_url()) != (False, error):
+                log.info("tracker %s: %s", redact_url(alert.tracker_url()), error)
+            watch.trackers[alert.tracker_url()] = (False, error)
         elif isinstance(alert, (lt.torrent_error_alert, lt.file_error_alert)):
             watch.last_error = alert.message()
             log.warning("torrent: %s", alert.message())

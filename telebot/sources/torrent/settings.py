@@ -16,12 +16,14 @@ from telebot.config import Config
 from telebot.sources.netguard import FORBIDDEN_NETWORKS
 
 # Alerts the reader thread needs: status (finished, resume data, removal), errors, storage
-# (deleted files) and ip_block (peer_blocked, to say why a swarm looks empty).
+# (deleted files), ip_block (peer_blocked) and tracker (each announce's peers or error): the
+# last two say why a swarm looks empty.
 ALERT_MASK = (
     lt.alert_category.status
     | lt.alert_category.error
     | lt.alert_category.storage
     | lt.alert_category.ip_block
+    | lt.alert_category.tracker
 )
 BLOCKED = 1  # ip_filter access flag: 1 = blocked (libtorrent ip_filter::blocked)
 
@@ -82,10 +84,14 @@ def session_params(settings: TorrentSettings) -> dict[str, Any]:
         "download_rate_limit": settings.download_limit,
         "upload_rate_limit": settings.upload_limit,
         "alert_mask": ALERT_MASK,
-        # Must stay False: with file selection every torrent starts "finished" (all priorities
-        # 0), and True drops the peers then (ENGINE-NOTES §1, pitfall 3).
+        # Must stay False: a torrent with unselected files (-s) is "finished" before its last
+        # file, and True drops the peers then (ENGINE-NOTES §1, pitfall 3).
         "close_redundant_connections": False,
-        "ssrf_mitigation": True,
+        # Refuses loopback trackers whose path is not /announce... and local web seeds with a
+        # query (ENGINE-NOTES §1): protection for the host's own services from URLs inside a
+        # torrent, which an owner who allows private links has waived (private trackers use
+        # paths like /tr/<passkey>).
+        "ssrf_mitigation": not local,
         "apply_ip_filter_to_trackers": True,
         # libtorrent queues auto-managed torrents itself; our own queues decide (QUEUE_*).
         "active_downloads": -1,

@@ -197,7 +197,7 @@ def test_a_long_header_value_and_a_1mb_line_are_read_once() -> None:
     ):
         started = time.perf_counter()
         redact(text)
-        assert time.perf_counter() - started < 2.0
+        assert time.perf_counter() - started < 5.0  # ~0.3 s here; the old pattern: hours
 
 
 _OLD_SECRET_PARAM = re.compile(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 __all__ = [
     "LINE_CAP",
@@ -30,6 +30,7 @@ __all__ = [
     "redact",
     "redact_url",
     "register_secret",
+    "strip_credentials",
 ]
 
 MASK = "***"
@@ -193,6 +194,18 @@ def redact_url(url: str) -> str:
     if not parts.scheme:
         return redact(url[:60])
     return redact(f"{parts.scheme}://{parts.hostname or ''}{parts.path[:80]}")
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without "user:pass@" and with the values of key-like parameters masked, by the
+    same rule as :func:`redact`: what a file may record to recognise a link again, never
+    something to fetch (the journal keeps the sealed link for that)."""
+    try:
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    except ValueError:  # e.g. an unbalanced "[" in the host: mask what the pattern finds
+        url = _USERINFO.sub("", url)
+    return _mask_params(url)
 
 
 # -ap, -e/-z PASSWORD, or an Authorization header given with -h: a command message carrying

@@ -21,6 +21,7 @@ from telebot.redact import (
     redact,
     redact_url,
     register_secret,
+    strip_credentials,
 )
 from telebot.secretbox import SecretBox, Unsealable
 
@@ -259,3 +260,17 @@ def test_the_log_filter_caps_messages_and_tracebacks() -> None:
     flt.filter(record)
     assert time.perf_counter() - started < 0.5
     assert len(record.getMessage()) < LINE_CAP + 40 and "characters cut" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://bob:pw@h.example/f?id=1&api_key=K", "https://h.example/f?id=1&api_key=***"),
+        ("https://a@b:pw@h.example/f", "https://h.example/f"),
+        ("https://h.example/f?X-Amz-Signature=S&x=1#t", "https://h.example/f?X-Amz-Signature=***&x=1#t"),
+        ("http://u:pw@[::1/f?token=T", "http://[::1/f?token=***"),  # urlsplit refuses this one
+        ("https://h.example/f?page=2", "https://h.example/f?page=2"),
+    ],
+)
+def test_strip_credentials_keeps_what_recognises_a_link(url: str, kept: str) -> None:
+    assert strip_credentials(url) == kept

@@ -39,13 +39,13 @@ def start_bot(api: FakeBotAPI, home: Path, **extra: str) -> BotProcess:
     return BotProcess(api, home, bot_env(api, **extra)).start()
 
 
-def leaks_on_disk(home: Path) -> list[str]:
+def leaks_on_disk(home: Path, needles: tuple[str, ...] = NEEDLES) -> list[str]:
     """Every file under the bot's folder (database, -wal, -shm, log, stderr, task folders,
     results) that contains a needle, raw or percent-encoded."""
     found = []
     for path in files_in(home):
         data = path.read_bytes()
-        for needle in NEEDLES:
+        for needle in needles:
             forms = {needle.encode(), needle.replace(":", "%3A").encode()}
             if any(form in data for form in forms):
                 found.append(f"{path.relative_to(home)} holds {needle[:12]}…")
@@ -155,6 +155,58 @@ def wait_for_sidecars(downloads: Path, count: int, timeout: float = 30.0) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"fewer than {count} sidecars in {list(downloads.rglob('*'))}")
         pause.wait(0.1)
+
+
+LINK_PASSWORD = "LINKPASS-e2e-3vB"
+API_KEY = "APIKEY-e2e-6nW"
+
+
+def test_a_resume_sidecar_keeps_no_link_credential(
+    api: FakeBotAPI, origin: FakeOrigin, tmp_path: Path
+) -> None:
+    """Issue 21: ``<name>.part.state`` stored the link whole, with its key. It names the
+    link without it now; the journal keeps the sealed link, and the resume after kill -9
+    fetches with that one (the origin answers 401 without the key). A password in the link
+    itself ("user:pass@") is refused before any download (netguard): it says so, masked."""
+    home = tmp_path / "bot"
+    origin.add("/keyed.bin", size=4 * MiB, seed=35, require={"X-Key": API_KEY})
+    origin.fault("/keyed.bin", throttle=100_000)
+    link = f"{origin.url}/keyed.bin?id=7&api_key={API_KEY}"
+    needles = (LINK_PASSWORD, API_KEY)
+    bot = start_bot(api, home)
+    try:
+        since = api.mark()
+        userinfo = origin.url.replace("://", f"://linkuser:{LINK_PASSWORD}@") + "/keyed.bin"
+        api.push_message(f"/mirror {userinfo}", chat_id=OWNER, user_id=OWNER)
+        wait_text(api, r"not accepted; use -au &lt;user&gt; -ap &lt;password&gt;", since=since)
+        api.push_message(f'/mirror {link} -h "X-Key: {API_KEY}"', chat_id=OWNER, user_id=OWNER)
+        wait_for_sidecars(home / "downloads", 1)
+        wait_text(api, r"Downloading", method="editMessageText", since=since)
+        assert leaks_on_disk(home, needles) == []
+        bot.kill9()
+        assert len(list((home / "downloads").glob("*/*.part.state"))) == 1
+        assert leaks_on_disk(home, needles) == []
+        fetched = origin.bytes_sent("/keyed.bin")
+        assert 0 < fetched < 4 * MiB
+
+        origin.clear_fault("/keyed.bin")
+        mark = len(origin.requests)
+        bot.start()
+        wait_text(api, r"✅ <b>keyed\.bin", since=since, timeout=60)
+        assert (home / "mirror" / "keyed.bin").stat().st_size == 4 * MiB
+        resumed = [r for r in origin.requests[mark:] if r.method == "GET"]
+        assert resumed and all(r.status in (200, 206) for r in resumed)
+        assert all(f"api_key={API_KEY}" in r.query for r in resumed)  # the sealed link
+        # it went on from the sidecar: some segment asked for a range past its start
+        assert origin.bytes_sent("/keyed.bin") < fetched + 4 * MiB
+        assert leaks_on_disk(home, needles) == []
+        assert leaks_in_chat_of(api, needles) == []
+    finally:
+        bot.stop_quietly()
+
+
+def leaks_in_chat_of(api: FakeBotAPI, needles: tuple[str, ...]) -> list[str]:
+    return [f"{c.method}: {c.params}" for c in api.calls for n in needles if n in repr(c.params)]
 
 
 def test_a_changed_token_reports_the_task_instead_of_crashing(

@@ -208,14 +208,18 @@ def strip_credentials(url: str) -> str:
     return _mask_params(url)
 
 
-# -ap, -e/-z PASSWORD, or an Authorization header given with -h: a command message carrying
-# any of them is deleted from the chat when the bot may (tg/bot.py).
+# -ap, -au USER, -e/-z PASSWORD, or an Authorization header given with -h: a command message
+# carrying any of them is deleted from the chat when the bot may (tg/bot.py), and so is a -b
+# list (tg/tasks.py). A user name is half of a credential, and the list's lines are not
+# echoed anywhere else, so -au counts too.
 _CARRIES = re.compile(
-    rf"(?<!\S)-ap(?!\S)|(?<!\S)-[ez]\s+{_ARCHIVE_VALUE}\S|\b(?:proxy-)?authorization\s*:", re.I
+    rf"(?<!\S)-ap(?!\S)|(?<!\S)-au\s+(?!-)\S|(?<!\S)-[ez]\s+{_ARCHIVE_VALUE}\S"
+    r"|\b(?:proxy-)?authorization\s*:",
+    re.I,
 )
 
 
 def carries_credentials(text: str) -> bool:
-    """True when a command text holds a password (``-ap``, ``-e pass``, ``-z pass``) or an
-    ``Authorization`` header."""
+    """True when a command text (or a -b list) holds a password (``-ap``, ``-e pass``,
+    ``-z pass``), a user name (``-au user``) or an ``Authorization`` header."""
     return bool(_CARRIES.search(text))

@@ -102,6 +102,11 @@ def test_redact_url_keeps_host_and_path_only() -> None:
         ("/mirror http://h -z -zf 7z", False),
         ("/mirror -z http://h", False),
         ("/mirror -z magnet:?xt=urn:btih:x", False),
+        ("https://h/a -au bob", True),
+        ("https://h/a\nhttps://h/b -au bob -n x", True),
+        ("/mirror http://h -au", False),
+        ("/mirror http://h -au -n x", False),
+        ("https://h/b\nhttps://h/a -h 'Authorization: Basic x'", True),
     ],
 )
 def test_carries_credentials(text: str, carries: bool) -> None:

@@ -18,6 +18,7 @@ from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
+from telebot.redact import carries_credentials
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
 from telebot.sources.names import sanitize_filename
@@ -27,7 +28,7 @@ from telebot.sources.ytdl import TOOL as YTDL_TOOL
 from telebot.telegram.messenger import Messenger
 from telebot.tg.announce import Announcer
 from telebot.tg.args import TaskArgs, parse_task_args
-from telebot.tg.bot import BotContext
+from telebot.tg.bot import DELETED_LIST_NOTE, KEEP_LIST_NOTE, BotContext, remove_credentials
 from telebot.tg.commands import NOT_YET
 from telebot.tg.many import Item, bulk_items, is_text_file, multi_items, read_list_file
 from telebot.tg.quality import CALLBACK_PREFIX as QUALITY_PREFIX
@@ -223,6 +224,12 @@ class TaskCommands:
                 text = await asyncio.to_thread(
                     read_list_file, self.config, lambda: ctx.bridge, chat.id, file
                 )
+            if carries_credentials(text or ""):
+                # Like a command with a password (tg/bot.py), and before the lines are read:
+                # a bad line must not keep the list in the chat. The values themselves go
+                # into the task specs, which the journal seals.
+                notes = (DELETED_LIST_NOTE, KEEP_LIST_NOTE)
+                await remove_credentials(ctx, chat.id, replied.message_id, notes=notes)
             return bulk_items(args, text or "", kind, self.config.bulk_limit)
         count = args.multi or 1
         if replied is None:

@@ -19,6 +19,7 @@ from telebot.engine.pipeline import Delivery
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
 from telebot.redact import carries_credentials
+from telebot.shown import html_name, short_name, short_words
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
 from telebot.sources.names import sanitize_filename
@@ -162,7 +163,7 @@ class TaskCommands:
             chat.id,
             message.message_id,
             f"📋 Started {len(specs)} tasks; their results go into one folder, "
-            f"<b>{html.escape(delivery.name or '')}</b>, delivered when all are done.",
+            f"<b>{html_name(delivery.name or '')}</b>, delivered when all are done.",
         )
 
     def _submit_many(self, specs: list[TaskSpec]) -> None:
@@ -586,7 +587,7 @@ class ChatListener:
             self._reply(task, self.done_text(task))
         elif task.state is State.FAILED:
             self._reply(
-                task, f"❌ <b>{_name(task)}</b> failed: {html.escape(task.error or 'unknown')}"
+                task, f"❌ <b>{_name(task)}</b> failed: {_words(task, task.error or 'unknown')}"
             )
         elif task.cancel_reason == SHUTDOWN_REASON:
             self._reply(
@@ -606,7 +607,7 @@ class ChatListener:
         elapsed = task.snapshot().elapsed
         speed = delivery.size / elapsed if elapsed > 0 else 0.0
         lines = [
-            f"✅ <b>{html.escape(delivery.name)}</b>",
+            f"✅ <b>{html_name(delivery.name)}</b>",
             f"Size: {format_bytes(delivery.size)} · Took: {format_duration(elapsed)} · "
             f"Avg: {format_bytes(speed)}/s",
         ]
@@ -614,7 +615,7 @@ class ChatListener:
             lines.append(f"Uploaded to: <code>{html.escape(delivery.location)}</code>")
             lines.extend(html.escape(link) for link in delivery.links)
         elif task.spec.kind == "mirror":
-            shown = self._config.mirror_dir / Path(delivery.location).name
+            shown = self._config.mirror_dir / short_name(Path(delivery.location).name)
             lines.append(f"Saved to: <code>{html.escape(str(shown))}</code>")
         else:
             lines.append(
@@ -625,10 +626,15 @@ class ChatListener:
         shaped = describe(task.spec)  # the settings and flags that shaped the delivery
         if shaped:
             lines.append(f"Settings: {shaped}")
-        lines.extend(f"⚠️ {html.escape(note)}" for note in delivery.notes)
-        lines.extend(f"⚠️ {html.escape(note)}" for note in task.warnings)
+        lines.extend(f"⚠️ {_words(task, note)}" for note in (*delivery.notes, *task.warnings))
         return "\n".join(lines)
 
 
 def _name(task: Task) -> str:
-    return html.escape(task.name[:200], quote=False)
+    return html_name(task.name)
+
+
+def _words(task: Task, text: str) -> str:
+    """An error or note for the chat: the task's names in it cut like the name itself."""
+    names = (task.name, task.result.name) if isinstance(task.result, Delivery) else (task.name,)
+    return html.escape(short_words(text, names))

@@ -4,11 +4,13 @@ mirror and clash numbering (`` (1)``) must all fit, for 1-, 3- and 4-byte UTF-8 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from telebot.namefit import MAX_BASE_BYTES
 from tests.conftest import OWNER
 from tests.e2e.helpers import files_in, sha256_file, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
@@ -102,3 +104,75 @@ def test_a_4000_character_name_is_cut_in_every_message(
             assert longest <= NAME_SHOWN, f"{call.method} shows {longest} characters of a name"
             shown = max(shown, longest)
     assert shown > 50  # the names were shown, cut
+
+
+def _parts(api: FakeBotAPI, since: int) -> list[Any]:
+    return [c for c in api.calls if c.index >= since and c.method == "sendDocument"]
+
+
+def _assert_arrived_in_parts(api: FakeBotAPI, since: int, data: bytes, stem: str) -> None:
+    import hashlib
+
+    parts = _parts(api, since)
+    names = [c.files["document"].filename for c in parts]
+    assert len(parts) >= 3, names
+    assert all(len(n.encode()) <= NAME_MAX for n in names), [len(n.encode()) for n in names]
+    assert all(n.startswith(stem) for n in names), names
+    joined = hashlib.sha256()
+    for call in sorted(parts, key=lambda c: c.files["document"].filename):
+        joined.update(call.files["document"].read())
+    assert joined.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(("char", "ext"), [("a", ".bin"), ("€", ".bin"), ("a", ".8charext")])
+def test_a_torrent_file_name_of_255_bytes_is_leeched_in_parts(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path, char: str, ext: str
+) -> None:
+    """Issue 21: torrent names were not trimmed to 240 bytes like the other sources' names.
+    libtorrent 2.1 trims a name to 240 bytes plus an extension of up to 8 characters (249),
+    which leaves no room for every suffix telebot appends (".part.state.tmp" is 15): the
+    parts must come out of a 240-byte name, as for HTTP, Telegram and yt-dlp names."""
+    from tests.e2e.test_torrent import torrent_env
+    from tests.fakes.swarm import Seeder, content, magnet, make_files, make_torrent
+
+    name = name_of(char, ext)
+    root = make_files(tmp_path / "src", {name: 300_000})
+    torrent = make_torrent(root / name)
+    with Seeder() as seeder:
+        seeder.seed(torrent, tmp_path / "seed", data=[content(300_000, 0)])
+        bot = make_bot(**torrent_env())
+        since = bot_api.mark()
+        link = magnet(torrent, seeder.port)
+        bot_api.push_message(f"/leech {link} -sp 100000", chat_id=OWNER, user_id=OWNER)
+        wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since, timeout=60)
+        wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=1)
+    _assert_arrived_in_parts(bot_api, since, content(300_000, 0), char * 10)
+    for call in _parts(bot_api, since):
+        assert len(call.files["document"].filename.encode()) <= MAX_BASE_BYTES + len(".001")
+    assert "too long" not in bot.log_text()
+
+
+@pytest.mark.parametrize("char", ["a", "€"])
+def test_an_archive_entry_name_of_255_bytes_is_extracted_and_leeched_in_parts(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path, char: str
+) -> None:
+    """Issue 21: an archive entry of 241 to 255 bytes extracted fine, then its parts did not
+    fit NAME_MAX (ENAMETOOLONG). Each stage's result is trimmed before anything derives from it."""
+    import random
+    import subprocess
+
+    name = name_of(char)
+    data = random.Random(5).randbytes(300_000)
+    src = tmp_path / "zipsrc"
+    src.mkdir()
+    (src / name).write_bytes(data)
+    subprocess.run(["zip", "-q", "-0", str(tmp_path / "long.zip"), name], cwd=src, check=True)
+    origin.add("/long.zip", data=(tmp_path / "long.zip").read_bytes())
+    bot = make_bot()
+    since = bot_api.mark()
+    bot_api.push_message(f"/leech {origin.url}/long.zip -e -sp 100000", chat_id=OWNER,
+                         user_id=OWNER)  # fmt: skip
+    wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since, timeout=60)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=1)
+    _assert_arrived_in_parts(bot_api, since, data, char * 10)
+    assert "too long" not in bot.log_text()

@@ -58,6 +58,11 @@ class App:
         log.info("telebot %s starting (Bot API %s)", __version__, self.config.bot_api_url)
         if (weak := tarfile_warning()) is not None:
             log.warning("%s", weak)
+        from telebot import sandbox
+
+        cfg = self.config
+        sandbox.start(memory=cfg.sandbox_memory, storage_threshold=cfg.storage_threshold,
+                      enabled=cfg.sandbox)
         try:
             store = self._start_parallel()
             try:

@@ -176,3 +176,43 @@ def test_an_archive_entry_name_of_255_bytes_is_extracted_and_leeched_in_parts(
     wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=1)
     _assert_arrived_in_parts(bot_api, since, data, char * 10)
     assert "too long" not in bot.log_text()
+
+
+def test_a_renamed_torrent_file_resumes_after_kill_9(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
+) -> None:
+    """The trimmed name is libtorrent's own (resume data keeps it): after kill -9 the
+    download goes on into the same short file and finishes intact."""
+    import hashlib
+
+    from tests.e2e.test_torrent import _have_pieces, torrent_env
+    from tests.fakes.swarm import Seeder, content, magnet, make_files, make_torrent, wait_until
+
+    name = name_of("a", ".8charext")
+    root = make_files(tmp_path / "src", {name: 4_000_000})
+    torrent = make_torrent(root / name, piece_size=65536)
+    with Seeder(upload_limit=500_000) as seeder:
+        handle = seeder.seed(torrent, tmp_path / "seed", data=[content(4_000_000, 0)])
+        bot = make_bot(**torrent_env())
+        since = bot_api.mark()
+        bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)}", chat_id=OWNER,
+                             user_id=OWNER)  # fmt: skip
+        resume: list[Path] = []
+
+        def some_saved() -> bool:
+            resume[:] = list(bot.download_dir.glob("*/.torrent.resume"))
+            return bool(resume) and _have_pieces(resume[0]) >= 10
+
+        wait_until(some_saved, timeout=60, what="pieces in the resume data")
+        bot.kill9()
+        on_disk = [p for p in resume[0].parent.rglob("*") if p.is_file() and "aaaa" in p.name]
+        assert [len(p.name.encode()) for p in on_disk] == [MAX_BASE_BYTES]
+        seeder.throttle(0)
+        wait_until(lambda: handle.status().num_peers == 0, what="the dead bot to be dropped")
+        bot.start()
+        wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    [saved] = files_in(bot.mirror_dir)
+    assert len(saved.name.encode()) == MAX_BASE_BYTES and saved.name.endswith(".8charext")
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == hashlib.sha256(
+        content(4_000_000, 0)
+    ).hexdigest()

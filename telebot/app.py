@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from telebot import __version__
 from telebot.config import Config
 from telebot.logs import setup_logging
+from telebot.pythoncheck import tarfile_warning
 from telebot.store import Store
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class App:
     def run(self) -> int:
         self._listener = setup_logging(self.config.log_file, self.config.secrets)
         log.info("telebot %s starting (Bot API %s)", __version__, self.config.bot_api_url)
+        if (weak := tarfile_warning()) is not None:
+            log.warning("%s", weak)
         from telebot import sandbox
 
         cfg = self.config

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from telebot.redact import redact, register_secret
+from telebot.redact import LINE_CAP, cap_line, redact, register_secret
 
 LINE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s%(task_tag)s: %(message)s"
 
@@ -48,11 +48,19 @@ class TaskTagFilter(logging.Filter):
         return True
 
 
+#: Tracebacks are worth more lines than a message (chained exceptions), so a larger cap.
+TRACEBACK_CAP = 8 * LINE_CAP
+
+
 class RedactingFilter(logging.Filter):
     """Replaces every secret in the rendered message (and traceback) with ``***``.
 
     ``secrets`` (the bot token) are registered with the one redactor, which chat messages
     share, so the two can never disagree about what is secret.
+
+    A message is cut to :data:`~telebot.redact.LINE_CAP` characters first (a traceback to
+    :data:`TRACEBACK_CAP`): this filter runs in the thread that logs, the event loop included,
+    so the work per line must stay small whatever a user sent.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -68,10 +76,10 @@ class RedactingFilter(logging.Filter):
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg = self.redact(message)
+        record.msg = self.redact(cap_line(message))
         record.args = None
         if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
+            record.exc_text = self.redact(cap_line(record.exc_text, TRACEBACK_CAP))
         return True
 
 

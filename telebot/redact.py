@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import re
 import threading
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 __all__ = [
+    "LINE_CAP",
     "MASK",
+    "cap_line",
     "carries_credentials",
     "redact",
     "redact_url",
     "register_secret",
+    "strip_credentials",
 ]
 
 MASK = "***"
@@ -41,19 +44,23 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s\"'<>]+@")
 _Q = r"(?:\"|'|&quot;|&#x27;|&#39;)"
 # Flags start a word, or follow an HTML tag ("<code>-ap x</code>").
 # -au/-ap and their value: quoted (any characters up to the same quote) or one word. A bare
-# word stops at "<", so a redacted value never swallows the HTML tag that follows it.
+# word stops at "<", so a redacted value never swallows the HTML tag that follows it. A quote
+# left open runs to the end: a log line cut short (:func:`cap_line`) may end inside one.
 _CRED_FLAG = re.compile(
-    rf"(?<![^\s>])(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))", re.S
+    rf"(?<![^\s>])(-a[up])\s+(?:(?P<q>{_Q})(?P<qv>.*?)(?:(?P=q)|\Z)|(?P<bv>[^\s<]+))", re.S
 )
 # -e/-z [password]: the password is optional, so a following flag ("-e -n x"), a link (the
 # parser reads "-z <link>" as the link) or a help placeholder ("-z [password]") is no password.
 _ARCHIVE_VALUE = r"(?!-)(?!\S*://)(?!magnet:)(?!\[)"
 _ARCHIVE_FLAG = re.compile(
-    rf"(?<![^\s>])(-[ez])\s+{_ARCHIVE_VALUE}(?:(?P<q>{_Q})(?P<qv>.*?)(?P=q)|(?P<bv>[^\s<]+))",
+    rf"(?<![^\s>])(-[ez])\s+{_ARCHIVE_VALUE}"
+    rf"(?:(?P<q>{_Q})(?P<qv>.*?)(?:(?P=q)|\Z)|(?P<bv>[^\s<]+))",
     re.S,
 )
 # -h "Key: value": keep the key (it helps to read the log), drop the value.
-_HEADER_FLAG_QUOTED = re.compile(rf"(?<![^\s>])(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?P=q)", re.S)
+_HEADER_FLAG_QUOTED = re.compile(
+    rf"(?<![^\s>])(-h\s+(?P<q>{_Q})[^:\n]{{0,100}}:)(.*?)(?:(?P=q)|\Z)", re.S
+)
 _HEADER_FLAG_BARE = re.compile(rf"(?<![^\s>])(-h\s+(?!{_Q})[^\s:\"'<]{{1,100}}:)([^\s<]*)")
 # Help and usage texts write placeholders such as <password> or <value> (HTML: &lt;value&gt;):
 # those are not secrets, and masking them would make the help unreadable.
@@ -64,11 +71,15 @@ _CRED_HEADER = re.compile(
     rf"({_Q}?\s*[:=]\s*{_Q}?)[^\n\"'<>&]+",
     re.I,
 )
-# Query parameters whose name says they carry a secret.
-_SECRET_PARAM = re.compile(
-    r"([?&;](?:[^=&\s#\"'<>]*?)(?:key|token|sig|signature|secret|passw(?:or)?d|pass|pwd|auth|"
-    r"session|credential|code)[^=&\s#\"'<>]*=)[^&\s#\"'<>]+",
-    re.I,
+# Query parameters whose name says they carry a secret. Not one regex: a lazy name prefix, a
+# keyword and a greedy name suffix over the same characters backtrack cubically on "?key" * N
+# (4.2 s at 4 KB). :func:`_mask_params` takes each name whole (possessive, so a name is read once)
+# and only then asks whether it holds a keyword. A name runs from one of "?&;" to the "=";
+# "?" and ";" may sit inside a name, exactly as in the old pattern.
+_PARAM_NAME = re.compile(r"[?&;][^=&\s#\"'<>]*+")
+_PARAM_VALUE = re.compile(r"[^&\s#\"'<>]++")
+_KEY_WORD = re.compile(
+    r"key|token|sig|signature|secret|passw(?:or)?d|pass|pwd|auth|session|credential|code", re.I
 )
 
 _lock = threading.Lock()
@@ -98,7 +109,62 @@ def redact(text: str) -> str:
     text = _HEADER_FLAG_QUOTED.sub(_mask_quoted_header, text)
     text = _HEADER_FLAG_BARE.sub(lambda m: f"{m.group(1)}{MASK}", text)
     text = _CRED_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    return _mask_params(text)
+
+
+def _mask_params(text: str) -> str:
+    """Mask the values of key-like query parameters in linear time.
+
+    A name that fails (no keyword, no "=", an empty value) is skipped whole: every separator
+    inside it starts a suffix of the same name, which fails the same way. The value is not
+    skipped, since a separator inside it ("?id=x;api_key=S") starts a new parameter.
+    """
+    out: list[str] = []
+    pos = done = 0
+    while (name := _PARAM_NAME.search(text, pos)) is not None:
+        pos = name.end()
+        if not text.startswith("=", pos) or not _KEY_WORD.search(name.group()):
+            continue
+        value = _PARAM_VALUE.match(text, pos + 1)
+        if value is None:
+            continue
+        out.append(text[done : pos + 1])
+        out.append(MASK)
+        pos = done = value.end()
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+#: Longest log message kept, in characters. A log line is read by a person; 8 KiB holds any
+#: sane one, and the rest (a 1 MB link quoted in an error) only costs disk and redaction time.
+LINE_CAP = 8 * 1024
+# Characters no shaped secret runs across: a token ("123:abc…"), "user:pass@" and a key are
+# made of other characters, so a line cut back to one of these never ends inside one of them.
+_CUT_AFTER = re.compile(r"(?s:.*)[\s/?&=#;,\"'<>()\[\]{}]")
+
+
+def cap_line(text: str, limit: int = LINE_CAP) -> str:
+    """``text`` cut to at most ``limit`` characters plus "… (N characters cut)"; call it
+    *before* :func:`redact`, which then reads at most ``limit`` characters.
+
+    The cut must not leave the head of a secret that :func:`redact` only recognises whole: it
+    moves back before any registered secret that crosses the cut, then back to the last
+    separator (:data:`_CUT_AFTER`), so a token or "user:pass" cut in two goes entirely.
+    Quoted flag values left open are masked to the end by :func:`redact` itself.
+    """
+    if len(text) <= limit:
+        return text
+    end = limit
+    for secret in _secrets:
+        at = text.find(secret, max(0, limit - len(secret) + 1), limit + len(secret) - 1)
+        if -1 < at < end:
+            end = at
+    if end > 0 and not text[end].isspace():
+        tail = _CUT_AFTER.match(text, 0, end)
+        end = tail.end() if tail else 0
+    return f"{text[:end]}… ({len(text) - end} characters cut)"
 
 
 def _placeholder(value: str) -> bool:
@@ -130,14 +196,30 @@ def redact_url(url: str) -> str:
     return redact(f"{parts.scheme}://{parts.hostname or ''}{parts.path[:80]}")
 
 
-# -ap, -e/-z PASSWORD, or an Authorization header given with -h: a command message carrying
-# any of them is deleted from the chat when the bot may (tg/bot.py).
+def strip_credentials(url: str) -> str:
+    """``url`` without "user:pass@" and with the values of key-like parameters masked, by the
+    same rule as :func:`redact`: what a file may record to recognise a link again, never
+    something to fetch (the journal keeps the sealed link for that)."""
+    try:
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    except ValueError:  # e.g. an unbalanced "[" in the host: mask what the pattern finds
+        url = _USERINFO.sub("", url)
+    return _mask_params(url)
+
+
+# -ap, -au USER, -e/-z PASSWORD, or an Authorization header given with -h: a command message
+# carrying any of them is deleted from the chat when the bot may (tg/bot.py), and so is a -b
+# list (tg/tasks.py). A user name is half of a credential, and the list's lines are not
+# echoed anywhere else, so -au counts too.
 _CARRIES = re.compile(
-    rf"(?<!\S)-ap(?!\S)|(?<!\S)-[ez]\s+{_ARCHIVE_VALUE}\S|\b(?:proxy-)?authorization\s*:", re.I
+    rf"(?<!\S)-ap(?!\S)|(?<!\S)-au\s+(?!-)\S|(?<!\S)-[ez]\s+{_ARCHIVE_VALUE}\S"
+    r"|\b(?:proxy-)?authorization\s*:",
+    re.I,
 )
 
 
 def carries_credentials(text: str) -> bool:
-    """True when a command text holds a password (``-ap``, ``-e pass``, ``-z pass``) or an
-    ``Authorization`` header."""
+    """True when a command text (or a -b list) holds a password (``-ap``, ``-e pass``,
+    ``-z pass``), a user name (``-au user``) or an ``Authorization`` header."""
     return bool(_CARRIES.search(text))

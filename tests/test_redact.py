@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import re
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
 from telebot.engine.task import TaskSpec
 from telebot.logs import RedactingFilter, setup_logging
-from telebot.redact import carries_credentials, redact, redact_url, register_secret
+from telebot.redact import (
+    LINE_CAP,
+    cap_line,
+    carries_credentials,
+    redact,
+    redact_url,
+    register_secret,
+    strip_credentials,
+)
 from telebot.secretbox import SecretBox, Unsealable
 
 TOKEN = "4440001:REDACTtestTOKENaaaaaaaaaaaaaaaaaaaaaa"
@@ -91,6 +102,11 @@ def test_redact_url_keeps_host_and_path_only() -> None:
         ("/mirror http://h -z -zf 7z", False),
         ("/mirror -z http://h", False),
         ("/mirror -z magnet:?xt=urn:btih:x", False),
+        ("https://h/a -au bob", True),
+        ("https://h/a\nhttps://h/b -au bob -n x", True),
+        ("/mirror http://h -au", False),
+        ("/mirror http://h -au -n x", False),
+        ("https://h/b\nhttps://h/a -h 'Authorization: Basic x'", True),
     ],
 )
 def test_carries_credentials(text: str, carries: bool) -> None:
@@ -154,3 +170,112 @@ def test_secretbox_round_trip_and_wrong_key() -> None:
     with pytest.raises(Unsealable):
         box.open("tbs1:!!!", context="gid1")
     assert "key" in repr(box) and TOKEN not in repr(box)
+
+
+# -- linear time (issue 21) -------------------------------------------------------------------
+
+# Shapes that made one of the patterns backtrack, or could: a repeated separator with a key word
+# (the old _SECRET_PARAM was cubic on these), runs of flags, of "user:pass@", of header names
+# with no value, of quotes left open, of digits before a colon (the token pattern).
+WORST_SHAPES = [
+    *("?key", ";key", "?", "?a", "&a=", "&key=", "?key=&", "=?key", "user:pass@", "://a:"),
+    *(">-e x", "-ap ", "-ap '", '-ap "', "-e '", '-z "', "-ap &quot;", "-h"),
+    *('-h "a:', "-h 'a:", "-h a:", "Authorization: ", "cookie ", "cookie:", "12345:", "1"),
+    *("&lt;", "<x>", " ", "a"),
+]
+SIZE = 64 * 1024
+
+
+@pytest.mark.parametrize("shape", WORST_SHAPES)
+def test_redact_is_linear_on_the_worst_shapes(shape: str) -> None:
+    text = (shape * (SIZE // len(shape) + 1))[:SIZE]
+    started = time.perf_counter()
+    redact(text)
+    # 64 KiB of any shape: ~15 ms here; the old key pattern took 4.2 s on 4 KiB of "?key".
+    assert time.perf_counter() - started < 0.2
+
+
+def test_a_long_header_value_and_a_1mb_line_are_read_once() -> None:
+    for text in (
+        "Authorization: Bearer " + "x" * (1024 * 1024),
+        "https://h/f?" + "&api_key=" * (100 * 1024),
+        "x" * (1024 * 1024) + "?key",
+    ):
+        started = time.perf_counter()
+        redact(text)
+        assert time.perf_counter() - started < 5.0  # ~0.3 s here; the old pattern: hours
+
+
+_OLD_SECRET_PARAM = re.compile(
+    r"([?&;](?:[^=&\s#\"'<>]*?)(?:key|token|sig|signature|secret|passw(?:or)?d|pass|pwd|auth|"
+    r"session|credential|code)[^=&\s#\"'<>]*=)[^&\s#\"'<>]+",
+    re.I,
+)
+
+
+def test_the_linear_parameter_scan_masks_what_the_old_pattern_masked() -> None:
+    rnd = random.Random(21)
+    pieces = ["?", "&", ";", "=", "key", "KEY", "Sig", "x", " ", "#", "'", "<", "pw"]
+    for _ in range(20000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12)))
+        old = _OLD_SECRET_PARAM.sub(lambda m: f"{m.group(1)}***", text)
+        assert redact(text) == old or "://" in text, text
+
+
+def test_a_quoted_value_left_open_is_masked_to_the_end() -> None:
+    assert redact('/mirror h -ap "two secret words') == '/mirror h -ap "***"'
+    assert "secret" not in redact("/mirror h -z 'two secret words")
+    assert "secret" not in redact('-h "X-Custom: two secret words')
+
+
+def test_a_long_log_line_is_cut_before_redaction() -> None:
+    line = "x" * 100 + " " + "?key" * (1024 * 1024 // 4)
+    out = cap_line(line)
+    assert len(out) < LINE_CAP + 40 and out.endswith("?… (1040487 characters cut)")
+    # a cut inside a word goes back to the word's start: what follows may be a secret's head
+    word = "x" * 100 + " " + "a" * (1024 * 1024)
+    assert cap_line(word) == "x" * 100 + " " + f"… ({len(word) - 101} characters cut)"
+    assert cap_line("short") == "short"
+
+
+@pytest.mark.parametrize(
+    ("secret_at_cut", "gone"),
+    [
+        ("https://bob:hunter2@h.example/f", "hunt"),
+        (f"https://api/file/bot{TOKEN}/x", "REDACTtest"),
+        (f"{TOKEN}", "REDACTtest"),
+        ("4440002:" + "B" * 35, "BBBB"),
+        ('-ap "two hidden words"', "hidden"),
+        ("https://h/f?api_key=S3CRETVALUE", "S3CR"),
+    ],
+)
+def test_a_cut_never_leaves_the_head_of_a_secret(secret_at_cut: str, gone: str) -> None:
+    register_secret(TOKEN)
+    for shift in range(1, len(secret_at_cut)):
+        # the cut falls `shift` characters into the secret
+        line = "a " * ((LINE_CAP - shift) // 2) + " " * ((LINE_CAP - shift) % 2) + secret_at_cut
+        line += " tail" * 3000
+        assert gone not in redact(cap_line(line)), shift
+
+
+def test_the_log_filter_caps_messages_and_tracebacks() -> None:
+    flt = RedactingFilter([TOKEN])
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "link %s", ("?key" * 10**6,), None)
+    started = time.perf_counter()
+    flt.filter(record)
+    assert time.perf_counter() - started < 0.5
+    assert len(record.getMessage()) < LINE_CAP + 40 and "characters cut" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://bob:pw@h.example/f?id=1&api_key=K", "https://h.example/f?id=1&api_key=***"),
+        ("https://a@b:pw@h.example/f", "https://h.example/f"),
+        ("https://h.example/f?X-Amz-Signature=S&x=1#t", "https://h.example/f?X-Amz-Signature=***&x=1#t"),
+        ("http://u:pw@[::1/f?token=T", "http://[::1/f?token=***"),  # urlsplit refuses this one
+        ("https://h.example/f?page=2", "https://h.example/f?page=2"),
+    ],
+)
+def test_strip_credentials_keeps_what_recognises_a_link(url: str, kept: str) -> None:
+    assert strip_credentials(url) == kept

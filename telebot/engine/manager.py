@@ -30,6 +30,7 @@ from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import BadInputError, TaskCancelled, TelebotError
 from telebot.logs import task_context
+from telebot.namefit import fit_tree
 from telebot.redact import redact_url
 from telebot.store import GroupRecord, JournalEntry, Store
 
@@ -555,6 +556,9 @@ class TaskManager:
                 raise TelebotError(
                     f"internal error: the {stage.name} stage wrote outside its folder"
                 )
+            # Archive entries (and any stage's names) of 241-255 bytes fit on disk, but not the
+            # names the next stage or the sink derives from them: trim before it is recorded.
+            result = fit_tree(result)
             taskstate.record_processed(task.workdir, task.gid, index, stage.name, result)
             if not (path == fetched and task.spec.seeding):
                 _discard(path, task.workdir)

@@ -52,6 +52,7 @@ from telebot.monitor.perf import monitor_performance
 from telebot.processing.media import media_fields
 from telebot.processing.split import leech_part_size, part_name, plan_parts, write_part
 from telebot.processing.videosplit import VideoSplit, open_split
+from telebot.shown import short_words
 from telebot.telegram.messenger import Messenger
 from telebot.usersettings import caption_for
 
@@ -350,7 +351,7 @@ def _caption(task: Task, label: str, name: str, size: int, position: tuple[int, 
     cut, not the HTML: a cut closing tag or entity would make Telegram refuse the caption."""
     template = task.spec.caption
     if not template:
-        return f"<code>{html.escape(label[: CAPTION_LIMIT - 20], quote=False)}</code>"
+        return f"<code>{html.escape(short_words(label), quote=False)}</code>"
     index, total = position
     text = caption_for(template, name=name, size=size, index=index, total=total)
     return html.escape(text[:CAPTION_LIMIT], quote=False)

@@ -86,6 +86,7 @@ from telebot.sources.partfile import (
     open_part,
     plan_segments,
     segments_from,
+    sidecar_link,
     verify_checksum,
     write_sidecar,
 )
@@ -417,7 +418,7 @@ class HttpSource:
         job = _Job(probe, options, run.fd, segments, adapter, self._session_factory(adapter),
                    len(pending), run.watch, run.note)
         job.link = run.url
-        meta = {"v": 1, "url": run.url, "name": run.name, "size": probe.size,
+        meta = {"v": 1, "url": sidecar_link(run.url), "name": run.name, "size": probe.size,
                 "etag": probe.etag, "modified": probe.last_modified}
         threads = [threading.Thread(target=self._worker, args=(job, seg), daemon=True,
                                     name=f"http-seg-{i}") for i, seg in enumerate(pending)]

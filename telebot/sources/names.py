@@ -12,7 +12,11 @@ import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
+# The byte limits and the trimming live in telebot/namefit.py (the engine trims there too).
+from telebot.namefit import LONGEST_SUFFIX_BYTES, MAX_BASE_BYTES, MAX_NAME_BYTES, fit_name
+
 __all__ = [
+    "LONGEST_SUFFIX_BYTES",
     "MAX_BASE_BYTES",
     "MAX_NAME_BYTES",
     "filename_from_content_disposition",
@@ -21,24 +25,9 @@ __all__ = [
     "sanitize_filename",
 ]
 
-#: NAME_MAX of Linux file systems (ext4, xfs, btrfs): 255 bytes per component.
-MAX_NAME_BYTES = 255
-
-#: The longest suffix telebot appends to a name it was given: ``<name>.part.state.tmp``
-#: (sources/partfile.py). The others are shorter: ``<name>.part`` and ``<name>.part.state``,
-#: `` (9999)`` clash numbers (sinks/local.py), split parts ``<name>.001`` (processing/split.py);
-#: temp names (``.tbpart-<pid>-<n>``, ``.telebot-<gid>.partial``) do not contain the name.
-LONGEST_SUFFIX_BYTES = len(".part.state.tmp")
-
-#: What :func:`sanitize_filename` trims names to by default (240 bytes), so that every name
-#: derived from one still fits :data:`MAX_NAME_BYTES` and never fails with ENAMETOOLONG.
-MAX_BASE_BYTES = MAX_NAME_BYTES - LONGEST_SUFFIX_BYTES
-
 # C0/C1 control characters and DEL; NUL is one of them. Path separators of both
 # POSIX and Windows are replaced too, so a name can never address a directory.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
-# A plausible extension: short, no spaces, at least one letter or digit.
-_EXTENSION = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")
 
 
 def sanitize_filename(
@@ -69,20 +58,6 @@ def _clean(name: str, max_bytes: int) -> str:
     if text in ("", ".", ".."):
         return ""
     return fit_name(text, max_bytes)
-
-
-def fit_name(text: str, max_bytes: int) -> str:
-    """Trim *text* to *max_bytes* of UTF-8, cutting the stem at a character boundary and keeping
-    the extension (``.mkv``) when there is one."""
-    if len(text.encode("utf-8")) <= max_bytes:
-        return text
-    match = _EXTENSION.search(text)
-    ext = match.group(0) if match and match.start() > 0 else ""
-    if len(ext.encode("utf-8")) >= max_bytes:
-        ext = ""
-    budget = max_bytes - len(ext.encode("utf-8"))
-    stem = text[: len(text) - len(ext)].encode("utf-8")[:budget].decode("utf-8", "ignore")
-    return (stem.rstrip(" ") + ext) or ext.lstrip(".")
 
 
 def filename_from_content_disposition(value: str | None) -> str | None:

@@ -119,7 +119,10 @@ def check_url(url: str, *, allow_private: bool) -> None:
     # "http://public.example@127.0.0.1/" and backslash/whitespace tricks make
     # parsers disagree about which host is meant; credentials go in -au/-ap.
     if "@" in netloc:
-        raise SecurityError("refused: credentials in the link are not accepted; use -au and -ap")
+        # <user>/<password> are placeholders the redactor keeps ("-au and" read as a user name)
+        raise SecurityError(
+            "refused: credentials in the link are not accepted; use -au <user> -ap <password>"
+        )
     if any(ch in netloc for ch in "\\ \t\r\n") or not parts.hostname:
         raise SecurityError("refused: the link has no valid host name")
     if allow_private:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from telebot.errors import DownloadError, TaskCancelled
+from telebot.redact import strip_credentials
 from telebot.sources.names import sanitize_filename
 from telebot.units import format_bytes
 
@@ -89,14 +90,17 @@ def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validato
     A sidecar is usable only when the server still reports the same size,
     ETag and Last-Modified (the validators the sidecar saved), supports
     ranges, the ``.part`` file is there with its full size, and the sidecar
-    was either made durable or written during this boot.
+    was either made durable or written during this boot. The sidecar names the link as
+    :func:`sidecar_link` gives it; one that names it whole (an older telebot) still matches,
+    and the next flush rewrites it without the credentials.
     """
+    links = {sidecar_link(url), url}
     for path in sorted(workdir.glob("*.part.state")):
         try:
             saved = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(saved, dict) or saved.get("url") != url or saved.get("v") != 1:
+        if not isinstance(saved, dict) or saved.get("url") not in links or saved.get("v") != 1:
             continue
         name = sanitize_filename(str(saved.get("name", "")))
         part = workdir / f"{name}.part"
@@ -113,6 +117,13 @@ def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validato
             return {**saved, "name": name}
         path.unlink(missing_ok=True)
     return None
+
+
+def sidecar_link(url: str) -> str:
+    """The link as a sidecar records it: enough to tell which download the ``.part`` belongs
+    to, with no key or password in it (the sidecar is plain JSON on disk). It is never
+    fetched: the download always uses the link it was given (from the sealed journal)."""
+    return strip_credentials(url)
 
 
 def valid_segments(saved: dict[str, Any], size: int | None) -> bool:

@@ -191,19 +191,32 @@ KEEP_NOTE = (
     "🔒 Your message contains a password, and I may not delete it here "
     "(I need admin rights in groups): please delete it yourself."
 )
+DELETED_LIST_NOTE = "🔒 I deleted the list you replied to because it contained a password."
+KEEP_LIST_NOTE = (
+    "🔒 The list you replied to contains a password, and I may not delete it here "
+    "(I need admin rights in groups): please delete it yourself."
+)
 
 
 async def _delete_if_credentials(update: Update, ctx: BotContext) -> None:
-    """A command carrying ``-ap`` or an ``Authorization`` header must not stay in the chat:
-    delete it when the bot may (private chats; groups where it is admin), else ask the user.
-    Off the loop, through the Messenger like every other call."""
+    """A command carrying ``-ap`` or an ``Authorization`` header must not stay in the chat."""
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None or not carries_credentials(message.text or ""):
         return
+    await remove_credentials(ctx, chat.id, message.message_id)
+
+
+async def remove_credentials(
+    ctx: BotContext, chat_id: int, message_id: int, *, notes: tuple[str, str] | None = None
+) -> None:
+    """Delete a message that carries credentials when the bot may (private chats; groups where
+    it is admin), else ask the user to; ``notes`` are what to say in either case (default: the
+    command's own). Off the loop, through the Messenger like every other call; never raises."""
+    deleted_note, keep_note = notes or (DELETED_NOTE, KEEP_NOTE)
     try:
-        deleted = await asyncio.to_thread(ctx.bridge.delete, chat.id, message.message_id)
-        note = DELETED_NOTE if deleted else KEEP_NOTE
-        await asyncio.to_thread(ctx.bridge.send_text, chat.id, note)
+        deleted = await asyncio.to_thread(ctx.bridge.delete, chat_id, message_id)
+        note = deleted_note if deleted else keep_note
+        await asyncio.to_thread(ctx.bridge.send_text, chat_id, note)
     except Exception as exc:  # a failed notice must not hide the command's own answer
         log.warning("could not remove a message with credentials: %s", exc)
 

@@ -9,16 +9,15 @@ line overrides the same flag on the command.
 
 from __future__ import annotations
 
-import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from telebot.config import Config
-from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError
-from telebot.sources.tgfile import TelegramFileSource, telegram_file_source
+from telebot.sources.tgfile import TelegramFileSource
 from telebot.telegram.messenger import Messenger
 from telebot.tg.args import MAX_LINK_LENGTH, TaskArgs, parse_task_args
 from telebot.tg.recent import Remembered, ReplyFile
@@ -116,26 +115,22 @@ def is_text_file(file: ReplyFile, mime_type: str | None) -> bool:
 def read_list_file(
     config: Config, messenger: Callable[[], Messenger], chat_id: int, file: ReplyFile
 ) -> str:
-    """Download a .txt list through the Telegram-file source, capped at BULK_FILE_LIMIT
-    (checked before, and enforced while, downloading). Blocking: never on the event loop."""
+    """Read a .txt list into memory through the Telegram-file source, capped at
+    BULK_FILE_LIMIT (checked before, and enforced while, reading). Never through a file on
+    disk: a list may carry passwords (-ap, -e/-z), which must not rest anywhere in clear.
+    Blocking: never on the event loop."""
     if file.file_size is not None and file.file_size > BULK_FILE_LIMIT:
         raise BadInputError(
             f"-b: the list file is {format_bytes(file.file_size)}, over the "
             f"{format_bytes(BULK_FILE_LIMIT)} a list may have."
         )
-    capped = replace(config, max_download_size=BULK_FILE_LIMIT)
-    source = TelegramFileSource(capped, messenger)
-    spec = TaskSpec(
-        kind="mirror",
-        source=telegram_file_source(file.file_id),
-        chat_id=chat_id,
-        user_id=0,
-        file_name="list.txt",
-        file_size=file.file_size,
-    )
-    with tempfile.TemporaryDirectory(prefix="telebot-list-") as folder:
-        path = source.fetch(Task("list", spec, Path(folder)))
-        data = path.read_bytes()[: BULK_FILE_LIMIT + 1]
+    source = TelegramFileSource(config, messenger)
+    where = source.locate(chat_id, file.file_id, file.file_size)
+    if Path(where).is_absolute():  # a local Bot API server: the file is on a shared disk
+        with open(where, "rb") as handle:
+            data = handle.read(BULK_FILE_LIMIT + 1)
+    else:
+        data, _ = source.read_range(where, 0, BULK_FILE_LIMIT + 1, threading.Event())
     if len(data) > BULK_FILE_LIMIT:
         raise BadInputError("-b: the list file is larger than a list may be.")
     return data.decode("utf-8", errors="replace")

@@ -23,6 +23,7 @@ from telegram import Update
 from telebot.config import Config
 from telebot.errors import BadInputError, TelebotError
 from telebot.processing.mediainfo import Sample, fetch_sample, probe, summary
+from telebot.shown import short_name
 from telebot.sources.direct import is_http_link
 from telebot.sources.http import HttpOptions, HttpSource
 from telebot.sources.names import filename_from_url, sanitize_filename
@@ -55,7 +56,7 @@ class MediaInfo:
 
     def describe(self, chat_id: int, target: str | ReplyFile) -> str:
         """The summary message for a link or a Telegram file; one ❌ line on failure."""
-        name = _name_of(target)
+        name = short_name(_name_of(target))  # shown in the summary and in a refusal
         cancel = threading.Event()  # a command has no /cancel; timeouts bound it instead
         try:
             with tempfile.TemporaryDirectory(prefix="telebot-mediainfo-") as folder:

@@ -12,7 +12,6 @@ Bot API's 64-byte limit, and it carries no user text.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from telebot.engine.task import Task
+from telebot.shown import html_name
 from telebot.sources.ytdl import QualityOption
 from telebot.telegram.messenger import Messenger
 
@@ -63,7 +63,7 @@ class QualityMenu:
             try:
                 sent = self._messenger().send_text(
                     task.spec.chat_id,
-                    f"🎬 <b>{html.escape(title[:200])}</b>\nChoose a quality "
+                    f"🎬 <b>{html_name(title)}</b>\nChoose a quality "
                     f"(best in {round(timeout)} s if nobody chooses):",
                     reply_to=task.spec.message_id,
                     markup=keyboard(task.gid, options),
@@ -81,7 +81,7 @@ class QualityMenu:
         label = next((o.label for o in options if o.key == key), "Best (no choice in time)")
         try:
             self._messenger().edit_text(
-                sent.chat_id, sent.message_id, f"🎬 <b>{html.escape(title[:200])}</b>: {label}"
+                sent.chat_id, sent.message_id, f"🎬 <b>{html_name(title)}</b>: {label}"
             )
         except Exception:  # the choice stands even if the menu cannot be updated
             log.warning("could not update the quality menu of %s", task.gid)

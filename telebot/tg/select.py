@@ -11,7 +11,6 @@ most 30 bytes (Telegram allows 64).
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from telebot.engine.task import Task
+from telebot.shown import html_name
 from telebot.sources.torrent.choose import FileEntry
 from telebot.telegram.messenger import Messenger
 from telebot.tg.bot import BotContext
@@ -77,7 +77,7 @@ class Selection:
         with self.lock:
             size = sum(e.size for e in self.files if e.index in self.chosen)
             head = (
-                f"📂 <b>{html.escape(self.name[:120], quote=False)}</b>\n"
+                f"📂 <b>{html_name(self.name)}</b>\n"
                 f"{len(self.chosen)} of {len(self.files)} files selected · {format_bytes(size)}"
             )
             if self.started.is_set():

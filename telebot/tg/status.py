@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from telebot.engine.task import Snapshot, State
+from telebot.shown import NAME_SHOWN, html_name, short_name, short_words
 from telebot.telegram.messenger import Messenger
 from telebot.units import format_bytes, format_duration
 
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096  # sendMessage/editMessageText text limit (TELEGRAM-NOTES §2)
-NAME_LIMIT = 120  # characters of a task name shown; keeps a page of 4 tasks far below 4096
+NAME_LIMIT = NAME_SHOWN  # characters of a task name shown (tg/shown.py)
 BAR_CELLS = 12
 CALLBACK_PREFIX = "st"
 
@@ -49,8 +50,7 @@ def progress_bar(percent: float | None) -> str:
 
 
 def render_task(s: Snapshot) -> str:
-    name = s.name if len(s.name) <= NAME_LIMIT else s.name[: NAME_LIMIT - 1] + "…"
-    lines = [f"{ICONS.get(s.state, '')} <b>{html.escape(name, quote=False)}</b>"]
+    lines = [f"{ICONS.get(s.state, '')} <b>{html_name(s.name)}</b>"]
     engine = f" · {html.escape(s.engine)}" if s.engine else ""
     if s.state is State.QUEUED:
         place = f" · #{s.queue_position} in line" if s.queue_position else ""
@@ -68,9 +68,9 @@ def render_task(s: Snapshot) -> str:
         )
     if s.note:
         mark = "" if s.note.startswith("⏸") else "⚠️ "  # a pause brings its own sign
-        lines.append(f"{mark}{html.escape(s.note, quote=False)}")
+        lines.append(f"{mark}{html.escape(short_words(s.note, (s.name,)), quote=False)}")
     if s.detail:
-        lines.append(html.escape(s.detail[:NAME_LIMIT], quote=False))
+        lines.append(html.escape(short_name(s.detail), quote=False))
     lines.append(f"/cancel <code>{s.gid}</code>")
     return "\n".join(lines)
 

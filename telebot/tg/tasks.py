@@ -18,6 +18,8 @@ from telebot.engine.manager import SHUTDOWN_REASON, TaskManager
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError
+from telebot.redact import carries_credentials
+from telebot.shown import html_name, short_name, short_words
 from telebot.sinks.remotes import Remotes, looks_remote
 from telebot.sources.direct import is_http_link
 from telebot.sources.names import sanitize_filename
@@ -27,7 +29,7 @@ from telebot.sources.ytdl import TOOL as YTDL_TOOL
 from telebot.telegram.messenger import Messenger
 from telebot.tg.announce import Announcer
 from telebot.tg.args import TaskArgs, parse_task_args
-from telebot.tg.bot import BotContext
+from telebot.tg.bot import DELETED_LIST_NOTE, KEEP_LIST_NOTE, BotContext, remove_credentials
 from telebot.tg.chatperms import check_can_post
 from telebot.tg.commands import NOT_YET
 from telebot.tg.many import Item, bulk_items, is_text_file, multi_items, read_list_file
@@ -171,7 +173,7 @@ class TaskCommands:
             chat.id,
             message.message_id,
             f"📋 Started {len(specs)} tasks; their results go into one folder, "
-            f"<b>{html.escape(delivery.name or '')}</b>, delivered when all are done.",
+            f"<b>{html_name(delivery.name or '')}</b>, delivered when all are done.",
         )
 
     def _delivery_spec(
@@ -229,6 +231,12 @@ class TaskCommands:
                 text = await asyncio.to_thread(
                     read_list_file, self.config, lambda: ctx.bridge, chat.id, file
                 )
+            if carries_credentials(text or ""):
+                # Like a command with a password (tg/bot.py), and before the lines are read:
+                # a bad line must not keep the list in the chat. The values themselves go
+                # into the task specs, which the journal seals.
+                notes = (DELETED_LIST_NOTE, KEEP_LIST_NOTE)
+                await remove_credentials(ctx, chat.id, replied.message_id, notes=notes)
             return bulk_items(args, text or "", kind, self.config.bulk_limit)
         count = args.multi or 1
         if replied is None:
@@ -564,7 +572,7 @@ class ChatListener:
         elif task.state is State.FAILED:
             self._reply(
                 task,
-                f"❌ <b>{_name(task)}</b> failed: {html.escape(task.error or 'unknown')}",
+                f"❌ <b>{_name(task)}</b> failed: {_words(task, task.error or 'unknown')}",
                 owed=True,
             )
         elif task.cancel_reason == SHUTDOWN_REASON:
@@ -586,7 +594,7 @@ class ChatListener:
         elapsed = task.snapshot().elapsed
         speed = delivery.size / elapsed if elapsed > 0 else 0.0
         lines = [
-            f"✅ <b>{html.escape(delivery.name)}</b>",
+            f"✅ <b>{html_name(delivery.name)}</b>",
             f"Size: {format_bytes(delivery.size)} · Took: {format_duration(elapsed)} · "
             f"Avg: {format_bytes(speed)}/s",
         ]
@@ -594,7 +602,7 @@ class ChatListener:
             lines.append(f"Uploaded to: <code>{html.escape(delivery.location)}</code>")
             lines.extend(html.escape(link) for link in delivery.links)
         elif task.spec.kind == "mirror":
-            shown = self._config.mirror_dir / Path(delivery.location).name
+            shown = self._config.mirror_dir / short_name(Path(delivery.location).name)
             lines.append(f"Saved to: <code>{html.escape(str(shown))}</code>")
         else:
             lines.append(
@@ -605,10 +613,15 @@ class ChatListener:
         shaped = describe(task.spec)  # the settings and flags that shaped the delivery
         if shaped:
             lines.append(f"Settings: {shaped}")
-        lines.extend(f"⚠️ {html.escape(note)}" for note in delivery.notes)
-        lines.extend(f"⚠️ {html.escape(note)}" for note in task.warnings)
+        lines.extend(f"⚠️ {_words(task, note)}" for note in (*delivery.notes, *task.warnings))
         return "\n".join(lines)
 
 
 def _name(task: Task) -> str:
-    return html.escape(task.name[:200], quote=False)
+    return html_name(task.name)
+
+
+def _words(task: Task, text: str) -> str:
+    """An error or note for the chat: the task's names in it cut like the name itself."""
+    names = (task.name, task.result.name) if isinstance(task.result, Delivery) else (task.name,)
+    return html.escape(short_words(text, names))

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 
 from telebot.engine.task import Task
+from telebot.shown import html_name
 from telebot.sources.torrent.seeding import Seeding
 from telebot.telegram.messenger import Messenger
 from telebot.tg.bot import BotContext
@@ -37,7 +38,7 @@ class SeedingControls:
     def notify(self, task: Task, reason: str) -> None:
         """Seeding reached its limit (runs in the seeding thread)."""
         self._board.touch(task.spec.chat_id)
-        name = html.escape(task.name[:200], quote=False)
+        name = html_name(task.name)
         text = f"🌱 Stopped seeding <b>{name}</b>: {html.escape(reason)}. Its data is freed."
         try:
             self._messenger().send_text(

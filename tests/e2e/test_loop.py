@@ -175,3 +175,28 @@ def stats_when(api: FakeBotAPI, chat_id: int, needle: str, timeout: float) -> st
         if needle in text or time.monotonic() > deadline:
             return text
         pause.wait(1.0)  # a poll interval, not a wait for an event: each /stats costs a send
+
+
+def test_a_link_built_to_slow_the_redactor_does_not_stall_ping(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """Every log line and chat message passes the redactor, on whatever thread writes it, and
+    a regex holds the GIL. yt-dlp quotes the whole link when it gives up ("Unsupported URL:
+    …"), and "?key" * 1000 made the old key pattern backtrack for seconds (issue 21: /ping
+    took 7 s here). /ping is sent again and again, each from a group of its own (a group's
+    send budget is 20 a minute), until the task has failed; none may be slow."""
+    make_bot()
+    origin.add("/page.html", data=b"<html><body>no video</body></html>", content_type="text/html")
+    since = bot_api.mark()
+    bot_api.push_message(f"/ytdl {origin.url}/page.html{'?key' * 1000}", chat_id=OWNER,
+                         user_id=OWNER)  # fmt: skip
+    failed = re.compile(r"❌ <b>page\.html</b> failed")
+    slowest, pings = 0.0, 0
+    while not any(failed.search(text_of(c)) for c in bot_api.calls[since:]):
+        chat = -1001 - pings
+        mark, pushed = bot_api.mark(), time.monotonic()
+        bot_api.push_message("/ping", chat_id=chat, user_id=OWNER)
+        pong = wait_text(bot_api, r"Pong", chat_id=chat, since=mark, timeout=60)
+        slowest, pings = max(slowest, pong.at - pushed), pings + 1
+        assert pings < 2000, "the task never failed"
+    assert slowest < PING_DEADLINE, f"/ping took {slowest:.2f} s behind a 4 KB '?key' link"

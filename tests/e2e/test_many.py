@@ -226,3 +226,27 @@ def test_a_half_done_group_still_delivers_once_after_kill_9(
     wait_until(lambda: files_in(bot.download_dir) == [], 30, "nothing left behind")
     assert len(group_reports(bot_api, "half")) == 1
     assert "⚠️" not in text_of(group_reports(bot_api, "half")[0])
+
+
+def test_bulk_from_a_txt_file_with_a_local_bot_api_server(
+    origin: FakeOrigin, tmp_path: Any
+) -> None:
+    """The list is read into memory (never through a file: it may carry passwords), from the
+    shared disk when the Bot API server is local."""
+    from tests.conftest import BotProcess, bot_env
+
+    with FakeBotAPI(local_mode=True, workdir=tmp_path / "localapi") as api:
+        sums = _serve(origin, ["lt1.bin", "lt2.bin"])
+        doc = api.add_file(f"{origin.url}/lt1.bin\n{origin.url}/lt2.bin\n".encode(),
+                           file_name="links.txt", mime_type="text/plain")  # fmt: skip
+        home = tmp_path / "bot"
+        home.mkdir()
+        bot = BotProcess(api, home, bot_env(api, BOT_API_LOCAL="true")).start()
+        try:
+            holder = api.push_message("", chat_id=OWNER, user_id=OWNER, document=doc)
+            api.push_message("/mirror -b", chat_id=OWNER, user_id=OWNER, reply_to=holder)
+            wait_until(lambda: len(files_in(bot.mirror_dir)) == 2, 60, "two results")
+            got = {p.name: sha256_file(p) for p in files_in(bot.mirror_dir)}
+            assert got == {"lt1.bin": sums["lt1.bin"], "lt2.bin": sums["lt2.bin"]}
+        finally:
+            bot.stop_quietly()

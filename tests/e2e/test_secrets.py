@@ -39,13 +39,13 @@ def start_bot(api: FakeBotAPI, home: Path, **extra: str) -> BotProcess:
     return BotProcess(api, home, bot_env(api, **extra)).start()
 
 
-def leaks_on_disk(home: Path) -> list[str]:
+def leaks_on_disk(home: Path, needles: tuple[str, ...] = NEEDLES) -> list[str]:
     """Every file under the bot's folder (database, -wal, -shm, log, stderr, task folders,
     results) that contains a needle, raw or percent-encoded."""
     found = []
     for path in files_in(home):
         data = path.read_bytes()
-        for needle in NEEDLES:
+        for needle in needles:
             forms = {needle.encode(), needle.replace(":", "%3A").encode()}
             if any(form in data for form in forms):
                 found.append(f"{path.relative_to(home)} holds {needle[:12]}…")
@@ -155,6 +155,58 @@ def wait_for_sidecars(downloads: Path, count: int, timeout: float = 30.0) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"fewer than {count} sidecars in {list(downloads.rglob('*'))}")
         pause.wait(0.1)
+
+
+LINK_PASSWORD = "LINKPASS-e2e-3vB"
+API_KEY = "APIKEY-e2e-6nW"
+
+
+def test_a_resume_sidecar_keeps_no_link_credential(
+    api: FakeBotAPI, origin: FakeOrigin, tmp_path: Path
+) -> None:
+    """Issue 21: ``<name>.part.state`` stored the link whole, with its key. It names the
+    link without it now; the journal keeps the sealed link, and the resume after kill -9
+    fetches with that one (the origin answers 401 without the key). A password in the link
+    itself ("user:pass@") is refused before any download (netguard): it says so, masked."""
+    home = tmp_path / "bot"
+    origin.add("/keyed.bin", size=4 * MiB, seed=35, require={"X-Key": API_KEY})
+    origin.fault("/keyed.bin", throttle=100_000)
+    link = f"{origin.url}/keyed.bin?id=7&api_key={API_KEY}"
+    needles = (LINK_PASSWORD, API_KEY)
+    bot = start_bot(api, home)
+    try:
+        since = api.mark()
+        api.push_message(f'/mirror {link} -h "X-Key: {API_KEY}"', chat_id=OWNER, user_id=OWNER)
+        wait_for_sidecars(home / "downloads", 1)
+        wait_text(api, r"Downloading", method="editMessageText", since=since)
+        assert leaks_on_disk(home, needles) == []
+        bot.kill9()
+        assert len(list((home / "downloads").glob("*/*.part.state"))) == 1
+        assert leaks_on_disk(home, needles) == []
+        fetched = origin.bytes_sent("/keyed.bin")
+        assert 0 < fetched < 4 * MiB
+
+        origin.clear_fault("/keyed.bin")
+        mark = len(origin.requests)
+        bot.start()
+        wait_text(api, r"✅ <b>keyed\.bin", since=since, timeout=60)
+        assert (home / "mirror" / "keyed.bin").stat().st_size == 4 * MiB
+        resumed = [r for r in origin.requests[mark:] if r.method == "GET"]
+        assert resumed and all(r.status in (200, 206) for r in resumed)
+        assert all(f"api_key={API_KEY}" in r.query for r in resumed)  # the sealed link
+        # it went on from the sidecar: less than the whole file was fetched again
+        assert origin.bytes_sent("/keyed.bin") < fetched + 4 * MiB
+        userinfo = origin.url.replace("://", f"://linkuser:{LINK_PASSWORD}@") + "/keyed.bin"
+        api.push_message(f"/mirror {userinfo}", chat_id=OWNER, user_id=OWNER)
+        wait_text(api, r"not accepted; use -au &lt;user&gt; -ap &lt;password&gt;", since=since)
+        assert leaks_on_disk(home, needles) == []
+        assert leaks_in_chat_of(api, needles) == []
+    finally:
+        bot.stop_quietly()
+
+
+def leaks_in_chat_of(api: FakeBotAPI, needles: tuple[str, ...]) -> list[str]:
+    return [f"{c.method}: {c.params}" for c in api.calls for n in needles if n in repr(c.params)]
 
 
 def test_a_changed_token_reports_the_task_instead_of_crashing(
@@ -304,3 +356,75 @@ def replied_to(params: dict[str, Any]) -> Any:
     if isinstance(ref, dict):
         return ref.get("message_id")
     return params.get("reply_to_message_id")
+
+
+ZIP_PASSWORD = "ZIPPW-e2e-5tR"
+
+
+def test_a_bulk_list_with_credentials_is_deleted_and_its_values_sealed(
+    api: FakeBotAPI, origin: FakeOrigin, tmp_path: Path
+) -> None:
+    """Issue 21: -b read -au/-ap, -h "Authorization: …" and -z <password> from the lines of
+    the message (or .txt) it replies to, and only the command was checked for them. The list
+    now leaves the chat like such a command, and the values are sealed like its values."""
+    home = tmp_path / "bot"
+    needles = (*NEEDLES, ZIP_PASSWORD)
+    origin.add("/l1.bin", size=2 * MiB, seed=41, require={"Authorization": f"Basic {BASIC}"})
+    origin.add("/l2.bin", size=64 * 1024, seed=42, require={"Authorization": f"Bearer {BEARER}"})
+    origin.add("/l3.bin", size=64 * 1024, seed=43)
+    origin.fault("/l1.bin", throttle=200_000)  # in flight while the data folder is searched
+    lines = "\n".join((
+        f"{origin.url}/l1.bin -au someuser -ap {PASSWORD}",
+        f'{origin.url}/l2.bin -h "Authorization: Bearer {BEARER}"',
+        f"{origin.url}/l3.bin -z {ZIP_PASSWORD}",
+    ))  # fmt: skip
+    bot = start_bot(api, home)
+    try:
+        listing = api.push_message(lines, chat_id=OWNER, user_id=OWNER)
+        since = api.mark()
+        api.push_message("/mirror -b", chat_id=OWNER, user_id=OWNER, reply_to=listing)
+        deleted_message(api, listing, since)
+        wait_text(api, r"I deleted the list you replied to", since=since)
+        wait_for_sidecars(home / "downloads", 1)
+        assert leaks_on_disk(home, needles) == []  # the journal holds the three, sealed
+        for name in ("l1.bin", "l2.bin", "l3.bin.zip"):
+            wait_text(api, rf"✅ <b>{re.escape(name)}", since=since, timeout=60)
+        assert all(r.status != 401 for r in origin.requests)
+
+        # The same list as a .txt file: the file's message goes.
+        document = api.add_file(lines.encode(), file_name="links.txt", mime_type="text/plain")
+        holder = api.push_message("", chat_id=OWNER, user_id=OWNER, document=document)
+        mark = api.mark()
+        api.push_message("/leech -b", chat_id=OWNER, user_id=OWNER, reply_to=holder)
+        deleted_message(api, holder, mark)
+        wait_text(api, r"I deleted the list you replied to", since=mark)
+        for name in ("l1.bin", "l2.bin", "l3.bin.zip"):
+            wait_text(api, rf"✅ <b>{re.escape(name)}", since=mark, timeout=60)
+
+        # In a group where the bot is no admin, it asks instead.
+        group = -100321
+        api.push_message("/authorize", chat_id=group, user_id=OWNER)  # any message: a known chat
+        listing = api.push_message(lines, chat_id=group, user_id=OWNER)
+        mark = api.mark()
+        api.push_message("/mirror -b 2:3", chat_id=group, user_id=OWNER, reply_to=listing)
+        deleted_message(api, listing, mark)  # tried: Telegram says no
+        wait_text(api, r"The list you replied to contains a password", chat_id=group, since=mark)
+        wait_text(api, r"Started 2 tasks", chat_id=group, since=mark)
+        for name in ("l2", "l3"):  # "l2 (1).bin": the mirror folder has an l2.bin already
+            wait_text(api, rf"✅ <b>{name}", chat_id=group, since=mark, timeout=60)
+        assert leaks_on_disk(home, needles) == []
+        assert leaks_in_chat_of(api, needles) == []
+    finally:
+        bot.stop_quietly()
+
+
+def deleted_message(api: FakeBotAPI, message: dict[str, Any], since: int) -> None:
+    api.wait_for(
+        "deleteMessage",
+        lambda c: (
+            c.params.get("message_id") == message["message_id"]
+            and c.params.get("chat_id") == message["chat"]["id"]
+        ),
+        since=since,
+        timeout=30,
+    )

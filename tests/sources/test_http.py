@@ -459,6 +459,36 @@ def test_resume_from_sidecar_in_a_new_source(origin: FakeOrigin, sleeps: Recorde
     assert refetched == res.size - claimed
 
 
+def test_the_sidecar_names_the_link_without_its_key(origin: FakeOrigin, source: HttpSource,
+                                                    workdir: Path) -> None:
+    """Issue 21: the sidecar is plain JSON on disk; the key stays in the sealed journal. An
+    older sidecar that names the link whole still resumes, and is rewritten without it."""
+    res = origin.add("/key.bin", size=2 * MB, seed=21)
+    origin.fault("/key.bin", throttle=2_000_000)
+    link = f"{origin.url}/key.bin?id=3&api_key=S3CRETKEY&sig=S1G"
+    cancel = threading.Event()
+    with pytest.raises(TaskCancelled):
+        source.download(link, workdir, SEGMENTED,
+                        progress=lambda d, t: cancel.set() if d > 0 else None, cancel=cancel)
+    state = workdir / "key.bin.part.state"
+    saved = json.loads(state.read_text())
+    assert saved["url"] == f"{origin.url}/key.bin?id=3&api_key=***&sig=***"
+    state.write_text(json.dumps({**saved, "url": link}))  # as an older telebot wrote it
+    claimed = _claimed(state)
+    before = len(origin.requests)
+    origin.fault("/key.bin", throttle=200_000)  # the rest takes seconds: the cancel comes first
+    cancel = threading.Event()
+    with pytest.raises(TaskCancelled):
+        source.download(link, workdir, SEGMENTED,
+                        progress=lambda d, t: cancel.set() if d > claimed else None,
+                        cancel=cancel)
+    assert "S3CRETKEY" not in state.read_text() and _claimed(state) > claimed
+    origin.clear_fault("/key.bin")
+    assert sha(fetch(source, link, workdir)) == res.sha256()
+    resumed = [r for r in origin.requests[before:] if r.method == "GET"]
+    assert all("api_key=S3CRETKEY" in r.query for r in resumed)  # fetched with the real link
+
+
 def test_stale_sidecar_for_a_changed_file_starts_over(origin: FakeOrigin, source: HttpSource,
                                                      workdir: Path) -> None:
     origin.add("/v.bin", size=2 * MB, seed=1)

@@ -19,6 +19,7 @@ import libtorrent as lt
 from telebot.engine.diskguard import DiskGuard
 from telebot.engine.task import Task
 from telebot.errors import DownloadError, TaskCancelled
+from telebot.namefit import fit_paths
 from telebot.sources.torrent.choose import FileChooser, FileEntry
 from telebot.sources.torrent.resume import write_atomic
 from telebot.sources.torrent.safety import check_layout, check_room, is_pad, selected_size
@@ -71,6 +72,7 @@ class TorrentJob:
         self.priorities: list[int] = []
         self._saved_at, self._saved_done = 0.0, 0
         self._paused_for_disk = False
+        self._renamed: dict[int, str] = {}  # file index → its name on disk, when trimmed
 
     def run(self) -> Path:
         """Download and return the single file, or the torrent's folder."""
@@ -104,6 +106,7 @@ class TorrentJob:
         info = self._info()
         files = info.layout()
         check_layout(files, self.data_dir)
+        self._fit_names(files)
         self.task.name = self.task.spec.name or info.name()
         priorities = self._earlier_choice(files.num_files())
         if priorities is None:
@@ -192,8 +195,20 @@ class TorrentJob:
     def result_path(self) -> Path:
         files = self._info().layout()
         first = next(i for i in range(files.num_files()) if not is_pad(files, i))
-        parts = PurePosixPath(files.file_path(first)).parts
+        parts = PurePosixPath(self._renamed.get(first, files.file_path(first))).parts
         return self.data_dir / parts[0]
+
+    def _fit_names(self, files: lt.file_storage) -> None:
+        """Rename files whose path has a component over 240 bytes (namefit.py) in libtorrent
+        itself, before any priority lets a byte be written: the data lands under the short
+        name, and seeding and resume data use it too. libtorrent trims names only to ~246
+        bytes, which leaves no room for ".001" or ".part.state.tmp". Renames are queued
+        before the priorities, so libtorrent applies them first; after a restart the same
+        names come out again (and renaming a file to its own name changes nothing)."""
+        paths = {i: files.file_path(i) for i in range(files.num_files()) if not is_pad(files, i)}
+        self._renamed = fit_paths(paths)
+        for index, path in self._renamed.items():
+            self.handle.rename_file(index, path)
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 
 
 def local_sink_factory(config: Config) -> SinkFactory:
-    sink = LocalSink(config.mirror_dir)
+    sink = LocalSink(config.mirror_dir, durable=config.durable_writes)
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
@@ -82,7 +82,10 @@ def group_member_sink_factory(config: Config) -> SinkFactory:
     def factory(spec: TaskSpec) -> Sink | None:
         if spec.group is None or spec.group_folder is None:
             return None
-        return LocalSink(config.download_dir / spec.group / check_folder(spec.group_folder))
+        return LocalSink(
+            config.download_dir / spec.group / check_folder(spec.group_folder),
+            durable=config.durable_writes,
+        )
 
     return factory
 
@@ -351,6 +354,7 @@ def install(ctx: BotContext) -> None:
         folder_mode=task_folder_mode(cfg),
         runner=front_runner(cfg),
         limits=limits,
+        durable_writes=cfg.durable_writes,
     )
     recent = RecentMessages()  # what -i looks up
     ctx.on_message.append(recent.remember)

@@ -175,6 +175,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
         queue_download=config.queue_download,
         queue_upload=config.queue_upload,
         folder_mode=wiring.task_folder_mode(config),
+        durable_writes=config.durable_writes,
     )
     side.attach(manager)
     side.sweep(config.download_dir)  # what a kill -9 of this worker left, if its task is over

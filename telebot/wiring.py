@@ -337,7 +337,7 @@ def install(ctx: BotContext) -> None:
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     limits = build_limits(ctx)
     leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
-    announcer = Announcer(lambda: ctx.bridge)  # completions, gathered per chat
+    announcer = Announcer(lambda: ctx.bridge, lead=True)  # completions, gathered per chat
     pipeline = build_pipeline(
         cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
         disk=limits.disk, leech_sink=leech_sink, store=ctx.store,

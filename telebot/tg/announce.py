@@ -15,7 +15,8 @@ chat's rate limit simply join the next message: a burst becomes a handful of mes
 With ``lead=True`` (the bot's setting) the first text after a quiet spell (no round sent to
 that chat for :data:`GATHER` seconds) goes out at once, and gathering starts with the texts
 behind it: a lone task's ✅ is not held back a second (``bench/e2e.py`` times it), and a burst
-still becomes a handful of messages, one more than without.
+still becomes a handful of messages: after the lead round the next one gathers twice
+:data:`GATHER`, as a second round would have.
 
 The texts are Telegram HTML whose tags open and close within one line (the listener and the
 handlers build them so); splitting between lines therefore never breaks a tag.
@@ -153,9 +154,10 @@ class Announcer:
                     cutoff = self._clock() - self._gather
                     for key in [k for k, at in self._last_round.items() if at < cutoff]:
                         del self._last_round[key]
-            gather = self._gather if gather == 0.0 else min(
-                gather * 2, max(MAX_GATHER, self._gather)
-            )
+            # After a lead round the chat is busy: the next round gathers as the second one
+            # would have (twice GATHER), so a burst's stragglers share one list.
+            base = self._gather if gather == 0.0 else gather
+            gather = min(base * 2, max(MAX_GATHER, self._gather))
 
     def _send(self, chat_id: int, items: list[tuple[str, int | None]]) -> None:
         replies = {reply for _, reply in items}

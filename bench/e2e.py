@@ -18,9 +18,10 @@ once for all runs; each bot run pushes ``/mirror <url>`` and times, from the pus
 
 The bot's CPU is its process's user+sys time (``/proc`` via psutil, all threads) from the push
 to the ✅. curl (``-o``) and ``aria2c -x8 -s8`` download the same URL to the same disk, timed from
-exec to exit, CPU from ``RUSAGE_CHILDREN``. Runs interleave, and the order rotates each round
-(bot, curl, aria2c; curl, aria2c, bot; ...): on the shared VM a run's cost depends on what ran
-just before it, so every tool takes every place. Outputs are deleted and ``sync``
+exec to exit, CPU from ``RUSAGE_CHILDREN``. Runs interleave, in an order shuffled each round
+(seeded, ``--seed``): on the shared VM a run's cost depends on what ran just before it (a run
+right after aria2c is often slower, whoever it is), so no tool may keep one predecessor.
+Outputs are deleted and ``sync``
 runs between runs, untimed, so one run's writeback does not land in the next. The first bot
 result is checked against the source's SHA-256. Printed: medians, ranges, and ratios against
 curl and aria2c computed from the same run's medians.
@@ -39,6 +40,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import argparse
 import glob
 import hashlib
+import random
 import resource
 import shutil
 import signal
@@ -197,6 +199,7 @@ def main() -> None:
                         help="also time the bot of another checkout, interleaved (A/B)")
     parser.add_argument("--downloader", action="store_true",
                         help="also time HttpSource alone in this process (bench/download.py)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the run order")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="seconds to wait after sync before each run")
     parser.add_argument("--phases", action="store_true",
@@ -236,11 +239,13 @@ def main() -> None:
             tools["downloader alone"] = lambda: downloader(url, out)
         got: dict[str, list[Run]] = {name: [] for name in tools}
         names = list(tools)
+        order = random.Random(args.seed)
         for rep in range(args.reps):
-            # Rotated: on this VM a run's cost depends on what ran just before it (freed page
-            # cache returned to the host is slow to touch again), so each tool takes each place.
-            shift = rep % len(names)
-            for name in names[shift:] + names[:shift]:
+            # Shuffled each round (seeded): on this VM a run's cost depends on what ran just
+            # before it (a run right after aria2c is often slower, whoever it is), so no tool
+            # may keep one predecessor, as a plain rotation would give it.
+            order.shuffle(names)
+            for name in names:
                 fn = tools[name]
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()

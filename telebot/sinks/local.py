@@ -110,7 +110,9 @@ class LocalSink:
             # (A file is linked into place, so seeding keeps it anyway.)
             if _same_fs(path, self.root) and not task.spec.seeding:
                 return path
-            if not temp.is_dir():
+            # A leftover complete copy is reused only when it was flushed: an unflushed one may
+            # be torn if the machine rebooted meanwhile (taskstate), and copying is cheap here.
+            if not (self.durable and temp.is_dir()):
                 _discard(temp)
                 fileio.copy_tree(
                     path, temp, progress=task.progress, cancel=task.cancel_event,
@@ -121,7 +123,7 @@ class LocalSink:
             if self.durable:
                 taskstate.fsync_file(path)
             return path
-        if temp.is_file():  # complete (the core names a copy only when done), not yet placed
+        if self.durable and temp.is_file():  # complete and flushed, not yet placed
             return temp
         _discard(temp)
         task.progress(0, path.stat().st_size)
@@ -179,6 +181,15 @@ class LocalSink:
                 continue
             if not os.path.isdir(staged) and st.st_nlink > 1:
                 found = self._find(st.st_dev, st.st_ino, exclude=temp.name)
+                if (
+                    found is not None and staged == temp and not self.durable and path.exists()
+                    and not taskstate.intact(found, list(taskstate.measure(path)))
+                ):
+                    # A copy linked into place, never flushed, torn by a reboot: its source is
+                    # still here (checked by the manager), so place a fresh copy instead.
+                    _discard(found)  # our own inode, found by it
+                    _discard(temp)
+                    return None
                 if found is not None:
                     return found
         moved = taskstate.placing(task.workdir)
@@ -187,9 +198,12 @@ class LocalSink:
         found = self._find(*moved, exclude=temp.name)
         if found is None and not path.exists():
             raise UploadError("the result was moved away while the bot was down")
-        # Renamed into place before a reboot, never flushed: it may be torn.
-        torn = found is not None and taskstate.unverified(task.workdir) and not taskstate.intact(
-            found, taskstate.placing_size(task.workdir)
+        # Renamed into place before a crash: unflushed, a reboot may have torn it. The check is
+        # cheap and holds within one boot too (written pages are data, not holes, to SEEK_HOLE).
+        expected = taskstate.placing_size(task.workdir)
+        torn = (
+            found is not None and not self.durable and expected is not None
+            and not taskstate.intact(found, expected)
         )
         if found is not None and torn:
             _discard(found)  # our own inode (found by it), under a final name: not kept

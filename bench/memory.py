@@ -4,7 +4,8 @@ Run: python bench/memory.py [--runs 5] [--tasks 10000]
 
 Two measurements, each the median of ``--runs`` runs, with ``tracemalloc`` (bytes Python
 allocated and still holds, so object headers, instance dicts, the Event/Condition/lock,
-the workdir Path and the display name all count):
+the workdir Path and the display name all count; the cancel Event and the speed window are
+made when a task starts, so a queued task holds neither):
 
 * objects: ``--tasks`` Task objects built directly (gids made beforehand, one shared spec);
 * queued: ``--tasks`` tasks submitted to a real ``TaskManager`` whose single task slot
@@ -67,11 +68,18 @@ class PlainTask:
         self.created_at = clock()
         self.started_at: float | None = None
         self.error: str | None = None
+        self.note: str | None = None
         self.result: Any = None
-        self.cancel_event = threading.Event()
+        self.warnings: list[str] = []
+        self._cancel_event: threading.Event | None = None  # as in Task: made on first use
         self.cancel_reason: str | None = None
+        self.detail: str | None = None
+        self.on_total: Callable[[Task, int], None] | None = None
+        self.refusal: str | None = None
+        self.origin: dict[str, Any] | None = None
         self._meter: SpeedMeter | None = None  # as in Task: created when it starts running
 
+    cancel_event = Task.cancel_event
     begin = Task.begin
     progress = Task.progress
     cancel = Task.cancel
@@ -178,7 +186,7 @@ def parts(n: int) -> dict[str, float]:
     root = Path("/srv/downloads")
     gids = [f"{i:010x}" for i in range(n)]
     builders: dict[str, Callable[[], object]] = {
-        "threading.Event (cancel_event)": lambda: [threading.Event() for _ in gids],
+        "cancel Event (running only)": lambda: [threading.Event() for _ in gids],
         "SpeedMeter + deque (running only)": lambda: [SpeedMeter(time.monotonic) for _ in gids],
         "workdir Path": lambda: [root / gid for gid in gids],
     }

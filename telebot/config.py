@@ -117,6 +117,9 @@ class Config:
     worker_queues: tuple[str, ...] = ()  # () = every queue this worker can serve
     worker_lock_ttl: float = 30.0  # a dead worker's task may run elsewhere this long after
     bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (tg/many.py)
+    # DURABLE_WRITES: fsync each result before recording it. Off: the record carries the boot id
+    # and is checked after a reboot instead (engine/taskstate.py; README "How it survives").
+    durable_writes: bool = False
 
     @property
     def upload_limit(self) -> int:
@@ -174,6 +177,7 @@ KNOWN_KEYS = frozenset(
         "YTDL_LIMIT",
         "LEECH_LIMIT",
         "STOP_DUPLICATE",
+        "DURABLE_WRITES",
         "EXTRACT_MAX_RATIO",
         "EXTRACT_MAX_FILES",
         "SANDBOX",
@@ -424,6 +428,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         host_down_timeout=_parse(
             raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
+        durable_writes=_parse(raw, "DURABLE_WRITES", False, parse_bool, "true or false"),
         **_torrent_settings(raw),
         **_limit_settings(raw),
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),

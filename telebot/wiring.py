@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 
 
 def local_sink_factory(config: Config) -> SinkFactory:
-    sink = LocalSink(config.mirror_dir)
+    sink = LocalSink(config.mirror_dir, durable=config.durable_writes)
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
@@ -82,7 +82,10 @@ def group_member_sink_factory(config: Config) -> SinkFactory:
     def factory(spec: TaskSpec) -> Sink | None:
         if spec.group is None or spec.group_folder is None:
             return None
-        return LocalSink(config.download_dir / spec.group / check_folder(spec.group_folder))
+        return LocalSink(
+            config.download_dir / spec.group / check_folder(spec.group_folder),
+            durable=config.durable_writes,
+        )
 
     return factory
 
@@ -361,7 +364,7 @@ def install(ctx: BotContext) -> None:
     runner = front_runner(cfg, exempt=ctx.auth.is_sudo)
     leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
     # Completions, gathered per chat; owed ones journaled in the store's outbox until sent.
-    announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store)
+    announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store, lead=True)
     pipeline = build_pipeline(
         cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
         disk=limits.disk, leech_sink=leech_sink, store=ctx.store,
@@ -378,6 +381,7 @@ def install(ctx: BotContext) -> None:
         folder_mode=task_folder_mode(cfg),
         runner=runner,
         limits=limits,
+        durable_writes=cfg.durable_writes,
     )
     # A task waiting on a menu gives its download slot to the others meanwhile.
     file_menu.outside_queue = quality.outside_queue = manager.outside_queue

@@ -195,6 +195,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
         queue_upload=config.queue_upload,
         folder_mode=wiring.task_folder_mode(config),
         limits=limits,
+        durable_writes=config.durable_writes,
     )
     disk = limits.disk
 

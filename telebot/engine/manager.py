@@ -25,7 +25,7 @@ from typing import Protocol
 
 from telebot.engine import groups, taskstate
 from telebot.engine.limits import Limits
-from telebot.engine.pipeline import Delivery, Pipeline
+from telebot.engine.pipeline import Delivery, Pipeline, Sink, Source
 from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import BadInputError, TaskCancelled, TelebotError
@@ -156,8 +156,12 @@ class TaskManager:
         folder_mode: int = taskstate.PRIVATE_MODE,
         runner: Runner | None = None,
         limits: Limits | None = None,
+        durable_writes: bool = False,
     ) -> None:
         self.download_dir = download_dir
+        # DURABLE_WRITES: flush each result before recording it, instead of recording the boot
+        # id and checking the result after a reboot (taskstate's module docstring).
+        self.durable_writes = durable_writes
         self.limits = limits or Limits()
         self._folder_mode = folder_mode
         self._pipeline = pipeline
@@ -444,36 +448,14 @@ class TaskManager:
                 self._download_slots.forget(task.gid)
                 task.result = earlier
                 return State.DONE
-            path = fetched_before(task)
-            if path is not None:
-                self._download_slots.forget(task.gid)  # no download: give up its place in line
-            else:
-                task.on_total = self._size_check(source.engine)
-                try:
-                    fetched = self._stage(
-                        task,
-                        State.DOWNLOADING,
-                        self._download_slots,
-                        source.engine,
-                        lambda: source.fetch(task),
-                    )
-                finally:
-                    task.on_total = None  # later stages report the same bytes again
-                assert isinstance(fetched, Path)
-                path = remember_fetched(task, fetched)
-            path = self._process(task, path)
-            self.limits.before_delivery(task, path)
-            task.result = self._stage(
-                task,
-                State.UPLOADING,
-                self._upload_slots,
-                sink.engine,
-                lambda: sink.deliver(task, path),
-            )
-            remember_delivered(task)
-            after = getattr(source, "after_delivery", None)  # optional: torrents seed on (-d)
-            if after is not None:
-                after(task)
+            try:
+                self._run_pipeline(task, source, sink)
+            except taskstate.TornPayload:
+                # A result placed before a reboot did not survive it: fetch again, once.
+                log.warning("task %s: a result from before a reboot was torn; fetching again",
+                            task.gid)
+                self._forget_payload(task)
+                self._run_pipeline(task, source, sink)
             return State.DONE
         except TaskCancelled as exc:
             if task.cancel_reason is None:  # cancelled from below, e.g. a source gave up
@@ -487,6 +469,79 @@ class TaskManager:
             log.exception("task %s crashed", task.gid)
             task.error = f"internal error ({type(exc).__name__}); the log has details"
         return State.FAILED
+
+    def _run_pipeline(self, task: Task, source: Source, sink: Sink) -> None:
+        """Fetch (or take what an earlier run fetched), run the stages, deliver."""
+        if taskstate.unverified(task.workdir):
+            self._check_after_reboot(task, source)
+        path = fetched_before(task)
+        if path is not None:
+            self._download_slots.forget(task.gid)  # no download: give up its place in line
+        else:
+            task.on_total = self._size_check(source.engine)
+            try:
+                fetched = self._stage(
+                    task,
+                    State.DOWNLOADING,
+                    self._download_slots,
+                    source.engine,
+                    lambda: source.fetch(task),
+                )
+            finally:
+                task.on_total = None  # later stages report the same bytes again
+            assert isinstance(fetched, Path)
+            path = remember_fetched(task, fetched, durable=self.durable_writes)
+        path = self._process(task, path)
+        self.limits.before_delivery(task, path)
+        task.result = self._stage(
+            task,
+            State.UPLOADING,
+            self._upload_slots,
+            sink.engine,
+            lambda: sink.deliver(task, path),
+        )
+        remember_delivered(task)
+        after = getattr(source, "after_delivery", None)  # optional: torrents seed on (-d)
+        if after is not None:
+            after(task)
+
+    def _check_after_reboot(self, task: Task, source: Source) -> None:
+        """The records name results an earlier boot wrote and never flushed (taskstate's
+        docstring): keep what passes :func:`taskstate.intact` (and, for the download, the
+        source's own check: same size and validators on the server), drop the rest."""
+        workdir = task.workdir
+        state = taskstate.load(workdir)
+        if state is None:
+            return
+        steps = [(index, rel) for index, (_name, rel) in enumerate(state.processed)]
+        latest = steps[-1][1] if steps else state.fetched
+        if latest is not None and state.placing is not None and not (workdir / latest).exists():
+            return  # renamed into place before the reboot: the sink finds it and checks it
+        if steps:
+            index, rel = steps[-1]
+            if taskstate.intact(workdir / rel, state.sizes.get(rel)):
+                taskstate.verified(workdir, task.gid, keep=index + 1)
+                return
+        if state.fetched is not None:
+            path = workdir / state.fetched
+            same = getattr(source, "still_same", None)
+            if taskstate.intact(path, state.sizes.get(state.fetched)) and (
+                same is None or state.origin is None or same(task, state.origin)
+            ):
+                taskstate.verified(workdir, task.gid, keep=0)
+                return
+        log.warning("task %s: its results from before a reboot were torn; fetching again",
+                    task.gid)
+        self._forget_payload(task)
+
+    def _forget_payload(self, task: Task) -> None:
+        """Remove every recorded result of ``task`` and the records (taskstate.forget_payload)."""
+        state = taskstate.load(task.workdir)
+        if state is not None:
+            for rel in (state.fetched, *(rel for _name, rel in state.processed)):
+                if rel is not None:
+                    _discard(task.workdir / rel, task.workdir)
+        taskstate.forget_payload(task.workdir, task.gid)
 
     def _size_check(self, engine: str) -> Callable[[Task, int], None]:
         """The download stage's :attr:`Task.on_total`: every limit, and the duplicate look-up
@@ -559,7 +614,9 @@ class TaskManager:
             # Archive entries (and any stage's names) of 241-255 bytes fit on disk, but not the
             # names the next stage or the sink derives from them: trim before it is recorded.
             result = fit_tree(result)
-            taskstate.record_processed(task.workdir, task.gid, index, stage.name, result)
+            taskstate.record_processed(
+                task.workdir, task.gid, index, stage.name, result, durable=self.durable_writes
+            )
             if not (path == fetched and task.spec.seeding):
                 _discard(path, task.workdir)
             path = result
@@ -829,9 +886,10 @@ def fetched_before(task: Task) -> Path | None:
     return path
 
 
-def remember_fetched(task: Task, path: Path) -> Path:
-    """Record which file the fetch produced (written after the source renamed it into place)."""
-    taskstate.record_fetched(task.workdir, task.gid, path)
+def remember_fetched(task: Task, path: Path, *, durable: bool = False) -> Path:
+    """Record which file the fetch produced (written after the source renamed it into place),
+    with what the source said about it (:attr:`Task.origin`)."""
+    taskstate.record_fetched(task.workdir, task.gid, path, durable=durable, origin=task.origin)
     return path
 
 

@@ -248,9 +248,9 @@ class Task:
     """Live state of one task. Written by its worker thread; read via :meth:`snapshot`."""
 
     __slots__ = (
+        "_cancel_event",
         "_clock",
         "_meter",
-        "cancel_event",
         "cancel_reason",
         "created_at",
         "detail",
@@ -261,6 +261,7 @@ class Task:
         "name",
         "note",
         "on_total",
+        "origin",
         "refusal",
         "result",
         "spec",
@@ -294,16 +295,32 @@ class Task:
         self.note: str | None = None
         self.result: Any = None
         self.warnings: list[str] = []  # from the source, for the done message (failed entries)
-        self.cancel_event = threading.Event()
+        # Made on first use (start, cancel): an Event with its Condition and lock is ~1.2 kB,
+        # most of a queued task, and thousands may be queued (bench/memory.py).
+        self._cancel_event: threading.Event | None = None
         self.cancel_reason: str | None = None
         self.detail: str | None = None  # shown under the progress line; sources set it
         # Called when the total becomes known or changes (the manager's limit checks, download
         # stage only); may raise to stop the source. See engine/limits.py.
         self.on_total: Callable[[Task, int], None] | None = None
         self.refusal: str | None = None  # set by refuse(): the task fails with this line
+        # What the source said about the fetched payload (HTTP: size and validators), recorded
+        # with it so that a check after a reboot can ask the server again (engine/taskstate).
+        self.origin: dict[str, Any] | None = None
         # Created when the task starts running: a queued task needs no speed window, and
         # thousands may be queued (bench/memory.py).
         self._meter: SpeedMeter | None = None
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the task is cancelled; sources and sinks wait on it."""
+        event = self._cancel_event
+        if event is None:
+            with _EVENT_LOCK:  # two threads asking at once must share one Event
+                if self._cancel_event is None:
+                    self._cancel_event = threading.Event()
+                event = self._cancel_event
+        return event
 
     def begin(self, state: State, engine: str, total: int | None = None) -> None:
         """Enter a stage: its progress counts from zero."""
@@ -358,6 +375,10 @@ class Task:
             note=self.note,
             detail=self.detail,
         )
+
+
+#: Guards the lazy creation of a task's cancel Event (taken once per task, never on a hot path).
+_EVENT_LOCK = threading.Lock()
 
 
 def _name_hint(source: str) -> str:

@@ -1,7 +1,7 @@
 """A task folder's own state file, ``<DOWNLOAD_DIR>/<gid>/.telebot-task``.
 
-One small JSON object, ``{"v": 1, "gid", "fetched", "processed", "delivered", "placing"}``, with
-five jobs:
+One small JSON object, ``{"v": 1, "gid", "fetched", "processed", "delivered", "placing", "boot",
+"sizes", "origin"}``, with five jobs:
 
 * **ownership**: written when the manager creates the folder, so a restart can *prove* a folder
   in ``DOWNLOAD_DIR`` is one of its own task folders before it ever removes one;
@@ -19,6 +19,19 @@ Every write replaces the file atomically and durably: temp file, ``fsync``, ``re
 of the folder. A reader therefore sees the old state or the new one, never a mix, also after a
 power loss. It replaces the two marker files of earlier versions (``.fetched``, ``.delivered``),
 which are still read when the state file does not say.
+
+**Durability by boot id, not payload fsync** (DESIGN.md 1b). The *state* is durable; the payload
+it points at (the fetched file, a stage's result, a result being placed) is not flushed by
+default, because flushing 512 MiB before the next step costs seconds and CPU that download
+tools (curl, aria2c) never pay. Instead a record about unflushed payload carries ``boot``, this
+boot's id, and ``sizes`` (bytes and files of each recorded result). After a *process* crash the
+page cache survived, the boot id is the same, and the record holds as written. After a *reboot*
+the boot id differs: the payload may be torn (a fallocated file reads as zeros where its pages
+never reached the disk, a delayed allocation leaves a short file), so :func:`unverified` says so
+and the manager checks each result (:func:`intact`: its recorded size, and no hole where written
+bytes should be) and the source's validators before anything is delivered; what fails is fetched
+again. ``DURABLE_WRITES=true`` (``durable=True`` here) flushes the payload before recording it,
+as before, and writes no boot id.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +61,33 @@ class TaskState:
     delivered: dict[str, Any] | None = None
     placing: dict[str, Any] | None = None
     processed: tuple[tuple[str, str], ...] = ()
+    # The boot id of a run that recorded payload without flushing it (None: flushed, or
+    # verified after a reboot, or nothing recorded yet). See the module docstring.
+    boot: str | None = None
+    # Relative path -> [bytes, regular files] of each recorded result: what intact() checks.
+    sizes: dict[str, list[int]] = field(default_factory=dict)
+    # What the source said about the fetched payload (HTTP: url, size, ETag, Last-Modified), so
+    # a check after a reboot can ask the server whether it is still the same file.
+    origin: dict[str, Any] | None = None
+
+
+class TornPayload(Exception):
+    """A result recorded before a reboot, never flushed, failed its check (:func:`intact`):
+    the task starts again from its fetch (the manager catches this)."""
+
+
+#: Where the kernel tells this boot's id (Linux). A module attribute so tests can simulate a
+#: reboot by pointing it at a file of their own.
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id() -> str:
+    """This boot's id; "" where the kernel has none (then only flushed records are trusted
+    after a restart: "" never equals a recorded id, see :func:`unverified`)."""
+    try:
+        return BOOT_ID_PATH.read_text().strip()
+    except OSError:
+        return ""
 
 
 # Task folders are owner-only: downloads are private. A local Bot API server runs as another
@@ -82,13 +122,30 @@ def load(workdir: Path) -> TaskState | None:
     fetched = data.get("fetched")
     delivered = data.get("delivered")
     placing = data.get("placing")
+    boot = data.get("boot")
+    origin = data.get("origin")
     return TaskState(
         data["gid"],
         fetched if isinstance(fetched, str) else None,
         delivered if isinstance(delivered, dict) else None,
         placing if isinstance(placing, dict) else None,
         _processed(data.get("processed")),
+        # A boot that is not a string cannot be compared: treat it as another boot's.
+        boot if isinstance(boot, str) or boot is None else "?",
+        _sizes(data.get("sizes")),
+        origin if isinstance(origin, dict) else None,
     )
+
+
+def _sizes(value: object) -> dict[str, list[int]]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        key: [int(item[0]), int(item[1])]
+        for key, item in value.items()
+        if isinstance(key, str) and isinstance(item, list) and len(item) == 2
+        and all(isinstance(x, int) for x in item)
+    }
 
 
 def _processed(value: object) -> tuple[tuple[str, str], ...]:
@@ -118,12 +175,18 @@ def owned(folder: Path) -> bool:
     return state is not None and state.gid == folder.name
 
 
-def record_fetched(workdir: Path, gid: str, path: Path) -> None:
-    """Record the finished download (after the source renamed it into place). Its bytes are
-    flushed first: the record must never outlive them through a power loss."""
-    _fsync_tree(path)
+def record_fetched(
+    workdir: Path, gid: str, path: Path, *, durable: bool = False,
+    origin: dict[str, Any] | None = None,
+) -> None:
+    """Record the finished download (after the source renamed it into place). ``durable``
+    flushes its bytes first; otherwise the record carries this boot's id and the result's size,
+    and is verified after a reboot (module docstring). ``origin``: what the source said about
+    it (see :attr:`TaskState.origin`)."""
     state = load(workdir) or TaskState(gid)
-    _write(workdir, replace(state, fetched=str(path.relative_to(workdir))))
+    relative = str(path.relative_to(workdir))
+    state = _payload(state, path, relative, durable)
+    _write(workdir, replace(state, fetched=relative, origin=origin))
 
 
 def fetched_path(workdir: Path) -> Path | None:
@@ -139,13 +202,88 @@ def fetched_path(workdir: Path) -> Path | None:
     return path if path.exists() or settled else None
 
 
-def record_processed(workdir: Path, gid: str, index: int, name: str, result: Path) -> None:
+def record_processed(
+    workdir: Path, gid: str, index: int, name: str, result: Path, *, durable: bool = False
+) -> None:
     """Record that stage ``index`` (``name``) finished with ``result``; drops any record of
-    later stages (they worked on an older result). Its bytes are flushed first."""
-    _fsync_tree(result)
+    later stages (they worked on an older result). Flushed or boot-stamped like
+    :func:`record_fetched`."""
     state = load(workdir) or TaskState(gid)
-    steps = (*state.processed[:index], (name, str(result.relative_to(workdir))))
+    relative = str(result.relative_to(workdir))
+    state = _payload(state, result, relative, durable)
+    steps = (*state.processed[:index], (name, relative))
     _write(workdir, replace(state, processed=steps))
+
+
+def _payload(state: TaskState, path: Path, relative: str, durable: bool) -> TaskState:
+    """``state`` with ``path``'s size noted, after flushing it (durable) or stamped with this
+    boot's id (not: its bytes may still be only in the page cache)."""
+    if durable:
+        _fsync_tree(path)
+    sizes = {**state.sizes, relative: list(measure(path))}
+    return replace(state, sizes=sizes, boot=state.boot if durable else boot_id())
+
+
+def measure(path: Path) -> tuple[int, int]:
+    """``(bytes, regular files)`` of a file or a tree (symbolic links not followed)."""
+    if not path.is_dir():
+        return path.stat().st_size, 1
+    total = files = 0
+    for item in path.rglob("*"):
+        if item.is_file() and not item.is_symlink():
+            total += item.stat().st_size
+            files += 1
+    return total, files
+
+
+def unverified(workdir: Path) -> bool:
+    """True when the folder's records name payload that an earlier *boot* wrote and never
+    flushed: after that reboot it may be torn, so it is checked before anything is delivered."""
+    state = load(workdir)
+    return state is not None and state.boot is not None and state.boot != boot_id()
+
+
+def intact(path: Path, expected: list[int] | None) -> bool:
+    """Whether ``path`` still looks like what was recorded: the same bytes and files, and no
+    hole in any file. Pages that never reached the disk before a power loss read back as a
+    hole (an unwritten extent of a preallocated file, or blocks never allocated), which
+    ``SEEK_HOLE`` finds without reading the data. A file system without ``SEEK_HOLE`` reports
+    no hole, and then only the size is checked."""
+    if expected is None or not path.exists():
+        return False
+    if list(measure(path)) != expected:
+        return False
+    files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+    return not any(_has_hole(item) for item in files if not item.is_symlink())
+
+
+def _has_hole(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        return size > 0 and os.lseek(fd, 0, os.SEEK_HOLE) < size
+    except OSError:
+        return False  # no SEEK_HOLE here: the size check stands alone
+    finally:
+        os.close(fd)
+
+
+def forget_payload(workdir: Path, gid: str) -> None:
+    """Drop every record about payload (fetched, processed, placing), after a check found it
+    torn: the task starts again from its fetch. The delivery record is kept (none exists: a
+    delivered task never gets here)."""
+    state = load(workdir) or TaskState(gid)
+    _write(workdir, replace(state, fetched=None, processed=(), placing=None, boot=None,
+                            sizes={}, origin=None))
+
+
+def verified(workdir: Path, gid: str, keep: int | None = None) -> None:
+    """The records passed their check after a reboot: what is on disk now *is* on the disk
+    (the page cache of the old boot is gone), so the boot id is dropped. ``keep``: only the
+    first ``keep`` processed stages passed; the rest are dropped (they run again)."""
+    state = load(workdir) or TaskState(gid)
+    steps = state.processed if keep is None else state.processed[:keep]
+    _write(workdir, replace(state, processed=steps, boot=None))
 
 
 def processed(workdir: Path) -> list[tuple[str, Path]]:
@@ -163,10 +301,27 @@ def record_delivered(workdir: Path, gid: str, delivery: Delivery) -> None:
     _write(workdir, replace(state, delivered=asdict(delivery)))
 
 
-def record_placing(workdir: Path, gid: str, staged: os.stat_result) -> None:
-    """Note, before a no-replace rename into place, which file or folder is being moved."""
+def record_placing(
+    workdir: Path, gid: str, staged: os.stat_result, *, durable: bool = False,
+    size: tuple[int, int] | None = None,
+) -> None:
+    """Note, before a no-replace rename into place, which file or folder is being moved, and
+    (``size``: bytes, files) how big it is; not ``durable``: with this boot's id, as the staged
+    payload was not flushed."""
     state = load(workdir) or TaskState(gid)
-    _write(workdir, replace(state, placing={"dev": staged.st_dev, "ino": staged.st_ino}))
+    note: dict[str, Any] = {"dev": staged.st_dev, "ino": staged.st_ino}
+    if size is not None:
+        note["size"] = list(size)
+    _write(workdir, replace(state, placing=note, boot=state.boot if durable else boot_id()))
+
+
+def placing_size(workdir: Path) -> list[int] | None:
+    """``[bytes, files]`` noted by :func:`record_placing`, if any."""
+    state = load(workdir)
+    size = state.placing.get("size") if state is not None and state.placing else None
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(x, int) for x in size):
+        return [int(size[0]), int(size[1])]
+    return None
 
 
 def placing(workdir: Path) -> tuple[int, int] | None:

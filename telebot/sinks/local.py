@@ -3,9 +3,11 @@
 Contract: a final name appears only when its bytes are complete, and nothing is ever overwritten.
 
 1. *Stage* the result on the mirror folder's filesystem. Same filesystem: the fetched file or
-   folder itself (a file is ``fsync``'ed). Across filesystems: a synced copy under the hidden name
-   ``.telebot-<gid>.partial`` in ``MIRROR_DIR``; the IO core gives that name to a copy only once
-   it is complete (an unnamed file linked in, or a temp tree renamed in).
+   folder itself. Across filesystems: a copy under the hidden name ``.telebot-<gid>.partial`` in
+   ``MIRROR_DIR``; the IO core gives that name to a copy only once it is complete (an unnamed
+   file linked in, or a temp tree renamed in). The payload is flushed (``fsync``) only with
+   ``durable`` (``DURABLE_WRITES=true``); by default, like any download tool, it is not, and a
+   placement recorded before a reboot is checked after it (``taskstate.intact``).
 2. *Place* it under its final name in one no-replace step: ``link(2)`` for a file,
    ``rename(2)`` with ``RENAME_NOREPLACE`` for a folder (and for a file where the filesystem has
    no hard links; where it lacks ``RENAME_NOREPLACE`` too, a check right before the rename).
@@ -17,7 +19,9 @@ A kill anywhere leaves at most the complete temp, which the resumed run places (
 was not finished). The one window that could deliver twice, killed after step 2 and before step 3,
 is closed by identity: a staged *file* then has a second link (``st_nlink > 1``) and the resumed
 run finds the name sharing its inode; before renaming anything the sink records its device and
-inode (``taskstate.record_placing``) and the resumed run looks for it.
+inode (``taskstate.record_placing``) and the resumed run looks for it; when that run comes after
+a reboot and the placement was not flushed, what it finds must still have the noted size and no
+hole, or it is removed and the task fetched again (``taskstate.TornPayload``).
 """
 
 from __future__ import annotations
@@ -71,8 +75,9 @@ class LocalSink:
 
     engine = "Local"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = False) -> None:
         self.root = root
+        self.durable = durable  # DURABLE_WRITES: flush the payload before placing it
 
     @monitor_performance("sink.local.deliver")
     def deliver(self, task: Task, path: Path) -> Delivery:
@@ -105,20 +110,26 @@ class LocalSink:
             # (A file is linked into place, so seeding keeps it anyway.)
             if _same_fs(path, self.root) and not task.spec.seeding:
                 return path
-            if not temp.is_dir():
+            # A leftover complete copy is reused only when it was flushed: an unflushed one may
+            # be torn if the machine rebooted meanwhile (taskstate), and copying is cheap here.
+            if not (self.durable and temp.is_dir()):
                 _discard(temp)
                 fileio.copy_tree(
-                    path, temp, progress=task.progress, cancel=task.cancel_event, fsync=True
+                    path, temp, progress=task.progress, cancel=task.cancel_event,
+                    fsync=self.durable,
                 )
             return temp
         if _same_fs(path, self.root):
-            taskstate.fsync_file(path)
+            if self.durable:
+                taskstate.fsync_file(path)
             return path
-        if temp.is_file():  # complete (the core names a copy only when done), not yet placed
+        if self.durable and temp.is_file():  # complete and flushed, not yet placed
             return temp
         _discard(temp)
         task.progress(0, path.stat().st_size)
-        fileio.copy_file(path, temp, progress=task.progress, cancel=task.cancel_event, fsync=True)
+        fileio.copy_file(
+            path, temp, progress=task.progress, cancel=task.cancel_event, fsync=self.durable
+        )
         return temp
 
     # -- 2. place ---------------------------------------------------------------------------
@@ -132,7 +143,10 @@ class LocalSink:
                 if exc.errno not in NO_HARD_LINKS:
                     raise
         if target is None:  # a folder, or a filesystem without hard links (exFAT, some FUSE)
-            taskstate.record_placing(task.workdir, task.gid, staged.stat())
+            taskstate.record_placing(
+                task.workdir, task.gid, staged.stat(), durable=self.durable,
+                size=taskstate.measure(staged),
+            )
             target = self._claim(name, lambda candidate: _rename_noreplace(staged, candidate))
         taskstate.fsync_dir(self.root)
         return target
@@ -167,6 +181,15 @@ class LocalSink:
                 continue
             if not os.path.isdir(staged) and st.st_nlink > 1:
                 found = self._find(st.st_dev, st.st_ino, exclude=temp.name)
+                if (
+                    found is not None and staged == temp and not self.durable and path.exists()
+                    and not taskstate.intact(found, list(taskstate.measure(path)))
+                ):
+                    # A copy linked into place, never flushed, torn by a reboot: its source is
+                    # still here (checked by the manager), so place a fresh copy instead.
+                    _discard(found)  # our own inode, found by it
+                    _discard(temp)
+                    return None
                 if found is not None:
                     return found
         moved = taskstate.placing(task.workdir)
@@ -175,6 +198,16 @@ class LocalSink:
         found = self._find(*moved, exclude=temp.name)
         if found is None and not path.exists():
             raise UploadError("the result was moved away while the bot was down")
+        # Renamed into place before a crash: unflushed, a reboot may have torn it. The check is
+        # cheap and holds within one boot too (written pages are data, not holes, to SEEK_HOLE).
+        expected = taskstate.placing_size(task.workdir)
+        torn = (
+            found is not None and not self.durable and expected is not None
+            and not taskstate.intact(found, expected)
+        )
+        if found is not None and torn:
+            _discard(found)  # our own inode (found by it), under a final name: not kept
+            raise taskstate.TornPayload(str(found))
         return found
 
     def _find(self, dev: int, ino: int, *, exclude: str) -> Path | None:

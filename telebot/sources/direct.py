@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from telebot.config import Config
 from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
+from telebot.errors import TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http import HttpOptions, HttpSource, ProbeResult
 
@@ -53,6 +55,26 @@ class DirectLinkSource:
         task.name = path.name
         return path
 
+    def still_same(self, task: Task, origin: dict[str, Any]) -> bool:
+        """After a reboot, before a download recorded then is trusted (engine/taskstate.py):
+        does the server still have the same file, by size and validators (ETag,
+        Last-Modified)? Any doubt, a failed probe included, says no: the fetch runs again (and
+        waits for a host that is down, as any fetch does)."""
+        try:
+            probe = self._http.probe(
+                task.spec.source, self.options_for(task.spec), cancel=task.cancel_event
+            )
+        except TaskCancelled:
+            raise
+        except TelebotError:
+            return False
+        return probe.size is not None and _origin(probe) == origin
+
+
+def _origin(probe: ProbeResult) -> dict[str, Any]:
+    """What is recorded with a finished download about the server's file."""
+    return {"size": probe.size, "etag": probe.etag, "modified": probe.last_modified}
+
 
 def with_disk_gate(options: HttpOptions, disk: DiskGuard | None, task: Task) -> HttpOptions:
     """``options`` whose writes wait for room above STORAGE_THRESHOLD (engine/diskguard.py),
@@ -66,6 +88,7 @@ def with_disk_gate(options: HttpOptions, disk: DiskGuard | None, task: Task) -> 
 def _show_probe(task: Task, probe: ProbeResult) -> None:
     """The status shows the real name and size as soon as the server told them."""
     task.name = probe.name
+    task.origin = _origin(probe)
     task.progress(task.done, probe.size)
 
 

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from telebot.engine import taskstate
 from telebot.errors import DownloadError, TaskCancelled
 from telebot.redact import strip_credentials
 from telebot.sources.names import sanitize_filename
@@ -163,11 +164,9 @@ def write_sidecar(path: Path, meta: dict[str, Any], fd: int, segments: list[Segm
 
 
 def boot_id() -> str:
-    """This boot's id (Linux); "" elsewhere, so only durable sidecars are trusted there."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
+    """This boot's id (Linux); "" elsewhere, so only durable sidecars are trusted there. One
+    source for the sidecar and the task state file (tests simulate a reboot through it)."""
+    return taskstate.boot_id()
 
 
 def open_part(part: Path, size: int | None, *, fresh: bool) -> int:

@@ -12,6 +12,12 @@ Because each chat
 is sent by at most one thread at a time, texts that arrive while that thread waits for the
 chat's rate limit simply join the next message: a burst becomes a handful of messages.
 
+With ``lead=True`` (the bot's setting) the first text after a quiet spell (no round sent to
+that chat for :data:`GATHER` seconds) goes out at once, and gathering starts with the texts
+behind it: a lone task's ✅ is not held back a second (``bench/e2e.py`` times it), and a burst
+still becomes a handful of messages: after the lead round the next one gathers twice
+:data:`GATHER`, as a second round would have.
+
 The texts are Telegram HTML whose tags open and close within one line (the listener and the
 handlers build them so); splitting between lines therefore never breaks a tag.
 
@@ -60,6 +66,8 @@ SENDERS = 8
 # command: Telegram tolerates such a short burst in a chat (our limiter's PRIVATE_BURST is 3).
 SEPARATE = 3
 SEPARATOR = "\n\n"
+# Chats whose last round time is kept (for ``lead``) before the quiet ones are forgotten.
+MAX_REMEMBERED = 1024
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -111,10 +119,14 @@ class Announcer:
         limit: int = MESSAGE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
         outbox: Outbox | None = None,
+        lead: bool = False,
     ) -> None:
         self._messenger = messenger
         self._outbox = outbox
         self._gather = gather
+        self._lead = lead
+        # chat -> when its last round was sent; a chat quiet for ``gather`` leads with no wait.
+        self._last_round: dict[int, float] = {}
         self._limit = limit
         self._clock = clock
         self._lock = threading.Lock()
@@ -166,8 +178,11 @@ class Announcer:
             chat.items.append(item)
             if chat.busy:
                 return  # its sender picks the text up in its next round
+            now = self._clock()
+            last = self._last_round.get(chat_id)
+            leading = self._lead and (last is None or now - last >= self._gather)
             try:
-                future = self._pool.submit(self._drain, chat_id)
+                future = self._pool.submit(self._drain, chat_id, leading)
             except RuntimeError:  # stopped: the bot can no longer send anything
                 del self._chats[chat_id]
                 kept = " (kept for the next start)" if item.row is not None else ""
@@ -194,9 +209,10 @@ class Announcer:
 
     # -- the sender -------------------------------------------------------------------------
 
-    def _drain(self, chat_id: int) -> None:
-        """Send rounds for one chat until nothing waits; the chat's only sender meanwhile."""
-        gather = self._gather
+    def _drain(self, chat_id: int, leading: bool = False) -> None:
+        """Send rounds for one chat until nothing waits; the chat's only sender meanwhile.
+        ``leading``: the chat was quiet, its first round goes out without waiting."""
+        gather = 0.0 if leading else self._gather
         while True:
             with self._lock:
                 chat = self._chats[chat_id]
@@ -211,7 +227,16 @@ class Announcer:
                     del self._chats[chat_id]
                     return
             self._send(chat_id, items)
-            gather = min(gather * 2, max(MAX_GATHER, self._gather))
+            with self._lock:
+                self._last_round[chat_id] = self._clock()
+                if len(self._last_round) > MAX_REMEMBERED:  # forget the quiet chats
+                    cutoff = self._clock() - self._gather
+                    for key in [k for k, at in self._last_round.items() if at < cutoff]:
+                        del self._last_round[key]
+            # After a lead round the chat is busy: the next round gathers as the second one
+            # would have (twice GATHER), so a burst's stragglers share one list.
+            base = self._gather if gather == 0.0 else gather
+            gather = min(base * 2, max(MAX_GATHER, self._gather))
 
     def _send(self, chat_id: int, items: list[_Item]) -> None:
         replies = {item.reply_to for item in items}

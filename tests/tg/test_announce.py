@@ -165,3 +165,22 @@ def test_pack_completes_a_row_only_with_its_last_piece() -> None:
     rows = [r for _, r in messages]
     assert [row for r in rows for row in r] == [1, 2]
     assert 2 in rows[-1] and 1 in rows[0] and 2 not in rows[0]
+
+
+def test_with_lead_a_quiet_chat_gets_its_first_text_at_once_and_gathers_the_rest() -> None:
+    messenger = SlowMessenger()
+    messenger.release.set()
+    announcer = Announcer(  # an hour's gathering: only "lead" can send anything before stop
+        lambda: messenger, gather=3600.0, lead=True  # type: ignore[arg-type, return-value]
+    )
+    try:
+        announcer.post(1, "✅ alone", reply_to=5)
+        wait_until(lambda: messenger.sent == [(1, "✅ alone", 5)], 10)
+        announcer.post(1, "✅ b", reply_to=6)  # the chat is not quiet now: these wait together
+        announcer.post(1, "✅ c", reply_to=7)
+        announcer.post(2, "✅ other chat")  # another chat is quiet: at once
+        wait_until(lambda: (2, "✅ other chat", None) in messenger.sent, 10)
+        assert len(messenger.sent) == 2
+    finally:
+        announcer.stop(timeout=10)
+    assert messenger.sent[2:] == [(1, "✅ b", 6), (1, "✅ c", 7)]  # few: each its own reply

@@ -104,6 +104,7 @@ class Config:
     stop_duplicate: bool = False
     extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
     extract_max_files: int = 100_000  # ... or holds more entries than this
+    extract_ratio_floor: int = 1 << 30  # EXTRACT_MAX_RATIO applies only past this output size
     # Scale-out (issue 17, README "Scale-out"): empty broker URL = one process, no Redis.
     celery_broker_url: str = field(default="", repr=False)  # may carry a Redis password
     celery_visibility_timeout: float = 43200.0  # > the longest task (telebot/scale/celery_app)
@@ -168,6 +169,7 @@ KNOWN_KEYS = frozenset(
         "STOP_DUPLICATE",
         "EXTRACT_MAX_RATIO",
         "EXTRACT_MAX_FILES",
+        "EXTRACT_RATIO_FLOOR",
         "CELERY_BROKER_URL",
         "CELERY_VISIBILITY_TIMEOUT",
         "WORKER_QUEUES",
@@ -407,6 +409,9 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         extract_max_ratio=_parse(raw, "EXTRACT_MAX_RATIO", 100.0, _positive_float, "a number > 0"),
         extract_max_files=_parse(
             raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
+        ),
+        extract_ratio_floor=_parse(
+            raw, "EXTRACT_RATIO_FLOOR", 1 << 30, parse_size_or_zero, "a size like 1GiB, or 0"
         ),
         celery_broker_url=_parse(
             raw, "CELERY_BROKER_URL", "", _redis_url, "a redis:// URL (empty: one process)"

@@ -141,17 +141,25 @@ def _special_7z(entry: Entry) -> str | None:
 def remove_links_out(root: Path) -> list[str]:
     """Remove every symlink under ``root`` that resolves outside it or into a loop; returns
     notes. Judged by the kernel's own resolution (``realpath(strict=True)``), never by name."""
-    notes: list[str] = []
     real_root = root.resolve()
+    doomed: list[tuple[Path, str]] = []
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
             path = Path(folder, name)
-            if not stat.S_ISLNK(path.lstat().st_mode):
+            try:
+                if not stat.S_ISLNK(path.lstat().st_mode):
+                    continue
+            except OSError:  # deeper than PATH_MAX (7-Zip may write that deep): not a path
                 continue
             why = _link_outside(path, real_root)
             if why is not None:
-                path.unlink()
-                notes.append(f"removed a link {why}: {shown(str(path.relative_to(root)))}")
+                doomed.append((path, why))
+    # Judged all before any is removed: removing one link of a loop would leave the others
+    # dangling, and judged by name.
+    notes: list[str] = []
+    for path, why in doomed:
+        path.unlink()
+        notes.append(f"removed a link {why}: {shown(str(path.relative_to(root)))}")
     return notes
 
 

@@ -69,6 +69,8 @@ def extract(
     ``on_read`` gets the bytes of the archive read so far. Charges ``budget`` with what was
     written. Raises as the module docstring says; on any failure ``dest`` may hold part of the
     output (the caller removes it)."""
+    if cancel.is_set():
+        raise TaskCancelled("cancelled")
     dest.mkdir(mode=0o700)
     argv = [
         sys.executable, "-I", "-S", str(CHILD), "--dest", str(dest.absolute()),
@@ -99,6 +101,8 @@ def extract(
                 childproc.stop_process(proc)
             for thread in threads:
                 thread.join(5.0)
+    if cancel.is_set():  # it finished between two looks of the watch: still cancelled
+        raise TaskCancelled("cancelled")
     if feed_errors and not _ended_by_us(state):  # a damaged .zst: zstd's words, not "truncated"
         raise ProcessingError(feed_errors[0])
     _raise_for(code, state, errors, budget)

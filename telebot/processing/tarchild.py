@@ -19,7 +19,8 @@ Contract (what :mod:`telebot.processing.extract` relies on):
   links whose target is absolute or, resolved against what is on disk (links already extracted
   followed, ``..`` applied after them, not textually), leaves ``DIR``, hard links whose target
   is absolute, climbs (``..``) or is not a regular file reached without links, devices, FIFOs
-  and sockets are skipped with a note.
+  and sockets are skipped with a note; so are entries whose path beneath ``DIR`` would pass
+  ``PATH_MAX`` (less room for later renames), so that everything written can be walked by path.
 * Headers are read with a size cap: a GNU long name/long link, a pax header or a sparse map
   larger than ``--max-header`` bytes refuses the archive *before* it is read (``tarfile`` would
   read it whole into memory).
@@ -35,6 +36,8 @@ Standard output is one JSON object per line (``ev`` says which):
 * ``refuse``: ``why`` (one line), ``name`` (or null), ``security`` (true when the archive was
   made to attack: a refused entry name).
 
+The last line (``done``, ``limit`` or ``refuse``) carries ``peak_kib``, the child's peak RSS.
+
 Exit status: 0 done, 1 refused or limit (a line said why), 2 bad arguments; anything else is a
 crash (the parent reports the status).
 """
@@ -42,8 +45,11 @@ crash (the parent reports the status).
 from __future__ import annotations
 
 import argparse
+import bz2
 import errno
+import gzip
 import json
+import lzma
 import os
 import re
 import stat
@@ -53,6 +59,7 @@ import time
 from typing import IO, Any
 
 MAX_HEADER = 64 * 1024  # a path is at most 4 KiB (PATH_MAX); pax adds a few small records
+PATH_MAX = 4096  # Linux <limits.h>, bytes with the final NUL
 MAX_HOPS = 40  # symbolic links followed while judging one target (the kernel's MAXSYMLINKS)
 NAME_SHOWN = 100  # characters of a name quoted in a line
 CHUNK = 1 << 20
@@ -212,7 +219,7 @@ class Output:
                     step = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                        raise Skip("its folder is a link or a file") from None
+                        raise Skip("an entry whose folder is a link or a file") from None
                     raise
                 os.close(fd)
                 fd = step
@@ -285,7 +292,7 @@ class Output:
         except FileNotFoundError:
             return
         if stat.S_ISDIR(mode):
-            raise Skip("a folder of that name exists")
+            raise Skip("an entry where a folder of that name exists")
         os.unlink(name, dir_fd=fd)
         self.entries -= 1
 
@@ -343,6 +350,8 @@ class Output:
             src = self.parent(source[:-1], create=False)
         except FileNotFoundError:
             raise Skip("hard link to a missing file") from None
+        except Skip:
+            raise Skip("hard link through a link") from None
         try:
             try:
                 mode = os.stat(source[-1], dir_fd=src, follow_symlinks=False).st_mode
@@ -379,9 +388,40 @@ class Reader:
         return data
 
 
+class Replay:
+    """``raw`` with ``head`` (already read from it) given back first."""
+
+    def __init__(self, head: bytes, raw: Reader) -> None:
+        self._head, self._raw = head, raw
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            if size < 0:
+                data, self._head = data + self._raw.read(), b""
+            return data
+        return self._raw.read(size)
+
+
+def decompressed(reader: Reader) -> Any:
+    """The tar stream: gzip, bzip2 and xz are told by their magic bytes and read through the
+    file classes, which hand out at most what is asked (tarfile's own ``r|*`` stream gives
+    each 10 KiB of input all its output at once: a bzip2 run of zeros is gigabytes)."""
+    head = reader.read(6)
+    replay: Any = Replay(head, reader)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=replay, mode="rb")
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(replay)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(replay)
+    return replay
+
+
 class Run:
-    def __init__(self, out: Output, reader: Reader, emit: Any) -> None:
+    def __init__(self, out: Output, reader: Reader, emit: Any, max_path: int) -> None:
         self.out, self.reader, self.emit = out, reader, emit
+        self.max_path = max_path
         self.skips = 0
         self._last = 0.0
 
@@ -404,6 +444,11 @@ class Run:
         parts = [p for p in member.name.split("/") if p not in ("", ".")]
         if not parts:
             return  # "./": the root itself
+        if len(os.fsencode("/".join(parts))) > self.max_path:
+            # Deeper than PATH_MAX allows beneath the output: whatever walks the result by
+            # path later (the link check, the sinks) could not reach it.
+            self.skip(member.name, "an entry whose path is too long (PATH_MAX)")
+            return
         try:
             if member.isdir():
                 self.out.folder(parts, member.mode)
@@ -419,7 +464,7 @@ class Run:
             self.skip(member.name, str(exc))
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:
-                self.skip(member.name, "name too long for the disk")
+                self.skip(member.name, "an entry whose name is too long for the disk")
             elif exc.errno == errno.EFBIG:
                 raise Refused("file size limit: an entry is larger than the box allows") from None
             elif exc.errno == errno.ENOSPC:
@@ -441,10 +486,25 @@ class Run:
 
 def emit_to(stream: IO[str]) -> Any:
     def emit(event: dict[str, Any]) -> None:
+        if event["ev"] in ("done", "limit", "refuse"):
+            event["peak_kib"] = peak_kib()
         stream.write(json.dumps(event) + "\n")
         stream.flush()
 
     return emit
+
+
+def peak_kib() -> int | None:
+    """This process's peak RSS (``VmHWM``), or None where the box hides /proc. Not rusage: its
+    ``ru_maxrss`` also counts the parent's pages inherited at fork, before exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -459,8 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     reader = Reader(sys.stdin.buffer)
     run: Run | None = None
     try:
-        run = Run(Output(args.dest, args.max_entries, args.max_bytes), reader, emit)
-        with tarfile.open(fileobj=reader, mode="r|*", tarinfo=CappedInfo) as tar:  # type: ignore[call-overload]
+        # Room left for a path beneath DEST within PATH_MAX, less a name's worth (255) for
+        # what later stages add (a renamed or "name (2)" folder, a longer mirror folder).
+        max_path = max(255, PATH_MAX - len(os.fsencode(os.path.abspath(args.dest))) - 256)
+        run = Run(Output(args.dest, args.max_entries, args.max_bytes), reader, emit, max_path)
+        stream = decompressed(reader)
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=CappedInfo) as tar:
             run.all(tar)
         run.progress("done", force=True)
         return 0

@@ -103,7 +103,8 @@ class CompressStage:
                         cancel=watch.stop,
                         on_percent=lambda percent: task.progress(total * percent // 100, total),
                         cwd=path.parent,
-                        box=sandbox.for_stage(path.parent, out),
+                        # Absolute: the box is set up in 7-Zip's working folder.
+                        box=sandbox.for_stage(path.parent.absolute(), out.absolute()),
                     )
                 except TaskCancelled:
                     if watch.too_many:

@@ -166,7 +166,7 @@ class _Run:
     def _with_7zip(self, archive: Path, dest: Path, size: int) -> None:
         # Reads the archive's folder (a volume set's later volumes sit beside its first, and
         # 7-Zip opens them itself), writes the stage's folder.
-        box = sandbox.for_stage(archive.parent, self.out)
+        box = sandbox.for_stage(archive.parent.absolute(), self.out.absolute())
         exclude = self.out / _EXCLUDE_LIST  # beside the result, never inside it
         try:
             with exclude.open("w", encoding="utf-8") as skipped, contextlib.closing(

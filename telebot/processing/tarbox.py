@@ -76,7 +76,9 @@ def extract(
         sys.executable, "-I", "-S", str(CHILD), "--dest", str(dest.absolute()),
         "--max-entries", str(budget.files_left()), "--max-bytes", str(budget.bytes_left()),
     ]  # fmt: skip
-    box = sandbox.for_stage(archive, stage_out)
+    # The child's own file too: Landlock lets the tool's prefix (the Python installation) be
+    # read, and the script lives in the bot's package.
+    box = sandbox.Box(writable=(stage_out.absolute(),), readable=(archive.absolute(), CHILD))
     state = _State()
     feed_errors: list[str] = []
     with open(archive, "rb") as raw, _feed(archive, raw.fileno(), zstd, feed_errors) as stdin:
@@ -124,7 +126,7 @@ def _feed(archive: Path, fd: int, zstd: bool, failed: list[str]) -> Iterator[int
         raise ProcessingError("zstd is not installed on the bot's host (Debian: apt install zstd)")
     # The name stays off zstd's command line: it reads the file on its standard input.
     proc = childproc.spawn(
-        ["zstd", "-dcq", "-"], stdin=fd, box=sandbox.Box(readable=(archive,))
+        ["zstd", "-dcq", "-"], stdin=fd, box=sandbox.Box(readable=(archive.absolute(),))
     )
     assert proc.stdout is not None
     try:

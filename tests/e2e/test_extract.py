@@ -158,7 +158,9 @@ def _peak_growth(pid: int, action: Any) -> int:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
     before = _status_kib(pid, "VmHWM")
     action()
-    return (_status_kib(pid, "VmHWM") - before) << 10
+    grew = (_status_kib(pid, "VmHWM") - before) << 10
+    print(f"peak RSS of the bot: {before >> 10} MiB before, grew by {grew / (1 << 20):.1f} MiB")
+    return grew
 
 
 def _status_kib(pid: int, key: str) -> int:

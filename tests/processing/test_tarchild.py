@@ -257,3 +257,28 @@ def test_cancel_stops_the_tar_child_within_a_second(tmp_path: Path) -> None:
     assert time.monotonic() - asked < 1.0
     assert failure and isinstance(failure[0], TaskCancelled), failure
     assert list(out_dir.iterdir()) == []
+
+
+def test_the_boxs_file_size_limit_is_one_line_naming_it(tmp_path: Path) -> None:
+    """The box's RLIMIT_FSIZE (what STORAGE_THRESHOLD still allows, at least 16 MiB) stops a
+    bigger entry: EFBIG in the child (Python ignores SIGXFSZ), one line, nothing kept."""
+    import shutil
+
+    from telebot import sandbox
+
+    archive = tmp_path / "big.tar.gz"
+    with gzip.open(archive, "wb", compresslevel=1) as out:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 40 << 20
+        out.write(info.tobuf() + b"\0" * info.size + b"\0" * 1024)
+    task = make_task(tmp_path)
+    out_dir = fresh_out(task)
+    free = shutil.disk_usage(tmp_path).free
+    sandbox.configure(storage_threshold=free)  # leaves the 16 MiB every box may write
+    try:
+        with pytest.raises(ProcessingError, match=r"^file size limit: an entry is larger than "
+                           r"the box allows$"):
+            ExtractStage(Limits(min_free=0)).process(task, archive, out_dir)
+    finally:
+        sandbox.configure()
+    assert list(out_dir.iterdir()) == []

@@ -282,3 +282,17 @@ def test_the_boxs_file_size_limit_is_one_line_naming_it(tmp_path: Path) -> None:
     finally:
         sandbox.configure()
     assert list(out_dir.iterdir()) == []
+
+
+def test_over_long_names_are_skipped_with_a_short_note(tmp_path: Path) -> None:
+    """A 300-byte component (NAME_MAX is 255) and a 5,000-byte path (PATH_MAX is 4,096): each
+    one note, its name cut to 100 characters, the rest extracted."""
+    archive = tmp_path / "long.tar"
+    with tarfile.open(archive, "w") as tar:
+        add(tar, "n" * 300, data=b"x")
+        add(tar, "/".join(["p" * 200] * 25), data=b"y")
+        add(tar, "ok.txt", data=b"fine")
+    notes, result = run_stage(tmp_path, archive)
+    assert tree(result) == {"ok.txt": b"fine"}
+    assert f"skipped an entry whose name is too long for the disk: {'n' * 99}…" in notes
+    assert f"skipped an entry whose path is too long (PATH_MAX): {'p' * 99}…" in notes

@@ -87,7 +87,10 @@ def extract(
         def position() -> int:
             return os.lseek(raw.fileno(), 0, os.SEEK_CUR) if zstd else state.read
 
-        proc = childproc.spawn(argv, stdin=stdin, box=box)
+        try:
+            proc = childproc.spawn(argv, stdin=stdin, box=box)
+        except OSError as exc:
+            raise ProcessingError(f"cannot start the tar extractor: {exc.strerror}") from None
         errors: list[str] = []
         threads = [
             threading.Thread(target=_read_lines, args=(proc, state, on_read, position),

@@ -100,7 +100,7 @@ def extract(
         for thread in threads:
             thread.start()
         try:
-            code = _wait(proc, dest, budget, cancel)
+            code = _wait(proc, dest, budget, cancel, lambda: (state.bytes, state.entries))
         finally:
             if proc.poll() is None:
                 childproc.stop_process(proc)
@@ -150,8 +150,8 @@ def _ended_by_us(state: _State) -> bool:
 
 
 def _wait(proc: subprocess.Popen[bytes], dest: Path, budget: Budget,
-          cancel: threading.Event) -> int:
-    with OutputWatch(dest, budget, cancel) as watch:
+          cancel: threading.Event, usage: Callable[[], tuple[int, int]]) -> int:
+    with OutputWatch(dest, budget, cancel, usage=usage) as watch:
         try:
             return childproc.wait(proc, watch.stop)
         except TaskCancelled:

@@ -61,6 +61,7 @@ from typing import IO, Any
 MAX_HEADER = 64 * 1024  # a path is at most 4 KiB (PATH_MAX); pax adds a few small records
 PATH_MAX = 4096  # Linux <limits.h>, bytes with the final NUL
 MAX_HOPS = 40  # symbolic links followed while judging one target (the kernel's MAXSYMLINKS)
+MAX_DEPTH = 512  # folders deep while judging one (an fd each; the box allows 1,024 open files)
 NAME_SHOWN = 100  # characters of a name quoted in a line
 CHUNK = 1 << 20
 PROGRESS_EVERY = 0.2  # seconds between progress lines
@@ -228,61 +229,47 @@ class Output:
             os.close(fd)
             raise
 
-    def kind_at(self, parts: list[str]) -> int | None:
-        """``st_mode`` of ``parts`` (not followed), None when it or a folder on the way is
-        missing, is not a folder or is a link."""
-        if not parts:
-            return stat.S_IFDIR
-        try:
-            fd = self.parent(parts[:-1], create=False)
-        except (Skip, FileNotFoundError, NotADirectoryError):
-            return None
-        try:
-            return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-
-    def readlink(self, parts: list[str]) -> str:
-        fd = self.parent(parts[:-1], create=False)
-        try:
-            return os.readlink(parts[-1], dir_fd=fd)
-        finally:
-            os.close(fd)
-
     def stays_inside(self, folder: list[str], target: str) -> bool:
         """Whether a link in ``folder`` pointing at ``target`` resolves beneath the root, judged
         against what is on disk: links already there are followed before a later ``..`` applies
         (``lll/..`` is not ``.`` when ``lll`` is a link). What does not exist yet is judged by
         name; the parent removes, after extraction, any link that ends up pointing outside.
-        Raises :class:`Skip` for a loop."""
+        Raises :class:`Skip` for a loop or a resolution deeper than :data:`MAX_DEPTH`."""
         if target.startswith("/"):
             return False
-        where = list(folder)  # real folders beneath the root, never links
-        pending = target.split("/")
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if not where:
-                    return False
-                where.pop()
-                continue
-            mode = self.kind_at([*where, part])
-            if mode is not None and stat.S_ISLNK(mode):
-                hops += 1
-                if hops > MAX_HOPS:
-                    raise Skip("a symbolic link loop")
-                inner = self.readlink([*where, part])
-                if inner.startswith("/"):
-                    return False
-                pending = inner.split("/") + pending
-                continue
-            where.append(part)
-        return True
+        # One fd per level walked (None below a missing or non-folder level), so each step is
+        # one system call whatever the depth; ".." closes the top one.
+        stack: list[int | None] = [os.dup(self.root)]
+        try:
+            pending = target.split("/")[::-1]  # popped from the end: the next part last
+            for part in folder:
+                _descend(stack, part)
+            hops = 0
+            while pending:
+                part = pending.pop()
+                if part in ("", "."):
+                    continue
+                if part == "..":
+                    if len(stack) == 1:
+                        return False
+                    _close(stack.pop())
+                    continue
+                inner = _link_at(stack[-1], part)
+                if inner is not None:
+                    hops += 1
+                    if hops > MAX_HOPS:
+                        raise Skip("a symbolic link loop")
+                    if inner.startswith("/"):
+                        return False
+                    pending.extend(inner.split("/")[::-1])
+                    continue
+                if len(stack) > MAX_DEPTH:
+                    raise Skip("a symbolic link too deep to judge")
+                _descend(stack, part)
+            return True
+        finally:
+            for fd in stack:
+                _close(fd)
 
     def _replace(self, fd: int, name: str) -> None:
         """Make room for a new entry ``name`` in ``fd``: a later tar member replaces an earlier
@@ -370,6 +357,34 @@ class Output:
         finally:
             os.close(src)
         self.files += 1
+
+
+def _descend(stack: list[int | None], part: str) -> None:
+    """Push the fd of folder ``part`` beneath the top of ``stack`` (None when it is missing,
+    not a folder, or the top is None already)."""
+    top = stack[-1]
+    fd = None
+    if top is not None:
+        try:
+            fd = os.open(part, _DIR_FLAGS, dir_fd=top)
+        except OSError:
+            fd = None
+    stack.append(fd)
+
+
+def _link_at(folder: int | None, part: str) -> str | None:
+    """The target of ``part`` in ``folder`` when it is a symbolic link, else None."""
+    if folder is None:
+        return None
+    try:
+        return os.readlink(part, dir_fd=folder)
+    except OSError:  # EINVAL: not a link; ENOENT: not there (yet)
+        return None
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
 
 
 # -- the run ------------------------------------------------------------------------------------

@@ -296,3 +296,29 @@ def test_over_long_names_are_skipped_with_a_short_note(tmp_path: Path) -> None:
     assert tree(result) == {"ok.txt": b"fine"}
     assert f"skipped an entry whose name is too long for the disk: {'n' * 99}…" in notes
     assert f"skipped an entry whose path is too long (PATH_MAX): {'p' * 99}…" in notes
+
+
+def test_the_boxs_memory_limit_is_one_line_naming_sandbox_memory(tmp_path: Path) -> None:
+    """xz at preset 9 asks the decoder for a 64 MiB window whatever the data's size: under
+    SANDBOX_MEMORY=64mb (the least allowed) the child cannot have it, and says so."""
+    import lzma
+
+    from telebot import sandbox
+
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        add(tar, "a.txt", data=b"hello")
+    archive = tmp_path / "a.tar.xz"
+    archive.write_bytes(lzma.compress(plain.getvalue(), preset=9 | lzma.PRESET_EXTREME))
+    task = make_task(tmp_path)
+    out_dir = fresh_out(task)
+    sandbox.configure(memory=64 << 20)
+    try:
+        with pytest.raises(ProcessingError, match=r"^memory limit SANDBOX_MEMORY: "):
+            STAGE.process(task, archive, out_dir)
+    finally:
+        sandbox.configure()
+    assert list(out_dir.iterdir()) == []
+    (tmp_path / "again").mkdir()
+    _notes, result = run_stage(tmp_path / "again", archive)
+    assert (result / "a.txt").read_bytes() == b"hello"  # with the default 1 GiB it extracts

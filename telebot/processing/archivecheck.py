@@ -47,7 +47,7 @@ from telebot.processing.sevenzip import Entry
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 NAME_SHOWN = 100  # characters of an entry's name quoted in a message
-NOTES_KEPT = 21  # the stage shows 20 notes and counts the rest
+NOTES_KEPT = 20  # the stage shows 20 notes and counts the rest
 WATCH_INTERVAL = 0.1  # seconds between looks at 7-Zip's output (a zero-filled bomb writes
 # about 250 MB/s here: 7zz on a 1 GiB bzip2 of zeros, 4.5 s), so it overshoots by tens of MB
 

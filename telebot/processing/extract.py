@@ -66,8 +66,9 @@ class ExtractStage:
                 f"{run.files:,} file{'s' if run.files != 1 else ''}"
             )
         task.warnings.extend(run.notes[:20])
-        if len(run.notes) > 20:
-            task.warnings.append(f"... and {len(run.notes) - 20} more skipped entries")
+        more = len(run.notes) - 20 + run.unlisted
+        if more > 0:
+            task.warnings.append(f"... and {more} more skipped entries")
         return result
 
 
@@ -87,6 +88,7 @@ class _Run:
         self.task, self.limits, self.out, self.password = task, limits, out, password
         self.budget = Budget(limits, 0, out)
         self.notes: list[str] = []
+        self.unlisted = 0  # skipped entries counted but not named (each tool names the first)
         self.extracted = 0
         self.files = 0  # in the folders the top-level archives became, after the nested pass
         self._done = 0  # archive bytes read by finished archives
@@ -178,6 +180,7 @@ class _Run:
                 raise sevenzip.PasswordNeeded()
             self.budget.check(plan.size, plan.files)
             self.notes.extend(plan.notes)
+            self.unlisted += plan.skipped - len(plan.notes)
             dest.mkdir(mode=0o700)
             args = ["x", "-y", "-scsUTF-8", f"-o{dest}"]
             if plan.skipped:
@@ -209,13 +212,14 @@ class _Run:
             self.task.progress(self._done + min(position, size), self._total)
 
         try:
-            notes = tarbox.extract(
+            notes, unlisted = tarbox.extract(
                 archive, dest, zstd=kind is Kind.ZSTD_TAR, stage_out=self.out,
                 budget=self.budget, cancel=self.task.cancel_event, on_read=on_read,
             )  # fmt: skip
         except TaskCancelled:
             raise TaskCancelled(self.task.cancel_reason or "cancelled") from None
         self.notes.extend(notes)
+        self.unlisted += unlisted
 
 
 def _pass_through(src: Path, dst: Path) -> None:

@@ -63,9 +63,10 @@ def extract(
     budget: Budget,
     cancel: threading.Event,
     on_read: Callable[[int], None],
-) -> list[str]:
+) -> tuple[list[str], int]:
     """Extract the tar ``archive`` into the new folder ``dest`` (inside ``stage_out``, the
-    stage's folder, which is all the child may write); returns the notes of skipped entries.
+    stage's folder, which is all the child may write); returns the notes of skipped entries
+    (the first 20) and how many more were skipped.
     ``on_read`` gets the bytes of the archive read so far. Charges ``budget`` with what was
     written. Raises as the module docstring says; on any failure ``dest`` may hold part of the
     output (the caller removes it)."""
@@ -113,9 +114,7 @@ def extract(
     _raise_for(code, state, errors, budget)
     budget.charge(state.bytes, state.entries)
     budget.check(0, 0)  # the disk reserve, after the watch's last look
-    if state.skipped > len(state.notes):
-        state.notes.append(f"... and {state.skipped - len(state.notes)} more skipped entries")
-    return state.notes
+    return state.notes, state.skipped - len(state.notes)
 
 
 @contextlib.contextmanager

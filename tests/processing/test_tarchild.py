@@ -322,3 +322,15 @@ def test_the_boxs_memory_limit_is_one_line_naming_sandbox_memory(tmp_path: Path)
     (tmp_path / "again").mkdir()
     _notes, result = run_stage(tmp_path / "again", archive)
     assert (result / "a.txt").read_bytes() == b"hello"  # with the default 1 GiB it extracts
+
+
+def test_many_skipped_entries_are_twenty_notes_and_a_count(tmp_path: Path) -> None:
+    archive = tmp_path / "links.tar"
+    with tarfile.open(archive, "w") as tar:
+        for i in range(30):
+            add(tar, f"out{i:02d}", tarfile.SYMTYPE, "/etc/passwd")
+        add(tar, "ok.txt", data=b"fine")
+    notes, result = run_stage(tmp_path, archive)
+    assert tree(result) == {"ok.txt": b"fine"}
+    skipped = [n for n in notes if n.startswith("skipped symbolic link pointing outside: ")]
+    assert len(skipped) == 20 and notes[-1] == "... and 10 more skipped entries"

@@ -93,20 +93,8 @@ def extract(
         except OSError as exc:
             raise ProcessingError(f"cannot start the tar extractor: {exc.strerror}") from None
         errors: list[str] = []
-        threads = [
-            threading.Thread(target=_read_lines, args=(proc, state, on_read, position),
-                             daemon=True),
-            threading.Thread(target=_read_errors, args=(proc, errors), daemon=True),
-        ]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        try:
-            code = _wait(proc, dest, budget, cancel, lambda: (state.bytes, state.entries))
-        finally:
-            if proc.poll() is None:
-                childproc.stop_process(proc)
-            for thread in threads:
-                thread.join(5.0)
+        code = _follow(proc, state, errors, lambda: on_read(position()),
+                       lambda: _wait(proc, dest, budget, cancel, state))
     if cancel.is_set():  # it finished between two looks of the watch: still cancelled
         raise TaskCancelled("cancelled")
     if feed_errors and not _ended_by_us(state):  # a damaged .zst: zstd's words, not "truncated"
@@ -148,9 +136,30 @@ def _ended_by_us(state: _State) -> bool:
     return end.get("ev") == "limit" or bool(end.get("security"))
 
 
+def _follow(proc: subprocess.Popen[bytes], state: _State, errors: list[str],
+            on_progress: Callable[[], None], wait: Callable[[], int]) -> int:
+    """Read the child's lines and errors while ``wait`` waits for it; stop it if that raises."""
+    threads = [
+        threading.Thread(target=_read_lines, args=(proc, state, on_progress), daemon=True),
+        threading.Thread(target=_read_errors, args=(proc, errors), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        return wait()
+    finally:
+        if proc.poll() is None:
+            childproc.stop_process(proc)
+        for thread in threads:
+            thread.join(5.0)
+
+
 def _wait(proc: subprocess.Popen[bytes], dest: Path, budget: Budget,
-          cancel: threading.Event, usage: Callable[[], tuple[int, int]]) -> int:
-    with OutputWatch(dest, budget, cancel, usage=usage) as watch:
+          cancel: threading.Event, state: _State) -> int:
+    # The watch takes the child's own counts: walking 100,000 small files ten times a second
+    # cost more than extracting them (35 s instead of 4 s for 20,000); the disk reserve is
+    # what it still has to judge live.
+    with OutputWatch(dest, budget, cancel, usage=lambda: (state.bytes, state.entries)) as watch:
         try:
             return childproc.wait(proc, watch.stop)
         except TaskCancelled:
@@ -160,8 +169,7 @@ def _wait(proc: subprocess.Popen[bytes], dest: Path, budget: Budget,
 
 
 def _read_lines(
-    proc: subprocess.Popen[bytes], state: _State, on_read: Callable[[int], None],
-    position: Callable[[], int],
+    proc: subprocess.Popen[bytes], state: _State, on_progress: Callable[[], None]
 ) -> None:
     assert proc.stdout is not None
     while line := proc.stdout.readline(_LINE_MAX):
@@ -174,7 +182,7 @@ def _read_lines(
         if kind in ("progress", "done"):
             state.read, state.entries, state.bytes = event["read"], event["entries"], event["bytes"]
             state.done = state.done or kind == "done"
-            on_read(position())
+            on_progress()
         elif kind == "skip":
             state.skipped += 1
             if len(state.notes) < 20:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,8 @@ from telebot import childproc, sandbox
 from telebot.errors import ProcessingError, TaskCancelled
 from telebot.processing import archivecheck, tarchild
 from telebot.processing.archivecheck import Budget, LimitExceeded, OutputWatch
+
+log = logging.getLogger(__name__)
 
 CHILD = Path(tarchild.__file__).resolve()
 _LINE_MAX = 64 * 1024  # the child's lines are short (names cut to 100 characters)
@@ -52,6 +55,7 @@ class _State:
     skipped: int = 0
     end: dict[str, Any] | None = None  # the "limit" or "refuse" line
     garbled: bool = False
+    peak_kib: int | None = None  # the child's VmHWM, from its last line
 
 
 def extract(
@@ -95,6 +99,7 @@ def extract(
         errors: list[str] = []
         code = _follow(proc, state, errors, lambda: on_read(position()),
                        lambda: _wait(proc, dest, budget, cancel, state))
+    _log_end(code, state)
     if cancel.is_set():  # it finished between two looks of the watch: still cancelled
         raise TaskCancelled("cancelled")
     if feed_errors and not _ended_by_us(state):  # a damaged .zst: zstd's words, not "truncated"
@@ -182,6 +187,8 @@ def _read_lines(
         if kind in ("progress", "done"):
             state.read, state.entries, state.bytes = event["read"], event["entries"], event["bytes"]
             state.done = state.done or kind == "done"
+            if kind == "done":
+                state.peak_kib = event.get("peak_kib")
             on_progress()
         elif kind == "skip":
             state.skipped += 1
@@ -199,6 +206,16 @@ def _read_errors(proc: subprocess.Popen[bytes], errors: list[str]) -> None:
         if line:
             errors.append(line[:300])
             del errors[:-_STDERR_KEPT]
+
+
+def _log_end(code: int, state: _State) -> None:
+    """One line per run: how it ended and the child's peak memory (what SANDBOX_MEMORY must
+    leave room for)."""
+    end = state.end or {}
+    peak = end.get("peak_kib", state.peak_kib)
+    log.info("tar extractor: exit %s, %d entries, %d bytes, %d skipped, peak RSS %s",
+             code, state.entries, state.bytes, state.skipped,
+             f"{int(peak) >> 10} MiB" if isinstance(peak, int) else "unknown")
 
 
 def _raise_for(code: int, state: _State, errors: list[str], budget: Budget) -> None:

@@ -8,6 +8,7 @@ import bz2
 import gzip
 import io
 import os
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -243,6 +244,11 @@ def test_a_300_mb_gnu_long_name_is_refused_and_the_bot_stays_small(
         "failed: the archive has a GNU long name header of 314,572,800 bytes (at most 65,536)"
     ), text_of(found[0])
     assert grew < 32 << 20, f"the bot's peak RSS grew by {grew >> 20} MiB"
+    # The child's own peak (its VmHWM, in the one line the bot logs per tar run).
+    child = re.search(r"tar extractor: exit 1, .* peak RSS (\d+) MiB", bot.log_text())
+    assert child is not None, bot.log_text()[-2000:]
+    print(f"peak RSS of the tar child: {child.group(1)} MiB")
+    assert int(child.group(1)) < 32
     assert files_in(bot.download_dir) == []
 
 

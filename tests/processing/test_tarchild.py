@@ -334,3 +334,15 @@ def test_many_skipped_entries_are_twenty_notes_and_a_count(tmp_path: Path) -> No
     assert tree(result) == {"ok.txt": b"fine"}
     skipped = [n for n in notes if n.startswith("skipped symbolic link pointing outside: ")]
     assert len(skipped) == 20 and notes[-1] == "... and 10 more skipped entries"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a/b", "../x", "a/../../x", "/abs", "\\\\abs", "C:x", "a\\\\..\\\\x", "..", "a/..", "ok.."],
+)
+def test_the_child_refuses_the_same_names_as_archivecheck(name: str) -> None:
+    """The child cannot import telebot, so it carries its own copy of the rule."""
+    from telebot.processing import tarchild
+    from telebot.processing.archivecheck import unsafe_path
+
+    assert tarchild.unsafe_name(name) == unsafe_path(name)

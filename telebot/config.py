@@ -107,6 +107,7 @@ class Config:
     stop_duplicate: bool = False
     extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
     extract_max_files: int = 100_000  # ... or holds more entries than this
+    extract_ratio_floor: int = 1 << 30  # EXTRACT_MAX_RATIO applies only past this output size
     # The box of tools that read untrusted bytes (telebot/sandbox): Landlock where the kernel
     # has it, rlimits always.
     sandbox: bool = True  # SANDBOX=false turns the Landlock walls off (rlimits stay)
@@ -180,6 +181,7 @@ KNOWN_KEYS = frozenset(
         "DURABLE_WRITES",
         "EXTRACT_MAX_RATIO",
         "EXTRACT_MAX_FILES",
+        "EXTRACT_RATIO_FLOOR",
         "SANDBOX",
         "SANDBOX_MEMORY",
         "CELERY_BROKER_URL",
@@ -438,6 +440,9 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         extract_max_ratio=_parse(raw, "EXTRACT_MAX_RATIO", 100.0, _positive_float, "a number > 0"),
         extract_max_files=_parse(
             raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
+        ),
+        extract_ratio_floor=_parse(
+            raw, "EXTRACT_RATIO_FLOOR", 1 << 30, parse_size_or_zero, "a size like 1GiB, or 0"
         ),
         sandbox=_parse(raw, "SANDBOX", True, parse_bool, "true or false"),
         sandbox_memory=_parse(

@@ -118,8 +118,10 @@ def stage_factories(config: Config, leech_sink: TelegramSink) -> list[StageFacto
     ``leech_sink`` gives a leech's part size, the size of -z's volumes."""
     limits = Limits(
         max_ratio=config.extract_max_ratio,
+        ratio_floor=config.extract_ratio_floor,
         max_files=config.extract_max_files,
         min_free=config.storage_threshold,  # STORAGE_THRESHOLD (its value at start)
+        max_output=config.max_download_size,  # MAX_DOWNLOAD_SIZE (its value at start)
     )
     return [
         join_factory(),

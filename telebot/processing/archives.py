@@ -3,8 +3,9 @@ folder is called: names only, nothing is opened here.
 
 Recognised by name (a download's name is all a stage sees before it opens a file):
 
-* tar, read with :mod:`tarfile`: ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.bz2``/``.tbz2``/``.tbz``,
-  ``.tar.xz``/``.txz``; ``.tar.zst``/``.tzst`` through the ``zstd`` binary;
+* tar, read by the boxed tar child (:mod:`telebot.processing.tarchild`): ``.tar``,
+  ``.tar.gz``/``.tgz``, ``.tar.bz2``/``.tbz2``/``.tbz``, ``.tar.xz``/``.txz``;
+  ``.tar.zst``/``.tzst`` through the ``zstd`` binary;
 * 7-Zip: ``.zip``, ``.7z``, ``.rar``, and single compressed files ``.gz``, ``.bz2``, ``.xz``;
 * multi-volume sets, opened by their first volume (7-Zip reads the rest itself): ``x.001``
   (``x.7z.001``, ``x.zip.001``, plain splits), ``x.part1.rar`` (any zero padding), and

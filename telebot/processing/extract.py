@@ -7,15 +7,17 @@
   no further (a nested one that fails is kept as it is, with a note).
 * A result with no archive passes through with the note "nothing to extract".
 * zip/7z/rar/gz/bz2/xz and volume sets go through 7-Zip (:mod:`telebot.processing.sevenzip`:
-  password on stdin, never on a command line); tar through :mod:`tarfile` with
-  ``filter="data"``; ``.tar.zst`` through ``zstd -dc`` into :mod:`tarfile` (Python 3.11 has no
-  zstd; 7-Zip would give a ``.tar`` to extract a second time).
+  password on stdin, never on a command line; its listing streamed and stopped at
+  ``EXTRACT_MAX_FILES``); tar (and ``.tar.zst`` through ``zstd -dc``: Python 3.11 has no zstd,
+  7-Zip would give a ``.tar`` to extract a second time) through the boxed child of
+  :mod:`telebot.processing.tarbox`, never in the bot's process. Every tool runs in a box
+  (:func:`telebot.sandbox.for_stage`): it reads the archive and writes the stage's folder.
 * What may come out of an archive and how much: :mod:`telebot.processing.archivecheck`. On any
   failure, limit or cancel the stage raises and the manager removes its folder: nothing
   half-extracted is delivered.
 
-Progress: bytes of archive read (7-Zip's percent x the archive's size, tarfile's position in the
-compressed file) against the size of all top-level archives.
+Progress: bytes of archive read (7-Zip's percent x the archive's size, the tar child's position in
+the archive file) against the size of all top-level archives.
 """
 
 from __future__ import annotations
@@ -23,17 +25,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tarfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
-from telebot import childproc
+from telebot import sandbox
 from telebot.engine.task import Task, TaskSpec
-from telebot.errors import ProcessingError, TaskCancelled, TelebotError
+from telebot.errors import TaskCancelled, TelebotError
 from telebot.fileio import copy_file
-from telebot.processing import archivecheck, sevenzip
+from telebot.processing import archivecheck, sevenzip, tarbox
 from telebot.processing.archivecheck import Budget, LimitExceeded, Limits, OutputWatch
 from telebot.processing.archives import Kind, Role, kind_of, role_of, stem_of, volumes_of
 
@@ -67,8 +66,9 @@ class ExtractStage:
                 f"{run.files:,} file{'s' if run.files != 1 else ''}"
             )
         task.warnings.extend(run.notes[:20])
-        if len(run.notes) > 20:
-            task.warnings.append(f"... and {len(run.notes) - 20} more skipped entries")
+        more = len(run.notes) - 20 + run.unlisted
+        if more > 0:
+            task.warnings.append(f"... and {more} more skipped entries")
         return result
 
 
@@ -88,6 +88,7 @@ class _Run:
         self.task, self.limits, self.out, self.password = task, limits, out, password
         self.budget = Budget(limits, 0, out)
         self.notes: list[str] = []
+        self.unlisted = 0  # skipped entries counted but not named (each tool names the first)
         self.extracted = 0
         self.files = 0  # in the folders the top-level archives became, after the nested pass
         self._done = 0  # archive bytes read by finished archives
@@ -155,7 +156,7 @@ class _Run:
             if kind is Kind.SEVENZIP:
                 self._with_7zip(archive, dest, size)
             else:
-                self._with_tarfile(archive, dest, size, kind)
+                self._with_tar(archive, dest, size, kind)
         except BaseException:
             _remove(dest)
             raise
@@ -165,36 +166,40 @@ class _Run:
     # -- 7-Zip ------------------------------------------------------------------------
 
     def _with_7zip(self, archive: Path, dest: Path, size: int) -> None:
-        cancel = self.task.cancel_event
-        plan = archivecheck.plan_entries(
-            sevenzip.list_entries(archive, password=self.password, cancel=cancel)
-        )
-        if plan.encrypted and self.password is None:
-            raise sevenzip.PasswordNeeded()
-        self.budget.check(plan.size, plan.files)
-        self.notes.extend(plan.notes)
-        dest.mkdir(mode=0o700)
-        args = ["x", "-y", "-scsUTF-8", f"-o{dest}"]
+        # Reads the archive's folder (a volume set's later volumes sit beside its first, and
+        # 7-Zip opens them itself), writes the stage's folder.
+        box = sandbox.for_stage(archive.parent.absolute(), self.out.absolute())
         exclude = self.out / _EXCLUDE_LIST  # beside the result, never inside it
-        if plan.skipped:
-            exclude.write_text("\n".join(plan.skipped) + "\n", encoding="utf-8")
-            args.append(f"-x@{exclude}")
         try:
-            self._run_watched([*args, "--", str(archive)], dest, size)
+            with exclude.open("w", encoding="utf-8") as skipped, contextlib.closing(
+                sevenzip.iter_entries(archive, password=self.password,
+                                      cancel=self.task.cancel_event, box=box)
+            ) as entries:
+                plan = archivecheck.plan_entries(entries, self.budget, skipped)
+            if plan.encrypted and self.password is None:
+                raise sevenzip.PasswordNeeded()
+            self.budget.check(plan.size, plan.files)
+            self.notes.extend(plan.notes)
+            self.unlisted += plan.skipped - len(plan.notes)
+            dest.mkdir(mode=0o700)
+            args = ["x", "-y", "-scsUTF-8", f"-o{dest}"]
+            if plan.skipped:
+                args.append(f"-x@{exclude}")
+            self._run_watched([*args, "--", str(archive)], dest, size, box)
         finally:
             exclude.unlink(missing_ok=True)
-        used, entries, _files = archivecheck.tree_usage(dest)
-        self.budget.charge(used, entries)
+        used, entries_on_disk, _files = archivecheck.tree_usage(dest)
+        self.budget.charge(used, entries_on_disk)
         self.budget.check(0, 0)  # what it wrote after the watch's last look
 
-    def _run_watched(self, args: list[str], dest: Path, size: int) -> None:
+    def _run_watched(self, args: list[str], dest: Path, size: int, box: sandbox.Box) -> None:
         def on_percent(percent: int) -> None:
             self.task.progress(self._done + size * percent // 100, self._total)
 
         with OutputWatch(dest, self.budget, self.task.cancel_event) as watch:
             try:
                 sevenzip.run(args, password=self.password, cancel=watch.stop,
-                             on_percent=on_percent)
+                             on_percent=on_percent, box=box)
             except TaskCancelled:
                 if watch.reason is not None:
                     raise LimitExceeded(f"extraction stopped: {watch.reason}") from None
@@ -202,91 +207,19 @@ class _Run:
 
     # -- tar --------------------------------------------------------------------------
 
-    def _with_tarfile(self, archive: Path, dest: Path, size: int, kind: Kind) -> None:
-        if not hasattr(tarfile, "data_filter"):  # Python < 3.11.4 would extract unfiltered
-            raise ProcessingError("tar archives need Python 3.11.4 or later on the bot's host")
-        dest.mkdir(mode=0o700)
-        cancel = self.task.cancel_event
-        with _tar_stream(archive, kind, cancel) as (stream, position), _open_tar(stream) as tar:
-            for member in _members(tar):
-                self._tar_member(tar, member, dest)
-                self.task.progress(self._done + min(position(), size), self._total)
+    def _with_tar(self, archive: Path, dest: Path, size: int, kind: Kind) -> None:
+        def on_read(position: int) -> None:
+            self.task.progress(self._done + min(position, size), self._total)
 
-    def _tar_member(self, tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
-        skipped = archivecheck.tar_verdict(member)
-        if skipped is not None:
-            self.notes.append(f"skipped {skipped}: {member.name[:80]}")
-            return
-        self.budget.check(member.size if member.isreg() else 0, 1)
         try:
-            tar.extract(member, dest, filter="data")
-        except tarfile.FilterError as exc:  # the policy above should have caught it first
-            raise archivecheck.refuse(member.name, str(exc)) from None
-        except tarfile.TarError as exc:
-            raise ProcessingError(f"the tar archive is damaged: {exc}") from None
-        self.budget.charge(member.size if member.isreg() else 0, 1)
-
-
-def _open_tar(stream: _CancellableReader) -> tarfile.TarFile:
-    try:
-        # "r|*": one pass over a stream (any compression), each member checked, then written.
-        return tarfile.open(fileobj=stream, mode="r|*")  # type: ignore[call-overload]
-    except tarfile.TarError as exc:
-        raise ProcessingError(f"not a readable tar archive: {exc}") from None
-
-
-def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    try:
-        yield from tar
-    except tarfile.TarError as exc:
-        raise ProcessingError(f"the tar archive is damaged: {exc}") from None
-    except EOFError:
-        raise ProcessingError("the tar archive ends too early") from None
-
-
-class _CancellableReader:
-    """A file wrapper whose reads raise TaskCancelled once ``cancel`` is set (tarfile reads in
-    16 KiB pieces, so a cancel lands within milliseconds) and that counts what was read."""
-
-    def __init__(self, raw: IO[bytes], cancel: threading.Event) -> None:
-        self._raw, self._cancel = raw, cancel
-        self.position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if self._cancel.is_set():
-            raise TaskCancelled("cancelled")
-        data = self._raw.read(size)
-        self.position += len(data)
-        return data
-
-
-@contextlib.contextmanager
-def _tar_stream(
-    archive: Path, kind: Kind, cancel: threading.Event
-) -> Iterator[tuple[_CancellableReader, Callable[[], int]]]:
-    """A cancellable stream of the tar archive (decompressed by ``zstd`` for .tar.zst) and a
-    function returning how many bytes of the archive file were read."""
-    if kind is not Kind.ZSTD_TAR:
-        with open(archive, "rb") as raw:
-            reader = _CancellableReader(raw, cancel)
-            yield reader, lambda: reader.position
-        return
-    if shutil.which("zstd") is None:
-        raise ProcessingError("zstd is not installed on the bot's host (Debian: apt install zstd)")
-    with open(archive, "rb") as raw:
-        # The name stays off zstd's command line: it reads the file on its standard input, and
-        # the offset it reached is ours to read too (one shared open file description).
-        proc = childproc.spawn(["zstd", "-dcq", "-"], stdin=raw.fileno())
-        assert proc.stdout is not None
-        reader = _CancellableReader(proc.stdout, cancel)
-        try:
-            yield reader, lambda: os.lseek(raw.fileno(), 0, os.SEEK_CUR)
-        finally:
-            if proc.poll() is None:
-                childproc.stop_process(proc, grace=1.0)
-            errors = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-        if proc.returncode not in (0, None, -15):
-            raise ProcessingError(f"zstd could not read the archive: {errors.strip()[:200]}")
+            notes, unlisted = tarbox.extract(
+                archive, dest, zstd=kind is Kind.ZSTD_TAR, stage_out=self.out,
+                budget=self.budget, cancel=self.task.cancel_event, on_read=on_read,
+            )  # fmt: skip
+        except TaskCancelled:
+            raise TaskCancelled(self.task.cancel_reason or "cancelled") from None
+        self.notes.extend(notes)
+        self.unlisted += unlisted
 
 
 def _pass_through(src: Path, dst: Path) -> None:

@@ -13,27 +13,40 @@ Facts this relies on (checked with 7-Zip 26.02, ENGINE-NOTES.md §3):
 * ``-spd`` turns off wildcard matching, so a file named ``a*.zip`` is only ever itself; ``--``
   ends the switches, so a name starting with ``-`` is only ever a name.
 * ``-bsp1`` writes progress percentages to stdout, separated by backspaces.
+* ``l -slt`` prints the archive's own record, a ``----------`` line, then one ``Key = value``
+  block per member, blocks separated by an empty line: :func:`iter_entries` parses it as it
+  arrives, so a listing of millions of entries never sits in the bot's memory.
+
+Every run is boxed (:mod:`telebot.sandbox`): callers pass what 7-Zip may read and write. A box's
+limit kills or stops 7-Zip; the error then names the limit (exit 8 or ``SIGKILL``: memory,
+``SIGXFSZ``: file size).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import selectors
 import shutil
+import signal
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from telebot import childproc
-from telebot.errors import ProcessingError
+from telebot.errors import ProcessingError, TaskCancelled
+from telebot.sandbox import Box
 
 BINARIES = ("7zz", "7z")
 # 7-Zip's exit codes (its documentation, "Exit codes"): 0 ok, 1 warning, 2 fatal error,
 # 7 command line error, 8 not enough memory, 255 stopped by the user (here: stdin at EOF).
 EXIT_WARNING = 1
+EXIT_MEMORY = 8
 EXIT_BREAK = 255
+MAX_LINE = 64 * 1024  # a listed path is at most PATH_MAX (4 KiB); more is an attack
 _PERCENT = re.compile(rb"(\d{1,3})%")
 _ERRORS_KEPT = 20  # last lines of the error stream kept for the message
 
@@ -97,6 +110,7 @@ def run(
     cancel: threading.Event | None,
     on_percent: Percent | None = None,
     cwd: Path | None = None,
+    box: Box | None = None,
 ) -> tuple[bytes, list[str]]:
     """Run ``7z ARGS`` (``-spd`` and the output switches added); returns (stdout, error lines).
 
@@ -107,7 +121,7 @@ def run(
     argv = [require(), *args[:1], "-spd", "-bso1", "-bse2", "-bsp1" if on_percent else "-bsp0"]
     argv += list(args[1:])
     stdin = subprocess.PIPE if password is not None else subprocess.DEVNULL
-    proc = childproc.spawn(argv, stdin=stdin, cwd=str(cwd) if cwd else None)
+    proc = childproc.spawn(argv, stdin=stdin, cwd=str(cwd) if cwd else None, box=box)
     if password is not None:
         _feed_password(proc, password)
     out: list[bytes] = []
@@ -172,6 +186,10 @@ def _failure(code: int, errors: list[str], password: str | None) -> ProcessingEr
         return WrongPassword()
     if code == EXIT_BREAK and password is None:
         return PasswordNeeded()
+    if code in (EXIT_MEMORY, -signal.SIGKILL) or "Can't allocate" in text:
+        return ProcessingError("7-Zip stopped at the memory limit SANDBOX_MEMORY")
+    if code == -signal.SIGXFSZ:
+        return ProcessingError("7-Zip stopped at the file size limit (the disk reserve)")
     detail = next((line for line in reversed(errors) if "ERROR" in line.upper()), None)
     detail = detail or (errors[-1] if errors else f"exit status {code}")
     if password:
@@ -180,23 +198,94 @@ def _failure(code: int, errors: list[str], password: str | None) -> ProcessingEr
 
 
 def list_entries(
-    archive: Path, *, password: str | None, cancel: threading.Event | None
+    archive: Path, *, password: str | None, cancel: threading.Event | None,
+    box: Box | None = None,
 ) -> list[Entry]:
-    """Every member of ``archive`` (the first volume of a set), as 7-Zip lists it."""
-    out, _ = run(["l", "-slt", "--", str(archive)], password=password, cancel=cancel)
-    text = out.decode("utf-8", "replace")
-    _, sep, body = text.partition("\n----------\n")
-    if not sep:
-        raise ProcessingError("7-Zip could not read the archive's list of files")
-    return [_entry(block) for block in body.split("\n\n") if "Path = " in block]
+    """Every member of ``archive`` (the first volume of a set), as 7-Zip lists it. For small
+    archives and tests; the extract stage streams :func:`iter_entries`."""
+    with contextlib.closing(iter_entries(archive, password=password, cancel=cancel,
+                                         box=box)) as entries:
+        return list(entries)
 
 
-def _entry(block: str) -> Entry:
+def iter_entries(
+    archive: Path, *, password: str | None, cancel: threading.Event | None,
+    box: Box | None = None,
+) -> Generator[Entry, None, None]:
+    """The members of ``archive`` one by one, as 7-Zip prints them: memory stays bounded
+    whatever the archive holds. Closing the generator early (``contextlib.closing``, or a
+    consumer that raises) stops 7-Zip. Raises like :func:`run`, and :class:`ProcessingError`
+    for a line longer than :data:`MAX_LINE` or a listing without its ``----------`` line."""
+    argv = [require(), "l", "-spd", "-bso1", "-bse2", "-bsp0", "-slt", "--", str(archive)]
+    stdin = subprocess.PIPE if password is not None else subprocess.DEVNULL
+    proc = childproc.spawn(argv, stdin=stdin, box=box)
+    if password is not None:
+        _feed_password(proc, password)
+    errors: list[str] = []
+    reader = threading.Thread(target=_read_errors, args=(proc, errors), daemon=True)
+    reader.start()
+    try:
+        listed = yield from _parse_listing(_lines(proc, cancel))
+        code = childproc.wait(proc, cancel)
+        reader.join(5.0)  # every error line read before they are judged
+        if code not in (0, EXIT_WARNING):
+            raise _failure(code, errors, password)
+        if not listed:
+            raise ProcessingError("7-Zip could not read the archive's list of files")
+    finally:
+        if proc.poll() is None:
+            childproc.stop_process(proc)
+        reader.join(5.0)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _lines(proc: subprocess.Popen[bytes], cancel: threading.Event | None) -> Iterator[str]:
+    """The lines of the child's stdout as they come, watching ``cancel`` while it is silent."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise TaskCancelled("cancelled")
+            if not selector.select(childproc.POLL_INTERVAL):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > MAX_LINE:
+                raise ProcessingError("7-Zip listed a name longer than 64 KiB: not a real path")
+            for line in lines:
+                yield line.decode("utf-8", "replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+def _parse_listing(lines: Iterator[str]) -> Generator[Entry, None, bool]:
+    """``Entry`` per block after the ``----------`` line; returns whether that line came."""
+    started = False
     fields: dict[str, str] = {}
-    for line in block.splitlines():
-        key, sep, value = line.partition(" = ")
-        if sep:
-            fields.setdefault(key.strip(), value)
+    for line in lines:
+        if not started:
+            started = line == "----------"
+            continue
+        if line.strip():
+            key, sep, value = line.partition(" = ")
+            if sep:
+                fields.setdefault(key.strip(), value)
+            continue
+        if "Path" in fields:
+            yield _entry(fields)
+        fields = {}
+    if "Path" in fields:
+        yield _entry(fields)
+    return started
+
+
+def _entry(fields: dict[str, str]) -> Entry:
     attributes = fields.get("Attributes", "")
     return Entry(
         path=fields.get("Path", ""),

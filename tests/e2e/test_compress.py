@@ -84,14 +84,14 @@ def test_leech_z_sends_volumes_of_the_part_size_that_open_together(
     res = origin.add("/movie.mkv", size=3_500_000, seed=9)
     since = bot_api.mark()
     bot_api.push_message(
-        f"/leech {origin.url}/movie.mkv -z '{PASSWORD}' -zf {fmt} -sp 1mb",
+        f"/leech {origin.url}/movie.mkv -z '{PASSWORD}' -zf {fmt} -sp 1mib",
         chat_id=OWNER, user_id=OWNER,
     )
     done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=120)
     sent = [c for c in bot_api.calls_of("sendDocument") if c.index >= since and c.status == 200]
     names = [c.files["document"].filename for c in sent]
     assert names == [f"movie.mkv.{fmt}.00{i}" for i in (1, 2, 3, 4)]
-    assert all(c.files["document"].size <= 1_000_000 for c in sent)
+    assert all(c.files["document"].size <= 1 << 20 for c in sent)
     # Each volume is sent as a file of its own, not cut again by the sink ("part 1/4 of ...").
     assert [c.params.get("caption") for c in sent] == [f"<code>{n}</code>" for n in names]
     assert "Sent 4 files" in text_of(done)
@@ -141,6 +141,23 @@ def test_kill_during_compression_reruns_the_stage_after_restart(
     assert saved.name == "big.log.zip"
     assert (extract(saved, tmp_path / "x") / "big.log").read_bytes() == data
     assert files_in(restarted.download_dir) == []
+
+
+def test_leech_z_with_volumes_under_1_mib_is_refused_with_one_line(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """-sp 10 once made 7-Zip write volumes of 10 bytes: ~10^8 files for 1 GB, no MAX_PARTS."""
+    bot = make_bot()
+    origin.add("/movie.mkv", size=3_500_000, seed=9)
+    since = bot_api.mark()
+    bot_api.push_message(f"/leech {origin.url}/movie.mkv -z -sp 10", chat_id=OWNER, user_id=OWNER)
+    failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since, timeout=60)
+    assert text_of(failed).endswith(
+        "failed: volumes (-z) are at least 1 MiB, and the part size here is 10 B: refused, nothing "
+        "was archived (raise -sp to 1mib or more)"
+    ), text_of(failed)
+    assert not [c for c in bot_api.calls_of("sendDocument") if c.index >= since]
+    assert files_in(bot.download_dir) == []
 
 
 def _cmdlines() -> list[bytes]:

@@ -21,6 +21,7 @@ from tests.polling import wait_until
 
 pytestmark = pytest.mark.skipif(sevenzip.find() is None, reason="7-Zip is not installed")
 PASSWORD = "zip-Secret pass"
+MIB = 1 << 20  # the smallest -z volume
 WORDS = ["alpha", "beta", "server", "request", "error", "value", "GET", "/index.html", "404"]
 
 
@@ -155,21 +156,21 @@ def test_store_mode_for_incompressible_data_deflate_for_text(
 
 def test_volumes_each_at_most_the_size_open_together(tmp_path: Path) -> None:
     folder = make_tree(tmp_path / "dl", noise=2_500_000)
-    _, out, result = run_stage(tmp_path, folder, volume=1_000_000, fmt="7z")
+    _, out, result = run_stage(tmp_path, folder, volume=MIB, fmt="7z")
     assert result == out / "My Files.7z" and result.is_dir()
     volumes = sorted(result.iterdir())
     assert [v.name for v in volumes] == [f"My Files.7z.00{i}" for i in (1, 2, 3)]
-    assert all(v.stat().st_size <= 1_000_000 for v in volumes)
-    assert volumes[0].stat().st_size == 1_000_000
+    assert all(v.stat().st_size <= MIB for v in volumes)
+    assert volumes[0].stat().st_size == MIB
     got = extract(volumes[0], tmp_path / "x")  # 7-Zip opens the set from the first volume
     assert contents(got / "My Files") == contents(folder)
 
 
 def test_zip_volumes_join_into_a_plain_zip(tmp_path: Path) -> None:
     folder = make_tree(tmp_path / "dl", noise=2_500_000)
-    _, _, result = run_stage(tmp_path, folder, volume=1_000_000, fmt="zip", password=PASSWORD)
+    _, _, result = run_stage(tmp_path, folder, volume=MIB, fmt="zip", password=PASSWORD)
     volumes = sorted(result.iterdir())
-    assert len(volumes) == 3 and all(v.stat().st_size <= 1_000_000 for v in volumes)
+    assert len(volumes) == 3 and all(v.stat().st_size <= MIB for v in volumes)
     joined = tmp_path / "joined.zip"
     joined.write_bytes(b"".join(v.read_bytes() for v in volumes))
     got = extract(joined, tmp_path / "x", PASSWORD)
@@ -307,7 +308,7 @@ def test_relative_task_folders_work(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     make_tree(tmp_path / "downloads" / "g1")
     monkeypatch.chdir(tmp_path)
     workdir = Path("downloads") / "g1"
-    for volume in (None, 1_000_000):
+    for volume in (None, MIB):
         _, out, result = run_stage(workdir, workdir / "My Files", volume=volume,
                                    slot=1 if volume else 0, fmt="zip")
         assert out in result.parents and result.exists()
@@ -331,16 +332,46 @@ def test_the_bots_stage_list_runs_compress_last_with_the_leech_sinks_live_part_s
     assert [s.name for s in pipeline.stages_for(spec)] == ["join", "extract", "rename",
                                                            "compress"]
     (stage,) = [s for s in pipeline.stages_for(spec) if s.name == "compress"]
-    sink.default_part_size = 1_000_000  # /bsetting LEECH_SPLIT_SIZE, changed live
+    sink.default_part_size = MIB  # /bsetting LEECH_SPLIT_SIZE, changed live
     (tmp_path / "dl").mkdir()
     (tmp_path / "dl" / "a.bin").write_bytes(os.urandom(2_500_000))
     out = tmp_path / ".stage-3-compress"
     out.mkdir()
     result = stage.process(Task("g1", spec, tmp_path), tmp_path / "dl" / "a.bin", out)
     sizes = [v.stat().st_size for v in sorted(result.iterdir())]
-    assert len(sizes) == 3 and max(sizes) == 1_000_000
+    assert len(sizes) == 3 and max(sizes) == MIB
     mirror = TaskSpec(kind="mirror", source="http://x/y", chat_id=1, user_id=1, compress=True)
     (stage,) = pipeline.stages_for(mirror)
     out = tmp_path / ".stage-0-compress"
     out.mkdir()
     assert stage.process(Task("g2", mirror, tmp_path), tmp_path / "dl" / "a.bin", out).is_file()
+
+
+def test_volumes_under_1_mib_are_refused_before_7zip_runs(tmp_path: Path) -> None:
+    """/leech <1 GB> -z -sp 10 made 7-Zip write ~10^8 volumes of 10 bytes."""
+    folder = make_tree(tmp_path / "dl", noise=300_000)
+    with pytest.raises(BadInputError, match=r"^volumes \(-z\) are at least 1 MiB, and the "
+                       r"part size here is 10 B: refused.*raise -sp"):
+        run_stage(tmp_path, folder, volume=10)
+    assert list((tmp_path / ".stage-0-compress").iterdir()) == []
+
+
+def test_max_parts_applies_to_volumes_before_and_while_7zip_writes(tmp_path: Path) -> None:
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    (noisy / "a.bin").write_bytes(os.urandom(5 * MIB))  # store mode: five volumes, known now
+    out = tmp_path / ".stage-0-compress"
+    out.mkdir()
+    stage = CompressStage(lambda _spec: MIB, max_parts=3)
+    began = time.monotonic()
+    with pytest.raises(BadInputError, match=r"more than 3 volumes \(-z\) of 1\.0 MiB; the most "):
+        stage.process(task_for(tmp_path), noisy, out)
+    assert time.monotonic() - began < 2 and list(out.iterdir()) == []
+    # Mostly text: compressed, so only the volumes 7-Zip writes can tell.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.bin").write_bytes(os.urandom(5 * MIB))
+    (mixed / "log.txt").write_bytes(text(8 * MIB))
+    with pytest.raises(BadInputError, match=r"more than 3 volumes"):
+        stage.process(task_for(tmp_path), mixed, out)
+    assert list(out.iterdir()) == []

@@ -145,3 +145,21 @@ def test_symlinks_are_recognised_in_zip_and_tar_listings(tmp_path: Path) -> None
     tarred = sevenzip.list_entries(tmp_path / "l.tar", password=None, cancel=None)
     assert zipped == {"link": True, "plain": False}
     assert [(e.path, e.is_symlink, e.link) for e in tarred] == [("link", True, "../../outside")]
+
+
+def test_the_listing_streams_and_closing_it_early_stops_7zip(tmp_path: Path) -> None:
+    """Entries arrive while 7-Zip still lists (nothing is buffered whole), and a consumer that
+    stops (EXTRACT_MAX_FILES passed) stops 7-Zip."""
+    import contextlib
+
+    archive = tmp_path / "many-entries.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(50_000):
+            zf.writestr(f"dir/file-{i:05d}.txt", b"")
+    with contextlib.closing(sevenzip.iter_entries(archive, password=None, cancel=None)) as it:
+        first = [next(it) for _ in range(3)]
+        assert any(b"many-entries.zip" in line for line in cmdlines()), "7-Zip already exited"
+    assert [e.path for e in first] == [f"dir/file-{i:05d}.txt" for i in range(3)]
+    wait_until(lambda: not any(b"many-entries.zip" in line for line in cmdlines()), 5,
+               "7-Zip stopped")
+    assert len(sevenzip.list_entries(archive, password=None, cancel=None)) == 50_000

@@ -12,7 +12,7 @@ Used by the Telegram sink (:func:`media_fields`):
 Metadata is a nicety: every failure here is logged and yields no metadata, never a failed upload.
 
 Commands are argument lists (no shell); the only input is a path inside the task folder, read
-through :mod:`telebot.processing.fftools` (boxed, with protocol and format whitelists): a file
+through :mod:`telebot.fftools` (boxed, with protocol and format whitelists): a file
 that is really a playlist or another format that opens further files is refused, and
 :func:`media_fields` then says to send it as a plain document (None).
 """
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from telebot import fftools
 from telebot.childproc import ToolTimeout
-from telebot.processing import fftools
-from telebot.processing.fftools import RefusedInput
+from telebot.fftools import RefusedInput
 
 log = logging.getLogger(__name__)
 

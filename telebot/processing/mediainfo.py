@@ -7,7 +7,7 @@ without ``faststart`` keeps its index, the ``moov`` atom, at the end), and lays 
 the disk holds only the bytes fetched. What the reads cannot reach shows up as a clear
 "could not read" line, never a traceback.
 
-ffprobe runs through :mod:`telebot.processing.fftools`: boxed to read the sample alone, with
+ffprobe runs through :mod:`telebot.fftools`: boxed to read the sample alone, with
 protocol and format whitelists. A "clip.mp4" that is an HLS playlist (or a concat list...)
 naming a file on the bot's disk gets one line, "not a media file ffprobe may read: it is hls
 ...", never a description of the file it names.
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from telebot import fftools
 from telebot.childproc import ToolTimeout
 from telebot.errors import ProcessingError
-from telebot.processing import fftools
 from telebot.units import format_bytes
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def fetch_sample(read: RangeReader, target: Path, size: int | None = None) -> Sa
 
 def probe(path: Path, cancel: threading.Event | None = None) -> dict[str, Any]:
     """ffprobe's JSON for ``path`` (format and streams); ProcessingError when it cannot read,
-    :class:`~telebot.processing.fftools.RefusedInput` (one) when the file is a format ffprobe
+    :class:`~telebot.fftools.RefusedInput` (one) when the file is a format ffprobe
     may not open (a playlist or another format that opens further files)."""
     argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
             *fftools.input_options(), fftools.input_url(path)]  # fmt: skip

@@ -30,7 +30,7 @@ part. Each is written to a temporary name and renamed when complete and checked.
 kept in the parts folder (:data:`PLAN_PREFIX`): after a restart the parts already sent keep
 their boundaries even when a re-plan moved the later ones. ffmpeg and ffprobe run as managed
 children (:mod:`telebot.childproc`): they die with the bot and stop within a second on cancel.
-They run through :mod:`telebot.processing.fftools`: boxed (read the source, write the parts
+They run through :mod:`telebot.fftools`: boxed (read the source, write the parts
 folder) and with protocol and format whitelists, so a "video" that is really a playlist naming
 other files is refused by the probe and gets the byte split, like any unsplittable input.
 """
@@ -48,10 +48,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from telebot import fftools
 from telebot.childproc import ToolTimeout
 from telebot.errors import BadInputError, ProcessingError
-from telebot.processing import fftools
-from telebot.processing.fftools import RefusedInput
+from telebot.fftools import RefusedInput
 from telebot.processing.split import MAX_PARTS
 
 log = logging.getLogger(__name__)

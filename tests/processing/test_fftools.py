@@ -1,4 +1,4 @@
-"""ffmpeg/ffprobe read only the file they are given (telebot/processing/fftools.py), with the
+"""ffmpeg/ffprobe read only the file they are given (telebot/fftools.py), with the
 real tools: a "clip" that is an HLS playlist or an ffconcat list naming another video yields
 no description, fields, thumbnail or parts of that video; real media of every usual container
 still reads."""

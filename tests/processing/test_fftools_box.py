@@ -1,4 +1,4 @@
-"""The box behind the whitelists (telebot/processing/fftools.py, telebot/sandbox): with the hls
+"""The box behind the whitelists (telebot/fftools.py, telebot/sandbox): with the hls
 demuxer let through on purpose, the bot's own ffmpeg/ffprobe calls still cannot read another
 task's folder, and ffmpeg cannot write outside its output folder (real tools, Landlock).
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from telebot import sandbox
+from telebot import fftools, sandbox
 from telebot.childproc import run_tool
 from telebot.errors import ProcessingError
-from telebot.processing import fftools, mediainfo
+from telebot.processing import mediainfo
 from telebot.processing.media import media_fields
 from telebot.processing.videosplit import open_split
 from tests.fakes.playlists import hls_playlist, make_private_video

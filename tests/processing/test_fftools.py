@@ -35,6 +35,17 @@ def disguised(private: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def disguised_ts(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """The same with an MPEG-TS segment (the usual kind), which ffmpeg reads packet by packet
+    through the hls demuxer: what the split's packet listing needs."""
+    private = make_private_video(tmp_path_factory.mktemp("other-task") / "private.ts")
+    clip = tmp_path / "task-ts" / "clip.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(hls_playlist(private))
+    return clip
+
+
+@pytest.fixture
 def concat_list(private: Path, tmp_path: Path) -> Path:
     """``list.mkv``: an ffconcat script naming a video beneath its folder (the concat demuxer
     refuses absolute and ``..`` names by itself, not names beneath)."""
@@ -92,9 +103,9 @@ def test_media_fields_of_a_disguised_playlist_are_none_and_read_nothing(
 
 
 def test_probes_and_thumbnail_never_see_the_private_video(
-    disguised: Path, concat_list: Path, tmp_path: Path
+    disguised: Path, disguised_ts: Path, concat_list: Path, tmp_path: Path
 ) -> None:
-    for clip in (disguised, concat_list):
+    for clip in (disguised, disguised_ts, concat_list):
         assert _or_refused(lambda clip=clip: probe_video(clip)) == "refused"
         assert _or_refused(lambda clip=clip: probe_audio(clip)) == "refused"
         out = tmp_path / "thumbs" / f"{clip.stem}.jpg"
@@ -106,11 +117,10 @@ def test_probes_and_thumbnail_never_see_the_private_video(
 
 
 def test_the_video_split_of_a_disguised_playlist_falls_back_to_bytes(
-    disguised: Path, concat_list: Path, tmp_path: Path
+    disguised: Path, disguised_ts: Path, concat_list: Path, tmp_path: Path
 ) -> None:
-    """(With ffmpeg 5.1 ffprobe lists no packets through the hls demuxer, so before the
-    whitelist it was the concat list that got the private video planned and cut.)"""
-    for clip in (disguised, concat_list):
+    """(ffmpeg 5.1 lists no packets through hls for an MP4 segment, but does for MPEG-TS.)"""
+    for clip in (disguised, disguised_ts, concat_list):
         parts = tmp_path / f"parts-{clip.stem}"
         assert probe_gops(clip) is None
         assert open_split(clip, parts, 20_000) is None  # the caller's byte split takes it

@@ -16,8 +16,10 @@ postprocessor's ffmpeg command is built, and puts before each input:
   named like a picture also ``image2`` with ``-pattern_type none`` (one file, never a
   ``%d`` sequence).
 
-A refused input makes the postprocessor fail with ffmpeg's "Format not on whitelist" line, and
-the task fails with it; nothing of another file is read. Not covered: yt-dlp's ffprobe calls
+A refused input makes the postprocessor fail; ffmpeg's last line then only says "Invalid
+argument", so :func:`refusal_of` asks ffprobe (boxed, same whitelists) which input was refused
+and the error names it: "clip.mp4: not a media file ffprobe may read: it is hls (...)". The
+task fails with that one line; nothing of another file is read. Not covered: yt-dlp's ffprobe calls
 (``get_audio_codec``, ``get_metadata_object``), whose answers stay inside yt-dlp (a codec name,
 stream numbers) and never reach a file or the chat; and these runs are not boxed (yt-dlp
 starts ffmpeg itself), so the whitelist is the only layer here.
@@ -31,9 +33,11 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from telebot import fftools
+from telebot.childproc import ToolTimeout
 
 # What yt-dlp's postprocessors read besides media: subtitle files and the chapter metadata it
 # writes itself. Each of these demuxers reads only its own input.
@@ -55,21 +59,42 @@ def input_options(path: str, opts: Sequence[str]) -> list[str]:
     return [*fenced, "-format_whitelist", ",".join(formats), *opts]
 
 
+def refusal_of(path: str) -> str | None:
+    """Why the whitelists refuse ``path`` as a postprocessor input (the :class:`RefusedInput`
+    message), or None when they do not (or ffprobe cannot tell)."""
+    argv = ["ffprobe", "-v", "error", *input_options(path, []), fftools.input_url(Path(path))]
+    try:
+        fftools.run(argv, reads=Path(path), timeout=60.0)
+    except fftools.RefusedInput as exc:
+        return str(exc)
+    except (OSError, ToolTimeout):
+        return None
+    return None
+
+
 @functools.cache
 def fence_postprocessor_inputs() -> None:
     """Wrap ``FFmpegPostProcessor.real_run_ffmpeg`` once; only guarded instances change."""
-    from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
+    from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor, FFmpegPostProcessorError
 
     original = FFmpegPostProcessor.real_run_ffmpeg
 
     def real_run_ffmpeg(
         self: Any, input_path_opts: Any, output_path_opts: Any, **kwargs: Any
     ) -> Any:
-        if getattr(self._downloader, "telebot_guard", None) is not None:
-            input_path_opts = [
-                (path, input_options(str(path), list(opts)) if path else opts)
-                for path, opts in input_path_opts
-            ]
-        return original(self, input_path_opts, output_path_opts, **kwargs)
+        if getattr(self._downloader, "telebot_guard", None) is None:
+            return original(self, input_path_opts, output_path_opts, **kwargs)
+        fenced = [
+            (path, input_options(str(path), list(opts)) if path else opts)
+            for path, opts in input_path_opts
+        ]
+        try:
+            return original(self, fenced, output_path_opts, **kwargs)
+        except FFmpegPostProcessorError:
+            for path, opts in input_path_opts:
+                why = refusal_of(str(path)) if path and "-f" not in opts else None
+                if why is not None:
+                    raise FFmpegPostProcessorError(f"{os.path.basename(path)}: {why}") from None
+            raise
 
     FFmpegPostProcessor.real_run_ffmpeg = real_run_ffmpeg

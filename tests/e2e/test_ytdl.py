@@ -203,4 +203,4 @@ def test_a_playlist_disguised_as_the_video_is_never_remuxed_into_the_result(
     assert all(path.read_bytes() != private.read_bytes() for path in delivered), done
     for path in delivered:  # nor a remux of it (the playlist itself is 150 bytes)
         assert path.stat().st_size < 10_000, (path, done)
-    assert "❌" in done and "clip" in done
+    assert "❌" in done and "not a media file ffprobe may read: it is hls" in done, done

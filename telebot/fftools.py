@@ -37,14 +37,16 @@ from telebot.sandbox import Box
 # Demuxers that read only their own input. Names as ffmpeg lists them (``ffmpeg -demuxers``);
 # ffmpeg matches a demuxer whose name is a list ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")
 # when any one of its names is here. Not here on purpose: hls, dash, concat, imf,
-# webm_dash_manifest, image2 (see the module docstring), and devices such as lavfi.
+# webm_dash_manifest, vobsub (opens the .sub beside an .idx), image2 (see the module
+# docstring), and devices such as lavfi. Each one added is more parser for untrusted bytes:
+# add what users really leech, not everything ffmpeg knows.
 INPUT_FORMATS: tuple[str, ...] = (
     # containers
     "mov", "matroska", "avi", "flv", "mpegts", "mpeg", "asf", "ogg", "nut", "rm", "mxf", "dv",
     "ivf",
     # audio
-    "mp3", "aac", "flac", "wav", "w64", "aiff", "caf", "ac3", "eac3", "dts", "truehd", "mlp",
-    "amr", "ape", "wv", "tta",
+    "mp3", "aac", "loas", "flac", "wav", "w64", "aiff", "au", "caf", "ac3", "eac3", "dts",
+    "truehd", "mlp", "amr", "ape", "wv", "tta", "tak", "mpc", "mpc8", "dsf",
     # raw video streams
     "h264", "hevc", "m4v", "mpegvideo", "mjpeg",
     # single pictures (covers, /mediainfo of an image): the piped demuxers read one stream

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from telebot import fftools
 from telebot.errors import ProcessingError
 from telebot.processing import mediainfo
 from telebot.processing.media import make_thumbnail, media_fields, probe_audio, probe_video
@@ -182,3 +183,14 @@ def test_a_thumbnail_name_with_a_percent_sign_is_written_as_is(tmp_path: Path) -
     fields = media_fields(path, "video", tmp_path / "thumbs", video=True)
     assert fields is not None and fields["thumbnail"] == tmp_path / "thumbs" / "ep%d.jpg"
     assert fields["thumbnail"].is_file()
+
+
+def test_every_listed_demuxer_exists_in_this_ffmpeg() -> None:
+    """A misspelt name would refuse that format silently."""
+    listing = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-demuxers"], capture_output=True, text=True, check=True
+    ).stdout
+    names = {n for line in listing.splitlines()[4:] if line[:3].strip() for n in
+             line.split()[1].split(",")}  # fmt: skip
+    assert set(fftools.INPUT_FORMATS) - names == set()
+    assert not {"hls", "dash", "concat", "imf", "image2", "vobsub"} & set(fftools.INPUT_FORMATS)

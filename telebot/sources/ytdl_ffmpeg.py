@@ -1,4 +1,5 @@
-"""yt-dlp's own ffmpeg runs (merge, audio extraction, fixups, embedding) read only their inputs.
+"""yt-dlp's own ffmpeg runs (merge, audio extraction, fixups, embedding) read only their inputs,
+boxed.
 
 yt-dlp's postprocessors run ffmpeg on what the site sent: the formats to merge, the file to
 fix up or tag, subtitles, thumbnails. Left to probe, a "video" that is an HLS playlist naming
@@ -16,13 +17,15 @@ postprocessor's ffmpeg command is built, and puts before each input:
   named like a picture also ``image2`` with ``-pattern_type none`` (one file, never a
   ``%d`` sequence).
 
+And the run itself is boxed (:func:`run_boxed`): read the inputs, write the outputs' folder,
+no network, none of the bot's environment.
+
 A refused input makes the postprocessor fail; ffmpeg's last line then only says "Invalid
 argument", so :func:`refusal_of` asks ffprobe (boxed, same whitelists) which input was refused
 and the error names it: "clip.mp4: not a media file ffprobe may read: it is hls (...)". The
 task fails with that one line; nothing of another file is read. Not covered: yt-dlp's ffprobe calls
 (``get_audio_codec``, ``get_metadata_object``), whose answers stay inside yt-dlp (a codec name,
-stream numbers) and never reach a file or the chat; and these runs are not boxed (yt-dlp
-starts ffmpeg itself), so the whitelist is the only layer here.
+stream numbers) and never reach a file or the chat.
 
 Checked against yt-dlp 2026.11 (``postprocessor/ffmpeg.py``: ``real_run_ffmpeg`` takes
 ``[(path, opts), ...]`` for inputs and outputs).
@@ -37,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from telebot import fftools
-from telebot.childproc import ToolTimeout
+from telebot.childproc import ToolTimeout, run_tool
+from telebot.sandbox import Box
 
 # What yt-dlp's postprocessors read besides media: subtitle files and the chapter metadata it
 # writes itself. Each of these demuxers reads only its own input.
@@ -72,6 +76,63 @@ def refusal_of(path: str) -> str | None:
     return None
 
 
+def run_boxed(
+    pp: Any,
+    input_path_opts: Sequence[tuple[str | None, Sequence[str]]],
+    output_path_opts: Sequence[tuple[str | None, Sequence[str]]],
+    *,
+    expected_retcodes: int | Sequence[int] = (0,),
+) -> str:
+    """yt-dlp's ``real_run_ffmpeg`` (2026.11) with the child started by
+    :func:`telebot.childproc.run_tool` in a box: read the inputs, read and write the outputs'
+    folders (the task's media folder; inputs lie there too), no network, the bot's environment
+    left out. Same command line, same return value (ffmpeg's stderr) and same error
+    (``FFmpegPostProcessorError`` with its last line); the output files get the oldest input's
+    times, as yt-dlp does."""
+    from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessorError
+    from yt_dlp.utils import encodeArgument, variadic
+
+    pp.check_version()
+    inputs = [(str(path), list(opts)) for path, opts in input_path_opts if path]
+    outputs = [(str(path), list(opts)) for path, opts in output_path_opts if path]
+    oldest = min(os.stat(path).st_mtime for path, _ in inputs)
+    cmd = [pp.executable, "-y"]
+    if pp.basename == "ffmpeg":
+        cmd += ["-loglevel", "repeat+info"]
+
+    def make_args(file: str, args: list[str], name: str, number: int) -> list[str]:
+        # As yt-dlp does: faststart for outputs, then the user's postprocessor_args (none
+        # here: refused by ytdl_options), then -i for inputs.
+        keys = [f"_{name}{number}", f"_{name}"]
+        if name == "o":
+            args += ["-movflags", "+faststart"]
+            if number == 1:
+                keys.append("")
+        args += pp._configuration_args(pp.basename, keys)
+        if name == "i":
+            args.append("-i")
+        return [encodeArgument(a) for a in args] + [pp._ffmpeg_filename_argument(file)]
+
+    for kind, items in (("i", inputs), ("o", outputs)):
+        for number, (path, opts) in enumerate(items, start=1):
+            cmd += make_args(path, opts, kind, number)
+    box = Box(
+        readable=tuple(Path(path) for path, _ in inputs),
+        writable=tuple(dict.fromkeys(Path(path).parent for path, _ in outputs)),
+    )
+    try:
+        done = run_tool(cmd, box=box)
+    except OSError as exc:
+        raise FFmpegPostProcessorError(f"ffmpeg could not start: {exc}") from None
+    stderr = done.stderr.decode("utf-8", "replace")
+    if done.returncode not in variadic(expected_retcodes):
+        pp.write_debug(stderr)
+        raise FFmpegPostProcessorError(done.error_line())
+    for path, _ in outputs:
+        pp.try_utime(path, oldest, oldest)
+    return stderr
+
+
 @functools.cache
 def fence_postprocessor_inputs() -> None:
     """Wrap ``FFmpegPostProcessor.real_run_ffmpeg`` once; only guarded instances change."""
@@ -89,7 +150,7 @@ def fence_postprocessor_inputs() -> None:
             for path, opts in input_path_opts
         ]
         try:
-            return original(self, fenced, output_path_opts, **kwargs)
+            return run_boxed(self, fenced, output_path_opts, **kwargs)
         except FFmpegPostProcessorError:
             for path, opts in input_path_opts:
                 why = refusal_of(str(path)) if path and "-f" not in opts else None

@@ -5,6 +5,7 @@ chapter metadata, thumbnails) still work."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -18,7 +19,7 @@ from yt_dlp.postprocessor.ffmpeg import (
     FFmpegPostProcessorError,
 )
 
-from telebot import fftools
+from telebot import fftools, sandbox
 from telebot.sources.ytdl_ffmpeg import input_options
 from telebot.sources.ytdl_net import NetGuard, make_youtubedl
 from tests.fakes.playlists import hls_playlist, make_private_video
@@ -117,3 +118,23 @@ def test_a_picture_input_reads_that_one_file(ydl: Any, tmp_path: Path) -> None:
     assert opts[opts.index("-pattern_type") + 1] == "none"
     assert "image2" in opts[opts.index("-format_whitelist") + 1].split(",")
     assert "image2" not in input_options(str(tmp_path / "film.mp4"), [])[-1].split(",")
+
+
+@pytest.mark.skipif(not sandbox.status().on, reason=f"sandbox off: {sandbox.status().reason}")
+def test_the_postprocessor_run_is_boxed(
+    ydl: Any, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With hls let through on purpose, the box alone keeps the metadata step from remuxing
+    another task's video (an MPEG-TS segment, which ffmpeg copies packet by packet)."""
+    monkeypatch.setattr(fftools, "INPUT_FORMATS", (*fftools.INPUT_FORMATS, "hls"))
+    private = make_private_video(tmp_path_factory.mktemp("other-task") / "private.ts")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(hls_playlist(private))
+    with contextlib.suppress(FFmpegPostProcessorError):
+        FFmpegMetadataPP(ydl, add_metadata=True).run(
+            {"filepath": str(clip), "ext": "mp4", "title": "clip", "id": "x"}
+        )
+    monkeypatch.undo()  # the check below must not read through hls itself
+    assert "176,144" not in _size(clip)
+    assert clip.stat().st_size < 10_000  # not a remux of the 100 KB video

@@ -23,9 +23,13 @@ no network, none of the bot's environment.
 A refused input makes the postprocessor fail; ffmpeg's last line then only says "Invalid
 argument", so :func:`refusal_of` asks ffprobe (boxed, same whitelists) which input was refused
 and the error names it: "clip.mp4: not a media file ffprobe may read: it is hls (...)". The
-task fails with that one line; nothing of another file is read. Not covered: yt-dlp's ffprobe calls
-(``get_audio_codec``, ``get_metadata_object``), whose answers stay inside yt-dlp (a codec name,
-stream numbers) and never reach a file or the chat.
+task fails with that one line; nothing of another file is read.
+
+yt-dlp's own ffprobe calls (``get_audio_codec``, ``get_metadata_object``: codec names, stream
+numbers, durations it uses to choose options) go the same way (:func:`probe_boxed`): their
+answers stay inside yt-dlp, but through hls an unfenced ffprobe would still open, and parse,
+other files on the bot's disk. (ffmpeg 5.1 lets a playlist read from a file name only file,
+crypto and data URLs, so no network fetch was seen here; the box forbids it anyway.)
 
 Checked against yt-dlp 2026.11 (``postprocessor/ffmpeg.py``: ``real_run_ffmpeg`` takes
 ``[(path, opts), ...]`` for inputs and outputs).
@@ -34,6 +38,7 @@ Checked against yt-dlp 2026.11 (``postprocessor/ffmpeg.py``: ``real_run_ffmpeg``
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -133,9 +138,41 @@ def run_boxed(
     return stderr
 
 
+def probe_boxed(path: str, opts: Sequence[str] = ()) -> str:
+    """ffprobe's ``-show_format -show_streams`` JSON for a postprocessor input, boxed and with
+    the whitelists; raises ``FFmpegPostProcessorError`` (a ``PostProcessingError``, which
+    yt-dlp's callers expect) when it cannot be read."""
+    from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessorError
+
+    argv = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-print_format", "json",
+            *opts, *input_options(path, []), fftools.input_url(Path(path))]  # fmt: skip
+    try:
+        done = fftools.run(argv, reads=Path(path), timeout=60.0)
+    except fftools.RefusedInput as exc:
+        raise FFmpegPostProcessorError(f"{os.path.basename(path)}: {exc}") from None
+    except (OSError, ToolTimeout) as exc:
+        raise FFmpegPostProcessorError(f"ffprobe failed: {exc}") from None
+    if done.returncode != 0:
+        raise FFmpegPostProcessorError(f"ffprobe failed: {done.error_line()}")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def audio_codec(path: str) -> str | None:
+    """The first audio stream's codec name, or None: yt-dlp's ``get_audio_codec``, boxed."""
+    from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessorError
+
+    try:
+        streams = json.loads(probe_boxed(path)).get("streams") or []
+    except (FFmpegPostProcessorError, ValueError, AttributeError):
+        return None
+    return next((str(s.get("codec_name")) for s in streams
+                 if s.get("codec_type") == "audio" and s.get("codec_name")), None)  # fmt: skip
+
+
 @functools.cache
 def fence_postprocessor_inputs() -> None:
-    """Wrap ``FFmpegPostProcessor.real_run_ffmpeg`` once; only guarded instances change."""
+    """Wrap ``FFmpegPostProcessor.real_run_ffmpeg``, ``get_audio_codec`` and
+    ``get_metadata_object`` once; only guarded instances change."""
     from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor, FFmpegPostProcessorError
 
     original = FFmpegPostProcessor.real_run_ffmpeg
@@ -159,3 +196,19 @@ def fence_postprocessor_inputs() -> None:
             raise
 
     FFmpegPostProcessor.real_run_ffmpeg = real_run_ffmpeg
+
+    original_codec = FFmpegPostProcessor.get_audio_codec
+    original_metadata = FFmpegPostProcessor.get_metadata_object
+
+    def get_audio_codec(self: Any, path: str) -> Any:
+        if getattr(self._downloader, "telebot_guard", None) is None:
+            return original_codec(self, path)
+        return audio_codec(path)
+
+    def get_metadata_object(self: Any, path: str, opts: Sequence[str] = ()) -> Any:
+        if getattr(self._downloader, "telebot_guard", None) is None:
+            return original_metadata(self, path, list(opts))
+        return json.loads(probe_boxed(path, opts))
+
+    FFmpegPostProcessor.get_audio_codec = get_audio_codec
+    FFmpegPostProcessor.get_metadata_object = get_metadata_object

@@ -18,6 +18,7 @@ from yt_dlp.postprocessor.ffmpeg import (
     FFmpegPostProcessor,
     FFmpegPostProcessorError,
 )
+from yt_dlp.utils import PostProcessingError
 
 from telebot import fftools, sandbox
 from telebot.sources.ytdl_ffmpeg import input_options
@@ -138,3 +139,20 @@ def test_the_postprocessor_run_is_boxed(
     monkeypatch.undo()  # the check below must not read through hls itself
     assert "176,144" not in _size(clip)
     assert clip.stat().st_size < 10_000  # not a remux of the 100 KB video
+
+
+def test_yt_dlps_probes_of_a_disguised_playlist_read_nothing(
+    ydl: Any, private: Path, tmp_path: Path
+) -> None:
+    """get_audio_codec / get_metadata_object: through hls they described the other task's
+    video to yt-dlp."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(hls_playlist(private))
+    pp = FFmpegPostProcessor(ydl)
+    assert pp.get_audio_codec(str(clip)) is None
+    with pytest.raises(PostProcessingError, match="not a media file"):
+        pp.get_metadata_object(str(clip))
+    real = tmp_path / "real.mp4"
+    real.write_bytes(private.read_bytes())
+    assert pp.get_audio_codec(str(real)) == "aac"
+    assert pp.get_metadata_object(str(real))["streams"][0]["width"] == 176

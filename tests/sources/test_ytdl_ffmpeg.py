@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from yt_dlp.postprocessor.ffmpeg import (
     FFmpegEmbedSubtitlePP,
+    FFmpegExtractAudioPP,
     FFmpegMetadataPP,
     FFmpegPostProcessor,
     FFmpegPostProcessorError,
@@ -156,3 +157,17 @@ def test_yt_dlps_probes_of_a_disguised_playlist_read_nothing(
     real.write_bytes(private.read_bytes())
     assert pp.get_audio_codec(str(real)) == "aac"
     assert pp.get_metadata_object(str(real))["streams"][0]["width"] == 176
+
+
+@pytest.mark.parametrize("codec", ["mp3", "m4a"])
+def test_audio_extraction_still_works(
+    ydl: Any, private: Path, tmp_path: Path, codec: str
+) -> None:
+    """The menu's "Audio only": get_audio_codec (boxed ffprobe) then the boxed ffmpeg."""
+    film = tmp_path / "film.mp4"
+    film.write_bytes(private.read_bytes())
+    _, info = FFmpegExtractAudioPP(ydl, preferredcodec=codec).run(
+        {"filepath": str(film), "ext": "mp4", "id": "x"}
+    )
+    assert info["filepath"] == str(tmp_path / f"film.{codec}")
+    assert Path(info["filepath"]).stat().st_size > 1000

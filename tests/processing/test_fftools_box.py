@@ -66,6 +66,25 @@ def test_boxed_ffprobe_cannot_read_another_tasks_folder(clip: Path, hls_allowed:
     assert b"width=176" not in done.stdout and b"h264" not in done.stdout
 
 
+def test_boxed_ffmpeg_cannot_copy_another_tasks_video(
+    tasks: tuple[Path, Path], hls_allowed: None
+) -> None:
+    """An MPEG-TS segment, which ffmpeg would copy packet by packet into the output."""
+    ours, theirs = tasks
+    private = make_private_video(theirs / "private.ts")
+    clip = ours / "clip.mp4"
+    clip.write_bytes(hls_playlist(private))
+    out = ours / ".parts"
+    out.mkdir()
+    argv = ["ffmpeg", "-v", "error", "-nostdin", "-y", *fftools.input_options(),
+            "-i", fftools.input_url(clip), "-map", "0", "-c", "copy"]  # fmt: skip
+    free = run_tool([*argv, fftools.output_url(out / "free.mp4")])
+    assert free.returncode == 0 and (out / "free.mp4").stat().st_size > 50_000  # the control
+    fftools.run([*argv, fftools.output_url(out / "boxed.mp4")], reads=clip, writes=out)
+    copied = out / "boxed.mp4"
+    assert not copied.exists() or copied.stat().st_size < 10_000
+
+
 def test_the_bots_calls_in_their_boxes_learn_nothing_of_the_other_task(
     clip: Path, tasks: tuple[Path, Path], hls_allowed: None
 ) -> None:

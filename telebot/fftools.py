@@ -5,9 +5,10 @@ A file from a link, a torrent or an archive is untrusted bytes, whatever its nam
 probe, ffmpeg picks the demuxer by content, and some demuxers open *further* inputs named
 inside the file: ``hls`` and ``dash`` (playlists: each segment line is a URL or a local path),
 ``concat``/``ffconcat`` (a list of files), ``imf`` (an asset map), ``image2`` (with ``%d`` in
-the name, a sequence of other files) ... A 200-byte "clip.mp4" that is really ``#EXTM3U``
-naming ``/srv/downloads/<another task>/film.mp4`` made ffprobe describe, and ffmpeg cut and
-thumbnail, that private file. So every input gets (:func:`input_options`):
+the name, a sequence of other files; allowed only for picture names, as one file) ... A
+200-byte "clip.mp4" that is really ``#EXTM3U`` naming ``/srv/downloads/<another
+task>/film.mp4`` made ffprobe describe, and ffmpeg cut and thumbnail, that private file. So
+every input gets (:func:`input_options`):
 
 * ``-protocol_whitelist file,pipe``: no network protocol and no nested one (``concat:``,
   ``subfile``, ``crypto``, ``data``, ``http`` ...), also for whatever a demuxer opens;
@@ -53,6 +54,8 @@ INPUT_FORMATS: tuple[str, ...] = (
     "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "gif", "gif_pipe",
 )  # fmt: skip
 PROTOCOLS = "file,pipe"
+# Names image2 is allowed for (see input_options).
+PICTURES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
 # ffmpeg's words when a whitelist stops it, e.g. "[hls @ 0x55c0...] Format not on whitelist
 # 'mov,...'" and "[concat @ 0x...] Protocol 'concat' not on whitelist 'file,pipe'!".
@@ -77,9 +80,23 @@ def input_url(path: Path) -> str:
     return "file:" + os.path.abspath(path)
 
 
-def input_options() -> list[str]:
-    """The options that must come before each ``-i`` (ffmpeg) or the input (ffprobe)."""
-    return ["-protocol_whitelist", PROTOCOLS, "-format_whitelist", ",".join(INPUT_FORMATS)]
+def input_options(path: Path | str, extra_formats: Sequence[str] = ()) -> list[str]:
+    """The options that must come before the ``-i`` (ffmpeg) or the input (ffprobe) of
+    ``path``: the protocol and format whitelists (:data:`INPUT_FORMATS` plus
+    ``extra_formats``).
+
+    A file named like a picture may also be opened with ``image2`` (a photo as
+    ``photos/file_1.jpg`` from a local Bot API server probes as image2, not jpeg_pipe), with
+    ``-pattern_type none`` so that it reads exactly that file and never a ``%d`` sequence.
+    image2 probes by name alone, so it can only be picked for such a name; ffmpeg (not
+    ffprobe) refuses the option for another demuxer, so a "picture" that is a video fails.
+    """
+    formats = [*INPUT_FORMATS, *extra_formats]
+    picture = []
+    if os.path.splitext(str(path))[1].lower() in PICTURES:
+        formats.append("image2")
+        picture = ["-pattern_type", "none"]
+    return ["-protocol_whitelist", PROTOCOLS, *picture, "-format_whitelist", ",".join(formats)]
 
 
 def output_url(path: Path) -> str:

@@ -86,7 +86,7 @@ def _frame(path: Path, out: Path, at: str | None) -> Path | None:
         # -update 1: one picture under exactly this name (a video called "a%d.mp4" gives
         # "a%d.jpg", which image2 would otherwise take for a numbered sequence).
         done = _run(
-            ["ffmpeg", "-v", "error", "-nostdin", "-y", *seek, *fftools.input_options(),
+            ["ffmpeg", "-v", "error", "-nostdin", "-y", *seek, *fftools.input_options(path),
              "-i", fftools.input_url(path), "-map", "0:v:0", "-frames:v", "1", "-vf", scale,
              "-q:v", str(quality), "-f", "image2", "-update", "1", fftools.output_url(out)],
             path, out.parent,
@@ -207,7 +207,7 @@ def media_fields(
 def _probe(path: Path, entries: str) -> str | None:
     return _run(
         ["ffprobe", "-v", "error", "-print_format", "json", "-show_entries", entries,
-         *fftools.input_options(), fftools.input_url(path)],
+         *fftools.input_options(path), fftools.input_url(path)],
         path, None,
     )  # fmt: skip
 

@@ -73,7 +73,7 @@ def probe(path: Path, cancel: threading.Event | None = None) -> dict[str, Any]:
     :class:`~telebot.fftools.RefusedInput` (one) when the file is a format ffprobe
     may not open (a playlist or another format that opens further files)."""
     argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-            *fftools.input_options(), fftools.input_url(path)]  # fmt: skip
+            *fftools.input_options(path), fftools.input_url(path)]  # fmt: skip
     try:
         done = fftools.run(argv, reads=path, cancel=cancel, timeout=PROBE_TIMEOUT)
     except (OSError, ToolTimeout) as exc:

@@ -210,7 +210,7 @@ def _video_stream(src: Path, cancel: threading.Event | None) -> tuple[int, float
 
 def _ffprobe(src: Path, args: list[str], cancel: threading.Event | None) -> str | None:
     """ffprobe's stdout for ``src``, or None (logged) when it failed or refused the file."""
-    argv = ["ffprobe", "-v", "error", *args, *fftools.input_options(), fftools.input_url(src)]
+    argv = ["ffprobe", "-v", "error", *args, *fftools.input_options(src), fftools.input_url(src)]
     try:
         done = fftools.run(argv, reads=src, cancel=cancel, timeout=PROBE_TIMEOUT)
     except RefusedInput as exc:
@@ -336,7 +336,7 @@ class VideoSplit:
             argv += ["-ss", f"{self.gops[first].pts - EPSILON:.6f}"]
         if end < len(self.gops):
             argv += ["-to", f"{self.gops[end].dts - EPSILON:.6f}"]
-        argv += [*fftools.input_options(), "-i", fftools.input_url(self.src),
+        argv += [*fftools.input_options(self.src), "-i", fftools.input_url(self.src),
                  "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
                  "-c", "copy", "-copypriorss", "0", "-avoid_negative_ts", "make_zero",
                  ]  # fmt: skip

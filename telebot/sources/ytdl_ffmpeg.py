@@ -13,9 +13,8 @@ postprocessor's ffmpeg command is built, and puts before each input:
 * unless yt-dlp chose the demuxer itself (``-f`` among the input's options: its own concat
   list, thumbnails as ``image2 -pattern_type none``), the ``-format_whitelist`` of
   :data:`telebot.fftools.INPUT_FORMATS` plus what yt-dlp feeds ffmpeg besides
-  media: subtitles (webvtt, srt, ass) and its ``;FFMETADATA1`` chapter file; for an input
-  named like a picture also ``image2`` with ``-pattern_type none`` (one file, never a
-  ``%d`` sequence).
+  media: subtitles (webvtt, srt, ass) and its ``;FFMETADATA1`` chapter file (and, as for
+  every input, ``image2`` with ``-pattern_type none`` for a picture's name).
 
 And the run itself is boxed (:func:`run_boxed`): read the inputs, write the outputs' folder,
 no network, none of the bot's environment.
@@ -51,21 +50,13 @@ from telebot.sandbox import Box
 # What yt-dlp's postprocessors read besides media: subtitle files and the chapter metadata it
 # writes itself. Each of these demuxers reads only its own input.
 YTDLP_EXTRA_FORMATS = ("webvtt", "srt", "ass", "ffmetadata")
-_PICTURES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
 
 def input_options(path: str, opts: Sequence[str]) -> list[str]:
     """The options for one input of a postprocessor's ffmpeg run: ours, then yt-dlp's."""
-    fenced = ["-protocol_whitelist", fftools.PROTOCOLS]
     if "-f" in opts:  # the demuxer is fixed by yt-dlp, not picked by the file's content
-        return [*fenced, *opts]
-    formats = [*fftools.INPUT_FORMATS, *YTDLP_EXTRA_FORMATS]
-    if os.path.splitext(path)[1].lower() in _PICTURES:
-        # image2 probes by name only, so it can be picked for this input alone; without a
-        # pattern it reads exactly this file.
-        formats.append("image2")
-        fenced += ["-pattern_type", "none"]
-    return [*fenced, "-format_whitelist", ",".join(formats), *opts]
+        return ["-protocol_whitelist", fftools.PROTOCOLS, *opts]
+    return [*fftools.input_options(path, YTDLP_EXTRA_FORMATS), *opts]
 
 
 def refusal_of(path: str) -> str | None:

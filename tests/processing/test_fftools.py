@@ -194,3 +194,22 @@ def test_every_listed_demuxer_exists_in_this_ffmpeg() -> None:
              line.split()[1].split(",")}  # fmt: skip
     assert set(fftools.INPUT_FORMATS) - names == set()
     assert not {"hls", "dash", "concat", "imf", "image2", "vobsub"} & set(fftools.INPUT_FORMATS)
+
+
+def test_a_picture_named_as_one_is_described_and_only_that_file_is_read(tmp_path: Path) -> None:
+    """image2 (how a .jpg probes, e.g. a local Bot API server's photos/file_1.jpg) is allowed
+    for picture names only, and reads one file even with a %d in its name."""
+    picture = tmp_path / "photo%d.jpg"
+    for name, size in ((picture, "64x48"), (tmp_path / "photo1.jpg", "176x144")):
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}",
+             "-frames:v", "1", "-update", "1", "file:" + str(name)],
+            check=True, timeout=60,
+        )  # fmt: skip
+    data = mediainfo.probe(picture)
+    assert [(s["width"], s["height"]) for s in data["streams"]] == [(64, 48)]
+    assert data["format"]["format_name"] == "image2"
+    renamed = tmp_path / "photo.bin"  # the same bytes under another name: not image2
+    renamed.write_bytes(picture.read_bytes())
+    assert mediainfo.probe(renamed)["format"]["format_name"] == "jpeg_pipe"
+    assert "image2" not in fftools.input_options(tmp_path / "clip.mp4")[-1].split(",")

@@ -50,7 +50,7 @@ def hls_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _probe_argv(path: Path) -> list[str]:
     return ["ffprobe", "-v", "error", "-show_streams", "-of", "compact",
-            *fftools.input_options(), fftools.input_url(path)]  # fmt: skip
+            *fftools.input_options(path), fftools.input_url(path)]  # fmt: skip
 
 
 def test_with_hls_let_through_the_attack_is_real_without_the_box(
@@ -76,7 +76,7 @@ def test_boxed_ffmpeg_cannot_copy_another_tasks_video(
     clip.write_bytes(hls_playlist(private))
     out = ours / ".parts"
     out.mkdir()
-    argv = ["ffmpeg", "-v", "error", "-nostdin", "-y", *fftools.input_options(),
+    argv = ["ffmpeg", "-v", "error", "-nostdin", "-y", *fftools.input_options(clip),
             "-i", fftools.input_url(clip), "-map", "0", "-c", "copy"]  # fmt: skip
     free = run_tool([*argv, fftools.output_url(out / "free.mp4")])
     assert free.returncode == 0 and (out / "free.mp4").stat().st_size > 50_000  # the control
@@ -109,7 +109,7 @@ def test_boxed_ffmpeg_cannot_write_outside_its_output_folder(tasks: tuple[Path, 
     src.write_bytes((theirs / "private.mp4").read_bytes())
     out = ours / ".parts"
     out.mkdir()
-    argv = ["ffmpeg", "-v", "error", "-nostdin", "-y", *fftools.input_options(),
+    argv = ["ffmpeg", "-v", "error", "-nostdin", "-y", *fftools.input_options(src),
             "-i", fftools.input_url(src), "-c", "copy"]  # fmt: skip
     inside = fftools.run([*argv, fftools.output_url(out / "ok.mp4")], reads=src, writes=out)
     assert inside.returncode == 0 and (out / "ok.mp4").stat().st_size > 0  # the box works

@@ -41,7 +41,7 @@ def _size(path: Path) -> str:
     """The video size, probed with the whitelists: a playlist is never described here."""
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
-         *fftools.input_options(), fftools.input_url(path)],
+         *fftools.input_options(path), fftools.input_url(path)],
         capture_output=True, text=True, check=False,
     ).stdout  # fmt: skip
     return out.strip()

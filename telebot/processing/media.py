@@ -11,17 +11,23 @@ Used by the Telegram sink (:func:`media_fields`):
 
 Metadata is a nicety: every failure here is logged and yields no metadata, never a failed upload.
 
-Commands are argument lists (no shell); the only input is a path inside the task folder.
+Commands are argument lists (no shell); the only input is a path inside the task folder, read
+through :mod:`telebot.fftools` (boxed, with protocol and format whitelists): a file
+that is really a playlist or another format that opens further files is refused, and
+:func:`media_fields` then says to send it as a plain document (None).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from telebot import fftools
+from telebot.childproc import ToolTimeout
+from telebot.fftools import RefusedInput
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +49,9 @@ class VideoInfo:
 
 
 def probe_video(path: Path) -> VideoInfo | None:
-    """Duration and size of the first video stream, or None when ffprobe finds none."""
-    out = _run(
-        "ffprobe", "-v", "error", "-print_format", "json",
-        "-show_entries", "format=duration:stream=codec_type,width,height", str(path),
-    )  # fmt: skip
+    """Duration and size of the first video stream, or None when ffprobe finds none.
+    Raises :class:`RefusedInput` when the file is a format ffprobe may not open."""
+    out = _probe(path, "format=duration:stream=codec_type,width,height")
     if out is None:
         return None
     try:
@@ -63,7 +67,8 @@ def probe_video(path: Path) -> VideoInfo | None:
 
 
 def make_thumbnail(path: Path, out: Path, duration: int) -> Path | None:
-    """A JPEG frame from a tenth into the video, at most 320 px a side and under 200 kB."""
+    """A JPEG frame from a tenth into the video, at most 320 px a side and under 200 kB.
+    Raises :class:`RefusedInput` like :func:`probe_video`."""
     return _frame(path, out, f"{duration / 10:.2f}")
 
 
@@ -78,9 +83,13 @@ def _frame(path: Path, out: Path, at: str | None) -> Path | None:
     seek = ["-ss", at] if at is not None else []
     out.parent.mkdir(parents=True, exist_ok=True)
     for quality in _QUALITIES:
+        # -update 1: one picture under exactly this name (a video called "a%d.mp4" gives
+        # "a%d.jpg", which image2 would otherwise take for a numbered sequence).
         done = _run(
-            "ffmpeg", "-v", "error", "-nostdin", "-y", *seek, "-i", str(path), "-map", "0:v:0",
-            "-frames:v", "1", "-vf", scale, "-q:v", str(quality), "-f", "image2", str(out),
+            ["ffmpeg", "-v", "error", "-nostdin", "-y", *seek, *fftools.input_options(path),
+             "-i", fftools.input_url(path), "-map", "0:v:0", "-frames:v", "1", "-vf", scale,
+             "-q:v", str(quality), "-f", "image2", "-update", "1", fftools.output_url(out)],
+            path, out.parent,
         )  # fmt: skip
         if done is None or not out.is_file():
             return None
@@ -91,7 +100,8 @@ def _frame(path: Path, out: Path, at: str | None) -> Path | None:
 
 
 def video_fields(path: Path, thumb_dir: Path) -> dict[str, Any]:
-    """The extra ``sendVideo`` fields for ``path``; empty when it is no readable video."""
+    """The extra ``sendVideo`` fields for ``path``; empty when it is no readable video.
+    Raises :class:`RefusedInput` when it is a format ffmpeg may not open."""
     info = probe_video(path)
     if info is None:
         return {}
@@ -121,12 +131,12 @@ TAG_LIMIT = 256
 
 def probe_audio(path: Path) -> AudioInfo | None:
     """Duration, title and performer (from the container's or the audio stream's tags: MP3
-    keeps them in the container, Ogg/Opus in the stream), or None when ffprobe finds no audio."""
-    out = _run(
-        "ffprobe", "-v", "error", "-print_format", "json", "-show_entries",
+    keeps them in the container, Ogg/Opus in the stream), or None when ffprobe finds no audio.
+    Raises :class:`RefusedInput` when the file is a format ffprobe may not open."""
+    out = _probe(
+        path,
         "format=duration:format_tags:stream=codec_type:stream_tags:stream_disposition=attached_pic",
-        str(path),
-    )  # fmt: skip
+    )
     try:
         data = json.loads(out or "")
         streams = data.get("streams", ())
@@ -153,7 +163,8 @@ def _tag(tags: dict[str, str], *names: str) -> str | None:
 
 
 def audio_fields(path: Path, thumb_dir: Path) -> dict[str, Any]:
-    """The extra ``sendAudio`` fields for ``path``; empty when it is no readable audio."""
+    """The extra ``sendAudio`` fields for ``path``; empty when it is no readable audio.
+    Raises :class:`RefusedInput` when it is a format ffmpeg may not open."""
     info = probe_audio(path)
     if info is None:
         return {}
@@ -169,28 +180,46 @@ def audio_fields(path: Path, thumb_dir: Path) -> dict[str, Any]:
     return fields
 
 
-def media_fields(path: Path, field: str, thumb_dir: Path, *, video: bool) -> dict[str, Any]:
+def media_fields(
+    path: Path, field: str, thumb_dir: Path, *, video: bool
+) -> dict[str, Any] | None:
     """The extra fields for sending ``path`` as ``field`` (the Bot API's file parameter:
-    video, audio, document, ...); ``video`` says the file looks like a video."""
-    if field == "video":
-        return video_fields(path, thumb_dir)
-    if field == "audio":
-        return audio_fields(path, thumb_dir)
-    if field == "document" and video:
-        thumb = video_fields(path, thumb_dir).get("thumbnail")
-        return {"thumbnail": thumb} if thumb is not None else {}
+    video, audio, document, ...); ``video`` says the file looks like a video.
+
+    None when ffmpeg refused the file (a playlist or another format that opens further files,
+    whatever its name says): send it as a plain document, without fields. Never raises for
+    what the tools say about the file: metadata is a nicety.
+    """
+    try:
+        if field == "video":
+            return video_fields(path, thumb_dir)
+        if field == "audio":
+            return audio_fields(path, thumb_dir)
+        if field == "document" and video:
+            thumb = video_fields(path, thumb_dir).get("thumbnail")
+            return {"thumbnail": thumb} if thumb is not None else {}
+    except RefusedInput as exc:
+        log.warning("%s: %s", path.name, exc)
+        return None
     return {}
 
 
-def _run(*argv: str) -> str | None:
+def _probe(path: Path, entries: str) -> str | None:
+    return _run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_entries", entries,
+         *fftools.input_options(path), fftools.input_url(path)],
+        path, None,
+    )  # fmt: skip
+
+
+def _run(argv: list[str], reads: Path, writes: Path | None) -> str | None:
+    """The tool's stdout, or None (logged) when it failed; raises :class:`RefusedInput`."""
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        done = fftools.run(argv, reads=reads, writes=writes, timeout=TOOL_TIMEOUT)
+    except (OSError, ToolTimeout) as exc:
         log.info("%s failed: %s", argv[0], exc)
         return None
     if done.returncode != 0:
-        log.info("%s exited %d: %s", argv[0], done.returncode, done.stderr.strip()[:200])
+        log.info("%s exited %d: %s", argv[0], done.returncode, done.error_line()[:200])
         return None
-    return done.stdout
+    return done.stdout.decode("utf-8", "replace")

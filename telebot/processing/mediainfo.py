@@ -6,6 +6,11 @@ without ``faststart`` keeps its index, the ``moov`` atom, at the end), and lays 
 *sparse* file of the real size: ffprobe then sees the right size, duration and bit rate while
 the disk holds only the bytes fetched. What the reads cannot reach shows up as a clear
 "could not read" line, never a traceback.
+
+ffprobe runs through :mod:`telebot.fftools`: boxed to read the sample alone, with
+protocol and format whitelists. A "clip.mp4" that is an HLS playlist (or a concat list...)
+naming a file on the bot's disk gets one line, "not a media file ffprobe may read: it is hls
+...", never a description of the file it names.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telebot.childproc import ToolTimeout, run_tool
+from telebot import fftools
+from telebot.childproc import ToolTimeout
 from telebot.errors import ProcessingError
 from telebot.units import format_bytes
 
@@ -63,11 +69,13 @@ def fetch_sample(read: RangeReader, target: Path, size: int | None = None) -> Sa
 
 
 def probe(path: Path, cancel: threading.Event | None = None) -> dict[str, Any]:
-    """ffprobe's JSON for ``path`` (format and streams); ProcessingError when it cannot read."""
+    """ffprobe's JSON for ``path`` (format and streams); ProcessingError when it cannot read,
+    :class:`~telebot.fftools.RefusedInput` (one) when the file is a format ffprobe
+    may not open (a playlist or another format that opens further files)."""
     argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-            str(path)]  # fmt: skip
+            *fftools.input_options(path), fftools.input_url(path)]  # fmt: skip
     try:
-        done = run_tool(argv, cancel=cancel, timeout=PROBE_TIMEOUT)
+        done = fftools.run(argv, reads=path, cancel=cancel, timeout=PROBE_TIMEOUT)
     except (OSError, ToolTimeout) as exc:
         raise ProcessingError(f"ffprobe failed: {exc}") from None
     data: dict[str, Any] = {}

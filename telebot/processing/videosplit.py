@@ -30,6 +30,9 @@ part. Each is written to a temporary name and renamed when complete and checked.
 kept in the parts folder (:data:`PLAN_PREFIX`): after a restart the parts already sent keep
 their boundaries even when a re-plan moved the later ones. ffmpeg and ffprobe run as managed
 children (:mod:`telebot.childproc`): they die with the bot and stop within a second on cancel.
+They run through :mod:`telebot.fftools`: boxed (read the source, write the parts
+folder) and with protocol and format whitelists, so a "video" that is really a playlist naming
+other files is refused by the probe and gets the byte split, like any unsplittable input.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from telebot.childproc import ToolTimeout, run_tool
+from telebot import fftools
+from telebot.childproc import ToolTimeout
 from telebot.errors import BadInputError, ProcessingError
+from telebot.fftools import RefusedInput
 from telebot.processing.split import MAX_PARTS
 
 log = logging.getLogger(__name__)
@@ -138,8 +143,8 @@ def probe_gops(src: Path, *, cancel: threading.Event | None = None) -> list[Gop]
         return None
     stream, start = found
     out = _ffprobe(
-        ["-show_entries", "packet=stream_index,pts_time,dts_time,size,flags",
-         "-of", "compact=p=0", str(src)], cancel,
+        src, ["-show_entries", "packet=stream_index,pts_time,dts_time,size,flags",
+              "-of", "compact=p=0"], cancel,
     )  # fmt: skip
     if out is None:
         return None
@@ -187,9 +192,9 @@ def _time(value: str | None) -> float | None:
 def _video_stream(src: Path, cancel: threading.Event | None) -> tuple[int, float] | None:
     """(index of the first real video stream, the file's start time in seconds)."""
     out = _ffprobe(
-        ["-show_entries",
-         "format=start_time:stream=index,codec_type:stream_disposition=attached_pic",
-         "-of", "json", str(src)], cancel,
+        src, ["-show_entries",
+              "format=start_time:stream=index,codec_type:stream_disposition=attached_pic",
+              "-of", "json"], cancel,
     )  # fmt: skip
     try:
         data = json.loads(out or "{}")
@@ -203,9 +208,14 @@ def _video_stream(src: Path, cancel: threading.Event | None) -> tuple[int, float
     return None
 
 
-def _ffprobe(args: list[str], cancel: threading.Event | None) -> str | None:
+def _ffprobe(src: Path, args: list[str], cancel: threading.Event | None) -> str | None:
+    """ffprobe's stdout for ``src``, or None (logged) when it failed or refused the file."""
+    argv = ["ffprobe", "-v", "error", *args, *fftools.input_options(src), fftools.input_url(src)]
     try:
-        done = run_tool(["ffprobe", "-v", "error", *args], cancel=cancel, timeout=PROBE_TIMEOUT)
+        done = fftools.run(argv, reads=src, cancel=cancel, timeout=PROBE_TIMEOUT)
+    except RefusedInput as exc:
+        log.warning("%s: %s; splitting by bytes", src.name, exc)
+        return None
     except (OSError, ToolTimeout) as exc:
         log.info("ffprobe failed: %s", exc)
         return None
@@ -326,14 +336,18 @@ class VideoSplit:
             argv += ["-ss", f"{self.gops[first].pts - EPSILON:.6f}"]
         if end < len(self.gops):
             argv += ["-to", f"{self.gops[end].dts - EPSILON:.6f}"]
-        argv += ["-i", str(self.src), "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
+        argv += [*fftools.input_options(self.src), "-i", fftools.input_url(self.src),
+                 "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
                  "-c", "copy", "-copypriorss", "0", "-avoid_negative_ts", "make_zero",
                  ]  # fmt: skip
         if target.suffix.lower() in _FASTSTART:
             argv += ["-movflags", "+faststart"]
-        argv.append(str(tmp))
+        argv.append(fftools.output_url(tmp))
         try:
-            done = run_tool(argv, cancel=self._cancel, timeout=_cut_timeout(self.estimate(index)))
+            # RefusedInput (a ProcessingError) passes through: the probe accepted this file,
+            # so a refusal here means it changed under us, and the part must not be sent.
+            done = fftools.run(argv, reads=self.src, writes=self.out_dir, cancel=self._cancel,
+                               timeout=_cut_timeout(self.estimate(index)))
             if done.returncode != 0 or not tmp.is_file():
                 raise ProcessingError(f"ffmpeg could not cut {target.name}: {done.error_line()}")
             os.replace(tmp, target)

@@ -253,6 +253,8 @@ class TelegramSink:
         try:
             extra = media_fields(part, field, task.workdir / THUMBS_DIR,
                                  video=part.suffix.lower() in VIDEO_EXTENSIONS)
+            if extra is None:  # ffmpeg refused it (a playlist named .mp4...): a plain document
+                method, field, extra = "send_document", "document", {}
             thumb = self._custom_thumbnail(task) if field in THUMB_FIELDS else None
             if thumb is not None:  # the user's thumbnail wins over one made from the file
                 extra["thumbnail"] = thumb

@@ -28,6 +28,7 @@ from typing import Any
 
 from telebot.errors import SecurityError
 from telebot.sources.netguard import check_address
+from telebot.sources.ytdl_ffmpeg import fence_postprocessor_inputs
 
 __all__ = ["NetGuard", "guarded_connect", "make_youtubedl"]
 
@@ -161,6 +162,7 @@ def make_youtubedl(params: dict[str, Any], guard: NetGuard) -> Any:
     from yt_dlp.downloader import get_suitable_downloader
 
     _fence_ffmpeg_fallback()
+    fence_postprocessor_inputs()  # ffmpeg in postprocessors reads only its inputs (#21)
     handler = _handler_class(guard)
 
     class GuardedYoutubeDL(YoutubeDL):

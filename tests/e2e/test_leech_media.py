@@ -1,5 +1,6 @@
 """/leech of media end to end: a video over the part size arrives as parts that each play, with
-their metadata and thumbnails; audio carries its tags (real ffmpeg/ffprobe, fake Bot API)."""
+their metadata and thumbnails; audio carries its tags; a playlist disguised as a video goes as
+a plain document (real ffmpeg/ffprobe, fake Bot API)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import Call, FakeBotAPI, UploadedFile
 from tests.fakes.media import make_film, make_song
 from tests.fakes.origin import FakeOrigin
+from tests.fakes.playlists import hls_playlist, make_private_video
 
 PART = 3_000_000  # -sp 3mb
 GOP_SECONDS = 1.0  # -g 25 at 25 fps: the tolerance of a keyframe cut
@@ -135,6 +137,26 @@ def test_audio_carries_duration_title_performer_and_cover(
     assert call.params["performer"] == "The Testers"
     assert int(call.params["duration"]) == 3
     assert attached(call, "thumbnail").read()[:2] == b"\xff\xd8"
+
+
+def test_a_playlist_disguised_as_a_video_goes_as_a_plain_document(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """#21: "clip.mp4" is an HLS playlist naming a video in another task's folder. Its
+    duration, size and a frame of it would have gone out with the upload (sendVideo fields and
+    thumbnail); now ffmpeg refuses the file and it goes as what it is, a small document."""
+    bot = make_bot()
+    private = make_private_video(bot.download_dir / "0a1b2c3d4e5f" / "private.mp4")
+    playlist = hls_playlist(private)
+    origin.add("/clip.mp4", data=playlist, content_type="video/mp4")
+    since = bot_api.mark()
+    leech(bot_api, f"{origin.url}/clip.mp4 -med")
+    wait_text(bot_api, r"✅", since=since, timeout=60)
+    assert uploads(bot_api, since, "sendVideo") == []
+    [call] = uploads(bot_api, since, "sendDocument")
+    assert call.files["document"].read() == playlist
+    assert not {"duration", "width", "height", "thumbnail"} & set(call.params)
+    assert [name for name in call.files if name != "document"] == []  # no thumbnail file
 
 
 def test_kill9_mid_video_leech_resumes_with_the_same_parts_each_sent_once(

@@ -1,5 +1,6 @@
 """/mediainfo end to end: a Telegram file and a link, each read only in part; a private
-address refused (real ffprobe, fake Bot API and origin)."""
+address refused; a playlist disguised as a clip gets one line, not a description of the file it
+names (real ffprobe, fake Bot API and origin)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.media import make_film
 from tests.fakes.origin import FakeOrigin
+from tests.fakes.playlists import PRIVATE_SECONDS, hls_playlist, make_private_video
 
 SAMPLE = 6_000_000  # the head (5 MB) and tail (1 MB) the bot may read
 
@@ -81,3 +83,20 @@ def test_a_private_address_is_refused(
     reply = wait_text(bot_api, r"film\.mp4", since=since, timeout=60)
     assert "refused" in text_of(reply) and "private" in text_of(reply)
     assert origin.requests_for("/film.mp4") == []
+
+
+def test_a_playlist_disguised_as_a_clip_never_describes_the_file_it_names(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """The attack of #21: "clip.mp4" is an HLS playlist whose segment is a video in another
+    task's folder on the bot's disk."""
+    bot = make_bot()
+    private = make_private_video(bot.download_dir / "0a1b2c3d4e5f" / "private.mp4")
+    origin.add("/clip.mp4", data=hls_playlist(private), content_type="video/mp4")
+    since = bot_api.mark()
+    ask(bot_api, f"/mediainfo {origin.url}/clip.mp4")
+    text = text_of(wait_text(bot_api, r"clip\.mp4", since=since, timeout=60))
+    assert "not a media file ffprobe may read" in text and "hls" in text
+    assert len(text.splitlines()) == 1
+    for detail in ("176x144", "h264", "aac", f"0:0{PRIVATE_SECONDS}", "7 fps"):
+        assert detail not in text, text

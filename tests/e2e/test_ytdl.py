@@ -15,6 +15,7 @@ from tests.e2e.helpers import files_in, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.media import make_media, serve_media
 from tests.fakes.origin import FakeOrigin
+from tests.fakes.playlists import hls_playlist, make_private_video
 
 GROUP = -100123
 
@@ -180,3 +181,26 @@ def test_leech_as_video_with_metadata_and_doc(
     wait_text(bot_api, r"✅", chat_id=OWNER, since=mark, timeout=60)
     sent = [c.method for c in bot_api.calls[mark:] if c.method in ("sendVideo", "sendDocument")]
     assert sent == ["sendDocument"]
+
+
+def test_a_playlist_disguised_as_the_video_is_never_remuxed_into_the_result(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """#21 through /ytdl: the "video" is an HLS playlist naming another task's video;
+    embed_metadata makes yt-dlp remux it with ffmpeg, which through hls would have put that
+    video into the result. The postprocessor refuses the input: the task fails, nothing of the
+    other video is delivered."""
+    bot = make_bot()
+    # MPEG-TS: the usual HLS segment, which ffmpeg copies packet by packet into the result.
+    private = make_private_video(bot.download_dir / "0a1b2c3d4e5f" / "private.ts")
+    origin.add("/clip.mp4", data=hls_playlist(private), content_type="video/mp4")
+    bot_api.push_message(
+        f"""/ytdl {origin.url}/clip.mp4 -q best -opt '{{"embed_metadata": true}}'""",
+        chat_id=OWNER, user_id=OWNER,
+    )  # fmt: skip
+    done = text_of(wait_text(bot_api, r"✅|❌", chat_id=OWNER, timeout=60))
+    delivered = files_in(bot.mirror_dir) if bot.mirror_dir.exists() else []
+    assert all(path.read_bytes() != private.read_bytes() for path in delivered), done
+    for path in delivered:  # nor a remux of it (the playlist itself is 150 bytes)
+        assert path.stat().st_size < 10_000, (path, done)
+    assert "❌" in done and "not a media file ffprobe may read: it is hls" in done, done

@@ -178,7 +178,9 @@ def _ffmpeg_on(path: Path) -> bool:
 
     for proc in psutil.process_iter(["name", "cmdline"]):
         try:
-            if proc.info["name"] == "ffmpeg" and str(path) in (proc.info["cmdline"] or []):
+            args = proc.info["cmdline"] or []
+            # The input is passed as file:<path> (fftools.input_url).
+            if proc.info["name"] == "ffmpeg" and {str(path), f"file:{path}"} & set(args):
                 return proc.status() != psutil.STATUS_ZOMBIE
         except psutil.Error:
             continue

@@ -60,13 +60,16 @@ def spawn(
     argv: Sequence[str],
     *,
     stdin: int | None = subprocess.DEVNULL,
+    stdout: int | None = subprocess.PIPE,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     box: Box | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with pipes for stdout and stderr, in its own session, dying with the bot."""
+    """Start ``argv`` with pipes for stdout and stderr, in its own session, dying with the bot.
+    ``stdout`` may be another file descriptor instead (unar's password prompt needs a terminal
+    on stdin and stdout: :mod:`telebot.processing.unar`)."""
     return subprocess.Popen(
-        list(argv), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        list(argv), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
         env=dict(env) if env is not None else None, cwd=cwd,
         start_new_session=True, preexec_fn=die_with_parent,
     )  # fmt: skip

@@ -55,6 +55,11 @@ class App:
     def run(self) -> int:
         self._listener = setup_logging(self.config.log_file, self.config.secrets)
         log.info("telebot %s starting (Bot API %s)", __version__, self.config.bot_api_url)
+        from telebot import sandbox
+
+        cfg = self.config
+        sandbox.start(memory=cfg.sandbox_memory, storage_threshold=cfg.storage_threshold,
+                      enabled=cfg.sandbox)
         try:
             store = self._start_parallel()
             try:

@@ -8,6 +8,10 @@ cancel.
   process group, SIGKILL after a grace period) and reaps it.
 * :func:`spawn` starts a long-running child with pipes (its own session, dying with the bot);
   :func:`wait` waits for it while watching a cancel event.
+* ``box=`` (a :class:`~telebot.sandbox.Box`) starts the child inside the sandbox: the tool is
+  ``exec`` ed by :mod:`telebot.sandbox.enter` after Landlock and the rlimits are applied, with a
+  minimal environment. Every tool that reads untrusted bytes (7-Zip, unar, ffmpeg, ffprobe, the
+  tar extractor) must be started with one.
 * :func:`run_tool` runs a short-lived tool to the end and returns its output, watching a cancel
   event: a cancel kills the child and raises :class:`~telebot.errors.TaskCancelled` within
   :data:`POLL_INTERVAL` plus the stop grace.
@@ -27,6 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from telebot import sandbox
 from telebot.errors import TaskCancelled
 from telebot.sandbox import Box
 
@@ -65,13 +70,33 @@ def spawn(
     cwd: str | None = None,
     box: Box | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with pipes for stdout and stderr, in its own session, dying with the bot.
+    """Start ``argv`` with pipes for stdout and stderr, in its own session, dying with the bot
+    (inside ``box`` when given: ``env`` then adds to the box's minimal environment).
     ``stdout`` may be another file descriptor instead (unar's password prompt needs a terminal
     on stdin and stdout: :mod:`telebot.processing.unar`)."""
+    return _popen(argv, box, stdin=stdin, stdout=stdout, env=env, cwd=cwd)
+
+
+def _popen(
+    argv: Sequence[str],
+    box: Box | None,
+    *,
+    stdin: int | None,
+    stdout: int | None = subprocess.PIPE,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> subprocess.Popen[bytes]:
+    if box is None:
+        return subprocess.Popen(
+            list(argv), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None, cwd=cwd,
+            start_new_session=True, preexec_fn=die_with_parent,
+        )  # fmt: skip
+    # No preexec_fn: the sandbox's enter step sets the parent-death signal itself.
+    wrapped, box_env = sandbox.command(argv, box)
     return subprocess.Popen(
-        list(argv), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-        env=dict(env) if env is not None else None, cwd=cwd,
-        start_new_session=True, preexec_fn=die_with_parent,
+        wrapped, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+        env={**box_env, **(env or {})}, cwd=cwd, start_new_session=True,
     )  # fmt: skip
 
 
@@ -95,9 +120,17 @@ class ToolResult:
     returncode: int
     stdout: bytes
     stderr: bytes
+    box: Box | None = None
 
     def error_line(self) -> str:
-        """The last non-empty line of stderr (what ffmpeg and friends put the reason in)."""
+        """The box limit that stopped the tool, else the last non-empty line of stderr (what
+        ffmpeg and friends put the reason in)."""
+        if self.box is not None:
+            reason = sandbox.limit_reason(
+                self.returncode, self.stderr.decode("utf-8", "replace"), self.box
+            )
+            if reason is not None:
+                return reason
         lines = [ln for ln in self.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
         return lines[-1].strip()[:300] if lines else f"exit status {self.returncode}"
 
@@ -117,18 +150,16 @@ def run_tool(
 
     Raises :class:`TaskCancelled` when ``cancel`` is set (the child is killed first),
     :class:`ToolTimeout` after ``timeout`` seconds, and ``OSError`` when it cannot start.
+    Inside ``box``, a limit that killed the tool is named by :meth:`ToolResult.error_line`.
     """
-    proc = subprocess.Popen(
-        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True, preexec_fn=die_with_parent,
-    )  # fmt: skip
+    proc = _popen(argv, box, stdin=subprocess.DEVNULL)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
             try:
                 # communicate() keeps what it read when it times out: nothing is lost.
                 out, err = proc.communicate(timeout=POLL_INTERVAL)
-                return ToolResult(proc.returncode, out, err)
+                return ToolResult(proc.returncode, out, err, box)
             except subprocess.TimeoutExpired:
                 pass
             if cancel is not None and cancel.is_set():

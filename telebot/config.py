@@ -104,6 +104,10 @@ class Config:
     stop_duplicate: bool = False
     extract_max_ratio: float = 100.0  # -e stops when the output passes this x the archive size
     extract_max_files: int = 100_000  # ... or holds more entries than this
+    # The box of tools that read untrusted bytes (telebot/sandbox): Landlock where the kernel
+    # has it, rlimits always.
+    sandbox: bool = True  # SANDBOX=false turns the Landlock walls off (rlimits stay)
+    sandbox_memory: int = 1 << 30  # SANDBOX_MEMORY: address space of one boxed tool
     # Scale-out (issue 17, README "Scale-out"): empty broker URL = one process, no Redis.
     celery_broker_url: str = field(default="", repr=False)  # may carry a Redis password
     celery_visibility_timeout: float = 43200.0  # > the longest task (telebot/scale/celery_app)
@@ -168,6 +172,8 @@ KNOWN_KEYS = frozenset(
         "STOP_DUPLICATE",
         "EXTRACT_MAX_RATIO",
         "EXTRACT_MAX_FILES",
+        "SANDBOX",
+        "SANDBOX_MEMORY",
         "CELERY_BROKER_URL",
         "CELERY_VISIBILITY_TIMEOUT",
         "WORKER_QUEUES",
@@ -441,6 +447,10 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         extract_max_files=_parse(
             raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
         ),
+        sandbox=_parse(raw, "SANDBOX", True, parse_bool, "true or false"),
+        sandbox_memory=_parse(
+            raw, "SANDBOX_MEMORY", 1 << 30, _memory_size, "a size of at least 64mb, like 1gb"
+        ),
         celery_broker_url=_parse(
             raw, "CELERY_BROKER_URL", "", _redis_url, "a redis:// URL (empty: one process)"
         ),
@@ -557,6 +567,13 @@ def _torrent_settings(raw: Mapping[str, str]) -> _TorrentFields:
             raw, "TORRENT_SELECT_TIMEOUT", 300.0, _positive_float, seconds
         ),
     }
+
+
+def _memory_size(value: str) -> int:
+    size = parse_size(value)
+    if size < 64 << 20:  # below this ffmpeg and 7-Zip cannot even start
+        raise ValueError(value)
+    return size
 
 
 def parse_size_or_zero(value: str) -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from telebot import overrides
+from telebot import overrides, sandbox
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.diskguard import DiskGuard, statvfs_free
@@ -149,6 +149,7 @@ def build_limits(ctx: BotContext) -> TaskLimits:
     """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
     cfg = ctx.config
     cfg.download_dir.mkdir(parents=True, exist_ok=True)  # statvfs needs it (app.py makes it too)
+    sandbox.set_storage_threshold(cfg.storage_threshold)  # with /bsetting's stored value
     return TaskLimits(
         limit_values(cfg),
         exempt=ctx.auth.is_sudo,
@@ -185,6 +186,7 @@ def live_settings(
 
     def threshold(value: int) -> bool:
         disk.set_threshold(value)
+        sandbox.set_storage_threshold(value)  # boxed tools' file size limit follows it
         return True
 
     def max_download(value: int | None) -> bool:

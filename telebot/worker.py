@@ -139,6 +139,10 @@ def run_worker(config: Config, queues: list[str], name: str, pool: str = "thread
     from telebot.logs import setup_logging
 
     listener = setup_logging(config.log_file, config.secrets)
+    from telebot import sandbox
+
+    sandbox.start(memory=config.sandbox_memory, storage_threshold=config.storage_threshold,
+                  enabled=config.sandbox)
     try:
         return _serve(config, queues, name, pool)
     finally:

@@ -76,6 +76,7 @@ class StatsInput:
     loop_lag: LagSummary | None = None  # None: no probe running
     show_hosts: bool = False
     remotes: list[str] | None = None  # rclone remotes' names (never settings); None: no config
+    sandbox: str = ""  # telebot.sandbox.status().line(); "" = not shown
 
 
 def render_stats(s: StatsInput) -> str:
@@ -91,6 +92,9 @@ def render_stats(s: StatsInput) -> str:
         io_core += f" ({html.escape(s.io_path)})"
     lines.append(f"<b>IO core</b>: {io_core}")
     lines.append(_versions_line(s.versions))
+    if s.sandbox:
+        name, _, rest = s.sandbox.partition(": ")
+        lines.append(f"<b>{html.escape(name.capitalize())}</b>: {html.escape(rest)}")
     if s.remotes is not None:
         names = [_name(r) for r in s.remotes] or ["none"]
         lines.append(_join_items("<b>rclone remotes</b>: ", names))

@@ -9,7 +9,7 @@ from typing import Any
 
 from telegram import Update
 
-from telebot import fileio
+from telebot import fileio, sandbox
 from telebot.config import Config, heartbeat_file
 from telebot.engine.manager import TaskManager
 from telebot.monitor.chart import render_chart
@@ -80,6 +80,7 @@ class Monitoring:
             loop_lag=self.probe.summary(),
             show_hosts=show_hosts,
             remotes=remote_names(self.config.rclone_config),
+            sandbox=sandbox.status().line(),
         )
 
     async def stats(self, update: Update, ctx: BotContext) -> None:

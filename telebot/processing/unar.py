@@ -299,14 +299,16 @@ def _extract(
     cancel: threading.Event, on_percent: Percent | None,
 ) -> list[str]:
     listing = Listing(array("q"), {})
-    box = sandbox.for_stage(archive.parent, dest)
+    # Listing writes nothing: its box has no writable folder at all (and so no HOME to litter).
     plan = archivecheck.plan_entries(list_entries(
-        archive, max_entries=budget.limits.max_files, cancel=cancel, box=box, listing=listing,
+        archive, max_entries=budget.limits.max_files, cancel=cancel, listing=listing,
+        box=sandbox.Box(readable=(archive.parent,)),
     ))
     if plan.encrypted and password is None:
         raise PasswordNeeded()
     budget.check(plan.size, plan.files)
     dest.mkdir(mode=0o700)
+    box = sandbox.for_stage(archive.parent, dest)  # read the archive alone, write its folder
     _, unar = require()
     argv = [unar, "-D", "-f", "-nr", "-k", "skip", "-o", str(dest.absolute()),
             str(archive.absolute())]

@@ -100,3 +100,15 @@ def test_after_start_one_line_says_where_files_go_and_what_to_do(make_bot: Any) 
     [line] = [ln for ln in bot.stderr().splitlines() if "ready:" in ln]
     assert f"downloads go to {bot.download_dir}, mirrors to {bot.mirror_dir}" in line
     assert "send /start to @" in line
+
+
+def test_a_worker_with_an_unusable_folder_is_one_line_too(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("in the way")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_TOKEN=TOKEN, OWNER_ID="42", PYTHONPATH=str(ROOT), MIRROR_DIR="afile",
+               CELERY_BROKER_URL="redis://127.0.0.1:9/0")
+    result = subprocess.run([sys.executable, "-m", "telebot.worker"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    line = one_line(result)
+    assert line.startswith("telebot.worker: config error: MIRROR_DIR cannot be used: ")
+    assert "exists and is not a folder" in line

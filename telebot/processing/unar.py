@@ -96,19 +96,6 @@ def require() -> tuple[str, str]:
     return tools
 
 
-def version() -> str | None:
-    """``unar v1.10.1`` style version, or None when it is not installed (for /stats)."""
-    tools = find()
-    if tools is None:
-        return None
-    try:
-        result = childproc.run_tool([tools[1], "-v"], timeout=10)
-    except (OSError, childproc.ToolTimeout):
-        return None
-    text = result.stdout.decode("utf-8", "replace").strip()
-    return text.splitlines()[0] if text else None
-
-
 # -- listing ------------------------------------------------------------------------------
 
 
@@ -163,7 +150,8 @@ def list_entries(
         raise HiddenNames()
     lsar_error = parser.trailer_int("lsarError")
     if code != 0 or lsar_error or not parser.complete:
-        detail = errors[-1] if errors else f"lsar error {lsar_error or code}"
+        detail = (sandbox.limit_reason(code, text, box) or (errors[-1] if errors else None)
+                  or f"lsar error {lsar_error or code}")
         raise ProcessingError(f"unar could not read the RAR archive: {detail[:200]}")
 
 
@@ -327,7 +315,9 @@ def _extract(
                 raise WrongPassword() from None
             raise
     if code != 0:
-        raise run.failure(code, plan.encrypted)
+        limit = sandbox.limit_reason(code, "\n".join(run.lines + run.errors), box)
+        raise ProcessingError(f"unar stopped: {limit}") if limit else run.failure(
+            code, plan.encrypted)
     used, entries, _files = archivecheck.tree_usage(dest)
     budget.charge(used, entries)
     budget.check(0, 0)  # what it wrote after the watch's last look

@@ -68,3 +68,38 @@ def renamed_rar5(src: Path, old: str, new: str) -> bytes:
             return bytes(data)
         at = end + data_size
     raise AssertionError(f"{old} is not an entry of {src}")
+
+
+def huge_dictionary_rar5(src: Path) -> bytes:
+    """``src`` (RAR5, compressed) claiming a 4 GiB dictionary: unar reserves that much to unpack.
+
+    The file header's "compression information" vint holds the dictionary size as 128 KiB << N
+    in bits 10-14; N = 15 is 4 GiB. Fields before it (RAR 5.0 format): file flags, unpacked
+    size, attributes, mtime (flag 2), data CRC32 (flag 4)."""
+    data = bytearray(src.read_bytes())
+    at = 8
+    while at < len(data):
+        start = at
+        size, header = _vint(data, at + 4)
+        end = header + size
+        kind, pos = _vint(data, header)
+        flags, pos = _vint(data, pos)
+        data_size = 0
+        if flags & 1:
+            _, pos = _vint(data, pos)
+        if flags & 2:
+            data_size, pos = _vint(data, pos)
+        if kind == 2:
+            file_flags, pos = _vint(data, pos)
+            _, pos = _vint(data, pos)
+            _, pos = _vint(data, pos)
+            pos += 4 * bool(file_flags & 2) + 4 * bool(file_flags & 4)
+            info, after = _vint(data, pos)
+            info = (info & ~(15 << 10)) | (15 << 10)
+            encoded = bytes([(info & 0x7F) | 0x80, info >> 7])
+            assert after - pos == 2 and info >> 14 == 0
+            data[pos:after] = encoded
+            struct.pack_into("<I", data, start, zlib.crc32(bytes(data[start + 4:end])))
+            return bytes(data)
+        at = end + data_size
+    raise AssertionError(f"no file header in {src}")

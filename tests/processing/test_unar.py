@@ -22,6 +22,7 @@ from tests.processing.rar_helpers import (
     STORED5,
     VOLUME5_FILES,
     fixture,
+    huge_dictionary_rar5,
     renamed_rar5,
 )
 
@@ -207,3 +208,11 @@ def test_lsar_runs_in_its_box_and_reads_nothing_else(tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     with pytest.raises(ProcessingError, match="could not read"):
         list(unar.list_entries(archive, max_entries=10, cancel=None, box=elsewhere))
+
+
+def test_a_rar_asking_for_more_memory_than_its_box_fails_naming_the_limit(tmp_path: Path) -> None:
+    archive = tmp_path / "in" / "big.rar"
+    archive.parent.mkdir()
+    archive.write_bytes(huge_dictionary_rar5(fixture("rar5-compressed.rar", tmp_path / "o")))
+    with pytest.raises(ProcessingError, match="memory limit of its box"):
+        extract(tmp_path, archive)

@@ -117,7 +117,9 @@ def list_entries(
     :class:`HiddenNames` for encrypted names, :class:`ProcessingError` when lsar cannot read it,
     ``TaskCancelled`` on ``cancel``."""
     lsar, _ = require()
-    proc = childproc.spawn([lsar, "-ja", str(archive.absolute())], box=box)
+    # Run in the archive's folder on its bare name: lsar's volume guess reads the whole path,
+    # and digits in folder names defeat it (see _alone).
+    proc = childproc.spawn([lsar, "-ja", archive.name], cwd=str(archive.parent), box=box)
     errors: list[str] = []
     err_reader = threading.Thread(target=_keep_lines, args=(proc.stderr, errors), daemon=True)
     err_reader.start()
@@ -277,6 +279,9 @@ def extract(
     watched against ``budget``; returns the notes (skipped entries). Raises what
     :func:`list_entries` raises, :class:`PasswordNeeded`, :class:`WrongPassword`,
     :class:`LimitExceeded`, :class:`ProcessingError`."""
+    # Absolute: the tools run in the archive's folder, and a relative path in their box (the
+    # bot's folders are relative to its working folder by default) would mean another place.
+    archive, dest = archive.absolute(), dest.absolute()
     with _alone(archive, dest) as private:
         return _extract(private, dest, budget=budget, password=password, cancel=cancel,
                         on_percent=on_percent)
@@ -299,13 +304,13 @@ def _extract(
     box = sandbox.for_stage(archive.parent, dest)  # read the archive alone, write its folder
     _, unar = require()
     argv = [unar, "-D", "-f", "-nr", "-k", "skip", "-o", str(dest.absolute()),
-            str(archive.absolute())]
+            archive.name]
     skipped = {listing.special[path] for path in plan.skipped if path in listing.special}
     if skipped:
         argv[1:1] = ["-i"]
         argv += [str(i) for i in listing.indexes if i not in skipped]
     with OutputWatch(dest, budget, cancel) as watch:
-        run = _UnarRun(argv, password, box, plan.files, on_percent)
+        run = _UnarRun(argv, password, box, plan.files, on_percent, cwd=archive.parent)
         try:
             code = run.wait(watch.stop)
         except TaskCancelled:
@@ -324,35 +329,46 @@ def _extract(
     return plan.notes
 
 
+NEUTRAL = "archive"  # the stem every archive gets in its own folder (see _alone)
+_NEW_VOLUME = re.compile(r"\.part(\d+)\.rar$", re.I)
+_OLD_VOLUME = re.compile(r"\.r(\d{2,})$", re.I)
+
+
 @contextlib.contextmanager
 def _alone(archive: Path, dest: Path) -> Iterator[Path]:
-    """``archive`` (with its own volumes) linked into a folder of its own, beside ``dest``.
+    """``archive`` (with its own volumes) linked into a folder of its own, beside ``dest``, under
+    digit-free names; lsar and unar then run in that folder on the relative name.
 
-    Why: lsar/unar guess volume sets from names alone. Beside ``show.s01e01.rar``,
-    ``show.s01e02.rar`` was read as the second volume of one set and listed (and extracted)
-    **the first file's content**. Alone, each archive is only itself; and the box reads only
-    that folder, not everything beside the archive."""
+    Why: lsar/unar guess volume sets from names alone, and digits confuse the guess. Beside
+    ``show.s01e01.rar``, ``show.s01e02.rar`` was read as the second volume of one set and listed
+    (and extracted) **the first file's content**; an old-style set (``x.rar``, ``x.r00``) was
+    not found as a set when the base name or any folder of the path held a digit (the task
+    folders do). Alone and renamed (``archive.rar``, ``archive.r00`` or ``archive.part01.rar``),
+    each archive is only itself; and the box reads only that folder."""
     alone = Path(tempfile.mkdtemp(prefix=".unar-input-", dir=dest.parent))
     try:
-        for name in _set_of(archive):
-            _pass_through(archive.parent / name, alone / name)
-        yield alone / archive.name
+        names = _set_of(archive)
+        for name in names:
+            _pass_through(archive.parent / name, alone / _neutral(name))
+        yield alone / _neutral(names[0])
     finally:
         shutil.rmtree(alone, ignore_errors=True)
 
 
-_OLD_VOLUME = re.compile(r"^(?P<base>.+)\.r(?P<num>\d{2,})$", re.I)  # x.rar, x.r00, x.r01 ...
+def _neutral(name: str) -> str:
+    """``name`` with its stem replaced by :data:`NEUTRAL`, keeping the volume number's form."""
+    for pattern, form in ((_NEW_VOLUME, ".part{}.rar"), (_OLD_VOLUME, ".r{}")):
+        match = pattern.search(name)
+        if match:
+            return NEUTRAL + form.format(match.group(1))
+    return NEUTRAL + ".rar"
 
 
 def _set_of(archive: Path) -> list[str]:
-    """The names of ``archive``'s volume set (itself first): ``x.part1.rar`` with its later
-    parts, or ``x.rar`` with old-style ``x.r00``, ``x.r01``."""
-    siblings = sorted(os.listdir(archive.parent))
-    names = [n for n in volumes_of(archive.name, siblings) if n != archive.name]
-    if not names and archive.name.lower().endswith(".rar"):
-        base = archive.name[: -len(".rar")]
-        names = [n for n in siblings if (m := _OLD_VOLUME.match(n)) and m["base"] == base]
-    return [archive.name, *names]
+    """The names of ``archive``'s volume set, itself first: ``x.part1.rar`` with its later parts,
+    or ``x.rar`` with old-style ``x.r00``, ``x.r01`` (:func:`archives.volumes_of`)."""
+    names = volumes_of(archive.name, sorted(os.listdir(archive.parent)))
+    return [archive.name, *(n for n in names if n != archive.name)]
 
 
 def _pass_through(src: Path, dst: Path) -> None:
@@ -367,7 +383,7 @@ class _UnarRun:
     typed into its terminal when it asks."""
 
     def __init__(self, argv: list[str], password: str | None, box: sandbox.Box, files: int,
-                 on_percent: Percent | None) -> None:
+                 on_percent: Percent | None, *, cwd: Path) -> None:
         self.lines: list[str] = []
         self.errors: list[str] = []
         self.asked_twice = False
@@ -375,12 +391,13 @@ class _UnarRun:
         self._done = 0
         self._terminal: int | None = None
         if password is None:
-            self.proc = childproc.spawn(argv, box=box)
+            self.proc = childproc.spawn(argv, cwd=str(cwd), box=box)
             out_fd = self.proc.stdout.fileno() if self.proc.stdout else -1
         else:
             self._terminal, child_end = _terminal()
             try:
-                self.proc = childproc.spawn(argv, stdin=child_end, stdout=child_end, box=box)
+                self.proc = childproc.spawn(argv, stdin=child_end, stdout=child_end,
+                                            cwd=str(cwd), box=box)
             finally:
                 os.close(child_end)  # the child holds it now; EIO on ours when it exits
             out_fd = self._terminal

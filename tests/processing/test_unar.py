@@ -109,9 +109,9 @@ def test_a_password_opens_a_rar5_and_never_reaches_a_command_line(tmp_path: Path
     with Watcher() as watcher:
         _task, _out, result = extract(tmp_path, archive, extract_password=PASSWORD)
     assert files(result) == PASSWORD5
-    # Every process that names the archive: unar and lsar, and the sandbox step before them.
+    # Every process that runs unar or lsar: the tools, and the sandbox step before them.
     tools = [line.replace(str(tmp_path).encode(), b"TMP") for line in watcher.seen
-             if b"locked.rar" in line]
+             if b"/unar\0" in line or b"/lsar\0" in line]
     assert any(line.split(b"\0")[0].endswith(b"unar") for line in tools), "unar never seen"
     assert not [line for line in tools if PASSWORD.encode() in line or b"\0-p\0" in line]
 
@@ -216,3 +216,25 @@ def test_a_rar_asking_for_more_memory_than_its_box_fails_naming_the_limit(tmp_pa
     archive.write_bytes(huge_dictionary_rar5(fixture("rar5-compressed.rar", tmp_path / "o")))
     with pytest.raises(ProcessingError, match="memory limit of its box"):
         extract(tmp_path, archive)
+
+
+def test_an_old_style_rar_set_is_one_archive_and_its_parts_are_not_passed_on(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "in" / "download"
+    for part, name in (("1", "old.rar"), ("2", "old.r00"), ("3", "old.r01")):
+        fixture(f"single4.part{part}.rar", folder, name)
+    _task, _out, result = extract(tmp_path, folder)
+    assert sorted(os.listdir(result)) == ["old"], "x.r00 and x.r01 were read through x.rar"
+    assert {k: len(v) for k, v in files(result / "old").items()} \
+        == {"LibarchiveAddingTest.html": 20_111}
+
+
+def test_relative_folders_work_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bot's DOWNLOAD_DIR is relative by default, and unar runs in the archive's folder.
+    fixture("rar5-stored.rar", tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    task = make_task(Path("."))
+    out = fresh_out(task)
+    result = STAGE.process(task, Path("in") / "rar5-stored.rar", out)
+    assert not result.is_absolute() and files(result) == STORED5

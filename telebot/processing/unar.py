@@ -437,7 +437,8 @@ class _UnarRun:
     def _line(self, line: str) -> None:
         self.lines.append(line[:300])
         del self.lines[:-_LINES_KEPT]
-        if line.endswith("... OK.") or line.endswith(" OK."):
+        # "  name  (18 B)... OK."; after a password prompt the "OK." comes on a line of its own.
+        if line.endswith("OK."):
             self._done += 1
             if self._on_percent is not None:
                 self._on_percent(min(100, self._done * 100 // self._files))

@@ -1,10 +1,12 @@
 """Typed, validated configuration (DESIGN.md §3).
 
 Values come from the environment, then from an optional ``config.env`` (``KEY=value`` lines) in
-the working directory; the environment wins. A missing or invalid value raises
-:class:`~telebot.errors.ConfigError` naming the variable, which ``python -m telebot`` turns into
-one line on stderr and exit code 2. Unknown keys in ``config.env`` are warned about, because a
-typo there (``OWNR_ID``) would otherwise silently fall back to a default.
+the working directory; the environment wins. Quotes around a value and a trailing ``# comment``
+are removed from both (:func:`clean_value`: ``docker run --env-file`` passes them as written).
+A missing or invalid value raises :class:`~telebot.errors.ConfigError` naming the variable, which
+``python -m telebot`` turns into one line on stderr and exit code 2. Unknown keys in
+``config.env`` are warned about, because a typo there (``OWNR_ID``) would otherwise silently fall
+back to a default.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ setup(
     version="0.1.0",
     description="Self-hosted Telegram mirror/leech bot",
     packages=find_packages(include=["telebot", "telebot.*"]),
-    python_requires=">=3.11",
+    # 3.14: no libtorrent wheel yet (2.1.x ships cp311-cp313), so pip would try to build it.
+    python_requires=">=3.11,<3.14",
     install_requires=[
         "python-telegram-bot~=22.8",
         "requests~=2.32",
@@ -70,11 +71,12 @@ setup(
         "cffi~=2.0",
         "cryptography~=48.0",
         "yt-dlp~=2026.10",
+        "deno~=2.9",
+        "yt-dlp-ejs~=0.8",
         "libtorrent~=2.1",
         "regex~=2026.5",
         "celery[redis]~=5.7",
     ],
-    setup_requires=["cffi>=1.17"],
     cffi_modules=["native/build_iocore.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
     entry_points={"console_scripts": ["telebot=telebot.__main__:main"]},

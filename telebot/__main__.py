@@ -1,7 +1,7 @@
 """``python -m telebot``: load the config, then run the bot until SIGINT/SIGTERM.
 
-Exit codes: 0 clean stop, 2 bad configuration (one line naming the variable; also a bot token
-the Bot API rejects), 1 anything else.
+Exit codes: 0 clean stop (and ``--help``), 2 bad configuration (one line naming the variable;
+also a bot token the Bot API rejects, and a folder or file the bot cannot write), 1 anything else.
 """
 
 from __future__ import annotations
@@ -28,16 +28,48 @@ def _process_start_time() -> float:
         return time.time()  # not Linux: count from here
 
 
+USAGE = """\
+usage: python -m telebot [-h]
+
+Runs the bot until SIGINT/SIGTERM. Settings come from the environment and from {config}
+(KEY=value lines; the environment wins; quotes around a value and a trailing " # comment" are
+removed). Required: BOT_TOKEN, OWNER_ID. Paths are relative to this folder: DOWNLOAD_DIR
+(downloads), MIRROR_DIR (mirror), DATABASE_PATH (telebot.db), LOG_FILE (telebot.log).
+Every setting (README "Configuration" explains each):
+{names}
+Exit status: 0 stopped cleanly, 2 a setting, folder or file is unusable (one line says which),
+1 anything else."""
+
+
+def usage() -> str:
+    import textwrap
+
+    from telebot.config import CONFIG_FILE, KNOWN_KEYS
+
+    names = textwrap.fill(" ".join(sorted(KNOWN_KEYS)), 96, initial_indent="  ",
+                          subsequent_indent="  ")
+    return USAGE.format(config=os.path.join(os.getcwd(), CONFIG_FILE), names=names)
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):  # before anything reads config or makes a folder
+        print(usage())
+        return 0
+    if args:
+        print(f"telebot: unknown argument {args[0]!r}\n{usage()}", file=sys.stderr)
+        return 2
     started = _process_start_time()
     # PTB 22 returns durations (RetryAfter.retry_after, ...) as timedelta only with this set;
     # without it they are deprecated ints with a warning per use (TELEGRAM-NOTES §1.4).
     os.environ.setdefault("PTB_TIMEDELTA", "1")
+    from telebot import folders
     from telebot.config import load_config
     from telebot.errors import ConfigError, StoreError
 
     try:
         config = load_config()
+        folders.prepare(config)
     except ConfigError as exc:
         print(f"telebot: config error: {exc}", file=sys.stderr)
         return 2

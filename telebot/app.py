@@ -130,6 +130,12 @@ class App:
         if not self._connect(application):
             log.info("stopped before the Bot API answered")
             return
+        # A new owner's first question after start: where do files go, and what now?
+        log.info(
+            "ready: downloads go to %s, mirrors to %s; send /start to @%s in Telegram",
+            self.config.download_dir.absolute(), self.config.mirror_dir.absolute(),
+            application.bot.username,
+        )
         # run_polling takes the loop _connect set and skips initialize(): it has succeeded.
         application.run_polling(
             allowed_updates=["message", "callback_query"],

@@ -65,13 +65,16 @@ def spawn(
     argv: Sequence[str],
     *,
     stdin: int | None = subprocess.DEVNULL,
+    stdout: int | None = subprocess.PIPE,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     box: Box | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` with pipes for stdout and stderr, in its own session, dying with the bot
-    (inside ``box`` when given: ``env`` then adds to the box's minimal environment)."""
-    return _popen(argv, box, stdin=stdin, env=env, cwd=cwd)
+    (inside ``box`` when given: ``env`` then adds to the box's minimal environment).
+    ``stdout`` may be another file descriptor instead (unar's password prompt needs a terminal
+    on stdin and stdout: :mod:`telebot.processing.unar`)."""
+    return _popen(argv, box, stdin=stdin, stdout=stdout, env=env, cwd=cwd)
 
 
 def _popen(
@@ -79,19 +82,20 @@ def _popen(
     box: Box | None,
     *,
     stdin: int | None,
+    stdout: int | None = subprocess.PIPE,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
 ) -> subprocess.Popen[bytes]:
     if box is None:
         return subprocess.Popen(
-            list(argv), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            list(argv), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None, cwd=cwd,
             start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
     # No preexec_fn: the sandbox's enter step sets the parent-death signal itself.
     wrapped, box_env = sandbox.command(argv, box)
     return subprocess.Popen(
-        wrapped, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        wrapped, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
         env={**box_env, **(env or {})}, cwd=cwd, start_new_session=True,
     )  # fmt: skip
 

@@ -1,10 +1,12 @@
 """Typed, validated configuration (DESIGN.md §3).
 
 Values come from the environment, then from an optional ``config.env`` (``KEY=value`` lines) in
-the working directory; the environment wins. A missing or invalid value raises
-:class:`~telebot.errors.ConfigError` naming the variable, which ``python -m telebot`` turns into
-one line on stderr and exit code 2. Unknown keys in ``config.env`` are warned about, because a
-typo there (``OWNR_ID``) would otherwise silently fall back to a default.
+the working directory; the environment wins. Quotes around a value and a trailing ``# comment``
+are removed from both (:func:`clean_value`: ``docker run --env-file`` passes them as written).
+A missing or invalid value raises :class:`~telebot.errors.ConfigError` naming the variable, which
+``python -m telebot`` turns into one line on stderr and exit code 2. Unknown keys in
+``config.env`` are warned about, because a typo there (``OWNR_ID``) would otherwise silently fall
+back to a default.
 """
 
 from __future__ import annotations
@@ -194,7 +196,8 @@ KNOWN_KEYS = frozenset(
 
 
 def read_config_file(path: Path) -> dict[str, str]:
-    """Parse ``KEY=value`` lines; ``#`` comments, blank lines and optional quotes allowed."""
+    """Parse ``KEY=value`` lines: blank lines, ``#`` comment lines, ``export KEY=value``, quoted
+    values and trailing comments are allowed (each value through :func:`clean_value`)."""
     values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8")
@@ -209,22 +212,54 @@ def read_config_file(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{path.name} line {number}", "is not a KEY=value line")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = value
+        try:
+            values[key.strip()] = clean_value(value)
+        except ValueError as exc:
+            raise ConfigError(f"{path.name} line {number} ({key.strip()})", str(exc)) from None
     return values
+
+
+_TRAILING_COMMENT = re.compile(r"\s#.*$")
+
+
+def clean_value(value: str) -> str:
+    """A setting's value as written in ``config.env`` or passed in the environment, without its
+    quotes and trailing comment: ``"123:abc"`` and ``'123:abc'`` are ``123:abc``; in
+    ``1  # me`` everything from a ``#`` that follows a space is a comment. A ``#`` inside quotes
+    or without a space before it (``https://host/#x``) is kept.
+
+    Why the environment too: ``docker run --env-file config.env`` passes each line's text as it
+    is, quotes and comments included (docker/cli#3630), while Compose's ``env_file`` and this
+    parser remove them. Cleaned on both paths, a config.env reads the same everywhere. Raises
+    ValueError for an opening quote without its closing one, or text after the closing one."""
+    value = value.strip()
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        end = value.find(quote, 1)
+        if end < 0:
+            raise ValueError(f"has an opening {quote} without a closing one")
+        rest = value[end + 1:].strip()
+        if rest and not rest.startswith("#"):
+            raise ValueError(f"has text after its closing {quote}: {rest[:20]!r}")
+        return value[1:end]
+    return _TRAILING_COMMENT.sub("", value).strip()
 
 
 def read_raw(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> dict[str, str]:
     """Merged raw settings: ``config.env`` first, then the environment on top.
 
     Only keys telebot knows are taken from the environment (it holds much else); every key of
-    ``config.env`` is kept so unknown ones can be reported.
+    ``config.env`` is kept so unknown ones can be reported. Environment values are cleaned like
+    the file's (:func:`clean_value`).
     """
     env = os.environ if env is None else env
     merged = read_config_file((cwd or Path.cwd()) / CONFIG_FILE)
-    merged.update({k: v for k, v in env.items() if k in KNOWN_KEYS})
+    for key, value in env.items():
+        if key in KNOWN_KEYS:
+            try:
+                merged[key] = clean_value(value)
+            except ValueError as exc:
+                raise ConfigError(key, str(exc)) from None
     return merged
 
 

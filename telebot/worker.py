@@ -119,6 +119,7 @@ def queues_of(config: Config, flag: str | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "1")  # as python -m telebot (TELEGRAM-NOTES §1.4)
+    from telebot import folders
     from telebot.config import load_config
     from telebot.errors import ConfigError
 
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if not config.celery_broker_url:
             raise ConfigError("CELERY_BROKER_URL", "is required for a worker")
         queues = queues_of(config, args.queues)
+        folders.prepare(config)  # an unusable folder: one line, as for python -m telebot
     except (ConfigError, ValueError) as exc:
         print(f"telebot.worker: config error: {exc}", file=sys.stderr)
         return 2

@@ -207,3 +207,47 @@ def test_rclone_allowed_roots(tmp_path: Path) -> None:
     for bad in ("sftp:srv", "/srv", "sftp:/srv/../etc", ":sftp:/x"):
         with pytest.raises(ConfigError, match=r"^RCLONE_ALLOWED_ROOTS must be"):
             load_config(base_env(RCLONE_ALLOWED_ROOTS=bad), cwd=tmp_path)
+
+
+CONFIG_WITH_QUOTES_AND_COMMENTS = """\
+# the README's example, written the way people write .env files
+BOT_TOKEN="123456:ABC-def_ghi"   # from @BotFather
+OWNER_ID=42  # me
+AUTHORIZED_CHATS='-100 5' # two chats
+INDEX_URL=https://files.example/#root
+DOWNLOAD_DIR="dl # not a comment"
+MIRROR_DIR=mirror#kept
+"""
+
+
+def test_config_env_quotes_and_trailing_comments_are_removed(tmp_path: Path) -> None:
+    (tmp_path / "config.env").write_text(CONFIG_WITH_QUOTES_AND_COMMENTS)
+    cfg = load_config({}, cwd=tmp_path)
+    assert cfg.bot_token == TOKEN and cfg.owner_id == 42
+    assert cfg.authorized_chats == frozenset({-100, 5})
+    assert cfg.index_url == "https://files.example/#root"  # no space before '#': kept
+    assert cfg.download_dir == Path("dl # not a comment")  # inside quotes: kept
+    assert cfg.mirror_dir == Path("mirror#kept")
+
+
+def test_docker_env_file_values_read_like_the_file(tmp_path: Path) -> None:
+    # `docker run --env-file config.env` passes each line's text as is (docker/cli#3630):
+    # the quotes and the comment arrive in the environment.
+    env = {"BOT_TOKEN": '"123456:ABC-def_ghi"   # from @BotFather', "OWNER_ID": "42  # me",
+           "AUTHORIZED_CHATS": "'-100 5' # two chats"}
+    cfg = load_config(env, cwd=tmp_path)
+    assert cfg.bot_token == TOKEN and cfg.owner_id == 42
+    assert cfg.authorized_chats == frozenset({-100, 5})
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('BOT_TOKEN="123:abc', "config.env line 1 (BOT_TOKEN) has an opening \" without a closing"),
+    ("OWNER_ID='42' 43", "config.env line 1 (OWNER_ID) has text after its closing '"),
+])
+def test_a_broken_quote_names_the_line_and_the_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    (tmp_path / "config.env").write_text(line + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(base_env(), cwd=tmp_path)
+    assert str(info.value).startswith(message)

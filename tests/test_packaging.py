@@ -76,7 +76,7 @@ def test_requirements_split_runtime_from_dev_tools() -> None:
     dev = requirement_names(ROOT / "requirements-dev.txt")
     assert runtime == {
         "python-telegram-bot", "requests", "urllib3", "psutil", "cffi", "cryptography",
-        "libtorrent", "yt-dlp", "regex", "celery",
+        "libtorrent", "yt-dlp", "regex", "celery", "deno", "yt-dlp-ejs",
     }
     assert not runtime & DEV_TOOLS and not any(n.startswith("types-") for n in runtime)
     assert dev >= DEV_TOOLS and {"types-requests", "types-psutil"} <= dev
@@ -247,3 +247,90 @@ def test_wheel_builds_and_runs_without_a_compiler(tmp_path: Path) -> None:
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.startswith(str(site)) and probe.stdout.split()[-1] == "False"
+
+
+# -- issue 29: what a new owner meets first ------------------------------------------------
+
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+
+
+def runtime_packages() -> set[str]:
+    runtime = DOCKERFILE.split(" AS runtime", 1)[1]
+    match = re.search(r"apt-get install -y --no-install-recommends ([^\n&\\]+)", runtime)
+    assert match, "the runtime stage installs its tools with one apt-get line"
+    return set(match.group(1).split())
+
+
+def test_the_image_installs_only_tools_the_bot_runs() -> None:
+    # aria2 drove no download path (torrents are libtorrent); RAR needs unar (7-Zip on Debian
+    # cannot read it); every package here is one the code calls.
+    assert runtime_packages() == {"7zip", "unar", "zstd", "ffmpeg", "rclone", "ca-certificates"}
+    assert "aria2" not in DOCKERFILE.lower()
+
+
+def test_the_image_runs_a_current_python_the_readme_range_allows() -> None:
+    images = re.findall(r"^FROM python:(\d+)\.(\d+)\.(\d+)-slim-\w+ AS", DOCKERFILE, re.M)
+    assert len(images) == 2 and images[0] == images[1], "both stages on one Python"
+    major, minor, _patch = map(int, images[0])
+    assert (major, minor) in {(3, 12), (3, 13)}, "3.11.7 lacked the tarfile CVE fixes"
+    assert re.search(r"^LABEL org\.opencontainers\.image\.title=", DOCKERFILE, re.M)
+    # The README states the range that installs; setup.py says the same to pip.
+    assert "Python 3.11\u20133.13" in README  # an en dash, as the README writes ranges
+    assert 'python_requires=">=3.11,<3.14"' in SETUP
+
+
+def test_the_build_needs_are_declared_in_pyproject_not_setup_requires() -> None:
+    # setup_requires made setuptools print a 12-line deprecation on every build_ext (3.12/3.13).
+    assert "setup_requires" not in SETUP
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    build = re.search(r"^\[build-system\]\nrequires = \[(.*?)\]", pyproject, re.M)
+    assert build and "setuptools" in build.group(1) and "cffi" in build.group(1)
+
+
+def test_the_build_context_and_git_leave_out_venvs_and_secrets() -> None:
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    for pattern in (".git", ".venv", "config.env", ".env", "telebot.db*", "**/*.so", "tests"):
+        assert pattern in ignored, pattern
+    gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert {".venv/", ".ci/venv/", ".env"} <= set(gitignore)
+
+
+def test_compose_starts_without_a_dot_env() -> None:
+    # Compose checks ${VAR:?} in the whole file before profiles (docker/compose#11977): one in
+    # the local-api service stopped `docker compose up` of the bot alone.
+    assert not re.search(r"\$\{[A-Z_]+:?\?", COMPOSE_TEXT)
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert "TELEGRAM_API_ID=" in example and "TELEGRAM_API_HASH=" in example
+    assert "cp .env.example .env" in README and "cp .env.example .env" in COMPOSE_TEXT
+    compose = yaml.safe_load(COMPOSE_TEXT)
+    env = compose["services"]["telegram-bot-api"]["environment"]
+    assert env["TELEGRAM_API_ID"] == "${TELEGRAM_API_ID:-}"
+
+
+def test_docker_docs_explain_the_uid_and_env_file_quotes() -> None:
+    assert "chown -R 10001:10001" in DOCKERFILE and "chown -R 10001:10001" in README
+    assert "chown -R 10001:10001" in COMPOSE_TEXT
+    assert "--env-file" in DOCKERFILE and "quotes" in DOCKERFILE
+
+
+def test_ci_uses_a_venv_of_its_own_and_asks_before_apt() -> None:
+    lines = CI.splitlines()
+    assert any(re.search(r'"\$PYTHON" -m venv "\$VENV"', line) for line in lines)
+    assert '. "$VENV/bin/activate"' in lines
+    # apt-get only after checking it may: root, or sudo that needs no password.
+    check = CI.index('"$(id -u)" -eq 0')
+    assert all(CI.index(m.group(0)) > check for m in re.finditer(r"apt-get (update|install)", CI))
+    # requirements-dev.txt installed once: the first install is guarded by a stamp, the README's
+    # command (last) then finds everything in place.
+    installs = [line for line in lines if "pip install" in line]
+    assert len(installs) == 2 and "-r requirements-dev.txt" in installs[0]
+    assert CI.index("$stamp") < CI.index(installs[0])
+    tools = re.search(r"<<'TOOLS'\n(.*?)\nTOOLS", CI, re.S)
+    assert tools and "unar unar" in tools.group(1).splitlines()
+    assert "aria2" not in tools.group(1)
+
+
+def test_the_readme_names_the_rar_tool_and_the_javascript_runtime() -> None:
+    apt = re.search(r"`apt install ([^`]+)`", README)
+    assert apt and "unar" in apt.group(1).split()
+    assert "deno" in README and "yt-dlp-ejs" in README

@@ -14,10 +14,12 @@ from __future__ import annotations
 import functools
 import html
 import importlib.metadata
+import os
 import platform
 import re
 import shutil
 import subprocess
+import sysconfig
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +41,14 @@ PROBE_TIMEOUT = 5.0  # seconds a tool gets to print its version
 
 # (label, candidate executables, argument that prints the version). 7-Zip ships
 # as 7z (p7zip), 7zz (upstream) or 7za; without arguments it prints its banner.
+# unar extracts RAR; deno is the JavaScript runtime yt-dlp needs for YouTube's formats.
 TOOLS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("aria2c", ("aria2c",), ("--version",)),
     ("rclone", ("rclone",), ("version",)),
     ("7z", ("7z", "7zz", "7za"), ()),
+    ("unar", ("unar",), ("-v",)),
     ("ffmpeg", ("ffmpeg",), ("-version",)),
     ("yt-dlp", ("yt-dlp",), ("--version",)),
+    ("deno", ("deno",), ("--version",)),
 )
 _VERSION = re.compile(r"\d+(?:\.\d+)+")
 
@@ -214,7 +218,20 @@ def tool_versions() -> dict[str, str | None]:
     A tool that is not on PATH maps to None; one that is present but does not
     say its version maps to "unknown". Probed once per process (cached).
     """
-    return probe_versions(TOOLS)
+    versions = probe_versions(TOOLS, which=scripts_first)
+    versions["yt-dlp-ejs"] = _dist_version("yt-dlp-ejs")
+    return versions
+
+
+def scripts_first(name: str) -> str | None:
+    """``name`` in this Python's scripts folder (a venv's ``bin``, where pip put ``deno`` and
+    ``yt-dlp``), else on PATH. yt-dlp looks for its JavaScript runtime in this order too
+    (``yt_dlp.utils._jsruntime._find_exe``), so /stats shows the deno it really runs, also
+    when the venv is not activated."""
+    candidate = os.path.join(sysconfig.get_path("scripts"), name)
+    if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+        return candidate
+    return shutil.which(name)
 
 
 def probe_versions(

@@ -8,8 +8,9 @@ Recognised by name (a download's name is all a stage sees before it opens a file
   ``.tar.zst``/``.tzst`` through the ``zstd`` binary;
 * 7-Zip: ``.zip``, ``.7z``, ``.rar``, and single compressed files ``.gz``, ``.bz2``, ``.xz``;
 * multi-volume sets, opened by their first volume (7-Zip reads the rest itself): ``x.001``
-  (``x.7z.001``, ``x.zip.001``, plain splits), ``x.part1.rar`` (any zero padding), and
-  ``x.zip`` with ``x.z01``, ``x.z02`` beside it. Later volumes are "members" of the set.
+  (``x.7z.001``, ``x.zip.001``, plain splits), ``x.part1.rar`` (any zero padding), ``x.zip``
+  with ``x.z01``, ``x.z02`` beside it, and old-style RAR sets, ``x.rar`` with ``x.r00``,
+  ``x.r01`` beside it. Later volumes are "members" of the set.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ SEVENZIP_SUFFIXES = (".zip", ".7z", ".rar", ".gz", ".bz2", ".xz")
 _SPLIT = re.compile(r"^(?P<base>.+)\.(?P<num>\d{3})$")  # x.001, x.7z.002
 _RAR_PART = re.compile(r"^(?P<base>.+)\.part(?P<num>\d+)\.rar$", re.I)  # x.part01.rar
 _ZIP_PART = re.compile(r"^(?P<base>.+)\.z(?P<num>\d{2,})$", re.I)  # x.z01 beside x.zip
+_RAR_OLD = re.compile(r"^(?P<base>.+)\.r(?P<num>\d{2,})$", re.I)  # x.r00 beside x.rar
 
 
 class Kind(enum.Enum):
@@ -58,11 +60,11 @@ def role_of(name: str, siblings: Iterable[str] = ()) -> Role:
     rar = _RAR_PART.match(name)
     if rar:
         return Role.FIRST if int(rar["num"]) == 1 else Role.MEMBER
-    if _ZIP_PART.match(name):
-        zip_name = _ZIP_PART.sub(r"\g<base>.zip", name).lower()
-        if zip_name in {s.lower() for s in siblings}:
-            return Role.MEMBER
-        return Role.PLAIN
+    for part, suffix in ((_ZIP_PART, ".zip"), (_RAR_OLD, ".rar")):
+        match = part.match(name)
+        if match:
+            first = (match["base"] + suffix).lower()
+            return Role.MEMBER if first in {s.lower() for s in siblings} else Role.PLAIN
     if lower.endswith(TAR_SUFFIXES + ZSTD_TAR_SUFFIXES + SEVENZIP_SUFFIXES):
         return Role.FIRST
     return Role.PLAIN
@@ -79,9 +81,10 @@ def volumes_of(first: str, siblings: Iterable[str]) -> list[str]:
     if rar:
         base = rar["base"]
         return [n for n in names if (m := _RAR_PART.match(n)) and m["base"] == base]
-    if first.lower().endswith(".zip"):
-        base = first[: -len(".zip")]
-        return [first] + [n for n in names if (m := _ZIP_PART.match(n)) and m["base"] == base]
+    for part, suffix in ((_ZIP_PART, ".zip"), (_RAR_OLD, ".rar")):
+        if first.lower().endswith(suffix):
+            base = first[: -len(suffix)]
+            return [first] + [n for n in names if (m := part.match(n)) and m["base"] == base]
     return [first]
 
 

@@ -6,12 +6,13 @@
 * Archives found inside what was extracted are extracted once more, in place of themselves, and
   no further (a nested one that fails is kept as it is, with a note).
 * A result with no archive passes through with the note "nothing to extract".
-* zip/7z/rar/gz/bz2/xz and volume sets go through 7-Zip (:mod:`telebot.processing.sevenzip`:
+* zip/7z/gz/bz2/xz and volume sets go through 7-Zip (:mod:`telebot.processing.sevenzip`:
   password on stdin, never on a command line; its listing streamed and stopped at
-  ``EXTRACT_MAX_FILES``); tar (and ``.tar.zst`` through ``zstd -dc``: Python 3.11 has no zstd,
-  7-Zip would give a ``.tar`` to extract a second time) through the boxed child of
-  :mod:`telebot.processing.tarbox`, never in the bot's process. Every tool runs in a box
-  (:func:`telebot.sandbox.for_stage`): it reads the archive and writes the stage's folder.
+  ``EXTRACT_MAX_FILES``); RAR through unar (:mod:`telebot.processing.unar`); tar (and
+  ``.tar.zst`` through ``zstd -dc``: Python 3.11 has no zstd, 7-Zip would give a ``.tar`` to
+  extract a second time) through the boxed child of :mod:`telebot.processing.tarbox`, never in
+  the bot's process. Every tool runs in a box (:func:`telebot.sandbox.for_stage`): it reads the
+  archive and writes the stage's folder.
 * What may come out of an archive and how much: :mod:`telebot.processing.archivecheck`. On any
   failure, limit or cancel the stage raises and the manager removes its folder: nothing
   half-extracted is delivered.
@@ -32,7 +33,7 @@ from telebot import sandbox
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.fileio import copy_file
-from telebot.processing import archivecheck, sevenzip, tarbox
+from telebot.processing import archivecheck, sevenzip, tarbox, unar
 from telebot.processing.archivecheck import Budget, LimitExceeded, Limits, OutputWatch
 from telebot.processing.archives import Kind, Role, kind_of, role_of, stem_of, volumes_of
 
@@ -153,7 +154,11 @@ class _Run:
     def _extract(self, archive: Path, dest: Path, size: int) -> None:
         kind = kind_of(archive.name)
         try:
-            if kind is Kind.SEVENZIP:
+            if unar.handles(archive.name):  # 7-Zip on Debian cannot read RAR: unar.py says why
+                self.notes.extend(unar.extract(
+                    archive, dest, budget=self.budget, password=self.password,
+                    cancel=self.task.cancel_event, on_percent=self._percent_of(size)))
+            elif kind is Kind.SEVENZIP:
                 self._with_7zip(archive, dest, size)
             else:
                 self._with_tar(archive, dest, size, kind)
@@ -192,10 +197,14 @@ class _Run:
         self.budget.charge(used, entries_on_disk)
         self.budget.check(0, 0)  # what it wrote after the watch's last look
 
-    def _run_watched(self, args: list[str], dest: Path, size: int, box: sandbox.Box) -> None:
+    def _percent_of(self, size: int) -> Callable[[int], None]:
         def on_percent(percent: int) -> None:
             self.task.progress(self._done + size * percent // 100, self._total)
 
+        return on_percent
+
+    def _run_watched(self, args: list[str], dest: Path, size: int, box: sandbox.Box) -> None:
+        on_percent = self._percent_of(size)
         with OutputWatch(dest, self.budget, self.task.cancel_event) as watch:
             try:
                 sevenzip.run(args, password=self.password, cancel=watch.stop,

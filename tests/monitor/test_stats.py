@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import html.parser
+import re
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -217,6 +219,20 @@ def test_probe_versions_with_fake_tools(tmp_path: Path):
 def test_tool_versions_is_cached():
     first = tool_versions()
     assert tool_versions() is first
-    assert set(first) >= {"python", "python-telegram-bot", "aria2c", "rclone", "7z", "ffmpeg",
-                          "yt-dlp"}  # fmt: skip
+    assert set(first) >= {"python", "python-telegram-bot", "rclone", "7z", "unar", "ffmpeg",
+                          "yt-dlp", "deno", "yt-dlp-ejs"}  # fmt: skip
+    assert "aria2c" not in first, "aria2 drives no download: /stats does not list it"
     assert first["python-telegram-bot"] is not None
+
+
+def test_tool_versions_show_the_javascript_runtime_yt_dlp_runs_and_unar() -> None:
+    from yt_dlp import YoutubeDL
+
+    with YoutubeDL({"quiet": True}) as ydl:
+        deno = ydl._js_runtimes["deno"].info  # the lookup yt-dlp itself makes
+    assert deno is not None and deno.supported, "yt-dlp finds no usable deno"
+    versions = tool_versions()
+    assert versions["deno"] == deno.version
+    assert versions["yt-dlp-ejs"] is not None
+    if shutil.which("unar"):
+        assert re.fullmatch(r"\d+\.\d+(\.\d+)?", versions["unar"] or "")

@@ -128,7 +128,7 @@ def test_kill_during_compression_reruns_the_stage_after_restart(
     since = bot_api.mark()
     bot_api.push_message(f"/mirror {origin.url}/big.log -z", chat_id=OWNER, user_id=OWNER)
     polling.wait_until(
-        lambda: any(bot.download_dir.glob("*/.stage-0-compress/big.log.zip")), 60,
+        lambda: any(bot.download_dir.glob("*/.stage-0-compress/big.log.zip")), 120,
         "7-Zip started writing the archive",
     )
     bot.kill9()

@@ -2,7 +2,7 @@
 
 A destination is ``remote:path`` where ``remote`` is a section of the file ``RCLONE_CONFIG``
 names. Everything else is refused, because rclone would happily write to the bot's own disk
-(ENGINE-NOTES §5: a bare path or ``:local:`` as destination writes locally):
+(docs/ENGINES.md, rclone: a bare path or ``:local:`` as destination writes locally):
 
 - a bare path (no ``remote:``), a ``:backend:`` connection string, a name with ``,`` (rclone
   reads ``remote,param=value:`` as a per-call override of the remote's settings, e.g. its URL);

@@ -42,7 +42,7 @@ from telebot.monitor.chart import render_chart  # noqa: E402
 from telebot.monitor.perf import PerfRegistry, monitor_performance, timed  # noqa: E402
 from telebot.monitor.sampler import Sample, Sampler  # noqa: E402
 
-DEFAULT_INTERVAL = 5.0  # SAMPLER_INTERVAL default (DESIGN.md §3)
+DEFAULT_INTERVAL = 5.0  # SAMPLER_INTERVAL default (docs/ARCHITECTURE.md §4)
 
 
 def cpu_seconds() -> float:

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = _process_start_time()
     # PTB 22 returns durations (RetryAfter.retry_after, ...) as timedelta only with this set;
-    # without it they are deprecated ints with a warning per use (TELEGRAM-NOTES §1.4).
+    # without it they are deprecated ints with a warning per use (docs/TELEGRAM.md, errors).
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     from telebot import folders
     from telebot.config import load_config

@@ -1,4 +1,4 @@
-"""Typed, validated configuration (DESIGN.md §3).
+"""Typed, validated configuration (docs/ARCHITECTURE.md §4).
 
 Values come from the environment, then from an optional ``config.env`` (``KEY=value`` lines) in
 the working directory; the environment wins. Quotes around a value and a trailing ``# comment``
@@ -27,7 +27,8 @@ T = TypeVar("T")
 
 CONFIG_FILE = "config.env"
 
-# Bot API upload ceilings (TELEGRAM-NOTES §2): 50 MB through the cloud, 2000 MB with a local server.
+# Bot API upload ceilings (docs/TELEGRAM.md, limits): 50 MB through the cloud, 2000 MB with a local
+# server.
 CLOUD_UPLOAD_LIMIT = 50_000_000
 LOCAL_UPLOAD_LIMIT = 2_000_000_000
 
@@ -367,7 +368,7 @@ def _within(inner: Path, outer: Path) -> bool:
 def check_folders(config: Config, cwd: Path | None = None) -> None:
     """Refuse folder layouts where one part of the bot could delete or mistake another's files.
 
-    The rule (DESIGN.md §3), on paths resolved through symlinks:
+    The rule (docs/ARCHITECTURE.md §4), on paths resolved through symlinks:
 
     * ``DOWNLOAD_DIR`` and ``MIRROR_DIR`` may not be equal, nor either inside the other: task
       folders are created and removed in ``DOWNLOAD_DIR``, results live in ``MIRROR_DIR``.

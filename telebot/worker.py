@@ -118,7 +118,7 @@ def queues_of(config: Config, flag: str | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("PTB_TIMEDELTA", "1")  # as python -m telebot (TELEGRAM-NOTES §1.4)
+    os.environ.setdefault("PTB_TIMEDELTA", "1")  # as python -m telebot (docs/TELEGRAM.md, errors)
     from telebot import folders
     from telebot.config import load_config
     from telebot.errors import ConfigError

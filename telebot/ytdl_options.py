@@ -4,7 +4,7 @@ Options arrive as JSON text and are parsed with :func:`json.loads` only (never `
 key must be on :data:`ALLOWED` with a value of the listed type; everything else is refused with
 the option named. :data:`REFUSED` lists, with the reason shown to the user, the options that run
 commands, write outside the task's folder, read local files or change where requests go
-(``YoutubeDL.py`` docstring and ``options.py`` help of yt-dlp 2026.10; ENGINE-NOTES.md §2).
+(``YoutubeDL.py`` docstring and ``options.py`` help of yt-dlp 2026.10; docs/ENGINES.md, yt-dlp).
 Anything not on ``ALLOWED`` is refused too, so a new yt-dlp option is closed until reviewed.
 
 Three keys are ours, not yt-dlp's: ``embed_subs``, ``embed_thumbnail`` and ``embed_metadata``

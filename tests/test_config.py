@@ -175,7 +175,7 @@ def test_ytdl_options_use_the_opt_allow_list(tmp_path: Path) -> None:
 
 def test_host_limits_defaults_and_values(tmp_path: Path) -> None:
     cfg = load_config(base_env(), cwd=tmp_path)
-    assert cfg.storage_threshold == 2_000_000_000  # DESIGN.md §3: 2gb
+    assert cfg.storage_threshold == 2_000_000_000  # the documented default: 2gb
     assert cfg.user_tasks_limit == 0 and cfg.stop_duplicate is False
     assert (cfg.direct_limit, cfg.torrent_limit, cfg.ytdl_limit, cfg.leech_limit) == (None,) * 4
     cfg = load_config(

@@ -1,4 +1,4 @@
-"""STORAGE_THRESHOLD: keep a minimum of free space on the download disk (DESIGN.md §3).
+"""STORAGE_THRESHOLD: keep a minimum of free space on the download disk (docs/ARCHITECTURE.md §4).
 
 One :class:`DiskGuard` per bot watches the file system of ``DOWNLOAD_DIR``. Whoever is about
 to put bytes there consults it:

@@ -228,17 +228,13 @@ class Limits:
             return  # leech results go to a chat: there is nothing there to compare with
         if reshapes_result(spec):
             return  # the download is not what will be delivered: before_delivery compares
-        try:
-            where = self._duplicates(spec, task.name, total)
-        except Exception:  # a failed look-up must not cost the download
-            log.warning("duplicate check failed for task %s", task.gid, exc_info=True)
-            return
+        finder = self._duplicates
+        where = _look_up(task, lambda: finder(spec, task.name, total))
         if where is not None:
             raise Refused(
                 f"not downloaded again: {task.name} ({format_size(total)}) is already at "
                 f"{where} (STOP_DUPLICATE)"
             )
-
 
     def before_delivery(self, task: Task, result: Path) -> None:
         """``STOP_DUPLICATE`` for a result the stages reshaped (:func:`reshapes_result`):
@@ -249,12 +245,17 @@ class Limits:
             return
         if not reshapes_result(spec):
             return  # compared before downloading (on_total)
-        try:
-            where = finder(spec, result)
-        except Exception:  # a failed look-up must not cost the delivery
-            log.warning("duplicate check failed for task %s", task.gid, exc_info=True)
-            return
+        where = _look_up(task, lambda: finder(spec, result))
         if where is not None:
             raise Refused(
                 f"not delivered again: the result is already at {where} (STOP_DUPLICATE)"
             )
+
+
+def _look_up(task: Task, find: Callable[[], str | None]) -> str | None:
+    """A duplicate look-up (maybe an rclone call): one that fails must not cost the task."""
+    try:
+        return find()
+    except Exception:
+        log.warning("duplicate check failed for task %s", task.gid, exc_info=True)
+        return None

@@ -1,6 +1,7 @@
 """TaskManager: queues, the worker pool, cancel, cleanup and the restart journal.
 
-Concurrency limits (DESIGN.md §3): at most ``QUEUE_ALL`` tasks run at once; inside a running task
+Concurrency limits (docs/ARCHITECTURE.md §4): at most ``QUEUE_ALL`` tasks run at once; inside a
+running task
 the download stage waits for one of ``QUEUE_DOWNLOAD`` slots and the upload stage for one of
 ``QUEUE_UPLOAD`` (0 = unlimited). Every queue is FIFO and tells each waiter its place.
 Waiting tasks hold no thread: only dispatched tasks occupy a pool worker, so 10,000 queued tasks

@@ -20,7 +20,8 @@ of the folder. A reader therefore sees the old state or the new one, never a mix
 power loss. It replaces the two marker files of earlier versions (``.fetched``, ``.delivered``),
 which are still read when the state file does not say.
 
-**Durability by boot id, not payload fsync** (DESIGN.md 1b). The *state* is durable; the payload
+**Durability by boot id, not payload fsync** (docs/ARCHITECTURE.md §2). The *state* is durable; the
+payload
 it points at (the fetched file, a stage's result, a result being placed) is not flushed by
 default, because flushing 512 MiB before the next step costs seconds and CPU that download
 tools (curl, aria2c) never pay. Instead a record about unflushed payload carries ``boot``, this

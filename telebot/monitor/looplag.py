@@ -1,6 +1,7 @@
 """How late the event loop runs its callbacks: the loop-lag probe.
 
-Handlers must never block the loop (DESIGN.md §1). This measures whether they do: a callback
+Handlers must never block the loop (docs/ARCHITECTURE.md §1). This measures whether they do: a
+callback
 re-arms itself every ``interval`` seconds with ``loop.call_later`` and records how much later
 than planned it actually ran. On an idle, healthy loop the lag is a millisecond or two; a
 handler that blocks the loop for two seconds shows up as a lag of about two seconds.

@@ -31,7 +31,7 @@ from telebot.units import format_bytes, format_duration, format_seconds
 
 __all__ = ["MESSAGE_LIMIT", "StatsInput", "render_stats", "tool_versions"]
 
-MESSAGE_LIMIT = 4096  # Bot API sendMessage text limit (TELEGRAM-NOTES.md §2)
+MESSAGE_LIMIT = 4096  # Bot API sendMessage text limit (docs/TELEGRAM.md, limits)
 NAME_LIMIT = 40  # characters of one function/host/state name shown
 LIST_LIMIT = 8  # entries shown per list before "... and N more"
 # Characters per list line: 4 list lines + 6 slowest lines + ~10 fixed lines stay

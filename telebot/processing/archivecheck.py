@@ -61,7 +61,7 @@ class Limits:
     max_ratio: float = 100.0  # EXTRACT_MAX_RATIO: output at most this x the archives' size...
     ratio_floor: int = 1 << 30  # ...once it passes EXTRACT_RATIO_FLOOR bytes
     max_files: int = 100_000  # EXTRACT_MAX_FILES
-    min_free: int = 2_000_000_000  # bytes left free on the disk (DESIGN.md: STORAGE_THRESHOLD)
+    min_free: int = 2_000_000_000  # bytes left free on the disk (STORAGE_THRESHOLD)
     max_output: int | None = None  # MAX_DOWNLOAD_SIZE: the output is a download too
 
 

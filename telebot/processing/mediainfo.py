@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 HEAD_BYTES = 5_000_000  # the "first few megabytes": headers, and the index of faststart MP4s
 TAIL_BYTES = 1_000_000  # where a non-faststart MP4 keeps its index
 PROBE_TIMEOUT = 60.0
-MESSAGE_LIMIT = 4096  # Bot API sendMessage limit (TELEGRAM-NOTES §2)
+MESSAGE_LIMIT = 4096  # Bot API sendMessage limit (docs/TELEGRAM.md, limits)
 MAX_STREAMS = 30  # a file with more streams gets "… and N more"
 
 # (start, length) -> (bytes, total size if the server said)

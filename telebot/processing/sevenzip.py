@@ -1,7 +1,7 @@
 """7-Zip, the one archiver binary of the bot: found by either name, run with argument lists,
 passwords on its standard input.
 
-Facts this relies on (checked with 7-Zip 26.02, ENGINE-NOTES.md §3):
+Facts this relies on (checked with 7-Zip 26.02, docs/ENGINES.md, 7-Zip):
 
 * Debian's ``7zip`` package installs ``7zz``; ``p7zip-full`` and upstream builds call it ``7z``.
   Both behave the same, so either name will do.

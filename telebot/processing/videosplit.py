@@ -5,7 +5,7 @@ play part by part in the chat. So a video larger than the part size is cut at ke
 part a complete file of the same container, named ``name.part1.mp4``, ``name.part2.mp4``, … (the
 extension stays, so Telegram treats each as a video).
 
-How the cuts are chosen (ENGINE-NOTES §4 and pitfall 8: ffmpeg's ``-fs`` overshoots the limit,
+How the cuts are chosen (docs/ENGINES.md, ffmpeg: ffmpeg's ``-fs`` overshoots the limit,
 and ``-ss`` with stream copy starts at the keyframe before, so naive loops overlap):
 
 1. :func:`probe_gops`: ffprobe lists every packet (stream, times, size, keyframe flag); the
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 SPLITTABLE = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 # mp4/mov: moov atom first, so Telegram can play a part while it downloads.
 _FASTSTART = frozenset({".mp4", ".m4v", ".mov"})
-# ENGINE-NOTES §4: cuts planned at ≤95% of the target gave parts under it (mp4 overhead).
+# docs/ENGINES.md, ffmpeg: cuts planned at ≤95% of the target gave parts under it (mp4 overhead).
 SAFETY = 0.95
 # After an overshoot the new budget is scaled by limit/actual and then by this, so the retry
 # is strictly smaller and the part does not land right on the limit again.

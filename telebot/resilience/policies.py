@@ -3,7 +3,7 @@
 The danger of retrying is doing a thing twice. A read or an idempotent edit
 can be repeated freely; an upload cannot: after ``TimedOut`` the Bot API may
 well have received the file and posted it, and sending again posts it twice
-(TELEGRAM-NOTES §1.4, DESIGN §1). The decision per Bot API method:
+(docs/TELEGRAM.md, errors; docs/ARCHITECTURE.md §1). The decision per Bot API method:
 
 =====================================  ============================================
 methods                                retried on

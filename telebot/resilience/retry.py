@@ -116,7 +116,7 @@ def _ptb_is_transient(exc: BaseException) -> bool | None:
     if ptb is None or not isinstance(exc, ptb.TelegramError):
         return None
     # BadRequest subclasses NetworkError, so it must be ruled out first
-    # (TELEGRAM-NOTES §1.4: "message is not modified" must not be retried).
+    # (docs/TELEGRAM.md, errors: "message is not modified" must not be retried).
     if isinstance(exc, ptb.BadRequest | ptb.Forbidden | ptb.InvalidToken):
         return False
     return isinstance(exc, ptb.RetryAfter | ptb.TimedOut | ptb.NetworkError)

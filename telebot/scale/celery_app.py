@@ -1,4 +1,4 @@
-"""The Celery application both sides build from the same config (ENGINE-NOTES §6).
+"""The Celery application both sides build from the same config (docs/ENGINES.md, Celery).
 
 Crash safety comes from the settings, not from code:
 
@@ -44,7 +44,8 @@ def _settings(config: Config) -> dict[str, Any]:
         "accept_content": ["json"],
         "broker_connection_retry_on_startup": True,
         # Keep running tasks when the broker connection drops: their messages stay unacked and
-        # the per-gid lock keeps any redelivered copy from running beside them (ENGINE-NOTES §6:
+        # the per-gid lock keeps any redelivered copy from running beside them (docs/ENGINES.md,
+        # Celery:
         # cancelling them on the threads pool does not work anyway).
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_transport_options": {

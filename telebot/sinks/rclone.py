@@ -2,7 +2,8 @@
 
 Why one ``rclone copyto``/``copy`` per task rather than ``rclone rcd`` with async jobs: a child
 per task is stopped in well under a second by signalling its process group (``job/stop`` took
-about 1.2 s, ENGINE-NOTES §5), it needs no listening daemon with an rc password (``options/get``
+about 1.2 s, docs/ENGINES.md, rclone), it needs no listening daemon with an rc password
+(``options/get``
 shows that password in clear and ``core/command`` runs any rclone command), and a crash of one
 transfer cannot take the others with it. Its cost is one process start (tens of ms) per task.
 

@@ -2,7 +2,7 @@
 
 A destination is ``remote:path`` where ``remote`` is a section of the file ``RCLONE_CONFIG``
 names. Everything else is refused, because rclone would happily write to the bot's own disk
-(ENGINE-NOTES §5: a bare path or ``:local:`` as destination writes locally):
+(docs/ENGINES.md, rclone: a bare path or ``:local:`` as destination writes locally):
 
 - a bare path (no ``remote:``), a ``:backend:`` connection string, a name with ``,`` (rclone
   reads ``remote,param=value:`` as a per-call override of the remote's settings, e.g. its URL);
@@ -175,12 +175,7 @@ class Remotes:
         kind = values.get("type", "").strip()
         if kind in ABSOLUTE_TYPES or depth > MAX_DEPTH:
             return True
-        targets: list[str] = []
-        if kind in WRAPPER_TYPES:
-            targets = [values.get("remote", "")]
-        elif kind in UPSTREAM_TYPES:
-            targets = _upstreams(kind, values.get("upstreams", ""))
-        for text in targets:
+        for text in _stored_on(kind, values):
             target = _target_of(text)
             if target is None or self._reaches_absolute(target.remote, depth + 1):
                 return True
@@ -219,12 +214,7 @@ class Remotes:
         for name, values in self._sections.items():
             found.append((name, self.resolve(Destination(name, ""))))
             kind = values.get("type", "").strip()
-            targets: list[str] = []
-            if kind in WRAPPER_TYPES:
-                targets = [values.get("remote", "")]
-            elif kind in UPSTREAM_TYPES:
-                targets = _upstreams(kind, values.get("upstreams", ""))
-            for text in targets:
+            for text in _stored_on(kind, values):
                 target = _target_of(text)
                 if target is not None:
                     found.append((name, self.resolve(target)))
@@ -324,6 +314,15 @@ def _within(inner: Destination, outer: Destination) -> bool:
     if outer.segments and inner.absolute != outer.absolute:
         return False  # "sf:/srv" and "sf:srv" are different folders on sftp
     return inner.segments[: len(outer.segments)] == outer.segments
+
+
+def _stored_on(kind: str, values: dict[str, str]) -> list[str]:
+    """The remotes (as written) a wrapper or union of ``kind`` keeps its data on."""
+    if kind in WRAPPER_TYPES:
+        return [values.get("remote", "")]
+    if kind in UPSTREAM_TYPES:
+        return _upstreams(kind, values.get("upstreams", ""))
+    return []
 
 
 def _upstreams(kind: str, text: str) -> list[str]:

@@ -58,7 +58,7 @@ from telebot.usersettings import caption_for
 
 log = logging.getLogger(__name__)
 
-CAPTION_LIMIT = 1024  # Bot API caption limit (TELEGRAM-NOTES §2)
+CAPTION_LIMIT = 1024  # Bot API caption limit (docs/TELEGRAM.md, limits)
 PHOTO_LIMIT = 10_000_000  # sendPhoto accepts at most 10 MB
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".webm", ".m4v", ".avi"})
 AUDIO_EXTENSIONS = frozenset({".mp3", ".m4a", ".flac", ".ogg", ".opus", ".wav", ".aac"})

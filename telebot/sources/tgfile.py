@@ -1,6 +1,7 @@
 """Telegram files as sources: /mirror or /leech as a reply to a document, video or audio.
 
-Cloud Bot API: ``getFile`` serves files up to 20 MB only (TELEGRAM-NOTES §2); larger ones get a
+Cloud Bot API: ``getFile`` serves files up to 20 MB only (docs/TELEGRAM.md, limits); larger ones
+get a
 clear explanation instead of a confusing 400. The file is then fetched over HTTP with the resumable
 downloader.
 

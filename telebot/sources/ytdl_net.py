@@ -14,7 +14,7 @@ are (``ALLOW_PRIVATE_LINKS``), and proxies are off (``proxy=""``), because with 
 peer we could check would be the proxy, not the host.
 
 Checked against yt-dlp 2026.10 (``networking/_requests.py``, ``downloader/__init__.py``,
-``downloader/hls.py``'s fallback to ``FFmpegFD``); ENGINE-NOTES.md §2 has the probes.
+``downloader/hls.py``'s fallback to ``FFmpegFD``); docs/ENGINES.md, yt-dlp has the probes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Messenger: the one thread-safe way for worker threads to reach Telegram.
 
-PTB's Bot is async-only and bound to the event loop that polls (TELEGRAM-NOTES §1.2), so a
+PTB's Bot is async-only and bound to the event loop that polls (docs/TELEGRAM.md, worker threads),
+so a
 worker thread hands a coroutine *factory* to that loop with
 ``asyncio.run_coroutine_threadsafe(factory(), loop).result(timeout)``. A factory, not a
 coroutine, because a retry needs a fresh coroutine.

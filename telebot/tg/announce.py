@@ -1,6 +1,6 @@
 """Announcements (acknowledgements, completions) sent without anyone waiting for them.
 
-Telegram lets a bot send about one message a second into one chat (TELEGRAM-NOTES §2; our
+Telegram lets a bot send about one message a second into one chat (docs/TELEGRAM.md, limits; our
 limiter: ``resilience/ratelimit.py``). A worker thread that sends its own completion message
 waits for that slot, so 60 tiny tasks from one chat used to land one a second. Here a worker
 only :meth:`Announcer.post` s its text and goes on; a small pool of sender threads delivers the
@@ -51,7 +51,7 @@ from telebot.telegram.messenger import Messenger
 
 log = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 4096  # sendMessage text limit (TELEGRAM-NOTES §2)
+MESSAGE_LIMIT = 4096  # sendMessage text limit (docs/TELEGRAM.md, limits)
 # How long a chat's first text waits for company: long enough that tasks finishing together
 # (a burst of small ones: tens of ms apart) share a message, short enough that a lone task's
 # completion still reads as immediate.

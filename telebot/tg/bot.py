@@ -503,7 +503,7 @@ async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
 
 
 async def _post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Stop workers while the bot's HTTP client is still open (TELEGRAM-NOTES §1.5).
+    """Stop workers while the bot's HTTP client is still open (docs/TELEGRAM.md, worker threads).
 
     Blocking work runs in a thread: joining workers on the loop thread would deadlock them,
     since their own Bot calls need this loop.

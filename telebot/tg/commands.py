@@ -120,7 +120,7 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
 )
 
-# Flags the parser knows (DESIGN.md §4) whose capability is not in this build yet, by the
+# Flags the parser knows (docs/ARCHITECTURE.md §5) whose capability is not in this build yet, by the
 # TaskArgs attribute that records them: /help leaves them out, and a task using one is refused
 # with "not available yet" instead of the flag being ignored (tg/tasks.py).
 NOT_YET: dict[str, str] = {}

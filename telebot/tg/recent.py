@@ -1,6 +1,6 @@
 """A short memory of the messages the bot has received, for ``-i N`` (multi).
 
-The Bot API cannot fetch an old message by its id (TELEGRAM-NOTES §2): a bot sees a message
+The Bot API cannot fetch an old message by its id (docs/TELEGRAM.md, limits): a bot sees a message
 once, in its update, or never. ``-i 3`` replies to the first of three messages, so the bot keeps
 what it needs of the messages it receives (their link or file, nothing else) and looks the next
 ones up here. The memory is bounded (:data:`PER_CHAT` messages per chat for :data:`MAX_AGE`

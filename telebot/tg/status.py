@@ -25,7 +25,7 @@ from telebot.units import format_bytes, format_duration
 
 log = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 4096  # sendMessage/editMessageText text limit (TELEGRAM-NOTES §2)
+MESSAGE_LIMIT = 4096  # sendMessage/editMessageText text limit (docs/TELEGRAM.md, limits)
 NAME_LIMIT = NAME_SHOWN  # characters of a task name shown (tg/shown.py)
 BAR_CELLS = 12
 CALLBACK_PREFIX = "st"

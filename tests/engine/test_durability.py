@@ -1,4 +1,4 @@
-"""Durability by boot id, not payload fsync (DESIGN.md 1b; engine/taskstate.py).
+"""Durability by boot id, not payload fsync (docs/ARCHITECTURE.md §2; engine/taskstate.py).
 
 Real parts: the HTTP downloader against a loopback origin, the task manager with its journal,
 the local sink. ``os.fsync``/``os.fdatasync`` are wrapped to record which files they flush; a

@@ -1,4 +1,4 @@
-"""Telegram's rules as :mod:`tests.fakes.bot_api` enforces them (TELEGRAM-NOTES.md §1-3).
+"""Telegram's rules as :mod:`tests.fakes.bot_api` enforces them (docs/TELEGRAM.md).
 
 Limits, the ``{"ok": false, ...}`` error shape (:class:`ApiError`), how form values are
 decoded, the HTML and inline-keyboard validation that gives the real server's 400s, small
@@ -32,7 +32,7 @@ __all__ = [
     "visible_text",
 ]
 
-# Limits: core.telegram.org/bots/api and PTB constants.py (TELEGRAM-NOTES §2).
+# Limits: core.telegram.org/bots/api and PTB constants.py (docs/TELEGRAM.md, limits).
 CLOUD_UPLOAD_LIMIT = 50_000_000  # FileSizeLimit.FILESIZE_UPLOAD
 LOCAL_UPLOAD_LIMIT = 2_000_000_000  # FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE
 CLOUD_DOWNLOAD_LIMIT = 20_000_000  # FileSizeLimit.FILESIZE_DOWNLOAD

@@ -1,4 +1,4 @@
-"""A loopback fake of the Telegram Bot API for one bot (DESIGN.md §5, TELEGRAM-NOTES.md §2-3).
+"""A loopback fake of the Telegram Bot API for one bot (docs/ARCHITECTURE.md §6, docs/TELEGRAM.md).
 
 :class:`FakeBotAPI` is a real ``ThreadingHTTPServer`` on 127.0.0.1. Point PTB (or the real
 bot process, via ``BOT_API_URL``) at :attr:`FakeBotAPI.url`; push updates with
@@ -7,7 +7,7 @@ bot process, via ``BOT_API_URL``) at :attr:`FakeBotAPI.url`; push updates with
 :meth:`~FakeBotAPI.fail_next` / :meth:`~FakeBotAPI.stall_next`.
 
 Status codes and JSON follow the real server because PTB picks its exception from the HTTP
-status (TELEGRAM-NOTES §1.4). Uploads are parsed by a streaming multipart parser and
+status (docs/TELEGRAM.md, errors). Uploads are parsed by a streaming multipart parser and
 written to temporary files, so a 120 MB upload costs bounded memory.
 
 Contract details tests rely on:

@@ -85,7 +85,7 @@ def magnet(torrent: bytes, port: int | None = None) -> str:
 
 class Seeder:
     """A seeding session on 127.0.0.1. ``upload_limit`` (bytes/s) throttles it even towards
-    loopback peers, by capping libtorrent's ``local`` peer class (ENGINE-NOTES §1)."""
+    loopback peers, by capping libtorrent's ``local`` peer class (docs/ENGINES.md, libtorrent)."""
 
     def __init__(self, upload_limit: int = 0) -> None:
         self.session = lt.session(

@@ -21,7 +21,7 @@ from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, Ret
 
 from tests.fakes.bot_api import CLOUD_UPLOAD_LIMIT, Call, FakeBotAPI
 
-os.environ.setdefault("PTB_TIMEDELTA", "1")  # TELEGRAM-NOTES §1.4: timedelta retry_after
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # docs/TELEGRAM.md, errors: timedelta retry_after
 T = TypeVar("T")
 
 

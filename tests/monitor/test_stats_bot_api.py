@@ -22,7 +22,7 @@ from telebot.monitor.stats import StatsInput, render_stats
 from tests.fakes.bot_api import FakeBotAPI
 from tests.monitor.test_chart import decode_png
 
-os.environ.setdefault("PTB_TIMEDELTA", "1")  # TELEGRAM-NOTES §1.4
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # docs/TELEGRAM.md, errors
 CHAT = 42
 
 

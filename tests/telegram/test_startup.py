@@ -99,6 +99,7 @@ def test_stop_abandons_the_wait_and_the_attempt() -> None:
 
 
 def test_flood_wait_at_start_waits_as_long_as_told(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # as python -m telebot sets it (TELEGRAM-NOTES §1.4)
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # as python -m telebot sets it (docs/TELEGRAM.md,
+    # errors)
     connected, slept = run(Flaky(RetryAfter(dt.timedelta(seconds=7))))
     assert connected and slept == [7]

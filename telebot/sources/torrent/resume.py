@@ -1,6 +1,7 @@
 """Resume data on disk: written atomically into the task's own folder, read back only from there.
 
-libtorrent's resume data is trusted input (it may set absolute paths and URLs; ENGINE-NOTES §1),
+libtorrent's resume data is trusted input (it may set absolute paths and URLs; docs/ENGINES.md,
+libtorrent),
 so it is only ever read from the file this module wrote in the task folder, and its save path is
 overridden on load.
 """

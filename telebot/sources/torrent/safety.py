@@ -1,6 +1,7 @@
 """Checks a torrent's file list before any of its data is written.
 
-libtorrent sanitises paths itself (``..`` → ``_``, leading ``/`` dropped; ENGINE-NOTES §1
+libtorrent sanitises paths itself (``..`` → ``_``, leading ``/`` dropped; docs/ENGINES.md,
+libtorrent
 [lt-evil]); these checks do not rely on that: every path must stay inside the save folder, and
 the selected size must fit the size limit and the free disk space.
 """

@@ -73,7 +73,8 @@ class TorrentSession:
             if self._closed:
                 raise TelebotError("the bot is shutting down; try again in a moment")
             if self._session is None:
-                # The binding takes a plain dict (ENGINE-NOTES §1); its stub only lists classes.
+                # The binding takes a plain dict (docs/ENGINES.md, libtorrent); its stub only lists
+                # classes.
                 session = lt.session(session_params(self.settings))  # type: ignore[call-overload]
                 apply_filters(session, self.settings)
                 self._session = session

@@ -85,10 +85,11 @@ def session_params(settings: TorrentSettings) -> dict[str, Any]:
         "upload_rate_limit": settings.upload_limit,
         "alert_mask": ALERT_MASK,
         # Must stay False: a torrent with unselected files (-s) is "finished" before its last
-        # file, and True drops the peers then (ENGINE-NOTES §1, pitfall 3).
+        # file, and True drops the peers then (docs/ENGINES.md, libtorrent).
         "close_redundant_connections": False,
         # Refuses loopback trackers whose path is not /announce... and local web seeds with a
-        # query (ENGINE-NOTES §1): protection for the host's own services from URLs inside a
+        # query (docs/ENGINES.md, libtorrent): protection for the host's own services from URLs
+        # inside a
         # torrent, which an owner who allows private links has waived (private trackers use
         # paths like /tr/<passkey>).
         "ssrf_mitigation": not local,
@@ -113,8 +114,10 @@ def private_filter() -> lt.ip_filter:
 def apply_filters(session: lt.session, settings: TorrentSettings) -> None:
     """IP filter, and rate caps that also hold for LAN/loopback peers.
 
-    libtorrent puts LAN and loopback peers in its ``local`` peer class, which the global caps
-    do not limit (ENGINE-NOTES §1). When a cap is set, every address is mapped to the global
+    libtorrent puts LAN and loopback peers in its ``local`` peer class, which the global
+    caps
+    do not limit (docs/ENGINES.md, libtorrent). When a cap is set, every address is mapped to the
+    global
     class only, so the cap means what the owner wrote.
     """
     if not settings.allow_private:

@@ -38,7 +38,7 @@ _F = lt.torrent_flags
 # Every torrent starts in upload mode, so nothing is written before the checks and the file
 # choice (TorrentJob.prepare ends it). Not with all priorities 0: such a torrent is "finished",
 # its seeds drop it, and a swarm found only through a tracker never came back after the
-# choice (0 peers for minutes; ENGINE-NOTES §1, "Zero priorities break tracker-fed swarms").
+# choice (0 peers for minutes; docs/ENGINES.md, libtorrent: zero priorities).
 # A second task with the same torrent fails instead of sharing the first one's handle;
 # libtorrent's own queue never pauses a torrent our queues started.
 _SET = _F.upload_mode | _F.duplicate_is_error | _F.apply_ip_filter

@@ -52,7 +52,7 @@ def test_config_reaches_the_session_settings(tmp_path: object) -> None:
     assert params["enable_dht"] is False
     assert params["upload_rate_limit"] == 1_000_000 and params["download_rate_limit"] == 0
     assert params["connections_limit"] == 50
-    assert params["close_redundant_connections"] is False  # ENGINE-NOTES pitfall 3
+    assert params["close_redundant_connections"] is False  # docs/ENGINES.md, libtorrent
     assert not params["enable_lsd"] and not params["enable_upnp"]
 
 

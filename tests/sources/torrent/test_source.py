@@ -209,7 +209,8 @@ def test_kill_then_resume_fetches_only_missing_pieces(tmp_path: Path, leecher: L
 def test_download_cap_holds_for_loopback_peers(
     tmp_path: Path, seeder: Seeder, make_leecher: Callable[..., Leecher]
 ) -> None:
-    """libtorrent exempts LAN/loopback peers from global caps unless told (ENGINE-NOTES §1)."""
+    """libtorrent exempts LAN/loopback peers from global caps unless told (docs/ENGINES.md,
+    libtorrent)."""
     torrent, _ = seeded_pack(tmp_path, seeder)
     leecher = make_leecher(replace(LEECHER, download_limit=400_000))
     started = time.monotonic()

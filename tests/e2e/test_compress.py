@@ -121,15 +121,17 @@ def test_kill_during_compression_reruns_the_stage_after_restart(
     bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
 ) -> None:
     block = log_text(1_000_000)  # > deflate's window: every copy costs full work
-    data = block * 120
+    # Enough work that 7-Zip is still running when it is seen: 120 copies took under a second
+    # on a quiet machine, and the whole task was done before a 50 ms poll caught the archive.
+    data = block * 300
     origin.add("/big.log", data=data)
     home = tmp_path / "bot"
     bot = make_bot(home=home)
     since = bot_api.mark()
     bot_api.push_message(f"/mirror {origin.url}/big.log -z", chat_id=OWNER, user_id=OWNER)
     polling.wait_until(
-        lambda: any(bot.download_dir.glob("*/.stage-0-compress/big.log.zip")), 120,
-        "7-Zip started writing the archive",
+        lambda: any(b"big.log.zip" in line for line in _cmdlines()), 120,
+        "7-Zip started on the archive", poll=0.01,
     )
     bot.kill9()
     # PR_SET_PDEATHSIG: 7-Zip died with the bot, it does not write on into the task folder.

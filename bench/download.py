@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from telebot.resilience import BreakerRegistry, ErrorTracker
-from telebot.sources.http import DEFAULT_SEGMENTS, HttpOptions, HttpSource
+from telebot.sources.http.downloader import DEFAULT_SEGMENTS, HttpOptions, HttpSource
 
 MiB = 1 << 20
 NGINX_CONF = """\

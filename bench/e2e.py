@@ -57,7 +57,7 @@ from pathlib import Path
 import psutil
 
 from bench.download import MiB, make_file, ours_run, start_nginx
-from telebot.sources.http import DEFAULT_SEGMENTS
+from telebot.sources.http.downloader import DEFAULT_SEGMENTS
 from tests.fakes.bot_api import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parents[1]

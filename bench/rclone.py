@@ -35,7 +35,7 @@ from pathlib import Path
 
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.resilience import BreakerRegistry, ErrorTracker
-from telebot.sinks.rclone import RcloneSink
+from telebot.sinks.rclone.sink import RcloneSink
 from tests.fakes.rclone_serve import RcloneServer, write_config
 
 MiB = 1 << 20

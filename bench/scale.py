@@ -82,7 +82,7 @@ def _measure(
         api.push_message(f"/mirror {origin.url}/s{i}.bin", chat_id=OWNER, user_id=OWNER)
 
     def done() -> int:
-        # Completions that end together share one message (tg/announce.py): count the ✅ marks,
+        # Completions that end together share one message (bot/announce.py): count the ✅ marks,
         # outside the status message (it shows a finished task's ✅ for a moment).
         texts = [text_of(c) for c in api.calls_of("sendMessage") if c.index >= since]
         return sum(t.count("✅") for t in texts if not t.startswith("<b>Tasks</b>"))

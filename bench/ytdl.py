@@ -36,7 +36,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
-from telebot.sources.ytdl import BEST, OUTTMPL, YtdlSource
+from telebot.sources.ytdl.source import BEST, OUTTMPL, YtdlSource
 
 BITRATE_MBIT = 40  # MPEG-2 at 40 Mbit/s: 200 MB is 40 s of video
 

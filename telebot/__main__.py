@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"telebot: {exc}", file=sys.stderr)
         return 1
     if app.restart_requested:  # /restart: everything is stopped and closed by now
-        from telebot.tg.restart import reexec
+        from telebot.bot.handlers.restart import reexec
 
         try:
             reexec()  # returns only on failure

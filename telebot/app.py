@@ -27,7 +27,7 @@ from telebot.store import Store
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-    from telebot.tg.bot import BotContext
+    from telebot.bot.application import BotContext
 
 log = logging.getLogger("telebot")
 
@@ -43,7 +43,7 @@ def _open_store(config: Config) -> Store:
 def _import_bot() -> None:
     # The heaviest import of start-up (~0.3 s, mostly telegram.ext and httpx).
     _import_httpcore_without_trio()
-    import telebot.tg.bot  # noqa: F401
+    import telebot.bot.application  # noqa: F401
 
 
 def _import_httpcore_without_trio() -> None:
@@ -107,8 +107,8 @@ class App:
             return store_future.result()
 
     def _context(self, store: Store) -> BotContext:
-        from telebot.tg.auth import Authorizer
-        from telebot.tg.bot import BotContext
+        from telebot.bot.application import BotContext
+        from telebot.intake.auth import Authorizer
 
         ctx = BotContext(
             config=self.config,
@@ -122,7 +122,7 @@ class App:
         return ctx
 
     def _poll(self, ctx: BotContext) -> None:
-        from telebot.tg.bot import build_application
+        from telebot.bot.application import build_application
 
         application = build_application(ctx)
         if threading.current_thread() is not threading.main_thread():
@@ -147,7 +147,7 @@ class App:
         """Initialize the application (getMe) on a fresh loop, retrying an unreachable Bot API
         until SIGINT/SIGTERM. False when stopped first; ConfigError when the token is refused.
         """
-        from telebot.telegram.startup import connect
+        from telebot.botapi.startup import connect
 
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)

@@ -71,9 +71,9 @@ class Config:
     database_path: Path = Path("telebot.db")
     rclone_config: Path | None = None
     default_upload: str = "local"
-    index_url: str = ""  # web prefix for paths on rclone remotes (sinks/rclone.py)
+    index_url: str = ""  # web prefix for paths on rclone remotes (sinks/rclone/sink.py)
     # RCLONE_ALLOWED_ROOTS: "remote:/abs" folders where absolute paths are allowed on remotes
-    # whose "/" is the server's root (sftp, ftp...; sinks/remotes.py); none by default.
+    # whose "/" is the server's root (sftp, ftp...; sinks/rclone/remotes.py); none by default.
     rclone_allowed_roots: tuple[str, ...] = ()
     status_update_interval: float = 10.0
     status_limit: int = 4
@@ -120,7 +120,7 @@ class Config:
     celery_visibility_timeout: float = 43200.0  # > the longest task (telebot/scale/celery_app)
     worker_queues: tuple[str, ...] = ()  # () = every queue this worker can serve
     worker_lock_ttl: float = 30.0  # a dead worker's task may run elsewhere this long after
-    bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (tg/many.py)
+    bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (intake/many.py)
     # DURABLE_WRITES: fsync each result before recording it. Off: the record carries the boot id
     # and is checked after a reboot instead (engine/taskstate.py; README "How it survives").
     durable_writes: bool = False
@@ -537,7 +537,7 @@ def parse_queues(value: str) -> tuple[str, ...]:
 def _ytdl_options(text: str) -> dict[str, Any]:
     """YTDL_OPTIONS: JSON checked against the same allow-list as -opt."""
     from telebot.errors import BadInputError
-    from telebot.ytdl_options import parse_options
+    from telebot.sources.ytdl.options import parse_options
 
     if not text:
         return {}

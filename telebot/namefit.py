@@ -36,8 +36,9 @@ __all__ = [
 MAX_NAME_BYTES = 255
 
 #: The longest suffix telebot appends to a name it was given: ``<name>.part.state.tmp``
-#: (sources/partfile.py). The others are shorter: ``<name>.part`` and ``<name>.part.state``,
-#: `` (9999)`` clash numbers (sinks/local.py), split parts ``<name>.001`` (processing/split.py);
+#: (sources/http/partfile.py). The others are shorter: ``<name>.part`` and ``<name>.part.state``,
+#: `` (9999)`` clash numbers (sinks/local.py), split parts ``<name>.001``
+#: (processing/media/split.py);
 #: temp names (``.tbpart-<pid>-<n>``, ``.telebot-<gid>.partial``) do not contain the name.
 LONGEST_SUFFIX_BYTES = len(".part.state.tmp")
 

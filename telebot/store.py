@@ -51,7 +51,7 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
-    # 2: /bsetting overrides, applied on top of config.env at start (telebot/overrides.py).
+    # 2: /bsetting overrides, applied on top of config.env at start (telebot/settings/overrides.py).
     """
     CREATE TABLE bot_settings (
         name TEXT PRIMARY KEY,
@@ -74,7 +74,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # 4: the outbox: messages a user is owed (a task's ✅ with its links, ❌, 🚫) from the moment
-    # their task's journal row goes until the Bot API accepted them (tg/announce.py). ``text``
+    # their task's journal row goes until the Bot API accepted them (bot/announce.py). ``text``
     # is sealed like the journal's credentials: completion texts carry links.
     """
     CREATE TABLE outbox (

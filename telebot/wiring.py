@@ -13,10 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from telebot import overrides, sandbox
+from telebot import sandbox
+from telebot.bot.announce import Announcer
+from telebot.bot.handlers.cloud import CloudCommands
+from telebot.bot.handlers.mediainfo import MediaInfo
+from telebot.bot.handlers.monitoring import Monitoring
+from telebot.bot.handlers.restart import RestartCommand
+from telebot.bot.handlers.seeding import SeedingControls
+from telebot.bot.handlers.tasks import ChatListener, TaskCommands
+from telebot.bot.menus.bsettings import Applier, BotSettings
+from telebot.bot.menus.files import FileMenu
+from telebot.bot.menus.quality import QualityMenu
+from telebot.bot.menus.usettings import SettingsMenu
+from telebot.bot.recent import RecentMessages
+from telebot.bot.status import Footer, StatusBoard
+from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.diskguard import DiskGuard, statvfs_free
+from telebot.engine.duplicates import DuplicateFinder
 from telebot.engine.groups import check_folder, group_source_factory
 from telebot.engine.limits import Limits as TaskLimits
 from telebot.engine.limits import LimitValues
@@ -29,38 +44,24 @@ from telebot.processing.compress import compress_factory
 from telebot.processing.extract import extract_factory
 from telebot.processing.join import join_factory
 from telebot.processing.rename import rename_stage_factory
-from telebot.sinks.clone import clone_source_factory
-from telebot.sinks.duplicates import DuplicateFinder
+from telebot.settings import overrides
 from telebot.sinks.local import LocalSink
-from telebot.sinks.rclone import RcloneSink
-from telebot.sinks.remotes import looks_remote, remote_names
+from telebot.sinks.rclone.clone import clone_source_factory
+from telebot.sinks.rclone.remotes import looks_remote, remote_names
+from telebot.sinks.rclone.sink import RcloneSink
 from telebot.sinks.telegram import TelegramSink
-from telebot.sources.direct import direct_link_factory
+from telebot.sources.http.source import direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.metainfo import torrent_source_factory
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
-from telebot.sources.ytdl import QualityChooser, ytdl_factory
-from telebot.telegram.messenger import Messenger
-from telebot.tg.announce import Announcer
-from telebot.tg.bsettings import Applier, BotSettings
-from telebot.tg.cloud import CloudCommands
-from telebot.tg.mediainfo import MediaInfo
-from telebot.tg.monitoring import Monitoring
-from telebot.tg.quality import QualityMenu
-from telebot.tg.recent import RecentMessages
-from telebot.tg.restart import RestartCommand
-from telebot.tg.select import FileMenu
-from telebot.tg.status import Footer, StatusBoard
-from telebot.tg.tasks import ChatListener, TaskCommands
-from telebot.tg.torrents import SeedingControls
-from telebot.tg.usettings import SettingsMenu
+from telebot.sources.ytdl.source import QualityChooser, ytdl_factory
 
 if TYPE_CHECKING:
+    from telebot.bot.application import BotContext
     from telebot.store import Store
-    from telebot.tg.bot import BotContext
 
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def live_settings(
     limits: TaskLimits,
     leech_sink: TelegramSink,
 ) -> dict[str, Applier]:
-    """How each /bsetting setting takes effect without a restart (tg/bsettings.py)."""
+    """How each /bsetting setting takes effect without a restart (bot/menus/bsettings.py)."""
 
     def attr(target: object, name: str) -> Applier:
         def apply(value: Any) -> bool:
@@ -347,7 +348,7 @@ def shared_settings(
 def install(ctx: BotContext) -> None:
     """Attach every capability this build has to ``ctx``."""
     base = ctx.config
-    # /bsetting overrides from the database, over config.env (telebot/overrides.py).
+    # /bsetting overrides from the database, over config.env (telebot/settings/overrides.py).
     ctx.config = cfg = overrides.apply(base, ctx.store.bot_settings())
     board = StatusBoard(
         snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),

@@ -28,8 +28,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from telebot.botapi.messenger import Messenger
     from telebot.config import Config
-    from telebot.telegram.messenger import Messenger
 
 log = logging.getLogger("telebot.worker")
 
@@ -57,12 +57,12 @@ class WorkerTelegram:
         from telegram import Bot
         from telegram.request import HTTPXRequest
 
-        from telebot.telegram.messenger import Messenger
+        from telebot.botapi.messenger import Messenger
 
         cfg = self._config
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="telegram-loop", daemon=True).start()
-        # The same timeouts as the bot's application (tg/bot.py build_application).
+        # The same timeouts as the bot's application (bot/application.py build_application).
         request = HTTPXRequest(
             connect_timeout=10, read_timeout=30, write_timeout=60, media_write_timeout=600
         )
@@ -154,15 +154,16 @@ def run_worker(config: Config, queues: list[str], name: str, pool: str = "thread
 def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     from celery import signals
 
-    from telebot import overrides, sandbox, wiring
+    from telebot import sandbox, wiring
     from telebot.engine.diskguard import DiskGuard, statvfs_free
+    from telebot.engine.duplicates import DuplicateFinder
     from telebot.engine.limits import Limits
     from telebot.engine.manager import TaskManager
     from telebot.scale.celery_app import make_app
     from telebot.scale.front import connect
     from telebot.scale.protocol import TASK_NAME
     from telebot.scale.worker_side import WorkerSide
-    from telebot.sinks.duplicates import DuplicateFinder
+    from telebot.settings import overrides
     from telebot.sinks.telegram import TelegramSink
     from telebot.sources.torrent.session import TorrentSession
     from telebot.sources.torrent.settings import TorrentSettings

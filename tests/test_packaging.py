@@ -158,8 +158,8 @@ def test_docker_runtime_keeps_no_wheels_and_no_dev_tools() -> None:
 
 
 def test_readme_documents_every_config_variable_and_command() -> None:
+    from telebot.bot.commands import COMMANDS
     from telebot.config import KNOWN_KEYS
-    from telebot.tg.commands import COMMANDS
 
     for key in KNOWN_KEYS:
         assert f"`{key}`" in README, key

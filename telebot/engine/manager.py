@@ -43,7 +43,7 @@ UNLIMITED_WORKERS = 64
 
 
 class TaskListener(Protocol):
-    """How the engine reports to its user interface (``tg/`` implements it)."""
+    """How the engine reports to its user interface (``bot/`` implements it)."""
 
     def on_submitted(self, task: Task) -> None: ...
     def on_finished(self, task: Task) -> None: ...
@@ -646,7 +646,7 @@ class TaskManager:
             log.exception("listener failed for task %s", task.gid)
         finally:
             # After the listener: it may journal the message the user is owed in the very
-            # transaction that removes this row (tg/announce.py); then this finds nothing.
+            # transaction that removes this row (bot/announce.py); then this finds nothing.
             if not interrupted and self._store is not None:
                 self._store.journal_remove(task.gid)
 

@@ -40,7 +40,7 @@ from telebot.engine.pipeline import Stage, StageFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, ProcessingError, TaskCancelled
 from telebot.processing import sevenzip
-from telebot.processing.split import MAX_PARTS
+from telebot.processing.media.split import MAX_PARTS
 from telebot.processing.storemode import STORE_LEVEL, choose_level
 from telebot.sources.names import MAX_NAME_BYTES, fit_name
 from telebot.units import format_bytes

@@ -30,17 +30,18 @@ from typing import Any
 import redis
 from kombu.exceptions import OperationalError
 
-from telebot import overrides
 from telebot.config import Config
 from telebot.engine.runner import RunnerHost
 from telebot.engine.task import State, Task
 from telebot.scale import protocol as p
 from telebot.scale.celery_app import make_app
 from telebot.secretbox import SecretBox, Unsealable
+from telebot.settings import overrides
 
 log = logging.getLogger(__name__)
 
-#: A /bsetting applier (tg/bsettings.py ``Applier``): takes the value, True when fully applied.
+#: A /bsetting applier (bot/menus/bsettings.py ``Applier``): takes the value, True when fully
+#: applied.
 Applier = Callable[[Any], bool]
 
 # How long the front waits between attempts while Redis is unreachable.
@@ -151,7 +152,7 @@ class CeleryRunner:
     def sharing(
         self, live: Mapping[str, Applier], stored: Callable[[], Mapping[str, str]]
     ) -> dict[str, Applier]:
-        """``live`` (the /bsetting appliers, tg/bsettings.py) with each change also published
+        """``live`` (the /bsetting appliers, bot/menus/bsettings.py) with each change also published
         to the workers: ``stored`` reads the overrides after the change was saved."""
 
         def shared(apply: Applier | None) -> Applier:

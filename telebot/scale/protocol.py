@@ -176,7 +176,7 @@ def valid_gid(gid: str) -> bool:
 
 # -- live settings (/bsetting) ------------------------------------------------------------
 
-# The front's /bsetting overrides (name -> value as typed, telebot/overrides.py), sealed so
+# The front's /bsetting overrides (name -> value as typed, telebot/settings/overrides.py), sealed so
 # that only the front can change what limits its workers enforce. A setting absent from it is
 # the worker's own config.env value, as on the front.
 SETTINGS = PREFIX + "settings"

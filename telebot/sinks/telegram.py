@@ -8,9 +8,9 @@
   PTB's local mode): the server reads them from the shared disk, nothing passes through the bot.
 * Larger files are split one part at a time; each part is deleted once sent, so a leech needs
   one part of free space. A video (unless ``-doc``) is cut at keyframes into parts that each
-  play (``processing/videosplit.py``: ``name.part1.mp4``, …), sent as videos with ``-med``;
+  play (``processing/media/videosplit.py``: ``name.part1.mp4``, …), sent as videos with ``-med``;
   everything else, and a video leeched with ``-doc`` (the user wants the file's exact bytes
-  back: ``cat name.0* > name``), gets the byte split (``processing/split.py``: ``name.001``).
+  back: ``cat name.0* > name``), gets the byte split (``processing/media/split.py``: ``name.001``).
 
 Retries follow :mod:`telebot.resilience.policies`: a 429 waits ``retry_after`` and sends again (it
 was refused, not stored). An upload that ends without an answer is judged by how far it got
@@ -43,18 +43,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
-from telebot.processing.media import media_fields
-from telebot.processing.split import leech_part_size, part_name, plan_parts, write_part
-from telebot.processing.videosplit import VideoSplit, open_split
+from telebot.processing.media.attributes import media_fields
+from telebot.processing.media.split import leech_part_size, part_name, plan_parts, write_part
+from telebot.processing.media.videosplit import VideoSplit, open_split
+from telebot.settings.user import caption_for
 from telebot.shown import short_words
-from telebot.telegram.messenger import Messenger
-from telebot.usersettings import caption_for
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ class TelegramSink:
                 "parse_mode": "HTML",
                 "read_timeout": timeout,
                 "write_timeout": max(timeout, 60.0),
-                **extra,  # video metadata and thumbnail (processing/media.py)
+                **extra,  # video metadata and thumbnail (processing/media/attributes.py)
             }
 
         try:

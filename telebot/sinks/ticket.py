@@ -1,4 +1,4 @@
-"""The ticket a /clone task's source stage leaves for the rclone sink (see sinks/clone.py)."""
+"""The ticket a /clone task's source stage leaves for the rclone sink (sinks/rclone/clone.py)."""
 
 from __future__ import annotations
 

@@ -24,18 +24,18 @@ import requests
 from requests.adapters import BaseAdapter
 
 from telebot import fileio
+from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
-from telebot.sources.direct import with_disk_gate
-from telebot.sources.http import HttpOptions, HttpSource
-from telebot.sources.http import _default_session as default_session
+from telebot.sources.http.downloader import HttpOptions, HttpSource
+from telebot.sources.http.downloader import _default_session as default_session
+from telebot.sources.http.netguard import GuardedAdapter
+from telebot.sources.http.source import with_disk_gate
 from telebot.sources.names import sanitize_filename
-from telebot.sources.netguard import GuardedAdapter
-from telebot.telegram.messenger import Messenger
 from telebot.units import format_bytes
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class TelegramFileSource:
         self._config = config
         self._disk = disk
         self._messenger = messenger
-        # How build_application configures PTB's base_file_url (tg/bot.py).
+        # How build_application configures PTB's base_file_url (bot/application.py).
         self._secret_prefix = f"{config.bot_api_url}/file/bot{config.bot_token}/"
         self._public_prefix = f"{config.bot_api_url}/file/bot/"
         self._http = http or HttpSource(session_factory=self._session)

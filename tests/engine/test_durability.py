@@ -23,8 +23,8 @@ from telebot.engine.pipeline import Delivery, Pipeline, Sink
 from telebot.engine.task import Task, TaskSpec
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sinks.local import LocalSink
-from telebot.sources.direct import DirectLinkSource
-from telebot.sources.http import HttpSource
+from telebot.sources.http.downloader import HttpSource
+from telebot.sources.http.source import DirectLinkSource
 from telebot.store import Store
 from telebot.wiring import local_sink_factory
 from tests.engine.fakes import FakeSink, Recorder

@@ -18,7 +18,7 @@ import pytest
 from telebot import fileio
 from telebot.fileio import ShortCopyError
 from telebot.fileio.ranges import copy_range
-from telebot.processing.split import part_name, plan_parts, write_part
+from telebot.processing.media.split import part_name, plan_parts, write_part
 from tests.fileio.conftest import leftovers, pattern, write
 
 SIZE = 1024 * 1024 + 3  # 16 chunks of the small_chunk fixture, plus a tail

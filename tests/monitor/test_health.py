@@ -168,8 +168,8 @@ def test_health_imports_stay_tiny():
 def test_health_reads_the_heartbeat_where_the_bot_writes_it(
     tmp_path: Path, config_env: str, environ: dict[str, str]
 ):
+    from telebot.bot.handlers.monitoring import Monitoring
     from telebot.config import load_config
-    from telebot.tg.monitoring import Monitoring
 
     (tmp_path / "config.env").write_text(config_env)
     env = {"BOT_TOKEN": "123:abc", "OWNER_ID": "1", **environ}

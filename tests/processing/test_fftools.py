@@ -12,9 +12,14 @@ import pytest
 
 from telebot import fftools
 from telebot.errors import ProcessingError
-from telebot.processing import mediainfo
-from telebot.processing.media import make_thumbnail, media_fields, probe_audio, probe_video
-from telebot.processing.videosplit import open_split, probe_gops
+from telebot.processing.media import mediainfo
+from telebot.processing.media.attributes import (
+    make_thumbnail,
+    media_fields,
+    probe_audio,
+    probe_video,
+)
+from telebot.processing.media.videosplit import open_split, probe_gops
 from tests.fakes.playlists import ffconcat_list, hls_playlist, make_private_video
 
 PRIVATE = "176x144"

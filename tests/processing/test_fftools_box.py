@@ -16,9 +16,9 @@ import pytest
 from telebot import fftools, sandbox
 from telebot.childproc import run_tool
 from telebot.errors import ProcessingError
-from telebot.processing import mediainfo
-from telebot.processing.media import media_fields
-from telebot.processing.videosplit import open_split
+from telebot.processing.media import mediainfo
+from telebot.processing.media.attributes import media_fields
+from telebot.processing.media.videosplit import open_split
 from tests.fakes.playlists import hls_playlist, make_private_video
 
 pytestmark = pytest.mark.skipif(

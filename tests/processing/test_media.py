@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from telebot.processing.media import (
+from telebot.processing.media.attributes import (
     THUMB_MAX_BYTES,
     audio_fields,
     media_fields,

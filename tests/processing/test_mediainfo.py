@@ -1,4 +1,4 @@
-"""/mediainfo's sampling and summary (telebot/processing/mediainfo.py)."""
+"""/mediainfo's sampling and summary (telebot/processing/media/mediainfo.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from telebot.errors import ProcessingError
-from telebot.processing.mediainfo import (
+from telebot.processing.media.mediainfo import (
     HEAD_BYTES,
     TAIL_BYTES,
     RangeReader,

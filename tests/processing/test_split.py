@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from telebot.errors import BadInputError, TaskCancelled
 from telebot.fileio.ranges import copy_range
-from telebot.processing.split import MAX_PARTS, iter_split, part_name, plan_parts, split_file
+from telebot.processing.media.split import MAX_PARTS, iter_split, part_name, plan_parts, split_file
 
 
 def make(path: Path, size: int) -> bytes:

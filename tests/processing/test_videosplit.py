@@ -1,4 +1,4 @@
-"""Keyframe cuts for playable leech parts (telebot/processing/videosplit.py): the planner on
+"""Keyframe cuts for playable leech parts (telebot/processing/media/videosplit.py): the planner on
 made-up GOPs, then real ffmpeg/ffprobe on a generated video."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from telebot.errors import TaskCancelled
-from telebot.processing.videosplit import (
+from telebot.processing.media.videosplit import (
     Gop,
     Unsplittable,
     VideoSplit,

@@ -40,7 +40,7 @@ def command(api: FakeBotAPI, text: str) -> dict[str, Any]:
 
 def done_messages(api: FakeBotAPI, since: int) -> list[str]:
     """Each completion sent to the chat. Completions that end close together are announced
-    in one message (tg/announce.py), one ✅ each: count the ✅ marks, not the messages."""
+    in one message (bot/announce.py), one ✅ each: count the ✅ marks, not the messages."""
     return [
         part
         for c in api.calls_of("sendMessage")
@@ -177,7 +177,7 @@ def test_cancel_reaches_a_running_worker_task_within_two_seconds(
     wait_text(bot_api, r"🚫 .*slow\.bin.* cancelled", chat_id=OWNER, since=mark, timeout=30)
     told = time.monotonic() - asked
     # The report quotes these; the chat line also waits for the per-chat message rate limit
-    # after the "Cancelling ..." reply (about 1 s, tg/ behaviour, the same in one process).
+    # after the "Cancelling ..." reply (about 1 s, bot/ behaviour, the same in one process).
     print(f"cancel: worker task ended after {reached:.2f} s, chat told after {told:.2f} s")
     assert reached < 4.0, f"cancel took {reached:.2f} s to reach the worker"  # goal 2 s; CI load
     assert files_in(worker.mirror_dir) == []

@@ -15,9 +15,9 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import TaskCancelled, TransientError, UploadError
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.resilience.retry import RetryPolicy
-from telebot.sinks import rclone as rclone_mod
-from telebot.sinks.rclone import RcloneSink, index_link, run_rclone
-from telebot.sinks.remotes import Destination
+from telebot.sinks.rclone import sink as rclone_mod
+from telebot.sinks.rclone.remotes import Destination
+from telebot.sinks.rclone.sink import RcloneSink, index_link, run_rclone
 from tests import polling
 from tests.fakes.rclone_serve import Remotes, start_remotes
 

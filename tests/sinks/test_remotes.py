@@ -9,7 +9,7 @@ import pytest
 
 from telebot.errors import BadInputError
 from telebot.redact import redact
-from telebot.sinks.remotes import Remotes, child_env, looks_remote, remote_names
+from telebot.sinks.rclone.remotes import Remotes, child_env, looks_remote, remote_names
 
 CONF = """
 [wd]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from telebot.resilience import BreakerRegistry, ErrorTracker
-from telebot.sources.http import HttpOptions, HttpSource
+from telebot.sources.http.downloader import HttpOptions, HttpSource
 from tests.fakes.origin import FakeOrigin
 
 # Small segments so that a few-MB test file is split like a multi-GB one would be.

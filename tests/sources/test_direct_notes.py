@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from telebot.bot.status import render_task
 from telebot.config import load_config
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import ConfigError, DownloadError
 from telebot.resilience import BreakerConfig, BreakerRegistry, ErrorTracker
-from telebot.sources.direct import DirectLinkSource
-from telebot.sources.http import NOTE_NO_RESUME, HttpSource
-from telebot.tg.status import render_task
+from telebot.sources.http.downloader import NOTE_NO_RESUME, HttpSource
+from telebot.sources.http.source import DirectLinkSource
 from tests.fakes.origin import FakeOrigin
 from tests.resilience.conftest import FakeClock
 

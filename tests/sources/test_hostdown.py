@@ -13,7 +13,7 @@ import pytest
 
 from telebot.errors import DownloadError, TaskCancelled
 from telebot.resilience import BreakerConfig, BreakerRegistry, ErrorTracker
-from telebot.sources.http import HttpOptions, HttpSource, ProbeResult
+from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
 from tests.fakes.origin import FakeOrigin
 from tests.resilience.conftest import FakeClock
 from tests.sources.conftest import SEGMENTED

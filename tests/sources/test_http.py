@@ -16,8 +16,8 @@ import pytest
 
 from telebot.errors import CircuitOpenError, DownloadError, HTTPStatusError, TaskCancelled
 from telebot.resilience import ErrorTracker, RetryPolicy
-from telebot.sources import http as http_mod
-from telebot.sources.http import (
+from telebot.sources.http import downloader as http_mod
+from telebot.sources.http.downloader import (
     NOTE_CHANGED,
     NOTE_NO_RESUME,
     HttpOptions,
@@ -507,7 +507,7 @@ import sys, threading
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from telebot.resilience import BreakerRegistry, ErrorTracker
-from telebot.sources.http import HttpOptions, HttpSource, ProbeResult
+from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
 HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker()).download(
     sys.argv[1], Path(sys.argv[2]),
     HttpOptions(allow_private=True, segments=2, min_segment_size=1 << 20),

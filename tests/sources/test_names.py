@@ -102,7 +102,7 @@ def test_sanitize_resists_dot_and_slash_soup(name: str) -> None:
 
 @pytest.mark.parametrize("char", ["a", "é", "€", "😀"])  # 1- to 4-byte UTF-8
 def test_every_derived_name_fits_name_max(char: str) -> None:
-    from telebot.processing.split import part_name
+    from telebot.processing.media.split import part_name
     from telebot.sinks.local import numbered
     from telebot.sources.names import MAX_NAME_BYTES
 

@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from telebot.errors import SecurityError
-from telebot.sources import netguard
-from telebot.sources.http import HttpOptions, HttpSource
-from telebot.sources.netguard import GuardedAdapter, check_url, is_forbidden_address
+from telebot.sources.http import netguard
+from telebot.sources.http.downloader import HttpOptions, HttpSource
+from telebot.sources.http.netguard import GuardedAdapter, check_url, is_forbidden_address
 from tests.fakes.origin import FakeOrigin
 
 
@@ -123,7 +123,7 @@ def test_forbidden_networks_agree_with_is_forbidden_address() -> None:
     """The range list (for libtorrent's ip_filter) never allows what the predicate refuses."""
     import ipaddress
 
-    from telebot.sources.netguard import FORBIDDEN_NETWORKS, is_forbidden_address
+    from telebot.sources.http.netguard import FORBIDDEN_NETWORKS, is_forbidden_address
 
     for net in FORBIDDEN_NETWORKS:
         assert is_forbidden_address(net[0]) and is_forbidden_address(net[-1]), net

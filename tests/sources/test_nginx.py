@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from telebot.resilience import BreakerConfig, BreakerRegistry, ErrorTracker
-from telebot.sources.http import NOTE_CHANGED, HttpOptions, HttpSource
+from telebot.sources.http.downloader import NOTE_CHANGED, HttpOptions, HttpSource
 from tests.sources.conftest import Nginx
 
 MiB = 1 << 20

@@ -14,9 +14,9 @@ import pytest
 from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, DownloadError, SecurityError, TaskCancelled
-from telebot.sources.ytdl import CHOICE_FILE, QualityOption, YtdlSource
-from telebot.sources.ytdl_net import NetGuard, guarded_connect
-from telebot.ytdl_options import parse_options, to_params
+from telebot.sources.ytdl.net import NetGuard, guarded_connect
+from telebot.sources.ytdl.options import parse_options, to_params
+from telebot.sources.ytdl.source import CHOICE_FILE, QualityOption, YtdlSource
 from tests.fakes.media import make_media, serve_media
 from tests.fakes.origin import FakeOrigin
 
@@ -250,7 +250,7 @@ def test_cancel_during_a_playlist_is_not_swallowed_by_ignoreerrors(
 def test_error_text_never_shows_a_query_string(tmp_path: Path) -> None:
     from yt_dlp.utils import DownloadError as YtdlpDownloadError
 
-    from telebot.sources.ytdl import translate_error
+    from telebot.sources.ytdl.source import translate_error
 
     exc = YtdlpDownloadError(
         "ERROR: [generic] x: Unable to read https://cdn.example/v.mp4?token=SECRET now"

@@ -1,4 +1,4 @@
-"""yt-dlp's postprocessor ffmpeg runs read only their inputs (telebot/sources/ytdl_ffmpeg.py),
+"""yt-dlp's postprocessor ffmpeg runs read only their inputs (telebot/sources/ytdl/ffmpeg.py),
 with the real yt-dlp and ffmpeg: a downloaded "video" that is an HLS playlist naming another
 task's video is never copied into the result; the usual postprocessor inputs (media, subtitles,
 chapter metadata, thumbnails) still work."""
@@ -22,8 +22,8 @@ from yt_dlp.postprocessor.ffmpeg import (
 from yt_dlp.utils import PostProcessingError
 
 from telebot import fftools, sandbox
-from telebot.sources.ytdl_ffmpeg import input_options
-from telebot.sources.ytdl_net import NetGuard, make_youtubedl
+from telebot.sources.ytdl.ffmpeg import input_options
+from telebot.sources.ytdl.net import NetGuard, make_youtubedl
 from tests.fakes.playlists import hls_playlist, make_private_video
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
-from telebot.sources.ytdl_net import NetGuard, make_youtubedl
+from telebot.sources.ytdl.net import NetGuard, make_youtubedl
 
 
 def test_the_bots_youtubedl_finds_a_supported_deno_and_the_solver_scripts() -> None:

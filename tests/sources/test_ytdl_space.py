@@ -7,7 +7,7 @@ from pathlib import Path
 
 from telebot.engine.diskguard import DiskGuard
 from telebot.engine.task import Task, TaskSpec
-from telebot.sources.ytdl import _SpaceHook
+from telebot.sources.ytdl.source import _SpaceHook
 from tests import polling
 
 MB = 1_000_000

@@ -1,6 +1,6 @@
 """The engine's side of ``-s``: asking the user which files of a torrent to download.
 
-The engine never imports ``tg/``: ``tg/`` implements :class:`FileChooser` and hands it to the
+The engine never imports ``bot/``: ``bot/`` implements :class:`FileChooser` and hands it to the
 torrent source through wiring.
 """
 

@@ -7,20 +7,20 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.engine.diskguard import DiskGuard
 from telebot.engine.pipeline import SourceFactory
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, DownloadError
-from telebot.sources.direct import is_http_link
-from telebot.sources.http import HttpOptions, HttpSource
+from telebot.sources.http.downloader import HttpOptions, HttpSource
+from telebot.sources.http.source import is_http_link
 from telebot.sources.tgfile import TelegramFileSource
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.links import TG_PREFIX
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.source import TorrentSource, torrent_factory
-from telebot.telegram.messenger import Messenger
 
 # libtorrent's own ceiling for a .torrent buffer (load_torrent_limits::max_buffer_size).
 MAX_METAINFO = 10_000_000

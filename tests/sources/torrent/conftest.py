@@ -13,7 +13,7 @@ import pytest
 from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
 from telebot.resilience import BreakerRegistry, ErrorTracker
-from telebot.sources.http import HttpSource
+from telebot.sources.http.downloader import HttpSource
 from telebot.sources.torrent.metainfo import MetainfoFetcher
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings

@@ -1,0 +1,1 @@
+"""The chat front: the only package that uses python-telegram-bot."""

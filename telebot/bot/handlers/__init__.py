@@ -1,0 +1,1 @@
+"""Command handlers: parse, hand to intake or the engine, reply."""

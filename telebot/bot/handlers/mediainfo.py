@@ -1,0 +1,113 @@
+"""``/mediainfo`` (``/mi``): a short ffprobe summary of a link or a Telegram file.
+
+Write ``/mediainfo <link>``, or reply with ``/mediainfo`` to a document, video or audio, or to
+a message holding a link. Only the head and tail of the file are fetched
+(:mod:`telebot.processing.media.mediainfo`); links go through the same guarded downloader as
+``/mirror`` (private addresses are refused unless ``ALLOW_PRIVATE_LINKS``), Telegram files
+through ``getFile`` and a ranged GET (with a local Bot API server ffprobe reads the file where
+it lies). The handler only parses; the work runs in a thread, and errors come back as one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from telegram import Update
+
+from telebot.bot.application import BotContext
+from telebot.bot.handlers.tasks import ReplyFile, reply_file_of
+from telebot.botapi.messenger import Messenger
+from telebot.config import Config
+from telebot.errors import BadInputError, TelebotError
+from telebot.processing.media.mediainfo import Sample, fetch_sample, probe, summary
+from telebot.shown import short_name
+from telebot.sources.http.downloader import HttpOptions, HttpSource
+from telebot.sources.http.source import is_http_link
+from telebot.sources.names import filename_from_url, sanitize_filename
+from telebot.sources.tgfile import TelegramFileSource
+
+log = logging.getLogger(__name__)
+
+USAGE = "Write /mediainfo <link>, or reply with /mediainfo to a file or a link."
+
+
+class MediaInfo:
+    """The /mediainfo handler and the work behind it (one instance serves every chat)."""
+
+    def __init__(
+        self, config: Config, messenger: Callable[[], Messenger], http: HttpSource | None = None
+    ) -> None:
+        self._config = config
+        self._http = http or HttpSource()
+        self._telegram = TelegramFileSource(config, messenger)
+
+    async def command(self, update: Update, ctx: BotContext) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        target = _target(update)
+        text = await asyncio.to_thread(self.describe, chat.id, target)
+        await ctx.reply(update, text)
+
+    def describe(self, chat_id: int, target: str | ReplyFile) -> str:
+        """The summary message for a link or a Telegram file; one ❌ line on failure."""
+        name = short_name(_name_of(target))  # shown in the summary and in a refusal
+        cancel = threading.Event()  # a command has no /cancel; timeouts bound it instead
+        try:
+            with tempfile.TemporaryDirectory(prefix="telebot-mediainfo-") as folder:
+                sample = self._sample(chat_id, target, Path(folder) / "sample", cancel)
+                data = probe(sample.path, cancel)
+                return summary(data, name, sample if sample.size else None)
+        except TelebotError as exc:
+            log.info("/mediainfo of %s: %s", name, exc)
+            return f"❌ {html.escape(name)}: {html.escape(str(exc))}"
+
+    def _sample(
+        self, chat_id: int, target: str | ReplyFile, path: Path, cancel: threading.Event
+    ) -> Sample:
+        if isinstance(target, str):
+            options = HttpOptions(allow_private=self._config.allow_private_links)
+            return fetch_sample(
+                lambda start, length: self._http.read_range(
+                    target, options, start, length, cancel=cancel),
+                path,
+            )
+        where = self._telegram.locate(chat_id, target.file_id, target.file_size)
+        if Path(where).is_absolute():  # local Bot API server: the whole file is on our disk
+            return Sample(Path(where), target.file_size or 0, None)
+        return fetch_sample(
+            lambda start, length: self._telegram.read_range(where, start, length, cancel),
+            path,
+            target.file_size,
+        )
+
+
+def _target(update: Update) -> str | ReplyFile:
+    """The link after the command, else the replied-to file, else a link in the reply."""
+    message = update.effective_message
+    assert message is not None
+    words = (message.text or "").split()
+    if len(words) > 1:
+        if not is_http_link(words[1]):
+            raise BadInputError(f"Only http:// and https:// links are supported. {USAGE}")
+        return words[1]
+    replied = reply_file_of(update)
+    if replied is not None:
+        return replied
+    reply = message.reply_to_message
+    text = (reply.text or reply.caption or "") if reply is not None else ""
+    link = next((w for w in text.split() if is_http_link(w)), None)
+    if link is None:
+        raise BadInputError(USAGE)
+    return link
+
+
+def _name_of(target: str | ReplyFile) -> str:
+    if isinstance(target, str):
+        return sanitize_filename(filename_from_url(target) or "", fallback="link")
+    return sanitize_filename(target.file_name or "", fallback="telegram_file")

@@ -1,0 +1,101 @@
+"""Monitoring in the running bot: the sampler and reporter threads, the loop-lag probe, /stats."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Update
+
+from telebot import fileio, sandbox
+from telebot.bot.application import BotContext
+from telebot.config import Config, heartbeat_file
+from telebot.engine.manager import TaskManager
+from telebot.monitor.chart import render_chart
+from telebot.monitor.looplag import LoopLagProbe
+from telebot.monitor.perf import REGISTRY
+from telebot.monitor.report import Reporter, build_report
+from telebot.monitor.sampler import Sampler
+from telebot.monitor.stats import StatsInput, render_stats, tool_versions
+from telebot.resilience import BREAKERS, ERRORS
+from telebot.sinks.rclone.remotes import remote_names
+
+
+@dataclass
+class Monitoring:
+    config: Config
+    manager: TaskManager
+    sampler: Sampler
+    reporter: Reporter
+    probe: LoopLagProbe = field(default_factory=LoopLagProbe)
+
+    @classmethod
+    def create(cls, config: Config, manager: TaskManager) -> Monitoring:
+        sampler = Sampler(
+            interval=config.sampler_interval,
+            disk_path=config.download_dir,
+            heartbeat_path=heartbeat_file(config.database_path),
+        )
+        monitoring = cls(
+            config, manager, sampler, Reporter(config.perf_report_interval, lambda: "")
+        )
+        monitoring.reporter = Reporter(config.perf_report_interval, monitoring.report)
+        return monitoring
+
+    def report(self) -> str:
+        return build_report(
+            sampler=self.sampler,
+            perf=REGISTRY,
+            errors=ERRORS.totals_by_kind(),
+            breakers=BREAKERS.snapshot(),
+            loop_lag=self.probe.summary(),
+        )
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the threads, and the lag probe on ``loop`` (the polling loop) if given."""
+        self.sampler.start()
+        self.reporter.start()
+        if loop is not None:
+            self.probe.start(loop)
+
+    def stop(self) -> None:
+        self.probe.stop()
+        self.reporter.stop()
+        self.sampler.stop()
+
+    def stats_input(self, uptime: float, *, show_hosts: bool = False) -> StatsInput:
+        return StatsInput(
+            uptime=uptime,
+            sample=self.sampler.latest(),
+            tasks_by_state=self.manager.counts_by_state(),
+            slowest=REGISTRY.slowest(5),
+            error_counts=ERRORS.totals_by_kind(),
+            open_breakers=BREAKERS.open_breakers(),
+            native_io=fileio.NATIVE,
+            versions=tool_versions(),
+            download_dir=self.config.download_dir,
+            io_path=fileio.active_path().partition("/")[2],
+            loop_lag=self.probe.summary(),
+            show_hosts=show_hosts,
+            remotes=remote_names(self.config.rclone_config),
+            sandbox=sandbox.status().line(),
+        )
+
+    async def stats(self, update: Update, ctx: BotContext) -> None:
+        chat, user = update.effective_chat, update.effective_user
+        assert chat is not None and user is not None
+        uptime = time.monotonic() - ctx.started_at
+        # Breakers name the hosts other users download from: for sudo users only (issue 11).
+        sudo = ctx.auth.is_sudo(user.id)
+        text = await asyncio.to_thread(
+            lambda: render_stats(self.stats_input(uptime, show_hosts=sudo))
+        )
+        await ctx.reply(update, text)
+        png = await asyncio.to_thread(lambda: render_chart(self.sampler.history()))
+        if png is not None:
+            payload: dict[str, Any] = {"photo": png, "caption": "CPU, RAM and network, last hour"}
+            await asyncio.to_thread(
+                ctx.bridge.send_file, chat.id, "send_photo", lambda: payload, timeout=60
+            )

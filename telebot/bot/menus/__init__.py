@@ -1,0 +1,1 @@
+"""Button menus (callback queries routed by pattern)."""

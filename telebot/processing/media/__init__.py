@@ -1,0 +1,1 @@
+"""Media helpers for leech: byte and keyframe splits, upload attributes, /mediainfo."""

@@ -1,0 +1,2 @@
+"""Settings beyond config.env: each user's own (/usetting) and the owner's runtime overrides
+(/bsetting)."""

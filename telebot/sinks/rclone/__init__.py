@@ -1,0 +1,1 @@
+"""Everything rclone: the mirror sink, remote names and roots, and /clone's source."""

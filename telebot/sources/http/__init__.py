@@ -1,0 +1,1 @@
+"""Direct http(s) links: the segmented downloader, its part files, the SSRF guard, host health."""

@@ -1,0 +1,104 @@
+"""The engine's face of the HTTP downloader: direct http(s) links for mirror and leech."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from telebot.config import Config
+from telebot.engine.diskguard import DiskGuard
+from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.task import Task, TaskSpec
+from telebot.errors import TaskCancelled, TelebotError
+from telebot.monitor.perf import monitor_performance
+from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
+
+
+def is_http_link(link: str) -> bool:
+    return link[:8].lower().startswith(("http://", "https://"))
+
+
+class DirectLinkSource:
+    """Fetches ``spec.source`` with :class:`HttpSource` into the task's folder."""
+
+    engine = "HTTP"
+
+    def __init__(
+        self, config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+    ) -> None:
+        self._config = config
+        self._http = http or HttpSource()
+        self._disk = disk
+
+    def options_for(self, spec: TaskSpec) -> HttpOptions:
+        return HttpOptions(
+            headers=dict(spec.headers),
+            auth=spec.auth,
+            name=spec.name,
+            allow_private=self._config.allow_private_links,
+            max_size=self._config.max_download_size,
+            host_down_timeout=self._config.host_down_timeout,
+        )
+
+    @monitor_performance("source.http.fetch")
+    def fetch(self, task: Task) -> Path:
+        path = self._http.download(
+            task.spec.source,
+            task.workdir,
+            with_disk_gate(self.options_for(task.spec), self._disk, task),
+            progress=task.progress,
+            cancel=task.cancel_event,
+            on_probe=lambda probe: _show_probe(task, probe),
+            on_note=lambda text: setattr(task, "note", text),
+        )
+        task.name = path.name
+        return path
+
+    def still_same(self, task: Task, origin: dict[str, Any]) -> bool:
+        """After a reboot, before a download recorded then is trusted (engine/taskstate.py):
+        does the server still have the same file, by size and validators (ETag,
+        Last-Modified)? Any doubt, a failed probe included, says no: the fetch runs again (and
+        waits for a host that is down, as any fetch does)."""
+        try:
+            probe = self._http.probe(
+                task.spec.source, self.options_for(task.spec), cancel=task.cancel_event
+            )
+        except TaskCancelled:
+            raise
+        except TelebotError:
+            return False
+        return probe.size is not None and _origin(probe) == origin
+
+
+def _origin(probe: ProbeResult) -> dict[str, Any]:
+    """What is recorded with a finished download about the server's file."""
+    return {"size": probe.size, "etag": probe.etag, "modified": probe.last_modified}
+
+
+def with_disk_gate(options: HttpOptions, disk: DiskGuard | None, task: Task) -> HttpOptions:
+    """``options`` whose writes wait for room above STORAGE_THRESHOLD (engine/diskguard.py),
+    with the waiting line in the task's status."""
+    if disk is None:
+        return options
+    gate = disk.gate(lambda text: setattr(task, "note", text))
+    return replace(options, make_room=gate.wait)
+
+
+def _show_probe(task: Task, probe: ProbeResult) -> None:
+    """The status shows the real name and size as soon as the server told them."""
+    task.name = probe.name
+    task.origin = _origin(probe)
+    task.progress(task.done, probe.size)
+
+
+def direct_link_factory(
+    config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+) -> SourceFactory:
+    """A :data:`~telebot.engine.pipeline.SourceFactory` for http(s) links."""
+    source = DirectLinkSource(config, http, disk)
+
+    def factory(spec: TaskSpec) -> Source | None:
+        return source if is_http_link(spec.source) else None
+
+    return factory

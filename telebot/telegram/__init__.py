@@ -1,9 +1,0 @@
-"""The Bot API client facade for worker threads (below ``sources/`` and ``sinks/``).
-
-It imports nothing from ``tg/``, ``sources/`` or ``sinks/``, so the engine side can reach
-Telegram without importing the handlers that import it.
-"""
-
-from telebot.telegram.messenger import CANCEL_POLL, Messenger, Sent, describe_error
-
-__all__ = ["CANCEL_POLL", "Messenger", "Sent", "describe_error"]

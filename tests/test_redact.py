@@ -203,9 +203,9 @@ def test_a_long_header_value_and_a_1mb_line_are_read_once() -> None:
         "https://h/f?" + "&api_key=" * (100 * 1024),
         "x" * (1024 * 1024) + "?key",
     ):
-        started = time.perf_counter()
+        started = time.thread_time()
         redact(text)
-        assert time.perf_counter() - started < 5.0  # ~0.3 s here; the old pattern: hours
+        assert time.thread_time() - started < 5.0  # ~0.3 s here; the old pattern: hours
 
 
 _OLD_SECRET_PARAM = re.compile(
@@ -263,9 +263,9 @@ def test_a_cut_never_leaves_the_head_of_a_secret(secret_at_cut: str, gone: str) 
 def test_the_log_filter_caps_messages_and_tracebacks() -> None:
     flt = RedactingFilter([TOKEN])
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "link %s", ("?key" * 10**6,), None)
-    started = time.perf_counter()
+    started = time.thread_time()
     flt.filter(record)
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert len(record.getMessage()) < LINE_CAP + 40 and "characters cut" in record.getMessage()
 
 

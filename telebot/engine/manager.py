@@ -31,6 +31,7 @@ from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import BadInputError, TaskCancelled, TelebotError
 from telebot.logs import task_context
+from telebot.monitor.counters import COUNTERS
 from telebot.namefit import fit_tree
 from telebot.redact import redact_url
 from telebot.store import GroupRecord, JournalEntry, Store
@@ -640,6 +641,7 @@ class TaskManager:
             log.info("task %s %s%s", task.gid, state.value, f": {task.error}" if task.error else "")
         with self._lock:
             self._tasks.pop(task.gid, None)  # first, so a status refresh no longer lists it
+        self._count_end(task, state, interrupted)
         try:
             self._listener.on_finished(task)
         except Exception:
@@ -649,6 +651,15 @@ class TaskManager:
             # transaction that removes this row (tg/announce.py); then this finds nothing.
             if not interrupted and self._store is not None:
                 self._store.journal_remove(task.gid)
+
+    def _count_end(self, task: Task, state: State, interrupted: bool) -> None:
+        """/metrics: the task's last bytes, and (unless it resumes after a restart) how long it
+        took from submission, as its user waited."""
+        if interrupted:
+            COUNTERS.stage_started(task)  # its bytes count; its duration goes on next start
+            return
+        seconds = self._clock() - task.created_at
+        COUNTERS.task_ended(task, task.spec.kind, state.value, seconds)
 
     def _settle_group(self, task: Task, state: State) -> None:
         """A group's delivery ended: forget the group. A member ended: record its outcome, and

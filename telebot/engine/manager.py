@@ -560,6 +560,7 @@ class TaskManager:
     def _stage(
         self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]
     ) -> object:
+        COUNTERS.stage_started(task)  # /metrics: the last stage's bytes, before QUEUED hides them
         task.state = State.QUEUED  # shown as waiting (with its place) until a slot is free
         slots.acquire(task.gid, task.cancel_event)
         try:
@@ -631,6 +632,7 @@ class TaskManager:
 
     def _finish(self, task: Task, state: State) -> None:
         interrupted = state is State.CANCELLED and task.cancel_reason == SHUTDOWN_REASON
+        COUNTERS.stage_started(task)  # /metrics: the last stage's bytes, while its state says so
         task.state = state
         if interrupted:
             # Keep the folder and the journal row: the next start resumes from them.
@@ -653,10 +655,9 @@ class TaskManager:
                 self._store.journal_remove(task.gid)
 
     def _count_end(self, task: Task, state: State, interrupted: bool) -> None:
-        """/metrics: the task's last bytes, and (unless it resumes after a restart) how long it
-        took from submission, as its user waited."""
+        """/metrics: how long the task took from submission, as its user waited; not for one
+        a shutdown interrupted (it resumes on the next start)."""
         if interrupted:
-            COUNTERS.stage_started(task)  # its bytes count; its duration goes on next start
             return
         seconds = self._clock() - task.created_at
         COUNTERS.task_ended(task, task.spec.kind, state.value, seconds)

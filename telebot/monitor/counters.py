@@ -12,6 +12,7 @@ whether or not ``METRICS_PORT`` is set, and cost a dict update each.
 from __future__ import annotations
 
 import bisect
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -30,6 +31,12 @@ DURATION_BUCKETS: tuple[float, ...] = (
 # The task states whose progress is bytes moved over the network, and the direction they count
 # in. Processing (extract, compress) counts files, not transfer; queued and done move nothing.
 _DIRECTIONS = {"downloading": "download", "uploading": "upload"}
+
+
+def engine_label(engine: str) -> str:
+    """A source's or sink's display name ("HTTP", "yt-dlp") as a label value ("http",
+    "yt-dlp"): lower case, so queries need not know how /status spells it."""
+    return re.sub(r"[^a-z0-9_-]+", "_", engine.lower()) or "unknown"
 
 
 @dataclass
@@ -82,7 +89,7 @@ class Counters:
         direction = _DIRECTIONS.get(task.state.value)
         if direction is None:
             return
-        engine, done = task.engine or "unknown", task.done
+        engine, done = engine_label(task.engine), task.done
         with self._lock:
             before = self._credited.get(task.gid)
             counted = before[2] if before is not None and before[:2] == (direction, engine) else 0

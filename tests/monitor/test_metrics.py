@@ -301,3 +301,11 @@ def test_a_taken_port_is_an_error_line_not_a_crash(caplog: pytest.LogCaptureFixt
 
 def test_off_starts_nothing() -> None:
     assert metrics.start(Config(bot_token="123:abc", owner_id=1), metrics.Sources("front")) is None
+
+
+def test_engine_labels_are_lower_case_slugs() -> None:
+    from telebot.monitor.counters import engine_label
+
+    assert [engine_label(e) for e in ("HTTP", "yt-dlp", "Telegram", "", "a b/c")] == [
+        "http", "yt-dlp", "telegram", "unknown", "a_b_c",
+    ]

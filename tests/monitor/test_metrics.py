@@ -309,3 +309,28 @@ def test_engine_labels_are_lower_case_slugs() -> None:
     assert [engine_label(e) for e in ("HTTP", "yt-dlp", "Telegram", "", "a b/c")] == [
         "http", "yt-dlp", "telegram", "unknown", "a_b_c",
     ]
+
+
+def test_a_worker_serves_role_worker_with_its_own_sampler(tmp_path: Path) -> None:
+    from telebot.worker import worker_metrics
+    from tests import polling
+
+    port = free_port()
+    cfg = Config(bot_token="123:abc", owner_id=1, metrics_port=port, sampler_interval=0.05,
+                 download_dir=tmp_path)
+    manager = FakeManager([])
+    manager.limits = type("L", (), {"disk": DiskGuard(0, lambda: 1)})()  # type: ignore[assignment]
+    stop = worker_metrics(cfg, manager)  # type: ignore[arg-type]
+    assert stop is not None
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        def rss_seen() -> bool:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                text = resp.read().decode()
+            return 'telebot_process_resident_memory_bytes{role="worker"}' in text
+        polling.wait_until(rss_seen, 10, "the worker's sampler reading on /metrics")
+    finally:
+        stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=5)
+    assert worker_metrics(Config(bot_token="123:abc", owner_id=1), manager) is None  # type: ignore[arg-type]

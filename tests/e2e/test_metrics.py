@@ -85,13 +85,14 @@ def test_metrics_during_and_after_a_leech(
             and total(during, "telebot_downloaded_bytes_total") > before
         )
 
-    polling.wait_until(downloading_with_bytes, 30, "a scrape showing the running download")
-    assert total(during, "telebot_downloaded_bytes_total", engine="http") - before < SIZE
+    polling.wait_until(downloading_with_bytes, 60, "a scrape showing the running download")
+    # Never more than the file (a loaded machine may scrape it fully read, not yet switched).
+    assert total(during, "telebot_downloaded_bytes_total", engine="http") - before <= SIZE
     assert total(during, "telebot_users_with_running_tasks") == 1
     assert str(OWNER) not in metrics.text  # no user ids without METRICS_USER_LABELS
     assert total(during, "telebot_process_resident_memory_bytes", role="front") > 10 * MiB
 
-    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=120)
     assert "big.bin" in text_of(done)
     [upload] = [c for c in bot_api.calls_of("sendDocument") if c.index >= since and c.status == 200]
     assert upload.files["document"].size == SIZE

@@ -76,6 +76,7 @@ setup(
         "libtorrent~=2.1",
         "regex~=2026.5",
         "celery[redis]~=5.7",
+        "prometheus-client~=0.26",
     ],
     cffi_modules=["native/build_iocore.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},

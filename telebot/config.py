@@ -124,6 +124,10 @@ class Config:
     # DURABLE_WRITES: fsync each result before recording it. Off: the record carries the boot id
     # and is checked after a reboot instead (engine/taskstate.py; README "How it survives").
     durable_writes: bool = False
+    # Prometheus /metrics (telebot/monitor/metrics.py, docs/METRICS.md): 0 = off.
+    metrics_port: int = 0
+    metrics_bind: str = "127.0.0.1"  # loopback: a port the owner opens on purpose, not by default
+    metrics_user_labels: bool = False  # true: running tasks per user id (ids are personal data)
 
     @property
     def upload_limit(self) -> int:
@@ -192,6 +196,9 @@ KNOWN_KEYS = frozenset(
         "WORKER_QUEUES",
         "WORKER_LOCK_TTL",
         "BULK_LIMIT",
+        "METRICS_PORT",
+        "METRICS_BIND",
+        "METRICS_USER_LABELS",
     }
 )
 
@@ -497,6 +504,12 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "WORKER_LOCK_TTL", 30.0, _positive_float, "a positive number of seconds"
         ),
         bulk_limit=_parse(raw, "BULK_LIMIT", 100, _positive_int, "a whole number"),
+        metrics_port=_parse(raw, "METRICS_PORT", 0, _port, "a port from 1 to 65535 (0 = off)"),
+        metrics_bind=_parse(
+            raw, "METRICS_BIND", "127.0.0.1", _ip_address, "an IP address like 127.0.0.1 or ::"
+        ),
+        metrics_user_labels=_parse(raw, "METRICS_USER_LABELS", False, parse_bool,
+                                   "true or false"),
     )
 
 
@@ -552,6 +565,12 @@ def _port(value: str) -> int:
     if not 0 <= number <= 65535:
         raise ValueError(value)
     return number
+
+
+def _ip_address(value: str) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_address(value.strip().strip("[]")))
 
 
 def _rate(value: str) -> int:

@@ -28,8 +28,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from telebot.botapi.messenger import Messenger
     from telebot.config import Config
+    from telebot.engine.manager import TaskManager
 
 log = logging.getLogger("telebot.worker")
 
@@ -213,6 +216,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
         leech_sink.default_part_size = current.leech_split_size
 
     side.attach(manager, apply_settings)
+    metrics = worker_metrics(config, manager)
     side.sweep(config.download_dir)  # what a kill -9 of this worker left, if its task is over
     app = make_app(config)
 
@@ -244,9 +248,40 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
         )
     finally:
         side.stop()
+        if metrics is not None:
+            metrics()
         torrents.shutdown()
         telegram.close()
     return 0
+
+
+def worker_metrics(config: Config, manager: TaskManager) -> Callable[[], None] | None:
+    """METRICS_PORT on a worker: the bot's metrics for this process, ``role=worker``, and a
+    sampler for its CPU/RSS (a worker runs no other; no heartbeat: nothing reads one here).
+    Returns what stops both; None when metrics are off."""
+    if not config.metrics_port:
+        return None
+    from telebot import sandbox
+    from telebot.monitor import metrics
+    from telebot.monitor.sampler import Sampler
+    from telebot.resilience import BREAKERS
+
+    sampler = Sampler(interval=config.sampler_interval, disk_path=config.download_dir)
+    sampler.start()
+    server = metrics.start(config, metrics.Sources(
+        role="worker", manager=manager, sampler=sampler, disk=manager.limits.disk,
+        breakers=BREAKERS, sandbox_on=lambda: sandbox.status().on,
+        user_labels=config.metrics_user_labels,
+    ))
+    if server is None:
+        sampler.stop()
+        return None
+
+    def stop() -> None:
+        server.stop()
+        sampler.stop()
+
+    return stop
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_requirements_split_runtime_from_dev_tools() -> None:
     dev = requirement_names(ROOT / "requirements-dev.txt")
     assert runtime == {
         "python-telegram-bot", "requests", "urllib3", "psutil", "cffi", "cryptography",
-        "libtorrent", "yt-dlp", "regex", "celery", "deno", "yt-dlp-ejs",
+        "libtorrent", "yt-dlp", "regex", "celery", "deno", "yt-dlp-ejs", "prometheus-client",
     }
     assert not runtime & DEV_TOOLS and not any(n.startswith("types-") for n in runtime)
     assert dev >= DEV_TOOLS and {"types-requests", "types-psutil"} <= dev
@@ -154,7 +154,27 @@ def test_docker_runtime_keeps_no_wheels_and_no_dev_tools() -> None:
     assert "COPY --from=builder" not in runtime, "a copied /wheels stays in a layer"
     assert re.search(r"RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels", runtime)
     builder = DOCKERFILE.split(" AS runtime", 1)[0]
-    assert "-r requirements.txt" in builder and "requirements-dev" not in DOCKERFILE
+    assert "-r requirements.lock" in builder and "requirements-dev" not in DOCKERFILE
+    # The lock goes in hash-checked, in both stages; requirements.txt is not installed at all.
+    assert "--require-hashes -r requirements.lock" in builder
+    assert "--require-hashes -r /wheels/requirements.lock" in runtime
+    assert "requirements.txt" not in "\n".join(
+        line for line in DOCKERFILE.splitlines() if not line.lstrip().startswith("#")
+    )
+
+
+def test_the_image_says_what_it_is_and_builds_for_two_architectures() -> None:
+    from telebot import __version__
+
+    labels = dict(re.findall(r'org\.opencontainers\.image\.(\w+(?:\.\w+)?)="([^"]*)"', DOCKERFILE))
+    assert labels["version"] == __version__ and f"telebot=={__version__}" in DOCKERFILE
+    assert labels["source"] == "${SOURCE}" and labels["revision"] == "${REVISION}"
+    assert {"title", "description", "base.name"} <= set(labels)
+    buildx = re.search(r"docker buildx build --platform linux/amd64,linux/arm64[^\n]*", README)
+    assert buildx, "README documents the multi-arch build"
+    assert "docker buildx build --platform linux/amd64,linux/arm64" in DOCKERFILE
+    # RAR: the Dockerfile and the README say it works, and through which tool.
+    assert "RAR works, through unar" in DOCKERFILE and "RAR works in the image" in README
 
 
 def test_readme_documents_every_config_variable_and_command() -> None:

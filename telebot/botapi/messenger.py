@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from telebot.errors import TaskCancelled, TelebotError
+from telebot.monitor.counters import COUNTERS
 from telebot.monitor.perf import monitor_performance
 from telebot.redact import redact
 from telebot.resilience import (
@@ -115,6 +116,7 @@ class Messenger:
                 seconds = retry_after_of(exc)
                 if seconds is not None:
                     self._limiter.note_retry_after(chat_id, seconds)
+                    COUNTERS.flood_wait(seconds)  # /metrics: 429s leave no state to read
                 raise
 
         return guarded_call(

@@ -31,6 +31,7 @@ from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
 from telebot.errors import BadInputError, TaskCancelled, TelebotError
 from telebot.logs import task_context
+from telebot.monitor.counters import COUNTERS
 from telebot.namefit import fit_tree
 from telebot.redact import redact_url
 from telebot.store import GroupRecord, JournalEntry, Store
@@ -559,6 +560,7 @@ class TaskManager:
     def _stage(
         self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]
     ) -> object:
+        COUNTERS.stage_started(task)  # /metrics: the last stage's bytes, before QUEUED hides them
         task.state = State.QUEUED  # shown as waiting (with its place) until a slot is free
         slots.acquire(task.gid, task.cancel_event)
         try:
@@ -630,6 +632,7 @@ class TaskManager:
 
     def _finish(self, task: Task, state: State) -> None:
         interrupted = state is State.CANCELLED and task.cancel_reason == SHUTDOWN_REASON
+        COUNTERS.stage_started(task)  # /metrics: the last stage's bytes, while its state says so
         task.state = state
         if interrupted:
             # Keep the folder and the journal row: the next start resumes from them.
@@ -640,6 +643,7 @@ class TaskManager:
             log.info("task %s %s%s", task.gid, state.value, f": {task.error}" if task.error else "")
         with self._lock:
             self._tasks.pop(task.gid, None)  # first, so a status refresh no longer lists it
+        self._count_end(task, state, interrupted)
         try:
             self._listener.on_finished(task)
         except Exception:
@@ -649,6 +653,14 @@ class TaskManager:
             # transaction that removes this row (bot/announce.py); then this finds nothing.
             if not interrupted and self._store is not None:
                 self._store.journal_remove(task.gid)
+
+    def _count_end(self, task: Task, state: State, interrupted: bool) -> None:
+        """/metrics: how long the task took from submission, as its user waited; not for one
+        a shutdown interrupted (it resumes on the next start)."""
+        if interrupted:
+            return
+        seconds = self._clock() - task.created_at
+        COUNTERS.task_ended(task, task.spec.kind, state.value, seconds)
 
     def _settle_group(self, task: Task, state: State) -> None:
         """A group's delivery ended: forget the group. A member ended: record its outcome, and

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from telebot.monitor.counters import COUNTERS
+
 
 class State(enum.Enum):
     QUEUED = "queued"
@@ -324,6 +326,7 @@ class Task:
 
     def begin(self, state: State, engine: str, total: int | None = None) -> None:
         """Enter a stage: its progress counts from zero."""
+        COUNTERS.stage_started(self)  # /metrics: the last stage's bytes, before they reset
         if self.started_at is None:
             self.started_at = self._clock()
         self.state = state

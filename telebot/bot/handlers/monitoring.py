@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 
@@ -22,6 +22,9 @@ from telebot.monitor.stats import StatsInput, render_stats, tool_versions
 from telebot.resilience import BREAKERS, ERRORS
 from telebot.sinks.rclone.remotes import remote_names
 
+if TYPE_CHECKING:
+    from telebot.monitor.metrics import MetricsServer
+
 
 @dataclass
 class Monitoring:
@@ -30,6 +33,7 @@ class Monitoring:
     sampler: Sampler
     reporter: Reporter
     probe: LoopLagProbe = field(default_factory=LoopLagProbe)
+    metrics: MetricsServer | None = None  # METRICS_PORT's /metrics, while it serves
 
     @classmethod
     def create(cls, config: Config, manager: TaskManager) -> Monitoring:
@@ -59,8 +63,19 @@ class Monitoring:
         self.reporter.start()
         if loop is not None:
             self.probe.start(loop)
+        if self.config.metrics_port:  # imported only when on: prometheus_client costs ~60 ms
+            from telebot.monitor import metrics
+
+            self.metrics = metrics.start(self.config, metrics.Sources(
+                role="front", manager=self.manager, sampler=self.sampler,
+                loop_lag=self.probe.summary, disk=self.manager.limits.disk, breakers=BREAKERS,
+                sandbox_on=lambda: sandbox.status().on,
+                user_labels=self.config.metrics_user_labels,
+            ))
 
     def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         self.probe.stop()
         self.reporter.stop()
         self.sampler.stop()

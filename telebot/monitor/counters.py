@@ -15,10 +15,25 @@ import bisect
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from telebot.engine.task import Task
+
+class Task(Protocol):
+    """What the counters read of an engine task (``engine.task.Task``). A protocol, not an
+    import: ``monitor/`` sits below the engine (the Bot API client reports flood waits here)."""
+
+    @property
+    def gid(self) -> str: ...
+
+    @property
+    def state(self) -> Enum: ...
+
+    @property
+    def done(self) -> int: ...
+
+    @property
+    def engine(self) -> str: ...
 
 __all__ = ["COUNTERS", "DURATION_BUCKETS", "Counters", "HistogramData"]
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import (
@@ -34,19 +34,45 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from telebot import __version__
-from telebot.monitor.counters import COUNTERS, Counters
+from telebot.monitor.counters import COUNTERS, Counters, Task
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from telebot.config import Config
-    from telebot.engine.diskguard import DiskGuard
-    from telebot.engine.manager import TaskManager
     from telebot.monitor.looplag import LagSummary
     from telebot.monitor.sampler import Sampler
     from telebot.resilience.breaker import BreakerRegistry
 
 __all__ = ["MetricsServer", "Sources", "TelebotCollector", "host_class", "start"]
+
+
+# What the collector reads of the engine, as protocols rather than imports: ``monitor/`` sits
+# below the engine (the Bot API client and the engine report into it), so it may not import it.
+class _Spec(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def user_id(self) -> int: ...
+
+
+class _Task(Task, Protocol):
+    """A task as the collector reads it: what the counters read, and its spec."""
+
+    @property
+    def spec(self) -> _Spec: ...
+
+
+class TaskManager(Protocol):
+    def tasks(self) -> Sequence[_Task]: ...
+
+
+class DiskGuard(Protocol):
+    @property
+    def threshold(self) -> int: ...
+
+    def free(self) -> int: ...
 
 log = logging.getLogger(__name__)
 

@@ -210,7 +210,7 @@ def strip_credentials(url: str) -> str:
 
 # -ap, -au USER, -e/-z PASSWORD, or an Authorization header given with -h: a command message
 # carrying any of them is deleted from the chat when the bot may (bot/application.py), and so is a
-# -b list (bot/handlers/tasks.py). A user name is half of a credential, and the list's lines are not
+# -b list (intake/desk.py). A user name is half of a credential, and the list's lines are not
 # echoed anywhere else, so -au counts too.
 _CARRIES = re.compile(
     rf"(?<!\S)-ap(?!\S)|(?<!\S)-au\s+(?!-)\S|(?<!\S)-[ez]\s+{_ARCHIVE_VALUE}\S"

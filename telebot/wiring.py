@@ -15,12 +15,14 @@ import psutil
 
 from telebot import sandbox
 from telebot.bot.announce import Announcer
+from telebot.bot.chatperms import check_can_post
 from telebot.bot.handlers.cloud import CloudCommands
 from telebot.bot.handlers.mediainfo import MediaInfo
 from telebot.bot.handlers.monitoring import Monitoring
 from telebot.bot.handlers.restart import RestartCommand
 from telebot.bot.handlers.seeding import SeedingControls
-from telebot.bot.handlers.tasks import ChatListener, TaskCommands
+from telebot.bot.handlers.tasks import TaskCommands
+from telebot.bot.listener import ChatListener
 from telebot.bot.menus.bsettings import Applier, BotSettings
 from telebot.bot.menus.files import FileMenu
 from telebot.bot.menus.quality import QualityMenu
@@ -39,6 +41,8 @@ from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
 from telebot.engine.runner import Runner
 from telebot.engine.task import TaskSpec
+from telebot.intake.desk import Intake
+from telebot.intake.specs import SpecBuilder
 from telebot.processing.archivecheck import Limits
 from telebot.processing.compress import compress_factory
 from telebot.processing.extract import extract_factory
@@ -50,7 +54,7 @@ from telebot.sinks.rclone.clone import clone_source_factory
 from telebot.sinks.rclone.remotes import looks_remote, remote_names
 from telebot.sinks.rclone.sink import RcloneSink
 from telebot.sinks.telegram import TelegramSink
-from telebot.sources.http.source import direct_link_factory
+from telebot.sources.http.source import LinkRanges, direct_link_factory
 from telebot.sources.tgfile import telegram_file_factory
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.metainfo import torrent_source_factory
@@ -390,11 +394,15 @@ def install(ctx: BotContext) -> None:
     file_menu.outside_queue = quality.outside_queue = manager.outside_queue
     recent = RecentMessages()  # what -i looks up
     ctx.on_message.append(recent.remember)
+    intake = Intake(  # the one entry for tasks: chat commands now, feeds and search next
+        cfg, ctx.store, ctx.auth, SpecBuilder(cfg, pipeline), manager,
+        can_post=lambda chat, user, sudo: check_can_post(ctx.bridge, chat, user, sudo),
+    )
     commands = TaskCommands(
         cfg,
         manager,
         board,
-        leech_available=True,
+        intake,
         quality=quality,
         recent=recent,
         announcer=announcer,
@@ -418,7 +426,7 @@ def install(ctx: BotContext) -> None:
     restart = RestartCommand(cfg.database_path)
     ctx.extra_handlers["restart"] = restart.restart
     ctx.on_started.append(restart.announce)
-    ctx.extra_handlers["mediainfo"] = MediaInfo(cfg, lambda: ctx.bridge).command
+    ctx.extra_handlers["mediainfo"] = MediaInfo(cfg, lambda: ctx.bridge, LinkRanges(cfg)).command
     cloud = CloudCommands(cfg, manager)
     ctx.extra_handlers.update(
         {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}

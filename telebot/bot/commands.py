@@ -10,6 +10,7 @@ import html
 from dataclasses import dataclass
 
 from telebot.intake.auth import Level
+from telebot.intake.specs import NOT_YET  # flags not in this build: /help leaves them out
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,6 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
 )
 
-# Flags the parser knows (docs/ARCHITECTURE.md §5) whose capability is not in this build yet, by the
-# TaskArgs attribute that records them: /help leaves them out, and a task using one is refused
-# with "not available yet" instead of the flag being ignored (bot/handlers/tasks.py).
-NOT_YET: dict[str, str] = {}
 
 
 def command_names(spec: CommandSpec) -> tuple[str, ...]:

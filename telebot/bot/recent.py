@@ -7,8 +7,9 @@ ones up here. The memory is bounded (:data:`PER_CHAT` messages per chat for :dat
 seconds, :data:`MAX_CHATS` chats) and lives in this process only: a message sent before the bot
 started, or forgotten since, is reported as such, never guessed.
 
-Everything here runs on the event loop (the recording handler and the command handlers): it
-only touches small dicts under a lock that is never held across I/O.
+Messages are recorded on the event loop; -i looks them up from the intake's thread, where it may
+wait a moment for messages still in flight (:meth:`RecentMessages.following`). Both only touch
+small dicts under a lock that is never held across I/O (waiting releases it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from telebot.errors import BadInputError
-from telebot.intake.args import MAX_LINK_LENGTH
+from telebot.intake.many import first_word
+from telebot.intake.request import ReplyFile
 
 if TYPE_CHECKING:
     from telegram import Message
@@ -33,17 +35,13 @@ if TYPE_CHECKING:
 PER_CHAT = 200
 MAX_AGE = 24 * 3600.0
 MAX_CHATS = 200
+# Messages sent together with the command arrive in the same getUpdates batch but are handled
+# concurrently: -i waits up to a second for the later ones before saying they have not arrived.
+ARRIVAL_WAIT = 1.0
 
 
 class NotArrived(BadInputError):
     """Fewer messages than asked for follow the first one (yet: they may be in flight)."""
-
-
-@dataclass(frozen=True)
-class ReplyFile:
-    file_id: str
-    file_name: str | None
-    file_size: int | None
 
 
 @dataclass(frozen=True)
@@ -68,9 +66,9 @@ def file_of(message: Message) -> ReplyFile | None:
 
 def remembered(message: Message, at: float) -> Remembered:
     text = message.text or message.caption or ""
-    words = text.split(maxsplit=1)
-    first = words[0][: MAX_LINK_LENGTH + 1] if words else None  # too long: args.py refuses it
-    return Remembered(message.message_id, first, file_of(message), at, text.startswith("/"))
+    return Remembered(
+        message.message_id, first_word(text), file_of(message), at, text.startswith("/")
+    )
 
 
 @dataclass
@@ -94,14 +92,15 @@ class RecentMessages:
         self._max_age = max_age
         self._max_chats = max_chats
         self._clock = clock
-        self._lock = threading.Lock()
+        # Notified on every message added: -i waits on it for messages still in flight.
+        self._added = threading.Condition()
         self._chats: OrderedDict[int, _Chat] = OrderedDict()
 
     def remember(self, chat_id: int, message: Message) -> None:
         self.add(chat_id, remembered(message, self._clock()))
 
     def add(self, chat_id: int, item: Remembered) -> None:
-        with self._lock:
+        with self._added:
             chat = self._chats.get(chat_id)
             if chat is None:
                 chat = self._chats[chat_id] = _Chat(OrderedDict())
@@ -110,6 +109,7 @@ class RecentMessages:
             self._chats.move_to_end(chat_id)
             chat.messages[item.message_id] = item
             self._expire(chat)
+            self._added.notify_all()
 
     def _expire(self, chat: _Chat) -> None:
         oldest = self._clock() - self._max_age
@@ -120,16 +120,32 @@ class RecentMessages:
             del chat.messages[message_id]
             chat.forgotten_upto = max(chat.forgotten_upto, message_id)
 
-    def following(self, chat_id: int, first_id: int, count: int) -> list[Remembered]:
+    def following(
+        self, chat_id: int, first_id: int, count: int, *, wait: float = 0.0
+    ) -> list[Remembered]:
         """The ``count - 1`` messages that came after message ``first_id`` in the chat (commands
-        skipped), oldest first. BadInputError naming the message that is not known."""
-        with self._lock:
-            chat = self._chats.get(chat_id)
-            if chat is not None:
-                self._expire(chat)
-            known = chat is not None and first_id in chat.messages
-            forgotten = chat is not None and first_id <= chat.forgotten_upto
-            items = sorted(chat.messages.items()) if chat is not None else []
+        skipped), oldest first. BadInputError naming the message that is not known;
+        :class:`NotArrived` only after waiting up to ``wait`` seconds for the missing ones
+        (blocks: with a ``wait``, never on the event loop, which records the messages)."""
+        deadline = time.monotonic() + wait
+        with self._added:
+            while True:
+                try:
+                    return self._following(chat_id, first_id, count)
+                except NotArrived:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise
+                    self._added.wait(left)
+
+    def _following(self, chat_id: int, first_id: int, count: int) -> list[Remembered]:
+        """:meth:`following` without waiting; under ``_added``."""
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            self._expire(chat)
+        known = chat is not None and first_id in chat.messages
+        forgotten = chat is not None and first_id <= chat.forgotten_upto
+        items = sorted(chat.messages.items()) if chat is not None else []
         later = [item for message_id, item in items if message_id > first_id and not item.command]
         if count > 1 and not known:
             why = (

@@ -89,11 +89,32 @@ class Pipeline:
         self._stages = tuple(stages)
 
     def source_for(self, spec: TaskSpec) -> Source:
+        source = self._first_source(spec)
+        if source is None:
+            raise BadInputError(f"no downloader handles {spec.source[:100]!r}")
+        return source
+
+    def accepts(self, spec: TaskSpec) -> bool:
+        """Would a source take ``spec``? Asked of the source factories themselves, by the same
+        first-match as :meth:`source_for`: each plug-in alone knows its link syntax, so the
+        intake classifies a link by asking here, never by parsing it. Cheap and without I/O
+        (factories only look at the spec); a factory's :class:`BadInputError` (a spec it owns
+        but refuses, with the reason) reaches the caller."""
+        return self._first_source(spec) is not None
+
+    def engine_for(self, spec: TaskSpec) -> str | None:
+        """The :attr:`Source.engine` of the source that would take ``spec`` ("libtorrent",
+        "HTTP", ...), None when none would: for checks of flags that only one kind of
+        source honours (``-s`` and ``-d`` are torrents'), asked as :meth:`accepts` is."""
+        source = self._first_source(spec)
+        return source.engine if source is not None else None
+
+    def _first_source(self, spec: TaskSpec) -> Source | None:
         for factory in self._sources:
             source = factory(spec)
             if source is not None:
                 return source
-        raise BadInputError(f"no downloader handles {spec.source[:100]!r}")
+        return None
 
     def stages_for(self, spec: TaskSpec) -> list[Stage]:
         return [stage for factory in self._stages if (stage := factory(spec)) is not None]

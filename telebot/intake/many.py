@@ -1,6 +1,6 @@
 """Many tasks from one command: ``-b`` (one link per line of a message or a .txt file) and
-``-i N`` (N consecutive messages). Each becomes an :class:`Item`; bot/handlers/tasks.py turns every
-item into its own task exactly as it would a single command.
+``-i N`` (N consecutive messages). Each becomes an :class:`Item`; the intake (intake/desk.py) turns
+every item into its own task exactly as it would a single command.
 
 A bulk line is parsed by the command parser itself (:func:`telebot.intake.args.parse_task_args`),
 so ``https://host/a.bin -n first`` means what it means after ``/mirror``; a flag given on a
@@ -10,16 +10,16 @@ line overrides the same flag on the command.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from telebot.bot.recent import Remembered, ReplyFile
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.errors import BadInputError
 from telebot.intake.args import MAX_LINK_LENGTH, TaskArgs, parse_task_args
+from telebot.intake.request import Message, ReplyFile
 from telebot.sources.tgfile import TelegramFileSource
 from telebot.units import format_bytes
 
@@ -139,13 +139,22 @@ def read_list_file(
 # -- -i -------------------------------------------------------------------------------------
 
 
-def multi_items(base: TaskArgs, messages: list[Remembered]) -> list[Item]:
-    """The items of ``-i``: one per message, each with the command's flags."""
+def first_word(text: str | None) -> str | None:
+    """The link of a message: the first word of its text, cut one past the longest link (so
+    that an overlong one is still refused as such, without keeping all of it)."""
+    words = (text or "").split(maxsplit=1)
+    return words[0][: MAX_LINK_LENGTH + 1] if words else None
+
+
+def multi_items(base: TaskArgs, messages: Sequence[Message]) -> list[Item]:
+    """The items of ``-i``: one per message (its first word, or its file), each with the
+    command's flags."""
     args = single(base)
-    for n, message in enumerate(messages, start=1):
-        if message.text is not None and len(message.text) > MAX_LINK_LENGTH:
+    texts = [first_word(m.text) for m in messages]
+    for n, text in enumerate(texts, start=1):
+        if text is not None and len(text) > MAX_LINK_LENGTH:
             raise BadInputError(f"message {n}: the link is too long (over {MAX_LINK_LENGTH}).")
     return [
-        Item(f"message {n}", args, text=m.text, file=m.file)
-        for n, m in enumerate(messages, start=1)
+        Item(f"message {n}", args, text=text, file=m.file)
+        for n, (text, m) in enumerate(zip(texts, messages, strict=True), start=1)
     ]

@@ -3,7 +3,7 @@ task.
 
 Stored in the store's ``user_settings`` table, one row per (user, key), the value as JSON; a missing
 row means "not set" (the config's default applies). They are resolved into the
-:class:`~telebot.engine.task.TaskSpec` when a task is submitted (``bot/handlers/tasks.py``), so a
+:class:`~telebot.engine.task.TaskSpec` when a task is submitted (``intake/specs.py``), so a
 task keeps the settings it started with across a restart and on a remote worker that has no
 database. Override order: a flag on the command, then the user's setting, then the config.
 

@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
-from telebot.bot.handlers.tasks import TaskCommands
 from telebot.bot.menus.usettings import INPUT_TIMEOUT, Input, SettingsMenu
 from telebot.config import Config, load_config
 from telebot.engine.task import TaskSpec
 from telebot.errors import BadInputError
 from telebot.intake.args import parse_task_args
+from telebot.intake.request import Requester
+from telebot.intake.specs import COMMANDS, SpecBuilder
 from telebot.settings.user import UserSettings, caption_for, describe
 from telebot.store import Store
+from tests.intake.fakes import link_pipeline
 
 
 def config(tmp_path: Path, **env: str) -> Config:
@@ -26,9 +28,10 @@ def config(tmp_path: Path, **env: str) -> Config:
 def spec_for(
     cfg: Config, text: str, kind: str, user: UserSettings, tool: str | None = None
 ) -> TaskSpec:
-    commands = TaskCommands(cfg, manager=None, board=None, leech_available=True)  # type: ignore[arg-type]
+    builder = SpecBuilder(cfg, link_pipeline())
     args = parse_task_args(text, kind)
-    return commands.spec_from(args, kind, 5, 7, 9, reply_text=None, tool=tool, user=user)
+    command = COMMANDS[kind if tool is None else {"mirror": "ytdl", "leech": "ytdlleech"}[kind]]
+    return builder.spec_from(args, command, Requester(7, 5, 9), user=user)
 
 
 def test_flags_beat_user_settings_which_beat_the_config(tmp_path: Path) -> None:

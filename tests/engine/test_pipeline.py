@@ -39,3 +39,14 @@ def test_no_source_or_sink_is_bad_input() -> None:
     assert pipe.sink_for(spec()) is sink
     with pytest.raises(BadInputError, match="no uploader handles destination 'gdrive:x'"):
         pipe.sink_for(spec(upload="gdrive:x"))
+
+
+def test_accepts_and_engine_for_ask_the_factories_as_source_for_does() -> None:
+    tg, http = FakeSource(), FakeSource()
+    http.engine = "HTTP"
+    pipe = Pipeline([only("tg:", tg), only("http", http)], [])
+    assert pipe.accepts(spec(source="https://h.example/a"))
+    assert pipe.engine_for(spec(source="https://h.example/a")) == "HTTP"
+    assert pipe.engine_for(spec(source="tg:FILE")) == "fake-src"
+    assert not pipe.accepts(spec(source="ftp://h.example/a"))
+    assert pipe.engine_for(spec(source="ftp://h.example/a")) is None

@@ -1,13 +1,13 @@
-"""-b parsing (ranges, per-line flags, the limit) and the -i message memory."""
+"""-b parsing (ranges, per-line flags, the limit) and -i's items."""
 
 from __future__ import annotations
 
 import pytest
 
-from telebot.bot.recent import NotArrived, RecentMessages, Remembered
 from telebot.errors import BadInputError
 from telebot.intake.args import parse_task_args
 from telebot.intake.many import bulk_items, multi_items
+from tests.intake.fakes import Said
 
 LIST = "\n".join(f"https://h/{n}.bin" for n in range(1, 6))
 
@@ -48,38 +48,10 @@ def test_bulk_limit_and_bad_lines_are_refused_by_name() -> None:
         bulk_items(parse_task_args("-b 9:", "mirror"), LIST, "mirror", limit=100)
 
 
-def item(message_id: int, at: float, text: str = "https://h/x") -> Remembered:
-    return Remembered(message_id, text, None, at, text.startswith("/"))
-
-
-def test_memory_is_bounded_and_says_what_it_forgot() -> None:
-    now = [0.0]
-    recent = RecentMessages(per_chat=3, max_age=100.0, clock=lambda: now[0])
-    for n in range(1, 6):
-        recent.add(7, item(n, now[0]))
-    assert [m.message_id for m in recent.following(7, 3, 3)] == [4, 5]
-    with pytest.raises(BadInputError, match=r"message 2 of 2 .*older than my memory"):
-        recent.following(7, 2, 2)  # 1 and 2 were dropped: only 3 are kept
-    recent.add(7, item(6, now[0], "/mirror -i 2"))  # commands are never one of the messages
-    with pytest.raises(NotArrived, match="message 3 of 3 has not arrived"):
-        recent.following(7, 4, 3)  # only 5 follows 4 (6 is a command)
-    now[0] = 500.0  # everything is older than max_age now
-    with pytest.raises(BadInputError, match="older than my memory"):
-        recent.following(7, 4, 2)
-    with pytest.raises(BadInputError, match="before I started"):
-        recent.following(8, 1, 2)  # a chat it never heard from
-
-
 def test_multi_keeps_only_the_first_word_and_refuses_an_overlong_link() -> None:
-    from types import SimpleNamespace
-
-    from telebot.bot.recent import remembered
-
-    message = SimpleNamespace(
-        message_id=3, text="https://h/a.bin and some words", caption=None,
-        document=None, video=None, audio=None,
-    )  # fmt: skip
-    assert remembered(message, 0.0).text == "https://h/a.bin"  # type: ignore[arg-type]
-    long = item(4, 0.0, "https://h/" + "x" * 5000)
+    first = Said("https://h/a.bin and some words")
+    [one, two] = multi_items(parse_task_args("-i 2", "mirror"), [first, Said("https://h/b")])
+    assert (one.label, one.text, two.text) == ("message 1", "https://h/a.bin", "https://h/b")
+    long = Said("https://h/" + "x" * 5000 + " more")
     with pytest.raises(BadInputError, match="message 2: the link is too long"):
-        multi_items(parse_task_args("-i 2", "mirror"), [item(3, 0.0), long])
+        multi_items(parse_task_args("-i 2", "mirror"), [first, long])

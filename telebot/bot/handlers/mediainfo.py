@@ -2,9 +2,10 @@
 
 Write ``/mediainfo <link>``, or reply with ``/mediainfo`` to a document, video or audio, or to
 a message holding a link. Only the head and tail of the file are fetched
-(:mod:`telebot.processing.media.mediainfo`); links go through the same guarded downloader as
-``/mirror`` (private addresses are refused unless ``ALLOW_PRIVATE_LINKS``), Telegram files
-through ``getFile`` and a ranged GET (with a local Bot API server ffprobe reads the file where
+(:mod:`telebot.processing.media.mediainfo`); links through the :class:`LinkReader` a source
+plug-in provides (which also says which words are its links: sources/http's ``LinkRanges`` reads
+them through the same guarded downloader as ``/mirror``), Telegram files through ``getFile`` and
+a ranged GET (with a local Bot API server ffprobe reads the file where
 it lies). The handler only parses; the work runs in a thread, and errors come back as one line.
 """
 
@@ -17,18 +18,18 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from telegram import Update
 
 from telebot.bot.application import BotContext
-from telebot.bot.handlers.tasks import ReplyFile, reply_file_of
+from telebot.bot.recent import file_of
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.errors import BadInputError, TelebotError
+from telebot.intake.request import ReplyFile
 from telebot.processing.media.mediainfo import Sample, fetch_sample, probe, summary
 from telebot.shown import short_name
-from telebot.sources.http.downloader import HttpOptions, HttpSource
-from telebot.sources.http.source import is_http_link
 from telebot.sources.names import filename_from_url, sanitize_filename
 from telebot.sources.tgfile import TelegramFileSource
 
@@ -37,20 +38,30 @@ log = logging.getLogger(__name__)
 USAGE = "Write /mediainfo <link>, or reply with /mediainfo to a file or a link."
 
 
+class LinkReader(Protocol):
+    """Reads byte ranges of the links it takes, without a task (a source plug-in provides it)."""
+
+    def takes(self, link: str) -> bool: ...
+
+    def read_range(
+        self, link: str, start: int, length: int, cancel: threading.Event
+    ) -> tuple[bytes, int | None]: ...
+
+
 class MediaInfo:
     """The /mediainfo handler and the work behind it (one instance serves every chat)."""
 
     def __init__(
-        self, config: Config, messenger: Callable[[], Messenger], http: HttpSource | None = None
+        self, config: Config, messenger: Callable[[], Messenger], links: LinkReader
     ) -> None:
         self._config = config
-        self._http = http or HttpSource()
+        self._links = links
         self._telegram = TelegramFileSource(config, messenger)
 
     async def command(self, update: Update, ctx: BotContext) -> None:
         chat = update.effective_chat
         assert chat is not None
-        target = _target(update)
+        target = _target(update, self._links)
         text = await asyncio.to_thread(self.describe, chat.id, target)
         await ctx.reply(update, text)
 
@@ -71,10 +82,8 @@ class MediaInfo:
         self, chat_id: int, target: str | ReplyFile, path: Path, cancel: threading.Event
     ) -> Sample:
         if isinstance(target, str):
-            options = HttpOptions(allow_private=self._config.allow_private_links)
             return fetch_sample(
-                lambda start, length: self._http.read_range(
-                    target, options, start, length, cancel=cancel),
+                lambda start, length: self._links.read_range(target, start, length, cancel),
                 path,
             )
         where = self._telegram.locate(chat_id, target.file_id, target.file_size)
@@ -87,21 +96,21 @@ class MediaInfo:
         )
 
 
-def _target(update: Update) -> str | ReplyFile:
+def _target(update: Update, links: LinkReader) -> str | ReplyFile:
     """The link after the command, else the replied-to file, else a link in the reply."""
     message = update.effective_message
     assert message is not None
     words = (message.text or "").split()
     if len(words) > 1:
-        if not is_http_link(words[1]):
+        if not links.takes(words[1]):
             raise BadInputError(f"Only http:// and https:// links are supported. {USAGE}")
         return words[1]
-    replied = reply_file_of(update)
+    reply = message.reply_to_message
+    replied = file_of(reply) if reply is not None else None
     if replied is not None:
         return replied
-    reply = message.reply_to_message
     text = (reply.text or reply.caption or "") if reply is not None else ""
-    link = next((w for w in text.split() if is_http_link(w)), None)
+    link = next((w for w in text.split() if links.takes(w)), None)
     if link is None:
         raise BadInputError(USAGE)
     return link

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,22 @@ def direct_link_factory(
         return source if is_http_link(spec.source) else None
 
     return factory
+
+
+class LinkRanges:
+    """Byte ranges of the links this plug-in takes, without a task: ``/mediainfo`` reads a
+    file's head and tail this way (bot/handlers/mediainfo.py), through the same guarded
+    downloader as a download (private addresses refused unless ``ALLOW_PRIVATE_LINKS``)."""
+
+    def __init__(self, config: Config, http: HttpSource | None = None) -> None:
+        self._options = HttpOptions(allow_private=config.allow_private_links)
+        self._http = http or HttpSource()
+
+    def takes(self, link: str) -> bool:
+        return is_http_link(link)
+
+    def read_range(
+        self, link: str, start: int, length: int, cancel: threading.Event
+    ) -> tuple[bytes, int | None]:
+        """At most ``length`` bytes from ``start``, and the total size when the server says."""
+        return self._http.read_range(link, self._options, start, length, cancel=cancel)

@@ -491,7 +491,12 @@ def ytdl_factory(
     source.disk = disk
 
     def factory(spec: TaskSpec) -> Source | None:
-        return source if spec.tool == TOOL else None
+        if spec.tool != TOOL:
+            return None
+        if not spec.source[:8].lower().startswith(("http://", "https://")):
+            # Ours (the user asked for yt-dlp), so no other source may take it instead.
+            raise BadInputError("/ytdl takes http:// and https:// links only.")
+        return source
 
     return factory
 

@@ -550,7 +550,7 @@ def parse_queues(value: str) -> tuple[str, ...]:
 def _ytdl_options(text: str) -> dict[str, Any]:
     """YTDL_OPTIONS: JSON checked against the same allow-list as -opt."""
     from telebot.errors import BadInputError
-    from telebot.sources.ytdl.options import parse_options
+    from telebot.ytdl_options import parse_options
 
     if not text:
         return {}

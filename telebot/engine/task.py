@@ -57,7 +57,7 @@ class TaskSpec:
     file_size: int | None = None
     tool: str | None = None  # which source: None = by the link; "ytdl" = yt-dlp
     ytdl_format: str | None = None  # -q: a yt-dlp format string (skips the quality menu)
-    ytdl_options: str | None = None  # -opt: JSON, checked against sources/ytdl/options.py
+    ytdl_options: str | None = None  # -opt: JSON, checked against ytdl_options.py
     select: bool = False  # -s: ask which files of a torrent to download
     seed_ratio: float | None = None  # -d ratio[:minutes]: seed after delivery until either
     seed_minutes: float | None = None

@@ -21,8 +21,8 @@ from telebot.settings.user import UserSettings, apply_names
 from telebot.sinks.rclone.remotes import looks_remote
 from telebot.sources.names import sanitize_filename
 from telebot.sources.tgfile import telegram_file_source
-from telebot.sources.ytdl.options import parse_options
 from telebot.sources.ytdl.source import TOOL as YTDL_TOOL
+from telebot.ytdl_options import parse_options
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, DownloadError, SecurityError, TaskCancelled
 from telebot.sources.ytdl.net import NetGuard, guarded_connect
-from telebot.sources.ytdl.options import parse_options, to_params
 from telebot.sources.ytdl.source import CHOICE_FILE, QualityOption, YtdlSource
+from telebot.ytdl_options import parse_options, to_params
 from tests.fakes.media import make_media, serve_media
 from tests.fakes.origin import FakeOrigin
 

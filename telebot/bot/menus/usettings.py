@@ -32,9 +32,9 @@ from telebot.errors import BadInputError
 from telebot.processing.rename import check_name_part, parse_extensions, parse_rules
 from telebot.settings.user import UserSettings
 from telebot.sinks.rclone.remotes import Remotes, looks_remote
-from telebot.sources.ytdl.options import parse_options
 from telebot.store import Store
 from telebot.units import format_bytes
+from telebot.ytdl_options import parse_options
 
 if TYPE_CHECKING:
     from telebot.bot.application import BotContext

@@ -15,7 +15,7 @@ Contracts kept here (``Source`` in engine/pipeline.py):
   kept in ``CHOICE_FILE``, so yt-dlp continues its ``.part`` files;
 - errors: yt-dlp's exceptions become ours in :func:`translate_error` (one boundary);
 - safety: requests go through :mod:`telebot.sources.ytdl.net`; options through
-  :mod:`telebot.sources.ytdl.options`.
+  :mod:`telebot.ytdl_options`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from telebot.errors import (
 from telebot.redact import redact_url
 from telebot.sources.names import MAX_BASE_BYTES, sanitize_filename
 from telebot.sources.ytdl.net import NetGuard, make_youtubedl
-from telebot.sources.ytdl.options import check_options, parse_options, to_params
 from telebot.units import format_bytes
+from telebot.ytdl_options import check_options, parse_options, to_params
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,8 @@
-"""STOP_DUPLICATE: is a result with this name and size already at the task's destination?
+"""STOP_DUPLICATE's look-up: is a result with this name and size already at the task's destination?
+
+The limit itself (when to ask, what to refuse) is the engine's (engine/limits.py), which takes
+this finder as a plain callable; what is *at* a destination, and under which name a sink would
+place a result, is the sinks' knowledge, so the look-up lives here, beside them.
 
 Asked by :meth:`telebot.engine.limits.Limits.on_total` once the source knows the name and size
 (before the body is fetched) — or, when the stages reshape the result (``-e``, ``-z``, ``-j``,

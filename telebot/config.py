@@ -415,8 +415,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         raise ConfigError("OWNER_ID", "is required but not set")
     local = _parse(raw, "BOT_API_LOCAL", False, parse_bool, "true or false")
     limit = LOCAL_UPLOAD_LIMIT if local else CLOUD_UPLOAD_LIMIT
-    split_setting = LEECH_SPLIT_SIZE
-    split = _parse(raw, split_setting.name, limit, split_setting.parse, split_setting.what)
+    split = LEECH_SPLIT_SIZE.read_or(raw, limit)
     problem = split_size_problem(split, limit)
     if problem is not None:
         raise ConfigError(LEECH_SPLIT_SIZE.name, problem)
@@ -695,7 +694,11 @@ class Setting(Generic[T]):
     def read(self, raw: Mapping[str, str]) -> T:
         """The value in config.env / the environment: empty is the default; a bad value
         raises :class:`ConfigError` naming the setting."""
-        return _parse(raw, self.name, self.default, self.parse, self.what)
+        return self.read_or(raw, self.default)
+
+    def read_or(self, raw: Mapping[str, str], default: T) -> T:
+        """As :meth:`read`, with a default that depends on other settings."""
+        return _parse(raw, self.name, default, self.parse, self.what)
 
     def shown(self, value: T) -> str:
         """``value`` as the owner would type it."""

@@ -17,9 +17,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from telebot.errors import ConfigError
+from telebot.units import format_size
 
 log = logging.getLogger(__name__)
 
@@ -421,9 +422,10 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         raise ConfigError("OWNER_ID", "is required but not set")
     local = _parse(raw, "BOT_API_LOCAL", False, parse_bool, "true or false")
     limit = LOCAL_UPLOAD_LIMIT if local else CLOUD_UPLOAD_LIMIT
-    split = _parse(raw, "LEECH_SPLIT_SIZE", limit, parse_size, "a size like 50mb or 2000000000")
-    if split > limit:
-        raise ConfigError("LEECH_SPLIT_SIZE", f"must be at most {limit} bytes for this Bot API")
+    split = LEECH_SPLIT_SIZE.read_or(raw, limit)
+    problem = split_size_problem(split, limit)
+    if problem is not None:
+        raise ConfigError(LEECH_SPLIT_SIZE.name, problem)
     rclone = raw.get("RCLONE_CONFIG", "").strip()
     default_upload = raw.get("DEFAULT_UPLOAD", "").strip() or "local"
     if default_upload != "local" and not rclone:
@@ -448,14 +450,12 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "RCLONE_ALLOWED_ROOTS", (), _remote_roots,
             "comma-separated remote:/absolute/path folders, e.g. sftp:/srv/share,ftp:/pub",
         ),
-        status_update_interval=_parse(
-            raw, "STATUS_UPDATE_INTERVAL", 10.0, _positive_float, "a positive number of seconds"
-        ),
-        status_limit=_parse(raw, "STATUS_LIMIT", 4, _positive_int, "a whole number"),
+        status_update_interval=STATUS_UPDATE_INTERVAL.read(raw),
+        status_limit=STATUS_LIMIT.read(raw),
         leech_split_size=split,
-        queue_all=_parse(raw, "QUEUE_ALL", 4, _positive_int, "a whole number (0 = unlimited)"),
-        queue_download=_parse(raw, "QUEUE_DOWNLOAD", 3, _positive_int, "a whole number"),
-        queue_upload=_parse(raw, "QUEUE_UPLOAD", 2, _positive_int, "a whole number"),
+        queue_all=QUEUE_ALL.read(raw),
+        queue_download=QUEUE_DOWNLOAD.read(raw),
+        queue_upload=QUEUE_UPLOAD.read(raw),
         allow_private_links=_parse(raw, "ALLOW_PRIVATE_LINKS", False, parse_bool, "true or false"),
         perf_report_interval=_parse(
             raw, "PERF_REPORT_INTERVAL", 1800.0, _positive_float, "a positive number of seconds"
@@ -464,9 +464,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "SAMPLER_INTERVAL", 5.0, _positive_float, "a positive number of seconds"
         ),
         log_file=Path(raw.get("LOG_FILE", "").strip() or "telebot.log"),
-        max_download_size=_parse(
-            raw, "MAX_DOWNLOAD_SIZE", None, parse_size, "a size like 20gb (empty: no limit)"
-        ),
+        max_download_size=MAX_DOWNLOAD_SIZE.read(raw),
         upload_timeout=_parse(
             raw, "UPLOAD_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
         ),
@@ -654,17 +652,134 @@ SIZE_LIMITS = {
 
 def _limit_settings(raw: Mapping[str, str]) -> _LimitFields:
     """The limits that protect the host (README "Limits"), as Config keyword arguments."""
-    size = "a size like 10gb (empty: no limit)"
     return {
-        "storage_threshold": _parse(
-            raw, "STORAGE_THRESHOLD", 2_000_000_000, parse_size_or_zero, "a size like 2gb or 0"
-        ),
-        "user_tasks_limit": _parse(
-            raw, "USER_TASKS_LIMIT", 0, _positive_int, "a whole number (0 = no limit)"
-        ),
-        "direct_limit": _parse(raw, "DIRECT_LIMIT", None, parse_size, size),
-        "torrent_limit": _parse(raw, "TORRENT_LIMIT", None, parse_size, size),
-        "ytdl_limit": _parse(raw, "YTDL_LIMIT", None, parse_size, size),
-        "leech_limit": _parse(raw, "LEECH_LIMIT", None, parse_size, size),
-        "stop_duplicate": _parse(raw, "STOP_DUPLICATE", False, parse_bool, "true or false"),
+        "storage_threshold": STORAGE_THRESHOLD.read(raw),
+        "user_tasks_limit": USER_TASKS_LIMIT.read(raw),
+        "direct_limit": DIRECT_LIMIT.read(raw),
+        "torrent_limit": TORRENT_LIMIT.read(raw),
+        "ytdl_limit": YTDL_LIMIT.read(raw),
+        "leech_limit": LEECH_LIMIT.read(raw),
+        "stop_duplicate": STOP_DUPLICATE.read(raw),
     }
+
+
+# -- Settings /bsetting may change at run time ------------------------------------------------
+#
+# Each is declared once here: config.env loading (_build_config) and /bsetting
+# (telebot/settings/overrides.py) read it with the same parser, so a value means the same
+# on both paths and is refused by both alike.
+
+#: Typed instead of a size to drop an optional limit (config.env and /bsetting alike; an empty
+#: value in config.env means the same).
+NO_LIMIT = frozenset({"none", "off", "no", "-"})
+
+#: The longest STATUS_UPDATE_INTERVAL: a larger one would leave a status message unchanged
+#: for more than a day, which reads as a hung bot.
+MAX_STATUS_INTERVAL = 86400.0
+
+
+def parse_optional_size(value: str) -> int | None:
+    """A size, or None (no limit) for one of :data:`NO_LIMIT`."""
+    return None if value.strip().lower() in NO_LIMIT else parse_size(value)
+
+
+def _status_interval(value: str) -> float:
+    number = _positive_float(value)
+    if number > MAX_STATUS_INTERVAL:
+        raise ValueError(value)
+    return number
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """How one runtime-changeable setting is read, for config.env and /bsetting alike.
+
+    ``parse`` turns the text (already stripped, never empty) into the value or raises
+    ValueError; ``what`` names the expected form for the error message (its words ``true``,
+    ``false`` and ``none`` become /bsetting's buttons); ``sized`` values are shown as sizes.
+    The :class:`Config` field is the name in lower case.
+    """
+
+    name: str
+    default: T
+    parse: Callable[[str], T]
+    what: str
+    sized: bool = False
+
+    @property
+    def field(self) -> str:
+        return self.name.lower()
+
+    def read(self, raw: Mapping[str, str]) -> T:
+        """The value in config.env / the environment: empty is the default; a bad value
+        raises :class:`ConfigError` naming the setting."""
+        return self.read_or(raw, self.default)
+
+    def read_or(self, raw: Mapping[str, str], default: T) -> T:
+        """As :meth:`read`, with a default that depends on other settings."""
+        return _parse(raw, self.name, default, self.parse, self.what)
+
+    def shown(self, value: T) -> str:
+        """``value`` as the owner would type it."""
+        if value is None:
+            return "none"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if self.sized and isinstance(value, int):
+            return format_size(value) if value else "0"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def split_size_problem(size: int, upload_limit: int) -> str | None:
+    """Why LEECH_SPLIT_SIZE ``size`` cannot be used with a Bot API that takes parts of up to
+    ``upload_limit`` bytes, or None."""
+    if size <= upload_limit:
+        return None
+    return f"must be at most {upload_limit} bytes ({format_size(upload_limit)}) for this Bot API"
+
+
+_SIZE_OR_NONE = "a size like 20gb, or none (no limit)"
+_UNLIMITED = "a whole number (0 = unlimited)"
+STATUS_UPDATE_INTERVAL = Setting(
+    "STATUS_UPDATE_INTERVAL", 10.0, _status_interval,
+    "a positive number of seconds, at most 86400",
+)
+STATUS_LIMIT = Setting("STATUS_LIMIT", 4, _positive_int, "a whole number of tasks per page")
+QUEUE_ALL = Setting("QUEUE_ALL", 4, _positive_int, _UNLIMITED)
+QUEUE_DOWNLOAD = Setting("QUEUE_DOWNLOAD", 3, _positive_int, _UNLIMITED)
+QUEUE_UPLOAD = Setting("QUEUE_UPLOAD", 2, _positive_int, _UNLIMITED)
+#: Its default is the Bot API's upload limit (CLOUD_ or LOCAL_UPLOAD_LIMIT), and it may not
+#: exceed it (:func:`split_size_problem`).
+LEECH_SPLIT_SIZE = Setting(
+    "LEECH_SPLIT_SIZE", CLOUD_UPLOAD_LIMIT, parse_size, "a size like 50mb or 2000000000",
+    sized=True,
+)
+MAX_DOWNLOAD_SIZE: Setting[int | None] = Setting(
+    "MAX_DOWNLOAD_SIZE", None, parse_optional_size, _SIZE_OR_NONE, sized=True
+)
+STORAGE_THRESHOLD = Setting(
+    "STORAGE_THRESHOLD", 2_000_000_000, parse_size_or_zero, "a size like 2gb, or 0 (off)",
+    sized=True,
+)
+USER_TASKS_LIMIT = Setting("USER_TASKS_LIMIT", 0, _positive_int, "a whole number (0 = no limit)")
+DIRECT_LIMIT: Setting[int | None] = Setting(
+    "DIRECT_LIMIT", None, parse_optional_size, _SIZE_OR_NONE, sized=True
+)
+TORRENT_LIMIT: Setting[int | None] = Setting(
+    "TORRENT_LIMIT", None, parse_optional_size, _SIZE_OR_NONE, sized=True
+)
+YTDL_LIMIT: Setting[int | None] = Setting(
+    "YTDL_LIMIT", None, parse_optional_size, _SIZE_OR_NONE, sized=True
+)
+LEECH_LIMIT: Setting[int | None] = Setting(
+    "LEECH_LIMIT", None, parse_optional_size, _SIZE_OR_NONE, sized=True
+)
+STOP_DUPLICATE = Setting("STOP_DUPLICATE", False, parse_bool, "true or false")
+
+#: The settings /bsetting may change (none names a folder, a secret, a port or the Bot API),
+#: in the order it lists them.
+RUNTIME_SETTINGS: tuple[Setting[Any], ...] = (
+    STATUS_UPDATE_INTERVAL, STATUS_LIMIT, QUEUE_ALL, QUEUE_DOWNLOAD, QUEUE_UPLOAD,
+    LEECH_SPLIT_SIZE, MAX_DOWNLOAD_SIZE, STORAGE_THRESHOLD, USER_TASKS_LIMIT,
+    DIRECT_LIMIT, TORRENT_LIMIT, YTDL_LIMIT, LEECH_LIMIT, STOP_DUPLICATE,
+)

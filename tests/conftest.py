@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
+from tests.processes import ChildProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = 1000
@@ -33,17 +33,13 @@ def origin() -> Iterator[FakeOrigin]:
 
 
 @dataclass
-class BotProcess:
+class BotProcess(ChildProcess):
     """A real bot process with its own working folder (config, db, downloads, mirror, log)."""
 
     api: FakeBotAPI
     home: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
-    stderr_path: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.stderr_path = self.home / "stderr.txt"
 
     def start(self, *, wait_ready: bool = True) -> BotProcess:
         with self.stderr_path.open("ab") as err:
@@ -57,36 +53,6 @@ class BotProcess:
         if wait_ready:
             self.api.wait_polling(timeout=30)
         return self
-
-    @property
-    def mirror_dir(self) -> Path:
-        return self.home / "mirror"
-
-    @property
-    def download_dir(self) -> Path:
-        return self.home / "downloads"
-
-    def log_text(self) -> str:
-        log = self.home / "telebot.log"
-        return log.read_text(errors="replace") if log.exists() else ""
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 15) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def stop_quietly(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 def bot_env(api: FakeBotAPI, **extra: str) -> dict[str, str]:

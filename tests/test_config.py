@@ -251,3 +251,19 @@ def test_a_broken_quote_names_the_line_and_the_key(
     with pytest.raises(ConfigError) as info:
         load_config(base_env(), cwd=tmp_path)
     assert str(info.value).startswith(message)
+
+
+def test_none_means_no_limit_as_in_bsetting(tmp_path: Path) -> None:
+    """Issue 24: config.env refused ``MAX_DOWNLOAD_SIZE=none`` while /bsetting took it."""
+    (tmp_path / "config.env").write_text(
+        f"BOT_TOKEN={TOKEN}\nOWNER_ID=42\nMAX_DOWNLOAD_SIZE=none\nTORRENT_LIMIT=off\n"
+        "DIRECT_LIMIT=5gb\n"
+    )
+    cfg = load_config({}, cwd=tmp_path)
+    assert (cfg.max_download_size, cfg.torrent_limit, cfg.direct_limit) == (None, None, 5 * 10**9)
+
+
+def test_status_update_interval_is_at_most_a_day_as_in_bsetting(tmp_path: Path) -> None:
+    assert load_config(base_env(STATUS_UPDATE_INTERVAL="86400"), cwd=tmp_path) is not None
+    with pytest.raises(ConfigError, match=r"^STATUS_UPDATE_INTERVAL must be .*at most 86400"):
+        load_config(base_env(STATUS_UPDATE_INTERVAL="86401"), cwd=tmp_path)

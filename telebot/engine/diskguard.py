@@ -49,6 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from telebot.errors import DownloadError, TaskCancelled
+from telebot.fileio.walk import entries
 from telebot.units import format_size
 
 FreeSpace = Callable[[], int]
@@ -79,12 +80,14 @@ def allocated(folder: Path) -> int:
     """Bytes already allocated on disk under ``folder`` (a resumed, preallocated or sparse
     download counts what is really there)."""
     used = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                used += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                continue
+    for entry in entries(folder, ignore_errors=True):
+        try:
+            # Folders (and links to them) hold no downloaded bytes; a link counts its own
+            # blocks, never its target's.
+            if not entry.is_dir():
+                used += entry.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:  # removed meanwhile
+            continue
     return used
 
 

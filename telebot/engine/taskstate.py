@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from telebot.engine.pipeline import Delivery
+from telebot.fileio.walk import regular_files
 
 STATE_FILE = ".telebot-task"
 VERSION = 1
@@ -230,10 +231,9 @@ def measure(path: Path) -> tuple[int, int]:
     if not path.is_dir():
         return path.stat().st_size, 1
     total = files = 0
-    for item in path.rglob("*"):
-        if item.is_file() and not item.is_symlink():
-            total += item.stat().st_size
-            files += 1
+    for entry in regular_files(path):
+        total += entry.stat(follow_symlinks=False).st_size
+        files += 1
     return total, files
 
 
@@ -364,10 +364,13 @@ def _write(workdir: Path, state: TaskState) -> None:
 
 
 def _fsync_tree(path: Path) -> None:
-    paths = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
-    for item in paths:
-        if not item.is_symlink():
-            fsync_file(item)
+    """Flush a file, or every regular file of a tree (links are not followed)."""
+    if not path.is_dir():
+        if not path.is_symlink():
+            fsync_file(path)
+        return
+    for entry in regular_files(path):
+        fsync_file(Path(entry.path))
 
 
 def fsync_file(path: Path) -> None:

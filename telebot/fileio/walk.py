@@ -1,10 +1,19 @@
-"""The one tree walker: the regular files under a folder, without following symlinks.
+"""The one tree walker: what lies under a folder, without ever following a symlink.
 
-Everything that sizes, counts or lists a task's result (copy progress totals, the mirror
-report, the leech file list) walks with this, so all of them agree on what a tree holds:
-regular files only; symlinks (to files or folders) are neither counted nor entered, so a
-link cannot make a tree reach outside itself or count a file twice. fifos, sockets and
-devices are skipped, as the copy walkers (C and Python) skip them.
+Everything that sizes, counts, lists or flushes a task's result (copy progress totals, the
+mirror report, the leech file list, the extract budget, the disk guard, the archive stage, the
+task state's sizes and fsyncs) walks with this, so all of them agree on what a tree holds.
+A symlink (to a file or a folder) is never entered nor followed, so a link cannot make a walk
+reach outside the tree or meet a file twice.
+
+* :func:`entries` — every entry (folders, files, links, fifos, sockets, devices), for the
+  callers that must see or refuse the odd ones;
+* :func:`regular_files` — regular files only: links, fifos, sockets and devices are skipped,
+  as the copy walkers (C and Python) skip them;
+* :func:`tree_size` — the bytes of those regular files.
+
+Errors: by default a folder that cannot be listed raises OSError; with ``ignore_errors`` it is
+passed over (a tree that changes while it is walked: 7-Zip renaming, a cancel cleaning up).
 """
 
 from __future__ import annotations
@@ -12,23 +21,43 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-__all__ = ["regular_files", "tree_size"]
+__all__ = ["entries", "regular_files", "tree_size"]
 
 
-def regular_files(root: str | os.PathLike[str]) -> Iterator[os.DirEntry[str]]:
-    """The regular files under the folder ``root``, depth first, in no fixed order.
+def entries(
+    root: str | os.PathLike[str], *, ignore_errors: bool = False
+) -> Iterator[os.DirEntry[str]]:
+    """Every entry under the folder ``root`` (not ``root`` itself), depth first, in no fixed
+    order; folders are yielded and then entered, symlinked folders are yielded and not entered.
 
-    One ``scandir`` per folder, so the file type usually comes from the directory entry
-    itself (no ``stat`` per file). Raises OSError if ``root`` cannot be listed.
+    One ``scandir`` per folder, so the file type usually comes from the directory entry itself
+    (no ``stat`` per entry). Raises OSError if a folder cannot be listed, unless
+    ``ignore_errors`` (then that folder's remaining entries are passed over).
     """
     stack = [os.fspath(root)]
     while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                for entry in listing:
                     yield entry
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            if not ignore_errors:
+                raise
+
+
+def regular_files(
+    root: str | os.PathLike[str], *, ignore_errors: bool = False
+) -> Iterator[os.DirEntry[str]]:
+    """The regular files under the folder ``root``, depth first, in no fixed order (see
+    :func:`entries` for errors)."""
+    return (
+        entry
+        for entry in entries(root, ignore_errors=ignore_errors)
+        if entry.is_file(follow_symlinks=False)
+    )
 
 
 def tree_size(root: str | os.PathLike[str]) -> int:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TextIO
 
 from telebot.errors import ProcessingError, SecurityError
+from telebot.fileio.walk import entries
 from telebot.processing.sevenzip import Entry
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -143,17 +144,16 @@ def remove_links_out(root: Path) -> list[str]:
     notes. Judged by the kernel's own resolution (``realpath(strict=True)``), never by name."""
     real_root = root.resolve()
     doomed: list[tuple[Path, str]] = []
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(folder, name)
-            try:
-                if not stat.S_ISLNK(path.lstat().st_mode):
-                    continue
-            except OSError:  # deeper than PATH_MAX (7-Zip may write that deep): not a path
+    for entry in entries(root, ignore_errors=True):
+        path = Path(entry.path)
+        try:  # by path, not the entry's cached type: the path must be one we can unlink
+            if not stat.S_ISLNK(path.lstat().st_mode):
                 continue
-            why = _link_outside(path, real_root)
-            if why is not None:
-                doomed.append((path, why))
+        except OSError:  # deeper than PATH_MAX (7-Zip may write that deep): not a path
+            continue
+        why = _link_outside(path, real_root)
+        if why is not None:
+            doomed.append((path, why))
     # Judged all before any is removed: removing one link of a loop would leave the others
     # dangling, and judged by name.
     notes: list[str] = []
@@ -182,21 +182,19 @@ def _link_outside(path: Path, real_root: Path) -> str | None:
 
 def tree_usage(root: Path) -> tuple[int, int, int]:
     """(bytes, entries, files) under ``root``, by lstat: links are not followed; entries count
-    folders too (an archive of empty folders is a bomb as well), files do not."""
+    folders too (an archive of empty folders is a bomb as well), files do not. A folder or an
+    entry that goes away meanwhile (7-Zip renames, a cancel cleans up) is not counted."""
     size = count = files = 0
-    stack = [str(root)]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                for item in it:
-                    count += 1
-                    if item.is_dir(follow_symlinks=False):
-                        stack.append(item.path)
-                    else:
-                        files += 1
-                        size += item.stat(follow_symlinks=False).st_size
-        except OSError:  # removed meanwhile (7-Zip renames, a cancel cleans up)
+    for item in entries(root, ignore_errors=True):
+        if item.is_dir(follow_symlinks=False):
+            count += 1
             continue
+        try:
+            size += item.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+        count += 1
+        files += 1
     return size, count, files
 
 

@@ -39,6 +39,7 @@ from telebot import sandbox
 from telebot.engine.pipeline import Stage, StageFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, ProcessingError, TaskCancelled
+from telebot.fileio.walk import entries
 from telebot.processing import sevenzip
 from telebot.processing.media.split import MAX_PARTS
 from telebot.processing.storemode import STORE_LEVEL, choose_level
@@ -182,17 +183,12 @@ def _size_of(path: Path) -> int:
     if not path.is_dir():
         return path.stat().st_size
     size = 0
-    stack = [str(path)]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    size += entry.stat(follow_symlinks=False).st_size
-                elif not entry.is_symlink():
-                    name = Path(entry.path).relative_to(path.parent)
-                    raise ProcessingError(f"cannot archive {name}: not a file or folder")
+    for entry in entries(path):
+        if entry.is_file(follow_symlinks=False):
+            size += entry.stat(follow_symlinks=False).st_size
+        elif not entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
+            name = Path(entry.path).relative_to(path.parent)
+            raise ProcessingError(f"cannot archive {name}: not a file or folder")
     return size
 
 

@@ -92,3 +92,14 @@ def wait_exists(path: Path, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout}s")
         pause.wait(0.05)
+
+
+def restart_by_command(api: FakeBotAPI, user_id: int, timeout: float = 60.0) -> int:
+    """Send /restart as ``user_id`` (in their private chat) and wait until the bot answered
+    "Restarting" and, back up, edited it into "✅ Restarted"; returns the mark taken before the
+    command."""
+    since = api.mark()
+    api.push_message("/restart", chat_id=user_id, user_id=user_id)
+    wait_text(api, r"Restarting", chat_id=user_id, since=since)
+    wait_chat_text(api, user_id, r"✅ Restarted", timeout=timeout)
+    return since

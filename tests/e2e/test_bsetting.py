@@ -3,6 +3,7 @@ survives a restart; bad values and other users are refused."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests import polling
@@ -103,3 +104,28 @@ def test_bsetting_buttons_only_for_the_owner(
     say(bot_api, f"/mirror {origin.url}/same.bin")
     wait_text(bot_api, r"STOP_DUPLICATE", chat_id=OWNER, since=since, timeout=60)
     assert "bsetting STOP_DUPLICATE: false -> true by user 1000" in bot.log_text()
+
+
+def test_config_env_and_bsetting_take_and_refuse_the_same_values(
+    bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
+) -> None:
+    """Issue 24: ``MAX_DOWNLOAD_SIZE=none`` stopped the bot at start while /bsetting took it;
+    a day-long STATUS_UPDATE_INTERVAL was the other way round."""
+    home = tmp_path / "bot"
+    home.mkdir()
+    (home / "config.env").write_text("MAX_DOWNLOAD_SIZE=none\n")
+    make_bot(home=home)
+    since = bot_api.mark()
+    say(bot_api, "/bsetting MAX_DOWNLOAD_SIZE none")
+    wait_text(bot_api, r"✅ <code>MAX_DOWNLOAD_SIZE</code> = <code>none", chat_id=OWNER,
+              since=since)
+    say(bot_api, "/bsetting STATUS_UPDATE_INTERVAL 90000")
+    refused = text_of(wait_text(bot_api, r"STATUS_UPDATE_INTERVAL must be", chat_id=OWNER,
+                                since=since))
+    form = "a positive number of seconds, at most 86400"
+    assert form in refused
+
+    other = make_bot(start=False, home=tmp_path / "other", STATUS_UPDATE_INTERVAL="90000")
+    other.start(wait_ready=False)
+    assert other.proc is not None and other.proc.wait(timeout=60) == 2
+    assert f"STATUS_UPDATE_INTERVAL must be {form}, got '90000'" in other.stderr()

@@ -25,6 +25,7 @@ from tests.conftest import OWNER, BotProcess, bot_env
 from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import Call, FakeBotAPI
 from tests.fakes.origin import FakeOrigin, Resource
+from tests.processes import each_stop
 
 STALL_AFTER = 1 << 20  # body bytes the fake reads of the stalled part before it stops reading
 RECV_BUFFER = 128 * 1024  # the fake's SO_RCVBUF (the kernel doubles it)
@@ -77,13 +78,6 @@ def joined_sha(calls: list[Call]) -> str:
     return digest.hexdigest()
 
 
-def stop(bot: BotProcess, how: str) -> None:
-    if how == "sigterm":
-        bot.terminate(timeout=30)
-    else:
-        bot.kill9()
-
-
 def leech_three_parts(api: FakeBotAPI, origin: FakeOrigin, seed: int) -> tuple[Resource, int]:
     res = origin.add("/movie.mkv", size=SIZE, seed=seed)
     since = api.mark()
@@ -93,7 +87,22 @@ def leech_three_parts(api: FakeBotAPI, origin: FakeOrigin, seed: int) -> tuple[R
     return res, since
 
 
-@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+def start_again_until_done(
+    api: FakeBotAPI, bot: BotProcess, since: int, movie: Resource
+) -> Call:
+    """Start the stopped bot again, wait for the leech's ✅ and check that each of the three
+    parts is in the chat once, in order, and that together they are the movie; returns the ✅."""
+    bot.start()
+    done = wait_text(api, r"✅", since=since, timeout=180)
+    parts = stored_parts(api, since)
+    assert [c.files["document"].filename for c in parts] == [
+        "movie.mkv.001", "movie.mkv.002", "movie.mkv.003",
+    ]
+    assert joined_sha(parts) == movie.sha256()
+    return done
+
+
+@each_stop
 def test_stopped_mid_body_the_part_is_sent_again(
     api: FakeBotAPI, origin: FakeOrigin, bot: BotProcess, how: str
 ) -> None:
@@ -102,20 +111,14 @@ def test_stopped_mid_body_the_part_is_sent_again(
     api.wait_for("sendDocument", caption_has("part 1/3"), since=since, timeout=120)
     method, got = api.wait_body_stalled(timeout=120)
     assert (method.lower(), got) == ("senddocument", STALL_AFTER)
-    stop(bot, how)
+    bot.stop(how)
     assert not any("part 2/3" in str(c.params.get("caption")) for c in stored_parts(api, since))
 
-    bot.start()
-    done = wait_text(api, r"✅", since=since, timeout=180)
-    parts = stored_parts(api, since)
-    assert [c.files["document"].filename for c in parts] == [
-        "movie.mkv.001", "movie.mkv.002", "movie.mkv.003",
-    ]
-    assert joined_sha(parts) == movie.sha256()
+    done = start_again_until_done(api, bot, since, movie)
     assert "check that it arrived" not in text_of(done)
 
 
-@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+@each_stop
 def test_stopped_after_the_last_byte_the_part_is_not_sent_again(
     api: FakeBotAPI, origin: FakeOrigin, bot: BotProcess, how: str
 ) -> None:
@@ -123,15 +126,9 @@ def test_stopped_after_the_last_byte_the_part_is_not_sent_again(
     api.stall_next("sendDocument", 120, then_respond=True, skip=1)
     movie, since = leech_three_parts(api, origin, seed=32)
     api.wait_for("sendDocument", caption_has("part 2/3"), since=since, timeout=120)
-    stop(bot, how)
+    bot.stop(how)
 
-    bot.start()
-    done = wait_text(api, r"✅", since=since, timeout=180)
-    parts = stored_parts(api, since)
-    assert [c.files["document"].filename for c in parts] == [
-        "movie.mkv.001", "movie.mkv.002", "movie.mkv.003",
-    ]
-    assert joined_sha(parts) == movie.sha256()
+    done = start_again_until_done(api, bot, since, movie)
     text = text_of(done)
     assert text.count("check that it arrived") == 1
     assert "part 2/3 of movie.mkv): Telegram did not confirm it; check that it arrived" in text
@@ -150,7 +147,7 @@ def test_local_mode_a_built_request_counts_as_sent(
             local.stall_next("sendDocument", 120, then_respond=True, skip=1)
             movie, since = leech_three_parts(local, origin, seed=33)
             local.wait_for("sendDocument", caption_has("part 2/3"), since=since, timeout=120)
-            stop(bot, "sigterm")
+            bot.stop("sigterm")
             bot.start()
             done = wait_text(local, r"✅", since=since, timeout=180)
         finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import OWNER, BotProcess
-from tests.e2e.helpers import wait_chat_text, wait_text
+from tests.e2e.helpers import restart_by_command, wait_text
 from tests.e2e.test_torrent import PACK, assert_same_tree, free_port, torrent_env
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent, wait_until
@@ -40,10 +40,7 @@ def test_seeding_goes_on_after_a_restart(
 ) -> None:
     port = free_port()
     bot, torrent, original = _seed_through_the_bot(bot_api, make_bot, tmp_path, port)
-    since = bot_api.mark()
-    bot_api.push_message("/restart", chat_id=OWNER, user_id=OWNER)
-    wait_text(bot_api, r"Restarting", chat_id=OWNER, since=since)
-    wait_chat_text(bot_api, OWNER, r"✅ Restarted", timeout=60)
+    restart_by_command(bot_api, OWNER)
     mark = bot_api.mark()
     bot_api.push_message("/status", chat_id=OWNER, user_id=OWNER)
     wait_text(bot_api, r"Seeding · libtorrent.*of 100", chat_id=OWNER, since=mark)

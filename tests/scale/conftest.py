@@ -15,13 +15,14 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from tests import polling
 from tests.conftest import ROOT, BotProcess, bot_env
 from tests.fakes.bot_api import FakeBotAPI
+from tests.processes import ChildProcess
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -105,8 +106,10 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @dataclass
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """A real ``python -m telebot.worker`` with its own folder (downloads, mirror, log)."""
+
+    terminate_timeout: ClassVar[float] = 30.0  # a worker hands its tasks back first
 
     name: str
     home: Path
@@ -117,7 +120,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         before = len(self.log_text())  # a restarted worker appends to the same log
-        with (self.home / "stderr.txt").open("ab") as err:
+        with self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(
                 [
                     sys.executable, "-m", "telebot.worker",
@@ -135,37 +138,6 @@ class WorkerProcess:
         )
         assert self.proc.poll() is None, self.stderr()
         return self
-
-    @property
-    def mirror_dir(self) -> Path:
-        return self.home / "mirror"
-
-    @property
-    def download_dir(self) -> Path:
-        return self.home / "downloads"
-
-    def log_text(self) -> str:
-        log = self.home / "telebot.log"
-        return log.read_text(errors="replace") if log.exists() else ""
-
-    def stderr(self) -> str:
-        path = self.home / "stderr.txt"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def terminate(self, timeout: float = 30) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
-
-    def stop_quietly(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 def scale_env(api: FakeBotAPI, redis: RedisServer, **extra: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from tests import polling
 from tests.conftest import OWNER, USER, BotProcess
 from tests.e2e.helpers import files_in, gid_of, sha256_file, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.origin import FakeOrigin
+from tests.fakes.origin import FakeOrigin, Resource
+from tests.processes import each_stop
 from tests.scale.conftest import RedisServer, WorkerProcess, requires_redis
 
 pytestmark = requires_redis
@@ -71,6 +73,57 @@ def progress_of(redis: RedisServer, gid: str) -> dict[str, str]:
         return dict(client.hgetall(f"telebot:progress:{gid}"))
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class RunningMirror:
+    """A /mirror of one throttled file that a worker is downloading (progress in Redis)."""
+
+    gid: str
+    since: int  # the chat's mark before the command
+    name: str
+    resource: Resource
+
+
+def start_running_mirror(
+    api: FakeBotAPI, origin: FakeOrigin, redis: RedisServer, name: str, *,
+    size: int, seed: int, throttle: int,
+) -> RunningMirror:
+    """/mirror ``name`` (``size`` bytes at ``throttle`` bytes/s); returns once a worker has
+    reported downloaded bytes."""
+    resource = origin.add(f"/{name}", size=size, seed=seed)
+    origin.fault(f"/{name}", throttle=throttle)
+    since = api.mark()
+    command(api, f"/mirror {origin.url}/{name}")
+    gid = gid_of(api, chat_id=OWNER, since=since)
+    polling.wait_until(
+        lambda: int(progress_of(redis, gid).get("done") or 0) > 0, 30, "download running"
+    )
+    return RunningMirror(gid, since, name, resource)
+
+
+def holder_and_other(
+    redis: RedisServer, gid: str, workers: list[WorkerProcess]
+) -> tuple[WorkerProcess, WorkerProcess]:
+    """Of two workers, the one running ``gid`` (by its progress in Redis) and the other."""
+    holder = progress_of(redis, gid)["worker"].split("@")[0]
+    [running] = [w for w in workers if w.name == holder]
+    [other] = [w for w in workers if w.name != holder]
+    return running, other
+
+
+def assert_finished_once_on(
+    api: FakeBotAPI, mirror: RunningMirror, worker: WorkerProcess
+) -> Path:
+    """The mirror's ✅ came once, its file is whole in ``worker``'s mirror folder (the only
+    file there) and no ❌ was sent; returns the file."""
+    done = wait_text(api, r"✅", chat_id=OWNER, since=mirror.since, timeout=60)
+    assert mirror.name in text_of(done)
+    [saved] = files_in(worker.mirror_dir)
+    assert sha256_file(saved) == mirror.resource.sha256()
+    assert len(done_messages(api, mirror.since)) == 1
+    assert not re.search(r"❌", " ".join(text_of(c) for c in api.calls_of("sendMessage")))
+    return saved
 
 
 def test_ten_mirrors_are_spread_over_two_workers_and_land_intact(
@@ -158,14 +211,10 @@ def test_cancel_reaches_a_running_worker_task_within_two_seconds(
 ) -> None:
     worker = make_worker("a")
     make_front()
-    origin.add("/slow.bin", size=40 * MiB, seed=3)
-    origin.fault("/slow.bin", throttle=512 * 1024)  # 80 s: it is running when cancelled
-    since = bot_api.mark()
-    command(bot_api, f"/mirror {origin.url}/slow.bin")
-    gid = gid_of(bot_api, chat_id=OWNER, since=since)
-    polling.wait_until(
-        lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
-    )
+    gid = start_running_mirror(
+        bot_api, origin, redis_server, "slow.bin", size=40 * MiB, seed=3,
+        throttle=512 * 1024,  # 80 s: it is running when cancelled
+    ).gid
     asked = time.monotonic()
     mark = bot_api.mark()
     command(bot_api, f"/cancel {gid}")
@@ -275,22 +324,18 @@ def test_kill_9_of_a_worker_mid_download_finishes_on_the_other_within_two_lease_
     # The default visibility timeout (12 h): only the lease can move the task in time.
     ttl = 3.0
     fast = {"WORKER_LOCK_TTL": str(int(ttl))}
-    workers = {w.name: w for w in (make_worker("a", **fast), make_worker("b", **fast))}
+    workers = [make_worker("a", **fast), make_worker("b", **fast)]
     front = make_front(**fast)
-    res = origin.add("/big.bin", size=6 * MiB, seed=11)
-    origin.fault("/big.bin", throttle=int(1.5 * MiB))  # ~4 s
-    since = bot_api.mark()
-    command(bot_api, f"/mirror {origin.url}/big.bin")
-    gid = gid_of(bot_api, chat_id=OWNER, since=since)
-    polling.wait_until(
-        lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
+    mirror = start_running_mirror(
+        bot_api, origin, redis_server, "big.bin", size=6 * MiB, seed=11,
+        throttle=int(1.5 * MiB),  # ~4 s
     )
-    holder = progress_of(redis_server, gid)["worker"].split("@")[0]
+    gid = mirror.gid
+    killed, survivor = holder_and_other(redis_server, gid, workers)
     client = redis_server.client()
     [(_, unacked)] = client.hgetall("unacked").items()  # the killed run's message, kept
-    workers[holder].kill9()
+    killed.kill9()
     killed_at = time.monotonic()
-    [survivor] = [w for name, w in workers.items() if name != holder]
     try:
         polling.wait_until(
             lambda: f"task {gid} queued" in survivor.log_text(), 60, "the survivor to take it"
@@ -308,20 +353,15 @@ def test_kill_9_of_a_worker_mid_download_finishes_on_the_other_within_two_lease_
         lambda: f"refused task {gid} attempt 1: superseded" in survivor.log_text(), 30,
         "the late copy to be refused",
     )
-    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
-    assert "big.bin" in text_of(done)
-    [saved] = files_in(survivor.mirror_dir)
-    assert sha256_file(saved) == res.sha256()
+    saved = assert_finished_once_on(bot_api, mirror, survivor)
     # ... nor after it finished.
     client.lpush("default", json.dumps(json.loads(unacked)[0]))
     polling.wait_until(lambda: queue_settled(redis_server), 30, "the second late copy handled")
     assert files_in(survivor.mirror_dir) == [saved]
-    assert len(done_messages(bot_api, since)) == 1
-    assert not re.search(r"❌", " ".join(text_of(c) for c in bot_api.calls_of("sendMessage")))
+    assert len(done_messages(bot_api, mirror.since)) == 1
     assert survivor.log_text().count(f"task {gid} queued") == 1
     client.close()
     # The killed worker's half download stays until it starts again and sees the task is over.
-    killed = workers[holder]
     assert (killed.download_dir / gid).is_dir()
     killed.start()
     polling.wait_until(
@@ -337,19 +377,14 @@ def test_a_worker_frozen_past_its_lease_stops_when_it_wakes_and_the_task_runs_on
     make_front: MakeFront,
 ) -> None:
     fast = {"WORKER_LOCK_TTL": "3"}
-    workers = {w.name: w for w in (make_worker("a", **fast), make_worker("b", **fast))}
+    workers = [make_worker("a", **fast), make_worker("b", **fast)]
     make_front(**fast)
-    res = origin.add("/frozen.bin", size=8 * MiB, seed=13)
-    origin.fault("/frozen.bin", throttle=1 * MiB)  # ~8 s
-    since = bot_api.mark()
-    command(bot_api, f"/mirror {origin.url}/frozen.bin")
-    gid = gid_of(bot_api, chat_id=OWNER, since=since)
-    polling.wait_until(
-        lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
+    mirror = start_running_mirror(
+        bot_api, origin, redis_server, "frozen.bin", size=8 * MiB, seed=13,
+        throttle=1 * MiB,  # ~8 s
     )
-    holder = progress_of(redis_server, gid)["worker"].split("@")[0]
-    frozen = workers[holder]
-    [other] = [w for name, w in workers.items() if name != holder]
+    gid = mirror.gid
+    frozen, other = holder_and_other(redis_server, gid, workers)
     assert frozen.proc is not None
     frozen.proc.send_signal(signal.SIGSTOP)  # alive, but silent for longer than its lease
     try:
@@ -361,13 +396,8 @@ def test_a_worker_frozen_past_its_lease_stops_when_it_wakes_and_the_task_runs_on
     polling.wait_until(
         lambda: "lost the task's lease" in frozen.log_text(), 15, "the woken run to stop"
     )
-    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
-    assert "frozen.bin" in text_of(done)
-    [saved] = files_in(other.mirror_dir)
-    assert sha256_file(saved) == res.sha256()
+    assert_finished_once_on(bot_api, mirror, other)
     assert files_in(frozen.mirror_dir) == []
-    assert len(done_messages(bot_api, since)) == 1
-    assert not re.search(r"❌", " ".join(text_of(c) for c in bot_api.calls_of("sendMessage")))
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_task_straight_back(
@@ -378,27 +408,18 @@ def test_a_worker_stopped_with_sigterm_hands_its_task_straight_back(
     make_front: MakeFront,
 ) -> None:
     # The default visibility timeout (12 h): only the requeue on shutdown can move the task.
-    workers = {w.name: w for w in (make_worker("a"), make_worker("b"))}
+    workers = [make_worker("a"), make_worker("b")]
     make_front()
-    res = origin.add("/moved.bin", size=6 * MiB, seed=12)
-    origin.fault("/moved.bin", throttle=int(1.5 * MiB))  # ~4 s
-    since = bot_api.mark()
-    command(bot_api, f"/mirror {origin.url}/moved.bin")
-    gid = gid_of(bot_api, chat_id=OWNER, since=since)
-    polling.wait_until(
-        lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
+    mirror = start_running_mirror(
+        bot_api, origin, redis_server, "moved.bin", size=6 * MiB, seed=12,
+        throttle=int(1.5 * MiB),  # ~4 s
     )
-    holder = progress_of(redis_server, gid)["worker"].split("@")[0]
-    assert workers[holder].terminate() == 0
-    [survivor] = [w for name, w in workers.items() if name != holder]
-    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
-    assert "moved.bin" in text_of(done)
-    [saved] = files_in(survivor.mirror_dir)
-    assert sha256_file(saved) == res.sha256()
-    assert len(done_messages(bot_api, since)) == 1
+    stopped, survivor = holder_and_other(redis_server, mirror.gid, workers)
+    stopped.stop("sigterm")
+    assert_finished_once_on(bot_api, mirror, survivor)
 
 
-@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+@each_stop
 def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
     bot_api: FakeBotAPI,
     origin: FakeOrigin,
@@ -409,18 +430,12 @@ def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
 ) -> None:
     worker = make_worker("a")
     front = make_front()
-    res = origin.add("/long.bin", size=8 * MiB, seed=21)
-    origin.fault("/long.bin", throttle=1 * MiB)  # ~8 s: it runs across the restart
-    since = bot_api.mark()
-    command(bot_api, f"/mirror {origin.url}/long.bin")
-    gid = gid_of(bot_api, chat_id=OWNER, since=since)
-    polling.wait_until(
-        lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
+    mirror = start_running_mirror(
+        bot_api, origin, redis_server, "long.bin", size=8 * MiB, seed=21,
+        throttle=1 * MiB,  # ~8 s: it runs across the restart
     )
-    if how == "kill9":
-        front.kill9()
-    else:
-        assert front.terminate() == 0
+    gid = mirror.gid
+    front.stop(how)
     restarted = bot_api.mark()
     front.start()
     # The new front's status board shows the task, downloading, with progress from Redis.
@@ -431,11 +446,7 @@ def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
         method="editMessageText",
         timeout=30,
     )
-    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
-    assert "long.bin" in text_of(done)
-    [saved] = files_in(worker.mirror_dir)
-    assert sha256_file(saved) == res.sha256()
-    assert len(done_messages(bot_api, since)) == 1
+    assert_finished_once_on(bot_api, mirror, worker)
     # The worker ran it once: the restarted front followed it instead of sending it again.
     assert worker.log_text().count(f"task {gid} queued") == 1
 

@@ -1,6 +1,9 @@
 """The python-telegram-bot Application: building it, the handler plumbing, and the admin commands.
 
 Handlers run on the event loop and stay thin: they parse, authorize and hand work to the engine.
+:func:`build_application` registers what each feature declares (``bot/feature.py``): a
+``CommandHandler`` per command of the table (``bot/commands.py``), a ``CallbackQueryHandler``
+with the pattern ``^<prefix>:`` per button prefix, and the plain-message readers.
 Their replies also go through the :class:`~telebot.botapi.messenger.Messenger` (via
 ``to_thread``) so that one rate limiter sees every message the bot sends to a chat.
 """

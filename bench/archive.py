@@ -14,7 +14,7 @@ Cases (inputs built once, untimed, in a temporary folder under ``--dir``):
   switches the stage chose, run in the folder's parent like the stage.
 
 "The bot's stage" is found through the Stage interface by name: the bot's own stage list
-(``wiring.stage_factories``) is asked, through a :class:`Pipeline`, for the stages of a spec that
+(``plugins.STAGES``) is asked, through a :class:`Pipeline`, for the stages of a spec that
 wants it, and the one whose ``name`` matches is run as the manager runs it (``task.begin``, a
 fresh ``out`` folder, ``process``). A stage this build does not have is reported as pending.
 Runs alternate between the bot and the CLI after one warm-up of each; before every run the
@@ -101,13 +101,14 @@ def build_inputs(root: Path, size: int) -> dict[str, Path]:
 
 
 def bot_stage(name: str, spec: TaskSpec, config: Config) -> Stage | None:
-    """The stage called ``name`` that the bot's pipeline (``wiring.stage_factories``, as the
+    """The stage called ``name`` that the bot's pipeline (``plugins.STAGES``, as the
     bot and its workers build it) gives for ``spec``, or None when this build has none."""
-    from telebot import wiring
+    from telebot import plugins
     from telebot.sinks.telegram import TelegramSink
 
     sink = TelegramSink(config, messenger=lambda: None)  # type: ignore[arg-type,return-value]
-    pipeline = Pipeline([], [], wiring.stage_factories(config, sink))
+    services = plugins.Services(config, lambda: None, sink)  # type: ignore[arg-type,return-value]
+    pipeline = Pipeline([], [], plugins.made(plugins.STAGES, services))
     return next((stage for stage in pipeline.stages_for(spec) if stage.name == name), None)
 
 

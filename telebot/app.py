@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from telegram.ext import Application
 
     from telebot.bot.application import BotContext
+    from telebot.bot.feature import Feature
 
 log = logging.getLogger("telebot")
 
@@ -82,9 +83,9 @@ class App:
         try:
             store = self._start_parallel()
             try:
-                ctx = self._context(store)
+                ctx, features = self._context(store)
                 try:
-                    self._poll(ctx)
+                    self._poll(ctx, features)
                 except SystemExit:
                     # A second stop signal while PTB was stopping: PTB raises SystemExit from
                     # inside its shutdown. Stopping was asked for twice; a /restart among the
@@ -106,25 +107,26 @@ class App:
             _import_bot()
             return store_future.result()
 
-    def _context(self, store: Store) -> BotContext:
+    def _context(self, store: Store) -> tuple[BotContext, list[Feature]]:
+        """The handlers' context and the features of this build (wiring.py)."""
+        from telebot import wiring
         from telebot.bot.application import BotContext
         from telebot.intake.auth import Authorizer
+        from telebot.settings import overrides
 
         ctx = BotContext(
-            config=self.config,
+            # /bsetting overrides from the database, over config.env (settings/overrides.py).
+            config=overrides.apply(self.config, store.bot_settings()),
             store=store,
             auth=Authorizer(self.config, store),
             process_started_at=self.process_started_at,
         )
-        from telebot import wiring
+        return ctx, wiring.features(ctx, base=self.config)
 
-        wiring.install(ctx)
-        return ctx
-
-    def _poll(self, ctx: BotContext) -> None:
+    def _poll(self, ctx: BotContext, features: list[Feature]) -> None:
         from telebot.bot.application import build_application
 
-        application = build_application(ctx)
+        application = build_application(ctx, features)
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("the bot must run in the main thread (signal handling)")
         if not self._connect(application):

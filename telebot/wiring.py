@@ -1,21 +1,26 @@
-"""Installs the capabilities (engine, status, monitoring, task commands) into a BotContext.
+"""The front's assembly: this process's engine, and the list of the bot's features.
 
-Kept apart from app.py so each capability registers its handlers and its start/stop hooks in one
-place, and app.py keeps only the start/stop order.
+The plug-ins come from ``plugins.py`` (shared with the Celery worker); the chat side's
+handlers and hooks are declared by each feature (``bot/feature.py``) and registered by
+``bot/application.py``. What is here is what only the front has: the task manager with its
+status board, announcer, seeding and restore, the /bsetting appliers, and the order of the
+feature list (which is the order features start in, and the reverse of the order they stop in).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from telebot import sandbox
+from telebot import plugins, sandbox
 from telebot.bot.announce import Announcer
 from telebot.bot.chatperms import check_can_post
+from telebot.bot.feature import CommandSet, Feature, Handler
 from telebot.bot.handlers.cloud import CloudCommands
 from telebot.bot.handlers.mediainfo import MediaInfo
 from telebot.bot.handlers.monitoring import Monitoring
@@ -28,133 +33,28 @@ from telebot.bot.menus.files import FileMenu
 from telebot.bot.menus.quality import QualityMenu
 from telebot.bot.menus.usettings import SettingsMenu
 from telebot.bot.recent import RecentMessages
+from telebot.bot.status import CALLBACK_PREFIX as STATUS_PREFIX
 from telebot.bot.status import Footer, StatusBoard
-from telebot.botapi.messenger import Messenger
 from telebot.config import Config
-from telebot.engine import taskstate
 from telebot.engine.diskguard import DiskGuard, statvfs_free
-from telebot.engine.groups import check_folder, group_source_factory
 from telebot.engine.limits import Limits as TaskLimits
-from telebot.engine.limits import LimitValues
 from telebot.engine.manager import TaskManager
-from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, StageFactory
 from telebot.engine.runner import Runner
-from telebot.engine.task import TaskSpec
 from telebot.intake.desk import Intake
 from telebot.intake.specs import SpecBuilder
-from telebot.processing.archivecheck import Limits
-from telebot.processing.compress import compress_factory
-from telebot.processing.extract import extract_factory
-from telebot.processing.join import join_factory
-from telebot.processing.rename import rename_stage_factory
-from telebot.settings import overrides
 from telebot.sinks.existing import DuplicateFinder
-from telebot.sinks.local import LocalSink
-from telebot.sinks.rclone.clone import clone_source_factory
-from telebot.sinks.rclone.remotes import looks_remote, remote_names
-from telebot.sinks.rclone.sink import RcloneSink
+from telebot.sinks.rclone.remotes import remote_names
 from telebot.sinks.telegram import TelegramSink
-from telebot.sources.http.source import LinkRanges, direct_link_factory
-from telebot.sources.tgfile import telegram_file_factory
-from telebot.sources.torrent.choose import FileChooser
-from telebot.sources.torrent.metainfo import torrent_source_factory
+from telebot.sources.http.source import LinkRanges
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
-from telebot.sources.ytdl.source import QualityChooser, ytdl_factory
 
 if TYPE_CHECKING:
     from telebot.bot.application import BotContext
-    from telebot.store import Store
 
 
 log = logging.getLogger(__name__)
-
-
-def local_sink_factory(config: Config) -> SinkFactory:
-    sink = LocalSink(config.mirror_dir, durable=config.durable_writes)
-
-    def factory(spec: TaskSpec) -> Sink | None:
-        return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
-
-    return factory
-
-
-def group_member_sink_factory(config: Config) -> SinkFactory:
-    """-m members place their results into their group's folder, with the local sink's
-    no-replace, crash-safe placing (engine/groups.py); the group's delivery task delivers."""
-
-    def factory(spec: TaskSpec) -> Sink | None:
-        if spec.group is None or spec.group_folder is None:
-            return None
-        return LocalSink(
-            config.download_dir / spec.group / check_folder(spec.group_folder),
-            durable=config.durable_writes,
-        )
-
-    return factory
-
-
-def rclone_sink_factory(config: Config) -> SinkFactory:
-    sink = RcloneSink(
-        config.rclone_config, config.index_url, allowed_roots=config.rclone_allowed_roots
-    )
-
-    def factory(spec: TaskSpec) -> Sink | None:
-        wanted = spec.kind in ("mirror", "clone") and looks_remote(spec.upload)
-        return sink if wanted else None
-
-    return factory
-
-
-def telegram_sink_factory(
-    config: Config, messenger: Callable[[], Messenger], sink: TelegramSink | None = None
-) -> SinkFactory:
-    sink = sink or TelegramSink(config, messenger)
-
-    def factory(spec: TaskSpec) -> Sink | None:
-        return sink if spec.kind == "leech" else None
-
-    return factory
-
-
-def stage_factories(config: Config, leech_sink: TelegramSink) -> list[StageFactory]:
-    """The processing stages, in the order they run: join before extract before compress.
-    ``leech_sink`` gives a leech's part size, the size of -z's volumes."""
-    limits = Limits(
-        max_ratio=config.extract_max_ratio,
-        ratio_floor=config.extract_ratio_floor,
-        max_files=config.extract_max_files,
-        min_free=config.storage_threshold,  # STORAGE_THRESHOLD (its value at start)
-        max_output=config.max_download_size,  # MAX_DOWNLOAD_SIZE (its value at start)
-    )
-    return [
-        join_factory(),
-        extract_factory(limits),
-        # Renaming (-ns, prefix/suffix) and skipped extensions act on the final result...
-        rename_stage_factory,
-        # ...which -z archives last: the archive holds the renamed files and takes their name.
-        compress_factory(
-            lambda spec: leech_sink.part_size_for(spec) if spec.kind == "leech" else None
-        ),
-    ]
-
-
-def task_folder_mode(config: Config) -> int:
-    """Owner-only task folders, except that a local Bot API server must open leech parts."""
-    return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
-
-
-def limit_values(config: Config) -> LimitValues:
-    return LimitValues(
-        user_tasks=config.user_tasks_limit,
-        max_download=config.max_download_size,
-        direct=config.direct_limit,
-        torrent=config.torrent_limit,
-        ytdl=config.ytdl_limit,
-        leech=config.leech_limit,
-        stop_duplicate=config.stop_duplicate,
-    )
 
 
 def build_limits(ctx: BotContext) -> TaskLimits:
@@ -164,7 +64,7 @@ def build_limits(ctx: BotContext) -> TaskLimits:
     finder = DuplicateFinder(cfg.mirror_dir, cfg.rclone_config, cfg.rclone_allowed_roots)
     sandbox.set_storage_threshold(cfg.storage_threshold)  # with /bsetting's stored value
     return TaskLimits(
-        limit_values(cfg),
+        plugins.limit_values(cfg),
         exempt=ctx.auth.is_sudo,
         disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
         duplicates=finder,
@@ -279,49 +179,6 @@ class Restorer:
             log.info("resumed %d unfinished task(s)", len(restored))
 
 
-def build_pipeline(
-    cfg: Config,
-    messenger: Callable[[], Messenger],
-    torrents: TorrentSession,
-    *,
-    quality: QualityChooser | None,
-    chooser: FileChooser | None,
-    seeding: Seeding | None,
-    disk: DiskGuard | None = None,
-    leech_sink: TelegramSink | None = None,
-    store: Store | None = None,
-) -> Pipeline:
-    """Sources, stages and sinks: the same for the bot and for a Celery worker
-    (``telebot/worker.py``, which has no menus to ask users from and no seeding board).
-    ``disk`` is the STORAGE_THRESHOLD guard the sources pause or refuse on; ``leech_sink`` is
-    passed in where /bsetting changes its part size live; ``store`` (the bot's, not a
-    worker's) holds -m groups, whose members meet in one folder on this host."""
-    leech_sink = leech_sink or TelegramSink(cfg, messenger)
-    groups = [group_source_factory(store)] if store is not None else []
-    members = [group_member_sink_factory(cfg)] if store is not None else []
-    return Pipeline(
-        sources=[
-            *groups,  # a -m group's delivery: its members' folder
-            # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
-            clone_source_factory(cfg.rclone_config, cfg.rclone_allowed_roots),
-            ytdl_factory(cfg, lambda: quality, disk=disk),  # first: it takes only /ytdl specs
-            # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
-            torrent_source_factory(
-                cfg, torrents, messenger, chooser=chooser, seeding=seeding, disk=disk
-            ),
-            telegram_file_factory(cfg, messenger, disk=disk),
-            direct_link_factory(cfg, disk=disk),
-        ],
-        sinks=[
-            *members,  # first: a -m member's result joins its group
-            local_sink_factory(cfg),
-            rclone_sink_factory(cfg),
-            telegram_sink_factory(cfg, messenger, leech_sink),
-        ],
-        stages=stage_factories(cfg, leech_sink),
-    )
-
-
 def front_runner(
     cfg: Config, exempt: Callable[[int], bool] = lambda user_id: False
 ) -> Runner | None:
@@ -349,11 +206,67 @@ def shared_settings(
     return runner.sharing(live, stored)
 
 
-def install(ctx: BotContext) -> None:
-    """Attach every capability this build has to ``ctx``."""
-    base = ctx.config
-    # /bsetting overrides from the database, over config.env (telebot/settings/overrides.py).
-    ctx.config = cfg = overrides.apply(base, ctx.store.bot_settings())
+
+
+@dataclass
+class Tasks(Feature):
+    """The task commands and the engine they drive: /mirror, /leech, /ytdl, /ytdlleech, /status,
+    /cancel, /cancelall and the status board's buttons (seeding tasks share the board, /status
+    and /cancel); the board, announcer, seeding, libtorrent and restore start and stop with it.
+    """
+
+    config: Config
+    tasks: TaskCommands
+    seed_controls: SeedingControls
+    manager: TaskManager
+    board: StatusBoard
+    announcer: Announcer
+    seeding: Seeding
+    torrents: TorrentSession
+    restorer: Restorer
+    recent: RecentMessages
+
+    def commands(self) -> Mapping[str, Handler]:
+        tasks, seeding = self.tasks, self.seed_controls
+        return {
+            "mirror": tasks.mirror,
+            "leech": tasks.leech,
+            "ytdl": tasks.ytdl,
+            "ytdlleech": tasks.ytdl_leech,
+            "status": seeding.status_command(tasks.status),
+            "cancel": seeding.cancel_command(tasks.cancel),
+            "cancelall": tasks.cancel_all,
+        }
+
+    def buttons(self) -> Mapping[str, Handler]:
+        return {STATUS_PREFIX: self.seed_controls.status_buttons(self.tasks.on_callback)}
+
+    def remember(self, chat_id: int, message: Any) -> None:
+        self.recent.remember(chat_id, message)  # what -i looks up
+
+    def polling_started(self) -> None:
+        self.restorer.polling_started()
+
+    def started(self, ctx: BotContext) -> None:
+        self.board.start()
+        self.announcer.resend_pending()  # what a crash or restart kept from being sent
+        self.seeding.restore()  # -d torrents that seeded when the bot stopped seed on
+        remote_names(self.config.rclone_config)  # registers the config's secrets with the redactor
+        self.restorer.start()
+
+    def stopping(self) -> None:
+        self.manager.shutdown()  # first: a restore still running stops at its next row
+        self.restorer.stop()
+        self.announcer.stop()  # sends what the interrupted tasks said, while the bot can
+        self.seeding.shutdown()
+        self.torrents.shutdown()  # after the tasks: they save their own resume data first
+        self.board.stop()
+
+
+def features(ctx: BotContext, base: Config) -> list[Feature]:
+    """Build this front's engine and list the bot's features, in the order they start.
+    ``base`` is config.env alone; ``ctx.config`` has the /bsetting overrides over it."""
+    cfg = ctx.config
     board = StatusBoard(
         snapshots=lambda chat_id: manager.snapshots(chat_id) + seeding.snapshots(chat_id),
         messenger=lambda: ctx.bridge,
@@ -372,10 +285,10 @@ def install(ctx: BotContext) -> None:
     leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
     # Completions, gathered per chat; owed ones journaled in the store's outbox until sent.
     announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store, lead=True)
-    pipeline = build_pipeline(
-        cfg, lambda: ctx.bridge, torrents, quality=quality, chooser=file_menu, seeding=seeding,
-        disk=limits.disk, leech_sink=leech_sink, store=ctx.store,
-    )
+    pipeline = plugins.build_pipeline(plugins.Services(
+        cfg, lambda: ctx.bridge, leech_sink, torrents=torrents, disk=limits.disk,
+        quality=quality, chooser=file_menu, seeding=seeding, store=ctx.store,
+    ))
     manager = TaskManager(
         download_dir=cfg.download_dir,
         pipeline=pipeline,
@@ -385,7 +298,7 @@ def install(ctx: BotContext) -> None:
         queue_all=0 if cfg.celery_broker_url else cfg.queue_all,
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
-        folder_mode=task_folder_mode(cfg),
+        folder_mode=plugins.task_folder_mode(cfg),
         runner=runner,
         limits=limits,
         durable_writes=cfg.durable_writes,
@@ -393,7 +306,6 @@ def install(ctx: BotContext) -> None:
     # A task waiting on a menu gives its download slot to the others meanwhile.
     file_menu.outside_queue = quality.outside_queue = manager.outside_queue
     recent = RecentMessages()  # what -i looks up
-    ctx.on_message.append(recent.remember)
     intake = Intake(  # the one entry for tasks: chat commands now, feeds and search next
         cfg, ctx.store, ctx.auth, SpecBuilder(cfg, pipeline), manager,
         can_post=lambda chat, user, sudo: check_can_post(ctx.bridge, chat, user, sudo),
@@ -407,59 +319,18 @@ def install(ctx: BotContext) -> None:
         recent=recent,
         announcer=announcer,
     )
-    monitoring = Monitoring.create(cfg, manager)
-    ctx.extra_handlers.update(
-        mirror=commands.mirror,
-        leech=commands.leech,
-        ytdl=commands.ytdl,
-        ytdlleech=commands.ytdl_leech,
-        status=seed_controls.status_command(commands.status),
-        cancel=seed_controls.cancel_command(commands.cancel),
-        cancelall=commands.cancel_all,
-        stats=monitoring.stats,
-    )
     live = shared_settings(
         runner, live_settings(cfg, board, manager, limits, leech_sink), ctx.store.bot_settings
     )
-    settings = BotSettings(base, cfg, ctx.store, live)
-    ctx.extra_handlers["bsetting"] = settings.command
-    restart = RestartCommand(cfg.database_path)
-    ctx.extra_handlers["restart"] = restart.restart
-    ctx.on_started.append(restart.announce)
-    ctx.extra_handlers["mediainfo"] = MediaInfo(cfg, lambda: ctx.bridge, LinkRanges(cfg)).command
-    cloud = CloudCommands(cfg, manager)
-    ctx.extra_handlers.update(
-        {"clone": cloud.clone, "count": cloud.count, "list": cloud.search, "del": cloud.delete}
-    )
-    ctx.callback_handler = cloud.callbacks(
-        seed_controls.callbacks(file_menu, commands.on_callback)
-    )
-    settings_menu = SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo)
-    ctx.extra_handlers["usetting"] = settings_menu.command
-    ctx.callback_handler = settings_menu.callbacks(ctx.callback_handler)
-    ctx.message_handler = settings_menu.on_message
-    ctx.callback_handler = settings.callbacks(ctx.callback_handler)  # /bsetting's buttons
-    ctx.on_poll.append(monitoring.sampler.note_poll)
-
-    restorer = Restorer(manager)
-    ctx.on_polling.append(restorer.polling_started)
-
-    def started(_ctx: BotContext) -> None:
-        monitoring.start(_ctx.loop)
-        board.start()
-        announcer.resend_pending()  # what a crash or restart kept from being sent
-        seeding.restore()  # -d torrents that seeded when the bot stopped seed on
-        remote_names(cfg.rclone_config)  # registers the config's secrets with the redactor
-        restorer.start()
-
-    def stopping() -> None:
-        manager.shutdown()  # first: a restore still running stops at its next row
-        restorer.stop()
-        announcer.stop()  # sends what the interrupted tasks said, while the bot can
-        seeding.shutdown()
-        torrents.shutdown()  # after the tasks: they save their own resume data first
-        board.stop()
-        monitoring.stop()
-
-    ctx.on_started.append(started)
-    ctx.on_stopping.append(stopping)
+    return [
+        RestartCommand(cfg.database_path),  # first: says "Restarted" before anything else
+        Monitoring.create(cfg, manager),  # stops last: /stats and the heartbeat to the end
+        Tasks(cfg, commands, seed_controls, manager, board, announcer, seeding, torrents,
+              Restorer(manager), recent),
+        file_menu,
+        quality,
+        BotSettings(base, cfg, ctx.store, live),
+        CloudCommands(cfg, manager),
+        SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo),
+        CommandSet({"mediainfo": MediaInfo(cfg, lambda: ctx.bridge, LinkRanges(cfg)).command}),
+    ]

@@ -1,6 +1,9 @@
 """The python-telegram-bot Application: building it, the handler plumbing, and the admin commands.
 
 Handlers run on the event loop and stay thin: they parse, authorize and hand work to the engine.
+:func:`build_application` registers what each feature declares (``bot/feature.py``): a
+``CommandHandler`` per command of the table (``bot/commands.py``), a ``CallbackQueryHandler``
+with the pattern ``^<prefix>:`` per button prefix, and the plain-message readers.
 Their replies also go through the :class:`~telebot.botapi.messenger.Messenger` (via
 ``to_thread``) so that one rate limiter sees every message the bot sends to a chat.
 """
@@ -13,7 +16,7 @@ import html
 import io
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from telebot.bot.commands import COMMANDS, CommandSpec, command_names, help_text
+from telebot.bot.feature import Feature, Handler, button_pattern, claimed
 from telebot.botapi.messenger import Messenger, describe_error
 from telebot.config import Config
 from telebot.errors import BadInputError
@@ -42,8 +46,6 @@ if TYPE_CHECKING:
     from telebot.store import Store
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[["Update", "BotContext"], Awaitable[None]]
 
 # Threads behind asyncio.to_thread. A handler's thread mostly waits on Telegram (a Messenger
 # call waits for the loop, up to its 60 s timeout), so the pool is sized for waiting, not for
@@ -67,18 +69,9 @@ class BotContext:
     process_started_at: float = field(default_factory=time.time)
     refusals: RefusalThrottle = field(default_factory=RefusalThrottle)
     messenger: Messenger | None = None
-    extra_handlers: dict[str, Handler] = field(default_factory=dict)
-    callback_handler: Callable[[Update, BotContext], Awaitable[None]] | None = None
-    # Plain messages (text that is no command, photos): the answers to /usetting's prompts.
-    message_handler: Callable[[Update, BotContext], Awaitable[None]] | None = None
-    on_started: list[Callable[[BotContext], None]] = field(default_factory=list)
-    on_stopping: list[Callable[[], None]] = field(default_factory=list)
-    on_poll: list[Callable[[], None]] = field(default_factory=list)
-    # Every new message from an authorized chat, commands or not (-i looks them up later).
-    # Called on the loop: must only record in memory, never block.
-    on_message: list[Callable[[int, Any], None]] = field(default_factory=list)
-    # Called on the loop as the first getUpdates is sent (polling has started); must not block.
-    on_polling: list[Callable[[], None]] = field(default_factory=list)
+    # What this build can do (bot/feature.py), the foundation first: set by build_application,
+    # which registers their handlers; their hooks run from here (start, polls, stop).
+    features: tuple[Feature, ...] = ()
     background: set[asyncio.Task[None]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
     restart_requested: bool = False  # /restart: re-execute once stopped (bot/handlers/restart.py)
@@ -138,12 +131,12 @@ class PollingRequest(HTTPXRequest):
             self._first = False
             elapsed = (time.time() - self._ctx.process_started_at) * 1000
             log.info("startup: first getUpdates %.0f ms after process start", elapsed)
-            for hook in self._ctx.on_polling:
-                hook()
+            for feature in self._ctx.features:
+                feature.polling_started()
         result = await super().do_request(url, method, *args, **kwargs)
         if result[0] == 200 and url.endswith("/getUpdates"):
-            for note in self._ctx.on_poll:
-                note()
+            for feature in self._ctx.features:
+                feature.polled()
         return result
 
 
@@ -359,6 +352,13 @@ async def cmd_log(update: Update, ctx: BotContext) -> None:
     )
 
 
+class Foundation(Feature):
+    """The commands every build has: /start, /help, /ping, /log and who may use the bot."""
+
+    def commands(self) -> Mapping[str, Handler]:
+        return BASE_HANDLERS
+
+
 BASE_HANDLERS: dict[str, Handler] = {
     "start": cmd_start,
     "help": cmd_help,
@@ -380,57 +380,73 @@ async def _not_yet(update: Update, ctx: BotContext) -> None:
     await ctx.reply(update, "This command is not available in this version yet.")
 
 
-async def _on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx: BotContext = context.bot_data["ctx"]
-    query = update.callback_query
-    if query is None:
-        return
-    user = update.effective_user
-    chat = update.effective_chat
-    if user is None or ctx.auth.level_of(user.id, chat.id if chat else 0) is None:
-        await query.answer("Not authorized.")
-        return
-    if ctx.callback_handler is None:
-        await query.answer()
-        return
-    me = ctx.track_handler()  # a restart does not wait long for it either
-    try:
-        await ctx.callback_handler(update, ctx)
-    except Exception:
-        log.exception("callback %r failed", query.data)
-        await query.answer("Something went wrong.")
-    finally:
-        ctx.handler_tasks.discard(me)
+def button(handler: Handler | None) -> Callable[[Update, Any], Coroutine[Any, Any, None]]:
+    """Wrap a feature's button handler (None: a press no feature claims, answered empty):
+    only presses of authorized users reach it, and no error escapes."""
+
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        ctx: BotContext = context.bot_data["ctx"]
+        query = update.callback_query
+        if query is None:
+            return
+        user = update.effective_user
+        chat = update.effective_chat
+        if user is None or ctx.auth.level_of(user.id, chat.id if chat else 0) is None:
+            await query.answer("Not authorized.")
+            return
+        if handler is None:
+            await query.answer()  # stops the button's spinner
+            return
+        me = ctx.track_handler()  # a restart does not wait long for it either
+        try:
+            await handler(update, ctx)
+        except Exception:
+            log.exception("callback %r failed", query.data)
+            await query.answer("Something went wrong.")
+        finally:
+            ctx.handler_tasks.discard(me)
+
+    return run
 
 
-async def _on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx: BotContext = context.bot_data["ctx"]
-    user, chat = update.effective_user, update.effective_chat
-    if ctx.message_handler is None or user is None or chat is None:
-        return
-    if ctx.auth.level_of(user.id, chat.id) is None:
-        return  # silence: a plain message is no request to the bot
-    me = ctx.track_handler()
-    try:
-        await ctx.message_handler(update, ctx)
-    except Exception:
-        log.exception("handling a message failed")
-    finally:
-        ctx.handler_tasks.discard(me)
+def plain_messages(
+    handlers: Sequence[Handler],
+) -> Callable[[Update, Any], Coroutine[Any, Any, None]]:
+    """Hand each plain message of an authorized user to every feature's message handler, in
+    turn; one failing does not keep the message from the others."""
+
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        ctx: BotContext = context.bot_data["ctx"]
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None:
+            return
+        if ctx.auth.level_of(user.id, chat.id) is None:
+            return  # silence: a plain message is no request to the bot
+        me = ctx.track_handler()
+        try:
+            for handler in handlers:
+                try:
+                    await handler(update, ctx)
+                except Exception:
+                    log.exception("handling a message failed")
+        finally:
+            ctx.handler_tasks.discard(me)
+
+    return run
 
 
 async def _record_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Low priority (its own handler group, after the commands): hands each new message of an
-    authorized chat to the ``on_message`` hooks. Never replies, never blocks."""
+    authorized chat to every feature's ``remember``. Never replies, never blocks."""
     ctx: BotContext = context.bot_data["ctx"]
     message, chat, user = update.message, update.effective_chat, update.effective_user
     if message is None or chat is None or user is None:
         return
     if ctx.auth.level_of(user.id, chat.id) is None:
         return
-    for hook in ctx.on_message:
+    for feature in ctx.features:
         try:
-            hook(chat.id, message)
+            feature.remember(chat.id, message)
         except Exception:
             log.exception("recording message %s failed", message.message_id)
 
@@ -442,7 +458,10 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 # -- building the Application --------------------------------------------------------------
 
 
-def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, Any]:
+def build_application(
+    ctx: BotContext, features: Sequence[Feature]
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The Application, with the foundation's and every feature's handlers registered."""
     cfg = ctx.config
     base = cfg.bot_api_url
     app = (
@@ -462,15 +481,24 @@ def build_application(ctx: BotContext) -> Application[Any, Any, Any, Any, Any, A
         .build()
     )
     app.bot_data["ctx"] = ctx
-    handlers = {**BASE_HANDLERS, **ctx.extra_handlers}
+    ctx.features = (Foundation(), *features)
+    handlers = claimed(ctx.features, "command", lambda f: f.commands())
+    unlisted = set(handlers) - {spec.name for spec in COMMANDS}
+    if unlisted:
+        raise ValueError(f"commands missing from bot/commands.py: {sorted(unlisted)}")
     for spec in COMMANDS:
         handler = handlers.get(spec.name, _not_yet)
         app.add_handler(CommandHandler(list(command_names(spec)), guarded(spec, handler)))
-    app.add_handler(CallbackQueryHandler(_on_callback))
+    # Each prefix its own handler: PTB gives a press to the first whose pattern matches.
+    for prefix, on_press in claimed(ctx.features, "button prefix", lambda f: f.buttons()).items():
+        app.add_handler(CallbackQueryHandler(button(on_press), pattern=button_pattern(prefix)))
+    app.add_handler(CallbackQueryHandler(button(None)))  # last: the presses no prefix claims
     # A group of its own: a handler for every message in group 0 (a message cache) must not
     # keep plain messages from reaching the prompts (PTB runs one handler per group).
-    plain = (filters.TEXT & ~filters.COMMAND) | filters.PHOTO
-    app.add_handler(MessageHandler(plain, _on_message), group=MESSAGE_GROUP)
+    readers = [h for h in (f.messages() for f in ctx.features) if h is not None]
+    if readers:
+        plain = (filters.TEXT & ~filters.COMMAND) | filters.PHOTO
+        app.add_handler(MessageHandler(plain, plain_messages(readers)), group=MESSAGE_GROUP)
     # Last, in a group of its own: every message of an authorized chat is remembered for -i
     # (bot/recent.py), after (and never instead of) the commands and the prompts.
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, _record_message), group=RECORD_GROUP)
@@ -485,8 +513,8 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
     )
     ctx.messenger = Messenger(app.bot, ctx.loop)
-    for hook in ctx.on_started:
-        await asyncio.to_thread(hook, ctx)
+    for feature in ctx.features:
+        await asyncio.to_thread(feature.started, ctx)
     # Registering the command menu is not needed to answer updates: do it off the start path.
     # (app.create_task would warn: the application is not "running" yet inside post_init.)
     ctx.background.add(asyncio.get_running_loop().create_task(_set_commands(app)))
@@ -509,7 +537,7 @@ async def _post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     since their own Bot calls need this loop.
     """
     ctx: BotContext = app.bot_data["ctx"]
-    for hook in ctx.on_stopping:
-        await asyncio.to_thread(hook)
+    for feature in reversed(ctx.features):
+        await asyncio.to_thread(feature.stopping)
     if ctx.messenger is not None:
         ctx.messenger.closed.set()

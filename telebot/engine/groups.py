@@ -8,7 +8,7 @@ How the engine sees a group (``TaskManager.submit_group``):
 * the **group folder** ``DOWNLOAD_DIR/<group id>/<folder>``, owned like a task folder (its state
   file names the group id, which is also the delivery task's gid). Each member is an ordinary
   task (its own gid, journal row and folder) whose sink places its result into the group folder
-  instead of the destination (``wiring.group_member_sink_factory``: the local sink, so the same
+  instead of the destination (``plugins.group_member_sink_factory``: the local sink, so the same
   no-replace, crash-safe placing);
 * when a member ends (done, failed or cancelled; not when a shutdown interrupts it) its outcome
   is recorded *before* its own folder and row are removed (a rerun is harmless: the outcome is

@@ -56,7 +56,7 @@ MIN_VOLUME = 1 << 20  # -z volumes: no smaller (issue 21: -sp 10 made ~10^8 file
 _WATCH_INTERVAL = 0.1  # seconds between counts of the volumes 7-Zip wrote
 
 #: The volume size for a spec, or None for one archive: for a leech, the Telegram sink's part
-#: size (``TelegramSink.part_size_for``, given by wiring.py: sinks sit above processing).
+#: size (``TelegramSink.part_size_for``, given by plugins.py: sinks sit above processing).
 VolumeSize = Callable[[TaskSpec], int | None]
 
 

@@ -21,12 +21,12 @@ from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Delivery, Pipeline, Sink
 from telebot.engine.task import Task, TaskSpec
+from telebot.plugins import local_sink_factory
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sinks.local import LocalSink
 from telebot.sources.http.downloader import HttpSource
 from telebot.sources.http.source import DirectLinkSource
 from telebot.store import Store
-from telebot.wiring import local_sink_factory
 from tests.engine.fakes import FakeSink, Recorder
 from tests.fakes.origin import FakeOrigin
 

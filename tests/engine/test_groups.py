@@ -11,9 +11,9 @@ from telebot.engine.groups import group_source, group_source_factory
 from telebot.engine.pipeline import Pipeline
 from telebot.engine.task import Task
 from telebot.errors import DownloadError
+from telebot.plugins import group_member_sink_factory
 from telebot.sinks.local import LocalSink
 from telebot.store import Store
-from telebot.wiring import group_member_sink_factory
 from tests.engine.conftest import MakeManager
 from tests.engine.fakes import FakeSource, Recorder, spec
 

@@ -318,7 +318,7 @@ def test_relative_task_folders_work(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_the_bots_stage_list_runs_compress_last_with_the_leech_sinks_live_part_size(
     tmp_path: Path,
 ) -> None:
-    from telebot import wiring
+    from telebot import plugins
     from telebot.config import Config
     from telebot.engine.pipeline import Pipeline
     from telebot.sinks.telegram import TelegramSink
@@ -326,7 +326,8 @@ def test_the_bots_stage_list_runs_compress_last_with_the_leech_sinks_live_part_s
     config = Config(bot_token="1:x", owner_id=1, download_dir=tmp_path / "d",
                     mirror_dir=tmp_path / "m")
     sink = TelegramSink(config, messenger=lambda: None)  # type: ignore[arg-type,return-value]
-    pipeline = Pipeline([], [], wiring.stage_factories(config, sink))
+    services = plugins.Services(config, lambda: None, sink)  # type: ignore[arg-type,return-value]
+    pipeline = Pipeline([], [], plugins.made(plugins.STAGES, services))
     spec = TaskSpec(kind="leech", source="http://x/y", chat_id=1, user_id=1, join=True,
                     extract=True, name_prefix="new-", compress=True, compress_format="7z")
     assert [s.name for s in pipeline.stages_for(spec)] == ["join", "extract", "rename",

@@ -16,13 +16,14 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from telebot.bot.application import BotContext, Handler
+from telebot.bot.application import BotContext
+from telebot.bot.feature import Feature, Handler
 from telebot.config import Config
 from telebot.engine.manager import TaskManager
 from telebot.engine.task import TaskSpec
@@ -53,7 +54,7 @@ class Pending:
     title: str = ""
 
 
-class CloudCommands:
+class CloudCommands(Feature):
     """Handlers for /clone, /count, /list and /del, and their buttons (``rc:`` callbacks)."""
 
     def __init__(
@@ -72,6 +73,12 @@ class CloudCommands:
         self.max_scanned = max_scanned
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}
+
+    def commands(self) -> Mapping[str, Handler]:
+        return {"clone": self.clone, "count": self.count, "list": self.search, "del": self.delete}
+
+    def buttons(self) -> Mapping[str, Handler]:
+        return {PREFIX: self.on_callback}
 
     def _remotes(self) -> Remotes:
         return Remotes.load(self.config.rclone_config, self.config.rclone_allowed_roots)
@@ -195,18 +202,6 @@ class CloudCommands:
         return found, scanned, False
 
     # -- buttons ------------------------------------------------------------------------
-
-    def callbacks(self, others: Handler) -> Handler:
-        """Button presses: ours (``rc:``), else ``others``."""
-
-        async def route(update: Update, ctx: BotContext) -> None:
-            query = update.callback_query
-            if query is not None and (query.data or "").startswith(f"{PREFIX}:"):
-                await self.on_callback(update, ctx)
-            else:
-                await others(update, ctx)
-
-        return route
 
     async def on_callback(self, update: Update, ctx: BotContext) -> None:
         query, user = update.callback_query, update.effective_user

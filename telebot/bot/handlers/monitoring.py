@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from telegram import Update
 
 from telebot import fileio, sandbox
 from telebot.bot.application import BotContext
+from telebot.bot.feature import Feature, Handler
 from telebot.config import Config, heartbeat_file
 from telebot.engine.manager import TaskManager
 from telebot.monitor.chart import render_chart
@@ -27,7 +29,10 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Monitoring:
+class Monitoring(Feature):
+    """The monitoring threads (started and stopped with the bot), /stats, and the getUpdates
+    heartbeat the health check reads."""
+
     config: Config
     manager: TaskManager
     sampler: Sampler
@@ -47,6 +52,18 @@ class Monitoring:
         )
         monitoring.reporter = Reporter(config.perf_report_interval, monitoring.report)
         return monitoring
+
+    def commands(self) -> Mapping[str, Handler]:
+        return {"stats": self.stats}
+
+    def started(self, ctx: BotContext) -> None:
+        self.start(ctx.loop)
+
+    def polled(self) -> None:
+        self.sampler.note_poll()
+
+    def stopping(self) -> None:
+        self.stop()
 
     def report(self) -> str:
         return build_report(

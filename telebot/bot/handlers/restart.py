@@ -29,9 +29,11 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from telebot.bot.feature import Feature, Handler
 from telebot.monitor.sampler import write_atomic
 
 if TYPE_CHECKING:
@@ -53,13 +55,19 @@ def marker_path(database_path: Path) -> Path:
     return Path(f"{database_path}.restart")
 
 
-class RestartCommand:
+class RestartCommand(Feature):
     """The handler and the start hook; one per bot."""
 
     def __init__(self, database_path: Path) -> None:
         self._marker = marker_path(database_path)
         self._previous: tuple[int, int] | None = None  # (chat, command id) that restarted us
         self._restarting = False  # set on the loop by the first /restart; never cleared
+
+    def commands(self) -> Mapping[str, Handler]:
+        return {"restart": self.restart}
+
+    def started(self, ctx: BotContext) -> None:
+        self.announce(ctx)
 
     async def restart(self, update: Update, ctx: BotContext) -> None:
         message, chat = update.effective_message, update.effective_chat

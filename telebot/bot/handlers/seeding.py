@@ -10,21 +10,19 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from telegram import Update
 
 from telebot.bot.application import BotContext
-from telebot.bot.menus.files import FileMenu
-from telebot.bot.status import CALLBACK_PREFIX, StatusBoard
+from telebot.bot.feature import Handler
+from telebot.bot.status import StatusBoard
 from telebot.botapi.messenger import Messenger
 from telebot.engine.task import Task
 from telebot.shown import html_name
 from telebot.sources.torrent.seeding import Seeding
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, BotContext], Awaitable[None]]
 
 
 class SeedingControls:
@@ -59,24 +57,21 @@ class SeedingControls:
         self._board.touch(task.spec.chat_id)
         return f"Stopped seeding {gid}; its data is freed."
 
-    def callbacks(self, file_menu: FileMenu, status: Handler) -> Handler:
-        """Button presses: file menus, cancel of a seeding task, else the status buttons."""
+    def status_buttons(self, status: Handler) -> Handler:
+        """The status board's buttons (``st:``): ✖ of a seeding task, every other press to the
+        task commands' ``status``. Seeding tasks share the board with the manager's."""
 
-        async def route(update: Update, ctx: BotContext) -> None:
+        async def handler(update: Update, ctx: BotContext) -> None:
             query, user = update.callback_query, update.effective_user
-            data = query.data or "" if query is not None else ""
-            if file_menu.handles(data):
-                await file_menu.on_callback(update, ctx)
-                return
-            parts = data.split(":")
-            if query is not None and user is not None and parts[:2] == [CALLBACK_PREFIX, "c"]:
+            parts = (query.data or "").split(":") if query is not None else []
+            if query is not None and user is not None and parts[1:2] == ["c"]:
                 answer = await asyncio.to_thread(self.stop, parts[-1], user.id, ctx)
                 if answer is not None:
                     await query.answer(answer[:200])
                     return
             await status(update, ctx)
 
-        return route
+        return handler
 
     def cancel_command(self, cancel: Handler) -> Handler:
         """/cancel <gid> for a seeding task; every other form goes to the task commands."""

@@ -18,9 +18,10 @@ import dataclasses
 import html
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from telebot.bot.feature import Feature, Handler
 from telebot.config import Config
 from telebot.errors import BadInputError
 from telebot.settings import overrides
@@ -42,7 +43,7 @@ PREFIX = "bs"  # callback data: bs:l (list), bs:s:NAME (page), bs:v:NAME:VALUE, 
 OWNER_ONLY = "Only the owner may change the bot's settings."
 
 
-class BotSettings:
+class BotSettings(Feature):
     """The effective settings (config.env + overrides) and the /bsetting handler."""
 
     def __init__(
@@ -53,6 +54,12 @@ class BotSettings:
         self._store = store
         self._live = dict(live)
         self._lock = threading.Lock()  # one change at a time: store row, value and applier agree
+
+    def commands(self) -> Mapping[str, Handler]:
+        return {"bsetting": self.command}
+
+    def buttons(self) -> Mapping[str, Handler]:
+        return {PREFIX: self.on_callback}
 
     @property
     def current(self) -> Config:
@@ -137,19 +144,6 @@ class BotSettings:
             InlineKeyboardButton("◀ Back", callback_data=f"{PREFIX}:l"),
         ])
         return text, InlineKeyboardMarkup(rows)
-
-    def callbacks(self, others: Callable[[Update, BotContext], Awaitable[None]]
-                  ) -> Callable[[Update, BotContext], Awaitable[None]]:
-        """Button presses: ours (``bs:``), else ``others``."""
-
-        async def route(update: Update, ctx: BotContext) -> None:
-            query = update.callback_query
-            if query is not None and (query.data or "").startswith(f"{PREFIX}:"):
-                await self.on_callback(update, ctx)
-            else:
-                await others(update, ctx)
-
-        return route
 
     async def on_callback(self, update: Update, ctx: BotContext) -> None:
         query, user = update.callback_query, update.effective_user

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from telebot.bot.application import BotContext
+from telebot.bot.feature import Feature, Handler
 from telebot.botapi.messenger import Messenger
 from telebot.engine.task import Task
 from telebot.shown import html_name
@@ -135,7 +136,7 @@ def _label(entry: FileEntry) -> str:
     return f"{name} ({format_bytes(entry.size)})"
 
 
-class FileMenu:
+class FileMenu(Feature):
     """The ``-s`` menus of every running task (thread-safe)."""
 
     def __init__(self, messenger: Callable[[], Messenger]) -> None:
@@ -199,8 +200,8 @@ class FileMenu:
 
     # -- the button side ----------------------------------------------------------------------
 
-    def handles(self, data: str) -> bool:
-        return data.startswith(PREFIX + ":")
+    def buttons(self) -> Mapping[str, Handler]:
+        return {PREFIX: self.on_callback}
 
     async def on_callback(self, update: Update, ctx: BotContext) -> None:
         query, user = update.callback_query, update.effective_user

@@ -15,16 +15,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from telebot.bot.feature import Feature, Handler
 from telebot.botapi.messenger import Messenger
 from telebot.engine.task import Task
 from telebot.shown import html_name
 from telebot.sources.ytdl.source import QualityOption
+
+if TYPE_CHECKING:
+    from telebot.bot.application import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ class _Pending:
     key: str | None = None
 
 
-class QualityMenu:
+class QualityMenu(Feature):
     """Posts the menu, waits for the requester, and routes button presses (thread-safe)."""
 
     def __init__(self, messenger: Callable[[], Messenger]) -> None:
@@ -111,6 +116,12 @@ class QualityMenu:
             pending.key = pending.options[index].key
             pending.pressed.set()
             return f"Downloading {pending.options[index].label}."
+
+    def buttons(self) -> Mapping[str, Handler]:
+        return {CALLBACK_PREFIX: self._on_press}
+
+    async def _on_press(self, update: Update, ctx: BotContext) -> None:
+        await self.on_callback(update)
 
     async def on_callback(self, update: Update) -> None:
         query, user = update.callback_query, update.effective_user

@@ -19,13 +19,14 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from telebot.bot.chatperms import check_can_post  # the same check as -up
+from telebot.bot.feature import Feature, Handler
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config, parse_size
 from telebot.errors import BadInputError
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
     from telebot.bot.application import BotContext
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, "BotContext"], Awaitable[None]]
 
 CALLBACK_PREFIX = "us"
 # How long the bot waits for the value after a button asks for one: long enough to look up a
@@ -94,7 +93,7 @@ class Input:
     photo: Sequence[Any] = ()  # PTB PhotoSize objects (file_id, width, height, file_size)
 
 
-class SettingsMenu:
+class SettingsMenu(Feature):
     """The menu, the pending text inputs, and the checks of each value (thread-safe)."""
 
     def __init__(
@@ -116,25 +115,22 @@ class SettingsMenu:
 
     # -- handlers (on the loop: read the update, hand the rest to a thread) -----------------
 
+    def commands(self) -> Mapping[str, Handler]:
+        return {"usetting": self.command}
+
+    def buttons(self) -> Mapping[str, Handler]:
+        return {CALLBACK_PREFIX: self.on_callback}
+
+    def messages(self) -> Handler:
+        return self.on_message  # the values the prompts ask for
+
     async def command(self, update: Update, ctx: BotContext) -> None:
         chat, user, message = update.effective_chat, update.effective_user, update.effective_message
         assert chat is not None and user is not None
         reply_to = message.message_id if message is not None else None
         await asyncio.to_thread(self.open, chat.id, user.id, reply_to)
 
-    def callbacks(self, others: Handler) -> Handler:
-        """Button presses: ours (``us:``), else ``others``."""
-
-        async def route(update: Update, ctx: BotContext) -> None:
-            query = update.callback_query
-            if query is not None and (query.data or "").startswith(f"{CALLBACK_PREFIX}:"):
-                await self.on_callback(update)
-            else:
-                await others(update, ctx)
-
-        return route
-
-    async def on_callback(self, update: Update) -> None:
+    async def on_callback(self, update: Update, ctx: BotContext) -> None:
         query, user = update.callback_query, update.effective_user
         assert query is not None and user is not None
         parts = (query.data or "").split(":")

@@ -1,0 +1,214 @@
+"""The plug-in list: every source, stage and sink a task may use, in the order they are asked.
+
+The bot (``wiring.py``) and a Celery worker (``worker.py``) both build their pipeline here, from
+the same three lists, so a task runs the same plug-ins wherever it runs. Each entry is a name
+and a maker: ``make(services)`` gives the plug-in's factory, or None when this process cannot
+offer it (a worker has no store, so no -m groups). The order is meaning: a
+:class:`~telebot.engine.pipeline.Pipeline` asks the source and sink factories in order and the
+first that takes the spec wins; stages run in list order.
+
+Adding a source: write it in its folder (``sources/<name>/``, importing only ``engine.task``,
+``engine.pipeline`` and ``engine.runner``) with a factory, and add one line to :data:`SOURCES`
+where it must be asked.
+
+Also here, because the front and the worker derive them alike from the configuration next to
+their pipeline: :func:`limit_values` and :func:`task_folder_mode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
+
+from telebot.config import Config
+from telebot.engine import taskstate
+from telebot.engine.groups import check_folder, group_source_factory
+from telebot.engine.limits import LimitValues
+from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, SourceFactory, StageFactory
+from telebot.engine.task import TaskSpec
+from telebot.processing.archivecheck import Limits
+from telebot.processing.compress import compress_factory
+from telebot.processing.extract import extract_factory
+from telebot.processing.join import join_factory
+from telebot.processing.rename import rename_stage_factory
+from telebot.sinks.local import LocalSink
+from telebot.sinks.rclone.clone import clone_source_factory
+from telebot.sinks.rclone.remotes import looks_remote
+from telebot.sinks.rclone.sink import RcloneSink
+from telebot.sinks.telegram import TelegramSink
+from telebot.sources.http.source import direct_link_factory
+from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.torrent.metainfo import torrent_source_factory
+from telebot.sources.ytdl.source import ytdl_factory
+
+if TYPE_CHECKING:
+    from telebot.botapi.messenger import Messenger
+    from telebot.engine.diskguard import DiskGuard
+    from telebot.sources.torrent.choose import FileChooser
+    from telebot.sources.torrent.seeding import Seeding
+    from telebot.sources.torrent.session import TorrentSession
+    from telebot.sources.ytdl.source import QualityChooser
+    from telebot.store import Store
+
+
+@dataclass(frozen=True)
+class Services:
+    """What this process lends its plug-ins.
+
+    The front fills in everything; a worker has no menus to ask users from (``quality``,
+    ``chooser``), no seeding board (``seeding``) and no ``store`` (-m groups meet in one folder
+    on the front's host). Without ``torrents`` (a libtorrent session) there is no torrent
+    source: tests that look only at the stages leave it out. ``disk`` is the STORAGE_THRESHOLD
+    guard sources pause or refuse on; ``leech_sink`` is the one upload sink, whose part size
+    /bsetting changes live (-z's volumes take that size too).
+    """
+
+    config: Config
+    messenger: Callable[[], Messenger]
+    leech_sink: TelegramSink
+    torrents: TorrentSession | None = None
+    disk: DiskGuard | None = None
+    quality: QualityChooser | None = None
+    chooser: FileChooser | None = None
+    seeding: Seeding | None = None
+    store: Store | None = None
+
+
+T = TypeVar("T")
+
+
+class Plugin(NamedTuple, Generic[T]):
+    """One entry of a plug-in list: a name (for logs and tests) and how to make its factory."""
+
+    name: str
+    make: Callable[[Services], T | None]
+
+
+SOURCES: tuple[Plugin[SourceFactory], ...] = (
+    # A -m group's delivery: its members' folder (only where the groups are stored).
+    Plugin("group", lambda s: group_source_factory(s.store) if s.store is not None else None),
+    # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
+    Plugin("clone", lambda s: clone_source_factory(s.config.rclone_config,
+                                                   s.config.rclone_allowed_roots)),
+    # First: it takes only /ytdl specs.
+    Plugin("ytdl", lambda s: ytdl_factory(s.config, lambda: s.quality, disk=s.disk)),
+    # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
+    Plugin("torrent", lambda s: None if s.torrents is None else torrent_source_factory(
+        s.config, s.torrents, s.messenger, chooser=s.chooser, seeding=s.seeding, disk=s.disk)),
+    Plugin("telegram", lambda s: telegram_file_factory(s.config, s.messenger, disk=s.disk)),
+    Plugin("http", lambda s: direct_link_factory(s.config, disk=s.disk)),
+)
+
+
+def extract_limits(config: Config) -> Limits:
+    """The bounds of an extraction (their values at start: /bsetting changes need a restart)."""
+    return Limits(
+        max_ratio=config.extract_max_ratio,
+        ratio_floor=config.extract_ratio_floor,
+        max_files=config.extract_max_files,
+        min_free=config.storage_threshold,  # STORAGE_THRESHOLD
+        max_output=config.max_download_size,  # MAX_DOWNLOAD_SIZE
+    )
+
+
+def _compress(s: Services) -> StageFactory:
+    sink = s.leech_sink  # a leech's part size is the size of -z's volumes
+    return compress_factory(lambda spec: sink.part_size_for(spec) if spec.kind == "leech" else None)
+
+
+STAGES: tuple[Plugin[StageFactory], ...] = (
+    Plugin("join", lambda s: join_factory()),  # join before extract before compress
+    Plugin("extract", lambda s: extract_factory(extract_limits(s.config))),
+    # Renaming (-ns, prefix/suffix) and skipped extensions act on the final result...
+    Plugin("rename", lambda s: rename_stage_factory),
+    # ...which -z archives last: the archive holds the renamed files and takes their name.
+    Plugin("compress", _compress),
+)
+
+
+def local_sink_factory(config: Config) -> SinkFactory:
+    sink = LocalSink(config.mirror_dir, durable=config.durable_writes)
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        return sink if spec.kind == "mirror" and spec.upload in (None, "local") else None
+
+    return factory
+
+
+def group_member_sink_factory(config: Config) -> SinkFactory:
+    """-m members place their results into their group's folder, with the local sink's
+    no-replace, crash-safe placing (engine/groups.py); the group's delivery task delivers."""
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        if spec.group is None or spec.group_folder is None:
+            return None
+        return LocalSink(
+            config.download_dir / spec.group / check_folder(spec.group_folder),
+            durable=config.durable_writes,
+        )
+
+    return factory
+
+
+def rclone_sink_factory(config: Config) -> SinkFactory:
+    sink = RcloneSink(
+        config.rclone_config, config.index_url, allowed_roots=config.rclone_allowed_roots
+    )
+
+    def factory(spec: TaskSpec) -> Sink | None:
+        wanted = spec.kind in ("mirror", "clone") and looks_remote(spec.upload)
+        return sink if wanted else None
+
+    return factory
+
+
+def telegram_sink_factory(sink: TelegramSink) -> SinkFactory:
+    def factory(spec: TaskSpec) -> Sink | None:
+        return sink if spec.kind == "leech" else None
+
+    return factory
+
+
+SINKS: tuple[Plugin[SinkFactory], ...] = (
+    # First: a -m member's result joins its group (only where the groups are stored).
+    Plugin("group", lambda s: group_member_sink_factory(s.config) if s.store is not None
+           else None),
+    Plugin("local", lambda s: local_sink_factory(s.config)),
+    Plugin("rclone", lambda s: rclone_sink_factory(s.config)),
+    Plugin("telegram", lambda s: telegram_sink_factory(s.leech_sink)),
+)
+
+
+def made(plugins: tuple[Plugin[T], ...], services: Services) -> list[T]:
+    """The factories of ``plugins`` this process offers, in list order."""
+    return [f for f in (p.make(services) for p in plugins) if f is not None]
+
+
+def build_pipeline(services: Services) -> Pipeline:
+    """The pipeline of this process: every plug-in of the three lists it can offer."""
+    return Pipeline(
+        sources=made(SOURCES, services),
+        sinks=made(SINKS, services),
+        stages=made(STAGES, services),
+    )
+
+
+# -- what the front and the worker derive alike from the configuration ----------------------
+
+
+def task_folder_mode(config: Config) -> int:
+    """Owner-only task folders, except that a local Bot API server must open leech parts."""
+    return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
+
+
+def limit_values(config: Config) -> LimitValues:
+    return LimitValues(
+        user_tasks=config.user_tasks_limit,
+        max_download=config.max_download_size,
+        direct=config.direct_limit,
+        torrent=config.torrent_limit,
+        ytdl=config.ytdl_limit,
+        leech=config.leech_limit,
+        stop_duplicate=config.stop_duplicate,
+    )

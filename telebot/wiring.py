@@ -315,7 +315,6 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         manager,
         board,
         intake,
-        quality=quality,
         recent=recent,
         announcer=announcer,
     )

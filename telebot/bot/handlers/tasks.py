@@ -19,8 +19,6 @@ from telegram import Update
 from telebot.bot.announce import Announcer
 from telebot.bot.application import BotContext
 from telebot.bot.conversation import ChatConversation, replied_of
-from telebot.bot.menus.quality import CALLBACK_PREFIX as QUALITY_PREFIX
-from telebot.bot.menus.quality import QualityMenu
 from telebot.bot.recent import RecentMessages
 from telebot.bot.status import CALLBACK_PREFIX, StatusBoard
 from telebot.config import Config
@@ -39,7 +37,6 @@ class TaskCommands:
     manager: TaskManager
     board: StatusBoard
     intake: Intake
-    quality: QualityMenu | None = None  # the /ytdl quality menu (its buttons route here)
     recent: RecentMessages | None = None  # the messages -i looks up (bot/recent.py)
     announcer: Announcer | None = None  # acknowledgements of -b and -i
 
@@ -144,9 +141,6 @@ class TaskCommands:
         query, chat, user = update.callback_query, update.effective_chat, update.effective_user
         assert query is not None and chat is not None and user is not None
         parts = (query.data or "").split(":")
-        if parts[0] == QUALITY_PREFIX and self.quality is not None:
-            await self.quality.on_callback(update)
-            return
         if len(parts) != 3 or parts[0] != CALLBACK_PREFIX:
             await query.answer()
             return

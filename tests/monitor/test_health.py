@@ -152,9 +152,10 @@ def test_health_imports_stay_tiny():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=30, check=True)  # fmt: skip
-    # Of telebot, only the config parser (standard library only) besides the module itself.
+    # Of telebot, only the config parser and its size units (standard library only) besides the
+    # module itself.
     assert done.stdout.strip() == (
-        "['telebot', 'telebot.config', 'telebot.errors', 'telebot.health']"
+        "['telebot', 'telebot.config', 'telebot.errors', 'telebot.health', 'telebot.units']"
     )
 
 

@@ -123,7 +123,7 @@ class Config:
     worker_lock_ttl: float = 30.0  # a dead worker's task may run elsewhere this long after
     bulk_limit: int = 100  # BULK_LIMIT: links one -b may start (intake/many.py)
     # DURABLE_WRITES: fsync each result before recording it. Off: the record carries the boot id
-    # and is checked after a reboot instead (engine/taskstate.py; docs/ARCHITECTURE.md, "What survives a crash").
+    # and is checked after a reboot instead (engine/taskstate.py; docs/ARCHITECTURE.md section 7).
     durable_writes: bool = False
     # Prometheus /metrics (telebot/monitor/metrics.py, docs/METRICS.md): 0 = off.
     metrics_port: int = 0

@@ -19,6 +19,7 @@ from telebot.engine.pipeline import Delivery, Pipeline, Sink, Source
 from telebot.engine.slots import FifoSlots
 from telebot.engine.task import State, Task
 from telebot.errors import TaskCancelled, TelebotError
+from telebot.fileio.durable import intact
 from telebot.logs import task_context
 from telebot.namefit import fit_tree
 
@@ -132,7 +133,7 @@ class TaskExecutor:
 
     def _check_after_reboot(self, task: Task, source: Source) -> None:
         """The records name results an earlier boot wrote and never flushed (taskstate's
-        docstring): keep what passes :func:`taskstate.intact` (and, for the download, the
+        docstring): keep what passes :func:`intact` (and, for the download, the
         source's own check: same size and validators on the server), drop the rest."""
         workdir = task.workdir
         state = taskstate.load(workdir)
@@ -144,13 +145,13 @@ class TaskExecutor:
             return  # renamed into place before the reboot: the sink finds it and checks it
         if steps:
             index, rel = steps[-1]
-            if taskstate.intact(workdir / rel, state.sizes.get(rel)):
+            if intact(workdir / rel, state.sizes.get(rel)):
                 taskstate.verified(workdir, task.gid, keep=index + 1)
                 return
         if state.fetched is not None:
             path = workdir / state.fetched
             same = getattr(source, "still_same", None)
-            if taskstate.intact(path, state.sizes.get(state.fetched)) and (
+            if intact(path, state.sizes.get(state.fetched)) and (
                 same is None or state.origin is None or same(task, state.origin)
             ):
                 taskstate.verified(workdir, task.gid, keep=0)

@@ -31,7 +31,7 @@ from telebot.engine.pipeline import Pipeline
 from telebot.engine.restore import Restorer
 from telebot.engine.runner import LocalRunner, Runner
 from telebot.engine.slots import FifoSlots
-from telebot.engine.task import Snapshot, State, Task, TaskSpec, new_gid
+from telebot.engine.task import SHUTDOWN_REASON, Snapshot, State, Task, TaskSpec, new_gid
 from telebot.errors import BadInputError, TelebotError
 from telebot.logs import task_context
 from telebot.redact import redact_url
@@ -39,7 +39,6 @@ from telebot.store import GroupRecord, Store
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_REASON = "the bot is restarting"
 # Pool size when QUEUE_ALL is 0 (unlimited): a ceiling on threads, not a product limit.
 UNLIMITED_WORKERS = 64
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from telebot.engine import groups, taskstate
-from telebot.engine.task import SpecTooNew, State, Task, TaskSpec
+from telebot.engine.task import GID_RE, SpecTooNew, State, Task, TaskSpec
 from telebot.errors import TelebotError
 from telebot.store import GroupRecord, JournalEntry, Store
 
@@ -187,7 +187,7 @@ class Restorer:
 def _remove_empty_gid_folder(folder: Path) -> bool:
     """A gid-named folder killed between mkdir and its state file is empty: rmdir only ever
     removes an empty folder, so this deletes nothing."""
-    if not taskstate.GID_RE.match(folder.name) or folder.is_symlink() or not folder.is_dir():
+    if not GID_RE.match(folder.name) or folder.is_symlink() or not folder.is_dir():
         return False
     try:
         folder.rmdir()

@@ -26,8 +26,7 @@ from requests.adapters import BaseAdapter
 from telebot import fileio
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
@@ -62,7 +61,7 @@ class TelegramFileSource:
         config: Config,
         messenger: Callable[[], Messenger],
         http: HttpSource | None = None,
-        disk: DiskGuard | None = None,
+        disk: DiskSpace | None = None,
     ) -> None:
         self._config = config
         self._disk = disk
@@ -187,7 +186,7 @@ def check_size_limit(config: Config, size: int | None) -> None:
 
 
 def telegram_file_factory(
-    config: Config, messenger: Callable[[], Messenger], disk: DiskGuard | None = None
+    config: Config, messenger: Callable[[], Messenger], disk: DiskSpace | None = None
 ) -> SourceFactory:
     source = TelegramFileSource(config, messenger, disk=disk)
 

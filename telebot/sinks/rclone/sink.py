@@ -40,10 +40,10 @@ from typing import Any
 from urllib.parse import quote
 
 from telebot import childproc
-from telebot.engine import taskstate
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import TaskCancelled, TransientError, UploadError
+from telebot.fileio.durable import fsync_dir
 from telebot.fileio.walk import regular_files, tree_size
 from telebot.processing.rename import delivered_name
 from telebot.redact import redact
@@ -453,7 +453,7 @@ def _write_note(note: Path, dest: Destination, name: str, target: Destination) -
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, note)
-    taskstate.fsync_dir(note.parent)
+    fsync_dir(note.parent)
 
 
 def index_link(index_url: str, target: Destination) -> str:

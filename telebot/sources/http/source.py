@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
@@ -25,7 +24,7 @@ class DirectLinkSource:
     engine = "HTTP"
 
     def __init__(
-        self, config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+        self, config: Config, http: HttpSource | None = None, disk: DiskSpace | None = None
     ) -> None:
         self._config = config
         self._http = http or HttpSource()
@@ -76,7 +75,7 @@ def _origin(probe: ProbeResult) -> dict[str, Any]:
     return {"size": probe.size, "etag": probe.etag, "modified": probe.last_modified}
 
 
-def with_disk_gate(options: HttpOptions, disk: DiskGuard | None, task: Task) -> HttpOptions:
+def with_disk_gate(options: HttpOptions, disk: DiskSpace | None, task: Task) -> HttpOptions:
     """``options`` whose writes wait for room above STORAGE_THRESHOLD (engine/diskguard.py),
     with the waiting line in the task's status."""
     if disk is None:
@@ -93,7 +92,7 @@ def _show_probe(task: Task, probe: ProbeResult) -> None:
 
 
 def direct_link_factory(
-    config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+    config: Config, http: HttpSource | None = None, disk: DiskSpace | None = None
 ) -> SourceFactory:
     """A :data:`~telebot.engine.pipeline.SourceFactory` for http(s) links."""
     source = DirectLinkSource(config, http, disk)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import SourceFactory
+from telebot.engine.pipeline import DiskSpace, SourceFactory
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, DownloadError
 from telebot.sources.http.downloader import HttpOptions, HttpSource
@@ -79,7 +78,7 @@ def torrent_source_factory(
     messenger: Callable[[], Messenger],
     chooser: FileChooser | None = None,
     seeding: Seeding | None = None,
-    disk: DiskGuard | None = None,
+    disk: DiskSpace | None = None,
 ) -> SourceFactory:
     """The wiring's one line: torrents from magnets, .torrent links and Telegram documents."""
     telegram = TelegramFileSource(config, messenger)

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import (
     BadInputError,
@@ -130,7 +129,7 @@ class YtdlSource:
     """The :class:`~telebot.engine.pipeline.Source` for ``/ytdl`` and ``/ytdlleech`` tasks."""
 
     engine = ENGINE
-    disk: DiskGuard | None = None  # STORAGE_THRESHOLD: pauses writes (set by ytdl_factory)
+    disk: DiskSpace | None = None  # STORAGE_THRESHOLD: pauses writes (set by ytdl_factory)
 
     def __init__(
         self, config: Config, chooser: Callable[[], QualityChooser | None] = lambda: None
@@ -310,7 +309,7 @@ class _SpaceHook:
     """STORAGE_THRESHOLD for yt-dlp: its progress hooks run in its download loop, between two
     writes, so waiting here pauses the download (engine/diskguard.py) with the status line."""
 
-    def __init__(self, task: Task, disk: DiskGuard) -> None:
+    def __init__(self, task: Task, disk: DiskSpace) -> None:
         self._task = task
         self._gate = disk.gate(lambda text: setattr(task, "note", text))
         self._last = 0
@@ -484,7 +483,7 @@ def _first_line(text: str) -> str:
 def ytdl_factory(
     config: Config,
     chooser: Callable[[], QualityChooser | None] = lambda: None,
-    disk: DiskGuard | None = None,
+    disk: DiskSpace | None = None,
 ) -> SourceFactory:
     """A :data:`~telebot.engine.pipeline.SourceFactory` for specs with ``tool == "ytdl"``."""
     source = YtdlSource(config, chooser)

@@ -48,15 +48,18 @@ from telebot.settings import overrides
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone.clone import clone_source_factory
 from telebot.sinks.rclone.remotes import looks_remote, remote_names
+from telebot.sinks.rclone.settings import RcloneSettings
 from telebot.sinks.rclone.sink import RcloneSink
-from telebot.sinks.telegram import TelegramSink
+from telebot.sinks.telegram import LeechSettings, TelegramSink
+from telebot.sources.http.settings import HttpSettings
 from telebot.sources.http.source import direct_link_factory
-from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.tgfile import TelegramFileSettings, telegram_file_factory
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.metainfo import torrent_source_factory
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
+from telebot.sources.ytdl.settings import YtdlSettings
 from telebot.sources.ytdl.source import QualityChooser, ytdl_factory
 
 if TYPE_CHECKING:
@@ -92,9 +95,7 @@ def group_member_sink_factory(config: Config) -> SinkFactory:
 
 
 def rclone_sink_factory(config: Config) -> SinkFactory:
-    sink = RcloneSink(
-        config.rclone_config, config.index_url, allowed_roots=config.rclone_allowed_roots
-    )
+    sink = RcloneSink(RcloneSettings.from_config(config))
 
     def factory(spec: TaskSpec) -> Sink | None:
         wanted = spec.kind in ("mirror", "clone") and looks_remote(spec.upload)
@@ -106,7 +107,7 @@ def rclone_sink_factory(config: Config) -> SinkFactory:
 def telegram_sink_factory(
     config: Config, messenger: Callable[[], Messenger], sink: TelegramSink | None = None
 ) -> SinkFactory:
-    sink = sink or TelegramSink(config, messenger)
+    sink = sink or TelegramSink(LeechSettings.from_config(config), messenger)
 
     def factory(spec: TaskSpec) -> Sink | None:
         return sink if spec.kind == "leech" else None
@@ -117,16 +118,9 @@ def telegram_sink_factory(
 def stage_factories(config: Config, leech_sink: TelegramSink) -> list[StageFactory]:
     """The processing stages, in the order they run: join before extract before compress.
     ``leech_sink`` gives a leech's part size, the size of -z's volumes."""
-    limits = Limits(
-        max_ratio=config.extract_max_ratio,
-        ratio_floor=config.extract_ratio_floor,
-        max_files=config.extract_max_files,
-        min_free=config.storage_threshold,  # STORAGE_THRESHOLD (its value at start)
-        max_output=config.max_download_size,  # MAX_DOWNLOAD_SIZE (its value at start)
-    )
     return [
         join_factory(),
-        extract_factory(limits),
+        extract_factory(Limits.from_config(config)),
         # Renaming (-ns, prefix/suffix) and skipped extensions act on the final result...
         rename_stage_factory,
         # ...which -z archives last: the archive holds the renamed files and takes their name.
@@ -292,21 +286,23 @@ def build_pipeline(
     ``disk`` is the STORAGE_THRESHOLD guard the sources pause or refuse on; ``leech_sink`` is
     passed in where /bsetting changes its part size live; ``store`` (the bot's, not a
     worker's) holds -m groups, whose members meet in one folder on this host."""
-    leech_sink = leech_sink or TelegramSink(cfg, messenger)
+    leech_sink = leech_sink or TelegramSink(LeechSettings.from_config(cfg), messenger)
     groups = [group_source_factory(store)] if store is not None else []
     members = [group_member_sink_factory(cfg)] if store is not None else []
+    telegram = TelegramFileSettings.from_config(cfg)
     return Pipeline(
         sources=[
             *groups,  # a -m group's delivery: its members' folder
             # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
-            clone_source_factory(cfg.rclone_config, cfg.rclone_allowed_roots),
-            ytdl_factory(cfg, lambda: quality, disk=disk),  # first: it takes only /ytdl specs
+            clone_source_factory(RcloneSettings.from_config(cfg)),
+            # First: it takes only /ytdl specs.
+            ytdl_factory(YtdlSettings.from_config(cfg), lambda: quality, disk=disk),
             # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
             torrent_source_factory(
-                cfg, torrents, messenger, chooser=chooser, seeding=seeding, disk=disk
+                telegram, torrents, messenger, chooser=chooser, seeding=seeding, disk=disk
             ),
-            telegram_file_factory(cfg, messenger, disk=disk),
-            direct_link_factory(cfg, disk=disk),
+            telegram_file_factory(telegram, messenger, disk=disk),
+            direct_link_factory(HttpSettings.from_config(cfg), disk=disk),
         ],
         sinks=[
             *members,  # first: a -m member's result joins its group
@@ -365,7 +361,7 @@ def install(ctx: BotContext) -> None:
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     limits = build_limits(ctx)
     runner = front_runner(cfg, exempt=ctx.auth.is_sudo)
-    leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
+    leech_sink = TelegramSink(LeechSettings.from_config(cfg), lambda: ctx.bridge)
     # Completions, gathered per chat; owed ones journaled in the store's outbox until sent.
     announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store, lead=True)
     pipeline = build_pipeline(

@@ -26,6 +26,7 @@ from telebot.fileio import durable
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sinks.local import LocalSink
 from telebot.sources.http.downloader import HttpSource
+from telebot.sources.http.settings import HttpSettings
 from telebot.sources.http.source import DirectLinkSource
 from telebot.store import Store
 from telebot.wiring import local_sink_factory
@@ -72,7 +73,8 @@ def config(tmp_path: Path, **env: str) -> Config:
 
 
 def source_for(cfg: Config) -> DirectLinkSource:
-    return DirectLinkSource(cfg, HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker()))
+    http = HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker())
+    return DirectLinkSource(HttpSettings.from_config(cfg), http)
 
 
 def manager_for(

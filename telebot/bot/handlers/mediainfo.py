@@ -30,7 +30,7 @@ from telebot.shown import short_name
 from telebot.sources.http.downloader import HttpOptions, HttpSource
 from telebot.sources.http.source import is_http_link
 from telebot.sources.names import filename_from_url, sanitize_filename
-from telebot.sources.tgfile import TelegramFileSource
+from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class MediaInfo:
     ) -> None:
         self._config = config
         self._http = http or HttpSource()
-        self._telegram = TelegramFileSource(config, messenger)
+        self._telegram = TelegramFileSource(TelegramFileSettings.from_config(config), messenger)
 
     async def command(self, update: Update, ctx: BotContext) -> None:
         chat = update.effective_chat

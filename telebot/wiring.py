@@ -31,7 +31,6 @@ from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.engine import taskstate
 from telebot.engine.diskguard import DiskGuard, statvfs_free
-from telebot.engine.duplicates import DuplicateFinder
 from telebot.engine.groups import check_folder, group_source_factory
 from telebot.engine.limits import Limits as TaskLimits
 from telebot.engine.limits import LimitValues
@@ -45,6 +44,7 @@ from telebot.processing.extract import extract_factory
 from telebot.processing.join import join_factory
 from telebot.processing.rename import rename_stage_factory
 from telebot.settings import overrides
+from telebot.sinks.duplicates import DuplicateFinder
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone.clone import clone_source_factory
 from telebot.sinks.rclone.remotes import looks_remote, remote_names

@@ -156,7 +156,6 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
 
     from telebot import sandbox, wiring
     from telebot.engine.diskguard import DiskGuard, statvfs_free
-    from telebot.engine.duplicates import DuplicateFinder
     from telebot.engine.limits import Limits
     from telebot.engine.manager import TaskManager
     from telebot.scale.celery_app import make_app
@@ -164,6 +163,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     from telebot.scale.protocol import TASK_NAME
     from telebot.scale.worker_side import WorkerSide
     from telebot.settings import overrides
+    from telebot.sinks.duplicates import DuplicateFinder
     from telebot.sinks.telegram import LeechSettings, TelegramSink
     from telebot.sources.torrent.session import TorrentSession
     from telebot.sources.torrent.settings import TorrentSettings

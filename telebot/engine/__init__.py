@@ -5,8 +5,8 @@ dispatch, cancel, finish, restore, shutdown); ``execute`` runs one task through 
 → sink; ``slots`` holds the FIFO download and upload lines; ``restore`` reads the journal back
 after a restart and sweeps stray task folders; ``groups`` is ``-m``; ``limits`` admits tasks and
 checks sizes, ``diskguard`` keeps STORAGE_THRESHOLD; ``taskstate`` is a task folder's state
-file; ``duplicates`` finds earlier results; ``runner`` says where a task runs (this process or
-Celery workers).
+file; ``runner`` says where a task runs (this process or Celery workers). The engine imports no
+plug-in: what it needs of one (the STOP_DUPLICATE look-up, sinks/duplicates.py) is handed in.
 
 The plug-in API (what ``sources/``, ``processing/`` and ``sinks/`` may import from here, checked
 by ``.ci/plugin_imports.py``) is ``task`` (Task, TaskSpec, State), ``pipeline`` (Source, Stage,

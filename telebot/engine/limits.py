@@ -35,7 +35,7 @@ from telebot.units import format_bytes, format_size
 
 log = logging.getLogger(__name__)
 
-#: ``(spec, name, size)`` → where an equal result already is, or None (engine/duplicates.py).
+#: ``(spec, name, size)`` → where an equal result already is, or None (sinks/duplicates.py).
 DuplicateFinder = Callable[[TaskSpec, str, int], "str | None"]
 #: ``(spec, result)`` → where a result equal to the processed ``result`` already is, or None.
 ResultDuplicateFinder = Callable[[TaskSpec, Path], "str | None"]

@@ -104,9 +104,9 @@ def bot_stage(name: str, spec: TaskSpec, config: Config) -> Stage | None:
     """The stage called ``name`` that the bot's pipeline (``plugins.STAGES``, as the
     bot and its workers build it) gives for ``spec``, or None when this build has none."""
     from telebot import plugins
-    from telebot.sinks.telegram import TelegramSink
+    from telebot.sinks.telegram import LeechSettings, TelegramSink
 
-    sink = TelegramSink(config, messenger=lambda: None)  # type: ignore[arg-type,return-value]
+    sink = TelegramSink(LeechSettings.from_config(config), messenger=lambda: None)  # type: ignore[arg-type,return-value]
     services = plugins.Services(config, lambda: None, sink)  # type: ignore[arg-type,return-value]
     pipeline = Pipeline([], [], plugins.made(plugins.STAGES, services))
     return next((stage for stage in pipeline.stages_for(spec) if stage.name == name), None)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.resilience import BreakerRegistry, ErrorTracker
+from telebot.sinks.rclone.settings import RcloneSettings
 from telebot.sinks.rclone.sink import RcloneSink
 from tests.fakes.rclone_serve import RcloneServer, write_config
 
@@ -66,7 +67,9 @@ def ours(config: Path, src: Path, dest: str) -> None:
     task.begin(State.UPLOADING, "rclone")
     sink = SINKS.get(config)
     if sink is None:  # one sink per config, as the bot keeps one
-        sink = SINKS[config] = RcloneSink(config, breakers=BreakerRegistry(), errors=ErrorTracker())
+        sink = SINKS[config] = RcloneSink(
+            RcloneSettings(config), breakers=BreakerRegistry(), errors=ErrorTracker()
+        )
     sink.deliver(task, src)
 
 

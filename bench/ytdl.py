@@ -36,6 +36,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
+from telebot.sources.ytdl.settings import YtdlSettings
 from telebot.sources.ytdl.source import BEST, OUTTMPL, YtdlSource
 
 BITRATE_MBIT = 40  # MPEG-2 at 40 Mbit/s: 200 MB is 40 s of video
@@ -74,7 +75,7 @@ def run_bot(url: str, out: Path) -> float:
     spec = TaskSpec(kind="mirror", source=url, chat_id=1, user_id=1, tool="ytdl", ytdl_format=BEST)
     task = Task("0123456789", spec, out)
     start = time.perf_counter()
-    path = YtdlSource(cfg).fetch(task)
+    path = YtdlSource(YtdlSettings.from_config(cfg)).fetch(task)
     took = time.perf_counter() - start
     assert path.stat().st_size > 0
     return took

@@ -10,7 +10,7 @@ disk but its derived names do not (ENAMETOOLONG). Every name is therefore trimme
   ``sources/torrent/download.py``), so seeding keeps working on the names on disk;
 - what a processing stage writes (archive entries above all, whatever the archive format):
   :func:`fit_tree` over each stage's result, once, before it is recorded and before the next
-  stage or the sink derives a name from it (``engine/manager.py``). One pass there covers every
+  stage or the sink derives a name from it (``engine/execute.py``). One pass there covers every
   stage, present and future, without each extractor having to know.
 
 Imports nothing from telebot: the engine, the sources and the sinks all use it.

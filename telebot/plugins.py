@@ -35,11 +35,14 @@ from telebot.processing.rename import rename_stage_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone.clone import clone_source_factory
 from telebot.sinks.rclone.remotes import looks_remote
+from telebot.sinks.rclone.settings import RcloneSettings
 from telebot.sinks.rclone.sink import RcloneSink
 from telebot.sinks.telegram import TelegramSink
+from telebot.sources.http.settings import HttpSettings
 from telebot.sources.http.source import direct_link_factory
-from telebot.sources.tgfile import telegram_file_factory
+from telebot.sources.tgfile import TelegramFileSettings, telegram_file_factory
 from telebot.sources.torrent.metainfo import torrent_source_factory
+from telebot.sources.ytdl.settings import YtdlSettings
 from telebot.sources.ytdl.source import ytdl_factory
 
 if TYPE_CHECKING:
@@ -89,27 +92,19 @@ SOURCES: tuple[Plugin[SourceFactory], ...] = (
     # A -m group's delivery: its members' folder (only where the groups are stored).
     Plugin("group", lambda s: group_source_factory(s.store) if s.store is not None else None),
     # First: a /clone task's source ("tg:x", "magnet:x") names a remote, not a link.
-    Plugin("clone", lambda s: clone_source_factory(s.config.rclone_config,
-                                                   s.config.rclone_allowed_roots)),
+    Plugin("clone", lambda s: clone_source_factory(RcloneSettings.from_config(s.config))),
     # First: it takes only /ytdl specs.
-    Plugin("ytdl", lambda s: ytdl_factory(s.config, lambda: s.quality, disk=s.disk)),
+    Plugin("ytdl", lambda s: ytdl_factory(YtdlSettings.from_config(s.config), lambda: s.quality,
+                                          disk=s.disk)),
     # First: a Telegram .torrent document or a .torrent link is a torrent, not a file.
     Plugin("torrent", lambda s: None if s.torrents is None else torrent_source_factory(
-        s.config, s.torrents, s.messenger, chooser=s.chooser, seeding=s.seeding, disk=s.disk)),
-    Plugin("telegram", lambda s: telegram_file_factory(s.config, s.messenger, disk=s.disk)),
-    Plugin("http", lambda s: direct_link_factory(s.config, disk=s.disk)),
+        TelegramFileSettings.from_config(s.config), s.torrents, s.messenger, chooser=s.chooser,
+        seeding=s.seeding, disk=s.disk)),
+    Plugin("telegram", lambda s: telegram_file_factory(TelegramFileSettings.from_config(s.config),
+                                                       s.messenger, disk=s.disk)),
+    Plugin("http", lambda s: direct_link_factory(HttpSettings.from_config(s.config),
+                                                 disk=s.disk)),
 )
-
-
-def extract_limits(config: Config) -> Limits:
-    """The bounds of an extraction (their values at start: /bsetting changes need a restart)."""
-    return Limits(
-        max_ratio=config.extract_max_ratio,
-        ratio_floor=config.extract_ratio_floor,
-        max_files=config.extract_max_files,
-        min_free=config.storage_threshold,  # STORAGE_THRESHOLD
-        max_output=config.max_download_size,  # MAX_DOWNLOAD_SIZE
-    )
 
 
 def _compress(s: Services) -> StageFactory:
@@ -119,7 +114,7 @@ def _compress(s: Services) -> StageFactory:
 
 STAGES: tuple[Plugin[StageFactory], ...] = (
     Plugin("join", lambda s: join_factory()),  # join before extract before compress
-    Plugin("extract", lambda s: extract_factory(extract_limits(s.config))),
+    Plugin("extract", lambda s: extract_factory(Limits.from_config(s.config))),
     # Renaming (-ns, prefix/suffix) and skipped extensions act on the final result...
     Plugin("rename", lambda s: rename_stage_factory),
     # ...which -z archives last: the archive holds the renamed files and takes their name.
@@ -152,9 +147,7 @@ def group_member_sink_factory(config: Config) -> SinkFactory:
 
 
 def rclone_sink_factory(config: Config) -> SinkFactory:
-    sink = RcloneSink(
-        config.rclone_config, config.index_url, allowed_roots=config.rclone_allowed_roots
-    )
+    sink = RcloneSink(RcloneSettings.from_config(config))
 
     def factory(spec: TaskSpec) -> Sink | None:
         wanted = spec.kind in ("mirror", "clone") and looks_remote(spec.upload)

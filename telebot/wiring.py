@@ -44,7 +44,8 @@ from telebot.intake.desk import Intake
 from telebot.intake.specs import SpecBuilder
 from telebot.sinks.existing import DuplicateFinder
 from telebot.sinks.rclone.remotes import remote_names
-from telebot.sinks.telegram import TelegramSink
+from telebot.sinks.telegram import LeechSettings, TelegramSink
+from telebot.sources.http.settings import HttpSettings
 from telebot.sources.http.source import LinkRanges
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
@@ -282,7 +283,7 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
     quality = QualityMenu(lambda: ctx.bridge)  # /ytdl quality menu
     limits = build_limits(ctx)
     runner = front_runner(cfg, exempt=ctx.auth.is_sudo)
-    leech_sink = TelegramSink(cfg, lambda: ctx.bridge)
+    leech_sink = TelegramSink(LeechSettings.from_config(cfg), lambda: ctx.bridge)
     # Completions, gathered per chat; owed ones journaled in the store's outbox until sent.
     announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store, lead=True)
     pipeline = plugins.build_pipeline(plugins.Services(
@@ -331,5 +332,7 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         BotSettings(base, cfg, ctx.store, live),
         CloudCommands(cfg, manager),
         SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo),
-        CommandSet({"mediainfo": MediaInfo(cfg, lambda: ctx.bridge, LinkRanges(cfg)).command}),
+        CommandSet({"mediainfo": MediaInfo(
+            cfg, lambda: ctx.bridge, LinkRanges(HttpSettings.from_config(cfg))
+        ).command}),
     ]

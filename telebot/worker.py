@@ -167,7 +167,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     from telebot.scale.worker_side import WorkerSide
     from telebot.settings import overrides
     from telebot.sinks.existing import DuplicateFinder
-    from telebot.sinks.telegram import TelegramSink
+    from telebot.sinks.telegram import LeechSettings, TelegramSink
     from telebot.sources.torrent.session import TorrentSession
     from telebot.sources.torrent.settings import TorrentSettings
 
@@ -188,7 +188,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
         result_duplicates=finder.of_result,  # -e/-z/-ns results: compared before delivery
     )
     assert limits.disk is not None
-    leech_sink = TelegramSink(config, telegram.get)
+    leech_sink = TelegramSink(LeechSettings.from_config(config), telegram.get)
     manager = TaskManager(
         download_dir=config.download_dir,
         # The front's plug-ins, but no menus, no seeding board and no -m groups (plugins.py).

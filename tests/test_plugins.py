@@ -9,7 +9,7 @@ from telebot import plugins
 from telebot.config import load_config
 from telebot.engine.task import TaskSpec
 from telebot.sinks.local import LocalSink
-from telebot.sinks.telegram import TelegramSink
+from telebot.sinks.telegram import LeechSettings, TelegramSink
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 from telebot.store import Store
@@ -17,7 +17,7 @@ from telebot.store import Store
 
 def services(tmp_path: Path, *, front: bool) -> plugins.Services:
     config = load_config({"BOT_TOKEN": "1:x", "OWNER_ID": "1"}, cwd=tmp_path)
-    sink = TelegramSink(config, messenger=lambda: None)  # type: ignore[arg-type,return-value]
+    sink = TelegramSink(LeechSettings.from_config(config), messenger=lambda: None)  # type: ignore[arg-type,return-value]
     return plugins.Services(
         config, lambda: None, sink,  # type: ignore[arg-type,return-value]
         torrents=TorrentSession(TorrentSettings.from_config(config)),  # starts on first use

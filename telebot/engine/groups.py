@@ -66,6 +66,20 @@ def outcome_of(task: Task, state: State) -> dict[str, Any]:
     return {"name": task.name, "state": state.value, "reason": task.error or task.cancel_reason}
 
 
+def settle(store: Store, task: Task, state: State) -> GroupRecord | None:
+    """``task`` ended in ``state``. A group's delivery: forget the group. A member: record its
+    outcome, and return the group's record when that completed it (its delivery is then due).
+    Called before the task's folder and journal row go, so a rerun is harmless."""
+    spec = task.spec
+    if is_delivery(spec):
+        store.group_remove(group_of(spec))
+    elif spec.group is not None:
+        record = store.group_note(spec.group, task.gid, outcome_of(task, state))
+        if record is not None and record.complete:
+            return record
+    return None
+
+
 def failures(record: GroupRecord) -> list[str]:
     """One line per member that did not deliver, in the order they were given."""
     lines = []

@@ -1,4 +1,7 @@
-"""TaskManager: queues, the worker pool, cancel, cleanup and the restart journal.
+"""TaskManager: the engine's facade. Submitting (admission, the journal row), the queue and
+dispatch to the runner, cancel, finishing a task (its folder, its group, the listener), restart
+and shutdown. Running one task is engine/execute.py, the download and upload lines are
+engine/slots.py, reading the journal back is engine/restore.py.
 
 Concurrency limits (docs/ARCHITECTURE.md §4): at most ``QUEUE_ALL`` tasks run at once; inside a
 running task
@@ -10,35 +13,33 @@ cost 10,000 small objects, not 10,000 threads.
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import re
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from telebot.engine import groups, taskstate
+from telebot.engine.execute import TaskExecutor
 from telebot.engine.limits import Limits
-from telebot.engine.pipeline import Delivery, Pipeline, Sink, Source
+from telebot.engine.pipeline import Pipeline
+from telebot.engine.restore import Restorer
 from telebot.engine.runner import LocalRunner, Runner
-from telebot.engine.task import Snapshot, SpecTooNew, State, Task, TaskSpec, new_gid
-from telebot.errors import BadInputError, TaskCancelled, TelebotError
+from telebot.engine.slots import FifoSlots
+from telebot.engine.task import SHUTDOWN_REASON, Snapshot, State, Task, TaskSpec, new_gid
+from telebot.errors import BadInputError, TelebotError
 from telebot.logs import task_context
 from telebot.monitor.counters import COUNTERS
-from telebot.namefit import fit_tree
 from telebot.redact import redact_url
-from telebot.store import GroupRecord, JournalEntry, Store
+from telebot.store import GroupRecord, Store
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_REASON = "the bot is restarting"
 # Pool size when QUEUE_ALL is 0 (unlimited): a ceiling on threads, not a product limit.
 UNLIMITED_WORKERS = 64
 
@@ -52,93 +53,6 @@ class TaskListener(Protocol):
     def on_restore_failed(
         self, chat_id: int, message_id: int | None, gid: str, reason: str
     ) -> None: ...
-
-
-class FifoSlots:
-    """A counting semaphore that serves waiters strictly in arrival order."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._in_use = 0
-        self._waiting: deque[str] = deque()
-        self._holders: set[str] = set()  # keys that hold a slot now
-        self._cond = threading.Condition()
-
-    def reserve(self, key: str) -> None:
-        """Take a place in line now (at dispatch), before the worker thread gets to acquire()."""
-        with self._cond:
-            if key not in self._waiting:
-                self._waiting.append(key)
-
-    def forget(self, key: str) -> None:
-        """Give up a reserved place (the task ended before it acquired)."""
-        with self._cond:
-            if key in self._waiting:
-                self._waiting.remove(key)
-                self._cond.notify_all()
-
-    def waiting(self) -> int:
-        with self._cond:
-            return len(self._waiting)
-
-    def acquire(self, key: str, cancel: threading.Event, *, first: bool = False) -> None:
-        """Block until ``key`` holds a slot; raises TaskCancelled when ``cancel`` is set first.
-        ``first``: go to the head of the line (a task that already had its turn)."""
-        with self._cond:
-            if key in self._waiting:
-                pass
-            elif first:
-                self._waiting.appendleft(key)
-            else:
-                self._waiting.append(key)
-            try:
-                while not self._may_enter(key):
-                    if cancel.is_set():
-                        raise TaskCancelled("cancelled while queued")
-                    # The timeout is only a safety net: cancel() and release() notify.
-                    self._cond.wait(timeout=1.0)
-                if cancel.is_set():
-                    raise TaskCancelled("cancelled while queued")
-                self._in_use += 1
-                self._holders.add(key)
-            finally:
-                self._waiting.remove(key)
-                self._cond.notify_all()
-
-    def _may_enter(self, key: str) -> bool:
-        free = self._limit <= 0 or self._in_use < self._limit
-        return free and self._waiting[0] == key
-
-    def release(self, key: str) -> None:
-        """Give back ``key``'s slot; nothing when it holds none (given back earlier)."""
-        with self._cond:
-            if key not in self._holders:
-                return
-            self._holders.discard(key)
-            self._in_use -= 1
-            self._cond.notify_all()
-
-    def holds(self, key: str) -> bool:
-        with self._cond:
-            return key in self._holders
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def set_limit(self, limit: int) -> None:
-        """A new limit, live (/bsetting): waiters enter at once if it grew; if it shrank, the
-        holders keep their slots and no one enters until enough of them are released."""
-        with self._cond:
-            self._limit = limit
-            self._cond.notify_all()
-
-    def position(self, key: str) -> int | None:
-        with self._cond:
-            try:
-                return self._waiting.index(key) + 1
-            except ValueError:
-                return None
 
 
 class TaskManager:
@@ -166,7 +80,6 @@ class TaskManager:
         self.durable_writes = durable_writes
         self.limits = limits or Limits()
         self._folder_mode = folder_mode
-        self._pipeline = pipeline
         self._listener = listener
         self._store = store
         self._clock = clock
@@ -179,6 +92,15 @@ class TaskManager:
         self._idle = threading.Condition(self._lock)
         self._download_slots = FifoSlots(queue_download)
         self._upload_slots = FifoSlots(queue_upload)
+        self._executor = TaskExecutor(
+            pipeline=pipeline,
+            limits=self.limits,
+            download_slots=self._download_slots,
+            upload_slots=self._upload_slots,
+            journal_state=self._journal_state,
+            folder_mode=folder_mode,
+            durable_writes=durable_writes,
+        )
         # Where dispatched tasks run: this process's threads, or Celery workers (scale-out).
         self._runner = runner or LocalRunner(queue_all if queue_all > 0 else UNLIMITED_WORKERS)
         self._runner.attach(self)
@@ -421,15 +343,7 @@ class TaskManager:
 
     def execute(self, task: Task) -> State:
         """Run ``task``'s pipeline in the calling thread (the :class:`LocalRunner` host side)."""
-        with task_context(task.gid):
-            try:
-                state = self._execute(task)
-            finally:
-                self._download_slots.forget(task.gid)  # if it ended before taking its place
-                self.limits.release(task)  # its disk reservation (STORAGE_THRESHOLD)
-            if task.refusal is not None:  # a limit stopped it, whatever the source made of that
-                task.error, state = task.refusal, State.FAILED
-            return state
+        return self._executor.run(task)
 
     def ended(self, task: Task, state: State) -> None:
         """The runner reports that ``task`` ended: finish it, free its place, dispatch more."""
@@ -440,191 +354,11 @@ class TaskManager:
             self._idle.notify_all()
         self._dispatch()
 
-    def _execute(self, task: Task) -> State:
-        try:
-            taskstate.create(task.workdir, task.gid, self._folder_mode)
-            source = self._pipeline.source_for(task.spec)
-            sink = self._pipeline.sink_for(task.spec)
-            earlier = taskstate.delivered(task.workdir)
-            if earlier is not None:  # the last run finished but died before saying so
-                self._download_slots.forget(task.gid)
-                task.result = earlier
-                return State.DONE
-            try:
-                self._run_pipeline(task, source, sink)
-            except taskstate.TornPayload:
-                # A result placed before a reboot did not survive it: fetch again, once.
-                log.warning("task %s: a result from before a reboot was torn; fetching again",
-                            task.gid)
-                self._forget_payload(task)
-                self._run_pipeline(task, source, sink)
-            return State.DONE
-        except TaskCancelled as exc:
-            if task.cancel_reason is None:  # cancelled from below, e.g. a source gave up
-                task.cancel_reason = str(exc)
-            return State.CANCELLED
-        except TelebotError as exc:
-            task.error = str(exc)
-        except OSError as exc:
-            task.error = describe_os_error(exc)
-        except Exception as exc:  # our bug: keep the bot alive, tell the user, log the trace
-            log.exception("task %s crashed", task.gid)
-            task.error = f"internal error ({type(exc).__name__}); the log has details"
-        return State.FAILED
-
-    def _run_pipeline(self, task: Task, source: Source, sink: Sink) -> None:
-        """Fetch (or take what an earlier run fetched), run the stages, deliver."""
-        if taskstate.unverified(task.workdir):
-            self._check_after_reboot(task, source)
-        path = fetched_before(task)
-        if path is not None:
-            self._download_slots.forget(task.gid)  # no download: give up its place in line
-        else:
-            task.on_total = self._size_check(source.engine)
-            try:
-                fetched = self._stage(
-                    task,
-                    State.DOWNLOADING,
-                    self._download_slots,
-                    source.engine,
-                    lambda: source.fetch(task),
-                )
-            finally:
-                task.on_total = None  # later stages report the same bytes again
-            assert isinstance(fetched, Path)
-            path = remember_fetched(task, fetched, durable=self.durable_writes)
-        path = self._process(task, path)
-        self.limits.before_delivery(task, path)
-        task.result = self._stage(
-            task,
-            State.UPLOADING,
-            self._upload_slots,
-            sink.engine,
-            lambda: sink.deliver(task, path),
-        )
-        remember_delivered(task)
-        after = getattr(source, "after_delivery", None)  # optional: torrents seed on (-d)
-        if after is not None:
-            after(task)
-
-    def _check_after_reboot(self, task: Task, source: Source) -> None:
-        """The records name results an earlier boot wrote and never flushed (taskstate's
-        docstring): keep what passes :func:`taskstate.intact` (and, for the download, the
-        source's own check: same size and validators on the server), drop the rest."""
-        workdir = task.workdir
-        state = taskstate.load(workdir)
-        if state is None:
-            return
-        steps = [(index, rel) for index, (_name, rel) in enumerate(state.processed)]
-        latest = steps[-1][1] if steps else state.fetched
-        if latest is not None and state.placing is not None and not (workdir / latest).exists():
-            return  # renamed into place before the reboot: the sink finds it and checks it
-        if steps:
-            index, rel = steps[-1]
-            if taskstate.intact(workdir / rel, state.sizes.get(rel)):
-                taskstate.verified(workdir, task.gid, keep=index + 1)
-                return
-        if state.fetched is not None:
-            path = workdir / state.fetched
-            same = getattr(source, "still_same", None)
-            if taskstate.intact(path, state.sizes.get(state.fetched)) and (
-                same is None or state.origin is None or same(task, state.origin)
-            ):
-                taskstate.verified(workdir, task.gid, keep=0)
-                return
-        log.warning("task %s: its results from before a reboot were torn; fetching again",
-                    task.gid)
-        self._forget_payload(task)
-
-    def _forget_payload(self, task: Task) -> None:
-        """Remove every recorded result of ``task`` and the records (taskstate.forget_payload)."""
-        state = taskstate.load(task.workdir)
-        if state is not None:
-            for rel in (state.fetched, *(rel for _name, rel in state.processed)):
-                if rel is not None:
-                    _discard(task.workdir / rel, task.workdir)
-        taskstate.forget_payload(task.workdir, task.gid)
-
-    def _size_check(self, engine: str) -> Callable[[Task, int], None]:
-        """The download stage's :attr:`Task.on_total`: every limit, and the duplicate look-up
-        once per name (a torrent link reports its .torrent first, then the torrent)."""
-        looked_up: set[str] = set()
-
-        def check(task: Task, total: int) -> None:
-            first = task.name not in looked_up
-            looked_up.add(task.name)
-            self.limits.on_total(task, engine, total, first=first)
-
-        return check
-
-    def _stage(
-        self, task: Task, state: State, slots: FifoSlots, engine: str, work: Callable[[], object]
-    ) -> object:
-        COUNTERS.stage_started(task)  # /metrics: the last stage's bytes, before QUEUED hides them
-        task.state = State.QUEUED  # shown as waiting (with its place) until a slot is free
-        slots.acquire(task.gid, task.cancel_event)
-        try:
-            if task.cancel_event.is_set():
-                raise TaskCancelled(task.cancel_reason or "cancelled")
-            task.begin(state, engine)
-            self._journal_state(task)
-            return work()
-        finally:
-            slots.release(task.gid)  # nothing if outside_queue lost it to a cancel
-
-    @contextmanager
-    def outside_queue(self, task: Task) -> Iterator[None]:
+    def outside_queue(self, task: Task) -> AbstractContextManager[None]:
         """Around a download's wait for its user (the ``-s`` file menu, the /ytdl quality
-        menu): its ``QUEUE_DOWNLOAD`` slot goes to the next task meanwhile, and it queues for
-        one again afterwards, at the head of the line. Three ignored menus used to stall every
-        download. Raises TaskCancelled when cancelled while queueing again. A no-op for a task
-        that holds no download slot (none is taken on a remote runner)."""
-        slots = self._download_slots
-        if not slots.holds(task.gid):
-            yield
-            return
-        slots.release(task.gid)
-        yield  # an error in the wait ends the task: it needs no slot again
-        state = task.state
-        task.state = State.QUEUED  # shown as waiting, with its place, until a slot is free
-        slots.acquire(task.gid, task.cancel_event, first=True)
-        task.state = state
-
-    def _process(self, task: Task, path: Path) -> Path:
-        """Run the spec's stages on ``path``, skipping those an earlier run recorded; returns
-        the last result. Each consumed intermediate is removed once the next result is recorded
-        (a torrent that seeds keeps its download)."""
-        done = taskstate.processed(task.workdir)
-        fetched = path
-        for index, stage in enumerate(self._pipeline.stages_for(task.spec)):
-            if index < len(done) and done[index][0] == stage.name:
-                path = done[index][1]
-                task.name = path.name
-                continue
-            done = []  # a later record describes an older result: run the rest again
-            if task.cancel_event.is_set():
-                raise TaskCancelled(task.cancel_reason or "cancelled")
-            out = task.workdir / f".stage-{index}-{stage.name}"
-            shutil.rmtree(out, ignore_errors=True)  # what an interrupted run left half-written
-            out.mkdir(mode=0o700)
-            task.begin(State.PROCESSING, stage.engine)
-            self._journal_state(task)
-            result = stage.process(task, path, out)
-            if out not in (result, *result.parents):
-                raise TelebotError(
-                    f"internal error: the {stage.name} stage wrote outside its folder"
-                )
-            # Archive entries (and any stage's names) of 241-255 bytes fit on disk, but not the
-            # names the next stage or the sink derives from them: trim before it is recorded.
-            result = fit_tree(result)
-            taskstate.record_processed(
-                task.workdir, task.gid, index, stage.name, result, durable=self.durable_writes
-            )
-            if not (path == fetched and task.spec.seeding):
-                _discard(path, task.workdir)
-            path = result
-            task.name = path.name
-        return path
+        menu): its download slot goes to the next task meanwhile
+        (:meth:`~telebot.engine.execute.TaskExecutor.outside_queue`)."""
+        return self._executor.outside_queue(task)
 
     def _journal_state(self, task: Task) -> None:
         if self._store is not None:
@@ -667,16 +401,10 @@ class TaskManager:
         deliver the group if that was the last one (engine/groups.py)."""
         if self._store is None:
             return
-        spec = task.spec
         try:
-            if groups.is_delivery(spec):
-                self._store.group_remove(groups.group_of(spec))
-            elif spec.group is not None:
-                record = self._store.group_note(
-                    spec.group, task.gid, groups.outcome_of(task, state)
-                )
-                if record is not None and record.complete:
-                    self._deliver_group(record)
+            record = groups.settle(self._store, task, state)
+            if record is not None:
+                self._deliver_group(record)
         except Exception:  # the group must not take its member down; restore retries it
             log.exception("could not settle the group of task %s", task.gid)
 
@@ -699,7 +427,7 @@ class TaskManager:
         """Resubmit the journal's unfinished tasks; remove task folders no row owns.
 
         Never deletes what it cannot prove is its own: a row it cannot read is reported and its
-        folder moved aside (:meth:`_set_aside`); a row from a newer telebot is reported and kept
+        folder moved aside (engine/restore.py); a row from a newer telebot is reported and kept
         with its folder; in ``DOWNLOAD_DIR`` only folders :func:`taskstate.owned` accepts (and
         empty gid-named ones, a crash between ``mkdir`` and the state file) are removed.
         Stops quietly when a shutdown begins meanwhile: the remaining rows wait for the next start.
@@ -717,124 +445,19 @@ class TaskManager:
 
     def _restore_all(self) -> list[Task]:
         assert self._store is not None
-        entries = self._store.journal_entries()
-        records = {record.group_id: record for record in self._store.groups()}
-        restored: list[Task] = []
-        for entry in entries:
-            if self._live(entry.gid) or self._settled_member(entry, records):
-                continue
-            try:
-                task = self._restore_entry(entry)
-            except ShuttingDown:
-                return restored
-            if task is not None:
-                restored.append(task)
-        self._restore_groups(records, {entry.gid for entry in entries})
-        self._sweep({entry.gid for entry in entries} | set(records))
-        return restored
-
-    def _settled_member(self, entry: JournalEntry, records: dict[str, GroupRecord]) -> bool:
-        """A group member killed after its outcome was recorded but before its row was removed:
-        finish removing it instead of running it again."""
-        group = (entry.spec or {}).get("group")
-        record = records.get(group) if isinstance(group, str) else None
-        if record is None or entry.gid not in record.outcomes:
-            return False
-        assert self._store is not None
-        folder = self.download_dir / entry.gid
-        if taskstate.owned(folder):
-            shutil.rmtree(folder, ignore_errors=True)
-        self._store.journal_remove(entry.gid)
-        return True
-
-    def _restore_groups(self, records: dict[str, GroupRecord], journaled: set[str]) -> None:
-        """Record members that never got queued as lost; deliver complete groups that have no
-        delivery task (killed between the last outcome and its submit)."""
-        assert self._store is not None
-        for group_id in records:
-            record = self._store.group(group_id)  # fresh: restored members may have ended
-            if record is None:
-                continue
-            for gid in record.members:
-                if gid not in record.outcomes and gid not in journaled and not self._live(gid):
-                    lost = {"name": gid, "state": State.FAILED.value, "reason": groups.LOST}
-                    record = self._store.group_note(group_id, gid, lost) or record
-            if record.complete and group_id not in journaled:
-                self._deliver_group(record)
-
-    def _restore_entry(self, entry: JournalEntry) -> Task | None:
-        try:
-            if not _SAFE_GID.match(entry.gid):  # it names a folder: never one outside ours
-                raise ValueError(f"bad task id {entry.gid[:40]!r}")
-            if entry.spec is None:
-                raise ValueError(entry.problem or "not valid JSON")
-            spec = TaskSpec.from_json(entry.spec)
-        except SpecTooNew as exc:
-            log.warning("task %s kept for a newer telebot: %s", entry.gid, exc)
-            self._report(entry, f"it was {exc}; it stays saved until that version runs")
-            return None
-        except (TypeError, ValueError) as exc:
-            where = self._set_aside(entry.gid)
-            kept = f"; its files are kept in {where.name}" if where is not None else ""
-            self._report(entry, f"its saved description is unreadable ({exc}){kept}")
-            return None
-        try:
-            task = self.submit(spec, gid=entry.gid)
-        except TelebotError:
-            if self._stopping:
-                raise ShuttingDown from None
-            raise
-        self._listener.on_resumed(task)
-        return task
-
-    def _report(self, entry: JournalEntry, reason: str) -> None:
-        try:
-            self._listener.on_restore_failed(entry.chat_id, entry.message_id, entry.gid, reason)
-        except Exception:
-            log.exception("could not report restore problem of task %s", entry.gid)
-
-    def _set_aside(self, gid: str) -> Path | None:
-        """Drop an unreadable row but keep its files: ``<gid>`` becomes ``<gid>.unreadable`` (no
-        longer a gid name, so no later restore removes it; the operator decides)."""
-        assert self._store is not None
-        folder = self.download_dir / gid
-        target: Path | None = None
-        if _SAFE_GID.match(gid) and folder.is_dir() and not folder.is_symlink():
-            target = self.download_dir / f"{gid}.unreadable"
-            try:
-                os.rename(folder, target)
-            except OSError as exc:
-                log.warning("could not move %s aside (%s); left in place", folder, exc)
-                return folder  # keep the row too: its folder must not look like an orphan
-        self._store.journal_remove(gid)
-        log.warning("task %s: unreadable journal row dropped; files kept in %s", gid, target)
-        return target
+        return Restorer(
+            store=self._store,
+            download_dir=self.download_dir,
+            listener=self._listener,
+            live=self._live,
+            submit=lambda spec, gid: self.submit(spec, gid=gid),
+            stopping=lambda: self._stopping,
+            deliver_group=self._deliver_group,
+        ).restore_all()
 
     def _live(self, gid: str) -> bool:
         with self._lock:
             return gid in self._tasks
-
-    def _sweep(self, known: set[str]) -> None:
-        """Remove task folders without a journal row; leave (and log once) everything else."""
-        if not self.download_dir.is_dir():
-            return
-        strangers: list[str] = []
-        for entry in sorted(self.download_dir.iterdir()):
-            # A live task registers before its folder exists and removes the folder itself.
-            if entry.name in known or self._live(entry.name):
-                continue
-            if taskstate.owned(entry):
-                shutil.rmtree(entry, ignore_errors=True)
-            elif not _remove_empty_gid_folder(entry):
-                strangers.append(entry.name)
-        if strangers:
-            shown = ", ".join(strangers[:10]) + (" ..." if len(strangers) > 10 else "")
-            log.info(
-                "restore: left %d item(s) in %s that are not telebot task folders: %s",
-                len(strangers),
-                self.download_dir,
-                shown,
-            )
 
     def shutdown(self, timeout: float = 8.0) -> None:
         """Interrupt every task (kept for resume) and wait for workers up to ``timeout``."""
@@ -857,69 +480,6 @@ class TaskManager:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(timeout=max(0.05, deadline - time.monotonic()))
         self._runner.shutdown(deadline)
-
-
-# Journal gids this manager will turn into a folder name: new_gid() makes 10 hex digits; older
-# or hand-made rows may differ, but never with a separator or dots that could leave the folder.
-_SAFE_GID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-
-
-class ShuttingDown(Exception):
-    """Internal: restore() met a shutdown."""
-
-
-def _remove_empty_gid_folder(folder: Path) -> bool:
-    """A gid-named folder killed between mkdir and its state file is empty: rmdir only ever
-    removes an empty folder, so this deletes nothing."""
-    if not taskstate.GID_RE.match(folder.name) or folder.is_symlink() or not folder.is_dir():
-        return False
-    try:
-        folder.rmdir()
-    except OSError:
-        return False
-    return True
-
-
-def _discard(path: Path, workdir: Path) -> None:
-    """Remove a consumed intermediate result, but only one inside the task's own folder."""
-    if workdir not in path.parents or path.is_symlink():
-        return
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def fetched_before(task: Task) -> Path | None:
-    """The finished download of an earlier run of this task (it was interrupted later, e.g.
-    during the upload), so a resumed task does not fetch it again."""
-    path = taskstate.fetched_path(task.workdir)
-    if path is not None:
-        task.name = path.name
-    return path
-
-
-def remember_fetched(task: Task, path: Path, *, durable: bool = False) -> Path:
-    """Record which file the fetch produced (written after the source renamed it into place),
-    with what the source said about it (:attr:`Task.origin`)."""
-    taskstate.record_fetched(task.workdir, task.gid, path, durable=durable, origin=task.origin)
-    return path
-
-
-def remember_delivered(task: Task) -> None:
-    """Written right after the sink returns: a restart then reports the result, not redoes it."""
-    if isinstance(task.result, Delivery):
-        taskstate.record_delivered(task.workdir, task.gid, task.result)
-
-
-def describe_os_error(exc: OSError) -> str:
-    """One line for the chat, with no absolute paths of the host beyond the file's name."""
-    if exc.errno == errno.ENOSPC:
-        return "disk full: not enough free space to finish"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied while writing the result"
-    name = Path(exc.filename).name if isinstance(exc.filename, str) else ""
-    return f"file error: {exc.strerror or exc}" + (f" ({name})" if name else "")
 
 
 def refusal_text(refused: Sequence[tuple[str, str]], total: int) -> str:

@@ -2,16 +2,26 @@
 more :class:`Stage` s turn that into the result (join, extract, compress), a :class:`Sink` delivers
 it. Implementations live in ``sources/``, ``processing/`` and ``sinks/``; :class:`Pipeline` picks
 them for a spec.
+
+This module, :mod:`telebot.engine.task` and :mod:`telebot.engine.runner` are the plug-in API:
+all a plug-in may import from the engine (``.ci/plugin_imports.py`` checks it). What a plug-in
+needs of the engine beyond the task itself is offered here: :class:`DiskSpace` (the
+STORAGE_THRESHOLD guard, handed to the factories) and the durable records a sink keeps in its
+task's folder (:func:`record_delivered`, :func:`record_placing`, :func:`placing`,
+:func:`placing_size`, :class:`TornPayload`).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from telebot.engine.task import Task, TaskSpec
+from telebot.engine import taskstate
+from telebot.engine.task import Delivery, Task, TaskSpec
+from telebot.engine.taskstate import TornPayload as TornPayload
 from telebot.errors import BadInputError
 
 
@@ -26,18 +36,6 @@ class Source(Protocol):
     engine: str
 
     def fetch(self, task: Task) -> Path: ...
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What a sink did with the result, for the completion message."""
-
-    name: str
-    size: int
-    location: str  # human-readable: a path, a remote, a chat
-    files: int = 1
-    links: Sequence[str] = field(default_factory=tuple)
-    notes: Sequence[str] = field(default_factory=tuple)  # warnings for the completion message
 
 
 class Sink(Protocol):
@@ -125,3 +123,69 @@ class Pipeline:
             if sink is not None:
                 return sink
         raise BadInputError(f"no uploader handles destination {spec.upload!r}")
+
+
+# -- what a plug-in may ask of the engine ---------------------------------------------------
+
+
+class WriteGate(Protocol):
+    """Paces one writer of a size not known in advance (engine/diskguard.py ``SpaceGate``)."""
+
+    def wait(self, n: int, stop: threading.Event) -> None:
+        """Return once ``n`` more bytes may be written; pauses while the disk is low, raises
+        ``TaskCancelled`` when ``stop`` is set meanwhile."""
+        ...
+
+
+class DiskSpace(Protocol):
+    """STORAGE_THRESHOLD as a plug-in sees it (engine/diskguard.py ``DiskGuard`` implements it):
+    a source writing into ``DOWNLOAD_DIR`` paces its writes with :meth:`gate`, or, when a child
+    process writes, compares :meth:`room` in its wait loop. Admission checks and reservations of
+    sizes known in advance are the engine's (``Task.progress`` reports the total)."""
+
+    @property
+    def threshold(self) -> int:
+        """The free space kept, in bytes; 0 when the guard is off."""
+        ...
+
+    def free(self) -> int:
+        """Free bytes on the download disk now."""
+        ...
+
+    def room(self) -> int:
+        """Bytes that may still be written before the threshold (negative: below it)."""
+        ...
+
+    def waiting_line(self, free: int) -> str:
+        """The status line of a writer paused for space, ``free`` bytes being free."""
+        ...
+
+    def gate(self, note: Callable[[str | None], None]) -> WriteGate:
+        """A gate for one writer; ``note`` shows (or, with None, clears) its pause."""
+        ...
+
+
+def record_delivered(task: Task, delivery: Delivery) -> None:
+    """Record in ``task``'s folder what its sink did, before the sink removes what would let a
+    resumed run redo the delivery (the engine records it again when the sink returns)."""
+    taskstate.record_delivered(task.workdir, task.gid, delivery)
+
+
+def record_placing(
+    task: Task, staged: os.stat_result, *, durable: bool = False,
+    size: tuple[int, int] | None = None,
+) -> None:
+    """Note, before a no-replace rename into place, which file or folder (``staged``: its
+    device and inode) is being moved and how big it is (``size``: bytes, files); not
+    ``durable``: the staged payload was not flushed, and a reboot makes it suspect."""
+    taskstate.record_placing(task.workdir, task.gid, staged, durable=durable, size=size)
+
+
+def placing(task: Task) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` noted by :func:`record_placing` in an earlier run, if any."""
+    return taskstate.placing(task.workdir)
+
+
+def placing_size(task: Task) -> list[int] | None:
+    """``[bytes, files]`` noted by :func:`record_placing` in an earlier run, if any."""
+    return taskstate.placing_size(task.workdir)

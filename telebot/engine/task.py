@@ -9,16 +9,21 @@ to its listener. A :class:`Task` uses ``__slots__`` because a busy bot queues th
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from telebot.monitor.counters import COUNTERS
+
+#: The cancel reason of every task a shutdown interrupts: it is kept (folder, journal row) and
+#: resumes on the next start, so a source that can keep state for it (a torrent) keeps it.
+SHUTDOWN_REASON = "the bot is restarting"
 
 
 class State(enum.Enum):
@@ -176,6 +181,22 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
 def new_gid() -> str:
     """A short id users can type: 10 hex chars, 40 bits (collisions tested against the journal)."""
     return secrets.token_hex(5)
+
+
+#: What :func:`new_gid` makes: 10 lowercase hex digits.
+GID_RE = re.compile(r"^[0-9a-f]{10}$")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a sink did with the result, for the completion message."""
+
+    name: str
+    size: int
+    location: str  # human-readable: a path, a remote, a chat
+    files: int = 1
+    links: Sequence[str] = field(default_factory=tuple)
+    notes: Sequence[str] = field(default_factory=tuple)  # warnings for the completion message
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,21 +39,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from telebot.engine.pipeline import Delivery
-from telebot.fileio.walk import regular_files
+from telebot.engine.task import GID_RE, Delivery
+from telebot.fileio.durable import boot_id, fsync_dir, fsync_tree, measure
 
 STATE_FILE = ".telebot-task"
 VERSION = 1
 LEGACY_FETCHED = ".fetched"
 LEGACY_DELIVERED = ".delivered"
-
-#: What :func:`telebot.engine.task.new_gid` makes: 10 lowercase hex digits.
-GID_RE = re.compile(r"^[0-9a-f]{10}$")
 
 
 @dataclass(frozen=True)
@@ -76,20 +72,6 @@ class TaskState:
 class TornPayload(Exception):
     """A result recorded before a reboot, never flushed, failed its check (:func:`intact`):
     the task starts again from its fetch (the manager catches this)."""
-
-
-#: Where the kernel tells this boot's id (Linux). A module attribute so tests can simulate a
-#: reboot by pointing it at a file of their own.
-BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
-
-
-def boot_id() -> str:
-    """This boot's id; "" where the kernel has none (then only flushed records are trusted
-    after a restart: "" never equals a recorded id, see :func:`unverified`)."""
-    try:
-        return BOOT_ID_PATH.read_text().strip()
-    except OSError:
-        return ""
 
 
 # Task folders are owner-only: downloads are private. A local Bot API server runs as another
@@ -221,20 +203,9 @@ def _payload(state: TaskState, path: Path, relative: str, durable: bool) -> Task
     """``state`` with ``path``'s size noted, after flushing it (durable) or stamped with this
     boot's id (not: its bytes may still be only in the page cache)."""
     if durable:
-        _fsync_tree(path)
+        fsync_tree(path)
     sizes = {**state.sizes, relative: list(measure(path))}
     return replace(state, sizes=sizes, boot=state.boot if durable else boot_id())
-
-
-def measure(path: Path) -> tuple[int, int]:
-    """``(bytes, regular files)`` of a file or a tree (symbolic links not followed)."""
-    if not path.is_dir():
-        return path.stat().st_size, 1
-    total = files = 0
-    for entry in regular_files(path):
-        total += entry.stat(follow_symlinks=False).st_size
-        files += 1
-    return total, files
 
 
 def unverified(workdir: Path) -> bool:
@@ -242,31 +213,6 @@ def unverified(workdir: Path) -> bool:
     flushed: after that reboot it may be torn, so it is checked before anything is delivered."""
     state = load(workdir)
     return state is not None and state.boot is not None and state.boot != boot_id()
-
-
-def intact(path: Path, expected: list[int] | None) -> bool:
-    """Whether ``path`` still looks like what was recorded: the same bytes and files, and no
-    hole in any file. Pages that never reached the disk before a power loss read back as a
-    hole (an unwritten extent of a preallocated file, or blocks never allocated), which
-    ``SEEK_HOLE`` finds without reading the data. A file system without ``SEEK_HOLE`` reports
-    no hole, and then only the size is checked."""
-    if expected is None or not path.exists():
-        return False
-    if list(measure(path)) != expected:
-        return False
-    files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
-    return not any(_has_hole(item) for item in files if not item.is_symlink())
-
-
-def _has_hole(path: Path) -> bool:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        size = os.fstat(fd).st_size
-        return size > 0 and os.lseek(fd, 0, os.SEEK_HOLE) < size
-    except OSError:
-        return False  # no SEEK_HOLE here: the size check stands alone
-    finally:
-        os.close(fd)
 
 
 def forget_payload(workdir: Path, gid: str) -> None:
@@ -361,34 +307,6 @@ def _write(workdir: Path, state: TaskState) -> None:
         os.close(fd)
     os.replace(tmp, workdir / STATE_FILE)
     fsync_dir(workdir)
-
-
-def _fsync_tree(path: Path) -> None:
-    """Flush a file, or every regular file of a tree (links are not followed)."""
-    if not path.is_dir():
-        if not path.is_symlink():
-            fsync_file(path)
-        return
-    for entry in regular_files(path):
-        fsync_file(Path(entry.path))
-
-
-def fsync_file(path: Path) -> None:
-    """Flush one file's data and size to the disk (before a state file records it)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or link inside ``folder`` survive a power loss."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _legacy_fetched(workdir: Path) -> str | None:

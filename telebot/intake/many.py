@@ -20,7 +20,7 @@ from telebot.config import Config
 from telebot.errors import BadInputError
 from telebot.intake.args import MAX_LINK_LENGTH, TaskArgs, parse_task_args
 from telebot.intake.request import Message, ReplyFile
-from telebot.sources.tgfile import TelegramFileSource
+from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
 from telebot.units import format_bytes
 
 # A .txt list is read into memory: BULK_LIMIT links of up to 4096 characters (intake/args.py) with
@@ -124,7 +124,7 @@ def read_list_file(
             f"-b: the list file is {format_bytes(file.file_size)}, over the "
             f"{format_bytes(BULK_FILE_LIMIT)} a list may have."
         )
-    source = TelegramFileSource(config, messenger)
+    source = TelegramFileSource(TelegramFileSettings.from_config(config), messenger)
     where = source.locate(chat_id, file.file_id, file.file_size)
     if Path(where).is_absolute():  # a local Bot API server: the file is on a shared disk
         with open(where, "rb") as handle:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from telebot.config import Config
 from telebot.errors import ProcessingError, SecurityError
 from telebot.fileio.walk import entries
 from telebot.processing.sevenzip import Entry
@@ -59,11 +60,25 @@ class LimitExceeded(ProcessingError):
 
 @dataclass(frozen=True)
 class Limits:
+    """The extract stage's settings: what one extraction may write."""
+
     max_ratio: float = 100.0  # EXTRACT_MAX_RATIO: output at most this x the archives' size...
     ratio_floor: int = 1 << 30  # ...once it passes EXTRACT_RATIO_FLOOR bytes
     max_files: int = 100_000  # EXTRACT_MAX_FILES
     min_free: int = 2_000_000_000  # bytes left free on the disk (STORAGE_THRESHOLD)
     max_output: int | None = None  # MAX_DOWNLOAD_SIZE: the output is a download too
+
+    @classmethod
+    def from_config(cls, config: Config) -> Limits:
+        """STORAGE_THRESHOLD and MAX_DOWNLOAD_SIZE as they are at start: a /bsetting change
+        reaches extractions through the engine's limits and the sandbox's file size limit."""
+        return cls(
+            max_ratio=config.extract_max_ratio,
+            ratio_floor=config.extract_ratio_floor,
+            max_files=config.extract_max_files,
+            min_free=config.storage_threshold,
+            max_output=config.max_download_size,
+        )
 
 
 def unsafe_path(path: str) -> str | None:

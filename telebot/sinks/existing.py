@@ -12,6 +12,10 @@ the one the sink would use: the local mirror folder (``spec.upload`` None or ``l
 rclone ``remote:path``, looked up with ``rclone lsjson --stat`` (and ``rclone size`` for a
 folder) through :func:`run_rclone`. Leech tasks are never asked: their destination is a chat,
 where there is nothing to list.
+
+The policy (STOP_DUPLICATE, when to ask) is the engine's (engine/limits.py); this lookup is the
+sinks' knowledge of where a result lands, handed to the engine as its ``DuplicateLookup`` by the
+wiring, so the engine imports no plug-in.
 """
 
 from __future__ import annotations

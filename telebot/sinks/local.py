@@ -7,7 +7,7 @@ Contract: a final name appears only when its bytes are complete, and nothing is 
    ``MIRROR_DIR``; the IO core gives that name to a copy only once it is complete (an unnamed
    file linked in, or a temp tree renamed in). The payload is flushed (``fsync``) only with
    ``durable`` (``DURABLE_WRITES=true``); by default, like any download tool, it is not, and a
-   placement recorded before a reboot is checked after it (``taskstate.intact``).
+   placement recorded before a reboot is checked after it (``fileio.durable.intact``).
 2. *Place* it under its final name in one no-replace step: ``link(2)`` for a file,
    ``rename(2)`` with ``RENAME_NOREPLACE`` for a folder (and for a file where the filesystem has
    no hard links; where it lacks ``RENAME_NOREPLACE`` too, a check right before the rename).
@@ -19,9 +19,9 @@ A kill anywhere leaves at most the complete temp, which the resumed run places (
 was not finished). The one window that could deliver twice, killed after step 2 and before step 3,
 is closed by identity: a staged *file* then has a second link (``st_nlink > 1``) and the resumed
 run finds the name sharing its inode; before renaming anything the sink records its device and
-inode (``taskstate.record_placing``) and the resumed run looks for it; when that run comes after
+inode (``pipeline.record_placing``) and the resumed run looks for it; when that run comes after
 a reboot and the placement was not flushed, what it finds must still have the noted size and no
-hole, or it is removed and the task fetched again (``taskstate.TornPayload``).
+hole, or it is removed and the task fetched again (``pipeline.TornPayload``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from telebot import fileio
-from telebot.engine import taskstate
-from telebot.engine.pipeline import Delivery
+from telebot.engine.pipeline import (
+    Delivery,
+    TornPayload,
+    placing,
+    placing_size,
+    record_delivered,
+    record_placing,
+)
 from telebot.engine.task import Task
 from telebot.errors import SecurityError, UploadError
+from telebot.fileio.durable import fsync_dir, fsync_file, intact, measure
 from telebot.fileio.walk import regular_files, tree_size
 from telebot.monitor.perf import monitor_performance
 from telebot.processing.rename import delivered_name
@@ -92,7 +99,7 @@ class LocalSink:
             delivery = Delivery(
                 name=target.name, size=size, location=str(target), files=_count_files(target)
             )
-            taskstate.record_delivered(task.workdir, task.gid, delivery)
+            record_delivered(task, delivery)
         except BaseException:
             _discard(temp)  # a half copy, or one not placed: the next run copies afresh
             raise
@@ -121,7 +128,7 @@ class LocalSink:
             return temp
         if _same_fs(path, self.root):
             if self.durable:
-                taskstate.fsync_file(path)
+                fsync_file(path)
             return path
         if self.durable and temp.is_file():  # complete and flushed, not yet placed
             return temp
@@ -143,12 +150,11 @@ class LocalSink:
                 if exc.errno not in NO_HARD_LINKS:
                     raise
         if target is None:  # a folder, or a filesystem without hard links (exFAT, some FUSE)
-            taskstate.record_placing(
-                task.workdir, task.gid, staged.stat(), durable=self.durable,
-                size=taskstate.measure(staged),
+            record_placing(
+                task, staged.stat(), durable=self.durable, size=measure(staged)
             )
             target = self._claim(name, lambda candidate: _rename_noreplace(staged, candidate))
-        taskstate.fsync_dir(self.root)
+        fsync_dir(self.root)
         return target
 
     def _claim(self, name: str, put: Callable[[Path], None]) -> Path:
@@ -183,7 +189,7 @@ class LocalSink:
                 found = self._find(st.st_dev, st.st_ino, exclude=temp.name)
                 if (
                     found is not None and staged == temp and not self.durable and path.exists()
-                    and not taskstate.intact(found, list(taskstate.measure(path)))
+                    and not intact(found, list(measure(path)))
                 ):
                     # A copy linked into place, never flushed, torn by a reboot: its source is
                     # still here (checked by the manager), so place a fresh copy instead.
@@ -192,7 +198,7 @@ class LocalSink:
                     return None
                 if found is not None:
                     return found
-        moved = taskstate.placing(task.workdir)
+        moved = placing(task)
         if moved is None or temp.exists():  # a staged folder still under its temp name
             return None
         found = self._find(*moved, exclude=temp.name)
@@ -200,14 +206,14 @@ class LocalSink:
             raise UploadError("the result was moved away while the bot was down")
         # Renamed into place before a crash: unflushed, a reboot may have torn it. The check is
         # cheap and holds within one boot too (written pages are data, not holes, to SEEK_HOLE).
-        expected = taskstate.placing_size(task.workdir)
+        expected = placing_size(task)
         torn = (
             found is not None and not self.durable and expected is not None
-            and not taskstate.intact(found, expected)
+            and not intact(found, expected)
         )
         if found is not None and torn:
             _discard(found)  # our own inode (found by it), under a final name: not kept
-            raise taskstate.TornPayload(str(found))
+            raise TornPayload(str(found))
         return found
 
     def _find(self, dev: int, ino: int, *, exclude: str) -> Path | None:

@@ -127,22 +127,42 @@ class CountingReader(io.FileIO):
         return position
 
 
+@dataclass(frozen=True)
+class LeechSettings:
+    """Immutable settings of the Telegram sink, read once at start (LEECH_SPLIT_SIZE is only
+    its first value: /bsetting changes :attr:`TelegramSink.default_part_size` live)."""
+
+    split_size: int  # LEECH_SPLIT_SIZE at start, bytes
+    upload_limit: int  # the largest part the configured Bot API accepts
+    upload_timeout: float = 120.0  # UPLOAD_TIMEOUT, seconds
+    local: bool = False  # BOT_API_LOCAL: the server reads parts from a shared disk by path
+
+    @classmethod
+    def from_config(cls, config: Config) -> LeechSettings:
+        return cls(
+            split_size=config.leech_split_size,
+            upload_limit=config.upload_limit,
+            upload_timeout=config.upload_timeout,
+            local=config.bot_api_local,
+        )
+
+
 class TelegramSink:
     """Uploads a finished file or folder to a chat."""
 
     engine = "Telegram"
 
-    def __init__(self, config: Config, messenger: Callable[[], Messenger]) -> None:
-        self._config = config
+    def __init__(self, settings: LeechSettings, messenger: Callable[[], Messenger]) -> None:
+        self._settings = settings
         self._messenger = messenger
-        self.default_part_size = config.leech_split_size  # LEECH_SPLIT_SIZE; /bsetting sets it
+        self.default_part_size = settings.split_size  # LEECH_SPLIT_SIZE; /bsetting sets it
 
     def part_size(self, task: Task) -> int:
         return self.part_size_for(task.spec)
 
     def part_size_for(self, spec: TaskSpec) -> int:
         """The leech part size for ``spec``; the compress stage's volumes use it too."""
-        return leech_part_size(self._config.upload_limit, self.default_part_size, spec.split_size)
+        return leech_part_size(self._settings.upload_limit, self.default_part_size, spec.split_size)
 
     @monitor_performance("sink.telegram.deliver")
     def deliver(self, task: Task, path: Path) -> Delivery:
@@ -296,9 +316,9 @@ class TelegramSink:
     ) -> Any:
         from telegram import InputFile
 
-        timeout = self._config.upload_timeout
+        timeout = self._settings.upload_timeout
         cancel = upload.cancel
-        if self._config.bot_api_local:
+        if self._settings.local:
 
             def local_payload() -> dict[str, Any]:
                 # The request carries a path, not the file: built is as good as written

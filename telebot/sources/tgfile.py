@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,7 @@ from requests.adapters import BaseAdapter
 from telebot import fileio
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
@@ -54,22 +54,42 @@ def telegram_file_source(file_id: str) -> str:
     return PREFIX + file_id
 
 
+@dataclass(frozen=True)
+class TelegramFileSettings:
+    """Immutable settings of the Telegram file source, read once at start."""
+
+    api_url: str = "https://api.telegram.org"  # BOT_API_URL: the Bot API server
+    # BOT_TOKEN: only ever in the session's URLs; never in a journal row nor a repr (logs).
+    token: str = field(default="", repr=False)
+    local: bool = False  # BOT_API_LOCAL: a local Bot API server (files on a shared disk)
+    max_size: int | None = None  # MAX_DOWNLOAD_SIZE at start, bytes; None = no limit
+
+    @classmethod
+    def from_config(cls, config: Config) -> TelegramFileSettings:
+        return cls(
+            api_url=config.bot_api_url,
+            token=config.bot_token,
+            local=config.bot_api_local,
+            max_size=config.max_download_size,
+        )
+
+
 class TelegramFileSource:
     engine = "Telegram"
 
     def __init__(
         self,
-        config: Config,
+        settings: TelegramFileSettings,
         messenger: Callable[[], Messenger],
         http: HttpSource | None = None,
-        disk: DiskGuard | None = None,
+        disk: DiskSpace | None = None,
     ) -> None:
-        self._config = config
+        self._settings = settings
         self._disk = disk
         self._messenger = messenger
         # How build_application configures PTB's base_file_url (bot/application.py).
-        self._secret_prefix = f"{config.bot_api_url}/file/bot{config.bot_token}/"
-        self._public_prefix = f"{config.bot_api_url}/file/bot/"
+        self._secret_prefix = f"{settings.api_url}/file/bot{settings.token}/"
+        self._public_prefix = f"{settings.api_url}/file/bot/"
         self._http = http or HttpSource(session_factory=self._session)
 
     def _session(self, adapter: GuardedAdapter) -> requests.Session:
@@ -89,28 +109,28 @@ class TelegramFileSource:
     def fetch(self, task: Task) -> Path:
         spec = task.spec
         size = spec.file_size or 0
-        if not self._config.bot_api_local and size > CLOUD_DOWNLOAD_LIMIT:
+        if not self._settings.local and size > CLOUD_DOWNLOAD_LIMIT:
             raise DownloadError(TOO_BIG.format(size=size / 1e6))
-        check_size_limit(self._config, spec.file_size)
+        check_size_limit(self._settings.max_size, spec.file_size)
         if spec.file_size and (spec.name or spec.file_name):
             # Name and size are known from the update: the limits, the disk check and the
             # duplicate look-up (engine/limits.py) run now, before getFile.
             task.name = sanitize_filename(spec.name or spec.file_name or "", fallback="file")
             task.progress(0, spec.file_size)
         remote = self._get_file(spec)
-        check_size_limit(self._config, remote.file_size)
+        check_size_limit(self._settings.max_size, remote.file_size)
         path = remote.file_path or ""
         name = sanitize_filename(
             spec.name or spec.file_name or Path(path).name, fallback="telegram_file"
         )
         task.name = name
         target = task.workdir / name
-        if self._config.bot_api_local and Path(path).is_absolute():
+        if self._settings.local and Path(path).is_absolute():
             task.progress(0, size or None)
             fileio.copy_file(Path(path), target, progress=task.progress, cancel=task.cancel_event)
             return target
         options = HttpOptions(  # the configured Bot API is trusted
-            name=name, allow_private=True, max_size=self._config.max_download_size
+            name=name, allow_private=True, max_size=self._settings.max_size
         )
         return self._http.download(
             self._public_url(path),
@@ -123,12 +143,12 @@ class TelegramFileSource:
     def locate(self, chat_id: int, file_id: str, size: int | None) -> str:
         """Where a Telegram file can be read (``/mediainfo``): an absolute path on the shared
         disk (local Bot API server) or its token-free URL for :meth:`read_range`."""
-        if not self._config.bot_api_local and (size or 0) > CLOUD_DOWNLOAD_LIMIT:
+        if not self._settings.local and (size or 0) > CLOUD_DOWNLOAD_LIMIT:
             raise DownloadError(TOO_BIG.format(size=(size or 0) / 1e6))
         spec = TaskSpec(kind="mediainfo", source=telegram_file_source(file_id), chat_id=chat_id,
                         user_id=0, message_id=0, file_size=size)
         path = self._get_file(spec).file_path or ""
-        if self._config.bot_api_local and Path(path).is_absolute():
+        if self._settings.local and Path(path).is_absolute():
             return path
         return self._public_url(path)
 
@@ -177,9 +197,9 @@ class _TokenAdapter(BaseAdapter):
         self._inner.close()
 
 
-def check_size_limit(config: Config, size: int | None) -> None:
-    """MAX_DOWNLOAD_SIZE holds for Telegram files too: refuse before fetching a byte."""
-    limit = config.max_download_size
+def check_size_limit(limit: int | None, size: int | None) -> None:
+    """MAX_DOWNLOAD_SIZE (``limit``) holds for Telegram files too: refuse before fetching a
+    byte."""
     if limit is not None and size is not None and size > limit:
         raise DownloadError(
             f"this file is {format_bytes(size)}, over the {format_bytes(limit)} download limit"
@@ -187,9 +207,11 @@ def check_size_limit(config: Config, size: int | None) -> None:
 
 
 def telegram_file_factory(
-    config: Config, messenger: Callable[[], Messenger], disk: DiskGuard | None = None
+    settings: TelegramFileSettings,
+    messenger: Callable[[], Messenger],
+    disk: DiskSpace | None = None,
 ) -> SourceFactory:
-    source = TelegramFileSource(config, messenger, disk=disk)
+    source = TelegramFileSource(settings, messenger, disk=disk)
 
     def factory(spec: TaskSpec) -> Source | None:
         return source if spec.source.startswith(PREFIX) else None

@@ -2,7 +2,8 @@
 
 Real parts: the HTTP downloader against a loopback origin, the task manager with its journal,
 the local sink. ``os.fsync``/``os.fdatasync`` are wrapped to record which files they flush; a
-reboot is simulated by pointing :data:`taskstate.BOOT_ID_PATH` at a file of the test's own.
+reboot is simulated by pointing :data:`telebot.fileio.durable.BOOT_ID_PATH` at a file of the
+test's own.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from telebot.engine import taskstate
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Delivery, Pipeline, Sink
 from telebot.engine.task import Task, TaskSpec
+from telebot.fileio import durable
 from telebot.plugins import local_sink_factory
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sinks.local import LocalSink
 from telebot.sources.http.downloader import HttpSource
+from telebot.sources.http.settings import HttpSettings
 from telebot.sources.http.source import DirectLinkSource
 from telebot.store import Store
 from tests.engine.fakes import FakeSink, Recorder
@@ -46,7 +49,7 @@ def boot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Non
     """``boot("b")``: from now on the kernel's boot id reads ``b`` (a simulated reboot)."""
     path = tmp_path / "boot_id"
     path.write_text("first-boot\n")
-    monkeypatch.setattr(taskstate, "BOOT_ID_PATH", path, raising=False)
+    monkeypatch.setattr(durable, "BOOT_ID_PATH", path)
     return lambda value: path.write_text(value + "\n")
 
 
@@ -70,7 +73,8 @@ def config(tmp_path: Path, **env: str) -> Config:
 
 
 def source_for(cfg: Config) -> DirectLinkSource:
-    return DirectLinkSource(cfg, HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker()))
+    http = HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker())
+    return DirectLinkSource(HttpSettings.from_config(cfg), http)
 
 
 def manager_for(
@@ -247,7 +251,7 @@ def test_after_a_reboot_a_torn_placed_result_is_removed_and_fetched_again(
     workdir = fetched.parent
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    taskstate.record_placing(workdir, gid, fetched.stat(), size=taskstate.measure(fetched))
+    taskstate.record_placing(workdir, gid, fetched.stat(), size=durable.measure(fetched))
     placed = mirror / "big.bin"
     os.rename(fetched, placed)  # killed right after the rename, then the power went
     os.truncate(placed, SIZE // 2)

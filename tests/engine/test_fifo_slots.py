@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from telebot.engine.manager import FifoSlots
+from telebot.engine.slots import FifoSlots
 from telebot.errors import TaskCancelled
 from tests.engine.fakes import WAIT, wait_until
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from telebot.engine.manager import TaskManager, describe_os_error
+from telebot.engine.execute import describe_os_error
+from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import Delivery, Pipeline
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import DownloadError, TelebotError, UploadError
@@ -377,7 +378,7 @@ def test_a_crash_is_logged_with_its_traceback(
     manager = make_manager()
     task = manager.submit(spec())
     source.fail[task.gid] = ZeroDivisionError("boom")
-    with caplog.at_level(logging.ERROR, logger="telebot.engine.manager"):
+    with caplog.at_level(logging.ERROR, logger="telebot.engine.execute"):
         assert finish(source, sink, recorder, task) == "failed"
     crash = [r for r in caplog.records if r.exc_info]
     assert crash and crash[0].exc_info[0] is ZeroDivisionError  # type: ignore[index]

@@ -99,7 +99,7 @@ def test_restore_removes_only_folders_it_can_prove_are_its_own(
     empty.mkdir()
     (downloads / "stray.txt").write_text("x")
 
-    with caplog.at_level(logging.INFO, logger="telebot.engine.manager"):
+    with caplog.at_level(logging.INFO, logger="telebot.engine.restore"):
         assert make_manager().restore() == []
 
     assert not orphan.exists() and not empty.exists()

@@ -321,11 +321,11 @@ def test_the_bots_stage_list_runs_compress_last_with_the_leech_sinks_live_part_s
     from telebot import plugins
     from telebot.config import Config
     from telebot.engine.pipeline import Pipeline
-    from telebot.sinks.telegram import TelegramSink
+    from telebot.sinks.telegram import LeechSettings, TelegramSink
 
     config = Config(bot_token="1:x", owner_id=1, download_dir=tmp_path / "d",
                     mirror_dir=tmp_path / "m")
-    sink = TelegramSink(config, messenger=lambda: None)  # type: ignore[arg-type,return-value]
+    sink = TelegramSink(LeechSettings.from_config(config), messenger=lambda: None)  # type: ignore[arg-type,return-value]
     services = plugins.Services(config, lambda: None, sink)  # type: ignore[arg-type,return-value]
     pipeline = Pipeline([], [], plugins.made(plugins.STAGES, services))
     spec = TaskSpec(kind="leech", source="http://x/y", chat_id=1, user_id=1, join=True,

@@ -17,6 +17,7 @@ from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.resilience.retry import RetryPolicy
 from telebot.sinks.rclone import sink as rclone_mod
 from telebot.sinks.rclone.remotes import Destination
+from telebot.sinks.rclone.settings import RcloneSettings
 from telebot.sinks.rclone.sink import RcloneSink, index_link, run_rclone
 from tests import polling
 from tests.fakes.rclone_serve import Remotes, start_remotes
@@ -41,7 +42,7 @@ def make_task(tmp_path: Path, upload: str, name: str | None = None) -> Task:
 
 
 def sink_for(servers: Remotes, *flags: str, errors: ErrorTracker | None = None) -> RcloneSink:
-    return RcloneSink(servers.config, policy=FAST_RETRY, breakers=BreakerRegistry(),
+    return RcloneSink(RcloneSettings(servers.config), policy=FAST_RETRY, breakers=BreakerRegistry(),
                       errors=errors or ErrorTracker(), extra_flags=flags)
 
 
@@ -149,7 +150,8 @@ def test_failures_are_classified(tmp_path: Path, servers: Remotes) -> None:
 
 def test_links_fall_back_to_index_url(tmp_path: Path, servers: Remotes) -> None:
     src = payload(tmp_path / "in" / "a b#1.bin", 10)
-    sink = RcloneSink(servers.config, "https://index.example/files", breakers=BreakerRegistry())
+    settings = RcloneSettings(servers.config, "https://index.example/files")
+    sink = RcloneSink(settings, breakers=BreakerRegistry())
     delivery = sink.deliver(make_task(tmp_path, "wd:dir x"), src)
     assert delivery.links == ("https://index.example/files/dir%20x/a%20b%231.bin",)
     assert index_link("https://i/", Destination("wd", "/a/b")) == "https://i/a/b"

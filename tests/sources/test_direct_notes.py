@@ -12,6 +12,7 @@ from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import ConfigError, DownloadError
 from telebot.resilience import BreakerConfig, BreakerRegistry, ErrorTracker
 from telebot.sources.http.downloader import NOTE_NO_RESUME, HttpSource
+from telebot.sources.http.settings import HttpSettings
 from telebot.sources.http.source import DirectLinkSource
 from tests.fakes.origin import FakeOrigin
 from tests.resilience.conftest import FakeClock
@@ -37,7 +38,7 @@ def test_a_restart_from_zero_shows_in_the_status(origin: FakeOrigin, tmp_path: P
     origin.add("/p.bin", size=1_000_000, seed=1)
     origin.fault("/p.bin", ignore_range=True, drop_after=400_000, times=3)
     task = _task(f"{origin.url}/p.bin", tmp_path)
-    source = DirectLinkSource(load_config(ENV, cwd=tmp_path),
+    source = DirectLinkSource(HttpSettings.from_config(load_config(ENV, cwd=tmp_path)),
                               HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker(),
                                          sleep=lambda s: None))
     source.fetch(task)
@@ -63,5 +64,5 @@ def test_waiting_for_a_host_shows_in_the_status_then_fails_saying_why(
                       errors=ErrorTracker(), clock=clock, sleep=sleep)
     config = load_config({**ENV, "HOST_DOWN_TIMEOUT": "120"}, cwd=tmp_path)
     with pytest.raises(DownloadError, match=r"^127\.0\.0\.1 did not answer for 2 min$"):
-        DirectLinkSource(config, http).fetch(task)
+        DirectLinkSource(HttpSettings.from_config(config), http).fetch(task)
     assert any("⚠️ waiting for 127.0.0.1, retry in 30 s" in text for text in seen)

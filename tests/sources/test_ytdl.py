@@ -15,6 +15,7 @@ from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, DownloadError, SecurityError, TaskCancelled
 from telebot.sources.ytdl.net import NetGuard, guarded_connect
+from telebot.sources.ytdl.settings import YtdlSettings
 from telebot.sources.ytdl.source import CHOICE_FILE, QualityOption, YtdlSource
 from telebot.ytdl_options import parse_options, to_params
 from tests.fakes.media import make_media, serve_media
@@ -35,6 +36,10 @@ def site(origin: FakeOrigin, media: Path) -> FakeOrigin:
 def config(**kw: object) -> Config:
     values: dict[str, object] = {"allow_private_links": True, **kw}
     return Config(bot_token="1:a", owner_id=1, **values)  # type: ignore[arg-type]
+
+
+def settings(**kw: object) -> YtdlSettings:
+    return YtdlSettings.from_config(config(**kw))
 
 
 def task_for(url: str, workdir: Path, **spec: object) -> Task:
@@ -70,14 +75,14 @@ class Chooser:
 
 def test_direct_mp4(site: FakeOrigin, media: Path, tmp_path: Path) -> None:
     task = task_for(site.url + "/clip.mp4", tmp_path / "w")
-    path = YtdlSource(config()).fetch(task)
+    path = YtdlSource(settings()).fetch(task)
     assert path.parent == tmp_path / "w" / "media"
     assert path.read_bytes() == (media / "clip.mp4").read_bytes()
     assert task.engine == "yt-dlp" and task.name == path.name
 
 
 def test_html_page_with_video_tag(site: FakeOrigin, tmp_path: Path) -> None:
-    path = YtdlSource(config()).fetch(task_for(site.url + "/page.html", tmp_path / "w"))
+    path = YtdlSource(settings()).fetch(task_for(site.url + "/page.html", tmp_path / "w"))
     kinds = {s["codec_type"] for s in probe(path)["streams"]}  # type: ignore[index, union-attr]
     assert kinds == {"video", "audio"}
 
@@ -87,7 +92,7 @@ def test_menu_lists_both_heights_and_the_choice_is_downloaded(
 ) -> None:
     chooser = Chooser("h:120")
     task = task_for(site.url + "/master.m3u8", tmp_path / "w")
-    path = YtdlSource(config(), lambda: chooser).fetch(task)
+    path = YtdlSource(settings(), lambda: chooser).fetch(task)
     keys = [o.key for o in chooser.options]
     assert keys[:3] == ["best", "h:240", "h:120"] and "audio:mp3" in keys and "merged" in keys
     streams = probe(path)["streams"]
@@ -100,14 +105,14 @@ def test_menu_lists_both_heights_and_the_choice_is_downloaded(
 def test_q_skips_the_menu(site: FakeOrigin, tmp_path: Path) -> None:
     chooser = Chooser("h:120")
     task = task_for(site.url + "/master.m3u8", tmp_path / "w", ytdl_format="bv*[height=240]+ba")
-    path = YtdlSource(config(), lambda: chooser).fetch(task)
+    path = YtdlSource(settings(), lambda: chooser).fetch(task)
     assert chooser.options == []
     video = [s for s in probe(path)["streams"] if s["codec_type"] == "video"]  # type: ignore[union-attr]
     assert video[0]["height"] == 240
 
 
 def test_audio_only_mp3(site: FakeOrigin, tmp_path: Path) -> None:
-    path = YtdlSource(config(), lambda: Chooser("audio:mp3")).fetch(
+    path = YtdlSource(settings(), lambda: Chooser("audio:mp3")).fetch(
         task_for(site.url + "/master.m3u8", tmp_path / "w")
     )
     assert path.suffix == ".mp3"
@@ -118,7 +123,7 @@ def test_playlist_one_folder_and_the_broken_entry_is_reported(
     site: FakeOrigin, tmp_path: Path
 ) -> None:
     task = task_for(site.url + "/list.html", tmp_path / "w", name="My list")
-    folder = YtdlSource(config()).fetch(task)
+    folder = YtdlSource(settings()).fetch(task)
     assert folder == tmp_path / "w" / "media" / "My list"
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2 and names[0].startswith("001 ") and names[1].startswith("002 ")
@@ -128,10 +133,10 @@ def test_playlist_one_folder_and_the_broken_entry_is_reported(
 
 def test_error_is_translated_with_a_short_reason(site: FakeOrigin, tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match=r"^HTTP 404"):
-        YtdlSource(config()).fetch(task_for(site.url + "/gone.mp4", tmp_path / "w"))
+        YtdlSource(settings()).fetch(task_for(site.url + "/gone.mp4", tmp_path / "w"))
     site.add("/empty.html", data=b"<html><body>no video</body></html>", content_type="text/html")
     with pytest.raises(BadInputError, match="unsupported URL"):
-        YtdlSource(config()).fetch(task_for(site.url + "/empty.html", tmp_path / "x"))
+        YtdlSource(settings()).fetch(task_for(site.url + "/empty.html", tmp_path / "x"))
 
 
 def _throttled(site: FakeOrigin, size: int = 4_000_000) -> str:
@@ -166,7 +171,7 @@ def test_cancel_stops_within_a_second_and_restart_resumes_the_part(
 ) -> None:
     url = _throttled(site)
     task = task_for(url, tmp_path / "w")
-    thread, out = _run(YtdlSource(config()), task)
+    thread, out = _run(YtdlSource(settings()), task)
     _wait(lambda: task.done > 500_000)
     started = time.monotonic()
     task.cancel("test")
@@ -177,7 +182,7 @@ def test_cancel_stops_within_a_second_and_restart_resumes_the_part(
     assert parts and parts[0].stat().st_size > 0
     site.clear_fault("/big.mp4")
     again = task_for(url, tmp_path / "w")
-    path = YtdlSource(config()).fetch(again)
+    path = YtdlSource(settings()).fetch(again)
     ranges = [r.range for r in site.requests_for("/big.mp4", "GET")]
     assert ranges[-1] is not None and ranges[-1].startswith("bytes=") and ranges[-1] != "bytes=0-"
     assert path.read_bytes() == site.add("/big.mp4", size=4_000_000, seed=7).bytes()
@@ -187,7 +192,7 @@ def test_default_config_never_connects_to_a_private_origin(
     site: FakeOrigin, tmp_path: Path
 ) -> None:
     with pytest.raises(SecurityError, match="private or local address"):
-        YtdlSource(config(allow_private_links=False)).fetch(
+        YtdlSource(settings(allow_private_links=False)).fetch(
             task_for(site.url + "/master.m3u8", tmp_path / "w")
         )
     assert site.requests == [] and site.connections == 0
@@ -230,7 +235,7 @@ def test_opt_json_only_and_embed_keys_become_our_postprocessors() -> None:
 
 @pytest.mark.parametrize("path", ["/clip.mp4", "/master.m3u8"])
 def test_max_download_size_holds_for_videos(site: FakeOrigin, tmp_path: Path, path: str) -> None:
-    source = YtdlSource(config(max_download_size=20_000))
+    source = YtdlSource(settings(max_download_size=20_000))
     with pytest.raises(DownloadError, match="larger than the size limit"):
         source.fetch(task_for(site.url + path, tmp_path / "w", ytdl_format="b/bv*+ba"))
 
@@ -240,7 +245,7 @@ def test_cancel_during_a_playlist_is_not_swallowed_by_ignoreerrors(
 ) -> None:
     site.fault("/b.mp4", throttle=2_000)  # the second entry crawls
     task = task_for(site.url + "/list.html", tmp_path / "w", ytdl_format="b")
-    thread, out = _run(YtdlSource(config()), task)
+    thread, out = _run(YtdlSource(settings()), task)
     _wait(lambda: (task.detail or "").startswith("2/3"))
     task.cancel("test")
     thread.join(10)

@@ -31,7 +31,7 @@ from telebot.intake.request import ReplyFile
 from telebot.processing.media.mediainfo import Sample, fetch_sample, probe, summary
 from telebot.shown import short_name
 from telebot.sources.names import filename_from_url, sanitize_filename
-from telebot.sources.tgfile import TelegramFileSource
+from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class MediaInfo:
     ) -> None:
         self._config = config
         self._links = links
-        self._telegram = TelegramFileSource(config, messenger)
+        self._telegram = TelegramFileSource(TelegramFileSettings.from_config(config), messenger)
 
     async def command(self, update: Update, ctx: BotContext) -> None:
         chat = update.effective_chat

@@ -20,6 +20,7 @@ from pathlib import Path
 from telebot.engine.pipeline import SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.sinks.rclone.remotes import Remotes
+from telebot.sinks.rclone.settings import RcloneSettings
 from telebot.sinks.rclone.sink import run_rclone
 from telebot.sinks.ticket import Ticket, write_ticket
 from telebot.sources.names import sanitize_filename
@@ -33,9 +34,9 @@ class CloneSource:
 
     engine = "rclone"
 
-    def __init__(self, config_path: Path | None, allowed_roots: Sequence[str] = ()) -> None:
-        self.config_path = config_path
-        self.allowed_roots = tuple(allowed_roots)  # RCLONE_ALLOWED_ROOTS
+    def __init__(self, settings: RcloneSettings) -> None:
+        self.config_path = settings.config_path
+        self.allowed_roots = tuple(settings.allowed_roots)  # RCLONE_ALLOWED_ROOTS
 
     def fetch(self, task: Task) -> Path:
         remotes = Remotes.load(self.config_path, self.allowed_roots)
@@ -62,10 +63,8 @@ class CloneSource:
         return ticket
 
 
-def clone_source_factory(
-    config_path: Path | None, allowed_roots: Sequence[str] = ()
-) -> SourceFactory:
-    source = CloneSource(config_path, allowed_roots)
+def clone_source_factory(settings: RcloneSettings) -> SourceFactory:
+    source = CloneSource(settings)
 
     def factory(spec: TaskSpec) -> CloneSource | None:
         return source if spec.kind == "clone" else None

@@ -40,10 +40,10 @@ from typing import Any
 from urllib.parse import quote
 
 from telebot import childproc
-from telebot.engine import taskstate
 from telebot.engine.pipeline import Delivery
 from telebot.engine.task import Task
 from telebot.errors import TaskCancelled, TransientError, UploadError
+from telebot.fileio.durable import fsync_dir
 from telebot.fileio.walk import regular_files, tree_size
 from telebot.processing.rename import delivered_name
 from telebot.redact import redact
@@ -51,6 +51,7 @@ from telebot.resilience import BREAKERS, ERRORS, BreakerRegistry, ErrorTracker, 
 from telebot.resilience.retry import RetryPolicy
 from telebot.sinks.local import numbered
 from telebot.sinks.rclone.remotes import Destination, Remotes, child_env
+from telebot.sinks.rclone.settings import RcloneSettings
 from telebot.sinks.ticket import read_ticket
 from telebot.sources.names import sanitize_filename
 
@@ -300,18 +301,16 @@ class RcloneSink:
 
     def __init__(
         self,
-        config_path: Path | None,
-        index_url: str = "",
+        settings: RcloneSettings,
         *,
         policy: RetryPolicy = RCLONE_POLICY,
         breakers: BreakerRegistry = BREAKERS,
         errors: ErrorTracker = ERRORS,
         extra_flags: Sequence[str] = (),
-        allowed_roots: Sequence[str] = (),
     ) -> None:
-        self.config_path = config_path
-        self.index_url = index_url
-        self.allowed_roots = tuple(allowed_roots)  # RCLONE_ALLOWED_ROOTS (sinks/rclone/remotes.py)
+        self.config_path = settings.config_path
+        self.index_url = settings.index_url
+        self.allowed_roots = tuple(settings.allowed_roots)  # RCLONE_ALLOWED_ROOTS (remotes.py)
         self.policy = policy
         self._breakers = breakers
         self._errors = errors
@@ -453,7 +452,7 @@ def _write_note(note: Path, dest: Destination, name: str, target: Destination) -
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, note)
-    taskstate.fsync_dir(note.parent)
+    fsync_dir(note.parent)
 
 
 def index_link(index_url: str, target: Destination) -> str:

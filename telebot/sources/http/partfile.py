@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from telebot.engine import taskstate
 from telebot.errors import DownloadError, TaskCancelled
+from telebot.fileio import durable
 from telebot.redact import strip_credentials
 from telebot.sources.names import sanitize_filename
 from telebot.units import format_bytes
@@ -166,7 +166,7 @@ def write_sidecar(path: Path, meta: dict[str, Any], fd: int, segments: list[Segm
 def boot_id() -> str:
     """This boot's id (Linux); "" elsewhere, so only durable sidecars are trusted there. One
     source for the sidecar and the task state file (tests simulate a reboot through it)."""
-    return taskstate.boot_id()
+    return durable.boot_id()
 
 
 def open_part(part: Path, size: int | None, *, fresh: bool) -> int:

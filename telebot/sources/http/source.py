@@ -7,13 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
+from telebot.sources.http.settings import HttpSettings
 
 
 def is_http_link(link: str) -> bool:
@@ -26,9 +25,12 @@ class DirectLinkSource:
     engine = "HTTP"
 
     def __init__(
-        self, config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+        self,
+        settings: HttpSettings,
+        http: HttpSource | None = None,
+        disk: DiskSpace | None = None,
     ) -> None:
-        self._config = config
+        self._settings = settings
         self._http = http or HttpSource()
         self._disk = disk
 
@@ -37,9 +39,9 @@ class DirectLinkSource:
             headers=dict(spec.headers),
             auth=spec.auth,
             name=spec.name,
-            allow_private=self._config.allow_private_links,
-            max_size=self._config.max_download_size,
-            host_down_timeout=self._config.host_down_timeout,
+            allow_private=self._settings.allow_private,
+            max_size=self._settings.max_size,
+            host_down_timeout=self._settings.host_down_timeout,
         )
 
     @monitor_performance("source.http.fetch")
@@ -77,7 +79,7 @@ def _origin(probe: ProbeResult) -> dict[str, Any]:
     return {"size": probe.size, "etag": probe.etag, "modified": probe.last_modified}
 
 
-def with_disk_gate(options: HttpOptions, disk: DiskGuard | None, task: Task) -> HttpOptions:
+def with_disk_gate(options: HttpOptions, disk: DiskSpace | None, task: Task) -> HttpOptions:
     """``options`` whose writes wait for room above STORAGE_THRESHOLD (engine/diskguard.py),
     with the waiting line in the task's status."""
     if disk is None:
@@ -94,10 +96,10 @@ def _show_probe(task: Task, probe: ProbeResult) -> None:
 
 
 def direct_link_factory(
-    config: Config, http: HttpSource | None = None, disk: DiskGuard | None = None
+    settings: HttpSettings, http: HttpSource | None = None, disk: DiskSpace | None = None
 ) -> SourceFactory:
     """A :data:`~telebot.engine.pipeline.SourceFactory` for http(s) links."""
-    source = DirectLinkSource(config, http, disk)
+    source = DirectLinkSource(settings, http, disk)
 
     def factory(spec: TaskSpec) -> Source | None:
         return source if is_http_link(spec.source) else None
@@ -110,8 +112,8 @@ class LinkRanges:
     file's head and tail this way (bot/handlers/mediainfo.py), through the same guarded
     downloader as a download (private addresses refused unless ``ALLOW_PRIVATE_LINKS``)."""
 
-    def __init__(self, config: Config, http: HttpSource | None = None) -> None:
-        self._options = HttpOptions(allow_private=config.allow_private_links)
+    def __init__(self, settings: HttpSettings, http: HttpSource | None = None) -> None:
+        self._options = HttpOptions(allow_private=settings.allow_private)
         self._http = http or HttpSource()
 
     def takes(self, link: str) -> bool:

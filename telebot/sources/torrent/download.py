@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import libtorrent as lt
 
-from telebot.engine.diskguard import DiskGuard
+from telebot.engine.pipeline import DiskSpace
 from telebot.engine.task import Task
 from telebot.errors import DownloadError, TaskCancelled
 from telebot.namefit import fit_paths
@@ -58,7 +58,7 @@ class TorrentJob:
         *,
         chooser: FileChooser | None = None,
         clock: Callable[[], float] = time.monotonic,
-        disk: DiskGuard | None = None,
+        disk: DiskSpace | None = None,
     ) -> None:
         self.task = task
         self.disk = disk  # STORAGE_THRESHOLD: pieces land sparse, so the download pauses

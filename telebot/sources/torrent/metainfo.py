@@ -8,18 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from telebot.botapi.messenger import Messenger
-from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import SourceFactory
+from telebot.engine.pipeline import DiskSpace, SourceFactory
 from telebot.engine.task import Task
 from telebot.errors import BadInputError, DownloadError
 from telebot.sources.http.downloader import HttpOptions, HttpSource
 from telebot.sources.http.source import is_http_link
-from telebot.sources.tgfile import TelegramFileSource
+from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.links import TG_PREFIX
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
+from telebot.sources.torrent.settings import TorrentSettings
 from telebot.sources.torrent.source import TorrentSource, torrent_factory
 
 # libtorrent's own ceiling for a .torrent buffer (load_torrent_limits::max_buffer_size).
@@ -32,12 +31,12 @@ class MetainfoFetcher:
 
     def __init__(
         self,
-        config: Config,
+        settings: TorrentSettings,
         *,
         http: HttpSource | None = None,
         telegram: Callable[[Task], Path] | None = None,
     ) -> None:
-        self._config = config
+        self._settings = settings
         self._http = http or HttpSource()
         self._telegram = telegram
 
@@ -48,7 +47,7 @@ class MetainfoFetcher:
                 headers=dict(spec.headers),
                 auth=spec.auth,
                 name="metainfo.torrent",
-                allow_private=self._config.allow_private_links,
+                allow_private=self._settings.allow_private,
                 max_size=MAX_METAINFO,
                 segments=1,
             )
@@ -74,16 +73,16 @@ class MetainfoFetcher:
 
 
 def torrent_source_factory(
-    config: Config,
+    telegram_settings: TelegramFileSettings,
     session: TorrentSession,
     messenger: Callable[[], Messenger],
     chooser: FileChooser | None = None,
     seeding: Seeding | None = None,
-    disk: DiskGuard | None = None,
+    disk: DiskSpace | None = None,
 ) -> SourceFactory:
     """The wiring's one line: torrents from magnets, .torrent links and Telegram documents."""
-    telegram = TelegramFileSource(config, messenger)
-    fetcher = MetainfoFetcher(config, telegram=telegram.fetch)
+    telegram = TelegramFileSource(telegram_settings, messenger)
+    fetcher = MetainfoFetcher(session.settings, telegram=telegram.fetch)
     source = TorrentSource(
         session, metainfo=fetcher, chooser=chooser, seeding=seeding, disk=disk
     )

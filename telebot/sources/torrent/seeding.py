@@ -30,8 +30,7 @@ from typing import Any
 
 import libtorrent as lt
 
-from telebot.engine.task import Snapshot, State, Task, TaskSpec
-from telebot.engine.taskstate import GID_RE
+from telebot.engine.task import GID_RE, Snapshot, State, Task, TaskSpec
 from telebot.sources.torrent.resume import load_resume, write_atomic
 from telebot.sources.torrent.session import TorrentSession, Watch
 from telebot.units import format_duration

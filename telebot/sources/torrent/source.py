@@ -15,10 +15,8 @@ from pathlib import Path
 
 import libtorrent as lt
 
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.manager import SHUTDOWN_REASON
-from telebot.engine.pipeline import Source, SourceFactory
-from telebot.engine.task import Task, TaskSpec
+from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
+from telebot.engine.task import SHUTDOWN_REASON, Task, TaskSpec
 from telebot.errors import BadInputError, DownloadError, TaskCancelled
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.torrent.choose import FileChooser
@@ -58,7 +56,7 @@ class TorrentSource:
         chooser: FileChooser | None = None,
         seeding: Seeding | None = None,
         clock: Callable[[], float] = time.monotonic,
-        disk: DiskGuard | None = None,
+        disk: DiskSpace | None = None,
     ) -> None:
         self._session = session
         self._disk = disk

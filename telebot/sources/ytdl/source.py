@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from telebot.config import Config
-from telebot.engine.diskguard import DiskGuard
-from telebot.engine.pipeline import Source, SourceFactory
+from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import (
     BadInputError,
@@ -43,6 +41,7 @@ from telebot.errors import (
 from telebot.redact import redact_url
 from telebot.sources.names import MAX_BASE_BYTES, sanitize_filename
 from telebot.sources.ytdl.net import NetGuard, make_youtubedl
+from telebot.sources.ytdl.settings import YtdlSettings
 from telebot.units import format_bytes
 from telebot.ytdl_options import check_options, parse_options, to_params
 
@@ -130,18 +129,20 @@ class YtdlSource:
     """The :class:`~telebot.engine.pipeline.Source` for ``/ytdl`` and ``/ytdlleech`` tasks."""
 
     engine = ENGINE
-    disk: DiskGuard | None = None  # STORAGE_THRESHOLD: pauses writes (set by ytdl_factory)
+    disk: DiskSpace | None = None  # STORAGE_THRESHOLD: pauses writes (set by ytdl_factory)
 
     def __init__(
-        self, config: Config, chooser: Callable[[], QualityChooser | None] = lambda: None
+        self,
+        settings: YtdlSettings,
+        chooser: Callable[[], QualityChooser | None] = lambda: None,
     ) -> None:
-        self._config = config
+        self._settings = settings
         self._chooser = chooser
-        self._defaults = check_options(config.ytdl_options, origin="YTDL_OPTIONS")
+        self._defaults = check_options(settings.options, origin="YTDL_OPTIONS")
 
     def fetch(self, task: Task) -> Path:
         task.begin(State.DOWNLOADING, ENGINE)
-        guard = NetGuard(allow_private=self._config.allow_private_links)
+        guard = NetGuard(allow_private=self._settings.allow_private)
         stop = threading.Event()
         watcher = threading.Thread(
             target=_watch_cancel,
@@ -201,7 +202,7 @@ class YtdlSource:
             "noprogress": True,
             "logger": _Logger(task),
             "progress_hooks": [
-                _ProgressHook(task, self._config.max_download_size),
+                _ProgressHook(task, self._settings.max_size),
                 *([_SpaceHook(task, self.disk)] if self.disk is not None else []),
             ],
             "postprocessor_hooks": [lambda _d: _raise_if_cancelled(task)],
@@ -225,7 +226,7 @@ class YtdlSource:
         key = "best"
         options = quality_options(info if not playlist else _first_entry(info))
         if chooser is not None:
-            timeout = self._config.ytdl_select_timeout
+            timeout = self._settings.select_timeout
             key = chooser.choose(task, task.name, options, timeout) or "best"
             if key not in {o.key for o in options}:
                 key = "best"
@@ -310,7 +311,7 @@ class _SpaceHook:
     """STORAGE_THRESHOLD for yt-dlp: its progress hooks run in its download loop, between two
     writes, so waiting here pauses the download (engine/diskguard.py) with the status line."""
 
-    def __init__(self, task: Task, disk: DiskGuard) -> None:
+    def __init__(self, task: Task, disk: DiskSpace) -> None:
         self._task = task
         self._gate = disk.gate(lambda text: setattr(task, "note", text))
         self._last = 0
@@ -482,12 +483,12 @@ def _first_line(text: str) -> str:
 
 
 def ytdl_factory(
-    config: Config,
+    settings: YtdlSettings,
     chooser: Callable[[], QualityChooser | None] = lambda: None,
-    disk: DiskGuard | None = None,
+    disk: DiskSpace | None = None,
 ) -> SourceFactory:
     """A :data:`~telebot.engine.pipeline.SourceFactory` for specs with ``tool == "ytdl"``."""
-    source = YtdlSource(config, chooser)
+    source = YtdlSource(settings, chooser)
     source.disk = disk
 
     def factory(spec: TaskSpec) -> Source | None:

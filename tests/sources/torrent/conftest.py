@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sources.http.downloader import HttpSource
@@ -64,9 +63,8 @@ def make_leecher(tmp_path: Path) -> Iterator[Callable[..., Leecher]]:
     ) -> Leecher:
         session = TorrentSession(settings)
         sessions.append(session)
-        config = Config(bot_token="1:a", owner_id=1, allow_private_links=settings.allow_private)
         http = HttpSource(breakers=BreakerRegistry(), errors=ErrorTracker(), sleep=lambda s: None)
-        fetcher = MetainfoFetcher(config, http=http)
+        fetcher = MetainfoFetcher(settings, http=http)
         kwargs = {"clock": clock} if clock is not None else {}
         source = TorrentSource(session, metainfo=fetcher, **kwargs)  # type: ignore[arg-type]
         return Leecher(session, source, tmp_path / "task")

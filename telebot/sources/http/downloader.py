@@ -94,6 +94,8 @@ from telebot.sources.http.transfer import (
     pump,
     range_headers,
     read_at_most,
+    splice_pump,
+    splice_socket,
 )
 from telebot.units import format_bytes
 
@@ -359,7 +361,11 @@ class HttpSource:
                 return
             job.watch.alive()
             with resp:
-                pump(job, seg, resp, buffer, self._clock)
+                sock = splice_socket(resp)
+                if sock is None:
+                    pump(job, seg, resp, buffer, self._clock)
+                else:
+                    splice_pump(job, seg, resp, sock)
         except Exception as exc:
             if job.stop.is_set():  # our own abort broke the socket: not the host's fault
                 raise TaskCancelled("download cancelled") from exc

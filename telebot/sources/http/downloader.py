@@ -3,7 +3,7 @@
 The parts, by concern: :mod:`~telebot.sources.http.options` (what a download may do),
 :mod:`~telebot.sources.http.probe` (what the server says first),
 :mod:`~telebot.sources.http.request` (one request: redirects, SSRF guard, abort),
-:mod:`~telebot.sources.http.transfer` (the data path: ``readinto`` + ``pwrite`` per segment),
+:mod:`~telebot.sources.http.transfer` (the data path: splice, or ``readinto`` + ``pwrite``),
 :mod:`~telebot.sources.http.errors` (restarts and error mapping); this module drives them.
 
 Crash safety: a small JSON sidecar ``<name>.part.state`` records how far every segment got. A new

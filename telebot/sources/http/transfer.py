@@ -1,9 +1,12 @@
 """The data path: segment workers' shared state, range checks, and the body into the file.
 
-Each segment worker reads the body with ``readinto`` straight from the socket file of
-``http.client`` into one reusable page-aligned buffer (an anonymous ``mmap``) and writes it with
-``os.pwrite`` at its own offset of a preallocated ``.part`` file. No bytes objects are created
-per chunk, and the GIL is released during both the read and the write.
+A plain-HTTP body of known length is spliced (:func:`splice_pump`): socket → pipe → the
+segment's offset of the preallocated ``.part`` file, the bytes never in user space. Otherwise
+(TLS, chunked) each segment worker reads the body with ``readinto`` straight from the socket file
+of ``http.client`` into one reusable page-aligned buffer (an anonymous ``mmap``) and writes it
+with ``os.pwrite`` (:func:`pump`). Either way no bytes objects are created per chunk, the GIL is
+released during the read and the write, and one write at a time goes into the file
+(``Job.write_lock``).
 """
 
 from __future__ import annotations

@@ -399,6 +399,17 @@ def test_body_without_length_is_read_not_spliced(
     assert calls == []  # only a length-framed body may go to the file unparsed
 
 
+def test_size_unknown_at_probe_then_a_length_framed_body_is_read_whole(
+        origin: FakeOrigin, source: HttpSource, workdir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    res = origin.add("/late.bin", size=MB + 3, seed=6)
+    origin.fault("/late.bin", no_length=True, times=1)  # the HEAD tells no size, the GET does
+    calls = _splices(monkeypatch)
+    path = fetch(source, f"{origin.url}/late.bin", workdir, SINGLE)
+    assert sha(path) == res.sha256()
+    assert calls == []  # an open-ended segment is read to EOF, not spliced
+
+
 def test_disk_full_while_splicing_is_not_retried_nor_blamed_on_host(
         origin: FakeOrigin, source: HttpSource, workdir: Path, sleeps: Recorder,
         monkeypatch: pytest.MonkeyPatch) -> None:

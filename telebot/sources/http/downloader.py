@@ -361,7 +361,7 @@ class HttpSource:
                 return
             job.watch.alive()
             with resp:
-                sock = splice_socket(resp)
+                sock = splice_socket(resp, seg)
                 if sock is None:
                     pump(job, seg, resp, buffer, self._clock)
                 else:

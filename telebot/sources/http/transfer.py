@@ -211,16 +211,18 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # named in Python 3.10+
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
 
-def splice_socket(resp: requests.Response) -> socket.socket | None:
-    """The plain TCP socket under *resp* when its body can be spliced, else None.
+def splice_socket(resp: requests.Response, seg: Segment) -> socket.socket | None:
+    """The plain TCP socket under *resp* when its body can be spliced into *seg*, else None.
 
     Splicing (socket → pipe → file, ``os.splice``) keeps the bytes in the kernel: the
     socket's pages move into the pipe without a copy, and the only copy is into the page
     cache, where readinto + pwrite copies twice (to our buffer, then to the page cache).
     Only a body framed by its length qualifies (not chunked: the framing would land in the
-    file) and only over plain TCP (TLS bytes must be decrypted in user space).
+    file), for a segment with an end (a probe that found no size plans one open segment, whose
+    end the readinto path finds at EOF), and only over plain TCP (TLS bytes must be decrypted in
+    user space).
     """
-    if not hasattr(os, "splice"):
+    if not hasattr(os, "splice") or seg.end is None:
         return None
     http_resp = reader_of(resp)
     if not isinstance(http_resp, http.client.HTTPResponse):

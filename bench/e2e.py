@@ -119,10 +119,16 @@ class Bot:
         stop = threading.Event()
 
         def watch() -> None:  # in this process: its CPU is not the bot's
-            while not stop.is_set() and len(marks) < len(looks):
+            while len(marks) < len(looks):
+                # One full look after the ✅ too: on a loaded host this thread may sleep
+                # through the moment the file landed just before it (a late mark only
+                # overstates the bot's time).
+                stopping = stop.is_set()
                 for phase, look in looks.items():
                     if phase not in marks and look():
                         marks[phase] = (time.monotonic(), self._cpu())
+                if stopping:
+                    return
                 time.sleep(POLL)
 
         watcher = threading.Thread(target=watch, daemon=True)

@@ -16,7 +16,8 @@ With ``lead=True`` (the bot's setting) the first text after a quiet spell (no ro
 that chat for :data:`GATHER` seconds) goes out at once, and gathering starts with the texts
 behind it: a lone task's ✅ is not held back a second (``bench/e2e.py`` times it), and a burst
 still becomes a handful of messages: after the lead round the next one gathers twice
-:data:`GATHER`, as a second round would have.
+:data:`GATHER`, as a second round would have. A round of one lone text ends its sender, so a
+text after a quiet :data:`GATHER` leads again instead of waiting out a doubled window.
 
 The texts are Telegram HTML whose tags open and close within one line (the listener and the
 handlers build them so); splitting between lines therefore never breaks a tag.
@@ -233,6 +234,14 @@ class Announcer:
                     cutoff = self._clock() - self._gather
                     for key in [k for k, at in self._last_round.items() if at < cutoff]:
                         del self._last_round[key]
+                if len(items) == 1 and not chat.items:
+                    # A lone text with nothing behind it: no burst to gather. Staying on
+                    # for the doubled window would hold the chat's next text up to twice
+                    # GATHER even after a quiet second (bench/e2e.py: a ✅ 2 s late for runs
+                    # ~1 s apart); the next text follows the lead rule in _queue instead.
+                    chat.busy = False
+                    del self._chats[chat_id]
+                    return
             # After a lead round the chat is busy: the next round gathers as the second one
             # would have (twice GATHER), so a burst's stragglers share one list.
             base = self._gather if gather == 0.0 else gather

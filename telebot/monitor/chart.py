@@ -16,7 +16,6 @@ and time labels underneath. CPU and RAM use a fixed 0-100 % scale; network
 from __future__ import annotations
 
 import itertools
-import statistics
 import struct
 import zlib
 from collections.abc import Sequence
@@ -192,6 +191,8 @@ def _draw_series(
     window: float,
     color: Color,
 ) -> None:
+    import statistics  # deferred: charts are drawn on /stats, never at start-up
+
     left, top, right, bottom = plot
     gaps = [b - a for a, b in itertools.pairwise(times)]
     max_gap = GAP_FACTOR * statistics.median(gaps) if gaps else 0.0

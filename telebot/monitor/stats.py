@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import html
-import importlib.metadata
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -241,6 +239,8 @@ def probe_versions(
     timeout: float = PROBE_TIMEOUT,
 ) -> dict[str, str | None]:
     """Uncached worker of :func:`tool_versions`, with injectable lookup and timeout."""
+    import platform  # deferred: platform + importlib.metadata ~60 ms at start-up (importtime)
+
     versions: dict[str, str | None] = {
         "python": platform.python_version(),
         "python-telegram-bot": _dist_version("python-telegram-bot"),
@@ -253,6 +253,8 @@ def probe_versions(
 
 def _dist_version(dist: str) -> str | None:
     # importlib.metadata rather than `import telegram`: no need to load PTB for a string.
+    import importlib.metadata  # deferred: /stats only, not start-up
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

@@ -28,8 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import regex
-
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, TaskCancelled
 from telebot.fileio.walk import regular_files
@@ -135,6 +133,8 @@ def _parse_rule(text: str) -> Rule:
         pieces = _split_unescaped(text[1 : -1 - len(REGEX_FLAG)], "/")
         if len(pieces) != 2 or not pieces[0]:
             raise BadInputError(f"-ns rule {text[:40]!r} is not /regex/new/r: {NS_USAGE}")
+        import regex  # deferred: ~40 ms at start-up (python -X importtime); needed for -ns /r/
+
         try:
             regex.compile(pieces[0])
         except regex.error as exc:
@@ -212,6 +212,8 @@ class Renamer:
         if self._deadline is None:
             self._deadline = now + self._budget
         left = self._deadline - now
+        import regex  # deferred, as in _parse_rule
+
         try:
             if left <= 0:
                 raise TimeoutError

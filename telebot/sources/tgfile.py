@@ -32,8 +32,8 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import DownloadError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http.downloader import HttpOptions, HttpSource
-from telebot.sources.http.downloader import _default_session as default_session
 from telebot.sources.http.netguard import GuardedAdapter
+from telebot.sources.http.request import default_session
 from telebot.sources.http.source import with_disk_gate
 from telebot.sources.names import sanitize_filename
 from telebot.units import format_bytes

@@ -184,3 +184,24 @@ def test_with_lead_a_quiet_chat_gets_its_first_text_at_once_and_gathers_the_rest
     finally:
         announcer.stop(timeout=10)
     assert messenger.sent[2:] == [(1, "✅ b", 6), (1, "✅ c", 7)]  # few: each its own reply
+
+
+def test_with_lead_a_text_after_a_quiet_spell_leads_again() -> None:
+    messenger = SlowMessenger()
+    messenger.release.set()
+    now = [0.0]
+    announcer = Announcer(  # an hour's gathering: only "lead" can send anything before stop
+        lambda: messenger,  # type: ignore[arg-type, return-value]
+        gather=3600.0, lead=True, clock=lambda: now[0],
+    )
+    try:
+        announcer.post(1, "✅ first", reply_to=5)
+        wait_until(lambda: messenger.sent == [(1, "✅ first", 5)], 10)
+        # A lone text's round does not keep a sender on the chat for a doubled window ...
+        wait_until(lambda: not announcer._chats, 10)
+        now[0] = 3600.0  # ... so after a quiet spell the next text goes at once
+        announcer.post(1, "✅ second", reply_to=6)
+        wait_until(lambda: len(messenger.sent) == 2, 10)
+    finally:
+        announcer.stop(timeout=10)
+    assert messenger.sent[1] == (1, "✅ second", 6)

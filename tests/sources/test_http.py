@@ -17,6 +17,7 @@ import pytest
 from telebot.errors import CircuitOpenError, DownloadError, HTTPStatusError, TaskCancelled
 from telebot.resilience import ErrorTracker, RetryPolicy
 from telebot.sources.http import downloader as http_mod
+from telebot.sources.http import transfer
 from telebot.sources.http.downloader import (
     NOTE_CHANGED,
     NOTE_NO_RESUME,
@@ -351,6 +352,72 @@ def test_disk_full_mid_download_is_not_retried_nor_blamed_on_host(
     monkeypatch.setattr(http_mod.os, "pwrite", pwrite)
     with pytest.raises(DownloadError, match=r"disk full while writing f\.bin"):
         fetch(source, f"{origin.url}/f.bin", workdir)
+    assert sleeps.sleeps == []
+    assert source._breakers.get("127.0.0.1").state == "closed"
+
+
+# ------------------------------------------------------------------ splice path
+
+def _splices(monkeypatch: pytest.MonkeyPatch,
+             fail_at: int | None = None) -> list[int | None]:
+    """Record every os.splice (its destination offset; None when into the pipe); with
+    *fail_at*, a splice into the file at or past that offset fails with ENOSPC."""
+    real = os.splice
+    calls: list[int | None] = []
+
+    def splice(src: int, dst: int, count: int, offset_src: int | None = None,
+               offset_dst: int | None = None, flags: int = 0) -> int:
+        calls.append(offset_dst)
+        if fail_at is not None and offset_dst is not None and offset_dst >= fail_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, count, offset_src, offset_dst, flags)
+
+    monkeypatch.setattr(transfer.os, "splice", splice)
+    return calls
+
+
+def test_plain_http_body_is_spliced_into_the_file(
+        origin: FakeOrigin, source: HttpSource, workdir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    res = origin.add("/s.bin", size=3 * MB + 5, seed=9)
+    calls = _splices(monkeypatch)
+    path = fetch(source, f"{origin.url}/s.bin", workdir)
+    assert sha(path) == res.sha256()
+    # The kernel moved the bodies: into the file at offsets in every segment's range.
+    into_file = [offset for offset in calls if offset is not None]
+    assert len(into_file) >= 4 and max(into_file) >= 2 * MB
+
+
+def test_body_without_length_is_read_not_spliced(
+        origin: FakeOrigin, source: HttpSource, workdir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    res = origin.add("/nolen.bin", size=MB, seed=4)
+    origin.fault("/nolen.bin", no_length=True)
+    calls = _splices(monkeypatch)
+    path = fetch(source, f"{origin.url}/nolen.bin", workdir, SINGLE)
+    assert sha(path) == res.sha256()
+    assert calls == []  # only a length-framed body may go to the file unparsed
+
+
+def test_size_unknown_at_probe_then_a_length_framed_body_is_read_whole(
+        origin: FakeOrigin, source: HttpSource, workdir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    res = origin.add("/late.bin", size=MB + 3, seed=6)
+    origin.fault("/late.bin", no_length=True, times=1)  # the HEAD tells no size, the GET does
+    calls = _splices(monkeypatch)
+    path = fetch(source, f"{origin.url}/late.bin", workdir, SINGLE)
+    assert sha(path) == res.sha256()
+    assert calls == []  # an open-ended segment is read to EOF, not spliced
+
+
+def test_disk_full_while_splicing_is_not_retried_nor_blamed_on_host(
+        origin: FakeOrigin, source: HttpSource, workdir: Path, sleeps: Recorder,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    origin.add("/f.bin", size=2 * MB)
+    calls = _splices(monkeypatch, fail_at=MB)
+    with pytest.raises(DownloadError, match=r"disk full while writing f\.bin"):
+        fetch(source, f"{origin.url}/f.bin", workdir, SINGLE)
+    assert any(offset is not None and offset >= MB for offset in calls)
     assert sleeps.sleeps == []
     assert source._breakers.get("127.0.0.1").state == "closed"
 

@@ -25,7 +25,6 @@ or override remotes). Values of secret-looking keys are registered with the one 
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 from collections.abc import Sequence
@@ -116,6 +115,8 @@ class Remotes:
         remote whose "/" is the server's root)."""
         if config_path is None:
             raise BadInputError("No rclone remotes are configured (RCLONE_CONFIG is not set).")
+        import configparser  # deferred: only when an rclone config is read
+
         parser = configparser.ConfigParser(interpolation=None, strict=False)
         try:
             text = config_path.read_text(encoding="utf-8")

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Bot API methods that put nothing into a chat: they skip the chat's sending budget (the
+#: global rate and any 429 still apply). Edits are not here: Telegram counts them as sends.
+_SENDS_NOTHING = frozenset({"deleteMessage", "getChatMember", "getChat", "getFile"})
+
 T = TypeVar("T")
 
 BOT_API_KEY = "Telegram Bot API"
@@ -105,7 +109,9 @@ class Messenger:
                 raise TaskCancelled("the bot is shutting down")
             # RateLimited (our own limiter timing out) is ignored by breakers: one busy chat
             # must not open the Bot API breaker for every chat.
-            self._limiter.acquire_or_raise(chat_id, timeout=self._timeout)
+            self._limiter.acquire_or_raise(
+                chat_id, timeout=self._timeout, sends=method not in _SENDS_NOTHING
+            )
             future = asyncio.run_coroutine_threadsafe(_awaitable(factory), self._loop)
             try:
                 return _wait(future, timeout or self._timeout, cancel)

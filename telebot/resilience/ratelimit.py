@@ -279,7 +279,10 @@ class TelegramLimiter:
 
     :meth:`acquire` waits, in order, for the global and the chat's flood gate,
     the chat's bucket (1/s in private chats, 20/min in groups) and the global
-    bucket (30/s), all within one ``timeout``.
+    bucket (30/s), all within one ``timeout``. A call that puts nothing into the chat
+    (``sends=False``: deleting a message, reading a member) skips the chat's bucket: the
+    per-chat limits are on what is sent there (docs/TELEGRAM.md), and a status message deleted
+    as a task ends must not make that task's ✅ wait a second longer.
     """
 
     def __init__(
@@ -298,21 +301,34 @@ class TelegramLimiter:
         return TokenBucket(PRIVATE_RATE, PRIVATE_BURST, clock=self._clock, sleep=self._sleep)
 
     def acquire_or_raise(
-        self, chat_id: ChatId, timeout: float | None = None, cancel: threading.Event | None = None
+        self,
+        chat_id: ChatId,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        sends: bool = True,
     ) -> None:
         """:meth:`acquire`, raising :class:`RateLimited` instead of returning False."""
-        if not self.acquire(chat_id, timeout, cancel):
+        if not self.acquire(chat_id, timeout, cancel, sends=sends):
             raise RateLimited(f"no Telegram send slot for chat {chat_id} within {timeout} s")
 
     def acquire(
-        self, chat_id: ChatId, timeout: float | None = None, cancel: threading.Event | None = None
+        self,
+        chat_id: ChatId,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        sends: bool = True,
     ) -> bool:
-        """Wait for a slot to send to ``chat_id``; False if none within ``timeout``."""
+        """Wait for a slot to call the Bot API about ``chat_id``; False if none within
+        ``timeout``. ``sends=False``: the call posts or edits nothing (no chat bucket)."""
         key = _normalise(chat_id)
         deadline = None if timeout is None else self._clock() + timeout
         for gate_key in (_GLOBAL, key):
             if not self._gates.wait(gate_key, self._left(deadline), cancel):
                 return False
+        if not sends:
+            return self._global.acquire(1, self._left(deadline), cancel)
         chat_bucket = self._chats.bucket(key)
         if not chat_bucket.acquire(1, self._left(deadline), cancel):
             return False

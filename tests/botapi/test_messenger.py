@@ -13,6 +13,8 @@ import pytest
 from telebot.botapi.messenger import Messenger
 from telebot.redact import register_secret
 from telebot.resilience import BreakerRegistry, ErrorTracker
+from telebot.resilience.ratelimit import TelegramLimiter
+from tests.resilience.conftest import FakeClock
 
 TOKEN = "4440002:MESSENGERtestTOKENbbbbbbbbbbbbbbbbbbb"
 LEAKY = f"❌ failed: GET https://bob:pw9@h/f?api_key=K3Y -ap hunter2 /file/bot{TOKEN}/x"
@@ -35,6 +37,10 @@ class RecordingBot:
     async def send_document(self, *, chat_id: int, caption: str, **kwargs: Any) -> Any:
         self.sent.append(caption)
         return SimpleNamespace(chat_id=chat_id, message_id=2)
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        self.sent.append(f"deleted {message_id}")
+        return True
 
 
 @pytest.fixture
@@ -60,3 +66,24 @@ def test_every_text_and_caption_is_redacted(loop: asyncio.AbstractEventLoop) -> 
         for secret in ("pw9", "K3Y", "hunter2", TOKEN, TOKEN.split(":")[1]):
             assert secret not in text, text
         assert text.startswith("❌ failed")
+
+
+def test_deleting_spends_nothing_of_the_chats_sending_budget(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """A task's end deletes its status message and sends its ✅ into the same chat: the delete
+    must not make the ✅ wait for the chat's next token (1/s after a burst of 3)."""
+    clock = FakeClock()  # the limiter "sleeps" by moving this clock, and records each wait
+    limiter = TelegramLimiter(clock=clock, sleep=clock.sleep)
+    bot = RecordingBot()
+    messenger = Messenger(bot, loop, limiter=limiter, breakers=BreakerRegistry(),  # type: ignore[arg-type]
+                          errors=ErrorTracker())
+    for n in range(3):
+        messenger.send_text(7, f"status {n}")  # the chat's burst, spent
+    clock.sleeps.clear()
+    for n in range(3):
+        assert messenger.delete(7, n)
+    assert sum(clock.sleeps) < 0.5  # only the global 30/s paced them, never the chat's 1/s
+    messenger.send_text(7, "✅ done")
+    assert 0.5 < sum(clock.sleeps) <= 1.0  # the ✅ waits one chat token, as after the burst
+    assert bot.sent[-4:] == ["deleted 0", "deleted 1", "deleted 2", "✅ done"]

@@ -285,3 +285,15 @@ def test_telegram_timeout_takes_nothing(clock: FakeClock) -> None:
     assert limiter.acquire(-5, timeout=1) is False
     clock.advance(1 / 0.3)
     assert limiter.acquire(-5, timeout=0)  # exactly one token came back, none was lost
+
+
+def test_telegram_a_call_that_sends_nothing_skips_the_chat_bucket(clock: FakeClock) -> None:
+    limiter = TelegramLimiter(clock=clock, sleep=clock.sleep)
+    _send_many(limiter, clock, [42] * 3)  # the private chat's burst is spent
+    spent = clock()
+    # A delete waits only for the global 30/s, not the second the chat's next token takes...
+    assert limiter.acquire(42, timeout=0.1, sends=False)
+    assert clock() - spent < 0.1
+    assert limiter.acquire(42, timeout=0) is False  # ...and the chat's budget is untouched
+    limiter.note_retry_after(42, 5)  # a 429 still holds every call to the chat
+    assert limiter.acquire(42, timeout=1, sends=False) is False

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -410,13 +411,19 @@ def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
     worker = make_worker("a")
     front = make_front()
     res = origin.add("/long.bin", size=8 * MiB, seed=21)
-    origin.fault("/long.bin", throttle=1 * MiB)  # ~8 s: it runs across the restart
+    # The download is held mid-body across the restart: a loaded machine took longer to
+    # restart the front than the ~8 s the whole download needs, and it was done before the
+    # new front could show it.
+    flowing = threading.Event()
+    flowing.set()
+    origin.fault("/long.bin", throttle=1 * MiB, gate=flowing)
     since = bot_api.mark()
     command(bot_api, f"/mirror {origin.url}/long.bin")
     gid = gid_of(bot_api, chat_id=OWNER, since=since)
     polling.wait_until(
         lambda: int(progress_of(redis_server, gid).get("done") or 0) > 0, 30, "download running"
     )
+    flowing.clear()
     if how == "kill9":
         front.kill9()
     else:
@@ -431,6 +438,7 @@ def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
         method="editMessageText",
         timeout=30,
     )
+    flowing.set()
     done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
     assert "long.bin" in text_of(done)
     [saved] = files_in(worker.mirror_dir)

@@ -19,6 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 OWNER = 1000
 USER = 42
 
+# pytest rewrites the asserts of each test module as it imports it and caches the result as
+# bytecode, which PYTHONDONTWRITEBYTECODE turns off: then every xdist worker rewrote all ~260
+# test modules again on every run (20 s of CPU each, more than the collection itself). With
+# the variable set, the cache goes under .pytest_cache/ (never next to the sources, which is
+# what the variable is usually for); the bot processes the tests start still write nothing.
+if sys.dont_write_bytecode and not sys.pycache_prefix:
+    sys.pycache_prefix = str(ROOT / ".pytest_cache" / "pycache")
+    sys.dont_write_bytecode = False
+
 
 @pytest.fixture
 def bot_api(tmp_path: Path) -> Iterator[FakeBotAPI]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
@@ -18,6 +19,22 @@ from tests.processes import ChildProcess
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = 1000
 USER = 42
+
+# pytest rewrites the asserts of each test module as it imports it and caches the result as
+# bytecode, which PYTHONDONTWRITEBYTECODE turns off: then every xdist worker rewrote all ~260
+# test modules again on every run (20 s of CPU each, more than the collection itself). With
+# the variable set, the cache goes under .pytest_cache/ (never next to the sources, which is
+# what the variable is usually for); the bot processes the tests start still write nothing.
+if sys.dont_write_bytecode and not sys.pycache_prefix:
+    sys.pycache_prefix = str(ROOT / ".pytest_cache" / "pycache")
+    sys.dont_write_bytecode = False
+
+# Hypothesis fails an example that takes over 200 ms of wall time (its default deadline): a
+# health check against slow examples, not an assertion of any test here (those that care set
+# their own). With six workers sharing two cores, a 7.7 ms example of test_task took 464 ms and
+# failed the run. The examples, how many, and every assertion stay as they were.
+settings.register_profile("telebot", deadline=None)
+settings.load_profile("telebot")
 
 
 @pytest.fixture

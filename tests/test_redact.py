@@ -186,15 +186,20 @@ WORST_SHAPES = [
 SIZE = 64 * 1024
 
 
+def cpu_seconds_of_redact(text: str) -> float:
+    """The CPU time this thread spends in ``redact(text)``: the work the patterns do, which is
+    what linear time is about. Wall time also counts the waits for a CPU that other processes
+    hold (tests run side by side on the machine's cores), up to 20x here under load."""
+    started = time.thread_time()
+    redact(text)
+    return time.thread_time() - started
+
+
 @pytest.mark.parametrize("shape", WORST_SHAPES)
 def test_redact_is_linear_on_the_worst_shapes(shape: str) -> None:
     text = (shape * (SIZE // len(shape) + 1))[:SIZE]
-    # This thread's CPU time, not the wall clock: other processes (a parallel test run) can
-    # take the cores away, but cannot make this thread's own work longer.
-    started = time.thread_time()
-    redact(text)
     # 64 KiB of any shape: ~15 ms here; the old key pattern took 4.2 s on 4 KiB of "?key".
-    assert time.thread_time() - started < 0.2
+    assert cpu_seconds_of_redact(text) < 0.2
 
 
 def test_a_long_header_value_and_a_1mb_line_are_read_once() -> None:
@@ -203,9 +208,7 @@ def test_a_long_header_value_and_a_1mb_line_are_read_once() -> None:
         "https://h/f?" + "&api_key=" * (100 * 1024),
         "x" * (1024 * 1024) + "?key",
     ):
-        started = time.thread_time()
-        redact(text)
-        assert time.thread_time() - started < 5.0  # ~0.3 s here; the old pattern: hours
+        assert cpu_seconds_of_redact(text) < 5.0  # ~0.3 s here; the old pattern: hours
 
 
 _OLD_SECRET_PARAM = re.compile(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from telebot.resilience.policies import DOWNLOAD_POLICY
 from tests import polling
 from tests.conftest import OWNER, USER
 from tests.e2e.helpers import (
@@ -119,7 +120,11 @@ def test_http_errors_are_one_clear_line(
     origin.add("/liar", size=100_000, seed=5)
     origin.fault("/liar", lie_length=200_000, ignore_range=True)
     mirror(bot_api, f"{origin.url}/liar")
-    wait_text(bot_api, r"❌.*liar", since=since, timeout=120)
+    # It lies every time: the ❌ comes when the download's retries run out. Their waits are
+    # full-jitter backoff, anywhere up to the sum of the caps (about 123 s; 105 s once, so a
+    # fixed 120 s was a coin toss now and then); one minute more for the attempts themselves.
+    backoff = sum(DOWNLOAD_POLICY.backoff_cap(n) for n in range(1, DOWNLOAD_POLICY.attempts))
+    wait_text(bot_api, r"❌.*liar", since=since, timeout=backoff + 60)
 
 
 def test_cancel_stops_the_download_and_removes_the_folder(

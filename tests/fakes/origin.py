@@ -130,6 +130,7 @@ class Fault:
     throttle: int | None = None
     times: int | None = None  # requests still to hit; None = every request
     every: int = 1  # only every N-th hit misbehaves; the others are served normally
+    gate: threading.Event | None = None  # body bytes flow only while it is set
     hits: int = 0
 
 
@@ -290,6 +291,7 @@ class FakeOrigin:
         throttle: int | None = None,
         times: int | None = None,
         every: int = 1,
+        gate: threading.Event | None = None,
     ) -> None:
         """Make the next ``times`` requests for ``path`` misbehave (None: all of them).
 
@@ -303,7 +305,9 @@ class FakeOrigin:
         earlier fault on ``path``; :meth:`clear_fault` removes it. With ``every=N`` only
         every N-th hit misbehaves (``every=2, drop_after=X``: every other response is cut).
         ``no_length`` answers without Content-Length and without Range support (the size is
-        unknown until the connection closes, like a generated stream).
+        unknown until the connection closes, like a generated stream). ``gate``: body bytes
+        are written only while the event is set (clear it to hold a download mid-body for as
+        long as a test needs, however slow the machine; set it to let the rest through).
         """
         if every < 1:
             raise ValueError("every must be >= 1")
@@ -312,7 +316,7 @@ class FakeOrigin:
                 drop_after=drop_after, lie_length=lie_length, ignore_range=ignore_range,
                 no_head=no_head, no_length=no_length, statuses=list(statuses or []),
                 retry_after=retry_after,
-                stall=stall, throttle=throttle, times=times, every=every,
+                stall=stall, throttle=throttle, times=times, every=every, gate=gate,
             )
 
     def clear_fault(self, path: str) -> None:
@@ -506,8 +510,13 @@ class FakeOrigin:
         # Throttled writes go in ~20 slices per second so pacing stays smooth.
         piece = max(1, min(BLOCK, rate // 20)) if rate else BLOCK
         began = time.monotonic()
+        gate = fault.gate if fault is not None else None
         for chunk in res.iter_bytes(start, end):
             for pos in range(0, len(chunk), piece):
+                while gate is not None and not gate.wait(0.05):
+                    if h.server.stopping.is_set():
+                        h.close_connection = True
+                        return
                 part = chunk[pos : pos + piece]
                 if budget is not None:
                     part = part[: max(0, budget - log.bytes_sent)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,15 +60,32 @@ def test_small_move_unlinks_in_place(backend: str, shm_dir: Path, tmp_path: Path
     assert not src.exists() and not held_deleted(src)  # no drain needed
 
 
-def test_space_comes_back(shm_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def own_fs(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A tmpfs of this test's own, so tests writing side by side do not move its free-block
+    count; the shared /dev/shm where mounting is not allowed (not root)."""
+    mnt = tmp_path / "own-fs"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        yield request.getfixturevalue("shm_dir")
+        return
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_space_comes_back(own_fs: Path, tmp_path: Path) -> None:
     own = Reaper()
-    src = write(shm_dir / "big", pattern(REAP_MIN))
+    src = write(own_fs / "big", pattern(REAP_MIN))
     blocks = os.stat(src).st_blocks
-    before = os.statvfs(shm_dir)
+    before = os.statvfs(own_fs)
     own.unlink_later(str(src))
     assert own.drain(timeout=30)
-    after = os.statvfs(shm_dir)
-    # Other tests may write to /dev/shm meanwhile; most of the blocks must be back.
+    after = os.statvfs(own_fs)
+    # On the shared /dev/shm other tests may write meanwhile; most of the blocks must be back.
     freed = (after.f_bfree - before.f_bfree) * after.f_frsize
     assert freed >= blocks * 512 // 2
 

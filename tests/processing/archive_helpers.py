@@ -11,6 +11,7 @@ from pathlib import Path
 
 from telebot.engine.task import Task, TaskSpec
 from telebot.processing import sevenzip
+from tests import proctree
 
 PASSWORD = "s3cret-Pass phrase"
 
@@ -105,18 +106,14 @@ def zip_with(base: Path, name: str, entries: dict[str, bytes],
 
 
 def cmdlines() -> list[bytes]:
-    lines = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-            except OSError:
-                continue
-    return lines
+    """The command lines of this test process's descendants (the bot, 7-Zip, unar...), not of
+    every process on the machine: tests running side by side must not see each other's."""
+    return proctree.cmdlines()
 
 
 class Watcher:
-    """Collects every /proc/*/cmdline as often as it can until stopped."""
+    """Collects the command lines of this process's descendants as often as it can until
+    stopped."""
 
     def __init__(self) -> None:
         self.seen: list[bytes] = []

@@ -17,6 +17,7 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import BadInputError, ProcessingError, TaskCancelled
 from telebot.processing import sevenzip
 from telebot.processing.compress import CompressStage, archive_format, archive_name
+from tests import proctree
 from tests.polling import wait_until
 
 pytestmark = pytest.mark.skipif(sevenzip.find() is None, reason="7-Zip is not installed")
@@ -185,17 +186,6 @@ def test_one_volume_when_everything_fits_has_no_number(tmp_path: Path) -> None:
     assert contents(extract(result, tmp_path / "x") / "My Files") == contents(folder)
 
 
-def _cmdlines() -> list[bytes]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                found.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-            except OSError:
-                continue
-    return found
-
-
 def test_the_password_never_reaches_a_command_line(tmp_path: Path) -> None:
     folder = tmp_path / "dl" / "big"
     folder.mkdir(parents=True)
@@ -212,7 +202,7 @@ def test_the_password_never_reaches_a_command_line(tmp_path: Path) -> None:
     worker = threading.Thread(target=compress)
     worker.start()
     while not done.is_set():
-        seen.extend(line for line in _cmdlines() if b"big.7z" in line)
+        seen.extend(line for line in proctree.cmdlines() if b"big.7z" in line)
     worker.join()
     assert seen, "7-Zip was never seen running"
     assert not any(PASSWORD.encode() in line for line in seen)

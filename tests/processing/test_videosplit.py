@@ -23,6 +23,7 @@ from telebot.processing.media.videosplit import (
     probe_gops,
     shrink_budget,
 )
+from tests import proctree
 from tests.polling import wait_until
 
 # -------------------------------------------------------------------------------- planner
@@ -174,13 +175,16 @@ def test_cancel_kills_ffmpeg_within_a_second_and_leaves_no_part(
 
 
 def _ffmpeg_on(path: Path) -> bool:
+    """An ffmpeg below this test process reading ``path`` (the split runs in this process, so
+    its ffmpeg is a child; other tests' processes are not looked at)."""
     import psutil
 
-    for proc in psutil.process_iter(["name", "cmdline"]):
+    for pid in proctree.descendants():
         try:
-            args = proc.info["cmdline"] or []
+            proc = psutil.Process(pid)
+            args = proc.cmdline()
             # The input is passed as file:<path> (fftools.input_url).
-            if proc.info["name"] == "ffmpeg" and {str(path), f"file:{path}"} & set(args):
+            if proc.name() == "ffmpeg" and {str(path), f"file:{path}"} & set(args):
                 return proc.status() != psutil.STATUS_ZOMBIE
         except psutil.Error:
             continue

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,12 +88,12 @@ class RunningMirror:
 
 def start_running_mirror(
     api: FakeBotAPI, origin: FakeOrigin, redis: RedisServer, name: str, *,
-    size: int, seed: int, throttle: int,
+    size: int, seed: int, throttle: int, gate: threading.Event | None = None,
 ) -> RunningMirror:
-    """/mirror ``name`` (``size`` bytes at ``throttle`` bytes/s); returns once a worker has
-    reported downloaded bytes."""
+    """/mirror ``name`` (``size`` bytes at ``throttle`` bytes/s; while ``gate`` is clear the
+    body is held); returns once a worker has reported downloaded bytes."""
     resource = origin.add(f"/{name}", size=size, seed=seed)
-    origin.fault(f"/{name}", throttle=throttle)
+    origin.fault(f"/{name}", throttle=throttle, gate=gate)
     since = api.mark()
     command(api, f"/mirror {origin.url}/{name}")
     gid = gid_of(api, chat_id=OWNER, since=since)
@@ -430,11 +431,17 @@ def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
 ) -> None:
     worker = make_worker("a")
     front = make_front()
+    # The download is held mid-body across the restart: a loaded machine took longer to
+    # restart the front than the ~8 s the whole download needs, and it was done before the
+    # new front could show it.
+    flowing = threading.Event()
+    flowing.set()
     mirror = start_running_mirror(
         bot_api, origin, redis_server, "long.bin", size=8 * MiB, seed=21,
-        throttle=1 * MiB,  # ~8 s: it runs across the restart
+        throttle=1 * MiB, gate=flowing,
     )
     gid = mirror.gid
+    flowing.clear()
     front.stop(how)
     restarted = bot_api.mark()
     front.start()
@@ -446,6 +453,7 @@ def test_a_restarted_front_shows_the_running_task_and_finishes_it_once(
         method="editMessageText",
         timeout=30,
     )
+    flowing.set()
     assert_finished_once_on(bot_api, mirror, worker)
     # The worker ran it once: the restarted front followed it instead of sending it again.
     assert worker.log_text().count(f"task {gid} queued") == 1

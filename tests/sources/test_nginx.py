@@ -22,14 +22,21 @@ RATE = 1 * MiB  # per connection: 8 segments of 2 MiB take ~2 s, so a stop lands
 OPTIONS = HttpOptions(allow_private=True, segments=8, min_segment_size=SIZE // 8)
 
 
-def _write(path: Path, seed: bytes, mtime: int) -> str:
-    """A file of SIZE pseudo-random bytes; returns its sha256. Written aside, then renamed."""
+def _prepare(path: Path, seed: bytes, mtime: int) -> tuple[Path, str]:
+    """A file of SIZE pseudo-random bytes written beside ``path`` (not yet served under its
+    name); the file and its sha256."""
     block = hashlib.shake_256(seed).digest(MiB)
-    tmp = path.with_name(path.name + ".new")
+    tmp = path.with_name(path.name + f".{seed.decode()}")
     tmp.write_bytes(block * (SIZE // MiB))
     os.utime(tmp, (mtime, mtime))
+    return tmp, hashlib.sha256(block * (SIZE // MiB)).hexdigest()
+
+
+def _write(path: Path, seed: bytes, mtime: int) -> str:
+    """A file of SIZE pseudo-random bytes; returns its sha256. Written aside, then renamed."""
+    tmp, sha = _prepare(path, seed, mtime)
     os.replace(tmp, path)  # the served name switches to the new file at once
-    return hashlib.sha256(block * (SIZE // MiB)).hexdigest()
+    return sha
 
 
 def _sha(path: Path) -> str:
@@ -86,12 +93,17 @@ def test_nginx_file_replaced_mid_download_restarts_never_splices(
     for etag in (True, False):  # ETag, then Last-Modified as the only validator
         server = nginx_factory(rate=RATE, etag=etag)
         _write(server.root / "f.bin", b"old", 1_700_000_000)
+        # Written before the download starts: at halfway only the rename and the stop remain,
+        # so they land mid-body even when a loaded machine writes 16 MiB slowly (it once took
+        # longer than the rest of the download, which then ended with the old file whole).
+        replacement, new = _prepare(server.root / "f.bin", b"new", 1_700_000_100)
         source, notes = _source(), []
         thread, outcome, halfway = _download_in_background(
             source, f"{server.url}/f.bin", tmp_path / f"task-{etag}", notes)
         assert halfway.wait(30)
-        new = _write(server.root / "f.bin", b"new", 1_700_000_100)  # same size, new date
+        os.replace(replacement, server.root / "f.bin")  # same size, new date
         server.stop()  # cut the running responses: the segments must ask again
+        assert thread.is_alive(), "the download ended before the file was replaced"
         server.start()
         thread.join(60)
         assert not thread.is_alive()

@@ -154,9 +154,10 @@ def test_health_imports_stay_tiny():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=30, check=True)  # fmt: skip
-    # Of telebot, only the config parser (standard library only) besides the module itself.
+    # Of telebot, only the config parser and its size units (standard library only) besides the
+    # module itself.
     assert done.stdout.strip() == (
-        "['telebot', 'telebot.config', 'telebot.errors', 'telebot.health']"
+        "['telebot', 'telebot.config', 'telebot.errors', 'telebot.health', 'telebot.units']"
     )
 
 
@@ -176,7 +177,7 @@ def test_health_imports_stay_tiny():
 def test_health_reads_the_heartbeat_where_the_bot_writes_it(
     tmp_path: Path, config_env: str, environ: dict[str, str]
 ):
-    from telebot.tg.monitoring import Monitoring
+    from telebot.bot.handlers.monitoring import Monitoring
 
     from telebot.config import load_config
 

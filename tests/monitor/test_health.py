@@ -178,7 +178,6 @@ def test_health_reads_the_heartbeat_where_the_bot_writes_it(
     tmp_path: Path, config_env: str, environ: dict[str, str]
 ):
     from telebot.bot.handlers.monitoring import Monitoring
-
     from telebot.config import load_config
 
     (tmp_path / "config.env").write_text(config_env)

@@ -290,20 +290,14 @@ def pack(items: list[_Item], limit: int = MESSAGE_LIMIT) -> list[tuple[str, list
     ]
     last = {n: i for i, (_, n) in enumerate(pieces)}
     messages: list[tuple[str, list[int]]] = []
-    current = ""
-    rows: list[int] = []
-    for i, (piece, n) in enumerate(pieces):
-        joined = f"{current}{SEPARATOR}{piece}" if current else piece
-        if len(joined) > limit and current:
-            messages.append((current, rows))
-            current, rows = piece, []
-        else:
-            current = joined
-        row = items[n].row
-        if last[n] == i and row is not None:
-            rows.append(row)
-    if current:
-        messages.append((current, rows))
+    start = 0
+    for text, end in _greedy([piece for piece, _ in pieces], SEPARATOR, limit):
+        rows = [
+            row for i in range(start, end + 1)
+            if last[n := pieces[i][1]] == i and (row := items[n].row) is not None
+        ]
+        messages.append((text, rows))
+        start = end + 1
     return messages
 
 
@@ -311,36 +305,36 @@ def split_messages(texts: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     """Join ``texts`` with blank lines into as few messages of at most ``limit`` characters as
     their order allows. A text that alone exceeds ``limit`` is cut between lines; a single line
     that does is shown as plain text, shortened."""
-    messages: list[str] = []
-    current = ""
-    for piece in (part for text in texts for part in _fit(text, limit)):
-        joined = f"{current}{SEPARATOR}{piece}" if current else piece
-        if len(joined) <= limit:
-            current = joined
-            continue
-        messages.append(current)
-        current = piece
-    if current:
-        messages.append(current)
-    return messages
+    pieces = [part for text in texts for part in _fit(text, limit)]
+    return [text for text, _ in _greedy(pieces, SEPARATOR, limit)]
 
 
 def _fit(text: str, limit: int) -> list[str]:
     """``text`` as pieces of at most ``limit`` characters, cut only between lines."""
     if len(text) <= limit:
         return [text]
-    pieces: list[str] = []
-    current = ""
+    lines = []
     for line in text.split("\n"):
         if len(line) > limit:
             plain = html.unescape(_TAG.sub("", line))
             line = html.escape(plain[: limit // 6 - 1] + "…", quote=False)  # ≤ 6x by escaping
-        joined = f"{current}\n{line}" if current else line
-        if len(joined) <= limit:
+        lines.append(line)
+    return [piece for piece, _ in _greedy(lines, "\n", limit)]
+
+
+def _greedy(parts: Sequence[str], sep: str, limit: int) -> list[tuple[str, int]]:
+    """``parts`` (each at most ``limit`` long) joined with ``sep`` in order, a new text whenever
+    the next part would pass ``limit``; each text with the index of its last part. The one
+    packing rule of messages (texts joined by a blank line) and of a long text's pieces (lines)."""
+    packed: list[tuple[str, int]] = []
+    current = ""
+    for i, part in enumerate(parts):
+        joined = f"{current}{sep}{part}" if current else part
+        if len(joined) > limit and current:
+            packed.append((current, i - 1))
+            current = part
+        else:
             current = joined
-            continue
-        pieces.append(current)
-        current = line
     if current:
-        pieces.append(current)
-    return pieces
+        packed.append((current, len(parts) - 1))
+    return packed

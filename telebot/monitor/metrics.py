@@ -64,15 +64,20 @@ class _Task(Task, Protocol):
     def spec(self) -> _Spec: ...
 
 
-class TaskManager(Protocol):
+class TaskList(Protocol):
+    """The tasks this process holds (``engine.manager.TaskManager`` implements it)."""
+
     def tasks(self) -> Sequence[_Task]: ...
 
 
-class DiskGuard(Protocol):
+class DiskRoom(Protocol):
+    """Free space and STORAGE_THRESHOLD (``engine.diskguard.DiskGuard`` implements it)."""
+
     @property
     def threshold(self) -> int: ...
 
     def free(self) -> int: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +107,10 @@ class Sources:
     event loop of its own to probe, tests leave out what they do not look at)."""
 
     role: str
-    manager: TaskManager | None = None
+    manager: TaskList | None = None
     sampler: Sampler | None = None
     loop_lag: Callable[[], LagSummary] | None = None
-    disk: DiskGuard | None = None
+    disk: DiskRoom | None = None
     breakers: BreakerRegistry | None = None
     sandbox_on: Callable[[], bool] | None = None
     user_labels: bool = False
@@ -153,7 +158,7 @@ class TelebotCollector(Collector):
 
     # -- families -------------------------------------------------------------------------
 
-    def _tasks(self, manager: TaskManager) -> Iterator[Metric]:
+    def _tasks(self, manager: TaskList) -> Iterator[Metric]:
         by_state: Counter[tuple[str, str]] = Counter()
         per_user: Counter[int] = Counter()
         tasks = manager.tasks()
@@ -214,7 +219,7 @@ class TelebotCollector(Collector):
                 family.add_metric([self.sources.role, cls, state], counts[(cls, state)])
         return family
 
-    def _disk(self, disk: DiskGuard) -> Iterator[Metric]:
+    def _disk(self, disk: DiskRoom) -> Iterator[Metric]:
         try:
             free = disk.free()
         except OSError as exc:  # DOWNLOAD_DIR gone: the other metrics still matter

@@ -12,6 +12,10 @@ name checks) and with the ``yt-dlp`` CLI given the same options (format, native 
 downloader, same output template and folder layout). Each download goes to a fresh folder.
 The table shows medians and the overhead ``(bot - cli) / cli``; the goal is ≤ 5 %.
 The CLI pays its own start-up (imports, ~0.5 s) — that is part of what a user of the CLI pays.
+
+Then /cancel's latency: the engine downloads the same stream, is cancelled once its first
+bytes are on disk, and the time until ``fetch`` has returned (yt-dlp stopped, its connection
+closed) is measured; the goal is ≤ 1 s (the e2e test only checks that cancel stops it).
 """
 
 # ruff: noqa: E402
@@ -25,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +41,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from telebot.config import Config
 from telebot.engine.task import Task, TaskSpec
+from telebot.errors import TaskCancelled
 from telebot.sources.ytdl.settings import YtdlSettings
 from telebot.sources.ytdl.source import BEST, OUTTMPL, YtdlSource
 
@@ -81,6 +87,40 @@ def run_bot(url: str, out: Path) -> float:
     return took
 
 
+def cancel_latency(url: str, out: Path, size: int) -> float:
+    """Seconds from ``task.cancel`` (first bytes on disk) until the engine's fetch returned;
+    ``size``: the stream's bytes, to check the cancel came mid-download."""
+    out.mkdir()
+    cfg = Config(bot_token="1:a", owner_id=1, allow_private_links=True)
+    spec = TaskSpec(kind="mirror", source=url, chat_id=1, user_id=1, tool="ytdl", ytdl_format=BEST)
+    task = Task("0123456789", spec, out)
+    outcome: list[BaseException | None] = []
+
+    def fetch() -> None:
+        try:
+            YtdlSource(YtdlSettings.from_config(cfg)).fetch(task)
+            outcome.append(None)
+        except BaseException as exc:  # reported by the caller
+            outcome.append(exc)
+
+    worker = threading.Thread(target=fetch)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not any(f.is_file() and f.stat().st_size for f in out.rglob("*")):
+        if time.monotonic() > deadline or not worker.is_alive():
+            raise SystemExit("the download never started")
+        time.sleep(0.01)  # a benchmark script, not a test: polling the folder is fine
+    start = time.perf_counter()
+    task.cancel("bench")
+    worker.join(60)
+    took = time.perf_counter() - start
+    if sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) >= size:
+        raise SystemExit("the download finished before the cancel: use a larger --mb")
+    if not outcome or not isinstance(outcome[0], TaskCancelled):
+        raise SystemExit(f"cancel did not stop the download: {outcome}")
+    return took
+
+
 def run_cli(url: str, out: Path) -> float:
     home = out / "media"
     home.mkdir(parents=True)
@@ -112,6 +152,7 @@ def main() -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/{master.name}"
     times: dict[str, list[float]] = {"bot": [], "cli": []}
+    cancels: list[float] = []
     try:
         _wait_port(port)
         for i in range(args.runs):
@@ -123,6 +164,12 @@ def main() -> None:
                     times[who].append(fn(url, work / "t"))
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
+        for _ in range(args.runs):
+            work = Path(tempfile.mkdtemp(prefix="bench-ytdl-cancel-"))
+            try:
+                cancels.append(cancel_latency(url, work / "t", size))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
     finally:
         server.terminate()
         server.wait(10)
@@ -140,6 +187,10 @@ def main() -> None:
     print(
         f"yt-dlp CLI start-up (yt-dlp --version): {boot:.2f} s; without it the CLI took "
         f"{cli - boot:.2f} s and the overhead is {100 * (bot - cli + boot) / (cli - boot):+.1f} %"
+    )
+    print(
+        f"cancel → fetch returned: median {statistics.median(cancels):.2f} s "
+        f"({', '.join(f'{t:.2f}' for t in cancels)}; goal ≤ 1 s)"
     )
 
 

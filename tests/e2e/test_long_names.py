@@ -133,20 +133,21 @@ def test_a_torrent_file_name_of_255_bytes_is_leeched_in_parts(
     which leaves no room for every suffix telebot appends (".part.state.tmp" is 15): the
     parts must come out of a 240-byte name, as for HTTP, Telegram and yt-dlp names."""
     from tests.e2e.test_torrent import torrent_env
-    from tests.fakes.swarm import Seeder, content, magnet, make_files, make_torrent
+    from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent
 
     name = name_of(char, ext)
     root = make_files(tmp_path / "src", {name: 300_000})
+    data = (root / name).read_bytes()
     torrent = make_torrent(root / name)
     with Seeder() as seeder:
-        seeder.seed(torrent, tmp_path / "seed", data=[content(300_000, 0)])
+        seeder.seed(torrent, tmp_path / "seed", data=[data])
         bot = make_bot(**torrent_env())
         since = bot_api.mark()
         link = magnet(torrent, seeder.port)
         bot_api.push_message(f"/leech {link} -sp 100000", chat_id=OWNER, user_id=OWNER)
         wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since, timeout=60)
         wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=1)
-    _assert_arrived_in_parts(bot_api, since, content(300_000, 0), char * 10)
+    _assert_arrived_in_parts(bot_api, since, data, char * 10)
     for call in _parts(bot_api, since):
         assert len(call.files["document"].filename.encode()) <= MAX_BASE_BYTES + len(".001")
     assert "too long" not in bot.log_text()
@@ -186,13 +187,14 @@ def test_a_renamed_torrent_file_resumes_after_kill_9(
     import hashlib
 
     from tests.e2e.test_torrent import _have_pieces, torrent_env
-    from tests.fakes.swarm import Seeder, content, magnet, make_files, make_torrent, wait_until
+    from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent, wait_until
 
     name = name_of("a", ".8charext")
     root = make_files(tmp_path / "src", {name: 4_000_000})
+    data = (root / name).read_bytes()
     torrent = make_torrent(root / name, piece_size=65536)
     with Seeder(upload_limit=500_000) as seeder:
-        handle = seeder.seed(torrent, tmp_path / "seed", data=[content(4_000_000, 0)])
+        handle = seeder.seed(torrent, tmp_path / "seed", data=[data])
         bot = make_bot(**torrent_env())
         since = bot_api.mark()
         bot_api.push_message(f"/mirror {magnet(torrent, seeder.port)}", chat_id=OWNER,
@@ -213,6 +215,4 @@ def test_a_renamed_torrent_file_resumes_after_kill_9(
         wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
     [saved] = files_in(bot.mirror_dir)
     assert len(saved.name.encode()) == MAX_BASE_BYTES and saved.name.endswith(".8charext")
-    assert hashlib.sha256(saved.read_bytes()).hexdigest() == hashlib.sha256(
-        content(4_000_000, 0)
-    ).hexdigest()
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()

@@ -18,6 +18,12 @@ from tests.e2e.test_torrent import PACK, assert_same_tree, press, torrent_env
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.swarm import Seeder, Tracker, make_files, make_torrent, wait_until
 
+# A wait bound, not a speed goal: about 1 run in 25 of these tests under a heavily loaded
+# parallel run, the bot's first link to the seed ended at once (end-of-file) and libtorrent
+# did not dial it again within 30 s; its reconnect back-off is 60 s per failure. The common
+# cause, other tests' swarms found through LSD, is gone (tests/fakes/swarm.py: make_files).
+SLOW_SWARM = 150.0
+
 
 def _send_document(bot_api: FakeBotAPI, torrent: bytes) -> int:
     document = bot_api.add_file(
@@ -63,9 +69,7 @@ def test_a_loopback_tracker_with_any_path_works_when_private_links_are_allowed(
             seeder.seed(torrent, root)
             bot = make_bot(**torrent_env())
             since = _send_document(bot_api, torrent)
-            # 120 s: when the first announce goes unanswered (a busy machine), libtorrent
-            # announces again only after its back-off; the data then comes within a second.
-            wait_text(bot_api, r"✅ <b>pack", chat_id=OWNER, since=since, timeout=120)
+            wait_text(bot_api, r"✅ <b>pack", chat_id=OWNER, since=since, timeout=SLOW_SWARM)
         finally:
             tracker.close()
     assert_same_tree(bot.mirror_dir / "pack", root / "pack")
@@ -95,7 +99,7 @@ def test_a_tracker_fed_swarm_survives_a_file_choice(
             wait_until(lambda: tracker.announces >= 1, 30, "the bot's announce")
             press(bot_api, OWNER, menu.result["message_id"], "c.txt", OWNER)
             press(bot_api, OWNER, menu.result["message_id"], "Start", OWNER)
-            wait_text(bot_api, r"✅ <b>pack", chat_id=OWNER, since=since, timeout=30)
+            wait_text(bot_api, r"✅ <b>pack", chat_id=OWNER, since=since, timeout=SLOW_SWARM)
         finally:
             tracker.close()
     got = bot.mirror_dir / "pack"

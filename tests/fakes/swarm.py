@@ -9,6 +9,8 @@ lists libtorrent's own creator would never produce, like ``..`` elements).
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import socket
 import struct
 import threading
@@ -28,17 +30,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str =
     polling.wait_until(predicate, timeout, what, poll=0.02)
 
 
-def content(size: int, seed: int) -> bytes:
-    """Deterministic pseudo-random bytes."""
-    return hashlib.shake_256(b"swarm:%d" % seed).digest(size)
+# Test bots that allow private addresses run LSD, so test processes on one machine find each
+# other's swarms. Identical files would give identical info-hashes: a bot joined another test's
+# peer on 127.0.0.1 and, one connection per IP, never reached its own seeder. Each make_files
+# call writes bytes of its own (process and call number), so each test's torrent is its own.
+_CALLS = itertools.count()
+
+
+def content(size: int, seed: int, salt: bytes = b"") -> bytes:
+    """Pseudo-random bytes, the same for the same ``seed`` and ``salt``."""
+    return hashlib.shake_256(b"swarm:%s:%d" % (salt, seed)).digest(size)
 
 
 def make_files(root: Path, files: dict[str, int]) -> Path:
-    """Write ``{relative path: size}`` under ``root`` and return ``root``."""
+    """Write ``{relative path: size}`` under ``root`` (bytes no other call writes); return
+    ``root``."""
+    salt = b"%d.%d" % (os.getpid(), next(_CALLS))
     for number, (relative, size) in enumerate(sorted(files.items())):
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content(size, number))
+        path.write_bytes(content(size, number, salt))
     return root
 
 
@@ -183,3 +194,4 @@ class Tracker:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+

@@ -11,8 +11,9 @@ Adding a source: write it in its folder (``sources/<name>/``, importing only ``e
 ``engine.pipeline`` and ``engine.runner``) with a factory, and add one line to :data:`SOURCES`
 where it must be asked.
 
-Also here, because the front and the worker derive them alike from the configuration next to
-their pipeline: :func:`limit_values` and :func:`task_folder_mode`.
+The front imports this module only when it first builds its pipeline, after polling began
+(``engine.pipeline.LazyPipeline``): importing every plug-in, and requests, urllib3 and
+libtorrent with them, is a third of what the bot imports beyond python-telegram-bot.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from telebot.config import Config
-from telebot.engine import taskstate
 from telebot.engine.groups import check_folder, group_source_factory
-from telebot.engine.limits import LimitValues
 from telebot.engine.pipeline import Pipeline, Sink, SinkFactory, SourceFactory, StageFactory
 from telebot.engine.task import TaskSpec
 from telebot.processing.archivecheck import Limits
@@ -184,24 +183,4 @@ def build_pipeline(services: Services) -> Pipeline:
         sources=made(SOURCES, services),
         sinks=made(SINKS, services),
         stages=made(STAGES, services),
-    )
-
-
-# -- what the front and the worker derive alike from the configuration ----------------------
-
-
-def task_folder_mode(config: Config) -> int:
-    """Owner-only task folders, except that a local Bot API server must open leech parts."""
-    return taskstate.TRAVERSE_ONLY_MODE if config.bot_api_local else taskstate.PRIVATE_MODE
-
-
-def limit_values(config: Config) -> LimitValues:
-    return LimitValues(
-        user_tasks=config.user_tasks_limit,
-        max_download=config.max_download_size,
-        direct=config.direct_limit,
-        torrent=config.torrent_limit,
-        ytdl=config.ytdl_limit,
-        leech=config.leech_limit,
-        stop_duplicate=config.stop_duplicate,
     )

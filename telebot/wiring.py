@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from telebot import plugins, sandbox
+from telebot import sandbox, taskconfig
 from telebot.bot.announce import Announcer
 from telebot.bot.chatperms import check_can_post
 from telebot.bot.feature import CommandSet, Feature, Handler
 from telebot.bot.handlers.cloud import CloudCommands
-from telebot.bot.handlers.mediainfo import MediaInfo
+from telebot.bot.handlers.mediainfo import LinkReader, MediaInfo
 from telebot.bot.handlers.monitoring import Monitoring
 from telebot.bot.handlers.restart import RestartCommand
 from telebot.bot.handlers.seeding import SeedingControls
@@ -39,14 +39,13 @@ from telebot.config import Config
 from telebot.engine.diskguard import DiskGuard, statvfs_free
 from telebot.engine.limits import Limits as TaskLimits
 from telebot.engine.manager import TaskManager
+from telebot.engine.pipeline import LazyPipeline, Pipeline
 from telebot.engine.runner import Runner
 from telebot.intake.desk import Intake
 from telebot.intake.specs import SpecBuilder
 from telebot.sinks.existing import DuplicateFinder
 from telebot.sinks.rclone.remotes import remote_names
 from telebot.sinks.telegram import LeechSettings, TelegramSink
-from telebot.sources.http.settings import HttpSettings
-from telebot.sources.http.source import LinkRanges
 from telebot.sources.torrent.seeding import Seeding
 from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
@@ -58,6 +57,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def link_ranges(cfg: Config) -> LinkReader:
+    """/mediainfo's reader of links: the HTTP plug-in's, imported on the first /mediainfo."""
+    from telebot.sources.http.settings import HttpSettings
+    from telebot.sources.http.source import LinkRanges
+
+    return LinkRanges(HttpSettings.from_config(cfg))
+
+
 def build_limits(ctx: BotContext) -> TaskLimits:
     """USER_TASKS_LIMIT, the size limits (sudo exempt), STORAGE_THRESHOLD and STOP_DUPLICATE."""
     cfg = ctx.config
@@ -65,7 +72,7 @@ def build_limits(ctx: BotContext) -> TaskLimits:
     finder = DuplicateFinder(cfg.mirror_dir, cfg.rclone_config, cfg.rclone_allowed_roots)
     sandbox.set_storage_threshold(cfg.storage_threshold)  # with /bsetting's stored value
     return TaskLimits(
-        plugins.limit_values(cfg),
+        taskconfig.limit_values(cfg),
         exempt=ctx.auth.is_sudo,
         disk=DiskGuard(cfg.storage_threshold, statvfs_free(cfg.download_dir)),
         duplicates=finder,
@@ -226,6 +233,7 @@ class Tasks(Feature):
     torrents: TorrentSession
     restorer: Restorer
     recent: RecentMessages
+    pipeline: LazyPipeline
 
     def commands(self) -> Mapping[str, Handler]:
         tasks, seeding = self.tasks, self.seed_controls
@@ -246,6 +254,7 @@ class Tasks(Feature):
         self.recent.remember(chat_id, message)  # what -i looks up
 
     def polling_started(self) -> None:
+        self.pipeline.warm()  # the plug-ins, imported once the first getUpdates is out
         self.restorer.polling_started()
 
     def started(self, ctx: BotContext) -> None:
@@ -286,10 +295,16 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
     leech_sink = TelegramSink(LeechSettings.from_config(cfg), lambda: ctx.bridge)
     # Completions, gathered per chat; owed ones journaled in the store's outbox until sent.
     announcer = Announcer(lambda: ctx.bridge, outbox=ctx.store, lead=True)
-    pipeline = plugins.build_pipeline(plugins.Services(
-        cfg, lambda: ctx.bridge, leech_sink, torrents=torrents, disk=limits.disk,
-        quality=quality, chooser=file_menu, seeding=seeding, store=ctx.store,
-    ))
+
+    def build_pipeline() -> Pipeline:
+        from telebot import plugins  # the plug-ins and their libraries: after polling began
+
+        return plugins.build_pipeline(plugins.Services(
+            cfg, lambda: ctx.bridge, leech_sink, torrents=torrents, disk=limits.disk,
+            quality=quality, chooser=file_menu, seeding=seeding, store=ctx.store,
+        ))
+
+    pipeline = LazyPipeline(build_pipeline)
     manager = TaskManager(
         download_dir=cfg.download_dir,
         pipeline=pipeline,
@@ -299,7 +314,7 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         queue_all=0 if cfg.celery_broker_url else cfg.queue_all,
         queue_download=cfg.queue_download,
         queue_upload=cfg.queue_upload,
-        folder_mode=plugins.task_folder_mode(cfg),
+        folder_mode=taskconfig.task_folder_mode(cfg),
         runner=runner,
         limits=limits,
         durable_writes=cfg.durable_writes,
@@ -326,13 +341,12 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         RestartCommand(cfg.database_path),  # first: says "Restarted" before anything else
         Monitoring.create(cfg, manager),  # stops last: /stats and the heartbeat to the end
         Tasks(cfg, commands, seed_controls, manager, board, announcer, seeding, torrents,
-              Restorer(manager), recent),
+              Restorer(manager), recent, pipeline),
         file_menu,
         quality,
         BotSettings(base, cfg, ctx.store, live),
         CloudCommands(cfg, manager),
         SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo),
-        CommandSet({"mediainfo": MediaInfo(
-            cfg, lambda: ctx.bridge, LinkRanges(HttpSettings.from_config(cfg))
-        ).command}),
+        CommandSet({"mediainfo": MediaInfo(cfg, lambda: ctx.bridge, lambda: link_ranges(cfg))
+                    .command}),
     ]

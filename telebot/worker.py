@@ -157,7 +157,7 @@ def run_worker(config: Config, queues: list[str], name: str, pool: str = "thread
 def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     from celery import signals
 
-    from telebot import plugins, sandbox
+    from telebot import plugins, sandbox, taskconfig
     from telebot.engine.diskguard import DiskGuard, statvfs_free
     from telebot.engine.limits import Limits
     from telebot.engine.manager import TaskManager
@@ -181,7 +181,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
     # look at this worker's own disk and MIRROR_DIR.
     finder = DuplicateFinder(config.mirror_dir, config.rclone_config, config.rclone_allowed_roots)
     limits = Limits(
-        plugins.limit_values(config),
+        taskconfig.limit_values(config),
         exempt=side.is_exempt,
         disk=DiskGuard(config.storage_threshold, statvfs_free(config.download_dir)),
         duplicates=finder,
@@ -199,7 +199,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
         queue_all=0,  # Celery's threads are the limit
         queue_download=config.queue_download,
         queue_upload=config.queue_upload,
-        folder_mode=plugins.task_folder_mode(config),
+        folder_mode=taskconfig.task_folder_mode(config),
         limits=limits,
         durable_writes=config.durable_writes,
     )
@@ -209,7 +209,7 @@ def _serve(config: Config, queues: list[str], name: str, pool: str) -> int:
         """The front's /bsetting overrides over this worker's config.env, as the front applies
         them (wiring.live_settings); QUEUE_ALL is Celery's thread count, fixed at start."""
         current = overrides.apply(config, stored)
-        limits.update(plugins.limit_values(current))
+        limits.update(taskconfig.limit_values(current))
         disk.set_threshold(current.storage_threshold)
         sandbox.set_storage_threshold(current.storage_threshold)
         manager.set_queue_limits(download=current.queue_download, upload=current.queue_upload)

@@ -125,6 +125,49 @@ class Pipeline:
         raise BadInputError(f"no uploader handles destination {spec.upload!r}")
 
 
+class LazyPipeline(Pipeline):
+    """A :class:`Pipeline` made by ``build`` on first use, or ahead of it by :meth:`warm`.
+
+    The front starts polling before it imports its plug-ins (every source, stage and sink,
+    and the HTTP and torrent libraries under them): a command that reaches a plug-in before the
+    warm-up finished waits for it, on the worker thread that asked. Thread-safe; ``build``
+    runs once (again only if it raised).
+    """
+
+    def __init__(self, build: Callable[[], Pipeline]) -> None:
+        self._build = build
+        self._built: Pipeline | None = None
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Build it now in a background thread (returns at once)."""
+        threading.Thread(target=self._pipeline, name="plugins", daemon=True).start()
+
+    def _pipeline(self) -> Pipeline:
+        built = self._built
+        if built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self._build()
+                built = self._built
+        return built
+
+    def source_for(self, spec: TaskSpec) -> Source:
+        return self._pipeline().source_for(spec)
+
+    def accepts(self, spec: TaskSpec) -> bool:
+        return self._pipeline().accepts(spec)
+
+    def engine_for(self, spec: TaskSpec) -> str | None:
+        return self._pipeline().engine_for(spec)
+
+    def stages_for(self, spec: TaskSpec) -> list[Stage]:
+        return self._pipeline().stages_for(spec)
+
+    def sink_for(self, spec: TaskSpec) -> Sink:
+        return self._pipeline().sink_for(spec)
+
+
 # -- what a plug-in may ask of the engine ---------------------------------------------------
 
 

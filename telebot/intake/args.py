@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from telebot.config import parse_size
 from telebot.errors import BadInputError
-from telebot.processing.compress import archive_format
 from telebot.processing.rename import parse_rules
 
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
@@ -236,6 +235,10 @@ def _compress_format(text: str | None, compress: bool) -> str | None:
         return None
     if not compress:
         raise BadInputError("-zf needs -z: write -z -zf 7z (or -z <password> -zf 7z).")
+    # Here, not at the top: the compress stage brings 7-Zip's runner and the sandbox, which
+    # the bot need not import before it starts polling (args are parsed in worker threads).
+    from telebot.processing.compress import archive_format
+
     return archive_format(text)
 
 

@@ -20,7 +20,6 @@ from telebot.config import Config
 from telebot.errors import BadInputError
 from telebot.intake.args import MAX_LINK_LENGTH, TaskArgs, parse_task_args
 from telebot.intake.request import Message, ReplyFile
-from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
 from telebot.units import format_bytes
 
 # A .txt list is read into memory: BULK_LIMIT links of up to 4096 characters (intake/args.py) with
@@ -124,6 +123,9 @@ def read_list_file(
             f"-b: the list file is {format_bytes(file.file_size)}, over the "
             f"{format_bytes(BULK_FILE_LIMIT)} a list may have."
         )
+    # The Telegram file source (and requests under it) only once a -b list file is read.
+    from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
+
     source = TelegramFileSource(TelegramFileSettings.from_config(config), messenger)
     where = source.locate(chat_id, file.file_id, file.file_size)
     if Path(where).is_absolute():  # a local Bot API server: the file is on a shared disk

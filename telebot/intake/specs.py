@@ -20,8 +20,7 @@ from telebot.intake.request import ReplyFile, Requester
 from telebot.settings.user import UserSettings, apply_names
 from telebot.sinks.rclone.remotes import looks_remote
 from telebot.sources.names import sanitize_filename
-from telebot.sources.tgfile import telegram_file_source
-from telebot.sources.ytdl.source import TOOL as YTDL_TOOL
+from telebot.sources.refs import YTDL_TOOL, telegram_file_source
 from telebot.ytdl_options import parse_options
 
 

@@ -36,12 +36,13 @@ from telebot.sources.http.netguard import GuardedAdapter
 from telebot.sources.http.request import default_session
 from telebot.sources.http.source import with_disk_gate
 from telebot.sources.names import sanitize_filename
+from telebot.sources.refs import TELEGRAM_FILE_PREFIX, telegram_file_source
 from telebot.units import format_bytes
 
 if TYPE_CHECKING:
     from telegram import File
 
-PREFIX = "tg:"
+PREFIX = TELEGRAM_FILE_PREFIX
 CLOUD_DOWNLOAD_LIMIT = 20_000_000  # getFile limit of the cloud Bot API (FILESIZE_DOWNLOAD)
 
 TOO_BIG = (
@@ -49,9 +50,6 @@ TOO_BIG = (
     "Run a local Bot API server (BOT_API_LOCAL=true; see the README) to lift the limit."
 )
 
-
-def telegram_file_source(file_id: str) -> str:
-    return PREFIX + file_id
 
 
 @dataclass(frozen=True)

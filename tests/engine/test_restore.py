@@ -118,7 +118,7 @@ def test_task_folders_are_private_unless_a_local_bot_api_must_open_parts(
     local_api: bool, make_manager: MakeManager, source: FakeSource, tmp_path: Path
 ) -> None:
     from telebot.config import load_config
-    from telebot.plugins import task_folder_mode
+    from telebot.taskconfig import task_folder_mode
 
     env = {"BOT_TOKEN": "1:x", "OWNER_ID": "1", "BOT_API_LOCAL": str(local_api).lower()}
     config = load_config(env=env, cwd=tmp_path)

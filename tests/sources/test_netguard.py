@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from telebot.errors import SecurityError
-from telebot.sources.http import netguard
+from telebot.sources.http import addresses
 from telebot.sources.http.downloader import HttpOptions, HttpSource
 from telebot.sources.http.netguard import GuardedAdapter, check_url, is_forbidden_address
 from tests.fakes.origin import FakeOrigin
@@ -101,8 +101,8 @@ def test_redirect_hop_to_loopback_is_refused(
 ) -> None:
     # Pretend 127.0.0.1 (the origin) is a public server; every other special
     # address keeps its real verdict. The hop to [::1] / 127.0.0.2 must be refused.
-    real = netguard.is_forbidden_address
-    monkeypatch.setattr(netguard, "is_forbidden_address",
+    real = addresses.is_forbidden_address
+    monkeypatch.setattr(addresses, "is_forbidden_address",
                         lambda ip: str(ip) != "127.0.0.1" and real(ip))
     port = origin.url.rsplit(":", 1)[1]
     origin.add("/f", data=b"public")

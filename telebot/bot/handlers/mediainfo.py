@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from telegram import Update
 
@@ -31,7 +31,9 @@ from telebot.intake.request import ReplyFile
 from telebot.processing.media.mediainfo import Sample, fetch_sample, probe, summary
 from telebot.shown import short_name
 from telebot.sources.names import filename_from_url, sanitize_filename
-from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
+
+if TYPE_CHECKING:
+    from telebot.sources.tgfile import TelegramFileSource
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +54,35 @@ class MediaInfo:
     """The /mediainfo handler and the work behind it (one instance serves every chat)."""
 
     def __init__(
-        self, config: Config, messenger: Callable[[], Messenger], links: LinkReader
+        self, config: Config, messenger: Callable[[], Messenger], links: Callable[[], LinkReader]
     ) -> None:
+        """``links`` makes the link reader on the first /mediainfo (in a worker thread): it
+        and the Telegram file source bring the HTTP libraries, which start-up need not load."""
         self._config = config
-        self._links = links
-        self._telegram = TelegramFileSource(TelegramFileSettings.from_config(config), messenger)
+        self._messenger = messenger
+        self._make_links = links
+        self._made: tuple[LinkReader, TelegramFileSource] | None = None
+        self._lock = threading.Lock()
 
     async def command(self, update: Update, ctx: BotContext) -> None:
         chat = update.effective_chat
         assert chat is not None
-        target = _target(update, self._links)
-        text = await asyncio.to_thread(self.describe, chat.id, target)
+        text = await asyncio.to_thread(self._answer, chat.id, update)
         await ctx.reply(update, text)
+
+    def _answer(self, chat_id: int, update: Update) -> str:
+        return self.describe(chat_id, _target(update, self._readers()[0]))
+
+    def _readers(self) -> tuple[LinkReader, TelegramFileSource]:
+        with self._lock:
+            if self._made is None:
+                from telebot.sources import tgfile
+
+                telegram = tgfile.TelegramFileSource(
+                    tgfile.TelegramFileSettings.from_config(self._config), self._messenger
+                )
+                self._made = (self._make_links(), telegram)
+            return self._made
 
     def describe(self, chat_id: int, target: str | ReplyFile) -> str:
         """The summary message for a link or a Telegram file; one ❌ line on failure."""
@@ -83,14 +102,14 @@ class MediaInfo:
     ) -> Sample:
         if isinstance(target, str):
             return fetch_sample(
-                lambda start, length: self._links.read_range(target, start, length, cancel),
+                lambda start, length: self._readers()[0].read_range(target, start, length, cancel),
                 path,
             )
-        where = self._telegram.locate(chat_id, target.file_id, target.file_size)
+        where = self._readers()[1].locate(chat_id, target.file_id, target.file_size)
         if Path(where).is_absolute():  # local Bot API server: the whole file is on our disk
             return Sample(Path(where), target.file_size or 0, None)
         return fetch_sample(
-            lambda start, length: self._telegram.read_range(where, start, length, cancel),
+            lambda start, length: self._readers()[1].read_range(where, start, length, cancel),
             path,
             target.file_size,
         )

@@ -26,10 +26,10 @@ from telebot.bot.feature import Feature, Handler
 from telebot.botapi.messenger import Messenger
 from telebot.engine.task import Task
 from telebot.shown import html_name
-from telebot.sources.ytdl.source import QualityOption
 
 if TYPE_CHECKING:
     from telebot.bot.application import BotContext
+    from telebot.sources.ytdl.source import QualityOption
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import libtorrent as lt
 
 from telebot.config import Config
-from telebot.sources.http.netguard import FORBIDDEN_NETWORKS
+from telebot.sources.http.addresses import FORBIDDEN_NETWORKS
 
 # Alerts the reader thread needs: status (finished, resume data, removal), errors, storage
 # (deleted files), ip_block (peer_blocked) and tracker (each announce's peers or error): the
@@ -104,7 +104,7 @@ def session_params(settings: TorrentSettings) -> dict[str, Any]:
 
 
 def private_filter() -> lt.ip_filter:
-    """Blocks every non-public address range (the list telebot.sources.http.netguard judges by)."""
+    """Blocks every non-public address range (the list telebot.sources.http.addresses judges by)."""
     ip_filter = lt.ip_filter()
     for net in FORBIDDEN_NETWORKS:
         ip_filter.add_rule(str(net[0]), str(net[-1]), BLOCKED)

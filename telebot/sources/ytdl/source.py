@@ -40,6 +40,7 @@ from telebot.errors import (
 )
 from telebot.redact import redact_url
 from telebot.sources.names import MAX_BASE_BYTES, sanitize_filename
+from telebot.sources.refs import YTDL_TOOL
 from telebot.sources.ytdl.net import NetGuard, make_youtubedl
 from telebot.sources.ytdl.settings import YtdlSettings
 from telebot.units import format_bytes
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 ENGINE = "yt-dlp"
 #: Specs for yt-dlp carry this in ``TaskSpec.tool``.
-TOOL = "ytdl"
+TOOL = YTDL_TOOL
 MEDIA_DIR = "media"
 CHOICE_FILE = ".telebot-ytdl-choice"
 #: How often the cancel watcher looks (the "within a second" of the Source contract).

@@ -2,33 +2,6 @@
 
 Everything here is a plain component with injectable clocks and waits; the
 wiring (starting threads, the /stats handler, the heartbeat of getUpdates)
-lives in the application.
+lives in the application. Import the modules themselves: the package imports nothing, so the
+store's timings (``perf``) do not bring psutil and the chart code into start-up.
 """
-
-from __future__ import annotations
-
-from telebot.monitor.chart import render_chart
-from telebot.monitor.looplag import LagSummary, LoopLagProbe
-from telebot.monitor.perf import REGISTRY, FunctionStats, PerfRegistry, monitor_performance, timed
-from telebot.monitor.report import Reporter, build_report
-from telebot.monitor.sampler import Sample, Sampler, SamplerErrors
-from telebot.monitor.stats import StatsInput, render_stats, tool_versions
-
-__all__ = [
-    "REGISTRY",
-    "FunctionStats",
-    "LagSummary",
-    "LoopLagProbe",
-    "PerfRegistry",
-    "Reporter",
-    "Sample",
-    "Sampler",
-    "SamplerErrors",
-    "StatsInput",
-    "build_report",
-    "monitor_performance",
-    "render_chart",
-    "render_stats",
-    "timed",
-    "tool_versions",
-]

@@ -28,11 +28,11 @@ from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.errors import BadInputError, TelebotError
 from telebot.intake.request import ReplyFile
-from telebot.processing.media.mediainfo import Sample, fetch_sample, probe, summary
 from telebot.shown import short_name
 from telebot.sources.names import filename_from_url, sanitize_filename
 
 if TYPE_CHECKING:
+    from telebot.processing.media import mediainfo as media
     from telebot.sources.tgfile import TelegramFileSource
 
 log = logging.getLogger(__name__)
@@ -86,29 +86,33 @@ class MediaInfo:
 
     def describe(self, chat_id: int, target: str | ReplyFile) -> str:
         """The summary message for a link or a Telegram file; one ❌ line on failure."""
+        from telebot.processing.media import mediainfo as media  # ffprobe's side: on first use
+
         name = short_name(_name_of(target))  # shown in the summary and in a refusal
         cancel = threading.Event()  # a command has no /cancel; timeouts bound it instead
         try:
             with tempfile.TemporaryDirectory(prefix="telebot-mediainfo-") as folder:
                 sample = self._sample(chat_id, target, Path(folder) / "sample", cancel)
-                data = probe(sample.path, cancel)
-                return summary(data, name, sample if sample.size else None)
+                data = media.probe(sample.path, cancel)
+                return media.summary(data, name, sample if sample.size else None)
         except TelebotError as exc:
             log.info("/mediainfo of %s: %s", name, exc)
             return f"❌ {html.escape(name)}: {html.escape(str(exc))}"
 
     def _sample(
         self, chat_id: int, target: str | ReplyFile, path: Path, cancel: threading.Event
-    ) -> Sample:
+    ) -> media.Sample:
+        from telebot.processing.media import mediainfo as media
+
         if isinstance(target, str):
-            return fetch_sample(
+            return media.fetch_sample(
                 lambda start, length: self._readers()[0].read_range(target, start, length, cancel),
                 path,
             )
         where = self._readers()[1].locate(chat_id, target.file_id, target.file_size)
         if Path(where).is_absolute():  # local Bot API server: the whole file is on our disk
-            return Sample(Path(where), target.file_size or 0, None)
-        return fetch_sample(
+            return media.Sample(Path(where), target.file_size or 0, None)
+        return media.fetch_sample(
             lambda start, length: self._readers()[1].read_range(where, start, length, cancel),
             path,
             target.file_size,

@@ -51,6 +51,7 @@ _FILE_PATH = re.compile(rf"/file/(?:u/\d+/)?d/({_ID})")
 _FOLDER_PATH = re.compile(rf"/drive/(?:u/\d+/)?folders/({_ID})")
 _NATIVE_PATH = re.compile(rf"/(document|spreadsheets|presentation|drawings)/(?:u/\d+/)?d/({_ID})")
 _ID_ONLY = re.compile(rf"{_ID}\Z")
+_RESOURCE_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 # Export of native files: the kind in a docs.google.com path, and the same kind by MIME type.
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -81,10 +82,13 @@ _NOT_FOUND_WORDS = ("the file you have requested does not exist", "File not foun
 
 @dataclass(frozen=True)
 class _Target:
-    """What a link points at: ``kind`` is "file", "folder" or a native export kind."""
+    """What a link points at: ``kind`` is "file", "folder", "open" (either: ``/open?id=``)
+    or a native export kind; ``resource_key`` is the ``resourcekey`` that links shared before
+    2021 carry and that Drive then requires on every request."""
 
     kind: str
     id: str
+    resource_key: str | None = None
 
 
 class GoogleDrive:
@@ -99,10 +103,12 @@ class GoogleDrive:
         ``password`` is ignored: Drive shares have no passwords, only "anyone with the link".
         """
         target = parse_link(link)
+        if target.kind == "open":
+            target = _open_target(target, client)
         if target.kind == "folder":
-            return _resolve_folder(target.id, client)
+            return _resolve_folder(target.id, target.resource_key, client)
         if target.kind == "file":
-            return Resolved(NAME, (_resolve_file(target.id, client),))
+            return Resolved(NAME, (_resolve_file(target.id, target.resource_key, client),))
         template, _ext = _EXPORTS[target.kind]
         # The export answers with the name in Content-Disposition; nothing to read first.
         return Resolved(NAME, (DirectLink(template.format(id=target.id)),))
@@ -114,48 +120,69 @@ HOST = GoogleDrive()
 def parse_link(link: str) -> _Target:
     """The file, folder or native document a Drive link names; HostChanged if none."""
     parts = urlsplit(link.strip())
+    query = parse_qs(parts.query)
+    keys = query.get("resourcekey", [])
+    key = keys[0] if keys and _RESOURCE_KEY.fullmatch(keys[0]) else None
     if match := _FOLDER_PATH.search(parts.path):
-        return _Target("folder", match.group(1))
+        return _Target("folder", match.group(1), key)
     if match := _FILE_PATH.search(parts.path):
-        return _Target("file", match.group(1))
+        return _Target("file", match.group(1), key)
     if match := _NATIVE_PATH.search(parts.path):
         return _Target(match.group(1), match.group(2))
-    ids = parse_qs(parts.query).get("id", [])
+    ids = query.get("id", [])
     if ids and _ID_ONLY.match(ids[0]):
-        # /open?id= may be a folder too; "folderview" and "embeddedfolderview" always are.
-        kind = "folder" if "folderview" in parts.path else "file"
-        return _Target(kind, ids[0])
+        if "folderview" in parts.path:  # folderview, embeddedfolderview
+            return _Target("folder", ids[0], key)
+        return _Target("open" if parts.path.endswith("/open") else "file", ids[0], key)
     raise HostChanged(NAME, "a file or folder id in the link")
+
+
+def _open_target(target: _Target, client: PageClient) -> _Target:
+    """``/open?id=`` names a file or a folder: Drive redirects it to the page of the one it
+    is (a web page, never the file's bytes), and that address tells which."""
+    params = {"id": target.id}
+    if target.resource_key:
+        params["resourcekey"] = target.resource_key
+    page = _get(client, "https://drive.google.com/open", params=params)
+    _refuse_if_login(page)
+    kind = "folder" if _FOLDER_PATH.search(urlsplit(page.url).path) else "file"
+    return _Target(kind, target.id, target.resource_key)
 
 
 # --- files ------------------------------------------------------------------------------
 
 
-def direct_url(file_id: str) -> str:
+def direct_url(file_id: str, resource_key: str | None = None) -> str:
     """The download URL of a public file that skips the confirmation step (``confirm=t``)."""
-    return f"{DOWNLOAD}?" + urlencode({"id": file_id, "export": "download", "confirm": "t"})
+    return f"{DOWNLOAD}?" + urlencode(
+        {"id": file_id, "export": "download", "confirm": "t"} | _key_param(resource_key)
+    )
 
 
-def _resolve_file(file_id: str, client: PageClient) -> DirectLink:
+def _key_param(resource_key: str | None) -> dict[str, str]:
+    return {"resourcekey": resource_key} if resource_key else {}
+
+
+def _resolve_file(file_id: str, resource_key: str | None, client: PageClient) -> DirectLink:
     """Probe one file with a one-byte range and follow the confirmation step if it comes."""
     page = _get(
         client,
         DOWNLOAD,
-        params={"id": file_id, "export": "download"},
+        params={"id": file_id, "export": "download"} | _key_param(resource_key),
         headers={"Range": "bytes=0-0"},
     )
     _refuse_if_login(page)
     if "attachment" in page.headers.get("content-disposition", "").lower():
         name = filename_from_content_disposition(page.headers.get("content-disposition"))
         return DirectLink(
-            direct_url(file_id),
+            direct_url(file_id, resource_key),
             name=sanitize_filename(name) if name else None,
             size=_range_total(page.headers.get("content-range", "")),
         )
     text = page.text[:SCAN_CHARS]
     form = _DownloadForm.parse(text)
     if form is not None:
-        return form.link(file_id)
+        return form.link(file_id, resource_key)
     old = _old_confirm_link(file_id, text, page)
     if old is not None:
         return old
@@ -211,12 +238,13 @@ class _DownloadForm(HTMLParser):
         if self._in_name == 2 and sum(map(len, self.name_parts)) < 1000:
             self.name_parts.append(data)
 
-    def link(self, file_id: str) -> DirectLink:
-        """The form's target with its fields as the query (the form is a GET)."""
+    def link(self, file_id: str, resource_key: str | None) -> DirectLink:
+        """The form's target with its fields as the query (the form is a GET); the link's
+        resource key is added when the form does not carry it."""
         action = self.action or ""
         if urlsplit(action).scheme not in ("http", "https") or not urlsplit(action).hostname:
             raise HostChanged(NAME, "the download form's address")
-        fields = dict(self.fields)
+        fields = _key_param(resource_key) | dict(self.fields)
         if fields.get("id", file_id) != file_id or "confirm" not in fields:
             raise HostChanged(NAME, "the download form's fields")
         name = "".join(self.name_parts).strip()
@@ -251,9 +279,9 @@ class _Entry:
     mime: str
 
 
-def _resolve_folder(folder_id: str, client: PageClient) -> Resolved:
+def _resolve_folder(folder_id: str, resource_key: str | None, client: PageClient) -> Resolved:
     """Walk the folder breadth-first (one request per folder) within the bounds above."""
-    top_name, entries = _list_folder(folder_id, client)
+    top_name, entries = _list_folder(folder_id, resource_key, client)
     links: list[DirectLink] = []
     seen = {folder_id}
     queue: deque[tuple[str, int, list[_Entry]]] = deque([("", 0, entries)])
@@ -268,7 +296,7 @@ def _resolve_folder(folder_id: str, client: PageClient) -> Resolved:
                 listed += 1
                 if listed > MAX_FOLDERS:
                     raise HostRefused(NAME, f"the folder holds more than {MAX_FOLDERS} folders")
-                _sub_name, sub_entries = _list_folder(entry.id, client)
+                _sub_name, sub_entries = _list_folder(entry.id, None, client)
                 sub_path = f"{path}/{_component(entry.name)}" if path else _component(entry.name)
                 queue.append((sub_path, depth + 1, sub_entries))
                 continue
@@ -295,9 +323,11 @@ def _folder_file_link(entry: _Entry, path: str) -> DirectLink | None:
     return DirectLink(template.format(id=entry.id), name=f"{name}.{ext}", folder=path)
 
 
-def _list_folder(folder_id: str, client: PageClient) -> tuple[str, list[_Entry]]:
+def _list_folder(
+    folder_id: str, resource_key: str | None, client: PageClient
+) -> tuple[str, list[_Entry]]:
     """The folder's name and entries, read from its page's ``window['_DRIVE_ivd']``."""
-    page = _get(client, FOLDER_PAGE + folder_id, params={"hl": "en"})
+    page = _get(client, FOLDER_PAGE + folder_id, params={"hl": "en"} | _key_param(resource_key))
     _refuse_if_login(page)
     text = page.text[:SCAN_CHARS]
     match = _IVD.search(text)

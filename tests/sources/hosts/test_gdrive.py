@@ -43,7 +43,6 @@ def first_byte() -> Answer:
     [
         f"https://drive.google.com/file/d/{FILE_ID}/view?usp=sharing",
         f"https://drive.google.com/file/u/0/d/{FILE_ID}/view",
-        f"https://drive.google.com/open?id={FILE_ID}",
         f"https://drive.google.com/uc?id={FILE_ID}&export=download",
         f"https://docs.google.com/uc?export=download&id={FILE_ID}",
         f"https://drive.usercontent.google.com/download?id={FILE_ID}&export=download",
@@ -58,6 +57,54 @@ def test_a_small_file_is_probed_with_one_byte_and_gets_name_and_size(link: str) 
     assert (only.url, only.name, only.size, only.folder) == (DIRECT, "réport.pdf", 1048576, "")
     # The probe asked for one byte only: the resolver never downloads the payload.
     assert [r.headers for r in client.requests] == [{"Range": "bytes=0-0"}]
+
+
+def test_an_open_link_is_asked_whether_it_is_a_file() -> None:
+    opened = f"https://drive.google.com/open?id={FILE_ID}"
+    client = RecordedClient(
+        {
+            ("GET", opened): Answer(
+                "<html><title>x - Google Drive</title></html>",
+                url=f"https://drive.google.com/file/d/{FILE_ID}/view",
+            ),
+            ("GET", PROBE): first_byte(),
+        }
+    )
+    [only] = gdrive.HOST.resolve(opened, client, None).links
+    assert only.url == DIRECT
+
+
+def test_an_open_link_to_a_folder_lists_the_folder() -> None:
+    opened = f"https://drive.google.com/open?id={TOP}"
+    client = folder_client()
+    client.answers[("GET", opened)] = Answer(
+        "<html></html>", url=f"https://drive.google.com/drive/folders/{TOP}"
+    )
+    resolved = gdrive.HOST.resolve(opened, client, None)
+    assert resolved.folder_name == "My Show"
+    assert [r.url for r in client.requests][:2] == [opened, folder_url(TOP)]
+
+
+def test_a_resource_key_travels_with_the_probe_and_the_direct_link() -> None:
+    link = f"https://drive.google.com/file/d/{FILE_ID}/view?usp=sharing&resourcekey=0-Kx_9"
+    client = RecordedClient({("GET", PROBE + "&resourcekey=0-Kx_9"): first_byte()})
+    [only] = gdrive.HOST.resolve(link, client, None).links
+    assert only.url == DIRECT + "&resourcekey=0-Kx_9"
+
+
+def test_a_resource_key_is_added_to_a_form_without_one() -> None:
+    big = "1BigFileAbCdEfGhIjKl"
+    probe = f"https://drive.usercontent.google.com/download?id={big}&export=download"
+    client = RecordedClient(
+        {("GET", probe + "&resourcekey=0-Kx_9"): Answer(fixture("gdrive", "confirm.html"))}
+    )
+    link = f"https://drive.google.com/file/d/{big}/view?resourcekey=0-Kx_9"
+    [only] = gdrive.HOST.resolve(link, client, None).links
+    assert only.url == (
+        "https://drive.usercontent.google.com/download?resourcekey=0-Kx_9"
+        "&id=1BigFileAbCdEfGhIjKl&export=download"
+        "&confirm=t&uuid=5e1c2a9b-3f4d-4e6a-9b8c-0d1e2f3a4b5c"
+    )
 
 
 def test_the_large_file_confirmation_form_is_followed() -> None:
@@ -77,7 +124,7 @@ def test_the_older_confirm_token_in_a_link_is_followed() -> None:
     old = "1OldFileAbCdEfGhIjKl"
     probe = f"https://drive.usercontent.google.com/download?id={old}&export=download"
     client = RecordedClient({("GET", probe): Answer(fixture("gdrive", "confirm_old.html"))})
-    [only] = gdrive.HOST.resolve(f"https://drive.google.com/open?id={old}", client, None).links
+    [only] = gdrive.HOST.resolve(f"https://drive.google.com/uc?id={old}", client, None).links
     assert only.url == f"https://drive.google.com/uc?export=download&confirm=Xk3_&id={old}"
 
 

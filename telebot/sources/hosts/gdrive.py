@@ -41,6 +41,9 @@ FOLDER_MIME = "application/vnd.google-apps.folder"
 MAX_DEPTH = 10
 MAX_FILES = 2000
 MAX_FOLDERS = 500
+# A folder page embeds at most this many entries (gdown meets the same wall): a folder that
+# shows exactly this many may hold more, and a silently partial download is worse than none.
+LISTING_CAP = 50
 
 # Only this much of a page is searched: the pages are untrusted and the data sits near the top.
 SCAN_CHARS = 4_000_000
@@ -346,7 +349,15 @@ def _list_folder(
     entries = [entry for row in rows if (entry := _entry(row)) is not None]
     if len(entries) != len(rows):
         raise HostChanged(NAME, "the folder's entries (id, name, type)")
-    return _folder_title(text, folder_id), entries
+    title = _folder_title(text, folder_id)
+    if len(entries) >= LISTING_CAP:
+        raise HostRefused(
+            NAME,
+            f'the folder "{title}" shows {len(entries)} entries and Google lists at most '
+            f"{LISTING_CAP} without an API key: it may hold more, so it is not downloaded in "
+            "part (split it into smaller folders)",
+        )
+    return title, entries
 
 
 def _entry(row: object) -> _Entry | None:

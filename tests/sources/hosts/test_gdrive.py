@@ -255,6 +255,18 @@ def test_folder_file_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         gdrive.HOST.resolve(f"https://drive.google.com/drive/folders/{TOP}", folder_client(), None)
 
 
+def test_a_folder_at_the_listing_cap_is_refused_rather_than_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gdrive, "LISTING_CAP", 3)  # the top page lists 4
+    client = folder_client()
+    client.answers[("GET", folder_url(TOP))] = Answer(
+        fixture("gdrive", "folder_top.html").replace("My Show", "Top")
+    )
+    with pytest.raises(HostRefused, match='folder "Top" shows 4 entries'):
+        gdrive.HOST.resolve(f"https://drive.google.com/drive/folders/{TOP}", client, None)
+
+
 def test_an_empty_folder_is_refused() -> None:
     client = RecordedClient(
         {("GET", folder_url(TOP)): Answer(fixture("gdrive", "folder_empty.html"))}

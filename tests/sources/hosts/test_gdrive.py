@@ -241,6 +241,21 @@ def test_a_folder_is_listed_recursively_with_safe_relative_paths() -> None:
     assert [r.url for r in client.requests] == [folder_url(TOP), folder_url(SUB), folder_url(DEEP)]
 
 
+def test_folder_names_with_quotes_and_escapes_are_decoded() -> None:
+    # As Google writes it: JSON inside a single-quoted JS string, with \xHH, \uHHHH, \/ and
+    # \\ escapes; the name is: Tom's "best" /cut\é.txt
+    ivd = (
+        r"\x5b\x5b\x5b\x221QuoteFileAbCdEfGhIj\x22,\x5b\x22p\x22\x5d,"
+        r"\x22Tom\x27s \\\x22best\\\x22 \/cut\\\\\u00e9.txt\x22,\x22text\/plain\x22\x5d\x5d\x5d"
+    )
+    page = f"<title>Q - Google Drive</title><script>window['_DRIVE_ivd'] = '{ivd}';</script>"
+    client = RecordedClient({("GET", folder_url(TOP)): Answer(page)})
+    [only] = gdrive.HOST.resolve(
+        f"https://drive.google.com/drive/folders/{TOP}", client, None
+    ).links
+    assert only.name == 'Tom\'s "best" _cut_é.txt'
+
+
 def test_folder_depth_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gdrive, "MAX_DEPTH", 1)
     client = folder_client()

@@ -143,9 +143,7 @@ def parse_link(link: str) -> _Target:
 def _open_target(target: _Target, client: PageClient) -> _Target:
     """``/open?id=`` names a file or a folder: Drive redirects it to the page of the one it
     is (a web page, never the file's bytes), and that address tells which."""
-    params = {"id": target.id}
-    if target.resource_key:
-        params["resourcekey"] = target.resource_key
+    params = {"id": target.id} | _key_param(target.resource_key)
     page = _get(client, "https://drive.google.com/open", params=params)
     _refuse_if_login(page)
     kind = "folder" if _FOLDER_PATH.search(urlsplit(page.url).path) else "file"

@@ -304,6 +304,15 @@ def test_a_folder_page_without_its_data_is_a_site_change(page: str, step: str) -
     assert caught.value.step == step
 
 
+def test_a_private_subfolder_refuses_the_whole_folder() -> None:
+    client = folder_client()
+    client.answers[("GET", folder_url(SUB))] = Answer(
+        fixture("gdrive", "signin.html"), url="https://accounts.google.com/ServiceLogin"
+    )
+    with pytest.raises(HostRefused, match="not public"):
+        gdrive.HOST.resolve(f"https://drive.google.com/drive/folders/{TOP}", client, None)
+
+
 def test_a_deleted_folder_is_refused() -> None:
     client = RecordedClient({("GET", folder_url(TOP)): Answer(status=404)})
     with pytest.raises(HostRefused, match="does not exist"):

@@ -25,6 +25,7 @@ from telebot.bot.handlers.cloud import CloudCommands
 from telebot.bot.handlers.mediainfo import MediaInfo
 from telebot.bot.handlers.monitoring import Monitoring
 from telebot.bot.handlers.restart import RestartCommand
+from telebot.bot.handlers.search import SearchCommand
 from telebot.bot.handlers.seeding import SeedingControls
 from telebot.bot.handlers.tasks import TaskCommands
 from telebot.bot.listener import ChatListener
@@ -40,6 +41,7 @@ from telebot.engine.diskguard import DiskGuard, statvfs_free
 from telebot.engine.limits import Limits as TaskLimits
 from telebot.engine.manager import TaskManager
 from telebot.engine.runner import Runner
+from telebot.feeds.torznab.client import TorznabClient, indexers_of
 from telebot.intake.desk import Intake
 from telebot.intake.specs import SpecBuilder
 from telebot.sinks.existing import DuplicateFinder
@@ -335,4 +337,9 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         CommandSet({"mediainfo": MediaInfo(
             cfg, lambda: ctx.bridge, LinkRanges(HttpSettings.from_config(cfg))
         ).command}),
+        SearchCommand(  # /search: None without TORZNAB_URL (it then says what to set)
+            TorznabClient(indexers_of(cfg.torznab_urls, cfg.torznab_api_keys))
+            if cfg.torznab_urls else None,
+            commands,
+        ),
     ]

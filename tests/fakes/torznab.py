@@ -3,7 +3,8 @@
 :class:`FakeTorznab` answers ``GET <path>?t=search&q=..&apikey=..`` with a fixture file from
 tests/fixtures/torznab/ (its ``${name}`` fields filled in, XML-escaped), checks the API key
 (a wrong one gets the ``<error code="100">`` answer), records every query, and fails on demand
-(``fail = 500``: HTTP 500; ``fail = "error"``: an ``<error>`` answer). :meth:`add_file` serves a
+(``fail = 500``: HTTP 500; ``fail = "error"``: an ``<error>`` answer), and can hold its answer
+until an event is set (``hold``). :meth:`add_file` serves a
 .torrent at a path, behind the same key (``jackett_apikey`` or ``apikey``), like Jackett's
 download links.
 """
@@ -49,6 +50,11 @@ class FakeTorznab:
         self.queries: list[dict[str, str]] = []
         self.files: dict[str, bytes] = {}
         self.downloads = 0
+        # Set on every search query; a query waits for ``hold`` (when given) before answering,
+        # and answers 500 if it is not set within ``hold_timeout`` seconds.
+        self.queried = threading.Event()
+        self.hold: threading.Event | None = None
+        self.hold_timeout = 30.0
         self._lock = threading.Lock()
         self._server = LoopbackServer(_Handler, self)
 
@@ -102,6 +108,10 @@ class FakeTorznab:
             return
         with self._lock:
             self.queries.append(params)
+        self.queried.set()
+        if self.hold is not None and not self.hold.wait(self.hold_timeout):
+            h.send_plain(500, b"held too long")
+            return
         xml = {"Content-Type": "application/rss+xml; charset=utf-8"}
         if not key_ok:
             h.send_plain(200, fixture("error.xml"), xml)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -107,3 +108,26 @@ def test_labels_name_the_indexer_never_the_key() -> None:
     assert label_of("https://prowlarr.lan/5/api") == "prowlarr.lan #5"
     made = indexers_of(["http://a:1/x", "http://a:1/y"], ["k1", "k2"])
     assert [i.label for i in made] == ["a:1", "a:1 (2)"] and "k1" not in repr(made)
+
+
+def test_indexers_are_asked_at_the_same_time(jackett: FakeTorznab, prowlarr: FakeTorznab) -> None:
+    # The first indexer answers only once the second has been asked: one after the other, the
+    # first would be held until its hold_timeout and answer 500.
+    jackett.hold, jackett.hold_timeout = prowlarr.queried, 20.0
+    answer = client(jackett, prowlarr, keys=(KEY_J, KEY_P)).search("x")
+    assert not answer.failures
+    assert {r.indexer for r in answer.results} == {"OneSeven", "QuietBay", "NorthTracker"}
+
+
+def test_an_indexer_that_does_not_answer_in_time_is_a_failure(
+    jackett: FakeTorznab, prowlarr: FakeTorznab
+) -> None:
+    released = threading.Event()
+    prowlarr.hold = released
+    try:
+        answer = client(jackett, prowlarr, keys=(KEY_J, KEY_P), timeout=0.5).search("x")
+    finally:
+        released.set()
+    [failure] = answer.failures
+    assert failure.reason == "no answer within 0.5 s"
+    assert {r.indexer for r in answer.results} == {"OneSeven", "QuietBay"}

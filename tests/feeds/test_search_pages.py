@@ -63,6 +63,6 @@ def test_parse_query_takes_the_category_anywhere() -> None:
     assert parse_query("big buck bunny") == ("big buck bunny", None)
     assert parse_query("-cat TV the show") == ("the show", "tv")
     assert parse_query("the show -cat anime") == ("the show", "anime")
-    for bad in ("", "-cat movies", "x -cat", "x -cat sports"):
+    for bad in ("", "-cat movies", "x -cat", "x -cat sports", "x -cat tv -cat movies"):
         with pytest.raises(BadInputError):
             parse_query(bad)

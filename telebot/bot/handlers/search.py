@@ -52,7 +52,7 @@ MAX_QUERY = 200  # characters of the words sent to the indexers
 
 def parse_query(text: str) -> tuple[str, str | None]:
     """The words and the ``-cat`` word of ``/search``'s arguments; BadInputError for no words,
-    a ``-cat`` without its word, or an unknown category."""
+    a ``-cat`` without its word or given twice, or an unknown category."""
     words = text.split()
     category: str | None = None
     if "-cat" in words:
@@ -62,6 +62,8 @@ def parse_query(text: str) -> tuple[str, str | None]:
         category = words[at + 1].lower()
         category_ids(category)  # refuses an unknown word, listing the known ones
         del words[at:at + 2]
+        if "-cat" in words:
+            raise BadInputError("-cat is given twice: give one category.")
     query = " ".join(words)[:MAX_QUERY]
     if not query:
         raise BadInputError(f"Write: {USAGE}")

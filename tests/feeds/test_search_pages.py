@@ -46,12 +46,13 @@ def test_searches_keep_the_last_n_and_expire() -> None:
 
 def test_page_text_shows_name_size_seeders_indexer_and_failures() -> None:
     search = Search(7, 7, "some <words>", "movies", results(7),
-                    (Failure("lan:9696 #3", "HTTP 500"),))
+                    (Failure("lan:9696 #3", "HTTP 500"),), capped=("big:9117",))
     text, markup = render(search, "abcd1234", 0)
     assert "7 results</b> for <code>some &lt;words&gt;</code> (movies)" in text
     assert "Title 6 &lt;b&gt;" in text and "5.9 KiB" in text
     assert "🌱 6 · Idx" in text and "Page 1/2" in text
     assert "⚠️ lan:9696 #3: HTTP 500" in text
+    assert "📎 big:9117: only its first 100 results" in text
     data = [b.callback_data for row in markup.inline_keyboard for b in row]
     assert "sr:abcd1234:m:0" in data and "sr:abcd1234:l:4" in data and "sr:abcd1234:x" in data
     assert "sr:abcd1234:p:1" in data and all(len(str(d).encode()) <= 64 for d in data)

@@ -29,6 +29,7 @@ from telebot.bot.handlers.tasks import TaskCommands
 from telebot.errors import BadInputError
 from telebot.feeds.torznab.categories import CATEGORIES, category_ids
 from telebot.feeds.torznab.client import TorznabClient
+from telebot.feeds.torznab.parse import MAX_ITEMS
 from telebot.feeds.torznab.results import Search, Searches
 from telebot.intake.args import TaskArgs
 from telebot.intake.request import Request, Requester
@@ -89,6 +90,9 @@ def render(search: Search, sid: str, page: int) -> tuple[str, InlineKeyboardMark
         lines.append(f"\nPage {page + 1}/{search.pages}")
     for failure in search.failures:
         lines.append(f"⚠️ {html.escape(failure.indexer)}: {html.escape(failure.reason)}")
+    for label in search.capped:
+        lines.append(f"📎 {html.escape(label)}: only its first {MAX_ITEMS} results are here; "
+                     "add words to narrow the search.")
     base = f"{PREFIX}:{sid}"
     rows = [
         [
@@ -139,7 +143,8 @@ class SearchCommand(Feature):
             await ctx.reply(update, "\n".join(lines))
             return
         found = Search(user.id, chat.id, query, category, tuple(answer.results),
-                       tuple(answer.failures), created=self.searches.now())
+                       tuple(answer.failures), created=self.searches.now(),
+                       capped=tuple(answer.truncated))
         sid = self.searches.add(found)
         page_text, markup = render(found, sid, 0)
         await ctx.reply(update, page_text, markup=markup)

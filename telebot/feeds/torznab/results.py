@@ -56,6 +56,7 @@ class Search:
     results: tuple[Result, ...]
     failures: tuple[Failure, ...] = ()
     created: float = 0.0
+    capped: tuple[str, ...] = ()  # indexers that had more items than were read
 
     @property
     def pages(self) -> int:

@@ -67,8 +67,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "search",
-        "Search torrents on the owner's Jackett or Prowlarr, then mirror or leech one",
-        usage="/search <words> [-cat movies|tv|music|books|anime|games|other]",
+        "Search torrents (Jackett/Prowlarr), then mirror or leech one",
+        usage="/search <words> [-cat movies|tv|music|books|anime|...]",
     ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(

@@ -129,6 +129,10 @@ class Config:
     metrics_port: int = 0
     metrics_bind: str = "127.0.0.1"  # loopback: a port the owner opens on purpose, not by default
     metrics_user_labels: bool = False  # true: running tasks per user id (ids are personal data)
+    # /search (telebot/feeds/torznab, docs/FEEDS.md): Torznab endpoints of Jackett or Prowlarr and
+    # one API key per endpoint (TORZNAB_API_KEY with one key is repeated for every URL).
+    torznab_urls: tuple[str, ...] = ()
+    torznab_api_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def upload_limit(self) -> int:
@@ -138,7 +142,7 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never reach a log line or a chat message."""
-        return (self.bot_token, *_url_password(self.celery_broker_url))
+        return (self.bot_token, *_url_password(self.celery_broker_url), *self.torznab_api_keys)
 
 
 KNOWN_KEYS = frozenset(
@@ -200,6 +204,8 @@ KNOWN_KEYS = frozenset(
         "METRICS_PORT",
         "METRICS_BIND",
         "METRICS_USER_LABELS",
+        "TORZNAB_URL",
+        "TORZNAB_API_KEY",
     }
 )
 
@@ -508,7 +514,37 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ),
         metrics_user_labels=_parse(raw, "METRICS_USER_LABELS", False, parse_bool,
                                    "true or false"),
+        **_torznab_settings(raw),
     )
+
+
+class _TorznabFields(TypedDict):
+    torznab_urls: tuple[str, ...]
+    torznab_api_keys: tuple[str, ...]
+
+
+def _torznab_settings(raw: Mapping[str, str]) -> _TorznabFields:
+    """TORZNAB_URL (one or more endpoints, separated by commas or spaces) and TORZNAB_API_KEY
+    (one key for all of them, or one per URL in the same order): docs/FEEDS.md."""
+    urls = tuple(raw.get("TORZNAB_URL", "").replace(",", " ").split())
+    keys = tuple(raw.get("TORZNAB_API_KEY", "").replace(",", " ").split())
+    for url in urls:
+        if not re.match(r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$", url):  # no user:pass@
+            # Not echoed: a pasted URL may carry its ?apikey=.
+            raise ConfigError("TORZNAB_URL", "must be http(s) URLs of Torznab endpoints, "
+                              "separated by commas, like http://127.0.0.1:9117/api/v2.0/"
+                              "indexers/all/results/torznab/api")
+    if keys and not urls:
+        raise ConfigError("TORZNAB_API_KEY", "is set but TORZNAB_URL is not: set both, or neither")
+    if urls and not keys:
+        raise ConfigError("TORZNAB_API_KEY", "is required with TORZNAB_URL (the API key of "
+                          "Jackett or Prowlarr)")
+    if len(keys) == 1:
+        keys = keys * len(urls)
+    elif len(keys) != len(urls):
+        raise ConfigError("TORZNAB_API_KEY", f"holds {len(keys)} keys for {len(urls)} URLs in "
+                          "TORZNAB_URL: give one key for all, or one per URL in the same order")
+    return {"torznab_urls": urls, "torznab_api_keys": keys}
 
 
 def _check_scale(raw: Mapping[str, str]) -> None:

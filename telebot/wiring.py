@@ -25,6 +25,7 @@ from telebot.bot.handlers.cloud import CloudCommands
 from telebot.bot.handlers.mediainfo import LinkReader, MediaInfo
 from telebot.bot.handlers.monitoring import Monitoring
 from telebot.bot.handlers.restart import RestartCommand
+from telebot.bot.handlers.search import SearchCommand
 from telebot.bot.handlers.seeding import SeedingControls
 from telebot.bot.handlers.tasks import TaskCommands
 from telebot.bot.listener import ChatListener
@@ -41,6 +42,7 @@ from telebot.engine.limits import Limits as TaskLimits
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import LazyPipeline, Pipeline
 from telebot.engine.runner import Runner
+from telebot.feeds.torznab.client import TorznabClient, indexers_of
 from telebot.intake.desk import Intake
 from telebot.intake.specs import SpecBuilder
 from telebot.sinks.existing import DuplicateFinder
@@ -349,4 +351,9 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         SettingsMenu(cfg, ctx.store, lambda: ctx.bridge, ctx.auth.is_sudo),
         CommandSet({"mediainfo": MediaInfo(cfg, lambda: ctx.bridge, lambda: link_ranges(cfg))
                     .command}),
+        SearchCommand(  # /search: None without TORZNAB_URL (it then says what to set)
+            TorznabClient(indexers_of(cfg.torznab_urls, cfg.torznab_api_keys))
+            if cfg.torznab_urls else None,
+            commands,
+        ),
     ]

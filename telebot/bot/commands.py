@@ -65,6 +65,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("mi",),
         usage="/mediainfo <link> (or reply to a file or link)",
     ),
+    CommandSpec(
+        "search",
+        "Search torrents (Jackett/Prowlarr), then mirror or leech one",
+        usage="/search <words> [-cat movies|tv|music|books|anime|...]",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",

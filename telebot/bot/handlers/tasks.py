@@ -26,7 +26,7 @@ from telebot.engine.manager import TaskManager
 from telebot.engine.task import Task
 from telebot.errors import BadInputError
 from telebot.intake.desk import Intake
-from telebot.intake.request import Request, Requester
+from telebot.intake.request import Outcome, Request, Requester
 
 
 @dataclass
@@ -65,12 +65,20 @@ class TaskCommands:
             replied=replied_of(message),
             conversation=ChatConversation(ctx, chat.id, self.recent),
         )
-        outcome = await asyncio.to_thread(self.intake.submit, request)  # blocking: I/O
+        outcome = await self.submit(request)
         if outcome.refusal is not None:
             raise BadInputError(outcome.refusal)  # answered by the guard (bot/application.py)
-        if outcome.notice is not None and self.announcer is not None:
+
+    async def submit(self, request: Request) -> Outcome:
+        """Hand ``request`` to the intake off the loop and post its notice ("📋 Started 3
+        tasks."); the caller answers a refusal. The one reply path of typed commands and of
+        requests made for a user by a button (/search results, bot/handlers/search.py)."""
+        outcome = await asyncio.to_thread(self.intake.submit, request)  # blocking: I/O
+        if outcome.refusal is None and outcome.notice is not None and self.announcer is not None:
             # Never holds up the handler (bot/announce.py).
-            self.announcer.post(chat.id, outcome.notice, reply_to=message.message_id)
+            who = request.requester
+            self.announcer.post(who.chat_id, outcome.notice, reply_to=who.message_id)
+        return outcome
 
     # -- /status, /cancel, /cancelall -----------------------------------------------------
 

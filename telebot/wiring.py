@@ -42,7 +42,6 @@ from telebot.engine.limits import Limits as TaskLimits
 from telebot.engine.manager import TaskManager
 from telebot.engine.pipeline import LazyPipeline, Pipeline
 from telebot.engine.runner import Runner
-from telebot.feeds.torznab.client import TorznabClient, indexers_of
 from telebot.intake.desk import Intake
 from telebot.intake.specs import SpecBuilder
 from telebot.sinks.existing import DuplicateFinder
@@ -54,6 +53,7 @@ from telebot.sources.torrent.settings import TorrentSettings
 
 if TYPE_CHECKING:
     from telebot.bot.application import BotContext
+    from telebot.feeds.torznab.client import TorznabClient
 
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,13 @@ def link_ranges(cfg: Config) -> LinkReader:
     from telebot.sources.http.source import LinkRanges
 
     return LinkRanges(HttpSettings.from_config(cfg))
+
+
+def torznab_client(cfg: Config) -> TorznabClient:
+    """/search's client of the TORZNAB_URL indexers, made on the first /search."""
+    from telebot.feeds.torznab.client import TorznabClient, indexers_of
+
+    return TorznabClient(indexers_of(cfg.torznab_urls, cfg.torznab_api_keys))
 
 
 def build_limits(ctx: BotContext) -> TaskLimits:
@@ -352,8 +359,7 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         CommandSet({"mediainfo": MediaInfo(cfg, lambda: ctx.bridge, lambda: link_ranges(cfg))
                     .command}),
         SearchCommand(  # /search: None without TORZNAB_URL (it then says what to set)
-            TorznabClient(indexers_of(cfg.torznab_urls, cfg.torznab_api_keys))
-            if cfg.torznab_urls else None,
+            (lambda: torznab_client(cfg)) if cfg.torznab_urls else None,
             commands,
         ),
     ]

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -28,7 +30,6 @@ from telebot.bot.feature import Feature, Handler
 from telebot.bot.handlers.tasks import TaskCommands
 from telebot.errors import BadInputError
 from telebot.feeds.torznab.categories import CATEGORIES, category_ids
-from telebot.feeds.torznab.client import TorznabClient
 from telebot.feeds.torznab.parse import MAX_ITEMS
 from telebot.feeds.torznab.results import Search, Searches
 from telebot.intake.args import TaskArgs
@@ -36,6 +37,9 @@ from telebot.intake.request import Request, Requester
 from telebot.redact import redact
 from telebot.shown import html_name
 from telebot.units import format_bytes
+
+if TYPE_CHECKING:
+    from telebot.feeds.torznab.client import Answer, TorznabClient
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +116,25 @@ def render(search: Search, sid: str, page: int) -> tuple[str, InlineKeyboardMark
 
 
 class SearchCommand(Feature):
-    """/search and its ``sr:`` buttons. ``client`` is None when TORZNAB_URL is not set."""
+    """/search and its ``sr:`` buttons. ``client`` makes the Torznab client (on the first
+    /search, in a worker thread: it brings the HTTP libraries, which start-up need not load);
+    None when TORZNAB_URL is not set."""
 
-    def __init__(self, client: TorznabClient | None, tasks: TaskCommands,
+    def __init__(self, client: Callable[[], TorznabClient] | None, tasks: TaskCommands,
                  searches: Searches | None = None) -> None:
         self.client = client
         self.tasks = tasks
         self.searches = searches or Searches()
+        self._made: TorznabClient | None = None
+        self._lock = threading.Lock()
+
+    def _search(self, query: str, ids: Sequence[int]) -> Answer:
+        assert self.client is not None
+        with self._lock:
+            if self._made is None:
+                self._made = self.client()
+            made = self._made
+        return made.search(query, ids)
 
     def commands(self) -> Mapping[str, Handler]:
         return {"search": self.search}
@@ -135,7 +151,7 @@ class SearchCommand(Feature):
         text = (message.text or "").split(maxsplit=1)
         query, category = parse_query(text[1] if len(text) > 1 else "")
         ids = category_ids(category) if category else ()
-        answer = await asyncio.to_thread(self.client.search, query, ids)  # blocking: HTTP
+        answer = await asyncio.to_thread(self._search, query, ids)  # blocking: HTTP
         if not answer.results:
             lines = [f"🔎 No results for <code>{html.escape(query)}</code>."]
             lines += [f"⚠️ {html.escape(f.indexer)}: {html.escape(f.reason)}"

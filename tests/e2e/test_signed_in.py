@@ -8,6 +8,7 @@ database file. A bad owner file stops start-up with one line.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,39 @@ def test_an_unusable_owner_cookies_file_stops_start_up(tmp_path: Path) -> None:
     assert "YTDL_COOKIES_FILE" in line and "line 1" in line and OWNER_SECRET not in line
     line = one_line(run_bot(tmp_path, YTDL_COOKIES_FILE=str(tmp_path / "missing.txt")))
     assert "YTDL_COOKIES_FILE cannot be read" in line
+
+
+NETRC_SECRET = "netrc-pw-e2e-41b7"
+
+
+def test_netrc_signs_in_direct_links_of_its_host_only(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
+) -> None:
+    login = "Basic " + base64.b64encode(f"bob:{NETRC_SECRET}".encode()).decode()
+    res = origin.add("/private.bin", size=300_000, seed=9, require={"Authorization": login})
+    rc = tmp_path / "netrc"
+    rc.write_text(f"machine 127.0.0.1\n  login bob\n  password {NETRC_SECRET}\n")
+    rc.chmod(0o600)
+    bot = make_bot(NETRC_FILE=str(rc))
+    since = bot_api.mark()
+    bot_api.push_message(f"/mirror {origin.url}/private.bin", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
+    [saved] = files_in(bot.mirror_dir)
+    assert saved.read_bytes() == res.bytes()
+    # The same server by another name: no login for it in the file, so none is sent.
+    since = bot_api.mark()
+    other_name = origin.url.replace("127.0.0.1", "localhost")
+    bot_api.push_message(f"/mirror {other_name}/private.bin", chat_id=OWNER, user_id=OWNER)
+    failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since, timeout=60)
+    assert "HTTP 401" in text_of(failed) and "-au" in text_of(failed)
+    bot.stop_quietly()
+    assert NETRC_SECRET not in bot.log_text() and NETRC_SECRET not in bot.stderr()
+    for call in bot_api.calls:
+        assert NETRC_SECRET not in json.dumps(call.params, default=str)
+
+
+def test_an_unparsable_netrc_stops_start_up_naming_the_line(tmp_path: Path) -> None:
+    rc = tmp_path / "netrc"
+    rc.write_text(f"machine 127.0.0.1 login bob password x\n{NETRC_SECRET} machine y\n")
+    line = one_line(run_bot(tmp_path, NETRC_FILE=str(rc)))
+    assert "NETRC_FILE cannot be parsed at line 2" in line and NETRC_SECRET not in line

@@ -19,6 +19,7 @@ class YtdlSettings:
     max_size: int | None = None  # MAX_DOWNLOAD_SIZE at start, bytes; None = no limit
     select_timeout: float = 120.0  # YTDL_SELECT_TIMEOUT: how long the quality menu waits
     cookies_file: Path | None = None  # YTDL_COOKIES_FILE: the owner's cookies, copied per run
+    netrc_file: Path | None = None  # NETRC_FILE: yt-dlp's logins by extractor machine name
 
     @classmethod
     def from_config(cls, config: Config) -> YtdlSettings:
@@ -28,4 +29,5 @@ class YtdlSettings:
             max_size=config.max_download_size,
             select_timeout=config.ytdl_select_timeout,
             cookies_file=config.ytdl_cookies_file,
+            netrc_file=config.netrc_file,
         )

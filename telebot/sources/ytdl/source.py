@@ -219,6 +219,7 @@ class YtdlSource:
         user = parse_options(task.spec.ytdl_options) if task.spec.ytdl_options else {}
         return {
             **({"cookiefile": str(cookies)} if cookies is not None else {}),
+            **_netrc_params(self._settings.netrc_file),
             **to_params({**self._defaults, **user}),
             "paths": {"home": str(home), "temp": str(home)},
             "outtmpl": {"default": OUTTMPL},
@@ -261,6 +262,14 @@ class YtdlSource:
         _raise_if_cancelled(task)
         saved.write_text(key, encoding="utf-8")
         return key
+
+
+def _netrc_params(path: Path | None) -> dict[str, Any]:
+    """NETRC_FILE for yt-dlp's own logins (its machine names are extractor names: ``youtube``,
+    ``vimeo``...). The owner's path itself, not a per-run copy as for cookies: yt-dlp only
+    reads a .netrc (``_get_netrc_login_info``, ``netrc.netrc(path)``), never writes it, and a
+    copy would be one more place the passwords rest."""
+    return {"usenetrc": True, "netrc_location": str(path)} if path is not None else {}
 
 
 def _first_entry(info: dict[str, Any]) -> dict[str, Any]:

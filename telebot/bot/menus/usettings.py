@@ -268,11 +268,11 @@ class SettingsMenu(Feature):
         try:
             value = self.check(pending.key, given)
         except BadInputError as exc:  # ask again: the prompt stays open until its deadline
-            if pending.key == "cookies":
-                self._withdraw(given)  # a refused file may still hold cookies
             self._messenger().send_text(
                 given.chat_id, f"❌ {html.escape(str(exc), quote=False)}", reply_to=given.message_id
             )
+            if pending.key == "cookies":
+                self._withdraw(given)  # after the reply to it: a refused file may hold cookies
             return True
         self._store.set_setting(given.user_id, pending.key, value)
         if pending.key == "cookies":

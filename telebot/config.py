@@ -600,7 +600,7 @@ def _netrc_file(text: str) -> Path | None:
     if not text:
         return None
     path = Path(text)
-    load_netrc(path)
+    load_netrc(path, warn=True)
     return path
 
 

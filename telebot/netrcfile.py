@@ -36,9 +36,10 @@ class NetrcLogins:
         return tuple(password for _login, password in self.by_host.values() if password)
 
 
-def load_netrc(path: Path) -> NetrcLogins:
+def load_netrc(path: Path, *, warn: bool = False) -> NetrcLogins:
     """Parse ``path``; :class:`ConfigError` naming NETRC_FILE when it cannot be read or parsed.
-    Warns in the log when others may read it (it should be 0600)."""
+    With ``warn`` (the check at start, so once), a warning in the log when others may read it
+    (it should be 0600)."""
     try:
         mode = path.stat().st_mode
         parsed = netrc.netrc(str(path))
@@ -50,7 +51,7 @@ def load_netrc(path: Path) -> NetrcLogins:
         raise ConfigError(SETTING, f"cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(mode):
         raise ConfigError(SETTING, "is not a file")
-    if mode & 0o077:
+    if warn and mode & 0o077:
         log.warning(
             "NETRC_FILE %s can be read by other users (mode %o): chmod 600 it", path, mode & 0o777
         )

@@ -20,6 +20,7 @@ from tests.e2e.helpers import files_in, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.media import make_media, serve_media
 from tests.fakes.origin import FakeOrigin
+from tests.polling import wait_until
 from tests.test_main import one_line, run_bot
 
 USER_SECRET = "user-cookie-5f1d2c9a"
@@ -182,3 +183,37 @@ def test_an_unparsable_netrc_stops_start_up_naming_the_line(tmp_path: Path) -> N
     rc.write_text(f"machine 127.0.0.1 login bob password x\n{NETRC_SECRET} machine y\n")
     line = one_line(run_bot(tmp_path, NETRC_FILE=str(rc)))
     assert "NETRC_FILE cannot be parsed at line 2" in line and NETRC_SECRET not in line
+
+
+def test_kill9_leaves_the_cookies_only_in_the_task_folder_and_the_restart_rewrites_them(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    big = origin.add("/big.mp4", size=3_000_000, seed=3, content_type="video/mp4")
+    origin.fault("/big.mp4", throttle=300_000)
+    bot = make_bot()
+    menu = open_menu(bot_api)
+    since, _ = send_cookies(bot_api, menu, jar(USER_SECRET))
+    wait_text(bot_api, r"✅ Cookies set", chat_id=OWNER, since=since, method="editMessageText")
+    bot_api.push_message(f"/ytdl {origin.url}/big.mp4 -q b", chat_id=OWNER, user_id=OWNER)
+
+    def part_size() -> int:
+        return sum(p.stat().st_size for p in bot.download_dir.rglob("*.part"))
+
+    wait_until(lambda: bot.download_dir.exists() and part_size() > 300_000, timeout=60,
+               what="the download is under way")  # fmt: skip
+    bot.kill9()
+    holding = [p for p in files_in(bot.home) if USER_SECRET.encode() in p.read_bytes()]
+    [copy] = holding  # the run's copy, and nothing else in the clear (the database is sealed)
+    assert copy.name == ".telebot-cookies.txt" and copy.parent.parent == bot.download_dir
+    assert copy.stat().st_mode & 0o777 == 0o600
+    copy.write_text("# Netscape HTTP Cookie File\n")  # a stale copy: the next run must rewrite it
+
+    origin.clear_fault("/big.mp4")
+    since = bot_api.mark()
+    bot.start()
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=90)
+    [saved] = files_in(bot.mirror_dir)
+    assert saved.read_bytes() == big.bytes()
+    last = origin.requests_for("/big.mp4", "GET")[-1]
+    assert last.headers.get("cookie") == f"sid={USER_SECRET}"  # from the sealed journal
+    assert not [p for p in files_in(bot.download_dir) if "cookie" in p.name]

@@ -149,3 +149,19 @@ def test_sign_in_errors_say_how_to_fix_them(
                             signed_in=signed_in)  # fmt: skip
     assert isinstance(error, DownloadError)
     assert expected in str(error) and str(error).startswith("YouTube")
+
+
+def test_with_cookies_no_outside_downloader_runs(tmp_path: Path) -> None:
+    """rtmpdump, ffmpeg and the like would take the cookies on their command line: refused,
+    even where private links are allowed (without cookies, that guard lets them run)."""
+    from telebot.errors import SecurityError
+    from telebot.sources.ytdl.net import COOKIES_OUTSIDE, make_youtubedl
+
+    jar_path = tmp_path / "c.txt"
+    jar_path.write_text(jar("sid", "x"))
+    guard = NetGuard(allow_private=True)
+    ydl = make_youtubedl({"cookiefile": str(jar_path), "quiet": True}, guard)
+    info = {"url": "rtmp://127.0.0.1/live/x", "protocol": "rtmp", "ext": "flv", "id": "x"}
+    with pytest.raises(SecurityError, match="command line"):
+        ydl.dl(str(tmp_path / "out.flv"), info)
+    assert guard.refused == [COOKIES_OUTSIDE]

@@ -91,6 +91,8 @@ class Config:
     host_down_timeout: float = 600.0  # a task waits this long for a host whose breaker is open
     ytdl_options: Mapping[str, Any] = field(default_factory=dict)  # YTDL_OPTIONS, allow-listed
     ytdl_select_timeout: float = 120.0
+    ytdl_cookies_file: Path | None = None  # YTDL_COOKIES_FILE: the owner's cookies.txt (checked)
+    netrc_file: Path | None = None  # NETRC_FILE: logins for direct links and yt-dlp (checked)
     # Torrents (issue 12). 16881: outside 6881-6889 (which some trackers and ISPs refuse) and
     # below Linux's ephemeral range (32768-60999), so an outgoing connection never holds it.
     torrent_port: int = 16881
@@ -142,7 +144,18 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never reach a log line or a chat message."""
-        return (self.bot_token, *_url_password(self.celery_broker_url), *self.torznab_api_keys)
+        return (self.bot_token, *_url_password(self.celery_broker_url), *self.torznab_api_keys,
+                *self._netrc_passwords())
+
+    def _netrc_passwords(self) -> tuple[str, ...]:
+        from telebot.netrcfile import load_netrc
+
+        if self.netrc_file is None:
+            return ()
+        try:
+            return load_netrc(self.netrc_file).passwords
+        except ConfigError:  # checked at start; gone since: nothing of it can reach a log
+            return ()
 
 
 KNOWN_KEYS = frozenset(
@@ -175,6 +188,8 @@ KNOWN_KEYS = frozenset(
         "HOST_DOWN_TIMEOUT",
         "YTDL_OPTIONS",
         "YTDL_SELECT_TIMEOUT",
+        "YTDL_COOKIES_FILE",
+        "NETRC_FILE",
         "TORRENT_PORT",
         "TORRENT_LISTEN",
         "TORRENT_DHT",
@@ -484,6 +499,8 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
         ),
+        ytdl_cookies_file=_cookies_file(raw.get("YTDL_COOKIES_FILE", "").strip()),
+        netrc_file=_netrc_file(raw.get("NETRC_FILE", "").strip()),
         extract_max_ratio=_parse(raw, "EXTRACT_MAX_RATIO", 100.0, _positive_float, "a number > 0"),
         extract_max_files=_parse(
             raw, "EXTRACT_MAX_FILES", 100_000, _positive_int, "a whole number of entries"
@@ -592,6 +609,36 @@ def _ytdl_options(text: str) -> dict[str, Any]:
         return parse_options(text, origin="YTDL_OPTIONS")
     except BadInputError as exc:
         raise ConfigError("YTDL_OPTIONS", f"is not usable: {exc}") from None
+
+
+def _cookies_file(text: str) -> Path | None:
+    """YTDL_COOKIES_FILE: a readable Netscape cookies.txt. Checked once here so a typo stops
+    start-up; each run copies it afresh (the owner may refresh it without a restart). The
+    problem names a line number, never a line: a cookie is a password."""
+    from telebot.cookiefile import read_cookies_file
+    from telebot.errors import BadInputError
+
+    if not text:
+        return None
+    path = Path(text)
+    try:
+        read_cookies_file(path)
+    except OSError as exc:
+        raise ConfigError("YTDL_COOKIES_FILE", f"cannot be read ({exc.strerror})") from None
+    except BadInputError as exc:
+        raise ConfigError("YTDL_COOKIES_FILE", f"is not usable: {exc}") from None
+    return path
+
+
+def _netrc_file(text: str) -> Path | None:
+    """NETRC_FILE: a .netrc the stdlib parses (ConfigError with the line number otherwise)."""
+    from telebot.netrcfile import load_netrc
+
+    if not text:
+        return None
+    path = Path(text)
+    load_netrc(path, warn=True)
+    return path
 
 
 def _port(value: str) -> int:

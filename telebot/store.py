@@ -95,8 +95,13 @@ PRIVATE_DIR_MODE = 0o700
 # TaskSpec fields that may carry credentials: the link (user:pass@, ?key=), the -h headers and
 # the -au/-ap pair, the -e and -z archive passwords. They are stored sealed under SEALED_KEY,
 # never as plain JSON.
-SEALED_FIELDS = ("source", "headers", "auth", "extract_password", "compress_password")
+SEALED_FIELDS = (
+    "source", "headers", "auth", "extract_password", "compress_password", "cookies",
+)  # fmt: skip
 SEALED_KEY = "sealed"
+# /usetting values that are credentials (a cookies.txt signs in as its user): stored sealed,
+# bound to their user and key, and opened by :meth:`Store.settings`.
+SEALED_SETTINGS = frozenset({"cookies"})
 UNREADABLE_CREDENTIALS = "its credentials cannot be decrypted (was the bot token changed?)"
 
 
@@ -259,16 +264,31 @@ class Store:
     # -- per-user settings ----------------------------------------------------------------
 
     def set_setting(self, user_id: int, key: str, value: Any) -> None:
+        """Store one setting; a key of :data:`SEALED_SETTINGS` is sealed first."""
+        text = json.dumps(value)
+        if key in SEALED_SETTINGS:
+            text = json.dumps(self._box.seal(text, context=_setting_context(user_id, key)))
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO user_settings VALUES (?, ?, ?) "
                 "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
-                (user_id, key, json.dumps(value)),
+                (user_id, key, text),
             )
 
     def settings(self, user_id: int) -> dict[str, Any]:
+        """A user's settings; sealed ones opened. A sealed value this bot cannot open (the
+        token changed) is left out: "not set", like a damaged row."""
         rows = self._query("SELECT key, value FROM user_settings WHERE user_id = ?", (user_id,))
-        return {key: json.loads(value) for key, value in rows}
+        found: dict[str, Any] = {}
+        for key, value in rows:
+            found[key] = json.loads(value)
+            if key in SEALED_SETTINGS:
+                context = _setting_context(user_id, key)
+                try:
+                    found[key] = json.loads(self._box.open(str(found[key]), context))
+                except (Unsealable, ValueError):
+                    del found[key]
+        return found
 
     def delete_setting(self, user_id: int, key: str | None = None) -> int:
         """Forget one setting of a user, or all of them (``key`` None); returns rows removed."""
@@ -475,6 +495,11 @@ class Store:
                 self._conn.execute(
                     "UPDATE task_journal SET spec = ? WHERE gid = ?", (self._seal(gid, spec), gid)
                 )
+
+
+def _setting_context(user_id: int, key: str) -> str:
+    """What a sealed /usetting value is bound to: a value copied to another row does not open."""
+    return f"user-setting:{user_id}:{key}"
 
 
 def _group(row: tuple[Any, ...]) -> GroupRecord:

@@ -497,7 +497,8 @@ def build_application(
     # keep plain messages from reaching the prompts (PTB runs one handler per group).
     readers = [h for h in (f.messages() for f in ctx.features) if h is not None]
     if readers:
-        plain = (filters.TEXT & ~filters.COMMAND) | filters.PHOTO
+        # Documents too: /usetting's cookies.txt arrives as one.
+        plain = (filters.TEXT & ~filters.COMMAND) | filters.PHOTO | filters.Document.ALL
         app.add_handler(MessageHandler(plain, plain_messages(readers)), group=MESSAGE_GROUP)
     # Last, in a group of its own: every message of an authorized chat is remembered for -i
     # (bot/recent.py), after (and never instead of) the commands and the prompts.

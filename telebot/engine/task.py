@@ -83,6 +83,8 @@ class TaskSpec:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
     compress_format: str | None = None  # -zf zip|7z (None: zip)
     overwrite: bool = False  # -overwrite (sudo): an rclone upload may replace an existing file
+    # /ytdl: the user's cookies.txt (/usetting), normalized; sealed in the journal like passwords.
+    cookies: str | None = field(default=None, repr=False)
 
     @property
     def seeding(self) -> bool:
@@ -118,11 +120,12 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 5  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 3: tool, ytdl_format, ytdl_options (videos, issue 13)
 # 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
 #    task is submitted with (issue 16)
 # 5: overwrite (issue 22)
+# 6: cookies (signed-in downloads)
 
 
 class SpecTooNew(ValueError):
@@ -156,8 +159,13 @@ def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 6 only added cookies (default None: the owner's YTDL_COOKIES_FILE, if any).
+    return data
+
+
 MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
-    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4,
+    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4, _from_v5,
 )  # fmt: skip
 
 

@@ -123,6 +123,8 @@ class SpecBuilder:
             )
         spec = replace(base, source=link, headers=args.headers, auth=args.auth)
         spec = _with_tool(spec, args, tool, user.ytdl_options)
+        if spec.tool == YTDL_TOOL and user.cookies:
+            spec = replace(spec, cookies=user.cookies)  # sealed in the journal (store.py)
         self._check_link(spec)
         return spec
 

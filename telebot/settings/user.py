@@ -14,7 +14,7 @@ still drops a row of the wrong type, so one damaged row cannot break every task 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from telebot.units import format_bytes
@@ -52,6 +52,9 @@ class UserSettings:
     ytdl_options: str | None = None  # JSON, allow-listed like -opt
     name_subst: str = ""  # -ns rules
     exclude_ext: tuple[str, ...] = ()
+    # A normalized Netscape cookies.txt for /ytdl (telebot/cookiefile.py); the store keeps it
+    # sealed (store.SEALED_SETTINGS) and it is never shown.
+    cookies: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_rows(cls, rows: dict[str, Any]) -> UserSettings:

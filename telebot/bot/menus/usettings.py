@@ -6,7 +6,8 @@ Only the menu's owner may press it: the owner's id is in every button's data
 API's 64), so a press by someone else is refused with an alert even after a restart. A text
 setting is entered by pressing its button, then sending the value as the next message in that chat
 (within :data:`INPUT_TIMEOUT`; the prompt has Clear and Cancel buttons); the thumbnail is a photo
-sent the same way.
+sent the same way, and the cookies a ``cookies.txt`` document (private chats only: they sign in
+as the user), which the bot deletes from the chat once read, or asks the user to delete.
 
 Handlers stay thin: they read the update on the loop and hand the rest (SQLite, checks that read
 files or ask Telegram, every message through the Messenger) to a thread.
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -29,10 +31,13 @@ from telebot.bot.chatperms import check_can_post  # the same check as -up
 from telebot.bot.feature import Feature, Handler
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config, parse_size
-from telebot.errors import BadInputError
+from telebot.cookiefile import MAX_COOKIES_BYTES, check_cookies, count_cookies
+from telebot.errors import BadInputError, TelebotError
+from telebot.intake.request import ReplyFile
 from telebot.processing.rename import check_name_part, parse_extensions, parse_rules
 from telebot.settings.user import UserSettings
 from telebot.sinks.rclone.remotes import Remotes, looks_remote
+from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
 from telebot.store import Store
 from telebot.units import format_bytes
 from telebot.ytdl_options import parse_options
@@ -71,7 +76,17 @@ INPUTS: dict[str, tuple[str, str]] = {
     ),
     "name_subst": ("Rename (-ns)", "Send rename rules: old/new|a/b or /regex/new/r."),
     "exclude_ext": ("Skip extensions", "Send extensions to skip in folders, e.g. nfo txt jpg."),
+    "cookies": (
+        "Cookies",
+        "Send your cookies.txt (Netscape format, exported from a browser signed in to the video "
+        "site) as a file. It is stored encrypted, and your message is deleted once read.",
+    ),
 }
+# Said when the cookies message stays in the chat (the bot may not delete it).
+KEEP_COOKIES_NOTE = (
+    "⚠️ I could not delete the message with your cookies.txt: please delete it yourself, "
+    "anyone who can read it can sign in as you."
+)
 
 
 @dataclass
@@ -91,6 +106,7 @@ class Input:
     message_id: int
     text: str | None
     photo: Sequence[Any] = ()  # PTB PhotoSize objects (file_id, width, height, file_size)
+    document: ReplyFile | None = None  # a file sent as a document (the cookies.txt)
 
 
 class SettingsMenu(Feature):
@@ -153,7 +169,11 @@ class SettingsMenu(Feature):
         # they must not each cost a thread hop.
         if (chat.id, user.id) not in self._pending:
             return
-        given = Input(chat.id, user.id, message.message_id, message.text, tuple(message.photo))
+        doc = message.document
+        document = ReplyFile(doc.file_id, doc.file_name, doc.file_size) if doc else None
+        given = Input(
+            chat.id, user.id, message.message_id, message.text, tuple(message.photo), document
+        )
         await asyncio.to_thread(self.take, given)
 
     # -- the menu ---------------------------------------------------------------------------
@@ -204,6 +224,9 @@ class SettingsMenu(Feature):
 
     def _ask(self, user_id: int, key: str, menu: tuple[int, int]) -> str:
         chat_id = menu[0]
+        if key == "cookies" and chat_id != user_id:
+            # Not in a group: others would see the file before it is deleted.
+            return "Send your cookies in a private chat with the bot: they sign in as you."
         pending = _Pending(key, self._clock() + INPUT_TIMEOUT, menu)
         with self._lock:
             self._pending[(chat_id, user_id)] = pending
@@ -248,20 +271,55 @@ class SettingsMenu(Feature):
             self._messenger().send_text(
                 given.chat_id, f"❌ {html.escape(str(exc), quote=False)}", reply_to=given.message_id
             )
+            if pending.key == "cookies":
+                self._withdraw(given)  # after the reply to it: a refused file may hold cookies
             return True
         self._store.set_setting(given.user_id, pending.key, value)
+        if pending.key == "cookies":
+            self._withdraw(given)
         self._end(given.user_id, given.chat_id, f"✅ {html.escape(INPUTS[pending.key][0])} set.")
         return True
+
+    def _withdraw(self, given: Input) -> None:
+        """Delete the message that carried cookies; ask the user to when the bot may not."""
+        if given.document is None and not given.text:
+            return
+        if not self._messenger().delete(given.chat_id, given.message_id):
+            self._messenger().send_text(given.chat_id, KEEP_COOKIES_NOTE)
 
     def check(self, key: str, given: Input) -> Any:
         """The value to store for ``key``, or :class:`BadInputError` saying what is wrong."""
         if key == "thumbnail":
             return _thumbnail(given.photo)
+        if key == "cookies":
+            return self._cookies(given)
         text = (given.text or "").strip()
         if not text:
             raise BadInputError("Send the value as text.")
         checker = getattr(self, f"_check_{key}", None)
         return checker(text, given.user_id) if checker is not None else text
+
+    def _cookies(self, given: Input) -> str:
+        """The normalized cookies of the document ``given`` carries (read into memory only:
+        they must not rest anywhere in clear)."""
+        file = given.document
+        if file is None:
+            raise BadInputError("Send the cookies.txt as a file (a document).")
+        if file.file_size is not None and file.file_size > MAX_COOKIES_BYTES:
+            raise BadInputError(f"A cookies.txt may have at most {MAX_COOKIES_BYTES // 1024} KiB.")
+        source = TelegramFileSource(TelegramFileSettings.from_config(self._config), self._messenger)
+        try:
+            where = source.locate(given.chat_id, file.file_id, file.file_size)
+            if Path(where).is_absolute():  # a local Bot API server: the file is on a shared disk
+                with open(where, "rb") as handle:
+                    data = handle.read(MAX_COOKIES_BYTES + 1)
+            else:
+                data, _ = source.read_range(where, 0, MAX_COOKIES_BYTES + 1, threading.Event())
+        except (TelebotError, OSError) as exc:
+            log.warning("could not read a cookies.txt from Telegram: %s", exc)
+            raise BadInputError("Could not read that file from Telegram; send it again.") from None
+        text, _count = check_cookies(data)
+        return text
 
     def _check_split_size(self, text: str, user_id: int) -> int:
         try:
@@ -349,8 +407,17 @@ def menu_text(settings: UserSettings, config: Config) -> str:
         f"yt-dlp options: {_shown(s.ytdl_options) if s.ytdl_options else 'none'}",
         f"Rename (-ns): {_shown(s.name_subst) if s.name_subst else 'none'}",
         f"Skip extensions: {_shown(' '.join(s.exclude_ext)) if s.exclude_ext else 'none'}",
+        f"Cookies: {_cookies_shown(s.cookies)}",
     ]
     return "\n".join(lines)
+
+
+def _cookies_shown(cookies: str | None) -> str:
+    """Whether cookies are set and how many: never their content."""
+    if not cookies:
+        return "not set"
+    count = count_cookies(cookies)
+    return f"set ({count} {'entry' if count == 1 else 'entries'})"
 
 
 def menu_keyboard(user_id: int, settings: UserSettings) -> InlineKeyboardMarkup:
@@ -365,5 +432,7 @@ def menu_keyboard(user_id: int, settings: UserSettings) -> InlineKeyboardMarkup:
     buttons += [button(label, "i", key) for key, (label, _) in INPUTS.items()]
     if settings.thumbnail:
         buttons.append(button("Delete thumbnail", "d", "thumbnail"))
+    if settings.cookies:
+        buttons.append(button("Remove cookies", "d", "cookies"))
     buttons += [button("Reset all", "r"), button("Close", "c")]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])

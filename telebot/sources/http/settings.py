@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telebot.config import Config
+from telebot.netrcfile import NetrcLogins, load_netrc
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class HttpSettings:
     allow_private: bool = False  # ALLOW_PRIVATE_LINKS: links to private/loopback addresses
     max_size: int | None = None  # MAX_DOWNLOAD_SIZE at start, bytes; None = no limit
     host_down_timeout: float = 600.0  # HOST_DOWN_TIMEOUT: how long to wait for a host that is down
+    netrc: NetrcLogins = field(default_factory=NetrcLogins, repr=False)  # NETRC_FILE's logins
 
     @classmethod
     def from_config(cls, config: Config) -> HttpSettings:
@@ -22,4 +24,5 @@ class HttpSettings:
             allow_private=config.allow_private_links,
             max_size=config.max_download_size,
             host_down_timeout=config.host_down_timeout,
+            netrc=load_netrc(config.netrc_file) if config.netrc_file else NetrcLogins(),
         )

@@ -6,10 +6,11 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
-from telebot.errors import TaskCancelled, TelebotError
+from telebot.errors import DownloadError, HTTPStatusError, TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
 from telebot.sources.http.settings import HttpSettings
@@ -37,24 +38,44 @@ class DirectLinkSource:
     def options_for(self, spec: TaskSpec) -> HttpOptions:
         return HttpOptions(
             headers=dict(spec.headers),
-            auth=spec.auth,
+            auth=self._auth_for(spec),
             name=spec.name,
             allow_private=self._settings.allow_private,
             max_size=self._settings.max_size,
             host_down_timeout=self._settings.host_down_timeout,
         )
 
+    def _auth_for(self, spec: TaskSpec) -> tuple[str, str] | None:
+        """-au/-ap, else NETRC_FILE's login for the link's host (never for a link with its own
+        user:pass: the downloader refuses those, asking for -au/-ap). Whichever it is goes only
+        to the link's own origin (scheme, host, port), never to a host a redirect names
+        (request.open_response): over https only to that https host, over http only to that
+        same http host."""
+        if spec.auth is not None:
+            return spec.auth
+        parts = urlsplit(spec.source)
+        if parts.username or parts.password:
+            return None
+        return self._settings.netrc.for_host(parts.hostname)
+
     @monitor_performance("source.http.fetch")
     def fetch(self, task: Task) -> Path:
-        path = self._http.download(
-            task.spec.source,
-            task.workdir,
-            with_disk_gate(self.options_for(task.spec), self._disk, task),
-            progress=task.progress,
-            cancel=task.cancel_event,
-            on_probe=lambda probe: _show_probe(task, probe),
-            on_note=lambda text: setattr(task, "note", text),
-        )
+        options = self.options_for(task.spec)
+        try:
+            path = self._http.download(
+                task.spec.source,
+                task.workdir,
+                with_disk_gate(options, self._disk, task),
+                progress=task.progress,
+                cancel=task.cancel_event,
+                on_probe=lambda probe: _show_probe(task, probe),
+                on_note=lambda text: setattr(task, "note", text),
+            )
+        except HTTPStatusError as exc:
+            if exc.status != 401:
+                raise
+            sent = options.auth is not None or bool(urlsplit(task.spec.source).username)
+            raise DownloadError(_login_problem(exc, signed_in=sent)) from None
         task.name = path.name
         return path
 
@@ -72,6 +93,13 @@ class DirectLinkSource:
         except TelebotError:
             return False
         return probe.size is not None and _origin(probe) == origin
+
+
+def _login_problem(exc: HTTPStatusError, *, signed_in: bool) -> str:
+    """The ❌ line of a 401: what the user (or the owner) can do about it."""
+    if signed_in:
+        return f"{exc}: the login was refused (check -au/-ap, or the owner's NETRC_FILE)"
+    return f"{exc}: the site wants a login: add -au user -ap password (or the owner's NETRC_FILE)"
 
 
 def _origin(probe: ProbeResult) -> dict[str, Any]:

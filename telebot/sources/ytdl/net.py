@@ -152,6 +152,13 @@ def _no_proxy(*_args: Any, **_kwargs: Any) -> Any:
     raise SecurityError("refused: proxies are not used for videos")
 
 
+# Outside downloaders get cookies on their command line (ffmpeg ``-cookies``, curl ``-H``) or in a
+# temporary file outside the task folder (aria2c): with cookies, only the native ones run.
+COOKIES_OUTSIDE = (
+    "refused: this stream needs an outside downloader, which would get the cookies on its "
+    "command line"
+)
+
 # Downloaders that fetch with yt-dlp's own networking (and so through the guard).
 _NATIVE = ("HttpFD", "HlsFD", "DashSegmentsFD")
 
@@ -173,6 +180,8 @@ def make_youtubedl(params: dict[str, Any], guard: NetGuard) -> Any:
 
         def dl(self, name: str, info: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
             fd = get_suitable_downloader(info, self.params, to_stdout=(name == "-"))
+            if self.params.get("cookiefile") and getattr(fd, "__name__", "") not in _NATIVE:
+                raise guard.refuse(SecurityError(COOKIES_OUTSIDE))
             if not guard.allow_private and getattr(fd, "__name__", "") not in _NATIVE:
                 raise guard.refuse(
                     SecurityError(
@@ -195,6 +204,9 @@ def _fence_ffmpeg_fallback() -> None:
 
     def real_download(self: Any, filename: str, info_dict: dict[str, Any]) -> Any:
         guard = getattr(self.ydl, "telebot_guard", None)
+        if guard is not None and self.ydl.params.get("cookiefile"):
+            # ffmpeg takes cookies as a command-line argument, where any local user can read them.
+            raise guard.refuse(SecurityError(COOKIES_OUTSIDE))
         if guard is not None and not guard.allow_private:
             raise guard.refuse(
                 SecurityError(

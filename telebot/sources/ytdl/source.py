@@ -15,7 +15,12 @@ Contracts kept here (``Source`` in engine/pipeline.py):
   kept in ``CHOICE_FILE``, so yt-dlp continues its ``.part`` files;
 - errors: yt-dlp's exceptions become ours in :func:`translate_error` (one boundary);
 - safety: requests go through :mod:`telebot.sources.ytdl.net`; options through
-  :mod:`telebot.ytdl_options`.
+  :mod:`telebot.ytdl_options`;
+- cookies: the user's cookies.txt (``spec.cookies``), else the owner's ``YTDL_COOKIES_FILE``,
+  are written 0600 into ``COOKIES_FILE`` in the task's folder for this run only (yt-dlp's
+  ``cookiefile``, which it may write back to: always this copy, never the owner's file) and
+  removed when the run ends, however it ends; a crash leaves them only in the task's folder,
+  which goes with the task, and the next run writes them afresh.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
+from telebot.cookiefile import read_cookies_file, write_private
 from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import (
@@ -53,6 +60,8 @@ ENGINE = "yt-dlp"
 TOOL = YTDL_TOOL
 MEDIA_DIR = "media"
 CHOICE_FILE = ".telebot-ytdl-choice"
+#: The per-run copy of the cookies, in the task's folder (never in MEDIA_DIR: not a result).
+COOKIES_FILE = ".telebot-cookies.txt"
 #: How often the cancel watcher looks (the "within a second" of the Source contract).
 CANCEL_POLL = 0.25
 # Our fixed output template. Byte caps (yt-dlp's ".NB") keep title + id + ext well under the
@@ -152,19 +161,37 @@ class YtdlSource:
             daemon=True,
         )
         watcher.start()
+        cookies: Path | None = None
         try:
-            return self._fetch(task, guard)
+            cookies = self._write_cookies(task)
+            return self._fetch(task, guard, cookies)
         except TelebotError:
             raise
         except BaseException as exc:
-            raise translate_error(exc, guard, task) from None
+            raise translate_error(exc, guard, task, signed_in=cookies is not None) from None
         finally:
             stop.set()
+            if cookies is not None:
+                cookies.unlink(missing_ok=True)
 
-    def _fetch(self, task: Task, guard: NetGuard) -> Path:
+    def _write_cookies(self, task: Task) -> Path | None:
+        """This run's private copy of the cookies (the user's, else the owner's), or None."""
+        text = task.spec.cookies
+        owner = self._settings.cookies_file
+        if not text and owner is not None:
+            try:
+                text = read_cookies_file(owner)
+            except (OSError, BadInputError):
+                # Checked at start; changed since. The owner's problem, said without its text.
+                log.warning("YTDL_COOKIES_FILE %s cannot be used now; running without", owner)
+        if not text:
+            return None
+        return write_private(task.workdir / COOKIES_FILE, text)
+
+    def _fetch(self, task: Task, guard: NetGuard, cookies: Path | None = None) -> Path:
         home = task.workdir / MEDIA_DIR
         home.mkdir(exist_ok=True)
-        base = self.base_params(task, home)
+        base = self.base_params(task, home, cookies)
         info = make_youtubedl(base, guard).extract_info(
             task.spec.source, download=False, process=False
         )
@@ -188,10 +215,12 @@ class YtdlSource:
             return _finish_playlist(task, result, folder, home)
         return _finish_single(task, result, home)
 
-    def base_params(self, task: Task, home: Path) -> dict[str, Any]:
+    def base_params(self, task: Task, home: Path, cookies: Path | None = None) -> dict[str, Any]:
         """Params every run uses; later keys win, so ours override the allowed options."""
         user = parse_options(task.spec.ytdl_options) if task.spec.ytdl_options else {}
         return {
+            **({"cookiefile": str(cookies)} if cookies is not None else {}),
+            **_netrc_params(self._settings.netrc_file),
             **to_params({**self._defaults, **user}),
             "paths": {"home": str(home), "temp": str(home)},
             "outtmpl": {"default": OUTTMPL},
@@ -234,6 +263,14 @@ class YtdlSource:
         _raise_if_cancelled(task)
         saved.write_text(key, encoding="utf-8")
         return key
+
+
+def _netrc_params(path: Path | None) -> dict[str, Any]:
+    """NETRC_FILE for yt-dlp's own logins (its machine names are extractor names: ``youtube``,
+    ``vimeo``...). The owner's path itself, not a per-run copy as for cookies: yt-dlp only
+    reads a .netrc (``_get_netrc_login_info``, ``netrc.netrc(path)``), never writes it, and a
+    copy would be one more place the passwords rest."""
+    return {"usenetrc": True, "netrc_location": str(path)} if path is not None else {}
 
 
 def _first_entry(info: dict[str, Any]) -> dict[str, Any]:
@@ -421,10 +458,6 @@ _REASONS: tuple[tuple[str, Callable[[str], TelebotError]], ...] = (
         lambda _m: DownloadError("geo-blocked: the video is not available from this server"),
     ),
     (
-        r"private video|sign in|login required|members.only",
-        lambda _m: DownloadError("private video or login required"),
-    ),
-    (
         r"requested format is not available|no video formats",
         lambda _m: BadInputError("the requested format is not available"),
     ),
@@ -437,8 +470,32 @@ _REASONS: tuple[tuple[str, Callable[[str], TelebotError]], ...] = (
 )
 
 
-def translate_error(exc: BaseException, guard: NetGuard, task: Task) -> TelebotError:
-    """yt-dlp's exception (and anything it wrapped) → one of ours with a short reason."""
+# YouTube's bot check ("Sign in to confirm you're not a bot"), age gates, members-only and
+# private videos: the site wants a signed-in user, which cookies give.
+_SIGN_IN = re.compile(
+    r"sign in|log ?in required|members.only|not a bot|--cookies|cookies for the authentication",
+    re.IGNORECASE,
+)
+SIGN_IN_HINT = "send a cookies.txt in /usetting (or the owner sets YTDL_COOKIES_FILE)"
+
+
+def _sign_in_error(task: Task, signed_in: bool) -> DownloadError:
+    host = (urlsplit(task.spec.source).hostname or "").lower()
+    youtube = host.endswith(("youtube.com", "youtu.be"))
+    site = "YouTube" if youtube else "the site"
+    if signed_in:
+        return DownloadError(
+            f"{site} still asks to sign in: the cookies may have expired or lack access; "
+            "export fresh ones"
+        )
+    return DownloadError(f"{site} asks to sign in: {SIGN_IN_HINT}")
+
+
+def translate_error(
+    exc: BaseException, guard: NetGuard, task: Task, *, signed_in: bool = False
+) -> TelebotError:
+    """yt-dlp's exception (and anything it wrapped) → one of ours with a short reason.
+    ``signed_in``: the run had cookies (a sign-in request then means they did not do)."""
     if guard.refused:
         return SecurityError(guard.refused[0])
     cause = _wrapped(exc)
@@ -449,6 +506,8 @@ def translate_error(exc: BaseException, guard: NetGuard, task: Task) -> TelebotE
     if not isinstance(exc, Exception):
         raise exc  # KeyboardInterrupt, SystemExit: not ours to translate
     text = _first_line(str(getattr(exc, "msg", None) or exc))
+    if _SIGN_IN.search(text):
+        return _sign_in_error(task, signed_in)
     for pattern, make in _REASONS:
         match = re.search(pattern, text, re.IGNORECASE)
         if match:

@@ -129,6 +129,7 @@ class Config:
     metrics_port: int = 0
     metrics_bind: str = "127.0.0.1"  # loopback: a port the owner opens on purpose, not by default
     metrics_user_labels: bool = False  # true: running tasks per user id (ids are personal data)
+    rss_interval: float = 900.0  # RSS_INTERVAL: seconds between two checks of a feed (/rss)
 
     @property
     def upload_limit(self) -> int:
@@ -200,6 +201,7 @@ KNOWN_KEYS = frozenset(
         "METRICS_PORT",
         "METRICS_BIND",
         "METRICS_USER_LABELS",
+        "RSS_INTERVAL",
     }
 )
 
@@ -508,7 +510,25 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ),
         metrics_user_labels=_parse(raw, "METRICS_USER_LABELS", False, parse_bool,
                                    "true or false"),
+        rss_interval=_parse(
+            raw, "RSS_INTERVAL", 900.0, _rss_interval,
+            f"a number of seconds from {MIN_RSS_INTERVAL:g} (feeds are not polled faster) "
+            f"to {MAX_RSS_INTERVAL:g}",
+        ),
     )
+
+
+#: The shortest RSS_INTERVAL: feed hosts (trackers above all) ban readers that poll faster.
+#: Tests do not lower it: /rss check asks for a check at once.
+MIN_RSS_INTERVAL = 60.0
+MAX_RSS_INTERVAL = 7 * 86400.0  # a week: longer reads as a feed that is never checked
+
+
+def _rss_interval(value: str) -> float:
+    number = float(value)
+    if not MIN_RSS_INTERVAL <= number <= MAX_RSS_INTERVAL:
+        raise ValueError(value)
+    return number
 
 
 def _check_scale(raw: Mapping[str, str]) -> None:

@@ -25,6 +25,7 @@ from telebot.bot.handlers.cloud import CloudCommands
 from telebot.bot.handlers.mediainfo import MediaInfo
 from telebot.bot.handlers.monitoring import Monitoring
 from telebot.bot.handlers.restart import RestartCommand
+from telebot.bot.handlers.rss import RssFeature
 from telebot.bot.handlers.seeding import SeedingControls
 from telebot.bot.handlers.tasks import TaskCommands
 from telebot.bot.listener import ChatListener
@@ -335,4 +336,5 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
         CommandSet({"mediainfo": MediaInfo(
             cfg, lambda: ctx.bridge, LinkRanges(HttpSettings.from_config(cfg))
         ).command}),
+        RssFeature(cfg, ctx, intake),  # after Tasks: its poller stops before the engine
     ]

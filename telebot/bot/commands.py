@@ -65,6 +65,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("mi",),
         usage="/mediainfo <link> (or reply to a file or link)",
     ),
+    CommandSpec(
+        "rss",
+        "Subscribe to RSS/Atom feeds whose new items become tasks",
+        usage='/rss add <feed url> [name] [-inf "a b|c"] [-exf "x"] [-c "/mirror flags"] [-all]'
+        " | list | get <name> [n] | check | pause | resume | remove <name>",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",

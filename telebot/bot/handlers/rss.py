@@ -25,6 +25,7 @@ from telebot.feeds.rss.poller import Poller
 from telebot.feeds.rss.service import USAGE, RssService
 from telebot.intake.desk import Intake
 from telebot.intake.specs import COMMANDS
+from telebot.sources.http.netguard import check_url
 
 if TYPE_CHECKING:
     from telebot.bot.application import BotContext
@@ -50,6 +51,9 @@ class RssFeature(Feature):
             intake.submit,
             self._notify,
             resolve=task_command,
+            # Before a task is made for it: the source would refuse it too, later.
+            check_link=lambda link: check_url(link, allow_private=config.allow_private_links)
+            if link.lower().startswith(("http://", "https://")) else None,
         )
         self._poller = Poller(self.service, config.rss_interval)
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from telebot.feeds.rss.service import RssService
 
@@ -34,7 +35,8 @@ class Poller:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._urgent: list[int] = []
+        # Feeds asked for, in order, each with the futures of those waiting for its check.
+        self._urgent: dict[int, list[Future[str]]] = {}
         self._due: dict[int, float] = {}
         self._thread = threading.Thread(target=self._run, name="rss-poller", daemon=True)
         service.poke = self.poke
@@ -48,12 +50,17 @@ class Poller:
         if self._thread.is_alive():
             self._thread.join(JOIN_TIMEOUT)
 
-    def poke(self, feed_id: int) -> None:
-        """Check ``feed_id`` as soon as the thread is free (from any thread; never blocks)."""
+    def poke(self, feed_id: int) -> Future[str]:
+        """Check ``feed_id`` as soon as the thread is free (from any thread; never blocks).
+        The future gets the check's summary (RssService.check), or is cancelled at stop."""
+        done: Future[str] = Future()
         with self._lock:
-            if feed_id not in self._urgent:
-                self._urgent.append(feed_id)
+            if self._stop.is_set():
+                done.cancel()
+                return done
+            self._urgent.setdefault(feed_id, []).append(done)
         self._wake.set()
+        return done
 
     def _run(self) -> None:
         try:
@@ -62,21 +69,31 @@ class Poller:
             log.exception("RSS: reporting interrupted items failed")
         while not self._stop.is_set():
             self._wake.clear()
-            feed_id = self._next()
+            feed_id, waiting = self._next()
             if feed_id is None:
                 self._wake.wait(self._sleep_for())
                 continue
             try:
-                self._service.check(feed_id, self._stop)
-            except Exception:  # one broken feed must not end the thread
+                summary = self._service.check(feed_id, self._stop)
+            except Exception as exc:  # one broken feed must not end the thread
                 log.exception("RSS: checking feed %s failed", feed_id)
+                summary = f"the check failed ({type(exc).__name__})"
+            for future in waiting:
+                future.set_result(summary)
             self._due[feed_id] = self._clock() + self._interval
+        with self._lock:
+            left = [future for futures in self._urgent.values() for future in futures]
+            self._urgent.clear()
+        for future in left:
+            future.cancel()
 
-    def _next(self) -> int | None:
-        """The feed to check now: an asked-for one first, else the most overdue active one."""
+    def _next(self) -> tuple[int | None, list[Future[str]]]:
+        """The feed to check now: an asked-for one first (with its waiting futures), else the
+        most overdue active one."""
         with self._lock:
             if self._urgent:
-                return self._urgent.pop(0)
+                feed_id = next(iter(self._urgent))
+                return feed_id, self._urgent.pop(feed_id)
         now = self._clock()
         active = {sub.id for sub in self._service.book.all() if not sub.paused}
         for gone in set(self._due) - active:
@@ -84,7 +101,7 @@ class Poller:
         for feed_id in active:
             self._due.setdefault(feed_id, now)  # new (or resumed) feeds are due at once
         due = [(when, feed_id) for feed_id, when in self._due.items() if when <= now]
-        return min(due)[1] if due else None
+        return (min(due)[1] if due else None), []
 
     def _sleep_for(self) -> float:
         now = self._clock()

@@ -26,9 +26,11 @@ import re
 import shlex
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 
-from telebot.errors import BadInputError, TaskCancelled, TelebotError
+from telebot.errors import BadInputError, SecurityError, TaskCancelled, TelebotError
 from telebot.feeds.rss.book import (
     DONE,
     FILTERED,
@@ -70,8 +72,24 @@ USAGE = (
     "/rss check|pause|resume|remove &lt;name&gt;."
 )
 
+#: How long /rss check waits for the check's outcome before answering without it.
+CHECK_WAIT = 60.0
+
 Submit = Callable[[Request], Outcome]
 Notify = Callable[[int, str], None]  # (chat id, HTML text), from any thread but the loop's
+#: Refuses an item's link before it is submitted (SecurityError: a private address without
+#: ALLOW_PRIVATE_LINKS); the source would refuse it too, after a task was made for it.
+LinkCheck = Callable[[str], None]
+
+
+def _unchecked(link: str) -> None:
+    return None
+
+
+def _no_poller(feed_id: int) -> Future[str]:
+    done: Future[str] = Future()
+    done.cancel()
+    return done
 
 
 @dataclass(frozen=True)
@@ -150,19 +168,46 @@ def parse_command(text: str | None, resolve: Callable[[str], str | None]) -> tup
         raise BadInputError(f"-c starts with a task command ({names}), not {first[:30]!r}.")
     flags = flags.strip()
     try:
-        args = parse_task_args(flags, command)
+        # Parsed as each item's task will be: the link first, then the flags (an optional
+        # value, -z <password>, is read only after a link).
+        args = parse_task_args(f"{_ITEM_LINK} {flags}", command)
     except BadInputError as exc:
+        if "Unexpected" in str(exc):
+            raise BadInputError("-c takes a command and its flags; the link is each item's.") \
+                from None
         raise BadInputError(f"-c: {exc}") from None
     _check_unattended(args)
     return command, flags
 
 
+#: Stands for an item's link while -c's flags are checked.
+_ITEM_LINK = "https://feed.item/link"
+
+
 def _check_unattended(args: TaskArgs) -> None:
-    if args.link is not None:
-        raise BadInputError("-c takes a command and its flags; the link is each item's.")
-    for field, flag in _INTERACTIVE.items():
-        if getattr(args, field):
+    for name, flag in _INTERACTIVE.items():
+        if getattr(args, name):
             raise BadInputError(f"-c cannot use {flag}: a feed's tasks run with nobody there.")
+
+
+@dataclass
+class Tally:
+    """What one check did with the feed's new items."""
+
+    started: list[str] = field(default_factory=list)  # titles
+    filtered: int = 0
+    refused: int = 0
+    complete: bool = True  # False: items were left for the next check
+
+    def summary(self) -> str:
+        parts = [f"{len(self.started)} new item{'s' if len(self.started) != 1 else ''} started"]
+        if self.filtered:
+            parts.append(f"{self.filtered} left out by the filters")
+        if self.refused:
+            parts.append(f"{self.refused} refused")
+        if not self.complete:
+            parts.append("more at the next check")
+        return ", ".join(parts) + "."
 
 
 class RssService:
@@ -171,14 +216,16 @@ class RssService:
 
     def __init__(
         self, book: FeedBook, fetcher: FeedFetcher, submit: Submit, notify: Notify,
-        *, resolve: Callable[[str], str | None], poke: Callable[[int], None] = lambda _id: None,
+        *, resolve: Callable[[str], str | None], check_link: LinkCheck = _unchecked,
     ) -> None:
         self.book = book
         self._fetcher = fetcher
         self._submit = submit
         self._notify = notify
         self._resolve = resolve
-        self.poke = poke  # ask the poller to check a feed now (set by the poller)
+        self._check_link = check_link
+        # Asks the poller to check a feed now; the future gets the check's summary.
+        self.poke: Callable[[int], Future[str]] = _no_poller
 
     # -- /rss add, list, pause, resume, remove, get, check -------------------------------------
 
@@ -247,8 +294,13 @@ class RssService:
         sub = self.find(user_id, sudo, ref)
         if sub.paused:
             raise BadInputError(f"{sub.name} is paused: /rss resume {sub.name} checks it.")
-        self.poke(sub.id)
-        return f"🔄 Checking <code>{html.escape(sub.name)}</code> now."
+        try:
+            summary = self.poke(sub.id).result(CHECK_WAIT)
+        except FutureTimeout:
+            return f"🔄 Checking <code>{html.escape(sub.name)}</code>: still busy, news come here."
+        except Exception:  # cancelled: the bot is stopping
+            return "The bot is stopping: try again once it is back."
+        return f"🔄 <code>{html.escape(sub.name)}</code>: {summary}"
 
     def recent(self, user_id: int, sudo: bool, ref: str, count: str | None) -> str:
         sub = self.find(user_id, sudo, ref)
@@ -306,27 +358,31 @@ class RssService:
                 "again by the feed: send it yourself if it is missing."
             ))
 
-    def check(self, feed_id: int, stop: threading.Event) -> None:
-        """Fetch one feed and start its new wanted items (see the module docstring)."""
+    def check(self, feed_id: int, stop: threading.Event) -> str:
+        """Fetch one feed and start its new wanted items (see the module docstring); returns
+        what happened, as a line for /rss check (HTML)."""
         sub = self.book.get(feed_id)
-        if sub is None or sub.paused:
-            return
+        if sub is None:
+            return "removed"
+        if sub.paused:
+            return "paused"
         try:
             fetched = self._fetcher.fetch(sub.url, sub.validators, stop)
             feed = None if fetched.body is None else parse_feed(fetched.body)
         except TaskCancelled:
-            return
+            return "stopped"
         except Exception as exc:  # every failure counts; a programming error is logged too
-            self._failed(sub, exc)
-            return
-        complete = True
-        if feed is not None:
-            complete = self._start_new(sub, feed, stop)
+            return self._failed(sub, exc)
+        if feed is None:
+            self.book.answered(sub.id, fetched.validators)
+            return "nothing new (the feed has not changed)."
+        tally = self._start_new(sub, feed, stop)
         # The validators are kept only once every item was handled: a 304 must not hide items
         # left for the next check (the per-check cap, a stop).
-        self.book.answered(sub.id, fetched.validators if complete else sub.validators)
+        self.book.answered(sub.id, fetched.validators if tally.complete else sub.validators)
+        return tally.summary()
 
-    def _failed(self, sub: Subscription, exc: Exception) -> None:
+    def _failed(self, sub: Subscription, exc: Exception) -> str:
         if not isinstance(exc, TelebotError):
             log.warning("RSS feed %s: %s: %s", sub.id, type(exc).__name__, exc)
         reason = str(exc) if isinstance(exc, TelebotError) else type(exc).__name__
@@ -338,43 +394,61 @@ class RssService:
                 f"failed (last: {html.escape(reason)}). /rss resume {html.escape(sub.name)} "
                 "tries again."
             ))
+        return f"the check failed ({count} in a row): {html.escape(reason)}"
 
-    def _start_new(self, sub: Subscription, feed: Feed, stop: threading.Event) -> bool:
-        """Submit the feed's new wanted items, oldest first; False when some are left."""
+    def _start_new(self, sub: Subscription, feed: Feed, stop: threading.Event) -> Tally:
+        """Submit the feed's new wanted items, oldest first."""
         known = self.book.known(sub.id)
         fresh: dict[str, Item] = {}
         for item in reversed(feed.items):  # feeds list the newest first
             key = guid_hash(item.guid)
             if key not in known and key not in fresh:
                 fresh[key] = item
-        started: list[str] = []
-        for item in fresh.values():
-            if stop.is_set():
-                return False
-            if not wanted(item.title, sub.include, sub.exclude):
-                self.book.claim(sub.id, item.guid, item.title, FILTERED)
-                continue
-            if len(started) >= MAX_STARTS_PER_CHECK:
-                self._tell_started(sub, started)
-                return False
-            if not self.book.claim(sub.id, item.guid, item.title, SUBMITTING):
-                continue  # another check took it meanwhile
-            outcome = self._submit(Request(
-                Requester(sub.user_id, sub.chat_id),
-                sub.command,
-                f"{shlex.quote(item.link)} {sub.flags}".strip(),
-            ))
-            if outcome.refusal is not None:
-                self.book.settle(sub.id, item.guid, REFUSED)
-                self._refused(sub, item, outcome.refusal)
-                if outcome.refusal == NOT_AUTHORIZED:
-                    self.book.set_paused(sub.id, True)
-                    self._tell_started(sub, started)
-                    return True
-                continue
+        tally = Tally()
+        try:
+            for item in fresh.values():
+                if stop.is_set():
+                    tally.complete = False
+                    break
+                if not wanted(item.title, sub.include, sub.exclude):
+                    self.book.claim(sub.id, item.guid, item.title, FILTERED)
+                    tally.filtered += 1
+                    continue
+                if len(tally.started) >= MAX_STARTS_PER_CHECK:
+                    tally.complete = False
+                    break
+                if not self._start(sub, item, tally):
+                    break  # the subscriber may no longer start tasks: the feed is paused
+        finally:
+            self._tell_started(sub, tally.started)
+        return tally
+
+    def _start(self, sub: Subscription, item: Item, tally: Tally) -> bool:
+        """Submit one item; False when the feed was paused for it."""
+        if not self.book.claim(sub.id, item.guid, item.title, SUBMITTING):
+            return True  # another check took it meanwhile
+        try:
+            self._check_link(item.link)
+            refused = None
+        except SecurityError as exc:
+            refused = Outcome(refusal=str(exc))
+        except TelebotError:
+            refused = None  # a host that does not resolve now: the source's to retry
+        outcome = refused or self._submit(Request(
+            Requester(sub.user_id, sub.chat_id),
+            sub.command,
+            f"{shlex.quote(item.link)} {sub.flags}".strip(),
+        ))
+        if outcome.refusal is None:
             self.book.settle(sub.id, item.guid, DONE, outcome.gids[0] if outcome.gids else None)
-            started.append(item.title)
-        self._tell_started(sub, started)
+            tally.started.append(item.title)
+            return True
+        self.book.settle(sub.id, item.guid, REFUSED)
+        tally.refused += 1
+        self._refused(sub, item, outcome.refusal)
+        if outcome.refusal == NOT_AUTHORIZED:
+            self.book.set_paused(sub.id, True)
+            return False
         return True
 
     def _refused(self, sub: Subscription, item: Item, refusal: str) -> None:

@@ -302,3 +302,18 @@ def test_users_manage_only_their_own_feeds(feeds: FakeFeeds, store: Store) -> No
     assert [s.user_id for s in rss.book.all()] == [7]
     assert "Paused" in rss.pause(7, False, "mine")
     assert "⏸ paused" in rss.list_text(7, False)
+
+
+def test_all_starts_what_is_there_ten_per_check(feeds: FakeFeeds, store: Store) -> None:
+    seen = Recorder()
+    items = [FeedItem(f"Item {n}", f"https://x.example/{n}", f"i{n}") for n in range(12)]
+    url = feeds.feed("/f", "F", items, atom=True)
+    rss = service(store, seen)
+    assert "its 12 items start now" in rss.add(7, 7, f"{url} f -all")
+    [sub] = rss.book.all(7)
+    stop = threading.Event()
+    assert rss.check(sub.id, stop) == "10 new items started, more at the next check."
+    # The rest come at the next check, although the feed did not change (no 304 hides them).
+    assert rss.check(sub.id, stop) == "2 new items started."
+    assert rss.check(sub.id, stop) == "nothing new (the feed has not changed)."
+    assert [r.args for r in seen.requests] == [f"https://x.example/{n}" for n in range(12)]

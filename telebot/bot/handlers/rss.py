@@ -66,6 +66,9 @@ class RssFeature(Feature):
     def started(self, ctx: BotContext) -> None:
         self._poller.start()
 
+    def polling_started(self) -> None:
+        self._poller.polling_started()
+
     def stopping(self) -> None:
         self._poller.stop()
 

@@ -34,6 +34,9 @@ class Poller:
         self._clock = clock
         self._stop = threading.Event()
         self._wake = threading.Event()
+        # Set at the first getUpdates: tasks start only once the engine restored the journal's
+        # (wiring.Restorer waits for the same moment), like a typed command's.
+        self._go = threading.Event()
         self._lock = threading.Lock()
         # Feeds asked for, in order, each with the futures of those waiting for its check.
         self._urgent: dict[int, list[Future[str]]] = {}
@@ -44,11 +47,24 @@ class Poller:
     def start(self) -> None:
         self._thread.start()
 
+    def polling_started(self) -> None:
+        """On the loop: only sets an event."""
+        self._go.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._go.set()
         if self._thread.is_alive():
             self._thread.join(JOIN_TIMEOUT)
+        self._cancel_waiting()
+
+    def _cancel_waiting(self) -> None:
+        with self._lock:
+            left = [future for futures in self._urgent.values() for future in futures]
+            self._urgent.clear()
+        for future in left:
+            future.cancel()
 
     def poke(self, feed_id: int) -> Future[str]:
         """Check ``feed_id`` as soon as the thread is free (from any thread; never blocks).
@@ -63,6 +79,9 @@ class Poller:
         return done
 
     def _run(self) -> None:
+        self._go.wait()
+        if self._stop.is_set():
+            return
         try:
             self._service.report_interrupted()
         except Exception:
@@ -81,11 +100,7 @@ class Poller:
             for future in waiting:
                 future.set_result(summary)
             self._due[feed_id] = self._clock() + self._interval
-        with self._lock:
-            left = [future for futures in self._urgent.values() for future in futures]
-            self._urgent.clear()
-        for future in left:
-            future.cancel()
+        self._cancel_waiting()
 
     def _next(self) -> tuple[int | None, list[Future[str]]]:
         """The feed to check now: an asked-for one first (with its waiting futures), else the

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from telebot.errors import BadInputError, DownloadError, SecurityError
-from telebot.feeds.rss.book import FeedBook
+from telebot.feeds.rss.book import FeedBook, guid_hash
 from telebot.feeds.rss.fetch import MAX_FEED_BYTES, FeedFetcher
 from telebot.feeds.rss.filters import Filter, wanted
 from telebot.feeds.rss.items import parse_feed
@@ -317,3 +317,23 @@ def test_all_starts_what_is_there_ten_per_check(feeds: FakeFeeds, store: Store) 
     assert rss.check(sub.id, stop) == "2 new items started."
     assert rss.check(sub.id, stop) == "nothing new (the feed has not changed)."
     assert [r.args for r in seen.requests] == [f"https://x.example/{n}" for n in range(12)]
+
+
+def test_prune_forgets_the_oldest_items_but_never_one_being_submitted(
+    feeds: FakeFeeds, store: Store
+) -> None:
+    seen = Recorder()
+    url = feeds.feed("/f", "F", [FeedItem(f"I{n}", f"https://x.example/{n}", f"i{n}")
+                                 for n in range(3)])
+    rss = service(store, seen)
+    rss.add(7, 7, f"{url} f")  # records i0..i2
+    [sub] = rss.book.all(7)
+    for guid in ("later-1", "later-2"):
+        assert rss.book.claim(sub.id, guid, guid, "done")
+    with store.transaction() as conn:  # one of the old ones is mid-submit
+        conn.execute("UPDATE rss_items SET state = 'submitting', seen_at = 0 WHERE feed_id = ? "
+                     "AND guid_hash = ?", (sub.id, guid_hash("i1")))
+        conn.execute("UPDATE rss_items SET seen_at = 1 WHERE feed_id = ? AND state = 'seen'",
+                     (sub.id,))
+    assert rss.book.prune(sub.id, keep=2) == 2  # i0 and i2
+    assert rss.book.known(sub.id) == {guid_hash(g) for g in ("i1", "later-1", "later-2")}

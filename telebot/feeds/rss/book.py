@@ -10,6 +10,7 @@ link as GUID). Blocking (SQLite): never on the event loop.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -159,13 +160,29 @@ class FeedBook:
         return {str(row[0]) for row in rows}
 
     def claim(self, feed_id: int, guid: str, title: str, state: str) -> bool:
-        """Record an item in ``state`` unless it is recorded already; False then."""
+        """Record an item in ``state`` unless it is recorded already, or its feed was removed
+        meanwhile (/rss remove during a check); False then."""
+        try:
+            with self._store.transaction() as conn:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO rss_items VALUES (?, ?, ?, ?, NULL, ?)",
+                    (feed_id, guid_hash(guid), state, title, time.time()),
+                )
+                return cursor.rowcount > 0
+        except sqlite3.IntegrityError:  # the feed's row is gone (foreign key)
+            return False
+
+    def prune(self, feed_id: int, keep: int) -> int:
+        """Forget all but the ``keep`` most recently recorded items of a feed (never one that is
+        'submitting'); returns how many went. Feeds list their last tens or hundreds of items,
+        and an item that left the feed that long ago does not come back."""
         with self._store.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO rss_items VALUES (?, ?, ?, ?, NULL, ?)",
-                (feed_id, guid_hash(guid), state, title, time.time()),
-            )
-            return cursor.rowcount > 0
+            return int(conn.execute(
+                "DELETE FROM rss_items WHERE feed_id = ? AND state != ? AND guid_hash NOT IN "
+                "(SELECT guid_hash FROM rss_items WHERE feed_id = ? "
+                "ORDER BY seen_at DESC LIMIT ?)",
+                (feed_id, SUBMITTING, feed_id, keep),
+            ).rowcount)
 
     def settle(self, feed_id: int, guid: str, state: str, gid: str | None = None) -> None:
         with self._store.transaction() as conn:

@@ -61,6 +61,8 @@ DEFAULT_SHOWN = 5
 MAX_SHOWN = 20
 #: Subscriptions one user may hold (each is polled every RSS_INTERVAL).
 MAX_FEEDS_PER_USER = 50
+#: Items remembered per feed (at least twice what the feed lists now): the oldest beyond go.
+KEEP_ITEMS = 5000
 DEFAULT_COMMAND = "mirror"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 #: Flags a feed's -c cannot use: they read the chat (-b, -i, -m) or wait for a person (-s).
@@ -377,6 +379,7 @@ class RssService:
             self.book.answered(sub.id, fetched.validators)
             return "nothing new (the feed has not changed)."
         tally = self._start_new(sub, feed, stop)
+        self.book.prune(sub.id, max(KEEP_ITEMS, 2 * len(feed.items)))
         # The validators are kept only once every item was handled: a 304 must not hide items
         # left for the next check (the per-check cap, a stop).
         self.book.answered(sub.id, fetched.validators if tally.complete else sub.validators)

@@ -53,8 +53,8 @@ def test_a_new_item_becomes_one_task_and_a_restart_does_not_repeat_it(
     bot = make_bot(home=home)
 
     since = say(bot_api, f'/rss add {url} tv -exf "cam"')
-    wait_text(bot_api, r"Subscribed to <b>My Shows</b> as <code>tv</code>: its 1 current items "
-              r"are skipped", chat_id=OWNER, since=since)
+    wait_text(bot_api, r"Subscribed to <b>My Shows</b> as <code>tv</code>: 1 item there now, "
+              r"skipped", chat_id=OWNER, since=since)
 
     feeds.publish("/tv", FeedItem("Show E01", f"{origin.url}/files/ep1.bin", "e1"))
     since = say(bot_api, "/rss check tv")

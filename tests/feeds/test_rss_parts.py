@@ -191,7 +191,7 @@ def test_new_items_start_once_oldest_first_with_the_flags(feeds: FakeFeeds, stor
     url = feeds.feed("/f", "My Feed", [FeedItem("Old 1080p", "https://x.example/old", "o")])
     rss = service(store, seen)
     reply = rss.add(7, -100, f'{url} -inf 1080p -exf cam -c "/m -z"')
-    assert "my-feed" in reply and "1 current items are skipped" in reply
+    assert "my-feed" in reply and "1 item there now, skipped" in reply
     stop = threading.Event()
     feeds.publish("/f", FeedItem("New 1080p", "https://x.example/new", "n1"))
     feeds.publish("/f", FeedItem("New 1080p CAM", "https://x.example/cam", "n2"))
@@ -309,7 +309,7 @@ def test_all_starts_what_is_there_ten_per_check(feeds: FakeFeeds, store: Store) 
     items = [FeedItem(f"Item {n}", f"https://x.example/{n}", f"i{n}") for n in range(12)]
     url = feeds.feed("/f", "F", items, atom=True)
     rss = service(store, seen)
-    assert "its 12 items start now" in rss.add(7, 7, f"{url} f -all")
+    assert "12 items there now, which start too" in rss.add(7, 7, f"{url} f -all")
     [sub] = rss.book.all(7)
     stop = threading.Event()
     assert rss.check(sub.id, stop) == "10 new items started, more at the next check."
@@ -337,3 +337,14 @@ def test_prune_forgets_the_oldest_items_but_never_one_being_submitted(
                      (sub.id,))
     assert rss.book.prune(sub.id, keep=2) == 2  # i0 and i2
     assert rss.book.known(sub.id) == {guid_hash(g) for g in ("i1", "later-1", "later-2")}
+
+
+def test_a_feed_host_that_is_down_fails_with_one_line_naming_only_the_host() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DownloadError) as info:
+        fetcher().fetch(f"http://127.0.0.1:{port}/rss/SECRETPATH?passkey=SECRET")
+    assert str(info.value) == "could not connect to 127.0.0.1"

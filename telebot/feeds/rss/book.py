@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from telebot.errors import BadInputError
 from telebot.feeds.rss.fetch import Validators
 from telebot.feeds.rss.filters import Filter
 from telebot.store import Store
@@ -73,6 +74,20 @@ class FeedBook:
         """Record a subscription and, in the same transaction, the items ``seen`` (GUID,
         title) already in its feed, which never become tasks."""
         now = time.time()
+        try:
+            feed_id = self._insert(user_id, chat_id, name, url, command, flags, include, exclude,
+                                   validators, seen, now)
+        except sqlite3.IntegrityError:  # UNIQUE (user_id, name): an add of the same name won
+            raise BadInputError(f"You already have a feed named {name}.") from None
+        found = self.get(feed_id)
+        assert found is not None
+        return found
+
+    def _insert(
+        self, user_id: int, chat_id: int, name: str, url: str, command: str, flags: str,
+        include: Filter, exclude: Filter, validators: Validators,
+        seen: Iterable[tuple[str, str]], now: float,
+    ) -> int:
         with self._store.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO rss_feeds (user_id, chat_id, name, url, command, flags, include, "
@@ -91,9 +106,7 @@ class FeedBook:
                 "INSERT OR IGNORE INTO rss_items VALUES (?, ?, ?, ?, NULL, ?)",
                 [(feed_id, guid_hash(guid), SEEN, title, now) for guid, title in seen],
             )
-        found = self.get(feed_id)
-        assert found is not None
-        return found
+        return feed_id
 
     def name_taken(self, user_id: int, name: str) -> bool:
         return bool(self._store.query(

@@ -22,6 +22,7 @@ import requests
 from telebot.errors import DownloadError, TaskCancelled
 from telebot.resilience import BREAKERS, ERRORS, BreakerRegistry, ErrorTracker, guarded_call
 from telebot.resilience.retry import RetryPolicy
+from telebot.sources.http.errors import translate
 from telebot.sources.http.netguard import GuardedAdapter
 from telebot.sources.http.options import HttpOptions
 from telebot.sources.http.request import abort_on_cancel, default_session, open_response
@@ -80,11 +81,20 @@ class FeedFetcher:
         stop = cancel or threading.Event()
         parts = urlsplit(url)
         # The breaker of this host and port: a feed service, whatever else the host serves.
-        key = f"feed:{(parts.hostname or '?').lower()}:{parts.port or parts.scheme}"
-        return guarded_call(
-            key, lambda: self._once(url, known, stop), policy=self._policy,
-            breakers=self._breakers, tracker=self._errors, source="rss", cancel=stop,
-        )
+        host = (parts.hostname or "?").lower()
+        key = f"feed:{host}:{parts.port or parts.scheme}"
+        try:
+            return guarded_call(
+                key, lambda: self._once(url, known, stop), policy=self._policy,
+                breakers=self._breakers, tracker=self._errors, source="rss", cancel=stop,
+            )
+        except Exception as exc:
+            # One line naming the host, never the library's text (it quotes the URL, whose
+            # path or query may hold a passkey).
+            translated = translate(exc, host)
+            if translated is exc:
+                raise
+            raise translated from exc
 
     def _once(self, url: str, known: Validators, stop: threading.Event) -> Fetched:
         adapter = GuardedAdapter(allow_private=self._allow_private)

@@ -254,8 +254,10 @@ class RssService:
         log.info("user %s subscribed to feed %s (%d items there)", user_id, sub.id, len(feed.items))
         if asked.everything:
             self.poke(sub.id)
-        now = (f"its {len(feed.items)} items start now" if asked.everything
-               else f"its {len(feed.items)} current items are skipped")
+        count = len(feed.items)
+        items = f"{count} item{'s' if count != 1 else ''}"
+        now = (f"{items} there now, which start too" if asked.everything
+               else f"{items} there now, skipped")
         return (
             f"✅ Subscribed to <b>{html.escape(feed.title or name)}</b> as "
             f"<code>{html.escape(name)}</code>: {now}; new items start "

@@ -83,9 +83,13 @@ def test_a_new_item_becomes_one_task_and_a_restart_does_not_repeat_it(
     # ... then the feed changes (a new ETag) with E01 still in it: only E02 starts.
     feeds.publish("/tv", FeedItem("Show E02", f"{origin.url}/files/ep2.bin", "e2"))
     feeds.publish("/tv", FeedItem("Show E02 CAM", f"{origin.url}/files/cam.bin", "e2c"))
+    feeds.publish("/tv", FeedItem("Show E03 mirror", "ftp://files.example/e3.bin", "e3"))
     since = say(bot_api, "/rss check tv")
-    wait_text(bot_api, r"1 new item started, 1 left out by the filters\.", chat_id=OWNER,
-              since=since, timeout=60)
+    wait_text(bot_api, r"1 new item started, 1 left out by the filters, 1 refused\.",
+              chat_id=OWNER, since=since, timeout=60)
+    # The intake's refusal, as a typed /mirror of that link would get it, told in the chat.
+    wait_text(bot_api, r"❌ RSS <code>tv</code>: Show E03 mirror was not started: Only http:// "
+              r"and https:// links", chat_id=OWNER, since=since)
     done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since, timeout=60)
     assert "ep2.bin" in text_of(done)
 

@@ -348,3 +348,32 @@ def test_a_feed_host_that_is_down_fails_with_one_line_naming_only_the_host() -> 
     with pytest.raises(DownloadError) as info:
         fetcher().fetch(f"http://127.0.0.1:{port}/rss/SECRETPATH?passkey=SECRET")
     assert str(info.value) == "could not connect to 127.0.0.1"
+
+
+def test_the_poller_checks_at_start_when_due_and_when_asked(
+    feeds: FakeFeeds, store: Store
+) -> None:
+    from telebot.feeds.rss.poller import Poller
+    from tests.polling import wait_until
+
+    seen = Recorder()
+    rss = service(store, seen)
+    rss.add(7, 7, f"{feeds.feed('/a', 'A', [])} a")
+    rss.add(7, 7, f"{feeds.feed('/b', 'B', [])} b")
+    now = [1000.0]
+    poller = Poller(rss, interval=60.0, clock=lambda: now[0])
+    poller.start()
+    try:
+        assert len(feeds.requests_for("/a")) == 1  # the adds' reads; no check before polling
+        poller.polling_started()
+        wait_until(lambda: len(feeds.requests_for("/a")) == len(feeds.requests_for("/b")) == 2,
+                   10, "the first check of every feed at start")
+        [a, b] = rss.book.all(7)
+        assert poller.poke(b.id).result(10) == "nothing new (the feed has not changed)."
+        assert len(feeds.requests_for("/a")) == 2  # not due: the interval has not passed
+        now[0] += 61.0
+        poller.poke(b.id).result(10)
+        wait_until(lambda: len(feeds.requests_for("/a")) == 3, 10, "a's check once due")
+    finally:
+        poller.stop()
+    assert poller.poke(a.id).cancelled()  # stopped: nobody waits for a check that never comes

@@ -93,5 +93,5 @@ class RssFeature(Feature):
                 service.recent, user.id, sudo, ref, count[0] if count else None
             )
         else:
-            raise BadInputError(USAGE.replace("&lt;", "<").replace("&gt;", ">"))
+            raise BadInputError(USAGE)
         await ctx.reply(update, text)

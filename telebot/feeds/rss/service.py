@@ -69,9 +69,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _INTERACTIVE = {"bulk": "-b", "multi": "-i", "folder": "-m", "select": "-s"}
 
 USAGE = (
-    'Write /rss add &lt;feed url&gt; [name] [-inf "word|word word"] [-exf "word"] '
-    '[-c "/mirror -up remote:path"] [-all]; /rss list, /rss get &lt;name&gt; [n], '
-    "/rss check|pause|resume|remove &lt;name&gt;."
+    'Write /rss add <feed url> [name] [-inf "word|word word"] [-exf "word"] '
+    '[-c "/mirror -up remote:path"] [-all]; /rss list, /rss get <name> [n], '
+    "/rss check|pause|resume|remove <name>."
 )
 
 #: How long /rss check waits for the check's outcome before answering without it.
@@ -267,7 +267,7 @@ class RssService:
     def list_text(self, user_id: int, sudo: bool) -> str:
         subs = self.book.all(None if sudo else user_id)
         if not subs:
-            return "No RSS subscriptions. " + USAGE
+            return "No RSS subscriptions. " + html.escape(USAGE)
         lines = ["<b>RSS subscriptions</b>"]
         for sub in subs:
             state = "⏸ paused" if sub.paused else "▶️"
@@ -344,7 +344,7 @@ class RssService:
                 return others[0]
             if others:
                 raise BadInputError(
-                    f"Several users have a feed named {name}: write {name}@&lt;user id&gt;."
+                    f"Several users have a feed named {name}: write {name}@<user id>."
                 )
         raise BadInputError(f"You have no feed named {name[:40]}. /rss list shows yours.")
 

@@ -53,8 +53,9 @@ log = logging.getLogger(__name__)
 
 #: Checks failing in a row before a feed is paused (with one message to its subscriber).
 MAX_FAILURES = 5
-#: Tasks one check starts at most; the rest wait for the next check (an -all on a long feed,
-#: or a feed that published a burst, must not queue a hundred tasks at once).
+#: Items one check submits at most, started or refused; the rest wait for the next check (an
+#: -all on a long feed, or a feed that published a burst, must not queue a hundred tasks or
+#: send a hundred refusals at once).
 MAX_STARTS_PER_CHECK = 10
 #: /rss get shows this many items by default, and at most MAX_SHOWN.
 DEFAULT_SHOWN = 5
@@ -419,7 +420,7 @@ class RssService:
                     self.book.claim(sub.id, item.guid, item.title, FILTERED)
                     tally.filtered += 1
                     continue
-                if len(tally.started) >= MAX_STARTS_PER_CHECK:
+                if len(tally.started) + tally.refused >= MAX_STARTS_PER_CHECK:
                     tally.complete = False
                     break
                 if not self._start(sub, item, tally):

@@ -77,6 +77,7 @@ setup(
         "regex~=2026.5",
         "celery[redis]~=5.7",
         "prometheus-client~=0.26",
+        "feedparser~=6.0",
     ],
     cffi_modules=["native/build_iocore.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},

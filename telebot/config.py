@@ -135,6 +135,7 @@ class Config:
     # one API key per endpoint (TORZNAB_API_KEY with one key is repeated for every URL).
     torznab_urls: tuple[str, ...] = ()
     torznab_api_keys: tuple[str, ...] = field(default=(), repr=False)
+    rss_interval: float = 900.0  # RSS_INTERVAL: seconds between two checks of a feed (/rss)
 
     @property
     def upload_limit(self) -> int:
@@ -221,6 +222,7 @@ KNOWN_KEYS = frozenset(
         "METRICS_USER_LABELS",
         "TORZNAB_URL",
         "TORZNAB_API_KEY",
+        "RSS_INTERVAL",
     }
 )
 
@@ -531,6 +533,11 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ),
         metrics_user_labels=_parse(raw, "METRICS_USER_LABELS", False, parse_bool,
                                    "true or false"),
+        rss_interval=_parse(
+            raw, "RSS_INTERVAL", 900.0, _rss_interval,
+            f"a number of seconds from {MIN_RSS_INTERVAL:g} (feeds are not polled faster) "
+            f"to {MAX_RSS_INTERVAL:g}",
+        ),
         **_torznab_settings(raw),
     )
 
@@ -562,6 +569,19 @@ def _torznab_settings(raw: Mapping[str, str]) -> _TorznabFields:
         raise ConfigError("TORZNAB_API_KEY", f"holds {len(keys)} keys for {len(urls)} URLs in "
                           "TORZNAB_URL: give one key for all, or one per URL in the same order")
     return {"torznab_urls": urls, "torznab_api_keys": keys}
+
+
+#: The shortest RSS_INTERVAL: feed hosts (trackers above all) ban readers that poll faster.
+#: Tests do not lower it: /rss check asks for a check at once.
+MIN_RSS_INTERVAL = 60.0
+MAX_RSS_INTERVAL = 7 * 86400.0  # a week: longer reads as a feed that is never checked
+
+
+def _rss_interval(value: str) -> float:
+    number = float(value)
+    if not MIN_RSS_INTERVAL <= number <= MAX_RSS_INTERVAL:
+        raise ValueError(value)
+    return number
 
 
 def _check_scale(raw: Mapping[str, str]) -> None:

@@ -86,6 +86,38 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 5: RSS subscriptions (telebot/feeds/rss/book.py). ``url`` and ``flags`` are sealed (a
+    # private tracker's feed carries a passkey; -c may carry -ap or a -z password). An item is
+    # kept by the SHA-256 of its GUID (some feeds use the passkeyed link as GUID), with the
+    # state of its submission: 'seen' (skipped), 'submitting', 'done', 'refused', 'filtered'.
+    """
+    CREATE TABLE rss_feeds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        command TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        include TEXT NOT NULL,
+        exclude TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        etag TEXT,
+        last_modified TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (user_id, name)
+    );
+    CREATE TABLE rss_items (
+        feed_id INTEGER NOT NULL REFERENCES rss_feeds (id) ON DELETE CASCADE,
+        guid_hash TEXT NOT NULL,
+        state TEXT NOT NULL,
+        title TEXT NOT NULL,
+        gid TEXT,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (feed_id, guid_hash)
+    );
+    """,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -214,6 +246,30 @@ class Store:
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()
+
+    # For the tables a feature keeps of its own (feeds/rss/book.py): the same lock,
+    # transaction and sealing as every method here.
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT; rolled back on error)."""
+        with self._tx() as conn:
+            yield conn
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read."""
+        return self._query(sql, args)
+
+    def seal(self, text: str, *, context: str) -> str:
+        """``text`` sealed with the store's key, bound to ``context``."""
+        return self._box.seal(text, context=context)
+
+    def unseal(self, sealed: str, *, context: str) -> str | None:
+        """What :meth:`seal` sealed, or None when it cannot be opened (the token changed)."""
+        try:
+            return self._box.open(sealed, context=context)
+        except Unsealable:
+            return None
 
     def integrity_ok(self) -> bool:
         return self._query("PRAGMA integrity_check")[0][0] == "ok"

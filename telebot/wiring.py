@@ -25,6 +25,7 @@ from telebot.bot.handlers.cloud import CloudCommands
 from telebot.bot.handlers.mediainfo import LinkReader, MediaInfo
 from telebot.bot.handlers.monitoring import Monitoring
 from telebot.bot.handlers.restart import RestartCommand
+from telebot.bot.handlers.rss import RssFeature
 from telebot.bot.handlers.search import SearchCommand
 from telebot.bot.handlers.seeding import SeedingControls
 from telebot.bot.handlers.tasks import TaskCommands
@@ -362,4 +363,5 @@ def features(ctx: BotContext, base: Config) -> list[Feature]:
             (lambda: torznab_client(cfg)) if cfg.torznab_urls else None,
             commands,
         ),
+        RssFeature(cfg, ctx, intake),  # after Tasks: its poller stops before the engine
     ]

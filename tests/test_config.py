@@ -267,3 +267,12 @@ def test_status_update_interval_is_at_most_a_day_as_in_bsetting(tmp_path: Path) 
     assert load_config(base_env(STATUS_UPDATE_INTERVAL="86400"), cwd=tmp_path) is not None
     with pytest.raises(ConfigError, match=r"^STATUS_UPDATE_INTERVAL must be .*at most 86400"):
         load_config(base_env(STATUS_UPDATE_INTERVAL="86401"), cwd=tmp_path)
+
+
+def test_rss_interval_has_a_floor_and_a_ceiling(tmp_path: Path) -> None:
+    assert load_config(base_env(), cwd=tmp_path).rss_interval == 900.0
+    assert load_config(base_env(RSS_INTERVAL="60"), cwd=tmp_path).rss_interval == 60.0
+    for value in ("59.9", "0", "-5", "nan", "inf", "604801", "soon"):
+        with pytest.raises(ConfigError, match=r"^RSS_INTERVAL must be a number of seconds "
+                                              r"from 60 .* got"):
+            load_config(base_env(RSS_INTERVAL=value), cwd=tmp_path)

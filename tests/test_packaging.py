@@ -77,6 +77,7 @@ def test_requirements_split_runtime_from_dev_tools() -> None:
     assert runtime == {
         "python-telegram-bot", "requests", "urllib3", "psutil", "cffi", "cryptography",
         "libtorrent", "yt-dlp", "regex", "celery", "deno", "yt-dlp-ejs", "prometheus-client",
+        "feedparser",
     }
     assert not runtime & DEV_TOOLS and not any(n.startswith("types-") for n in runtime)
     assert dev >= DEV_TOOLS and {"types-requests", "types-psutil"} <= dev

@@ -70,6 +70,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "Search torrents (Jackett/Prowlarr), then mirror or leech one",
         usage="/search <words> [-cat movies|tv|music|books|anime|...]",
     ),
+    CommandSpec(
+        "rss",
+        "Subscribe to RSS/Atom feeds whose new items become tasks",
+        usage='/rss add <feed url> [name] [-inf "a b|c"] [-exf "x"] [-c "/mirror flags"] [-all]'
+        " | list | get <name> [n] | check | pause | resume | remove <name>",
+    ),
     CommandSpec("status", "Show the progress of every task in this chat", aliases=("s",)),
     CommandSpec(
         "cancel",

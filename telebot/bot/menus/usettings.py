@@ -37,7 +37,6 @@ from telebot.intake.request import ReplyFile
 from telebot.processing.rename import check_name_part, parse_extensions, parse_rules
 from telebot.settings.user import UserSettings
 from telebot.sinks.rclone.remotes import Remotes, looks_remote
-from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
 from telebot.store import Store
 from telebot.units import format_bytes
 from telebot.ytdl_options import parse_options
@@ -307,6 +306,9 @@ class SettingsMenu(Feature):
             raise BadInputError("Send the cookies.txt as a file (a document).")
         if file.file_size is not None and file.file_size > MAX_COOKIES_BYTES:
             raise BadInputError(f"A cookies.txt may have at most {MAX_COOKIES_BYTES // 1024} KiB.")
+        # Imported here: the Telegram file source brings requests, which start-up need not load.
+        from telebot.sources.tgfile import TelegramFileSettings, TelegramFileSource
+
         source = TelegramFileSource(TelegramFileSettings.from_config(self._config), self._messenger)
         try:
             where = source.locate(given.chat_id, file.file_id, file.file_size)

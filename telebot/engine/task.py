@@ -83,6 +83,11 @@ class TaskSpec:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
     compress_format: str | None = None  # -zf zip|7z (None: zip)
     overwrite: bool = False  # -overwrite (sudo): an rclone upload may replace an existing file
+    equal_split: bool = False  # -es: leech parts of equal size instead of full ones
+    screenshots: int = 0  # -ss [n]: screenshots of each video, sent before it (0: none)
+    screenshot_grid: str = ""  # -tl RxC: the screenshots as one grid of R rows, C columns
+    sample_seconds: float = 0.0  # -sv [duration[:start]]: a sample clip of each video (0: none)
+    sample_start: float | None = None  # -sv's start in seconds; None: the middle of the video
 
     @property
     def seeding(self) -> bool:
@@ -118,11 +123,12 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 5  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 3: tool, ytdl_format, ytdl_options (videos, issue 13)
 # 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
 #    task is submitted with (issue 16)
 # 5: overwrite (issue 22)
+# 6: equal_split, screenshots, screenshot_grid, sample_seconds, sample_start (leech media)
 
 
 class SpecTooNew(ValueError):
@@ -156,8 +162,13 @@ def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 6 only added leech media fields with defaults (no screenshots, no sample).
+    return data
+
+
 MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
-    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4,
+    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4, _from_v5,
 )  # fmt: skip
 
 

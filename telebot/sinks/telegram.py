@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import html
 import io
+import itertools
 import json
 import logging
 import re
@@ -50,6 +51,7 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
+from telebot.processing.media import extras
 from telebot.processing.media.attributes import media_fields
 from telebot.processing.media.split import (
     equal_part_size,
@@ -177,7 +179,11 @@ class TelegramSink:
     def deliver(self, task: Task, path: Path) -> Delivery:
         chat_id = int(task.spec.upload) if task.spec.upload else task.spec.chat_id
         files = files_of(path)
-        total = sum(f.stat().st_size for f in files)
+        # Screenshots (-ss/-tl) and sample clips (-sv) the media stages made beside the result.
+        shots = {file: extras.shots_of(path, file) for file in files}
+        samples = {file: extras.sample_of(path, file) for file in files}
+        added = [*itertools.chain(*shots.values()), *filter(None, samples.values())]
+        total = sum(f.stat().st_size for f in [*files, *added])
         upload = _Upload(task, total)
         ledger = SendLedger(task.workdir / LEDGER_NAME)
         links: list[str] = []
@@ -188,6 +194,7 @@ class TelegramSink:
         uploads = self._count_parts(task, files)
         sent = _Sent(links, notes)
         for file in files:
+            self._send_shots(task, chat_id, path, file, shots[file], ledger, upload, notes)
             # The playable parts of a split file go as albums (-med, MEDIA_GROUP); an album's
             # parts are all on disk while it is sent, so it needs up to ALBUM_MAX parts of room.
             grouped = self._groups_parts(task, file)
@@ -217,6 +224,13 @@ class TelegramSink:
                 if part != file:
                     part.unlink(missing_ok=True)  # sent: free its space for the next part
             self._flush(task, chat_id, pending, ledger, upload, sent)
+            sample = samples[file]
+            if sample is not None:
+                shown = html.escape(short_words(file.name), quote=False)
+                caption = f"<code>Sample of {shown}</code>"
+                item = AlbumItem(f"sample of {extras.key_of(path, file)}", sample, "video",
+                                 sample.stat().st_size, caption, temporary=False)
+                self._send_extra(task, chat_id, [item], ledger, upload, notes)
         where = "this chat" if chat_id == task.spec.chat_id else f"chat {chat_id}"
         return Delivery(
             name=path.name, size=total, location=where, files=count, links=links, notes=notes
@@ -233,6 +247,42 @@ class TelegramSink:
             return False
         kind = media_method(file, 0)[1]
         return kind in ALBUM_KINDS and file.stat().st_size > self.part_size(task)
+
+    def _send_shots(
+        self, task: Task, chat_id: int, result: Path, file: Path, shots: list[Path],
+        ledger: SendLedger, upload: _Upload, notes: list[str],
+    ) -> None:
+        """The screenshots of ``file``, before it: photo albums of up to ALBUM_MAX
+        (``MEDIA_GROUP``), else one photo each; a grid is one photo."""
+        if not shots:
+            return
+        key = extras.key_of(result, file)
+        name = html.escape(short_words(file.name), quote=False)
+        items = [
+            AlbumItem(f"screenshot {index}/{len(shots)} of {key}", shot, "photo",
+                      shot.stat().st_size, "", temporary=False)
+            for index, shot in enumerate(shots, start=1)
+        ]
+        step = ALBUM_MAX if self._settings.media_group else 1
+        for first in range(0, len(items), step):
+            batch = items[first : first + step]
+            batch[0].caption = f"<code>Screenshots of {name}</code>" if first == 0 else ""
+            self._send_extra(task, chat_id, batch, ledger, upload, notes)
+
+    def _send_extra(
+        self, task: Task, chat_id: int, items: list[AlbumItem], ledger: SendLedger,
+        upload: _Upload, notes: list[str],
+    ) -> None:
+        """Send screenshots or a sample once (the ledger keeps them like parts); their links
+        are not the result's, so only a note (to check one) reaches the completion message."""
+        waiting = [item for item in items if ledger.get(item.label) is None]
+        for item in items:
+            entry = ledger.get(item.label)
+            if entry is not None:
+                upload.finish_part(item.size)
+                if entry.note:
+                    notes.append(entry.note)
+        self._flush(task, chat_id, waiting, ledger, upload, _Sent([], notes))
 
     def _flush(
         self, task: Task, chat_id: int, pending: list[AlbumItem], ledger: SendLedger,
@@ -262,7 +312,7 @@ class TelegramSink:
         sending = PartSend(ledger, item.label, upload.part_progress)
         sending.caption = item.caption or _caption(
             task, item.label, item.path.name, item.size, (1, 1))
-        return self._send(task, chat_id, item.path, sending, upload, whole=True)
+        return self._send(task, chat_id, item.path, sending, upload, whole=True, media=True)
 
     def _send_album(
         self, task: Task, chat_id: int, items: list[AlbumItem], ledger: SendLedger,
@@ -404,7 +454,7 @@ class TelegramSink:
 
     def _send(
         self, task: Task, chat_id: int, part: Path, sending: PartSend, upload: _Upload, *,
-        whole: bool,
+        whole: bool, media: bool = False,
     ) -> tuple[str | None, str | None]:
         """Send one part and record it in the ledger; returns (link, note).
 
@@ -417,7 +467,9 @@ class TelegramSink:
             raise TaskCancelled(task.cancel_reason or "cancelled")
         size = part.stat().st_size
         method, field = ("send_document", "document")
-        if task.spec.as_media and whole:  # a part of a split file is no playable media
+        # A part of a split file is no playable media; screenshots and samples (``media``)
+        # are always sent as what they are.
+        if (task.spec.as_media or media) and whole:
             method, field = media_method(part, size)
         caption = sending.caption or _caption(task, sending.label, part.name, size, (1, 1))
         try:

@@ -118,3 +118,53 @@ def test_an_album_cut_off_mid_body_by_kill9_is_sent_once_after_the_restart(
     files = [item_file(album, item) for item in items(album)]
     assert [f.filename for f in files] == ["film.part1.mp4", "film.part2.mp4", "film.part3.mp4"]
     assert "check that it arrived" not in text_of(done)
+
+
+def test_screenshots_go_before_the_video_and_the_sample_after_it(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, media: Path
+) -> None:
+    make_bot()
+    url = serve(origin, media, "film.mp4", "video/mp4")
+
+    since = bot_api.mark()
+    leech(bot_api, f"{url} -ss 4")
+    wait_text(bot_api, r"✅", since=since, timeout=120)
+    [album] = uploads(bot_api, since, "sendMediaGroup")
+    [video] = uploads(bot_api, since, "sendDocument")
+    assert album.index < video.index and video.files["document"].filename == "film.mp4"
+    shots = items(album)
+    assert [item["type"] for item in shots] == ["photo"] * 4
+    assert "Screenshots of film.mp4" in str(shots[0].get("caption"))
+    pictures = [item_file(album, item) for item in shots]
+    assert all(p.read()[:2] == b"\xff\xd8" for p in pictures)  # JPEGs
+    assert len({p.read() for p in pictures}) == 4
+
+    since = bot_api.mark()
+    leech(bot_api, f"{url} -tl 2x2")
+    wait_text(bot_api, r"✅", since=since, timeout=120)
+    assert uploads(bot_api, since, "sendMediaGroup") == []
+    [grid] = uploads(bot_api, since, "sendPhoto")
+    [video] = uploads(bot_api, since, "sendDocument")
+    assert grid.index < video.index
+    assert grid.files["photo"].read()[:2] == b"\xff\xd8"
+
+    since = bot_api.mark()
+    leech(bot_api, f"{url} -sv 5")
+    wait_text(bot_api, r"✅", since=since, timeout=120)
+    [video] = uploads(bot_api, since, "sendDocument")
+    [sample] = uploads(bot_api, since, "sendVideo")
+    assert video.index < sample.index
+    clip = sample.files["video"]
+    assert clip.filename == "film.sample.mp4" and clip.path is not None
+    assert abs(duration(clip.path) - 5.0) <= 1.0
+    assert "Sample of film.mp4" in str(sample.params.get("caption"))
+
+
+def test_a_bad_flag_value_is_refused_before_anything_starts(
+    bot_api: FakeBotAPI, make_bot: Any
+) -> None:
+    make_bot()
+    since = bot_api.mark()
+    leech(bot_api, "http://127.0.0.1:9/film.mp4 -tl 3x0")
+    reply = wait_text(bot_api, r"❌|-tl", since=since, timeout=30)
+    assert "is not a grid" in text_of(reply)

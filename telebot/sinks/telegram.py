@@ -368,7 +368,14 @@ class TelegramSink:
 
         def fields(item: AlbumItem, media: Any) -> dict[str, Any]:
             caption = {"caption": item.caption, "parse_mode": "HTML"} if item.caption else {}
-            return {"media": media, **caption, **item.fields}
+            extra = dict(item.fields)
+            thumb = extra.get("thumbnail")
+            if isinstance(thumb, Path) and not self._settings.local:
+                # InputMedia turns a path into a file:// URI whatever the bot's mode (PTB
+                # inputmedia.py: it cannot know it); the cloud takes only an upload.
+                extra["thumbnail"] = InputFile(thumb.read_bytes(), filename=thumb.name,
+                                               attach=True)
+            return {"media": media, **caption, **extra}
 
         if self._settings.local:
 

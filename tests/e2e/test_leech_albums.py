@@ -32,7 +32,11 @@ def items(call: Call) -> list[dict[str, Any]]:
 
 
 def item_file(call: Call, item: dict[str, Any]) -> UploadedFile:
-    ref = str(item["media"])
+    return call_file(call, str(item["media"]))
+
+
+def call_file(call: Call, ref: str) -> UploadedFile:
+    """The multipart part an ``attach://`` reference names."""
     assert ref.startswith("attach://"), ref
     return call.files[ref[len("attach://") :]]
 
@@ -60,6 +64,8 @@ def test_split_parts_go_as_one_equal_album_in_order_with_the_caption_on_the_firs
     assert "film.part1.mp4" in str(sent[0].get("caption"))
     assert [item.get("caption") for item in sent[1:]] == [None, None]
     assert all(int(item["duration"]) > 0 and item["width"] == 640 for item in sent)
+    thumbs = [call_file(album, str(item["thumbnail"])) for item in sent]
+    assert all(t.read()[:2] == b"\xff\xd8" and t.size < 200_000 for t in thumbs)  # JPEGs
     seconds = [duration(f.path) for f in files if f.path is not None]
     assert abs(sum(seconds) - duration(media / "film.mp4")) <= GOP_SECONDS
     assert max(seconds) - min(seconds) <= GOP_SECONDS + 0.1  # -es: 3 + 3 + 4, not 4 + 4 + 2

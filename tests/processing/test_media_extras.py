@@ -117,6 +117,9 @@ def test_no_stage_without_its_flag_and_none_for_a_mirror() -> None:
     mirror = TaskSpec(kind="mirror", source="http://x/a", chat_id=1, user_id=1, screenshots=3,
                       sample_seconds=5.0)
     assert screenshots_factory(mirror) is None and sample_factory(mirror) is None
+    member = TaskSpec(kind="leech", source="http://x/a", chat_id=1, user_id=1, screenshots=3,
+                      sample_seconds=5.0, group="g0", group_folder="f")
+    assert screenshots_factory(member) is None and sample_factory(member) is None
 
 
 def _tool_on(path: Path) -> bool:

@@ -114,6 +114,7 @@ def _timeout(length: float) -> float:
 
 def sample_factory(spec: TaskSpec) -> SampleStage | None:
     """The stage for a leech asking for a sample (-sv), else None."""
-    if spec.kind != "leech" or spec.sample_seconds <= 0:
+    # A -m member's result joins its group's folder: the group's delivery makes them.
+    if spec.kind != "leech" or spec.group is not None or spec.sample_seconds <= 0:
         return None
     return SampleStage(spec.sample_seconds, spec.sample_start)

@@ -116,7 +116,8 @@ def _stop_if_cancelled(task: Task) -> None:
 
 def screenshots_factory(spec: TaskSpec) -> ScreenshotStage | None:
     """The stage for a leech asking for screenshots (-ss or -tl), else None."""
-    if spec.kind != "leech" or not spec.screenshots:
+    # A -m member's result joins its group's folder: the group's delivery makes them.
+    if spec.kind != "leech" or spec.group is not None or not spec.screenshots:
         return None
     grid = parse_grid(spec.screenshot_grid) if spec.screenshot_grid else None
     return ScreenshotStage(spec.screenshots, grid)

@@ -127,6 +127,8 @@ class Config:
     # DURABLE_WRITES: fsync each result before recording it. Off: the record carries the boot id
     # and is checked after a reboot instead (engine/taskstate.py; docs/ARCHITECTURE.md section 7).
     durable_writes: bool = False
+    # MEDIA_GROUP: a leech sends the playable parts of one file (and screenshots) as albums.
+    media_group: bool = True
     # Prometheus /metrics (telebot/monitor/metrics.py, docs/METRICS.md): 0 = off.
     metrics_port: int = 0
     metrics_bind: str = "127.0.0.1"  # loopback: a port the owner opens on purpose, not by default
@@ -207,6 +209,7 @@ KNOWN_KEYS = frozenset(
         "LEECH_LIMIT",
         "STOP_DUPLICATE",
         "DURABLE_WRITES",
+        "MEDIA_GROUP",
         "EXTRACT_MAX_RATIO",
         "EXTRACT_MAX_FILES",
         "EXTRACT_RATIO_FLOOR",
@@ -495,6 +498,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
             raw, "HOST_DOWN_TIMEOUT", 600.0, _positive_float, "a positive number of seconds"
         ),
         durable_writes=_parse(raw, "DURABLE_WRITES", False, parse_bool, "true or false"),
+        media_group=_parse(raw, "MEDIA_GROUP", True, parse_bool, "true or false"),
         **_torrent_settings(raw),
         **_limit_settings(raw),
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),

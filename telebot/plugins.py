@@ -30,6 +30,8 @@ from telebot.processing.archivecheck import Limits
 from telebot.processing.compress import compress_factory
 from telebot.processing.extract import extract_factory
 from telebot.processing.join import join_factory
+from telebot.processing.media.sample import sample_factory
+from telebot.processing.media.screenshots import screenshots_factory
 from telebot.processing.rename import rename_stage_factory
 from telebot.sinks.local import LocalSink
 from telebot.sinks.rclone.clone import clone_source_factory
@@ -118,6 +120,10 @@ STAGES: tuple[Plugin[StageFactory], ...] = (
     Plugin("rename", lambda s: rename_stage_factory),
     # ...which -z archives last: the archive holds the renamed files and takes their name.
     Plugin("compress", _compress),
+    # Leech media last: they link the final result and add files beside it for the sink
+    # (processing/media/extras.py); a stage after them would not carry those over.
+    Plugin("screenshots", lambda s: screenshots_factory),  # -ss / -tl
+    Plugin("sample", lambda s: sample_factory),  # -sv
 )
 
 

@@ -120,6 +120,11 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-overwrite", "sudo, /mirror to a remote: replace a same-named file (else name (1))"),
     ("-sp size", "leech part size, e.g. 500mb or 2gb"),
     ("-doc / -med", "leech as documents / as media"),
+    ("-es", "leech: equal parts (as many as the part size needs) instead of full ones"),
+    ("-ss [n]", "leech: n screenshots of each video (default 10, at most 30), sent before it"),
+    ("-tl RxC", "leech: the screenshots as one picture of R rows and C columns, e.g. -tl 3x3"),
+    ("-sv [secs[:start]]", "leech: a sample clip of each video, sent after it: 60 s from the "
+     "middle; -sv 30 = 30 s from the middle; -sv 30:120 = 30 s from 120 s in (max 600 s)"),
     ("-s", "select files of a torrent"),
     ("-d [ratio][:minutes]", "keep seeding a torrent after delivery (default ratio 1)"),
     ('-h "Key: <value>"', "extra HTTP header (up to 10)"),

@@ -241,6 +241,46 @@ class Messenger:
             cancel=cancel,
         )
 
+    def send_album(
+        self,
+        chat_id: int,
+        count: int,
+        items: Callable[[], list[tuple[str, dict[str, Any]]]],
+        *,
+        timeout: float,
+        cancel: threading.Event | None = None,
+    ) -> list[Message]:
+        """Send one album of ``count`` items (``sendMediaGroup``, 2-10); never retried after a
+        TimedOut.
+
+        ``items`` builds, afresh for each attempt, ``(kind, fields)`` per item: ``kind`` is
+        ``video``, ``audio``, ``photo`` or ``document`` and ``fields`` the InputMedia keywords
+        (``media``, ``caption``, ...). Telegram counts an album as one message per item against
+        the chat's limits, so the chat's budget is charged for every item before the request.
+        Returns the sent messages in the album's order.
+        """
+        from telegram import InputMediaAudio, InputMediaDocument, InputMediaPhoto, InputMediaVideo
+
+        kinds: dict[str, Any] = {
+            "video": InputMediaVideo, "audio": InputMediaAudio, "photo": InputMediaPhoto,
+            "document": InputMediaDocument,
+        }
+
+        def media() -> list[Any]:
+            return [kinds[kind](**_redact_caption(dict(fields))) for kind, fields in items()]
+
+        for _ in range(max(0, count - 1)):  # the call itself takes the last slot
+            self._limiter.acquire_or_raise(chat_id, timeout=self._timeout, cancel=cancel)
+        result: tuple[Message, ...] = self.call(
+            chat_id,
+            "sendMediaGroup",
+            lambda: self.bot.send_media_group(chat_id=chat_id, media=media(),
+                                              read_timeout=timeout, write_timeout=timeout),
+            timeout=timeout,
+            cancel=cancel,
+        )
+        return list(result)
+
 
 def _redact_caption(kwargs: dict[str, Any]) -> dict[str, Any]:
     caption = kwargs.get("caption")

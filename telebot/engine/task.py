@@ -85,6 +85,11 @@ class TaskSpec:
     overwrite: bool = False  # -overwrite (sudo): an rclone upload may replace an existing file
     # /ytdl: the user's cookies.txt (/usetting), normalized; sealed in the journal like passwords.
     cookies: str | None = field(default=None, repr=False)
+    equal_split: bool = False  # -es: leech parts of equal size instead of full ones
+    screenshots: int = 0  # -ss [n]: screenshots of each video, sent before it (0: none)
+    screenshot_grid: str = ""  # -tl RxC: the screenshots as one grid of R rows, C columns
+    sample_seconds: float = 0.0  # -sv [duration[:start]]: a sample clip of each video (0: none)
+    sample_start: float | None = None  # -sv's start in seconds; None: the middle of the video
 
     @property
     def seeding(self) -> bool:
@@ -125,7 +130,8 @@ SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
 #    task is submitted with (issue 16)
 # 5: overwrite (issue 22)
-# 6: cookies (signed-in downloads)
+# 6: cookies (signed-in downloads); equal_split, screenshots, screenshot_grid, sample_seconds,
+#    sample_start (leech media)
 
 
 class SpecTooNew(ValueError):
@@ -160,7 +166,8 @@ def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
-    # Version 6 only added cookies (default None: the owner's YTDL_COOKIES_FILE, if any).
+    # Version 6 only added fields with defaults: cookies (None: the owner's YTDL_COOKIES_FILE,
+    # if any) and the leech media fields (no screenshots, no sample).
     return data
 
 

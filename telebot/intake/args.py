@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 from telebot.config import parse_size
 from telebot.errors import BadInputError
+from telebot.processing.media.shotflags import parse_grid, parse_sample, parse_shots
 from telebot.processing.rename import parse_rules
 
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
@@ -30,9 +32,10 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
 VALUE_FLAGS = frozenset(
     {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m", "-zf"}
+    | {"-tl"}  # leech media (processing/media/shotflags.py)
 )
-SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite"})
-OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
+SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite"} | {"-es"})
+OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"} | {"-ss", "-sv"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class TaskArgs:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
     compress_format: str | None = None  # -zf zip|7z
     overwrite: bool = False  # -overwrite: replace a same-named file on an rclone remote (sudo)
+    equal_split: bool = False  # -es: leech parts of equal size
+    screenshots: int = 0  # -ss [n] (or the cells of -tl)
+    screenshot_grid: tuple[int, int] | None = None  # -tl RxC: (rows, columns)
+    sample: tuple[float, float | None] | None = None  # -sv [duration[:start]]
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -184,7 +191,23 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         compress_password=_one(values, "-z"),
         compress_format=_compress_format(_one(values, "-zf"), "-z" in switches),
         overwrite="-overwrite" in switches,
+        equal_split="-es" in switches,
+        **_media_flags(values, switches),
     )
+
+
+def _media_flags(values: dict[str, list[str]], switches: set[str]) -> dict[str, Any]:
+    """-ss, -tl and -sv: a grid is -ss of rows x columns pictures."""
+    grid_text = _one(values, "-tl")
+    grid = parse_grid(grid_text) if grid_text is not None else None
+    shots = parse_shots(_one(values, "-ss")) if "-ss" in switches else 0
+    if grid is not None:
+        if "-ss" in switches and _one(values, "-ss") is not None and shots != grid[0] * grid[1]:
+            raise BadInputError(f"-tl {grid_text} is {grid[0] * grid[1]} pictures: leave out "
+                                "-ss's number, or make them agree.")
+        shots = grid[0] * grid[1]
+    sample = parse_sample(_one(values, "-sv")) if "-sv" in switches else None
+    return {"screenshots": shots, "screenshot_grid": grid, "sample": sample}
 
 
 def _name_subst(text: str | None) -> str | None:

@@ -9,6 +9,7 @@ plug-ins alone know their link syntax, so a new source needs no edit here.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from telebot.config import Config
 from telebot.engine.groups import is_delivery
@@ -105,6 +106,7 @@ class SpecBuilder:
             compress_password=args.compress_password,
             compress_format=args.compress_format,
             overwrite=args.overwrite,
+            **_media(args),
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         base = _leech_type(base, args, user)
@@ -158,6 +160,7 @@ class SpecBuilder:
             split_size=args.split_size or (user.split_size if kind == "leech" else None),
             as_document=args.as_document,
             as_media=args.as_media,
+            **_media(args),
         )
         if kind != "leech":
             return spec
@@ -187,6 +190,8 @@ class SpecBuilder:
                 )
             if args.split_size or args.as_document or args.as_media:
                 raise BadInputError("-sp, -doc and -med only apply to /leech.")
+            if args.equal_split or args.screenshots or args.sample:
+                raise BadInputError("-es, -ss, -tl and -sv only apply to /leech.")
             return
         if args.upload is not None and not _is_chat_id(args.upload):
             raise BadInputError("-up for /leech takes a chat id, e.g. -up -1001234567890.")
@@ -195,6 +200,18 @@ class SpecBuilder:
             raise BadInputError(
                 f"-sp is over this Bot API's upload limit of {limit // 1_000_000} MB."
             )
+
+
+def _media(args: TaskArgs) -> dict[str, Any]:
+    """The leech media flags as spec fields (-es, -ss, -tl, -sv)."""
+    grid = args.screenshot_grid
+    return {
+        "equal_split": args.equal_split,
+        "screenshots": args.screenshots,
+        "screenshot_grid": f"{grid[0]}x{grid[1]}" if grid else "",
+        "sample_seconds": args.sample[0] if args.sample else 0.0,
+        "sample_start": args.sample[1] if args.sample else None,
+    }
 
 
 def _leech_type(spec: TaskSpec, args: TaskArgs, user: UserSettings) -> TaskSpec:

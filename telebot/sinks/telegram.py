@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import html
 import io
+import itertools
 import json
 import logging
 import re
@@ -50,11 +51,19 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
+from telebot.processing.media import extras
 from telebot.processing.media.attributes import media_fields
-from telebot.processing.media.split import leech_part_size, part_name, plan_parts, write_part
+from telebot.processing.media.split import (
+    equal_part_size,
+    leech_part_size,
+    part_name,
+    plan_parts,
+    write_part,
+)
 from telebot.processing.media.videosplit import VideoSplit, open_split
 from telebot.settings.user import caption_for
 from telebot.shown import short_words
+from telebot.sinks.album import ALBUM_KINDS, ALBUM_MAX, ALBUM_MIN, AlbumItem, AlbumSend, can_group
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +145,7 @@ class LeechSettings:
     upload_limit: int  # the largest part the configured Bot API accepts
     upload_timeout: float = 120.0  # UPLOAD_TIMEOUT, seconds
     local: bool = False  # BOT_API_LOCAL: the server reads parts from a shared disk by path
+    media_group: bool = True  # MEDIA_GROUP: playable parts and screenshots go as albums
 
     @classmethod
     def from_config(cls, config: Config) -> LeechSettings:
@@ -144,6 +154,7 @@ class LeechSettings:
             upload_limit=config.upload_limit,
             upload_timeout=config.upload_timeout,
             local=config.bot_api_local,
+            media_group=config.media_group,
         )
 
 
@@ -168,7 +179,11 @@ class TelegramSink:
     def deliver(self, task: Task, path: Path) -> Delivery:
         chat_id = int(task.spec.upload) if task.spec.upload else task.spec.chat_id
         files = files_of(path)
-        total = sum(f.stat().st_size for f in files)
+        # Screenshots (-ss/-tl) and sample clips (-sv) the media stages made beside the result.
+        shots = {file: extras.shots_of(path, file) for file in files}
+        samples = {file: extras.sample_of(path, file) for file in files}
+        added = [*itertools.chain(*shots.values()), *filter(None, samples.values())]
+        total = sum(f.stat().st_size for f in [*files, *added])
         upload = _Upload(task, total)
         ledger = SendLedger(task.workdir / LEDGER_NAME)
         links: list[str] = []
@@ -177,26 +192,45 @@ class TelegramSink:
         # {total} of a caption template: planned by size; keyframe splits of a video may
         # come out a part longer, so a caption never shows an index past its total.
         uploads = self._count_parts(task, files)
+        sent = _Sent(links, notes)
         for file in files:
+            self._send_shots(task, chat_id, path, file, shots[file], ledger, upload, notes)
+            # The playable parts of a split file go as albums (-med, MEDIA_GROUP); an album's
+            # parts are all on disk while it is sent, so it needs up to ALBUM_MAX parts of room.
+            grouped = self._groups_parts(task, file)
+            pending: list[AlbumItem] = []
             for label, size, produce, playable in self._parts(task, file):
                 count += 1
                 entry = ledger.get(label)
                 if entry is not None:  # handled before a restart: never send it twice
-                    link, note = entry.link, entry.note
+                    self._flush(task, chat_id, pending, ledger, upload, sent)
                     upload.finish_part(size)
-                else:
+                    sent.add(entry.link, entry.note)
+                    continue
+                place = (count, max(count, uploads))
+                if grouped and playable:
                     part = produce()
-                    sending = PartSend(ledger, label, upload.part_progress)
-                    place = (count, max(count, uploads))
-                    sending.caption = _caption(task, label, part.name, size, place)
-                    link, note = self._send(task, chat_id, part, sending, upload,
-                                            whole=playable)
-                    if part != file:
-                        part.unlink(missing_ok=True)  # sent: free its space for the next part
-                if link:
-                    links.append(link)
-                if note:
-                    notes.append(note)
+                    kind = media_method(part, part.stat().st_size)[1]
+                    caption = "" if pending else _caption(task, label, part.name, size, place)
+                    pending.append(AlbumItem(label, part, kind, size, caption,
+                                             temporary=part != file))
+                    if len(pending) == ALBUM_MAX:
+                        self._flush(task, chat_id, pending, ledger, upload, sent)
+                    continue
+                part = produce()
+                sending = PartSend(ledger, label, upload.part_progress)
+                sending.caption = _caption(task, label, part.name, size, place)
+                sent.add(*self._send(task, chat_id, part, sending, upload, whole=playable))
+                if part != file:
+                    part.unlink(missing_ok=True)  # sent: free its space for the next part
+            self._flush(task, chat_id, pending, ledger, upload, sent)
+            sample = samples[file]
+            if sample is not None:
+                shown = html.escape(short_words(file.name), quote=False)
+                caption = f"<code>Sample of {shown}</code>"
+                item = AlbumItem(f"sample of {extras.key_of(path, file)}", sample, "video",
+                                 sample.stat().st_size, caption, temporary=False)
+                self._send_extra(task, chat_id, [item], ledger, upload, notes)
         where = "this chat" if chat_id == task.spec.chat_id else f"chat {chat_id}"
         return Delivery(
             name=path.name, size=total, location=where, files=count, links=links, notes=notes
@@ -206,6 +240,178 @@ class TelegramSink:
         limit = self.part_size(task)
         sizes = (f.stat().st_size for f in files)
         return sum(len(plan_parts(size, limit)) if size > limit else 1 for size in sizes)
+
+    def _groups_parts(self, task: Task, file: Path) -> bool:
+        """Whether the playable parts of ``file`` go as albums: -med, MEDIA_GROUP, and split."""
+        if not (self._settings.media_group and task.spec.as_media):
+            return False
+        kind = media_method(file, 0)[1]
+        return kind in ALBUM_KINDS and file.stat().st_size > self.part_size(task)
+
+    def _send_shots(
+        self, task: Task, chat_id: int, result: Path, file: Path, shots: list[Path],
+        ledger: SendLedger, upload: _Upload, notes: list[str],
+    ) -> None:
+        """The screenshots of ``file``, before it: photo albums of up to ALBUM_MAX
+        (``MEDIA_GROUP``), else one photo each; a grid is one photo."""
+        if not shots:
+            return
+        key = extras.key_of(result, file)
+        name = html.escape(short_words(file.name), quote=False)
+        items = [
+            AlbumItem(f"screenshot {index}/{len(shots)} of {key}", shot, "photo",
+                      shot.stat().st_size, "", temporary=False)
+            for index, shot in enumerate(shots, start=1)
+        ]
+        step = ALBUM_MAX if self._settings.media_group else 1
+        for first in range(0, len(items), step):
+            batch = items[first : first + step]
+            batch[0].caption = f"<code>Screenshots of {name}</code>" if first == 0 else ""
+            self._send_extra(task, chat_id, batch, ledger, upload, notes)
+
+    def _send_extra(
+        self, task: Task, chat_id: int, items: list[AlbumItem], ledger: SendLedger,
+        upload: _Upload, notes: list[str],
+    ) -> None:
+        """Send screenshots or a sample once (the ledger keeps them like parts); their links
+        are not the result's, so only a note (to check one) reaches the completion message."""
+        waiting = [item for item in items if ledger.get(item.label) is None]
+        for item in items:
+            entry = ledger.get(item.label)
+            if entry is not None:
+                upload.finish_part(item.size)
+                if entry.note:
+                    notes.append(entry.note)
+        self._flush(task, chat_id, waiting, ledger, upload, _Sent([], notes))
+
+    def _flush(
+        self, task: Task, chat_id: int, pending: list[AlbumItem], ledger: SendLedger,
+        upload: _Upload, sent: _Sent,
+    ) -> None:
+        """Send the items gathered for one album (one item: as a single message) and empty
+        ``pending``; each part made for the upload is removed once settled."""
+        items = list(pending)
+        pending.clear()
+        if not items:
+            return
+        try:
+            if len(items) < ALBUM_MIN or not can_group([i.kind for i in items]):
+                for item in items:
+                    sent.add(*self._send_one(task, chat_id, item, ledger, upload))
+            else:
+                for link, note in self._send_album(task, chat_id, items, ledger, upload):
+                    sent.add(link, note)
+        finally:
+            for item in items:
+                if item.temporary:
+                    item.path.unlink(missing_ok=True)
+
+    def _send_one(
+        self, task: Task, chat_id: int, item: AlbumItem, ledger: SendLedger, upload: _Upload
+    ) -> tuple[str | None, str | None]:
+        sending = PartSend(ledger, item.label, upload.part_progress)
+        sending.caption = item.caption or _caption(
+            task, item.label, item.path.name, item.size, (1, 1))
+        return self._send(task, chat_id, item.path, sending, upload, whole=True, media=True)
+
+    def _send_album(
+        self, task: Task, chat_id: int, items: list[AlbumItem], ledger: SendLedger,
+        upload: _Upload,
+    ) -> list[tuple[str | None, str | None]]:
+        """Send ``items`` as one album and record each in the ledger; (link, note) per item.
+
+        Sent exactly once like a single part (:mod:`telebot.sinks.album`). An album Telegram
+        refuses (an answer: nothing was stored) goes again item by item, each of which may fall
+        back to a document.
+        """
+        from telegram.error import BadRequest
+
+        if task.cancel_event.is_set():
+            raise TaskCancelled(task.cancel_reason or "cancelled")
+        for item in items:
+            extra: dict[str, Any] | None = {}
+            if item.kind != "photo":
+                extra = media_fields(item.path, item.kind, task.workdir / THUMBS_DIR,
+                                     video=item.kind == "video")
+            if extra is None:  # ffmpeg refused one: it must go as a document, alone
+                return [self._send_one(task, chat_id, i, ledger, upload) for i in items]
+            thumb = self._custom_thumbnail(task) if item.kind in THUMB_FIELDS else None
+            if thumb is not None:
+                extra["thumbnail"] = thumb
+            item.fields = extra
+        sending = AlbumSend(ledger, [item.label for item in items], upload.part_progress)
+        try:
+            messages = self._upload_album(chat_id, items, sending, upload)
+        except BadRequest as exc:
+            log.info("Telegram refused an album of %d (%s); sending its items one by one",
+                     len(items), exc)
+            return [self._send_one(task, chat_id, i, ledger, upload) for i in items]
+        except Exception as exc:
+            unconfirmed = _album_unanswered(task, items, sending, exc)
+            for item in items:
+                upload.finish_part(item.size)
+            return [(None, f"{item.label}: {UNCONFIRMED}") for item in unconfirmed]
+        results: list[tuple[str | None, str | None]] = []
+        for item, message in zip(items, messages, strict=False):
+            upload.finish_part(item.size)
+            link = message_link(chat_id, message.message_id)
+            ledger.done(item.label, link, None)
+            results.append((link, None))
+        return results
+
+    def _upload_album(
+        self, chat_id: int, items: list[AlbumItem], sending: AlbumSend, upload: _Upload
+    ) -> list[Any]:
+        from telegram import InputFile
+
+        timeout = self._settings.upload_timeout
+
+        def fields(item: AlbumItem, media: Any) -> dict[str, Any]:
+            caption = {"caption": item.caption, "parse_mode": "HTML"} if item.caption else {}
+            extra = dict(item.fields)
+            thumb = extra.get("thumbnail")
+            if isinstance(thumb, Path) and not self._settings.local:
+                # InputMedia turns a path into a file:// URI whatever the bot's mode (PTB
+                # inputmedia.py: it cannot know it); the cloud takes only an upload.
+                extra["thumbnail"] = InputFile(thumb.read_bytes(), filename=thumb.name,
+                                               attach=True)
+            return {"media": media, **caption, **extra}
+
+        if self._settings.local:
+
+            def local_items() -> list[tuple[str, dict[str, Any]]]:
+                sending.attempt()
+                sending.all_sent()  # paths, not bytes: built is as good as written
+                return [(item.kind, fields(item, item.path.resolve())) for item in items]
+
+            return self._messenger().send_album(
+                chat_id, len(items), local_items, timeout=timeout + 30, cancel=upload.cancel
+            )
+
+        handles: list[CountingReader] = []
+
+        def upload_items() -> list[tuple[str, dict[str, Any]]]:
+            for old in handles:  # a fresh handle per attempt: a retry starts from byte 0
+                old.close()
+            sending.attempt()
+            built = []
+            for index, item in enumerate(items):
+                handle = CountingReader(item.path, functools.partial(sending.read, index),
+                                        functools.partial(sending.eof, index))
+                handles.append(handle)
+                media = InputFile(handle, filename=item.path.name, attach=True,
+                                  read_file_handle=False)
+                built.append((item.kind, fields(item, media)))
+            return built
+
+        try:
+            wait = timeout + sum(item.size for item in items) / 100_000
+            return self._messenger().send_album(
+                chat_id, len(items), upload_items, timeout=wait, cancel=upload.cancel
+            )
+        finally:
+            for handle in handles:
+                handle.close()
 
     def _custom_thumbnail(self, task: Task) -> Path | None:
         """The user's thumbnail (a Telegram file_id) as a file in the task folder, fetched once
@@ -238,11 +444,12 @@ class TelegramSink:
             yield file.name, size, lambda: file, True
             return
         if not task.spec.as_document and file.suffix.lower() in VIDEO_EXTENSIONS:
-            video = open_split(file, task.workdir / ".parts", limit, cancel=task.cancel_event)
+            video = open_split(file, task.workdir / ".parts", limit, cancel=task.cancel_event,
+                               equal=task.spec.equal_split)
             if video is not None:
                 yield from _video_parts(file, video)
                 return
-        plan = plan_parts(size, limit)
+        plan = plan_parts(size, equal_part_size(size, limit) if task.spec.equal_split else limit)
         for index, (offset, length) in enumerate(plan, start=1):
             label = f"{part_name(file.name, index)} (part {index}/{len(plan)} of {file.name})"
 
@@ -254,7 +461,7 @@ class TelegramSink:
 
     def _send(
         self, task: Task, chat_id: int, part: Path, sending: PartSend, upload: _Upload, *,
-        whole: bool,
+        whole: bool, media: bool = False,
     ) -> tuple[str | None, str | None]:
         """Send one part and record it in the ledger; returns (link, note).
 
@@ -267,7 +474,9 @@ class TelegramSink:
             raise TaskCancelled(task.cancel_reason or "cancelled")
         size = part.stat().st_size
         method, field = ("send_document", "document")
-        if task.spec.as_media and whole:  # a part of a split file is no playable media
+        # A part of a split file is no playable media; screenshots and samples (``media``)
+        # are always sent as what they are.
+        if (task.spec.as_media or media) and whole:
             method, field = media_method(part, size)
         caption = sending.caption or _caption(task, sending.label, part.name, size, (1, 1))
         try:
@@ -411,6 +620,43 @@ def _unanswered(task: Task, part: Path, sending: PartSend, exc: Exception) -> st
             "Telegram did not get it"
         ) from None
     raise _translate(exc, part.name) from None
+
+
+def _album_unanswered(
+    task: Task, items: list[AlbumItem], sending: AlbumSend, exc: Exception
+) -> list[AlbumItem]:
+    """The items to report as unconfirmed for an album whose upload ended without an answer,
+    or the error to raise (the rule of :func:`_unanswered`, for all the album's items)."""
+    cancelled = task.cancel_event.is_set()
+    if sending.settle() and (cancelled or _no_answer(exc)):
+        for item in items:  # every byte went out: Telegram may have it. Never again.
+            sending.ledger.done(item.label, None, f"{item.label}: {UNCONFIRMED}")
+        if cancelled:
+            raise TaskCancelled(task.cancel_reason or "cancelled") from None
+        return items
+    if cancelled:  # stopped before the last byte: not delivered, sent again on resume
+        raise TaskCancelled(task.cancel_reason or "cancelled") from None
+    if _no_answer(exc):
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise UploadError(
+            f"uploading an album of {len(items)} stopped before all of it was sent ({why}); "
+            "Telegram did not get it"
+        ) from None
+    raise _translate(exc, f"an album of {len(items)}") from None
+
+
+class _Sent:
+    """The links and notes of what a delivery sent, in order."""
+
+    def __init__(self, links: list[str], notes: list[str]) -> None:
+        self.links = links
+        self.notes = notes
+
+    def add(self, link: str | None, note: str | None) -> None:
+        if link:
+            self.links.append(link)
+        if note:
+            self.notes.append(note)
 
 
 def _no_answer(exc: BaseException) -> bool:

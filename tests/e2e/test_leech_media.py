@@ -69,7 +69,7 @@ def serve(origin: FakeOrigin, media: Path, name: str, content_type: str) -> str:
 def test_big_video_arrives_as_parts_that_each_play(
     bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, media: Path
 ) -> None:
-    make_bot()
+    make_bot(MEDIA_GROUP="false")  # one message per part (albums: test_leech_albums.py)
     source = media / "film.mp4"
     assert source.stat().st_size > 2 * PART
     url = serve(origin, media, "film.mp4", "video/mp4")
@@ -164,7 +164,7 @@ def test_kill9_mid_video_leech_resumes_with_the_same_parts_each_sent_once(
 ) -> None:
     """Part 2 is stored but its answer never comes before kill -9: after the restart it is not
     sent again (reported instead), and the parts after it continue at the same keyframes."""
-    bot = make_bot()
+    bot = make_bot(MEDIA_GROUP="false")
     url = serve(origin, media, "film.mp4", "video/mp4")
     bot_api.stall_next("sendVideo", 120, then_respond=True, skip=1)
     since = bot_api.mark()

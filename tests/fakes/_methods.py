@@ -508,6 +508,8 @@ class BotMethods:
         kinds = {item.get("type") for item in media}
         if len(kinds) > 1 and kinds & {"document", "audio"}:
             raise _bad("documents and audio can be grouped only with their own type")
+        for item in media:
+            self._check_album_thumbnail(item.get("thumbnail"), files)
         # Resolve every item before storing any, so a bad item leaves no half group.
         items = [
             (str(item.get("type")), self._text(item, "caption", CAPTION_LIMIT),
@@ -520,6 +522,19 @@ class BotMethods:
                               **{kind: _media_dict(kind, stored)})
             for kind, caption, stored in items
         ]
+
+
+    def _check_album_thumbnail(self, value: Any, files: dict[str, UploadedFile]) -> None:
+        """Telegram takes an album item's thumbnail only as a new upload (``attach://``), or
+        a path on a local server; never a ``file://`` URI through the cloud."""
+        if value is None:
+            return
+        name = str(value)
+        if name.startswith("attach://") and name[len("attach://"):] in files:
+            return
+        if name.startswith("file://") and self.local_mode:
+            return
+        raise _bad("wrong thumbnail: upload it as a new file with attach://")
 
 
 _ADMIN_RIGHTS = (

@@ -63,3 +63,15 @@ def test_error_names_both_files(tmp_path: Path) -> None:
         copy_range(tmp_path / "f.bin", tmp_path / "missing" / "p.001", 0, 10)
     assert info.value.filename == str(tmp_path / "f.bin")
     assert info.value.filename2 == str(tmp_path / "missing" / "p.001")
+
+
+def test_equal_part_size_makes_as_many_parts_of_one_size() -> None:
+    from telebot.processing.media.split import equal_part_size
+
+    size, limit = 10_000_001, 4_000_000  # greedy: 4 + 4 + 2 MB
+    equal = equal_part_size(size, limit)
+    parts = plan_parts(size, equal)
+    assert len(parts) == 3 == len(plan_parts(size, limit))
+    lengths = [length for _offset, length in parts]
+    assert max(lengths) <= limit and max(lengths) - min(lengths) <= 2
+    assert sum(lengths) == size

@@ -221,3 +221,18 @@ def test_a_file_whose_timestamps_do_not_start_at_zero(clip: Path, tmp_path: Path
     parts = all_parts(VideoSplit(late, tmp_path / "parts", limit, gops))
     assert len(parts) >= 3 and all(p.stat().st_size <= limit for p in parts)
     assert sum(video_packets(p) for p in parts) == 150
+
+
+def test_plan_equal_cuts_near_equal_shares_within_the_budget() -> None:
+    from telebot.processing.media.videosplit import plan_equal
+
+    sizes = [10] * 10  # ten GOPs; greedy at 40 cuts 4 + 4 + 2
+    assert plan_cuts(sizes, 40) == [0, 4, 8]
+    cuts = plan_equal(sizes, 40, 3)
+    ends = [*cuts[1:], len(sizes)]
+    assert sorted(b - a for a, b in zip(cuts, ends, strict=True)) == [3, 3, 4]
+    # A share that cannot fit the budget takes one part more, each still within it.
+    uneven = [30, 5, 5, 30, 5, 5]
+    cuts = plan_equal(uneven, 40, 2)
+    ends = [*cuts[1:], len(uneven)]
+    assert all(sum(uneven[a:b]) <= 40 for a, b in zip(cuts, ends, strict=True))

@@ -45,6 +45,13 @@ def plan_parts(size: int, part_size: int) -> list[tuple[int, int]]:
     return [(i * part_size, min(part_size, size - i * part_size)) for i in range(count)]
 
 
+def equal_part_size(size: int, part_size: int) -> int:
+    """``-es``: the part size that cuts ``size`` bytes into as many parts as ``part_size``
+    needs (``ceil(size / part_size)``), all of the same size but the last (a few bytes less)."""
+    count = max(1, -(-size // part_size))
+    return max(1, -(-size // count))
+
+
 def iter_split(
     src: Path,
     part_size: int,

@@ -112,6 +112,26 @@ def plan_cuts(sizes: Sequence[int], budget: int, start: int = 0) -> list[int]:
     return cuts
 
 
+def plan_equal(sizes: Sequence[int], budget: int, count: int) -> list[int]:
+    """``-es``: the GOP indices where each of ``count`` parts of about equal bytes begins (each
+    cut at the GOP boundary nearest to its share), with one part more each time a part would
+    pass ``budget``; the greedy plan (:func:`plan_cuts`) when no such plan exists."""
+    total = sum(sizes)
+    for parts in range(max(1, count), max(1, count) + MAX_RETRIES + 1):
+        share = total / parts
+        cuts = [0]
+        before = 0  # bytes of the GOPs before the one looked at
+        for index, size in enumerate(sizes):
+            # Cut before this GOP when that boundary is nearer the next share than the one after.
+            if index > 0 and len(cuts) < parts and before + size / 2 >= share * len(cuts):
+                cuts.append(index)
+            before += size
+        ends = [*cuts[1:], len(sizes)]
+        if all(sum(sizes[a:b]) <= budget for a, b in zip(cuts, ends, strict=True)):
+            return cuts
+    return plan_cuts(sizes, budget)
+
+
 def shrink_budget(budget: int, limit: int, produced: int) -> int:
     """The budget for planning again after a part of ``produced`` bytes came out over
     ``limit``: scaled by how far it overshot, with a margin, and always smaller than before."""
@@ -235,7 +255,7 @@ class VideoSplit:
 
     def __init__(
         self, src: Path, out_dir: Path, limit: int, gops: list[Gop], *,
-        cancel: threading.Event | None = None, safety: float = SAFETY,
+        cancel: threading.Event | None = None, safety: float = SAFETY, equal: bool = False,
     ) -> None:
         self.src = src
         self.out_dir = out_dir
@@ -245,7 +265,12 @@ class VideoSplit:
         self._plan = out_dir / f"{PLAN_PREFIX}{hashlib.sha1(src.name.encode()).hexdigest()[:16]}"
         self._source_size = src.stat().st_size
         self.budget = int(limit * safety)
-        self.cuts = self._load() or plan_cuts([g.size for g in gops], self.budget)
+        sizes = [g.size for g in gops]
+        # -es: as many parts as the size needs, of about equal bytes (so equal durations at a
+        # steady bitrate) instead of full parts and a short last one.
+        fresh = (plan_equal(sizes, self.budget, -(-self._source_size // limit)) if equal
+                 else plan_cuts(sizes, self.budget))
+        self.cuts = self._load() or fresh
         self._check_count()
 
     # -- plan, kept on disk so a restart keeps the boundaries of parts already sent
@@ -364,7 +389,8 @@ def _cut_timeout(size: int) -> float:
 
 
 def open_split(
-    src: Path, out_dir: Path, limit: int, *, cancel: threading.Event | None = None
+    src: Path, out_dir: Path, limit: int, *, cancel: threading.Event | None = None,
+    equal: bool = False,
 ) -> VideoSplit | None:
     """A :class:`VideoSplit` for ``src``, or None when it should get the byte split instead:
     not a container we can cut, no video stream, or a keyframe interval bigger than a part."""
@@ -374,7 +400,7 @@ def open_split(
     if not gops:
         return None
     try:
-        return VideoSplit(src, out_dir, limit, gops, cancel=cancel)
+        return VideoSplit(src, out_dir, limit, gops, cancel=cancel, equal=equal)
     except Unsplittable as exc:
         log.info("%s: no keyframe split under %d bytes (%s); splitting by bytes", src.name,
                  limit, exc)

@@ -83,6 +83,12 @@ class TaskSpec:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
     compress_format: str | None = None  # -zf zip|7z (None: zip)
     overwrite: bool = False  # -overwrite (sudo): an rclone upload may replace an existing file
+    # Media tools (processing/media/convert.py, presets.py, metadata.py; docs/MEDIA.md).
+    convert_video: str | None = None  # -cv mp4|mkv
+    convert_audio: str | None = None  # -ca mp3|m4a|opus|flac[:bitrate]
+    keep_original: bool = False  # -keep: -cv/-ca/-ff keep the original beside the result
+    ffmpeg_presets: tuple[str, ...] = ()  # -ff: FFMPEG_PRESETS names, applied in this order
+    metadata: str = ""  # -meta "title=...|lang=eng" (or the user's default), as checked
 
     @property
     def seeding(self) -> bool:
@@ -103,6 +109,7 @@ class TaskSpec:
         try:
             data["headers"] = tuple((str(k), str(v)) for k, v in data.get("headers") or ())
             data["exclude_ext"] = tuple(str(e) for e in data.get("exclude_ext") or ())
+            data["ffmpeg_presets"] = tuple(str(p) for p in data.get("ffmpeg_presets") or ())
             if data.get("auth") is not None:
                 if not isinstance(data["auth"], (list, tuple)):
                     raise TypeError("auth is not a pair")
@@ -118,11 +125,12 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 5  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 3: tool, ytdl_format, ytdl_options (videos, issue 13)
 # 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
 #    task is submitted with (issue 16)
 # 5: overwrite (issue 22)
+# 6: media tools: convert_video, convert_audio, keep_original, ffmpeg_presets, metadata
 
 
 class SpecTooNew(ValueError):
@@ -156,8 +164,13 @@ def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 6 only added the media tools' fields, with defaults (no conversion).
+    return data
+
+
 MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
-    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4,
+    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4, _from_v5,
 )  # fmt: skip
 
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 from telebot.config import parse_size
 from telebot.errors import BadInputError
 from telebot.processing.compress import archive_format
+from telebot.processing.media.convert import parse_audio_target, parse_video_target
+from telebot.processing.media.metadata import parse_metadata
+from telebot.processing.media.presets import parse_preset_names
 from telebot.processing.rename import parse_rules
 
 # Longest link we accept: far beyond any real URL (browsers cap near 2 MB, servers near 8 KiB),
@@ -31,8 +35,9 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 # Flags with a value, flags without, and flags whose value is optional (-e/-z [password]).
 VALUE_FLAGS = frozenset(
     {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m", "-zf"}
+    | {"-cv", "-ca", "-ff", "-meta"}  # media tools (docs/MEDIA.md)
 )
-SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite"})
+SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite"} | {"-keep", "-t"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
 
@@ -63,6 +68,12 @@ class TaskArgs:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
     compress_format: str | None = None  # -zf zip|7z
     overwrite: bool = False  # -overwrite: replace a same-named file on an rclone remote (sudo)
+    convert_video: str | None = None  # -cv mp4|mkv
+    convert_audio: str | None = None  # -ca mp3|m4a|opus|flac[:bitrate]
+    keep_original: bool = False  # -keep
+    ffmpeg_presets: tuple[str, ...] = ()  # -ff a,b (names; known ones checked by the specs)
+    metadata: str | None = None  # -meta "key=value|..." (checked)
+    task_thumbnail: bool = False  # -t: the replied-to photo is this task's thumbnail
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -185,7 +196,30 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         compress_password=_one(values, "-z"),
         compress_format=_compress_format(_one(values, "-zf"), "-z" in switches),
         overwrite="-overwrite" in switches,
+        **_media_tools(values, switches),
     )
+
+
+def _media_tools(values: dict[str, list[str]], switches: set[str]) -> dict[str, Any]:
+    """-cv, -ca, -keep, -ff, -meta and -t, each value checked now (docs/MEDIA.md)."""
+    video, audio = _one(values, "-cv"), _one(values, "-ca")
+    presets, meta = _one(values, "-ff"), _one(values, "-meta")
+    keep = "-keep" in switches
+    if keep and not (video or audio or presets):
+        raise BadInputError("-keep keeps the original of -cv, -ca or -ff: add one of them.")
+    if audio is not None:
+        fmt, rate = parse_audio_target(audio)
+        audio = f"{fmt}:{rate}" if rate else fmt
+    if meta is not None:
+        parse_metadata(meta)
+    return {
+        "convert_video": parse_video_target(video) if video is not None else None,
+        "convert_audio": audio,
+        "keep_original": keep,
+        "ffmpeg_presets": parse_preset_names(presets) if presets is not None else (),
+        "metadata": meta,
+        "task_thumbnail": "-t" in switches,
+    }
 
 
 def _name_subst(text: str | None) -> str | None:

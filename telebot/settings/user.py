@@ -52,6 +52,7 @@ class UserSettings:
     ytdl_options: str | None = None  # JSON, allow-listed like -opt
     name_subst: str = ""  # -ns rules
     exclude_ext: tuple[str, ...] = ()
+    metadata: str = ""  # the default of -meta: "title=...|lang=eng" (processing/media/metadata)
 
     @classmethod
     def from_rows(cls, rows: dict[str, Any]) -> UserSettings:

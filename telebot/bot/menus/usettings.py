@@ -30,6 +30,7 @@ from telebot.bot.feature import Feature, Handler
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config, parse_size
 from telebot.errors import BadInputError
+from telebot.processing.media.metadata import parse_metadata
 from telebot.processing.rename import check_name_part, parse_extensions, parse_rules
 from telebot.settings.user import UserSettings
 from telebot.sinks.rclone.remotes import Remotes, looks_remote
@@ -71,6 +72,7 @@ INPUTS: dict[str, tuple[str, str]] = {
     ),
     "name_subst": ("Rename (-ns)", "Send rename rules: old/new|a/b or /regex/new/r."),
     "exclude_ext": ("Skip extensions", "Send extensions to skip in folders, e.g. nfo txt jpg."),
+    "metadata": ("Metadata (-meta)", "Send media tags, e.g. title=My film|artist=Me|lang=eng."),
 }
 
 
@@ -309,6 +311,10 @@ class SettingsMenu(Feature):
         parse_rules(text)
         return text
 
+    def _check_metadata(self, text: str, user_id: int) -> str:
+        parse_metadata(text)
+        return text
+
     def _check_exclude_ext(self, text: str, user_id: int) -> list[str]:
         found = parse_extensions(text)
         if not found:
@@ -349,6 +355,7 @@ def menu_text(settings: UserSettings, config: Config) -> str:
         f"yt-dlp options: {_shown(s.ytdl_options) if s.ytdl_options else 'none'}",
         f"Rename (-ns): {_shown(s.name_subst) if s.name_subst else 'none'}",
         f"Skip extensions: {_shown(' '.join(s.exclude_ext)) if s.exclude_ext else 'none'}",
+        f"Metadata (-meta): {_shown(s.metadata) if s.metadata else 'none'}",
     ]
     return "\n".join(lines)
 

@@ -180,9 +180,10 @@ def check_arguments(args: list[str]) -> None:
                 raise ValueError(f"-i must be followed by {INPUT}, not {args[index + 1][:60]!r}")
             index += 2
             continue
-        if arg in FILE_OPTIONS or arg.startswith("-/"):
+        base = arg.split(":", 1)[0]  # -dump_attachment:t is -dump_attachment for stream t
+        if base in FILE_OPTIONS or arg.startswith("-/"):
             raise ValueError(f"{arg} is not allowed (it reads or writes files of its own)")
-        if arg in SWITCHES:
+        if base in SWITCHES:
             index += 1
             continue
         if index + 1 >= len(args) - 1:
@@ -190,7 +191,7 @@ def check_arguments(args: list[str]) -> None:
         value = args[index + 1]
         if value in (INPUT, OUTPUT):
             raise ValueError(f"{arg} may not take {value}")
-        if arg == "-f" or arg.startswith("-f:"):
+        if base == "-f":
             if index < last_input:
                 raise ValueError("-f before an input is not allowed (input formats are the bot's)")
             if value not in SAFE_MUXERS:

@@ -188,7 +188,7 @@ def test_presets_chain_in_order(media: Path, tmp_path: Path) -> None:
 
 def test_an_unknown_preset_name_lists_the_known_ones() -> None:
     presets = parse_presets(json.dumps(PRESETS))
-    with pytest.raises(BadInputError, match=r"no preset 'huge'.*Known presets: mono, small"):
+    with pytest.raises(BadInputError, match=r"no preset named huge.*Known presets: mono, small"):
         check_known(("small", "huge"), presets)
 
 

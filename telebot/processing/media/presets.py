@@ -43,7 +43,7 @@ def check_known(names: Sequence[str], presets: Mapping[str, Preset]) -> None:
     for name in names:
         if name not in presets:
             known = ", ".join(sorted(presets)) or "none (the owner sets FFMPEG_PRESETS)"
-            raise BadInputError(f"-ff: there is no preset {name!r}. Known presets: {known}.")
+            raise BadInputError(f"-ff: there is no preset named {name}. Known presets: {known}.")
 
 
 def preset_plan(presets: Sequence[Preset], src: Path, info: MediaInfo) -> Plan | None:

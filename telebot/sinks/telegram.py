@@ -224,7 +224,7 @@ class TelegramSink:
             log.warning("could not fetch the custom thumbnail of %s: %s", task.gid, exc)
             return None
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        raw = path.with_name("raw.jpg")
+        raw = path.with_name("raw.bin")
         raw.write_bytes(data)
         # Checked and fitted by the boxed ffmpeg (a photo is untrusted bytes too), then renamed:
         # whole or absent, so a resumed task never sends half a thumbnail.

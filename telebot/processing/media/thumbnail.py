@@ -30,8 +30,10 @@ _QUALITIES = (3, 8, 16, 31)
 
 
 def prepare_thumbnail(raw: Path, dest: Path) -> Path | None:
-    """``raw`` (a file named ``*.jpg``) checked and made into ``dest``; None when it is no
-    picture. ``raw`` is consumed (moved or removed)."""
+    """``raw`` checked and made into ``dest``; None when it is no picture. ``raw`` is consumed
+    (moved or removed). Name it without a picture extension (``raw.bin``): the demuxer is then
+    chosen by content among the single-picture ones (``jpeg_pipe``, ``png_pipe``, ...), never
+    ``image2``, whose ``-pattern_type`` option ffmpeg refuses for a PNG named ``.jpg``."""
     try:
         size = raw.stat().st_size
         picture = _probe(raw) if 0 < size <= MAX_INPUT_BYTES else None
@@ -60,7 +62,10 @@ def _probe(raw: Path) -> tuple[str, int, int] | None:
         stream = streams[0]
         if stream.get("codec_type") != "video" or stream.get("codec_name") not in PICTURE_CODECS:
             return None
-        return str(stream["codec_name"]), int(stream["width"]), int(stream["height"])
+        width, height = int(stream["width"]), int(stream["height"])
+        if width <= 0 or height <= 0:  # a JPEG marker and junk: no picture to decode
+            return None
+        return str(stream["codec_name"]), width, height
     except (RefusedInput, OSError, ToolTimeout, ValueError, KeyError, TypeError) as exc:
         log.info("thumbnail probe failed: %s", exc)
         return None

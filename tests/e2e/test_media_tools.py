@@ -90,7 +90,15 @@ def test_leech_audio_presets_and_a_task_thumbnail(
     origin.add("/song.flac", data=song.read_bytes(), content_type="audio/flac")
     origin.add("/clip.mp4", data=clip(tmp_path), content_type="video/mp4")
 
-    # -ca mp3: the FLAC is sent as an MP3 audio at the asked bitrate.
+    # The user's defaults: tags for every task (-meta's /usetting), their own thumbnail.
+    mine, for_task = picture("testsrc"), picture("rgbtestsrc")
+    assert mine != for_task
+    menu = open_menu(bot_api)
+    enter(bot_api, menu, "Metadata (-meta)", "lang=english", reply=r"❌ .*three-letter")
+    enter(bot_api, menu, "Metadata (-meta)", "artist=Menu Artist|lang=fra")
+    enter(bot_api, menu, "Set thumbnail", photo=bot_api.add_photo(mine))
+
+    # -ca mp3: the FLAC is sent as an MP3 audio at the asked bitrate, tagged by the default.
     since = bot_api.mark()
     bot_api.push_message(f"/leech {origin.url}/song.flac -ca mp3:128k -med",
                          chat_id=OWNER, user_id=OWNER)
@@ -98,8 +106,11 @@ def test_leech_audio_presets_and_a_task_thumbnail(
     [audio] = sent(bot_api, "sendAudio", since)
     upload = audio.files["audio"]
     assert upload.filename == "song.mp3" and upload.path is not None
-    [stream] = ffprobe(upload.path)["streams"]
+    info = ffprobe(upload.path)
+    [stream] = info["streams"]
     assert stream["codec_name"] == "mp3" and int(stream["bit_rate"]) == 128_000
+    assert info["format"]["tags"]["artist"] == "Menu Artist"
+    assert audio.params["performer"] == "Menu Artist"  # read back by the sink for sendAudio
 
     # -ff with a name the owner did not define: refused at once, naming the known ones.
     since = bot_api.mark()
@@ -109,10 +120,6 @@ def test_leech_audio_presets_and_a_task_thumbnail(
               since=since)
 
     # -t: the replied-to photo is this task's thumbnail; the user's own one is left alone.
-    mine, for_task = picture("testsrc"), picture("rgbtestsrc")
-    assert mine != for_task
-    menu = open_menu(bot_api)
-    enter(bot_api, menu, "Set thumbnail", photo=bot_api.add_photo(mine))
     photo = bot_api.push_message("", chat_id=OWNER, user_id=OWNER,
                                  photo=bot_api.add_photo(for_task))
     since = bot_api.mark()

@@ -23,6 +23,7 @@ writes beneath ``out``.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -35,6 +36,8 @@ from telebot.errors import ProcessingError, TaskCancelled
 from telebot.fileio.walk import regular_files
 from telebot.namefit import MAX_BASE_BYTES, fit_name
 from telebot.processing.media.ffjob import MediaInfo, probe, run_ffmpeg
+
+log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".flv", ".ts", ".m2ts", ".mpg", ".mpeg",
@@ -167,6 +170,7 @@ class MediaStage:
                 current.unlink(missing_ok=True)
             current = output
         self.done.append((src.name, target.name, plan.how))
+        log.info("%s: %s → %s (%s)", self.name, src.name, target.name, plan.how)
         shutil.rmtree(work, ignore_errors=True)
         task.progress(before + size, total)
         return target

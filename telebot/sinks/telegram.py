@@ -217,6 +217,9 @@ class TelegramSink:
         path = task.workdir / CUSTOM_THUMB_DIR / CUSTOM_THUMB
         if path.is_file():
             return path
+        refused = path.with_name("refused")
+        if refused.exists():  # no picture: not fetched again for every part
+            return None
         bridge = self._messenger()
         try:
             data = bridge.call(task.spec.chat_id, "getFile", lambda: _fetch(bridge.bot, file_id))
@@ -228,7 +231,10 @@ class TelegramSink:
         raw.write_bytes(data)
         # Checked and fitted by the boxed ffmpeg (a photo is untrusted bytes too), then renamed:
         # whole or absent, so a resumed task never sends half a thumbnail.
-        return prepare_thumbnail(raw, path)
+        prepared = prepare_thumbnail(raw, path)
+        if prepared is None:
+            refused.touch()
+        return prepared
 
     def _parts(
         self, task: Task, file: Path

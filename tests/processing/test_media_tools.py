@@ -254,3 +254,17 @@ def test_progress_comes_from_ffmpeg_and_cancel_reaps_it_before_the_stage_returns
     assert not worker.is_alive()
     assert isinstance(outcome[0], TaskCancelled)
     assert not proctree.running(ffmpegs)  # reaped by the stage itself, not later
+
+
+def test_a_converted_file_never_takes_the_name_of_one_that_stays(
+    media: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in" / "show"
+    folder.mkdir(parents=True)
+    (folder / "ep.mkv").write_bytes((media / "h264.mkv").read_bytes())
+    (folder / "ep.mp4").write_bytes(b"an mp4 that is already there")  # not media: passes
+    asked = spec(convert_video="mp4")
+    result, _ = run_stage(convert(convert_video="mp4"), asked, folder, tmp_path / "task")
+    assert sorted(p.name for p in result.iterdir()) == ["ep.converted.mp4", "ep.mp4"]
+    assert (result / "ep.mp4").read_bytes() == b"an mp4 that is already there"
+    assert ffprobe(result / "ep.converted.mp4")["streams"][0]["codec_name"] == "h264"

@@ -90,6 +90,19 @@ _FILE_FILTERS = re.compile(
 )
 
 
+# Encoder parameter strings (``-x265-params a=1:b=2``) whose keys name files to read or write.
+_PARAM_OPTIONS = frozenset({
+    "-x264opts", "-x264-params", "-x265-params", "-svtav1-params", "-aom-params",
+    "-rav1e-params", "-kvazaar-params", "-vvenc-params",
+})  # fmt: skip
+_FILE_PARAMS = re.compile(
+    r"(?:^|[:,])\s*(stats|csv|analysis-save|analysis-load|analysis-reuse-file|qpfile|"
+    r"zonefile|zones-file|lambda-file|scaling-list|dhdr10-info|dump-yuv|dump_yuv|recon|"
+    r"fgs-table|film-grain-table|passlogfile|input|output|stats-file|log-file|cdef-file|"
+    r"vbv-file|qp-file)\s*="
+)
+
+
 @dataclass(frozen=True)
 class Preset:
     """One checked preset: its arguments (placeholders kept) and the output extension (None:
@@ -191,6 +204,8 @@ def check_arguments(args: list[str]) -> None:
         value = args[index + 1]
         if value in (INPUT, OUTPUT):
             raise ValueError(f"{arg} may not take {value}")
+        if base in _PARAM_OPTIONS and (found := _FILE_PARAMS.search(value)):
+            raise ValueError(f"{arg} {found.group(1)}= is not allowed (it names a file)")
         if base == "-f":
             if index < last_input:
                 raise ValueError("-f before an input is not allowed (input formats are the bot's)")

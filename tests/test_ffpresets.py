@@ -30,6 +30,8 @@ def test_usual_presets_pass() -> None:
                   "ext": "mp4"},
         "cut": ["-ss", "10", "-i", "{input}", "-t", "30", "-c", "copy", "-f", "matroska",
                 "{output}"],
+        "tuned": ["-i", "{input}", "-c:v", "libx265", "-x265-params", "crf=24:psy-rd=1.5",
+                  "{output}"],
     }))  # fmt: skip
     assert presets["x265"].args == tuple(GOOD) and presets["x265"].ext is None
     assert presets["small"].ext == "mp4"
@@ -61,6 +63,8 @@ def test_usual_presets_pass() -> None:
     (["-i", "{input}", "{output}", "{output}"], "exactly one {output}"),
     (["-i", "{input}", "-metadata", "title={input}.mp4", "{output}"], "whole arguments"),
     (["-c", "copy", "{output}"], "needs -i {input}"),
+    (["-i", "{input}", "-x265-params", "crf=28:csv=log.csv", "{output}"], "csv= is not allowed"),
+    (["-i", "{input}", "-x264-params", "pass=1:stats=x.log", "{output}"], "stats= is not"),
 ])  # fmt: skip
 def test_each_way_out_is_refused_with_its_reason(args: list[str], reason: str) -> None:
     message = refusal(args)

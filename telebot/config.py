@@ -17,10 +17,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from telebot.errors import ConfigError
 from telebot.units import format_size
+
+if TYPE_CHECKING:
+    from telebot.ffpresets import Preset
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ class Config:
     ytdl_select_timeout: float = 120.0
     ytdl_cookies_file: Path | None = None  # YTDL_COOKIES_FILE: the owner's cookies.txt (checked)
     netrc_file: Path | None = None  # NETRC_FILE: logins for direct links and yt-dlp (checked)
+    # FFMPEG_PRESETS: the owner's named ffmpeg recipes for -ff, checked at start (ffpresets.py).
+    ffmpeg_presets: Mapping[str, Preset] = field(default_factory=dict)
     # Torrents (issue 12). 16881: outside 6881-6889 (which some trackers and ISPs refuse) and
     # below Linux's ephemeral range (32768-60999), so an outgoing connection never holds it.
     torrent_port: int = 16881
@@ -190,6 +195,7 @@ KNOWN_KEYS = frozenset(
         "MAX_DOWNLOAD_SIZE",
         "HOST_DOWN_TIMEOUT",
         "YTDL_OPTIONS",
+        "FFMPEG_PRESETS",
         "YTDL_SELECT_TIMEOUT",
         "YTDL_COOKIES_FILE",
         "NETRC_FILE",
@@ -502,6 +508,7 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         **_torrent_settings(raw),
         **_limit_settings(raw),
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),
+        ffmpeg_presets=_ffmpeg_presets(raw.get("FFMPEG_PRESETS", "")),
         ytdl_select_timeout=_parse(
             raw, "YTDL_SELECT_TIMEOUT", 120.0, _positive_float, "a positive number of seconds"
         ),
@@ -620,6 +627,18 @@ def parse_queues(value: str) -> tuple[str, ...]:
     if not names or any(name not in WORKER_QUEUE_NAMES for name in names):
         raise ValueError(value)
     return names
+
+
+def _ffmpeg_presets(text: str) -> dict[str, Preset]:
+    """FFMPEG_PRESETS: every preset checked (telebot/ffpresets.py); the first refused one stops
+    start-up, named with its reason."""
+    from telebot.errors import BadInputError
+    from telebot.ffpresets import parse_presets
+
+    try:
+        return parse_presets(text)
+    except BadInputError as exc:
+        raise ConfigError("FFMPEG_PRESETS", f"is refused: {exc}") from None
 
 
 def _ytdl_options(text: str) -> dict[str, Any]:

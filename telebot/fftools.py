@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from telebot.childproc import ToolResult, run_tool
+from telebot.childproc import ToolResult, run_tool, spawn
 from telebot.errors import ProcessingError
 from telebot.sandbox import Box
 
@@ -138,3 +139,16 @@ def run(
         if what is not None:
             raise RefusedInput(what)
     return done
+
+
+def box_for(reads: Path, writes: Path | None) -> Box:
+    """The box of one ffmpeg/ffprobe run: read ``reads``, read and write beneath ``writes``."""
+    return Box(readable=(reads,), writable=(writes,) if writes is not None else ())
+
+
+def start(argv: Sequence[str], *, reads: Path, writes: Path) -> subprocess.Popen[bytes]:
+    """Start a long ffmpeg run boxed like :func:`run` (stdout and stderr piped): for a caller
+    that reads its ``-progress pipe:1`` output while it runs, and waits with
+    :func:`telebot.childproc.wait` (which stops it on cancel). ``argv`` must carry
+    :func:`input_options` and :func:`input_url` for its input."""
+    return spawn(argv, box=box_for(reads, writes))

@@ -30,6 +30,9 @@ from telebot.processing.archivecheck import Limits
 from telebot.processing.compress import compress_factory
 from telebot.processing.extract import extract_factory
 from telebot.processing.join import join_factory
+from telebot.processing.media.convert import convert_factory
+from telebot.processing.media.metadata import metadata_factory
+from telebot.processing.media.presets import presets_factory
 from telebot.processing.media.sample import sample_factory
 from telebot.processing.media.screenshots import screenshots_factory
 from telebot.processing.rename import rename_stage_factory
@@ -116,6 +119,10 @@ def _compress(s: Services) -> StageFactory:
 STAGES: tuple[Plugin[StageFactory], ...] = (
     Plugin("join", lambda s: join_factory()),  # join before extract before compress
     Plugin("extract", lambda s: extract_factory(Limits.from_config(s.config))),
+    # Media tools (docs/MEDIA.md), on what was downloaded or extracted: -cv/-ca, -ff, -meta.
+    Plugin("convert", lambda s: convert_factory()),
+    Plugin("ffmpeg", lambda s: presets_factory(s.config.ffmpeg_presets)),
+    Plugin("metadata", lambda s: metadata_factory()),
     # Renaming (-ns, prefix/suffix) and skipped extensions act on the final result...
     Plugin("rename", lambda s: rename_stage_factory),
     # ...which -z archives last: the archive holds the renamed files and takes their name.

@@ -40,7 +40,8 @@ def test_the_front_offers_every_plug_in_and_a_worker_all_but_the_groups(tmp_path
     assert offered(plugins.SINKS, front) == ["group", "local", "rclone", "telegram"]
     assert offered(plugins.SINKS, worker) == ["local", "rclone", "telegram"]
     assert offered(plugins.STAGES, worker) == [
-        "join", "extract", "rename", "compress", "screenshots", "sample"]
+        "join", "extract", "convert", "ffmpeg", "metadata", "rename", "compress", "screenshots",
+        "sample"]
 
 
 def test_a_group_members_result_joins_its_group_only_on_the_front(tmp_path: Path) -> None:

@@ -135,6 +135,13 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-ns old/new|/re/new/r", "rename the delivered files (/regex/new/r: a regular expression)"),
     ("-q format", "/ytdl: a yt-dlp format, e.g. -q \"bv*[height<=720]+ba\" (skips the menu)"),
     ("-opt JSON", "/ytdl: yt-dlp options, e.g. -opt '{\"playlist_items\": \"1-3\"}'"),
+    ("-cv mp4|mkv", "convert videos (stream copy where the container allows, else re-encode)"),
+    ("-ca mp3|m4a|opus|flac[:bitrate]", "convert audio files, e.g. -ca mp3:192k (videos keep "
+     "their audio)"),
+    ("-keep", "with -cv, -ca or -ff: keep the original beside the result"),
+    ("-ff preset[,preset]", "apply the owner's ffmpeg presets by name (FFMPEG_PRESETS)"),
+    ("-meta \"title=..|artist=..|lang=eng\"", "set media tags (default: your /usetting)"),
+    ("-t", "/leech as a reply to a photo: that photo is this task's thumbnail"),
 )
 
 

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from telegram import Message
+from telegram import Message, PhotoSize
 
 from telebot.bot.application import (
     DELETED_LIST_NOTE,
@@ -39,7 +39,23 @@ def replied_of(message: Message) -> Replied | None:
         text=replied.text or replied.caption,
         file=file_of(replied),
         mime_type=replied.document.mime_type if replied.document else None,
+        photo=thumbnail_size(replied.photo),
     )
+
+
+# Bot API: a thumbnail's "width and height should not exceed 320".
+THUMB_SIDE = 320
+
+
+def thumbnail_size(sizes: Sequence[PhotoSize] | None) -> str | None:
+    """The file_id of the size of a photo to use as a thumbnail (-t): the largest within 320 px
+    a side, else the smallest (the sink scales it down: processing/media/thumbnail.py)."""
+    if not sizes:
+        return None
+    fitting = [s for s in sizes if max(s.width, s.height) <= THUMB_SIDE]
+    if fitting:
+        return max(fitting, key=lambda s: s.width * s.height).file_id
+    return min(sizes, key=lambda s: s.width * s.height).file_id
 
 
 @dataclass

@@ -90,6 +90,12 @@ class TaskSpec:
     screenshot_grid: str = ""  # -tl RxC: the screenshots as one grid of R rows, C columns
     sample_seconds: float = 0.0  # -sv [duration[:start]]: a sample clip of each video (0: none)
     sample_start: float | None = None  # -sv's start in seconds; None: the middle of the video
+    # Media tools (processing/media/convert.py, presets.py, metadata.py; docs/MEDIA.md).
+    convert_video: str | None = None  # -cv mp4|mkv
+    convert_audio: str | None = None  # -ca mp3|m4a|opus|flac[:bitrate]
+    keep_original: bool = False  # -keep: -cv/-ca/-ff keep the original beside the result
+    ffmpeg_presets: tuple[str, ...] = ()  # -ff: FFMPEG_PRESETS names, applied in this order
+    metadata: str = ""  # -meta "title=...|lang=eng" (or the user's default), as checked
 
     @property
     def seeding(self) -> bool:
@@ -110,6 +116,7 @@ class TaskSpec:
         try:
             data["headers"] = tuple((str(k), str(v)) for k, v in data.get("headers") or ())
             data["exclude_ext"] = tuple(str(e) for e in data.get("exclude_ext") or ())
+            data["ffmpeg_presets"] = tuple(str(p) for p in data.get("ffmpeg_presets") or ())
             if data.get("auth") is not None:
                 if not isinstance(data["auth"], (list, tuple)):
                     raise TypeError("auth is not a pair")
@@ -131,7 +138,8 @@ SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 #    task is submitted with (issue 16)
 # 5: overwrite (issue 22)
 # 6: cookies (signed-in downloads); equal_split, screenshots, screenshot_grid, sample_seconds,
-#    sample_start (leech media)
+#    sample_start (leech media); convert_video, convert_audio, keep_original, ffmpeg_presets,
+#    metadata (media tools)
 
 
 class SpecTooNew(ValueError):
@@ -167,7 +175,8 @@ def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
 
 def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
     # Version 6 only added fields with defaults: cookies (None: the owner's YTDL_COOKIES_FILE,
-    # if any) and the leech media fields (no screenshots, no sample).
+    # if any), the leech media fields (no screenshots, no sample) and the media tools' (no
+    # conversion).
     return data
 
 

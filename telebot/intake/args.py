@@ -33,8 +33,11 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 VALUE_FLAGS = frozenset(
     {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m", "-zf"}
     | {"-tl"}  # leech media (processing/media/shotflags.py)
+    | {"-cv", "-ca", "-ff", "-meta"}  # media tools (docs/MEDIA.md)
 )
-SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite"} | {"-es"})
+SWITCH_FLAGS = frozenset(
+    {"-doc", "-med", "-s", "-b", "-j", "-overwrite"} | {"-es"} | {"-keep", "-t"}
+)
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"} | {"-ss", "-sv"})
 
 
@@ -69,6 +72,12 @@ class TaskArgs:
     screenshots: int = 0  # -ss [n] (or the cells of -tl)
     screenshot_grid: tuple[int, int] | None = None  # -tl RxC: (rows, columns)
     sample: tuple[float, float | None] | None = None  # -sv [duration[:start]]
+    convert_video: str | None = None  # -cv mp4|mkv
+    convert_audio: str | None = None  # -ca mp3|m4a|opus|flac[:bitrate]
+    keep_original: bool = False  # -keep
+    ffmpeg_presets: tuple[str, ...] = ()  # -ff a,b (names; known ones checked by the specs)
+    metadata: str | None = None  # -meta "key=value|..." (checked)
+    task_thumbnail: bool = False  # -t: the replied-to photo is this task's thumbnail
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -193,6 +202,7 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         overwrite="-overwrite" in switches,
         equal_split="-es" in switches,
         **_media_flags(values, switches),
+        **_media_tools(values, switches),
     )
 
 
@@ -208,6 +218,34 @@ def _media_flags(values: dict[str, list[str]], switches: set[str]) -> dict[str, 
         shots = grid[0] * grid[1]
     sample = parse_sample(_one(values, "-sv")) if "-sv" in switches else None
     return {"screenshots": shots, "screenshot_grid": grid, "sample": sample}
+
+
+def _media_tools(values: dict[str, list[str]], switches: set[str]) -> dict[str, Any]:
+    """-cv, -ca, -keep, -ff, -meta and -t, each value checked now (docs/MEDIA.md)."""
+    # Here, not at the top: the stages' modules bring ffmpeg's runner, which the bot need not
+    # import before it polls (commands are parsed in worker threads).
+    from telebot.processing.media.convert import parse_audio_target, parse_video_target
+    from telebot.processing.media.metadata import parse_metadata
+    from telebot.processing.media.presets import parse_preset_names
+
+    video, audio = _one(values, "-cv"), _one(values, "-ca")
+    presets, meta = _one(values, "-ff"), _one(values, "-meta")
+    keep = "-keep" in switches
+    if keep and not (video or audio or presets):
+        raise BadInputError("-keep keeps the original of -cv, -ca or -ff: add one of them.")
+    if audio is not None:
+        fmt, rate = parse_audio_target(audio)
+        audio = f"{fmt}:{rate}" if rate else fmt
+    if meta is not None:
+        parse_metadata(meta)
+    return {
+        "convert_video": parse_video_target(video) if video is not None else None,
+        "convert_audio": audio,
+        "keep_original": keep,
+        "ffmpeg_presets": parse_preset_names(presets) if presets is not None else (),
+        "metadata": meta,
+        "task_thumbnail": "-t" in switches,
+    }
 
 
 def _name_subst(text: str | None) -> str | None:

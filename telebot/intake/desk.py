@@ -115,6 +115,7 @@ class Intake:
             reply_text=replied.text if replied else None,
             reply_file=replied.file if replied else None,
             user=settings,
+            reply_photo=replied.photo if replied else None,
         )
         self._check(spec)
         return Outcome(gids=(self.queue.submit(spec).gid,))
@@ -177,6 +178,9 @@ class Intake:
     def _items(self, request: Request, command: Command, args: TaskArgs) -> list[Item]:
         if args.bulk and args.multi:
             raise BadInputError("Use -b or -i, not both.")
+        if args.task_thumbnail:
+            raise BadInputError("-t takes the photo you reply to: it works with one link, "
+                                "not with -b or -i.")
         flag = "-b" if args.bulk else "-i"
         if args.link is not None:
             raise BadInputError(f"{flag} takes its links from the message you reply to.")

@@ -54,6 +54,7 @@ class Replied:
     text: str | None = None  # its text or caption
     file: ReplyFile | None = None
     mime_type: str | None = None  # of a document (-b accepts text/plain lists)
+    photo: str | None = None  # a photo's file_id (the size to use as a thumbnail, for -t)
 
 
 class Conversation(Protocol):

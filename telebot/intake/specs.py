@@ -70,12 +70,14 @@ class SpecBuilder:
         reply_text: str | None = None,
         reply_file: ReplyFile | None = None,
         user: UserSettings | None = None,
+        reply_photo: str | None = None,
     ) -> TaskSpec:
         """Check what the requester asked for and turn it into a spec (BadInputError otherwise).
 
         ``user`` (their /usetting) fills in what no flag gave: flags > user settings > config.
         The link is ``args.link``, else ``reply_file`` (a command with a tool takes links only),
-        else the first word of ``reply_text``; a source must accept it.
+        else the first word of ``reply_text``; a source must accept it. ``reply_photo`` is the
+        replied-to photo's file_id, this task's thumbnail with ``-t``.
         """
         user = user or UserSettings()
         kind, tool = command.kind, command.tool
@@ -110,6 +112,7 @@ class SpecBuilder:
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         base = _leech_type(base, args, user)
+        base = self._media_tools(base, args, user, reply_photo)
         if args.link is None and reply_file is not None and tool is None:
             return replace(
                 base,
@@ -129,6 +132,36 @@ class SpecBuilder:
             spec = replace(spec, cookies=user.cookies)  # sealed in the journal (store.py)
         self._check_link(spec)
         return spec
+
+    def _media_tools(
+        self, spec: TaskSpec, args: TaskArgs, user: UserSettings, reply_photo: str | None
+    ) -> TaskSpec:
+        """-cv, -ca, -keep, -ff (known names only), -meta (else the user's default) and -t
+        (docs/MEDIA.md)."""
+        if args.ffmpeg_presets:
+            # Imported on use: the stage's module brings ffmpeg's runner (start-up need not).
+            from telebot.processing.media.presets import check_known
+
+            check_known(args.ffmpeg_presets, self.config.ffmpeg_presets)
+        thumbnail = spec.thumbnail
+        if args.task_thumbnail:
+            if spec.kind != "leech":
+                raise BadInputError("-t sets the thumbnail of a /leech upload: use it with /leech.")
+            if reply_photo is None:
+                raise BadInputError(
+                    "-t: reply to a photo with the command, e.g. /leech <link> -t; that photo "
+                    "becomes the thumbnail of this task's uploads."
+                )
+            thumbnail = reply_photo
+        return replace(
+            spec,
+            convert_video=args.convert_video,
+            convert_audio=args.convert_audio,
+            keep_original=args.keep_original,
+            ffmpeg_presets=args.ffmpeg_presets,
+            metadata=args.metadata if args.metadata is not None else user.metadata,
+            thumbnail=thumbnail,
+        )
 
     def _check_link(self, spec: TaskSpec) -> None:
         """A source must take the typed link; and a typed link never names a source the engine

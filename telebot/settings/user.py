@@ -55,6 +55,7 @@ class UserSettings:
     # A normalized Netscape cookies.txt for /ytdl (telebot/cookiefile.py); the store keeps it
     # sealed (store.SEALED_SETTINGS) and it is never shown.
     cookies: str | None = field(default=None, repr=False)
+    metadata: str = ""  # the default of -meta: "title=...|lang=eng" (processing/media/metadata)
 
     @classmethod
     def from_rows(cls, rows: dict[str, Any]) -> UserSettings:

@@ -60,6 +60,7 @@ from telebot.processing.media.split import (
     plan_parts,
     write_part,
 )
+from telebot.processing.media.thumbnail import prepare_thumbnail
 from telebot.processing.media.videosplit import VideoSplit, open_split
 from telebot.settings.user import caption_for
 from telebot.shown import short_words
@@ -419,19 +420,27 @@ class TelegramSink:
         file_id = task.spec.thumbnail
         if not file_id:
             return None
-        path = task.workdir / CUSTOM_THUMB
+        path = task.workdir / CUSTOM_THUMB_DIR / CUSTOM_THUMB
         if path.is_file():
             return path
+        refused = path.with_name("refused")
+        if refused.exists():  # no picture: not fetched again for every part
+            return None
         bridge = self._messenger()
         try:
             data = bridge.call(task.spec.chat_id, "getFile", lambda: _fetch(bridge.bot, file_id))
         except Exception as exc:
             log.warning("could not fetch the custom thumbnail of %s: %s", task.gid, exc)
             return None
-        temp = path.with_name(path.name + ".tmp")
-        temp.write_bytes(data)
-        temp.replace(path)  # whole or absent: a resumed task never sends half a thumbnail
-        return path
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        raw = path.with_name("raw.bin")
+        raw.write_bytes(data)
+        # Checked and fitted by the boxed ffmpeg (a photo is untrusted bytes too), then renamed:
+        # whole or absent, so a resumed task never sends half a thumbnail.
+        prepared = prepare_thumbnail(raw, path)
+        if prepared is None:
+            refused.touch()
+        return prepared
 
     def _parts(
         self, task: Task, file: Path
@@ -745,6 +754,7 @@ THUMBS_DIR = ".thumbs"  # video thumbnails, in the task folder beside the ledger
 # The user's /usetting thumbnail, fetched once per task. A dot name: sources never give a
 # result one (names.sanitize_filename), and video thumbnails in THUMBS_DIR are named by video.
 CUSTOM_THUMB = ".custom-thumbnail.jpg"
+CUSTOM_THUMB_DIR = ".custom-thumb"  # the folder the boxed ffmpeg may write it in
 THUMB_FIELDS = frozenset({"document", "video", "audio"})  # the send methods taking a thumbnail
 UNCONFIRMED = "Telegram did not confirm it; check that it arrived"
 

@@ -21,7 +21,19 @@ from tests.polling import wait_until
 GROUP = -1001234567
 OTHER_GROUP = -1009876543
 STRANGER = 4242
-JPEG = b"\xff\xd8\xff\xe0" + b"thumbnail" * 100 + b"\xff\xd9"
+
+
+def _picture() -> bytes:
+    """A real 320x180 JPEG: the sink checks a custom thumbnail with ffprobe (a fake one is not
+    sent) and sends one that already fits the Bot API's rules as it is."""
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x180:duration=1",
+         "-frames:v", "1", "-c:v", "mjpeg", "-f", "image2pipe", "pipe:1"],
+        check=True, capture_output=True, timeout=60,
+    ).stdout  # fmt: skip
+
+
+JPEG = _picture()
 MB = 1_000_000
 
 

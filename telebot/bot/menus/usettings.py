@@ -34,6 +34,7 @@ from telebot.config import Config, parse_size
 from telebot.cookiefile import MAX_COOKIES_BYTES, check_cookies, count_cookies
 from telebot.errors import BadInputError, TelebotError
 from telebot.intake.request import ReplyFile
+from telebot.processing.media.metadata import parse_metadata
 from telebot.processing.rename import check_name_part, parse_extensions, parse_rules
 from telebot.settings.user import UserSettings
 from telebot.sinks.rclone.remotes import Remotes, looks_remote
@@ -80,6 +81,7 @@ INPUTS: dict[str, tuple[str, str]] = {
         "Send your cookies.txt (Netscape format, exported from a browser signed in to the video "
         "site) as a file. It is stored encrypted, and your message is deleted once read.",
     ),
+    "metadata": ("Metadata (-meta)", "Send media tags, e.g. title=My film|artist=Me|lang=eng."),
 }
 # Said when the cookies message stays in the chat (the bot may not delete it).
 KEEP_COOKIES_NOTE = (
@@ -369,6 +371,10 @@ class SettingsMenu(Feature):
         parse_rules(text)
         return text
 
+    def _check_metadata(self, text: str, user_id: int) -> str:
+        parse_metadata(text)
+        return text
+
     def _check_exclude_ext(self, text: str, user_id: int) -> list[str]:
         found = parse_extensions(text)
         if not found:
@@ -410,6 +416,7 @@ def menu_text(settings: UserSettings, config: Config) -> str:
         f"Rename (-ns): {_shown(s.name_subst) if s.name_subst else 'none'}",
         f"Skip extensions: {_shown(' '.join(s.exclude_ext)) if s.exclude_ext else 'none'}",
         f"Cookies: {_cookies_shown(s.cookies)}",
+        f"Metadata (-meta): {_shown(s.metadata) if s.metadata else 'none'}",
     ]
     return "\n".join(lines)
 

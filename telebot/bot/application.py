@@ -34,6 +34,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from telebot.bot.announce import split_messages
 from telebot.bot.commands import COMMANDS, CommandSpec, command_names, help_text
 from telebot.bot.feature import Feature, Handler, button_pattern, claimed
 from telebot.botapi.messenger import Messenger, describe_error
@@ -238,7 +239,10 @@ async def cmd_start(update: Update, ctx: BotContext) -> None:
 async def cmd_help(update: Update, ctx: BotContext) -> None:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
-    await ctx.reply(update, help_text(ctx.auth.level_of(user.id, chat.id) or Level.USER))
+    text = help_text(ctx.auth.level_of(user.id, chat.id) or Level.USER)
+    # An owner's list passes Telegram's 4096 characters: its sections go as several messages.
+    for part in split_messages(text.split("\n\n")):
+        await ctx.reply(update, part)
 
 
 async def cmd_ping(update: Update, ctx: BotContext) -> None:

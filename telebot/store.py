@@ -93,9 +93,10 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 # TaskSpec fields that may carry credentials: the link (user:pass@, ?key=), the -h headers and
-# the -au/-ap pair, the -e and -z archive passwords. They are stored sealed under SEALED_KEY,
-# never as plain JSON.
-SEALED_FIELDS = ("source", "headers", "auth", "extract_password", "compress_password")
+# the -au/-ap pair, the -e and -z archive passwords, a file host's share password (-ap alone).
+# They are stored sealed under SEALED_KEY, never as plain JSON.
+SEALED_FIELDS = ("source", "headers", "auth", "extract_password", "compress_password",
+                 "share_password")
 SEALED_KEY = "sealed"
 UNREADABLE_CREDENTIALS = "its credentials cannot be decrypted (was the bot token changed?)"
 

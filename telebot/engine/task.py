@@ -83,6 +83,9 @@ class TaskSpec:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
     compress_format: str | None = None  # -zf zip|7z (None: zip)
     overwrite: bool = False  # -overwrite (sudo): an rclone upload may replace an existing file
+    keep_html: bool = False  # -html: a link answering with a web page saves the page
+    # -ap without -au: a file host's share password (sealed like the other passwords)
+    share_password: str | None = field(default=None, repr=False)
 
     @property
     def seeding(self) -> bool:

@@ -32,7 +32,7 @@ USAGE = 'Write: /{command} <link> [-n <name>] [-h "Key: <value>"] [-au <user> -a
 VALUE_FLAGS = frozenset(
     {"-n", "-h", "-au", "-ap", "-up", "-sp", "-i", "-q", "-opt", "-ns", "-m", "-zf"}
 )
-SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite"})
+SWITCH_FLAGS = frozenset({"-doc", "-med", "-s", "-b", "-j", "-overwrite", "-html"})
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"})
 
 
@@ -63,12 +63,18 @@ class TaskArgs:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
     compress_format: str | None = None  # -zf zip|7z
     overwrite: bool = False  # -overwrite: replace a same-named file on an rclone remote (sudo)
+    keep_html: bool = False  # -html: save a link's web page as a file instead of refusing it
 
     @property
     def auth(self) -> tuple[str, str] | None:
         if self.user is None:
             return None
         return (self.user, self.password or "")
+
+    @property
+    def share_password(self) -> str | None:
+        """``-ap`` without ``-au``: the password of a file host's share (MediaFire, GoFile...)."""
+        return self.password if self.user is None else None
 
 
 def split_words(text: str, command: str) -> list[str]:
@@ -84,7 +90,8 @@ def parse_task_args(text: str, command: str) -> TaskArgs:
     """Parse the words after the command. ``command`` (``"mirror"``) only shapes the help.
 
     Nothing is dropped silently: an unknown flag, a flag given twice, a flag without its value,
-    too many ``-h`` and ``-ap`` without ``-au`` are each a :class:`BadInputError`.
+    and too many ``-h`` are each a :class:`BadInputError`. ``-ap`` alone is a file host's share
+    password; with ``-au`` it is the link's HTTP login.
     """
     words = split_words(text, command)
     link: str | None = None
@@ -157,8 +164,6 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
     if "-doc" in switches and "-med" in switches:
         raise BadInputError("Choose one of -doc and -med.")
     user, password = _one(values, "-au"), _one(values, "-ap")
-    if password is not None and user is None:
-        raise BadInputError("-ap needs -au: write -au <user> -ap <password>.")
     return TaskArgs(
         link=link,
         name=name,
@@ -185,6 +190,7 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         compress_password=_one(values, "-z"),
         compress_format=_compress_format(_one(values, "-zf"), "-z" in switches),
         overwrite="-overwrite" in switches,
+        keep_html="-html" in switches,
     )
 
 

@@ -106,6 +106,8 @@ class SpecBuilder:
             compress_password=args.compress_password,
             compress_format=args.compress_format,
             overwrite=args.overwrite,
+            keep_html=args.keep_html,
+            share_password=args.share_password,
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         base = _leech_type(base, args, user)

@@ -13,6 +13,7 @@ from telebot.errors import TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
 from telebot.sources.http.settings import HttpSettings
+from telebot.sources.http.webpage import TITLE_BYTES, WebPageError, is_web_page, title_of
 
 
 def is_http_link(link: str) -> bool:
@@ -52,11 +53,29 @@ class DirectLinkSource:
             with_disk_gate(self.options_for(task.spec), self._disk, task),
             progress=task.progress,
             cancel=task.cancel_event,
-            on_probe=lambda probe: _show_probe(task, probe),
+            on_probe=lambda probe: self._on_probe(task, probe),
             on_note=lambda text: setattr(task, "note", text),
         )
         task.name = path.name
         return path
+
+    def _on_probe(self, task: Task, probe: ProbeResult) -> None:
+        """A web page is not a file: refused (naming its title) unless the user gave -html."""
+        if is_web_page(probe.content_type) and not task.spec.keep_html:
+            raise WebPageError(self.page_title(task.spec.source, self.options_for(task.spec),
+                                               task.cancel_event))
+        _show_probe(task, probe)
+
+    def page_title(self, link: str, options: HttpOptions, cancel: threading.Event) -> str | None:
+        """The title of the page at ``link``, from its first bytes; None when it cannot be
+        read (the refusal does not depend on it)."""
+        try:
+            head, _total = self._http.read_range(link, options, 0, TITLE_BYTES, cancel=cancel)
+        except TaskCancelled:
+            raise
+        except TelebotError:
+            return None
+        return title_of(head)
 
     def still_same(self, task: Task, origin: dict[str, Any]) -> bool:
         """After a reboot, before a download recorded then is trusted (engine/taskstate.py):

@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 from telebot.errors import HTTPStatusError
 from telebot.sources.hosts.base import DirectLink, HostChanged, HostRefused, PageClient, Resolved
-from telebot.sources.hosts.pagescan import scan
+from telebot.sources.hosts.pagescan import Scan, scan
 
 SITE = "https://www.mediafire.com"
 API = f"{SITE}/api/1.5/folder"
@@ -139,7 +139,7 @@ def _dig(data: Any, *keys: str) -> Any:
     return data
 
 
-def _has_input(found: Any, name: str) -> bool:
+def _has_input(found: Scan, name: str) -> bool:
     return found.find("input", name=name) is not None
 
 

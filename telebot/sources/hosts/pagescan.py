@@ -75,16 +75,16 @@ class Scan:
     forms: tuple[Form, ...]
     title: str | None
 
-    def find(self, name: str, **attrs: str) -> Tag | None:
-        """The first ``<name>`` whose attributes have these values (``class_`` for class: one
+    def find(self, tag_name: str, /, **attrs: str) -> Tag | None:
+        """The first ``<tag_name>`` whose attributes have these values (``class_`` for class: one
         of its classes; ``id``, ``aria_label`` ... with ``_`` for ``-``)."""
-        for tag in self.find_all(name, **attrs):
+        for tag in self.find_all(tag_name, **attrs):
             return tag
         return None
 
-    def find_all(self, name: str, **attrs: str) -> list[Tag]:
+    def find_all(self, tag_name: str, /, **attrs: str) -> list[Tag]:
         wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
-        return [tag for tag in self.tags if tag.name == name and all(
+        return [tag for tag in self.tags if tag.name == tag_name and all(
             (v in tag.attrs.get("class", "").split()) if k == "class" else tag.attrs.get(k) == v
             for k, v in wanted.items())]
 

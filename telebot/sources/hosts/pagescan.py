@@ -41,7 +41,9 @@ class _Scanner(HTMLParser):
         self.forms: list[Form] = []
         self._form: int | None = None
         self._in_title = False
+        self._hidden = 0  # inside <script> or <style>: not text a reader sees
         self.title: list[str] = []
+        self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k.lower(): v or "" for k, v in attrs}
@@ -50,10 +52,16 @@ class _Scanner(HTMLParser):
             self._form = len(self.forms) - 1
         elif tag in ("input", "button", "select", "textarea") and self._form is not None:
             name = values.get("name")
-            if name:
+            kind = values.get("type", "").lower()
+            if kind in ("checkbox", "radio"):  # sent as a browser sends them: only if checked
+                if name and "checked" in values:
+                    self.forms[self._form].inputs.setdefault(name, values.get("value") or "on")
+            elif name and kind not in ("submit", "button", "image", "reset"):
                 self.forms[self._form].inputs.setdefault(name, values.get("value", ""))
         elif tag == "title" and not self.title:
             self._in_title = True
+        elif tag in ("script", "style"):
+            self._hidden += 1
         self.tags.append(Tag(tag, values, self._form))
 
     def handle_endtag(self, tag: str) -> None:
@@ -61,19 +69,25 @@ class _Scanner(HTMLParser):
             self._form = None
         elif tag == "title":
             self._in_title = False
+        elif tag in ("script", "style"):
+            self._hidden = max(0, self._hidden - 1)
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title.append(data)
+        elif not self._hidden:
+            self.text.append(data)
 
 
 @dataclass(frozen=True)
 class Scan:
-    """A page read once: every start tag in order, every form, the title."""
+    """A page read once: every start tag in order, every form, the title, and the text a
+    reader sees (outside scripts and styles), spaces collapsed."""
 
     tags: tuple[Tag, ...]
     forms: tuple[Form, ...]
     title: str | None
+    text: str = ""
 
     def find(self, tag_name: str, /, **attrs: str) -> Tag | None:
         """The first ``<tag_name>`` whose attributes have these values (``class_`` for class: one
@@ -102,5 +116,6 @@ def scan(text: str) -> Scan:
     scanner.feed(text)
     scanner.close()
     title = " ".join("".join(scanner.title).split())
-    return Scan(tuple(scanner.tags), tuple(scanner.forms), title or None)
+    text = " ".join(" ".join(scanner.text).split())
+    return Scan(tuple(scanner.tags), tuple(scanner.forms), title or None, text)
 

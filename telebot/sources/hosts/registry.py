@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from telebot.sources.hosts import mediafire, pixeldrain
+from telebot.sources.hosts import gofile, krakenfiles, mediafire, onefichier, pixeldrain
 from telebot.sources.hosts.base import Host
 from telebot.sources.hosts.client import on_domain
 
 HOSTS: tuple[Host, ...] = (
     mediafire.HOST,
     pixeldrain.HOST,
+    gofile.HOST,
+    onefichier.HOST,
+    krakenfiles.HOST,
 )
 
 

@@ -14,6 +14,10 @@ from telebot.sources.hosts.client import host_key
     ("https://WWW.MediaFire.com./folder/k", "MediaFire"),
     ("https://pixeldrain.com/u/abc", "Pixeldrain"),
     ("https://pixeldrain.net/l/abc", "Pixeldrain"),
+    ("https://gofile.io/d/AbC123", "GoFile"),
+    ("https://1fichier.com/?x7k2m9q4p1ab", "1fichier"),
+    ("https://x7k2m9q4p1ab.1fichier.com/", "1fichier"),
+    ("https://krakenfiles.com/view/Zk9QwE1xYt/file.html", "Krakenfiles"),
     ("https://notmediafire.com/file/k", None),  # a suffix is not a subdomain
     ("https://mediafire.com.evil.example/file/k", None),
     ("https://evil.example/?u=https://www.mediafire.com/file/k", None),

@@ -86,6 +86,10 @@ def test_share_links_of_mediafire_and_pixeldrain_and_a_changed_site(
     assert re.search(r"WARNING.*host resolver MediaFire failed at step 'the download button'",
                      log)
     assert sorted(p.name for p in bot.mirror_dir.iterdir()) == ["Course notes", "video.bin"]
+    # /stats counts the failed resolve under its resolver.
+    since = bot_api.mark()
+    bot_api.push_message("/stats", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"Failed file host links</b>: MediaFire 1", chat_id=OWNER, since=since)
 
 
 def test_a_web_page_is_refused_unless_html_is_asked_for(

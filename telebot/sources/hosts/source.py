@@ -89,8 +89,8 @@ class HostLinkSource:
         return resolved
 
     def _count_failure(self, kind: str, detail: str) -> None:
-        ERRORS.record(f"{kind}", f"host {self.host.name}", detail)  # /stats: errors by kind
-        COUNTERS.host_failure(self.host.name)  # /metrics: per resolver
+        ERRORS.record(kind, f"host {self.host.name}", detail)  # /stats: errors by kind
+        COUNTERS.host_failure(self.host.name)  # /stats and /metrics: failures per resolver
 
     # ---------------------------------------------------------------------- downloading
 

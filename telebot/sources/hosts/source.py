@@ -139,11 +139,12 @@ class HostLinkSource:
 
 
 def inside(workdir: Path, root: Path, folder: str) -> Path:
-    """``root``/``folder`` with each part of ``folder`` a safe name, refused (SecurityError)
-    unless it stays inside the task's ``workdir``."""
+    """``root``/``folder`` with each part of ``folder`` a safe name ("." and ".." are dropped:
+    a share's folder never climbs), refused (SecurityError) unless it stays inside the task's
+    ``workdir``."""
     path = root
-    for part in folder.split("/"):
-        if part:
+    for part in folder.replace("\\", "/").split("/"):
+        if part.strip() not in ("", ".", ".."):
             path = path / sanitize_filename(part)
     if not path.resolve().is_relative_to(workdir.resolve()):
         raise SecurityError("a file of the share would land outside the task's folder")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
@@ -48,6 +49,8 @@ from telebot.sources.http.request import (
 
 MAX_PAGE = 2 << 20  # 2 MiB: the largest share page seen is a few hundred KiB
 PAGE_READ_TIMEOUT = 20.0  # a page that stalls this long is a transient failure
+#: A page that trickles in (a byte per read timeout) is given up after this long in all.
+PAGE_DEADLINE = 60.0
 #: A page is small and the user waits on it: three tries within half a minute, then the
 #: host is reported down (its breaker counts it like any download's failure).
 PAGE_POLICY = RetryPolicy(attempts=3, base_delay=1.0, max_delay=5.0, deadline=30.0)
@@ -203,9 +206,13 @@ class GuardedPageClient:
         raise DownloadError(f"more than {MAX_REDIRECTS} redirects from {urlsplit(url).hostname}")
 
     def _read(self, resp: requests.Response) -> str:
-        """The body, decoded; a body over :data:`MAX_PAGE` is refused, not cut."""
-        chunks, size = [], 0
+        """The body, decoded; a body over :data:`MAX_PAGE` is refused, not cut, and one slower
+        than :data:`PAGE_DEADLINE` in all is given up."""
+        chunks, size, began = [], 0, time.monotonic()
         for chunk in resp.iter_content(64 * 1024):
+            if time.monotonic() - began > PAGE_DEADLINE:
+                raise DownloadError(f"{urlsplit(resp.url).hostname}: the page took over "
+                                    f"{PAGE_DEADLINE:.0f} s")
             size += len(chunk)
             if size > self._max_page:
                 raise DownloadError(

@@ -9,7 +9,7 @@ from typing import Any
 
 from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
-from telebot.errors import TaskCancelled, TelebotError
+from telebot.errors import BadInputError, TaskCancelled, TelebotError
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
 from telebot.sources.http.settings import HttpSettings
@@ -121,7 +121,13 @@ def direct_link_factory(
     source = DirectLinkSource(settings, http, disk)
 
     def factory(spec: TaskSpec) -> Source | None:
-        return source if is_http_link(spec.source) else None
+        if not is_http_link(spec.source):
+            return None
+        if spec.share_password is not None:  # nothing dropped silently (the hosts come first)
+            raise BadInputError(
+                "-ap alone is the password of a file host's share, and this link is not on a "
+                "host I know. For HTTP basic auth write -au <user> -ap <password>.")
+        return source
 
     return factory
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from telebot.engine.task import State, Task, TaskSpec
-from telebot.errors import SecurityError
+from telebot.errors import BadInputError, SecurityError
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sources.hosts.base import DirectLink, HostChanged, PageClient, Resolved
 from telebot.sources.hosts.client import no_rebase
 from telebot.sources.hosts.source import HostLinkSource, host_link_factory, inside
 from telebot.sources.http.downloader import HttpSource
 from telebot.sources.http.settings import HttpSettings
+from telebot.sources.http.source import direct_link_factory
 from tests.fakes.origin import FakeOrigin
 
 
@@ -106,3 +107,12 @@ def test_the_factory_takes_only_registered_domains() -> None:
     assert factory(spec) is not None
     assert factory(TaskSpec(kind="mirror", source="https://other.example/s/1", chat_id=1,
                             user_id=1)) is None
+
+
+def test_a_share_password_for_a_link_on_no_host_is_refused_not_dropped() -> None:
+    factory = direct_link_factory(HttpSettings())
+    plain = TaskSpec(kind="mirror", source="https://files.example/a.bin", chat_id=1, user_id=1)
+    assert factory(plain) is not None
+    with pytest.raises(BadInputError, match="-au <user> -ap <password>"):
+        factory(TaskSpec(kind="mirror", source="https://files.example/a.bin", chat_id=1,
+                         user_id=1, share_password="pw"))

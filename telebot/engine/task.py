@@ -121,11 +121,12 @@ class TaskSpec:
 
 #: Version of :meth:`TaskSpec.to_json`. Rows without ``"v"`` are version 0: the unversioned
 #: format before the journal carried a version (the same fields as version 1).
-SPEC_VERSION = 5  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
+SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 3: tool, ytdl_format, ytdl_options (videos, issue 13)
 # 4: processing (join, extract, compress and their passwords; issue 15) and the user settings a
 #    task is submitted with (issue 16)
 # 5: overwrite (issue 22)
+# 6: keep_html and share_password (file hosts)
 
 
 class SpecTooNew(ValueError):
@@ -159,8 +160,14 @@ def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 6 only added keep_html (default False: a web page is refused, which before 6 was
+    # saved as a file) and share_password (none).
+    return data
+
+
 MIGRATIONS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
-    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4,
+    _from_v0, _from_v1, _from_v2, _from_v3, _from_v4, _from_v5,
 )  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from telebot.sources.hosts.base import DirectLink, Host, HostChanged, HostError,
 from telebot.sources.hosts.client import GuardedPageClient, Rebase
 from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
 from telebot.sources.http.settings import HttpSettings
-from telebot.sources.http.source import with_disk_gate
+from telebot.sources.http.source import DirectLinkSource, with_disk_gate
 from telebot.sources.http.webpage import is_web_page
 from telebot.sources.names import sanitize_filename
 
@@ -40,12 +40,17 @@ log = logging.getLogger(__name__)
 
 
 class HostLinkSource:
-    """Resolves one host's share links and downloads what they stand for."""
+    """Resolves one host's share links and downloads what they stand for.
+
+    Its engine is the http source's ("HTTP"): the files are direct downloads, under the same
+    per-kind limit (DIRECT_LIMIT) and counted alike; the host is named in the status's detail
+    line ("📥 MediaFire → direct link" while resolving, "📥 MediaFire" after)."""
+
+    engine = DirectLinkSource.engine
 
     def __init__(self, host: Host, settings: HttpSettings, http: HttpSource,
                  rebase: Callable[[str], str], disk: DiskSpace | None = None) -> None:
         self.host = host
-        self.engine = host.name  # the status line: "Downloading · MediaFire"
         self._settings = settings
         self._http = http
         self._rebase = rebase
@@ -85,7 +90,9 @@ class HostLinkSource:
         except DownloadError as exc:
             self._count_failure(type(exc).__name__, str(exc))
             raise
-        task.detail = None
+        count = len(resolved.links)
+        task.detail = f"📥 {self.host.name}" + (
+            f" · {count} files" if resolved.folder_name is not None else "")
         return resolved
 
     def _count_failure(self, kind: str, detail: str) -> None:

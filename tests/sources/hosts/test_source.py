@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from telebot.engine.limits import Limits, LimitValues, Refused
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError, SecurityError
 from telebot.resilience import BreakerRegistry, ErrorTracker
@@ -116,3 +117,12 @@ def test_a_share_password_for_a_link_on_no_host_is_refused_not_dropped() -> None
     with pytest.raises(BadInputError, match="-au <user> -ap <password>"):
         factory(TaskSpec(kind="mirror", source="https://files.example/a.bin", chat_id=1,
                          user_id=1, share_password="pw"))
+
+
+def test_host_files_are_direct_links_for_the_limits() -> None:
+    source = host_link_factory(HttpSettings(), hosts=(Share((), None),))(  # type: ignore[arg-type]
+        TaskSpec(kind="mirror", source="https://share.example/s/1", chat_id=1, user_id=1))
+    assert source is not None
+    spec = TaskSpec(kind="mirror", source="https://share.example/s/1", chat_id=1, user_id=1)
+    with pytest.raises(Refused, match="DIRECT_LIMIT"):
+        Limits(LimitValues(direct=1000)).check_size(spec, source.engine, 5000, "f.bin")

@@ -33,6 +33,9 @@ class MediaFire:
     domains: tuple[str, ...] = ("mediafire.com",)
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
+        hostname = (urlsplit(link).hostname or "").lower()
+        if hostname.startswith("download"):  # already a direct link (downloadNNNN.mediafire)
+            return Resolved(self.name, (DirectLink(link),))
         parts = [p for p in urlsplit(link).path.split("/") if p]
         if len(parts) >= 2 and parts[0] == "folder":
             return self._folder(parts[1], client, password)

@@ -17,6 +17,8 @@ from telebot.errors import HTTPStatusError
 from telebot.sources.hosts.base import DirectLink, HostChanged, HostRefused, PageClient, Resolved
 from telebot.sources.hosts.pagescan import Form, Scan, scan
 
+# The download servers' names ("a-7.1fichier.com"): their links are the files themselves.
+_DIRECT = re.compile(r"a-\d{1,4}\.1fichier\.com")
 # A number of minutes after the phrase; bounded, so linear on any text.
 _WAIT = re.compile(r"you must wait (?:at least )?(\d{1,4}) ?min", re.IGNORECASE)
 
@@ -26,6 +28,8 @@ class OneFichier:
     domains: tuple[str, ...] = ("1fichier.com",)
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
+        if _DIRECT.fullmatch((urlsplit(link).hostname or "").lower()):
+            return Resolved(self.name, (DirectLink(link),))  # already a download server's link
         try:
             page = client.get(link)
         except HTTPStatusError as exc:

@@ -33,6 +33,8 @@ class Pixeldrain:
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         parts = [p for p in urlsplit(link).path.split("/") if p]
+        if len(parts) >= 3 and parts[:2] == ["api", "file"]:  # the API's own file link
+            parts = ["u", parts[2]]
         if len(parts) < 2 or parts[0] not in ("u", "l") or not _ID.fullmatch(parts[1]):
             raise HostRefused(self.name, "that is not a file or list link (/u/<id> or /l/<id>)")
         kind, ident = parts[0], parts[1]

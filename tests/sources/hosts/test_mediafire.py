@@ -115,3 +115,10 @@ def test_folder_listing_without_files_is_a_changed_site() -> None:
     with pytest.raises(HostChanged) as caught:
         HOST.resolve("https://www.mediafire.com/folder/f0ld3rk3y", RecordedClient(answers), None)
     assert "files" in caught.value.step
+
+
+def test_a_direct_download_link_is_taken_as_it_is() -> None:
+    direct = "https://download1587.mediafire.com/abcd1234efgh/k3yq8ck2z1/song.mp3"
+    client = RecordedClient({})
+    [link] = HOST.resolve(direct, client, None).links
+    assert link.url == direct and client.requests == []

@@ -58,3 +58,9 @@ def test_a_page_without_the_form_is_a_changed_site() -> None:
                              ("POST", LINK): page("changed.html")})
     with pytest.raises(HostChanged, match="the download link after the form"):
         HOST.resolve(LINK, client, None)
+
+
+def test_a_download_server_link_is_taken_as_it_is() -> None:
+    client = RecordedClient({})
+    [link] = HOST.resolve("https://a-7.1fichier.com/p1234567890", client, None).links
+    assert link.url == "https://a-7.1fichier.com/p1234567890" and client.requests == []

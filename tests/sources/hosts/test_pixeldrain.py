@@ -54,3 +54,10 @@ def test_other_paths_are_refused_without_a_request() -> None:
     with pytest.raises(HostRefused, match="not a file or list link"):
         HOST.resolve("https://pixeldrain.com/about", client, None)
     assert client.requests == []
+
+
+def test_the_api_file_link_is_resolved_like_the_share() -> None:
+    client = RecordedClient({("GET", "https://pixeldrain.com/api/file/Ab3dEf9h/info"):
+                             api("info.json")})
+    [link] = HOST.resolve("https://pixeldrain.com/api/file/Ab3dEf9h?download", client, None).links
+    assert link.name == "lecture 01.mkv"

@@ -135,12 +135,12 @@ class HostLinkSource:
                 raise HostChanged(self.host.name, "the file behind the download link")
             if single:  # the status shows the real name as soon as the host told it
                 task.name = probe.name
-            task.progress(before, total if total is not None else probe.size)
+            task.progress(before, probe.size if single else total)
 
         return self._http.download(
             link.url, folder, with_disk_gate(options, self._disk, task),
             progress=lambda done, size: task.progress(
-                before + done, total if total is not None else size),
+                before + done, size if single else total),
             cancel=task.cancel_event, on_probe=on_probe,
             on_note=lambda text: setattr(task, "note", text))
 

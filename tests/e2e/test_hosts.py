@@ -1,5 +1,5 @@
 """File host share links end to end: the real bot, the fake Bot API, and a loopback origin
-standing in for MediaFire and Pixeldrain (HOSTS_BASE_URLS sends their requests there)."""
+standing in for MediaFire, Pixeldrain and GoFile (HOSTS_BASE_URLS sends their requests there)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def mediafire_page(href: str, name: str) -> bytes:
 
 
 def host_bot(make_bot: Any, origin: FakeOrigin, **extra: str) -> Any:
-    return make_bot(HOSTS_BASE_URLS=f"mediafire={origin.url},pixeldrain={origin.url}", **extra)
+    bases = ",".join(f"{host}={origin.url}" for host in ("mediafire", "pixeldrain", "gofile"))
+    return make_bot(HOSTS_BASE_URLS=bases, **extra)
 
 
 def mirror(api: FakeBotAPI, words: str) -> None:
@@ -75,6 +76,33 @@ def test_share_links_of_mediafire_and_pixeldrain_and_a_changed_site(
     assert sha256_file(folder / "week1.pdf") == one.sha256()
     assert sha256_file(folder / "week2.pdf") == two.sha256()
 
+    # GoFile: a guest account, the site's token, nested folders; the files need the account's
+    # cookie (the origin answers 401 without it).
+    cookie = {"Cookie": "accountToken=GuestTok3n"}
+    cover = origin.add("/download/web/f-1/cover.png", size=3000, seed=25, require=cookie)
+    intro = origin.add("/download/web/f-3/intro.flac", size=4000, seed=26, require=cookie)
+    origin.add("/accounts", content_type="application/json",
+               data=b'{"status":"ok","data":{"token":"GuestTok3n"}}')
+    origin.add("/dist/js/global.js", data=b'appdata.wt = "4fd6sg89d7s6";',
+               content_type="application/javascript")
+    origin.add("/contents/AbC123?wt=4fd6sg89d7s6", content_type="application/json", data=(
+        b'{"status":"ok","data":{"type":"folder","name":"Album","children":{'
+        b'"f-1":{"id":"f-1","type":"file","name":"cover.png","size":3000,'
+        b'"link":"https://store7.gofile.io/download/web/f-1/cover.png"},'
+        b'"d-2":{"id":"d-2","type":"folder","name":"Disc 1"}}}}'))
+    origin.add("/contents/d-2?wt=4fd6sg89d7s6", content_type="application/json", data=(
+        b'{"status":"ok","data":{"type":"folder","name":"Disc 1","children":{'
+        b'"f-3":{"id":"f-3","type":"file","name":"intro.flac","size":4000,'
+        b'"link":"https://store7.gofile.io/download/web/f-3/intro.flac"}}}}'))
+    since = bot_api.mark()
+    mirror(bot_api, "https://gofile.io/d/AbC123")
+    wait_text(bot_api, r"✅.*Album", chat_id=OWNER, since=since)
+    assert sha256_file(bot.mirror_dir / "Album" / "cover.png") == cover.sha256()
+    assert sha256_file(bot.mirror_dir / "Album" / "Disc 1" / "intro.flac") == intro.sha256()
+    assert len(origin.requests_for("/accounts", "POST")) == 1  # one guest account per resolve
+    listed = origin.requests_for("/contents/AbC123")
+    assert listed and all(r.headers.get("authorization") == "Bearer GuestTok3n" for r in listed)
+
     # A MediaFire page without its download button: one line, and a WARNING in the log.
     origin.add("/file/k3yq8ck2z1/new.bin/file", content_type="text/html", data=(
         b"<html><head><title>new.bin - MediaFire</title></head>"
@@ -87,7 +115,8 @@ def test_share_links_of_mediafire_and_pixeldrain_and_a_changed_site(
     log = (bot.home / "telebot.log").read_text()
     assert re.search(r"WARNING.*host resolver MediaFire failed at step 'the download button'",
                      log)
-    assert sorted(p.name for p in bot.mirror_dir.iterdir()) == ["Course notes", "video.bin"]
+    assert sorted(p.name for p in bot.mirror_dir.iterdir()) == [
+        "Album", "Course notes", "video.bin"]
     # /stats counts the failed resolve under its resolver.
     since = bot_api.mark()
     bot_api.push_message("/stats", chat_id=OWNER, user_id=OWNER)

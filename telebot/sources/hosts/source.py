@@ -23,7 +23,7 @@ from pathlib import Path
 
 from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
-from telebot.errors import DownloadError, SecurityError
+from telebot.errors import CircuitOpenError, DownloadError, SecurityError
 from telebot.monitor.counters import COUNTERS
 from telebot.redact import strip_credentials
 from telebot.resilience import ERRORS
@@ -61,11 +61,15 @@ class HostLinkSource:
         links = [replace(link, url=self._rebase(link.url)) for link in resolved.links]
         if not links:
             raise DownloadError(f"{self.host.name}: the share is empty")
-        if resolved.folder_name is None and len(links) == 1:
-            path = self._download(task, links[0], task.workdir, 0, None,
-                                  name=task.spec.name or links[0].name, single=True)
-        else:
-            path = self._folder(task, resolved, links)
+        try:
+            if resolved.folder_name is None and len(links) == 1:
+                path = self._download(task, links[0], task.workdir, 0, None,
+                                      name=task.spec.name or links[0].name, single=True)
+            else:
+                path = self._folder(task, resolved, links)
+        except HostChanged as exc:  # a direct link answered a page: the resolver is stale
+            self._failed(task, exc)
+            raise
         task.name = path.name
         return path
 
@@ -79,25 +83,24 @@ class HostLinkSource:
             with client:
                 resolved = self.host.resolve(task.spec.source, client,
                                              task.spec.share_password)
-        except HostError as exc:
-            if isinstance(exc, HostChanged):
-                log.warning("host resolver %s failed at step %r: the site may have changed "
-                            "(task %s)", self.host.name, exc.step, task.gid)
-            else:
-                log.info("host %s refused task %s: %s", self.host.name, task.gid, exc)
-            self._count_failure(type(exc).__name__, str(exc))
-            raise
-        except DownloadError as exc:
-            self._count_failure(type(exc).__name__, str(exc))
+        except (DownloadError, CircuitOpenError) as exc:  # HostError is a DownloadError
+            self._failed(task, exc)
             raise
         count = len(resolved.links)
         task.detail = f"📥 {self.host.name}" + (
             f" · {count} files" if resolved.folder_name is not None else "")
         return resolved
 
-    def _count_failure(self, kind: str, detail: str) -> None:
-        ERRORS.record(kind, f"host {self.host.name}", detail)  # /stats: errors by kind
-        COUNTERS.host_failure(self.host.name)  # /stats and /metrics: failures per resolver
+    def _failed(self, task: Task, exc: Exception) -> None:
+        """Log a failed resolve (a WARNING naming the resolver and the step when the site
+        changed) and count it per resolver: /stats and /metrics."""
+        if isinstance(exc, HostChanged):
+            log.warning("host resolver %s failed at step %r: the site may have changed "
+                        "(task %s)", self.host.name, exc.step, task.gid)
+        elif isinstance(exc, HostError):
+            log.info("host %s refused task %s: %s", self.host.name, task.gid, exc)
+        ERRORS.record(type(exc).__name__, f"host {self.host.name}", str(exc))
+        COUNTERS.host_failure(self.host.name)
 
     # ---------------------------------------------------------------------- downloading
 
@@ -108,8 +111,11 @@ class HostLinkSource:
         known = all(link.size is not None for link in links)
         done = 0
         task.name = root.name
+        taken: set[Path] = set()
         for link in links:
             folder = inside(task.workdir, root, link.folder)
+            if link.name is not None:  # two files of one name in one folder: both arrive
+                link = replace(link, name=free_name(folder, sanitize_filename(link.name), taken))
             finished = folder / sanitize_filename(link.name) if link.name else None
             if finished is not None and finished.is_file() and not _partial(finished):
                 done += finished.stat().st_size  # this file completed before a restart
@@ -156,6 +162,19 @@ def inside(workdir: Path, root: Path, folder: str) -> Path:
     if not path.resolve().is_relative_to(workdir.resolve()):
         raise SecurityError("a file of the share would land outside the task's folder")
     return path
+
+
+def free_name(folder: Path, name: str, taken: set[Path]) -> str:
+    """``name``, or ``name (1).ext``, ``name (2).ext``... when an earlier file of the same
+    share took it in ``folder``; the name given is added to ``taken``. The same share lists
+    its files in the same order, so a resumed run gives each file the same name again."""
+    stem, dot, ext = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
+    candidate, n = name, 0
+    while folder / candidate in taken:
+        n += 1
+        candidate = f"{stem} ({n}){dot}{ext}"
+    taken.add(folder / candidate)
+    return candidate
 
 
 def _partial(path: Path) -> bool:

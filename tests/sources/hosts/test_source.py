@@ -4,6 +4,7 @@ link that answers with a web page is a changed site."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from telebot.engine.limits import Limits, LimitValues, Refused
 from telebot.engine.task import State, Task, TaskSpec
 from telebot.errors import BadInputError, SecurityError
+from telebot.monitor.counters import COUNTERS
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sources.hosts.base import DirectLink, HostChanged, PageClient, Resolved
 from telebot.sources.hosts.client import no_rebase
@@ -86,14 +88,29 @@ def test_files_finished_before_a_restart_are_kept(origin: FakeOrigin, tmp_path: 
     assert (tmp_path / "task" / "F" / "b.bin").stat().st_size == 5000
 
 
-def test_a_direct_link_answering_a_web_page_is_a_changed_site(origin: FakeOrigin,
-                                                              tmp_path: Path) -> None:
+def test_a_direct_link_answering_a_web_page_is_a_changed_site(
+        origin: FakeOrigin, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     origin.add("/captcha", data=b"<html><title>Are you human?</title></html>",
                content_type="text/html")
     host = Share((DirectLink(f"{origin.url}/captcha"),), folder=None)
-    with pytest.raises(HostChanged, match="the file behind the download link"):
+    before = COUNTERS.host_failures().get("Share", 0)
+    with caplog.at_level(logging.WARNING), \
+            pytest.raises(HostChanged, match="the file behind the download link"):
         run(host, tmp_path)
     assert not any((tmp_path / "task").rglob("*.part"))
+    assert "host resolver Share failed at step 'the file behind the download link'" \
+        in caplog.text
+    assert COUNTERS.host_failures()["Share"] == before + 1
+
+
+def test_two_files_of_one_name_both_arrive(origin: FakeOrigin, tmp_path: Path) -> None:
+    one = origin.add("/a", size=1000, seed=1)
+    two = origin.add("/b", size=2000, seed=2)
+    host = Share((DirectLink(f"{origin.url}/a", name="x.bin", size=1000),
+                  DirectLink(f"{origin.url}/b", name="x.bin", size=2000)), folder="F")
+    _task, path, _seen = run(host, tmp_path)
+    assert (path / "x.bin").read_bytes() == one.bytes()
+    assert (path / "x (1).bin").read_bytes() == two.bytes()
 
 
 def test_inside_refuses_a_path_outside_the_task(tmp_path: Path) -> None:

@@ -267,3 +267,15 @@ def test_status_update_interval_is_at_most_a_day_as_in_bsetting(tmp_path: Path) 
     assert load_config(base_env(STATUS_UPDATE_INTERVAL="86400"), cwd=tmp_path) is not None
     with pytest.raises(ConfigError, match=r"^STATUS_UPDATE_INTERVAL must be .*at most 86400"):
         load_config(base_env(STATUS_UPDATE_INTERVAL="86401"), cwd=tmp_path)
+
+
+def test_hosts_base_urls_take_a_scheme_and_an_address_only(tmp_path: Path) -> None:
+    cfg = load_config(base_env(HOSTS_BASE_URLS="MediaFire=http://127.0.0.1:8080/, "
+                                               "gofile=https://mirror.example"), cwd=tmp_path)
+    assert cfg.hosts_base_urls == {"mediafire": "http://127.0.0.1:8080",
+                                   "gofile": "https://mirror.example"}
+    assert load_config(base_env(), cwd=tmp_path).hosts_base_urls == {}
+    for bad in ("mediafire", "mediafire=ftp://x", "mediafire=http://x/path",
+                "mediafire=http://u:p@x", "media fire=http://x", "mediafire=http://x?q=1"):
+        with pytest.raises(ConfigError, match="HOSTS_BASE_URLS"):
+            load_config(base_env(HOSTS_BASE_URLS=bad), cwd=tmp_path)

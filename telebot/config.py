@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 from telebot.errors import ConfigError
 from telebot.units import format_size
@@ -92,6 +93,9 @@ class Config:
     upload_timeout: float = 120.0
     max_download_size: int | None = None  # None: no limit
     host_down_timeout: float = 600.0  # a task waits this long for a host whose breaker is open
+    # HOSTS_BASE_URLS: a file host's resolver sent to another base ("mediafire" -> a test
+    # server or a mirror): the owner's setting, never a user's (sources/hosts/client.py).
+    hosts_base_urls: Mapping[str, str] = field(default_factory=dict)
     ytdl_options: Mapping[str, Any] = field(default_factory=dict)  # YTDL_OPTIONS, allow-listed
     ytdl_select_timeout: float = 120.0
     ytdl_cookies_file: Path | None = None  # YTDL_COOKIES_FILE: the owner's cookies.txt (checked)
@@ -194,6 +198,7 @@ KNOWN_KEYS = frozenset(
         "UPLOAD_TIMEOUT",
         "MAX_DOWNLOAD_SIZE",
         "HOST_DOWN_TIMEOUT",
+        "HOSTS_BASE_URLS",
         "YTDL_OPTIONS",
         "FFMPEG_PRESETS",
         "YTDL_SELECT_TIMEOUT",
@@ -330,6 +335,23 @@ def _parse(raw: Mapping[str, str], name: str, default: T, conv: Callable[[str], 
         return conv(value)
     except ValueError:
         raise ConfigError(name, f"must be {what}, got {value!r}") from None
+
+
+def parse_base_urls(value: str) -> dict[str, str]:
+    """``"mediafire=http://127.0.0.1:8080,pixeldrain=https://pd.example"`` -> {key: base}.
+
+    A base is a scheme and an address only (no path, query or credentials): the resolver's
+    requests keep their paths and go there instead of the host's own domain."""
+    bases: dict[str, str] = {}
+    for item in value.split(","):
+        key, sep, base = (part.strip() for part in item.partition("="))
+        parts = urlsplit(base)
+        if (not sep or not key.isalnum() or parts.scheme not in ("http", "https")
+                or not parts.hostname or parts.path not in ("", "/") or parts.query
+                or parts.username or parts.password):
+            raise ValueError(item)
+        bases[key.lower()] = f"{parts.scheme}://{parts.netloc}"
+    return bases
 
 
 def _int_id(value: str) -> int:
@@ -505,6 +527,8 @@ def _build_config(env: Mapping[str, str] | None, cwd: Path | None) -> Config:
         ),
         durable_writes=_parse(raw, "DURABLE_WRITES", False, parse_bool, "true or false"),
         media_group=_parse(raw, "MEDIA_GROUP", True, parse_bool, "true or false"),
+        hosts_base_urls=_parse(raw, "HOSTS_BASE_URLS", {}, parse_base_urls,
+                               "host=http(s)://address[:port], comma-separated"),
         **_torrent_settings(raw),
         **_limit_settings(raw),
         ytdl_options=_ytdl_options(raw.get("YTDL_OPTIONS", "").strip()),

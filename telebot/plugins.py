@@ -42,6 +42,7 @@ from telebot.sinks.rclone.remotes import looks_remote
 from telebot.sinks.rclone.settings import RcloneSettings
 from telebot.sinks.rclone.sink import RcloneSink
 from telebot.sinks.telegram import TelegramSink
+from telebot.sources.hosts.source import host_link_factory
 from telebot.sources.http.settings import HttpSettings
 from telebot.sources.http.source import direct_link_factory
 from telebot.sources.tgfile import TelegramFileSettings, telegram_file_factory
@@ -106,6 +107,9 @@ SOURCES: tuple[Plugin[SourceFactory], ...] = (
         seeding=s.seeding, disk=s.disk)),
     Plugin("telegram", lambda s: telegram_file_factory(TelegramFileSettings.from_config(s.config),
                                                        s.messenger, disk=s.disk)),
+    # Before http: a file host's share link is a page to resolve, not the file itself.
+    Plugin("hosts", lambda s: host_link_factory(HttpSettings.from_config(s.config),
+                                                s.config.hosts_base_urls, disk=s.disk)),
     Plugin("http", lambda s: direct_link_factory(HttpSettings.from_config(s.config),
                                                  disk=s.disk)),
 )

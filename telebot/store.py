@@ -125,10 +125,11 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 # TaskSpec fields that may carry credentials: the link (user:pass@, ?key=), the -h headers and
-# the -au/-ap pair, the -e and -z archive passwords. They are stored sealed under SEALED_KEY,
-# never as plain JSON.
+# the -au/-ap pair, the -e and -z archive passwords, a file host's share password (-ap alone),
+# a user's cookies. They are stored sealed under SEALED_KEY, never as plain JSON.
 SEALED_FIELDS = (
     "source", "headers", "auth", "extract_password", "compress_password", "cookies",
+    "share_password",
 )  # fmt: skip
 SEALED_KEY = "sealed"
 # /usetting values that are credentials (a cookies.txt signs in as its user): stored sealed,

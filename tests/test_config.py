@@ -276,3 +276,15 @@ def test_rss_interval_has_a_floor_and_a_ceiling(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"^RSS_INTERVAL must be a number of seconds "
                                               r"from 60 .* got"):
             load_config(base_env(RSS_INTERVAL=value), cwd=tmp_path)
+
+
+def test_hosts_base_urls_take_a_scheme_and_an_address_only(tmp_path: Path) -> None:
+    cfg = load_config(base_env(HOSTS_BASE_URLS="MediaFire=http://127.0.0.1:8080/, "
+                                               "gofile=https://mirror.example"), cwd=tmp_path)
+    assert cfg.hosts_base_urls == {"mediafire": "http://127.0.0.1:8080",
+                                   "gofile": "https://mirror.example"}
+    assert load_config(base_env(), cwd=tmp_path).hosts_base_urls == {}
+    for bad in ("mediafire", "mediafire=ftp://x", "mediafire=http://x/path",
+                "mediafire=http://u:p@x", "media fire=http://x", "mediafire=http://x?q=1"):
+        with pytest.raises(ConfigError, match="HOSTS_BASE_URLS"):
+            load_config(base_env(HOSTS_BASE_URLS=bad), cwd=tmp_path)

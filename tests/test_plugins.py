@@ -35,8 +35,9 @@ def offered(plugin_list: tuple[plugins.Plugin[T], ...], given: plugins.Services)
 def test_the_front_offers_every_plug_in_and_a_worker_all_but_the_groups(tmp_path: Path) -> None:
     front, worker = services(tmp_path, front=True), services(tmp_path, front=False)
     assert offered(plugins.SOURCES, front) == [
-        "group", "clone", "ytdl", "torrent", "telegram", "http"]
-    assert offered(plugins.SOURCES, worker) == ["clone", "ytdl", "torrent", "telegram", "http"]
+        "group", "clone", "ytdl", "torrent", "telegram", "hosts", "http"]
+    assert offered(plugins.SOURCES, worker) == [
+        "clone", "ytdl", "torrent", "telegram", "hosts", "http"]
     assert offered(plugins.SINKS, front) == ["group", "local", "rclone", "telegram"]
     assert offered(plugins.SINKS, worker) == ["local", "rclone", "telegram"]
     assert offered(plugins.STAGES, worker) == [

@@ -132,9 +132,11 @@ SECRET_SPEC = {
     "extract_password": "ARCH1VE-PW",
     "compress": True,
     "compress_password": "ZIP-PASSWORD",
+    "share_password": "SHARE-PASSW0RD",
 }
 NEEDLES = (
-    b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ARCH1VE-PW", b"ZIP-PASSWORD"
+    b"PASSW0RD-XYZ", b"S3CRET-HEADER", b"LINKKEY", b"linkpw", b"ARCH1VE-PW", b"ZIP-PASSWORD",
+    b"SHARE-PASSW0RD",
 )
 
 

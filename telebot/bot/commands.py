@@ -129,6 +129,8 @@ TASK_FLAGS: tuple[tuple[str, str], ...] = (
     ("-d [ratio][:minutes]", "keep seeding a torrent after delivery (default ratio 1)"),
     ('-h "Key: <value>"', "extra HTTP header (up to 10)"),
     ("-au <user> -ap <password>", "HTTP basic auth (I delete the message afterwards)"),
+    ("-ap <password>", "alone: the password of a file host's share (MediaFire, GoFile, ...)"),
+    ("-html", "keep a link's web page as a file (else a page is refused: it is not a file)"),
     ("-i N", "reply to the first of N consecutive messages"),
     ("-b [start:end]", "bulk: reply to a message or .txt file with one link (and flags) per line"),
     ("-m folder", "with -i or -b: all results in one folder, delivered once"),

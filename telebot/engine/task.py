@@ -96,6 +96,9 @@ class TaskSpec:
     keep_original: bool = False  # -keep: -cv/-ca/-ff keep the original beside the result
     ffmpeg_presets: tuple[str, ...] = ()  # -ff: FFMPEG_PRESETS names, applied in this order
     metadata: str = ""  # -meta "title=...|lang=eng" (or the user's default), as checked
+    keep_html: bool = False  # -html: a link answering with a web page saves the page
+    # -ap without -au: a file host's share password (sealed like the other passwords)
+    share_password: str | None = field(default=None, repr=False)
 
     @property
     def seeding(self) -> bool:
@@ -139,7 +142,8 @@ SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 5: overwrite (issue 22)
 # 6: cookies (signed-in downloads); equal_split, screenshots, screenshot_grid, sample_seconds,
 #    sample_start (leech media); convert_video, convert_audio, keep_original, ffmpeg_presets,
-#    metadata (media tools)
+#    metadata (media tools); keep_html and
+#    share_password (file hosts)
 
 
 class SpecTooNew(ValueError):
@@ -175,8 +179,9 @@ def _from_v4(data: dict[str, Any]) -> dict[str, Any]:
 
 def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
     # Version 6 only added fields with defaults: cookies (None: the owner's YTDL_COOKIES_FILE,
-    # if any), the leech media fields (no screenshots, no sample) and the media tools' (no
-    # conversion).
+    # if any), the leech media fields (no screenshots, no sample), the media tools' (no
+    # conversion), keep_html (False: a web page is refused, which before 6 was saved as a
+    # file) and share_password (none).
     return data
 
 

@@ -36,7 +36,7 @@ VALUE_FLAGS = frozenset(
     | {"-cv", "-ca", "-ff", "-meta"}  # media tools (docs/MEDIA.md)
 )
 SWITCH_FLAGS = frozenset(
-    {"-doc", "-med", "-s", "-b", "-j", "-overwrite"} | {"-es"} | {"-keep", "-t"}
+    {"-doc", "-med", "-s", "-b", "-j", "-overwrite", "-html"} | {"-es"} | {"-keep", "-t"}
 )
 OPTIONAL_VALUE_FLAGS = frozenset({"-e", "-z", "-d"} | {"-ss", "-sv"})
 
@@ -78,12 +78,18 @@ class TaskArgs:
     ffmpeg_presets: tuple[str, ...] = ()  # -ff a,b (names; known ones checked by the specs)
     metadata: str | None = None  # -meta "key=value|..." (checked)
     task_thumbnail: bool = False  # -t: the replied-to photo is this task's thumbnail
+    keep_html: bool = False  # -html: save a link's web page as a file instead of refusing it
 
     @property
     def auth(self) -> tuple[str, str] | None:
         if self.user is None:
             return None
         return (self.user, self.password or "")
+
+    @property
+    def share_password(self) -> str | None:
+        """``-ap`` without ``-au``: the password of a file host's share (MediaFire, GoFile...)."""
+        return self.password if self.user is None else None
 
 
 def split_words(text: str, command: str) -> list[str]:
@@ -99,7 +105,8 @@ def parse_task_args(text: str, command: str) -> TaskArgs:
     """Parse the words after the command. ``command`` (``"mirror"``) only shapes the help.
 
     Nothing is dropped silently: an unknown flag, a flag given twice, a flag without its value,
-    too many ``-h`` and ``-ap`` without ``-au`` are each a :class:`BadInputError`.
+    and too many ``-h`` are each a :class:`BadInputError`. ``-ap`` alone is a file host's share
+    password; with ``-au`` it is the link's HTTP login.
     """
     words = split_words(text, command)
     link: str | None = None
@@ -172,8 +179,6 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
     if "-doc" in switches and "-med" in switches:
         raise BadInputError("Choose one of -doc and -med.")
     user, password = _one(values, "-au"), _one(values, "-ap")
-    if password is not None and user is None:
-        raise BadInputError("-ap needs -au: write -au <user> -ap <password>.")
     return TaskArgs(
         link=link,
         name=name,
@@ -203,6 +208,7 @@ def _build(link: str | None, values: dict[str, list[str]], switches: set[str]) -
         equal_split="-es" in switches,
         **_media_flags(values, switches),
         **_media_tools(values, switches),
+        keep_html="-html" in switches,
     )
 
 

@@ -109,6 +109,8 @@ class SpecBuilder:
             compress_format=args.compress_format,
             overwrite=args.overwrite,
             **_media(args),
+            keep_html=args.keep_html,
+            share_password=args.share_password,
         )
         base = replace(base, **apply_names(base, user, args.name_subst))
         base = _leech_type(base, args, user)

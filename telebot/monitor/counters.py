@@ -90,6 +90,7 @@ class Counters:
         self._durations: dict[tuple[str, str], HistogramData] = {}  # (kind, outcome) -> data
         self.flood_waits = 0
         self.flood_wait_seconds = 0.0
+        self._host_failures: dict[str, int] = {}  # a file host's resolver -> failed resolves
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -134,7 +135,16 @@ class Counters:
             self.flood_waits += 1
             self.flood_wait_seconds += max(0.0, seconds)
 
+    def host_failure(self, host: str) -> None:
+        """A file host's resolver failed (changed site, refusal, or the host unreachable)."""
+        with self._lock:
+            self._host_failures[host] = self._host_failures.get(host, 0) + 1
+
     # -- reading (the collector) ------------------------------------------------------------
+
+    def host_failures(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._host_failures)
 
     def bytes_by(self) -> dict[tuple[str, str], int]:
         with self._lock:

@@ -136,6 +136,11 @@ class TelebotCollector(Collector):
         yield from self._transfer(s.counters)
         if s.breakers is not None:
             yield self._breakers(s.breakers)
+        hosts = self._family(CounterMetricFamily, "telebot_host_resolve_failures",
+                             "File host share links whose resolve failed, by resolver.", ["host"])
+        for host, failures in sorted(s.counters.host_failures().items()):
+            hosts.add_metric([self.sources.role, host], failures)
+        yield hosts
         floods, waited = s.counters.floods()
         yield self._counter("telebot_telegram_flood_waits",
                             "Bot API 429 answers (flood waits) this process received.", floods)

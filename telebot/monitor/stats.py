@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sysconfig
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from telebot.monitor.looplag import LagSummary
@@ -75,6 +75,8 @@ class StatsInput:
     show_hosts: bool = False
     remotes: list[str] | None = None  # rclone remotes' names (never settings); None: no config
     sandbox: str = ""  # telebot.sandbox.status().line(); "" = not shown
+    # File host resolves that failed, by resolver ("MediaFire": 2), since start; {} = not shown.
+    host_failures: dict[str, int] = field(default_factory=dict)
 
 
 def render_stats(s: StatsInput) -> str:
@@ -101,6 +103,8 @@ def render_stats(s: StatsInput) -> str:
     lines.append(_counts_line("Tasks", s.tasks_by_state, "none"))
     lines += _slowest_lines(s.slowest)
     lines.append(_counts_line("Errors", s.error_counts, "none"))
+    if s.host_failures:
+        lines.append(_counts_line("Failed file host links", s.host_failures, "none"))
     lines.append(_breaker_line(s.open_breakers, s.show_hosts))
     return fit_lines(lines, MESSAGE_LIMIT)
 

@@ -165,6 +165,7 @@ class RequestLog:
     connection: int = 0  # ordinal of the TCP connection that carried it (keep-alive checks)
     done: bool = False
     query: str = ""  # raw query string, "" if none
+    body: bytes = b""  # a POST's body (answered like a GET of the same path)
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def wait(self, timeout: float = 10.0) -> RequestLog:
@@ -188,6 +189,10 @@ class _OriginHandler(QuietHandler):
 
     def do_GET(self) -> None:
         self.server.owner._serve(self, head=False)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.owner._serve(self, head=False, body=self.rfile.read(length))
 
     def setup(self) -> None:
         super().setup()
@@ -360,11 +365,11 @@ class FakeOrigin:
             status = fault.statuses.pop(0) if fault.statuses else None
             return fault, status
 
-    def _serve(self, h: _OriginHandler, *, head: bool) -> None:
+    def _serve(self, h: _OriginHandler, *, head: bool, body: bytes = b"") -> None:
         parts = urlsplit(h.path)
         log = RequestLog(
             method=h.command, path=unquote(parts.path), headers=Headers(h.headers.items()),
-            at=time.monotonic(), connection=h.conn_ordinal, query=parts.query,
+            at=time.monotonic(), connection=h.conn_ordinal, query=parts.query, body=body,
         )
         with self._lock:
             self._requests.append(log)

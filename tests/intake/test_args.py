@@ -55,7 +55,6 @@ def test_a_bad_header_is_not_echoed() -> None:
         ("http://a -doc -doc", "-doc is given twice"),
         ("http://a -s -s", "-s is given twice"),
         ("http://a -au a -au b -ap p", "-au is given 2 times"),
-        ("http://a -ap secret", "-ap needs -au"),
         ("http://a -n -doc", "-n needs a value: write -n <value>"),
         ("http://a -au -ap p", "-au needs a value: write -au <user> -ap <password>"),
         ("http://a -h", '-h needs a value: write -h "Key: <value>"'),
@@ -109,3 +108,13 @@ def test_overwrite_is_a_switch() -> None:
     assert not parse_task_args("https://x/f -up wd:a", "mirror").overwrite
     with pytest.raises(BadInputError, match="given twice"):
         parse_task_args("https://x/f -overwrite -overwrite", "mirror")
+
+
+def test_ap_alone_is_a_share_password_and_html_keeps_pages() -> None:
+    args = parse_task_args("https://www.mediafire.com/folder/k -ap s3cret -html", "mirror")
+    assert args.auth is None and args.share_password == "s3cret"
+    assert args.keep_html
+    login = parse_task_args("https://x.org/a -au bob -ap pw", "mirror")
+    assert login.auth == ("bob", "pw") and login.share_password is None
+    assert not login.keep_html
+    assert "s3cret" not in repr(args)

@@ -242,6 +242,18 @@ def test_durations_and_flood_waits_reach_the_page() -> None:
     assert values(families["telebot_telegram_flood_wait_seconds"]) == {role: 15.0}
 
 
+def test_host_resolve_failures_are_counted_per_resolver() -> None:
+    counters = Counters()
+    counters.host_failure("MediaFire")
+    counters.host_failure("MediaFire")
+    counters.host_failure("GoFile")
+    _, families = scrape(metrics.Sources(role="front", counters=counters))
+    assert values(families["telebot_host_resolve_failures"]) == {
+        (("host", "GoFile"), ("role", "front")): 1,
+        (("host", "MediaFire"), ("role", "front")): 2,
+    }
+
+
 # -- configuration and the endpoint -----------------------------------------------------------
 
 

@@ -236,3 +236,10 @@ def test_tool_versions_show_the_javascript_runtime_yt_dlp_runs_and_unar() -> Non
     assert versions["yt-dlp-ejs"] is not None
     if shutil.which("unar"):
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?", versions["unar"] or "")
+
+
+def test_failed_file_host_links_per_resolver():
+    text = render_stats(stats_input(host_failures={"MediaFire": 2, "1fichier": 5}))
+    assert "<b>Failed file host links</b>: 1fichier 5 · MediaFire 2" in text
+    assert_valid_html(text)
+    assert "Failed file host links" not in render_stats(stats_input())

@@ -16,6 +16,7 @@ from telebot.bot.feature import Feature, Handler
 from telebot.config import Config, heartbeat_file
 from telebot.engine.manager import TaskManager
 from telebot.monitor.chart import render_chart
+from telebot.monitor.counters import COUNTERS
 from telebot.monitor.looplag import LoopLagProbe
 from telebot.monitor.perf import REGISTRY
 from telebot.monitor.report import Reporter, build_report
@@ -113,6 +114,7 @@ class Monitoring(Feature):
             show_hosts=show_hosts,
             remotes=remote_names(self.config.rclone_config),
             sandbox=sandbox.status().line(),
+            host_failures=COUNTERS.host_failures(),
         )
 
     async def stats(self, update: Update, ctx: BotContext) -> None:

@@ -4,7 +4,7 @@ A file page (``buzzheavier.com/<id>``) carries a button with ``hx-get="/<id>/dow
 request, made as htmx makes it (``HX-Request: true``, the page as ``Referer``), answers with
 the direct URL in an ``hx-redirect`` header. A folder page lists its entries in
 ``<tbody id="tbody">``: each row links to ``/<id>``, which is a file (its download answers with
-``hx-redirect``) or a subfolder (walked, within bounds). Facts relied on: docs/HOSTS-2.md,
+``hx-redirect``) or a subfolder (walked, within bounds). Facts relied on: docs/HOSTS.md,
 "BuzzHeavier".
 """
 
@@ -99,8 +99,8 @@ class _PageParser(HTMLParser):
 class BuzzHeavier:
     """The BuzzHeavier resolver (the module's :data:`HOST`)."""
 
-    name = NAME
-    domains = ("buzzheavier.com",)
+    name: str = NAME
+    domains: tuple[str, ...] = ("buzzheavier.com",)
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """A file's direct link, or a folder's files (subfolders as ``DirectLink.folder``).
@@ -186,7 +186,7 @@ def _walk(
                 raise HostRefused(NAME, f"the folder holds more than {MAX_FILES} files")
             continue
         if depth + 1 > MAX_DEPTH:
-            continue  # deeper than we go: skipped, as docs/HOSTS-2.md says
+            continue  # deeper than we go: skipped, as docs/HOSTS.md says
         sub = _read_page(entry_url, client, budget)
         if sub.has_table:
             _walk(sub, f"{path}/{name}" if path else name, depth + 1, client, budget, links)

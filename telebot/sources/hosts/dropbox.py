@@ -4,7 +4,7 @@ A share link (``/s/…``, ``/scl/fi/…?rlkey=…``, folders ``/sh/…`` and ``/
 direct when its ``dl`` parameter is ``1``; every other parameter (``rlkey`` above all) is kept.
 One request, without following redirects, checks that Dropbox answers with a redirect to its
 content host and not with a refusal; the payload is never fetched. A folder comes as one zip
-file. Facts relied on: docs/HOSTS-2.md, "Dropbox".
+file. Facts relied on: docs/HOSTS.md, "Dropbox".
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ _FOLDER_PREFIXES = ("/sh/", "/scl/fo/")
 class Dropbox:
     """The Dropbox resolver (the module's :data:`HOST`)."""
 
-    name = NAME
-    domains = ("dropbox.com", "dropboxusercontent.com")
+    name: str = NAME
+    domains: tuple[str, ...] = ("dropbox.com", "dropboxusercontent.com")
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """One direct link: the share with ``dl=1`` (a folder as a zip).

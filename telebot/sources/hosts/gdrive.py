@@ -7,7 +7,7 @@ viruses", followed), the older ``confirm=`` token (link or ``download_warning`` 
 refusal (quota, not shared, deleted). A folder is listed from the ``_DRIVE_ivd`` data embedded
 in its page, recursively within bounds. Google's native files (Docs, Sheets, Slides, Drawings)
 have no bytes of their own: they are exported (docx, xlsx, pptx, pdf); other native kinds
-(Forms, shortcuts, sites, ...) are skipped. Facts relied on: docs/HOSTS-2.md, "Google Drive".
+(Forms, shortcuts, sites, ...) are skipped. Facts relied on: docs/HOSTS.md, "Google Drive".
 """
 
 from __future__ import annotations
@@ -97,8 +97,10 @@ class _Target:
 class GoogleDrive:
     """The Google Drive resolver (the module's :data:`HOST`)."""
 
-    name = NAME
-    domains = ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
+    name: str = NAME
+    domains: tuple[str, ...] = (
+        "drive.google.com", "docs.google.com", "drive.usercontent.google.com",
+    )
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """The direct links behind a Drive file, folder or native document link.
@@ -292,7 +294,7 @@ def _resolve_folder(folder_id: str, resource_key: str | None, client: PageClient
         for entry in entries:
             if entry.mime == FOLDER_MIME:
                 if entry.id in seen or depth + 1 > MAX_DEPTH:
-                    continue  # a loop, or deeper than we go: skipped, as docs/HOSTS-2.md says
+                    continue  # a loop, or deeper than we go: skipped, as docs/HOSTS.md says
                 seen.add(entry.id)
                 listed += 1
                 if listed > MAX_FOLDERS:

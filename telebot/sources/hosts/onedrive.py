@@ -6,7 +6,7 @@ holds ``@content.downloadUrl`` for a file and ``children`` for a folder (walked 
 A SharePoint file link (``<tenant>.sharepoint.com/:<kind>:/…``) downloads with ``download=1``:
 one request without following redirects tells the download from a sign-in page and picks up the
 cookies the download needs. SharePoint folder links are refused. Facts relied on:
-docs/HOSTS-2.md, "OneDrive / SharePoint".
+docs/HOSTS.md, "OneDrive / SharePoint".
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ _SHAREPOINT_FOLDER_KIND = "f"
 class OneDrive:
     """The OneDrive / SharePoint resolver (the module's :data:`HOST`)."""
 
-    name = NAME
-    domains = ("1drv.ms", "onedrive.live.com", "sharepoint.com")
+    name: str = NAME
+    domains: tuple[str, ...] = ("1drv.ms", "onedrive.live.com", "sharepoint.com")
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """Direct links of a OneDrive share (file or folder) or of a SharePoint file link.
@@ -90,7 +90,7 @@ def _resolve_share(link: str, client: PageClient) -> Resolved:
                     )
                     sub_path = f"{path}/{_component(child)}" if path else _component(child)
                     queue.append((sub, sub_path, depth + 1))
-                continue  # deeper than we go: skipped, as docs/HOSTS-2.md says
+                continue  # deeper than we go: skipped, as docs/HOSTS.md says
             if "file" not in child:
                 continue  # a OneNote notebook or another package: no single file to fetch
             links.append(_file_link(child, path))
@@ -124,7 +124,7 @@ def _api_get(url: str, client: PageClient, budget: _Budget) -> dict[str, Any]:
             raise HostRefused(NAME, "the shared item was deleted, or the link is wrong") from error
         if error.status == 401:
             # Since late 2024 the API answers 401 "unauthenticated" to anonymous calls for many
-            # shares: a change on Microsoft's side, for the maintainer's log (docs/HOSTS-2.md).
+            # shares: a change on Microsoft's side, for the maintainer's log (docs/HOSTS.md).
             raise HostChanged(
                 NAME, "anonymous access to the shares API (it asked for sign-in)"
             ) from error

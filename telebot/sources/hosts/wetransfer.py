@@ -3,7 +3,7 @@
 A transfer link is ``wetransfer.com/downloads/<transfer id>[/<recipient id>]/<security hash>``;
 a short ``we.tl/<x>`` link redirects to one (followed by one GET of that page). WeTransfer's
 web API then hands a ``direct_link`` for the whole transfer (a zip of its files). Facts relied
-on: docs/HOSTS-2.md, "WeTransfer".
+on: docs/HOSTS.md, "WeTransfer".
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ _HOST_WORDS = re.compile(r"[^\w .,:;!?'()-]")  # what a host's message may show 
 class WeTransfer:
     """The WeTransfer resolver (the module's :data:`HOST`)."""
 
-    name = NAME
-    domains = ("wetransfer.com", "we.tl")
+    name: str = NAME
+    domains: tuple[str, ...] = ("wetransfer.com", "we.tl")
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """The transfer's one direct link (a zip of its files).

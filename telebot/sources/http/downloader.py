@@ -239,7 +239,8 @@ class HttpSource:
         if limit is not None and probe.size is not None and probe.size > limit:
             raise DownloadError(f"{probe.name} is {format_bytes(probe.size)}, over the "
                                 f"{format_bytes(limit)} limit")
-        saved = load_sidecar(workdir, url, probe.size, probe.validators, probe.accepts_ranges)
+        saved = load_sidecar(workdir, options.resume_key or url, probe.size, probe.validators,
+                             probe.accepts_ranges)
         name = saved["name"] if saved else probe.name
         part = workdir / f"{name}.part"
         sidecar = workdir / f"{name}.part.state"
@@ -280,8 +281,8 @@ class HttpSource:
         job = Job(probe, options, run.fd, segments, adapter, self._session_factory(adapter),
                    len(pending), run.watch, run.note)
         job.link = run.url
-        meta = {"v": 1, "url": sidecar_link(run.url), "name": run.name, "size": probe.size,
-                "etag": probe.etag, "modified": probe.last_modified}
+        meta = {"v": 1, "url": sidecar_link(options.resume_key or run.url), "name": run.name,
+                "size": probe.size, "etag": probe.etag, "modified": probe.last_modified}
         threads = [threading.Thread(target=self._worker, args=(job, seg), daemon=True,
                                     name=f"http-seg-{i}") for i, seg in enumerate(pending)]
         try:

@@ -38,6 +38,9 @@ class HttpOptions:
     allow_private: bool = False
     policy: RetryPolicy = DOWNLOAD_POLICY
     host_down_timeout: float = HOST_DOWN_TIMEOUT
+    # What an interrupted download is recognised by, in place of the URL: a file host's direct
+    # link changes with every resolve, the share link it came from does not (sources/hosts/).
+    resume_key: str | None = None
     # Called before each write of n bytes; may block until the disk has room for them, and
     # raises TaskCancelled when the event is set meanwhile (engine/diskguard.py SpaceGate.wait).
     make_room: Callable[[int, threading.Event], None] | None = field(default=None, repr=False)

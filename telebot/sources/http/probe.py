@@ -33,6 +33,7 @@ class ProbeResult:
     etag: str | None
     checksum: tuple[str, str] | None  # (hashlib name, lowercase hex digest)
     last_modified: str | None = None
+    content_type: str | None = None  # a web page (text/html) is refused unless -html
 
     @property
     def validators(self) -> Validators:
@@ -58,7 +59,8 @@ def probe_result(resp: requests.Response, options: HttpOptions) -> ProbeResult:
     return ProbeResult(url=resp.url, name=sanitize_filename(raw_name or ""), size=size,
                        accepts_ranges=ranges and size is not None, etag=headers.get("etag"),
                        checksum=checksum(headers, partial=resp.status_code == 206),
-                       last_modified=headers.get("last-modified"))
+                       last_modified=headers.get("last-modified"),
+                       content_type=headers.get("content-type"))
 
 
 def int_header(value: str | None) -> int | None:

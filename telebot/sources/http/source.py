@@ -10,10 +10,17 @@ from urllib.parse import urlsplit
 
 from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
-from telebot.errors import DownloadError, HTTPStatusError, TaskCancelled, TelebotError
+from telebot.errors import (
+    BadInputError,
+    DownloadError,
+    HTTPStatusError,
+    TaskCancelled,
+    TelebotError,
+)
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
 from telebot.sources.http.settings import HttpSettings
+from telebot.sources.http.webpage import TITLE_BYTES, WebPageError, is_web_page, title_of
 
 
 def is_http_link(link: str) -> bool:
@@ -68,7 +75,7 @@ class DirectLinkSource:
                 with_disk_gate(options, self._disk, task),
                 progress=task.progress,
                 cancel=task.cancel_event,
-                on_probe=lambda probe: _show_probe(task, probe),
+                on_probe=lambda probe: self._on_probe(task, probe),
                 on_note=lambda text: setattr(task, "note", text),
             )
         except HTTPStatusError as exc:
@@ -78,6 +85,24 @@ class DirectLinkSource:
             raise DownloadError(_login_problem(exc, signed_in=sent)) from None
         task.name = path.name
         return path
+
+    def _on_probe(self, task: Task, probe: ProbeResult) -> None:
+        """A web page is not a file: refused (naming its title) unless the user gave -html."""
+        if is_web_page(probe.content_type) and not task.spec.keep_html:
+            raise WebPageError(self.page_title(task.spec.source, self.options_for(task.spec),
+                                               task.cancel_event))
+        _show_probe(task, probe)
+
+    def page_title(self, link: str, options: HttpOptions, cancel: threading.Event) -> str | None:
+        """The title of the page at ``link``, from its first bytes; None when it cannot be
+        read (the refusal does not depend on it)."""
+        try:
+            head, _total = self._http.read_range(link, options, 0, TITLE_BYTES, cancel=cancel)
+        except TaskCancelled:
+            raise
+        except TelebotError:
+            return None
+        return title_of(head)
 
     def still_same(self, task: Task, origin: dict[str, Any]) -> bool:
         """After a reboot, before a download recorded then is trusted (engine/taskstate.py):
@@ -130,7 +155,13 @@ def direct_link_factory(
     source = DirectLinkSource(settings, http, disk)
 
     def factory(spec: TaskSpec) -> Source | None:
-        return source if is_http_link(spec.source) else None
+        if not is_http_link(spec.source):
+            return None
+        if spec.share_password is not None:  # nothing dropped silently (the hosts come first)
+            raise BadInputError(
+                "-ap alone is the password of a file host's share, and this link is not on a "
+                "host I know. For HTTP basic auth write -au <user> -ap <password>.")
+        return source
 
     return factory
 

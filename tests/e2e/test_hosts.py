@@ -1,0 +1,177 @@
+"""File host share links end to end: the real bot, the fake Bot API, and a loopback origin
+standing in for MediaFire, Pixeldrain and GoFile (HOSTS_BASE_URLS sends their requests there)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import OWNER
+from tests.e2e.helpers import files_in, gid_of, sha256_file, text_of, wait_text
+from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.origin import FakeOrigin
+
+MiB = 1024 * 1024
+SHARE = "https://www.mediafire.com/file/k3yq8ck2z1/{name}/file"
+
+
+def mediafire_page(href: str, name: str) -> bytes:
+    """A file page in MediaFire's shape (tests/fixtures/hosts/mediafire/file.html)."""
+    return (f'<!DOCTYPE html><html><head><title>{name} - MediaFire</title></head>'
+            f'<body class="DownloadPage"><div class="download_link">'
+            f'<a class="input popsok" aria-label="Download file" href="{href}" '
+            f'id="downloadButton" rel="nofollow">Download</a></div></body></html>').encode()
+
+
+def host_bot(make_bot: Any, origin: FakeOrigin, **extra: str) -> Any:
+    bases = ",".join(f"{host}={origin.url}" for host in ("mediafire", "pixeldrain", "gofile"))
+    return make_bot(HOSTS_BASE_URLS=bases, **extra)
+
+
+def mirror(api: FakeBotAPI, words: str) -> None:
+    api.push_message(f"/mirror {words}", chat_id=OWNER, user_id=OWNER)
+
+
+def all_texts(api: FakeBotAPI, since: int) -> str:
+    return "\n".join(text_of(c) for c in api.calls[since:])
+
+
+def test_share_links_of_mediafire_and_pixeldrain_and_a_changed_site(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    bot = host_bot(make_bot, origin)
+    # MediaFire: the page names the direct link; held until the status showed the resolve.
+    res = origin.add("/dl/video.bin", size=3 * MiB, seed=21)
+    origin.fault("/dl/video.bin", throttle=1 * MiB)  # ~3 s: the status shows the download
+    page_path = "/file/k3yq8ck2z1/video.bin/file"
+    origin.add(page_path, data=mediafire_page(f"{origin.url}/dl/video.bin", "video.bin"),
+               content_type="text/html; charset=utf-8")
+    hold = threading.Event()
+    origin.fault(page_path, gate=hold, times=1)
+    since = bot_api.mark()
+    mirror(bot_api, SHARE.format(name="video.bin"))
+    wait_text(bot_api, r"📥 MediaFire → direct link", since=since, method="editMessageText")
+    hold.set()
+    done = wait_text(bot_api, r"✅", chat_id=OWNER, since=since)
+    assert "video.bin" in text_of(done)
+    [saved] = files_in(bot.mirror_dir)
+    assert saved.name == "video.bin" and sha256_file(saved) == res.sha256()
+    # Downloading, with the host under the progress line (the engine stays HTTP: its limits).
+    assert re.search(r"Downloading · HTTP.*📥 MediaFire(?! →)", all_texts(bot_api, since), re.S)
+
+    # Pixeldrain: a list arrives as a folder of its files.
+    one = origin.add("/api/file/Fi1eOne1?download", size=5000, seed=22)
+    two = origin.add("/api/file/Fi1eTwo2?download", size=7000, seed=23)
+    origin.add("/api/list/Lst42xYz", content_type="application/json", data=(
+        b'{"success":true,"id":"Lst42xYz","title":"Course notes","files":['
+        b'{"id":"Fi1eOne1","name":"week1.pdf","size":5000},'
+        b'{"id":"Fi1eTwo2","name":"week2.pdf","size":7000}]}'))
+    since = bot_api.mark()
+    mirror(bot_api, "https://pixeldrain.com/l/Lst42xYz")
+    wait_text(bot_api, r"✅.*Course notes", chat_id=OWNER, since=since)
+    folder = bot.mirror_dir / "Course notes"
+    assert sorted(p.name for p in folder.iterdir()) == ["week1.pdf", "week2.pdf"]
+    assert sha256_file(folder / "week1.pdf") == one.sha256()
+    assert sha256_file(folder / "week2.pdf") == two.sha256()
+
+    # GoFile: a guest account, the site's token, nested folders; the files need the account's
+    # cookie (the origin answers 401 without it).
+    cookie = {"Cookie": "accountToken=GuestTok3n"}
+    cover = origin.add("/download/web/f-1/cover.png", size=3000, seed=25, require=cookie)
+    intro = origin.add("/download/web/f-3/intro.flac", size=4000, seed=26, require=cookie)
+    origin.add("/accounts", content_type="application/json",
+               data=b'{"status":"ok","data":{"token":"GuestTok3n"}}')
+    origin.add("/dist/js/global.js", data=b'appdata.wt = "4fd6sg89d7s6";',
+               content_type="application/javascript")
+    origin.add("/contents/AbC123?wt=4fd6sg89d7s6", content_type="application/json", data=(
+        b'{"status":"ok","data":{"type":"folder","name":"Album","children":{'
+        b'"f-1":{"id":"f-1","type":"file","name":"cover.png","size":3000,'
+        b'"link":"https://store7.gofile.io/download/web/f-1/cover.png"},'
+        b'"d-2":{"id":"d-2","type":"folder","name":"Disc 1"}}}}'))
+    origin.add("/contents/d-2?wt=4fd6sg89d7s6", content_type="application/json", data=(
+        b'{"status":"ok","data":{"type":"folder","name":"Disc 1","children":{'
+        b'"f-3":{"id":"f-3","type":"file","name":"intro.flac","size":4000,'
+        b'"link":"https://store7.gofile.io/download/web/f-3/intro.flac"}}}}'))
+    since = bot_api.mark()
+    mirror(bot_api, "https://gofile.io/d/AbC123")
+    wait_text(bot_api, r"✅.*Album", chat_id=OWNER, since=since)
+    assert sha256_file(bot.mirror_dir / "Album" / "cover.png") == cover.sha256()
+    assert sha256_file(bot.mirror_dir / "Album" / "Disc 1" / "intro.flac") == intro.sha256()
+    assert len(origin.requests_for("/accounts", "POST")) == 1  # one guest account per resolve
+    listed = origin.requests_for("/contents/AbC123")
+    assert listed and all(r.headers.get("authorization") == "Bearer GuestTok3n" for r in listed)
+
+    # A MediaFire page without its download button: one line, and a WARNING in the log.
+    origin.add("/file/k3yq8ck2z1/new.bin/file", content_type="text/html", data=(
+        b"<html><head><title>new.bin - MediaFire</title></head>"
+        b'<body><button class="new-download-widget">Download</button></body></html>'))
+    since = bot_api.mark()
+    mirror(bot_api, SHARE.format(name="new.bin"))
+    failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since)
+    assert ("MediaFire: could not find the download button (the site may have changed)"
+            in text_of(failed))
+    log = (bot.home / "telebot.log").read_text()
+    assert re.search(r"WARNING.*host resolver MediaFire failed at step 'the download button'",
+                     log)
+    assert sorted(p.name for p in bot.mirror_dir.iterdir()) == [
+        "Album", "Course notes", "video.bin"]
+    # /stats counts the failed resolve under its resolver.
+    since = bot_api.mark()
+    bot_api.push_message("/stats", chat_id=OWNER, user_id=OWNER)
+    wait_text(bot_api, r"Failed file host links</b>: MediaFire 1", chat_id=OWNER, since=since)
+
+
+def test_a_web_page_is_refused_unless_html_is_asked_for(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    bot = make_bot()
+    page = (b"<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            b"<title>\n Cats &#8211; a story\n</title></head><body>" + b"x" * 5000
+            + b"</body></html>")
+    origin.add("/article", data=page, content_type="text/html; charset=utf-8")
+    since = bot_api.mark()
+    mirror(bot_api, f"{origin.url}/article")
+    refused = wait_text(bot_api, r"❌", chat_id=OWNER, since=since)
+    assert ("That link is a web page (“Cats \u2013 a story”), not a file. "
+            "For a video on that page try /ytdl.") in text_of(refused)
+    assert files_in(bot.mirror_dir) == []
+
+    since = bot_api.mark()
+    mirror(bot_api, f"{origin.url}/article -html")
+    wait_text(bot_api, r"✅", chat_id=OWNER, since=since)
+    [saved] = files_in(bot.mirror_dir)
+    assert saved.read_bytes() == page
+
+
+def test_kill_9_mid_host_download_resolves_again_and_resumes(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any, tmp_path: Path
+) -> None:
+    size = 24 * MiB
+    res = origin.add("/dl/big.bin", size=size, seed=24)
+    origin.fault("/dl/big.bin", throttle=1 * MiB)
+    page_path = "/file/k3yq8ck2z1/big.bin/file"
+    origin.add(page_path, data=mediafire_page(f"{origin.url}/dl/big.bin", "big.bin"),
+               content_type="text/html")
+    bot = host_bot(make_bot, origin)
+    since = bot_api.mark()
+    mirror(bot_api, SHARE.format(name="big.bin"))
+    gid = gid_of(bot_api, chat_id=OWNER, since=since)
+    wait_text(bot_api, r"([4-7]\d)\.\d%", since=since, method="editMessageText", timeout=60)
+    bot.kill9()
+    # The direct link expired: the page now names another URL serving the same file.
+    origin.add("/dl2/big.bin", size=size, seed=24)
+    origin.add(page_path, data=mediafire_page(f"{origin.url}/dl2/big.bin", "big.bin"),
+               content_type="text/html")
+    before = origin.bytes_sent()
+    bot.start()
+    wait_text(bot_api, r"♻️ Resuming", since=since, timeout=30)
+    wait_text(bot_api, r"✅.*big\.bin", since=since, timeout=60)
+    [saved] = files_in(bot.mirror_dir)
+    assert sha256_file(saved) == res.sha256()
+    assert len(origin.requests_for(page_path, "GET")) == 2  # resolved again after the restart
+    assert origin.requests_for("/dl2/big.bin")  # through the new link ...
+    refetched = origin.bytes_sent() - before
+    assert refetched < 0.85 * size, f"re-fetched {refetched} of {size} bytes"  # ... resumed
+    assert not (bot.download_dir / gid).exists()

@@ -175,3 +175,30 @@ def test_kill_9_mid_host_download_resolves_again_and_resumes(
     refetched = origin.bytes_sent() - before
     assert refetched < 0.85 * size, f"re-fetched {refetched} of {size} bytes"  # ... resumed
     assert not (bot.download_dir / gid).exists()
+
+
+def test_a_large_google_drive_file_passes_the_virus_scan_warning(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """Drive answers a large file's download with a "can't scan for viruses" page whose form
+    leads to the file (tests/fixtures/hosts/gdrive/confirm.html); the bot follows it."""
+    bot = make_bot(HOSTS_BASE_URLS=f"googledrive={origin.url}")
+    file_id = "1BigFileAbCdEfGhIjKl"
+    page = (Path(__file__).parents[1] / "fixtures/hosts/gdrive/confirm.html").read_bytes()
+    origin.add(f"/download?id={file_id}&export=download", data=page,
+               content_type="text/html; charset=utf-8")
+    # The warning is a generated page: the probe's one-byte Range gets the whole page.
+    origin.fault(f"/download?id={file_id}&export=download", ignore_range=True)
+    res = origin.add(
+        f"/download?id={file_id}&export=download&confirm=t&uuid=5e1c2a9b-3f4d-4e6a-9b8c-0d1e2f3a4b5c",
+        size=2 * MiB, seed=31, content_disposition='attachment; filename="Big & Bold.iso"',
+    )
+    since = bot_api.mark()
+    mirror(bot_api, f"https://drive.google.com/file/d/{file_id}/view?usp=sharing")
+    done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since)
+    assert "✅" in text_of(done), text_of(done)
+    [saved] = files_in(bot.mirror_dir)
+    assert saved.name == "Big & Bold.iso" and sha256_file(saved) == res.sha256()
+    # The file came by the form's link (its uuid), after the probe got the warning page.
+    asked = [r.query for r in origin.requests_for("/download", "GET")]
+    assert asked[0] == f"id={file_id}&export=download" and "uuid=" in asked[-1], asked

@@ -1,7 +1,7 @@
 """Managed child processes (ffmpeg, ffprobe, rclone, 7-Zip): they die with the bot and stop on
 cancel.
 
-* :func:`die_with_parent` is the ``preexec_fn`` that asks Linux to SIGKILL the child when the
+* :func:`die_with` makes the ``preexec_fn`` that asks Linux to SIGKILL the child when the
   bot dies (``prctl(PR_SET_PDEATHSIG)``), so a ``kill -9`` of the bot leaves no orphan writing
   into a task folder that a resumed run is about to use.
 * :func:`stop_process` stops a child started with ``start_new_session=True`` (SIGTERM to its
@@ -28,7 +28,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from telebot import sandbox
@@ -43,10 +43,19 @@ STOP_GRACE = 0.5
 POLL_INTERVAL = 0.1
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the bot dies."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def die_with(parent: int) -> Callable[[], None]:
+    """The ``preexec_fn`` of a child of ``parent`` (``os.getpid()`` before the fork): in the
+    child, before exec, it asks for SIGKILL when the parent dies. A parent killed between the
+    fork and that request sends no signal, so the child then checks it still has its parent
+    and exits at once if not (it would otherwise run on as an orphan)."""
+
+    def preexec() -> None:
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
@@ -90,7 +99,7 @@ def _popen(
         return subprocess.Popen(
             list(argv), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None, cwd=cwd,
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True, preexec_fn=die_with(os.getpid()),
         )  # fmt: skip
     # No preexec_fn: the sandbox's enter step sets the parent-death signal itself.
     wrapped, box_env = sandbox.command(argv, box)

@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import OWNER
 from tests.e2e.helpers import text_of, wait_chat_text, wait_text
-from tests.e2e.test_torrent import assert_same_tree, free_port, press, torrent_env
+from tests.e2e.test_torrent import assert_same_tree, press, torrent_env
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent, wait_until
+from tests.fakes.swarm import Seeder, Tracker, magnet, make_files, make_torrent, wait_until
 from tests.fakes.torznab import FakeTorznab
 
 KEY = "tzKEY5a9e0c1d2b3f4a5968778695a4b3"  # one key for both indexers (TORZNAB_API_KEY)
@@ -114,33 +114,35 @@ def test_a_press_mirrors_the_result_from_a_real_seeder(
     with Seeder() as seeder:
         root = make_files(tmp_path / "seed", {"alpha/a.bin": 300_001, "alpha/b.txt": 17,
                                               "beta/c.bin": 200_003})
-        alpha, beta = make_torrent(root / "alpha"), make_torrent(root / "beta")
+        # The magnet names the seeder (x.pe); beta's .torrent names a tracker that does, as
+        # the .torrent files of real indexers name their trackers (DHT is off here).
+        tracker = Tracker([seeder.port])
+        alpha = make_torrent(root / "alpha")
+        beta = make_torrent(root / "beta", trackers=[tracker.url])
         seeder.seed(alpha, root)
         seeder.seed(beta, root)
-        with FakeTorznab("jackett.xml", KEY, path=JACKETT_PATH,
-                         magnet_alpha=magnet(alpha, seeder.port), hash_alpha="c" * 40) as jackett:
-            # Pack Beta has no magnet: its .torrent is behind the key, like Jackett's links.
-            jackett.add_file("/dl/packbeta.torrent", beta)
-            port = free_port()
-            bot = make_bot(TORZNAB_URL=jackett.url, TORZNAB_API_KEY=KEY, **torrent_env(port))
-            since = bot_api.mark()
-            bot_api.push_message("/search pack", chat_id=OWNER, user_id=OWNER)
-            shown = wait_text(bot_api, r"results</b> for", chat_id=OWNER, since=since)
-            menu_id = shown.result["message_id"]
-            assert "Pack Alpha" in press(bot_api, OWNER, menu_id, "2. Mirror", OWNER)
-            assert "Pack Beta" in press(bot_api, OWNER, menu_id, "4. Mirror", OWNER)
+        try:
+            with FakeTorznab("jackett.xml", KEY, path=JACKETT_PATH,
+                             magnet_alpha=magnet(alpha, seeder.port),
+                             hash_alpha="c" * 40) as jackett:
+                # Pack Beta has no magnet: its .torrent is behind the key, like Jackett's links.
+                jackett.add_file("/dl/packbeta.torrent", beta)
+                bot = make_bot(TORZNAB_URL=jackett.url, TORZNAB_API_KEY=KEY, **torrent_env())
+                since = bot_api.mark()
+                bot_api.push_message("/search pack", chat_id=OWNER, user_id=OWNER)
+                shown = wait_text(bot_api, r"results</b> for", chat_id=OWNER, since=since)
+                menu_id = shown.result["message_id"]
+                assert "Pack Alpha" in press(bot_api, OWNER, menu_id, "2. Mirror", OWNER)
+                assert "Pack Beta" in press(bot_api, OWNER, menu_id, "4. Mirror", OWNER)
 
-            # The magnet names the seeder; the .torrent names no peer and DHT is off, so
-            # the seeder dials the bot's port for beta.
-            handles = {h.status().name: h for h in seeder.session.get_torrents()}
+                def both_delivered() -> bool:
+                    done = [text_of(c) for c in bot_api.calls[since:] if "✅" in text_of(c)]
+                    return sum(("alpha" in t) + ("beta" in t) for t in done) >= 2
 
-            def both_delivered() -> bool:
-                handles["beta"].connect_peer(("127.0.0.1", port))
-                done = [text_of(c) for c in bot_api.calls[since:] if "✅" in text_of(c)]
-                return sum(("alpha" in t) + ("beta" in t) for t in done) >= 2
-
-            wait_until(both_delivered, timeout=90, what="both mirrors to finish")
-            assert jackett.downloads >= 1  # the .torrent was fetched, with the key
-            assert_same_tree(bot.mirror_dir / "alpha", root / "alpha")
-            assert_same_tree(bot.mirror_dir / "beta", root / "beta")
-            assert_key_never_shown(bot_api, bot)
+                wait_until(both_delivered, timeout=90, what="both mirrors to finish")
+                assert jackett.downloads >= 1  # the .torrent was fetched, with the key
+                assert_same_tree(bot.mirror_dir / "alpha", root / "alpha")
+                assert_same_tree(bot.mirror_dir / "beta", root / "beta")
+                assert_key_never_shown(bot_api, bot)
+        finally:
+            tracker.close()

@@ -18,10 +18,9 @@ from tests.e2e.test_torrent import PACK, assert_same_tree, press, torrent_env
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.swarm import Seeder, Tracker, make_files, make_torrent, wait_until
 
-# A wait bound, not a speed goal: about 1 run in 25 of these tests under a heavily loaded
-# parallel run, the bot's first link to the seed ended at once (end-of-file) and libtorrent
-# did not dial it again within 30 s; its reconnect back-off is 60 s per failure. The common
-# cause, other tests' swarms found through LSD, is gone (tests/fakes/swarm.py: make_files).
+# A wait bound, not a speed goal. Two causes of "peers 0" under a loaded parallel run are gone:
+# other tests' swarms found through LSD (tests/fakes/swarm.py: make_files) and the seed closing
+# a link that was upload-only before the file choice (sources/torrent/source.py: paused).
 SLOW_SWARM = 150.0
 
 
@@ -78,8 +77,9 @@ def test_a_loopback_tracker_with_any_path_works_when_private_links_are_allowed(
 def test_a_tracker_fed_swarm_survives_a_file_choice(
     bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
 ) -> None:
-    """-s: the torrent waits on the menu after the tracker named the seed. Held back with all
-    file priorities 0 it looked finished, the seed dropped it and never came back."""
+    """-s: the torrent waits on the menu, then finds the seed through the tracker. Held back
+    with all file priorities 0 it looked finished, and in upload mode it looked upload-only: the
+    seed dropped it, and libtorrent's reconnect back-off kept it at "peers 0"."""
     root = make_files(tmp_path / "seed", PACK)
     with Seeder() as seeder:
         tracker = Tracker([seeder.port])
@@ -95,8 +95,9 @@ def test_a_tracker_fed_swarm_survives_a_file_choice(
             bot_api.push_message("/mirror -s", chat_id=OWNER, user_id=OWNER, reply_to=shared)
             menu = wait_text(bot_api, r"3 of 3 files selected", chat_id=OWNER, since=since,
                              timeout=60)
-            # The tracker named the seed while the menu waits (a person takes seconds).
-            wait_until(lambda: tracker.announces >= 1, 30, "the bot's announce")
+            # While the menu waits the torrent is paused: it announces and meets the seed
+            # only once the choice is made (a person takes seconds meanwhile).
+            wait_until(lambda: tracker.announces >= 1, 30, "the seeder's announce")
             press(bot_api, OWNER, menu.result["message_id"], "c.txt", OWNER)
             press(bot_api, OWNER, menu.result["message_id"], "Start", OWNER)
             wait_text(bot_api, r"✅ <b>pack", chat_id=OWNER, since=since, timeout=SLOW_SWARM)

@@ -118,6 +118,7 @@ class TorrentJob:
         # Queued after the priorities on libtorrent's one message queue: nothing unchosen is
         # ever requested.
         self.handle.unset_flags(lt.torrent_flags.upload_mode)
+        self.handle.resume()  # added paused when its metadata came with it (source.py)
         self.priorities = priorities
         self.task.progress(self._status().total_wanted_done, wanted)
         self.session.save_resume(self.watch)  # a kill from here on needs no metadata again

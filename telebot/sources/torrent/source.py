@@ -118,6 +118,13 @@ class TorrentSource:
                 hints = _magnet_peers(task.spec.source)
                 params.peers = list(params.peers) + [p for p in hints if p not in params.peers]
         params.flags = (params.flags | _SET) & ~_CLEAR
+        if params.ti is not None:
+            # The file list is known: nothing to fetch from peers before the choice, so the
+            # torrent waits paused (no announce, no connection) and starts once its priorities
+            # are set (TorrentJob.prepare). Running in upload mode meanwhile, it met seeds as an
+            # upload-only peer; they closed the link as redundant and libtorrent dialled them
+            # again only after its reconnect back-off (a minute or more at "peers 0").
+            params.flags |= _F.paused
         return params
 
     def _fresh(self, task: Task, data_dir: Path) -> lt.add_torrent_params:

@@ -83,6 +83,9 @@ class TaskSpec:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD (sealed)
     compress_format: str | None = None  # -zf zip|7z (None: zip)
     overwrite: bool = False  # -overwrite (sudo): an rclone upload may replace an existing file
+    # The http(s) link is a .torrent file whatever its path says: a feed's or an indexer's
+    # enclosure of type application/x-bittorrent (Jackett's are /dl/<tracker>/?jackett_apikey=).
+    torrent_link: bool = False
     # /ytdl: the user's cookies.txt (/usetting), normalized; sealed in the journal like passwords.
     cookies: str | None = field(default=None, repr=False)
     equal_split: bool = False  # -es: leech parts of equal size instead of full ones
@@ -143,7 +146,7 @@ SPEC_VERSION = 6  # 2: torrents' select, seed_ratio, seed_minutes (issue 12)
 # 6: cookies (signed-in downloads); equal_split, screenshots, screenshot_grid, sample_seconds,
 #    sample_start (leech media); convert_video, convert_audio, keep_original, ffmpeg_presets,
 #    metadata (media tools); keep_html and
-#    share_password (file hosts)
+#    share_password (file hosts); torrent_link (feeds and search)
 
 
 class SpecTooNew(ValueError):
@@ -181,7 +184,7 @@ def _from_v5(data: dict[str, Any]) -> dict[str, Any]:
     # Version 6 only added fields with defaults: cookies (None: the owner's YTDL_COOKIES_FILE,
     # if any), the leech media fields (no screenshots, no sample), the media tools' (no
     # conversion), keep_html (False: a web page is refused, which before 6 was saved as a
-    # file) and share_password (none).
+    # file), share_password (none) and torrent_link (False: the path says).
     return data
 
 

@@ -68,6 +68,8 @@ class TaskArgs:
     compress_password: str | None = field(default=None, repr=False)  # -z PASSWORD
     compress_format: str | None = None  # -zf zip|7z
     overwrite: bool = False  # -overwrite: replace a same-named file on an rclone remote (sudo)
+    # No flag: set by a feed or a search that knows its link is a .torrent (TaskSpec.torrent_link).
+    torrent_link: bool = False
     equal_split: bool = False  # -es: leech parts of equal size
     screenshots: int = 0  # -ss [n] (or the cells of -tl)
     screenshot_grid: tuple[int, int] | None = None  # -tl RxC: (rows, columns)

@@ -108,6 +108,7 @@ class SpecBuilder:
             compress_password=args.compress_password,
             compress_format=args.compress_format,
             overwrite=args.overwrite,
+            torrent_link=args.torrent_link,
             **_media(args),
             keep_html=args.keep_html,
             share_password=args.share_password,

@@ -125,8 +125,9 @@ def test_a_press_mirrors_the_result_from_a_real_seeder(
             with FakeTorznab("jackett.xml", KEY, path=JACKETT_PATH,
                              magnet_alpha=magnet(alpha, seeder.port),
                              hash_alpha="c" * 40) as jackett:
-                # Pack Beta has no magnet: its .torrent is behind the key, like Jackett's links.
-                jackett.add_file("/dl/packbeta.torrent", beta)
+                # Pack Beta has no magnet: its .torrent is behind the key at a path that does
+                # not end in .torrent, like Jackett's /dl/<tracker>/?jackett_apikey=... links.
+                jackett.add_file("/dl/quietbay/", beta)
                 bot = make_bot(TORZNAB_URL=jackett.url, TORZNAB_API_KEY=KEY, **torrent_env())
                 since = bot_api.mark()
                 bot_api.push_message("/search pack", chat_id=OWNER, user_id=OWNER)

@@ -15,6 +15,7 @@ from telebot.feeds.rss.fetch import MAX_FEED_BYTES, FeedFetcher
 from telebot.feeds.rss.filters import Filter, wanted
 from telebot.feeds.rss.items import parse_feed
 from telebot.feeds.rss.service import MAX_FAILURES, RssService, parse_add, parse_command
+from telebot.intake.args import TaskArgs
 from telebot.intake.request import Outcome, Request
 from telebot.resilience import BreakerConfig, BreakerRegistry, ErrorTracker
 from telebot.resilience.retry import RetryPolicy
@@ -68,6 +69,7 @@ def test_rss_items_take_the_torrent_enclosure_else_the_link() -> None:
     two, one = feed.items
     assert (two.guid, two.title, two.link) == ("id-2", "Two", "https://tracker.example/dl/2.torrent")
     assert one.link.startswith("magnet:?xt=") and one.guid == one.link  # no GUID: the link
+    assert (two.torrent_file, one.torrent_file) == (True, False)
 
 
 def test_atom_entries_and_non_feeds() -> None:
@@ -214,6 +216,27 @@ def test_new_items_start_once_oldest_first_with_the_flags(feeds: FakeFeeds, stor
     # The same, from a new service on the same database (a restart).
     assert service(store, seen).check(sub.id, stop) == "nothing new (the feed has not changed)."
     assert len(seen.requests) == 2
+
+
+def test_a_torrent_enclosure_starts_a_torrent_whatever_its_path(
+    feeds: FakeFeeds, store: Store
+) -> None:
+    """A tracker's .torrent download rarely ends in .torrent (/dl/<id>?passkey=): the item's
+    enclosure type says it is one, and the request says so to the intake (torrent_link)."""
+    seen = Recorder()
+    url = feeds.feed("/t", "Tracker", [])
+    rss = service(store, seen)
+    rss.add(7, 7, f"{url} -c \"/leech -doc\"")
+    feeds.publish("/t", FeedItem("Pack", "https://tracker.example/details/9", "p",
+                                 torrent="https://tracker.example/dl/9?passkey=abc"))
+    feeds.publish("/t", FeedItem("Page", "https://tracker.example/details/10", "q"))
+    [sub] = rss.book.all(7)
+    rss.check(sub.id, threading.Event())
+    pack, page = seen.requests
+    assert isinstance(pack.args, TaskArgs) and pack.args.torrent_link
+    assert (pack.args.link, pack.args.as_document) == ("https://tracker.example/dl/9?passkey=abc",
+                                                       True)
+    assert page.args == "https://tracker.example/details/10 -doc"  # a plain link: as typed
 
 
 def test_refusals_and_private_links_are_told(feeds: FakeFeeds, store: Store) -> None:

@@ -34,7 +34,7 @@ def test_jackett_answer_gives_attrs_links_and_indexers() -> None:
     assert alpha.indexer == "OneSeven" and alpha.categories == (2000, 100001)
     beta = by_title["Pack Beta 2026 Linux ISO"]
     # No magnet: the enclosure of type application/x-bittorrent.
-    assert beta.link == f"{BASE}/dl/packbeta.torrent?jackett_apikey={KEY}"
+    assert beta.link == f"{BASE}/dl/quietbay/?jackett_apikey={KEY}&path=Q2ZES&file=Pack+Beta"
     assert (beta.size, beta.seeders, beta.indexer) == (900_000, 7, "QuietBay")
     # A magnet given as <link>; size from <size> without a size attr.
     gamma = by_title["Gamma Collection"]

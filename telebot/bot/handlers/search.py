@@ -202,8 +202,11 @@ class SearchCommand(Feature):
         assert query is not None and user is not None and chat is not None
         result = found.results[number]
         message_id = query.message.message_id if query.message is not None else None
+        # A result's link is a magnet or the indexer's .torrent download, whose path rarely
+        # ends in .torrent (Jackett: /dl/<tracker>/?jackett_apikey=...): say which it is.
+        torrent_file = not result.link.lower().startswith("magnet:")
         request = Request(Requester(user.id, chat.id, message_id), command,
-                          TaskArgs(link=result.link))
+                          TaskArgs(link=result.link, torrent_link=torrent_file))
         outcome = await self.tasks.submit(request)
         if outcome.refusal is not None:
             # As the guard answers a typed command's refusal (bot/application.py).

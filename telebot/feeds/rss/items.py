@@ -30,6 +30,7 @@ class Item:
     guid: str
     title: str
     link: str
+    torrent_file: bool = False  # link is the item's application/x-bittorrent enclosure
 
 
 @dataclass(frozen=True)
@@ -46,18 +47,19 @@ def parse_feed(body: bytes) -> Feed:
         raise DownloadError("this is not an RSS or Atom feed")
     items = []
     for entry in parsed.entries:
-        link = _link_of(entry)
+        link, torrent_file = _link_of(entry)
         if not link:
             continue
         title = " ".join(str(entry.get("title") or "").split())[:MAX_TITLE] or link[:80]
         guid = str(entry.get("id") or "").strip() or link
-        items.append(Item(guid, title, link))
+        items.append(Item(guid, title, link, torrent_file))
     title = " ".join(str(parsed.feed.get("title") or "").split())[:MAX_TITLE]
     return Feed(title, tuple(items))
 
 
-def _link_of(entry: Any) -> str:
+def _link_of(entry: Any) -> tuple[str, bool]:
+    """The link to start a task with, and whether it is a .torrent enclosure."""
     for enclosure in entry.get("enclosures") or ():
         if str(enclosure.get("type", "")).lower() == TORRENT_TYPE and enclosure.get("href"):
-            return str(enclosure["href"]).strip()
-    return str(entry.get("link") or "").strip()
+            return str(enclosure["href"]).strip(), True
+    return str(entry.get("link") or "").strip(), False

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from telebot.errors import BadInputError, SecurityError, TaskCancelled, TelebotError
 from telebot.feeds.rss.book import (
@@ -440,11 +440,17 @@ class RssService:
             refused = Outcome(refusal=str(exc))
         except TelebotError:
             refused = None  # a host that does not resolve now: the source's to retry
-        outcome = refused or self._submit(Request(
-            Requester(sub.user_id, sub.chat_id),
-            sub.command,
-            f"{shlex.quote(item.link)} {sub.flags}".strip(),
-        ))
+        words = f"{shlex.quote(item.link)} {sub.flags}".strip()
+        args: str | TaskArgs = words
+        if item.torrent_file and refused is None:
+            # A .torrent enclosure's path rarely says so (/dl/<id>?passkey=...): tell the intake.
+            try:
+                args = replace(parse_task_args(words, COMMANDS[sub.command].kind),
+                               torrent_link=True)
+            except BadInputError as exc:
+                refused = Outcome(refusal=str(exc))
+        outcome = refused or self._submit(Request(Requester(sub.user_id, sub.chat_id),
+                                                  sub.command, args))
         if outcome.refusal is None:
             self.book.settle(sub.id, item.guid, DONE, outcome.gids[0] if outcome.gids else None)
             tally.started.append(item.title)

@@ -14,12 +14,13 @@ def is_magnet(source: str) -> bool:
 
 
 def is_torrent_spec(spec: TaskSpec) -> bool:
-    """Magnets, http(s) links whose path ends in .torrent, Telegram .torrent documents."""
+    """Magnets, http(s) links whose path ends in .torrent (or that a feed or search said are
+    .torrent files: ``spec.torrent_link``), Telegram .torrent documents."""
     source = spec.source
     if is_magnet(source):
         return True
     if source.startswith(TG_PREFIX):
         return (spec.file_name or "").lower().endswith(".torrent")
     if source[:8].lower().startswith(("http://", "https://")):
-        return urlsplit(source).path.lower().endswith(".torrent")
+        return spec.torrent_link or urlsplit(source).path.lower().endswith(".torrent")
     return False

@@ -129,3 +129,17 @@ class HostChanged(HostError):
 
 class HostRefused(HostError):
     """The host answered, and the answer is no: ``reason`` in plain words."""
+
+
+class RequestBudget:
+    """Counts the requests of one resolve, so a huge or looping share ends in plain words
+    (:class:`HostRefused`) instead of walking on: ``spend()`` before each request."""
+
+    def __init__(self, host: str, limit: int, what: str = "the folder") -> None:
+        self.host, self.limit, self.what = host, limit, what
+        self.used = 0
+
+    def spend(self) -> None:
+        self.used += 1
+        if self.used > self.limit:
+            raise HostRefused(self.host, f"{self.what} needs more than {self.limit} requests")

@@ -21,6 +21,7 @@ from telebot.sources.hosts.base import (
     HostChanged,
     HostRefused,
     PageClient,
+    RequestBudget,
     Resolved,
 )
 from telebot.sources.names import filename_from_content_disposition, sanitize_filename
@@ -110,7 +111,7 @@ class BuzzHeavier:
         match = _ID_PATH.fullmatch(urlsplit(link.strip()).path)
         if match is None:
             raise HostChanged(NAME, "a file or folder id in the link")
-        budget = _Budget()
+        budget = RequestBudget(NAME, MAX_REQUESTS, "the folder")
         page_url = f"{SITE}/{match.group(1)}"
         page = _read_page(page_url, client, budget)
         if page.download is not None:
@@ -131,19 +132,9 @@ class BuzzHeavier:
 HOST = BuzzHeavier()
 
 
-class _Budget:
-    """Counts the requests of one resolve: a huge or looping folder ends in plain words."""
-
-    def __init__(self) -> None:
-        self.used = 0
-
-    def spend(self) -> None:
-        self.used += 1
-        if self.used > MAX_REQUESTS:
-            raise HostRefused(NAME, f"the folder needs more than {MAX_REQUESTS} requests")
 
 
-def _read_page(url: str, client: PageClient, budget: _Budget) -> _PageParser:
+def _read_page(url: str, client: PageClient, budget: RequestBudget) -> _PageParser:
     budget.spend()
     try:
         page = client.get(url)
@@ -164,7 +155,7 @@ def _walk(
     path: str,
     depth: int,
     client: PageClient,
-    budget: _Budget,
+    budget: RequestBudget,
     links: list[DirectLink],
 ) -> None:
     """Add a folder page's files to ``links``; rows without a download are subfolders."""
@@ -197,7 +188,7 @@ def _file(
     name: str | None,
     folder: str,
     client: PageClient,
-    budget: _Budget,
+    budget: RequestBudget,
     *,
     required: bool,
 ) -> DirectLink | None:

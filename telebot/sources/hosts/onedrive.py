@@ -23,6 +23,7 @@ from telebot.sources.hosts.base import (
     HostChanged,
     HostRefused,
     PageClient,
+    RequestBudget,
     Resolved,
 )
 from telebot.sources.names import sanitize_filename
@@ -72,7 +73,7 @@ def share_token(link: str) -> str:
 
 def _resolve_share(link: str, client: PageClient) -> Resolved:
     token = share_token(link)
-    budget = _Budget()
+    budget = RequestBudget(NAME, MAX_REQUESTS, "the share")
     root = _api_get(f"{API}/shares/{token}/root", client, budget)
     if "file" in root:
         return Resolved(NAME, (_file_link(root, ""),))
@@ -101,19 +102,9 @@ def _resolve_share(link: str, client: PageClient) -> Resolved:
     return Resolved(NAME, tuple(links), folder_name=_component(root))
 
 
-class _Budget:
-    """Counts API requests of one resolve, so a huge or looping share ends in plain words."""
-
-    def __init__(self) -> None:
-        self.used = 0
-
-    def spend(self) -> None:
-        self.used += 1
-        if self.used > MAX_REQUESTS:
-            raise HostRefused(NAME, f"the share needs more than {MAX_REQUESTS} listings")
 
 
-def _api_get(url: str, client: PageClient, budget: _Budget) -> dict[str, Any]:
+def _api_get(url: str, client: PageClient, budget: RequestBudget) -> dict[str, Any]:
     """One shares-API item (``?expand=children`` added unless ``url`` is a next page)."""
     budget.spend()
     params = None if "?" in url else {"expand": "children"}
@@ -144,7 +135,7 @@ def _api_get(url: str, client: PageClient, budget: _Budget) -> dict[str, Any]:
     return data
 
 
-def _children(item: Mapping[str, Any], client: PageClient, budget: _Budget) -> list[Any]:
+def _children(item: Mapping[str, Any], client: PageClient, budget: RequestBudget) -> list[Any]:
     """A folder item's children, following ``children@odata.nextLink`` pages on the API."""
     children = item.get("children")
     if not isinstance(children, list):

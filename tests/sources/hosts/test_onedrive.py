@@ -85,7 +85,7 @@ def test_folder_depth_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_folder_requests_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onedrive, "MAX_REQUESTS", 2)
-    with pytest.raises(HostRefused, match="more than 2 listings"):
+    with pytest.raises(HostRefused, match="more than 2 requests"):
         onedrive.HOST.resolve(FOLDER_LINK, folder_client(), None)
 
 

@@ -14,6 +14,7 @@ from tests.conftest import OWNER
 from tests.e2e.helpers import files_in, wait_text
 from tests.e2e.test_usettings import enter, open_menu, thumbnail_of
 from tests.fakes.bot_api import Call, FakeBotAPI
+from tests.fakes.media import ffmpeg, ffprobe
 from tests.fakes.origin import FakeOrigin
 
 FAST = ["-i", "{input}", "-vf", "scale=160:-2", "-c:v", "libx264", "-preset", "ultrafast",
@@ -24,18 +25,6 @@ SLOW = ["-i", "{input}", "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset",
 PRESETS = json.dumps({"small": FAST, "mono": ["-i", "{input}", "-ac", "1", "{output}"]})
 
 
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, timeout=60,
-    ).stdout  # fmt: skip
-    data: dict[str, Any] = json.loads(out)
-    return data
 
 
 def clip(folder: Path, seconds: int = 2) -> bytes:

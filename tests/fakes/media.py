@@ -12,8 +12,10 @@ playlist page ``list.html`` of three ``<video>`` tags, the last one broken (404)
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.fakes.origin import FakeOrigin
 
@@ -21,8 +23,19 @@ CLIP_SECONDS = 3
 _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mp4": "video/mp4"}
 
 
-def _ffmpeg(*args: str) -> None:
+def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    """ffprobe's JSON of ``path``: its streams and format."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
+         str(path)],
+        check=True, capture_output=True, timeout=60,
+    ).stdout  # fmt: skip
+    data: dict[str, Any] = json.loads(out)
+    return data
 
 
 def _sources(width: int, height: int, seconds: int) -> list[str]:
@@ -35,12 +48,12 @@ def _sources(width: int, height: int, seconds: int) -> list[str]:
 def make_media(folder: Path, seconds: int = CLIP_SECONDS) -> Path:
     """Write the clip and the HLS set into ``folder``; returns it."""
     folder.mkdir(parents=True, exist_ok=True)
-    _ffmpeg(
+    ffmpeg(
         *_sources(320, 240, seconds),
         "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "32k",
         "-shortest", "-movflags", "+faststart", str(folder / "clip.mp4"),
     )  # fmt: skip
-    _ffmpeg(
+    ffmpeg(
         *_sources(320, 240, seconds),
         "-filter_complex", "[0:v]split=2[a][b];[b]scale=160:120[small]",
         "-map", "[a]", "-map", "[small]", "-map", "1:a",
@@ -56,7 +69,7 @@ def make_media(folder: Path, seconds: int = CLIP_SECONDS) -> Path:
 def make_film(path: Path, *, faststart: bool = True) -> Path:
     """10 s of noisy 640x360 at ~7 Mb/s (about 9 MB), 25 fps, a keyframe every second, AAC."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ffmpeg(
+    ffmpeg(
         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=10,noise=alls=40:allf=t",
         "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
         "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "7M", "-maxrate", "8M",
@@ -69,7 +82,7 @@ def make_film(path: Path, *, faststart: bool = True) -> Path:
 def make_song(path: Path) -> Path:
     """3 s of MP3 tagged "Test Song" by "The Testers", with a cover picture."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ffmpeg(
+    ffmpeg(
         "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
         "-f", "lavfi", "-i", "testsrc=size=200x200:duration=1",
         "-map", "0", "-map", "1", "-frames:v", "1", "-c:v", "mjpeg",

@@ -19,20 +19,7 @@ from telebot.processing.media.mediastage import MediaStage
 from telebot.processing.media.metadata import metadata_factory, parse_metadata
 from telebot.processing.media.presets import check_known, presets_factory
 from tests import polling, proctree
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, timeout=60,
-    ).stdout  # fmt: skip
-    data: dict[str, Any] = json.loads(out)
-    return data
+from tests.fakes.media import ffmpeg, ffprobe
 
 
 def stream_hash(path: Path, selector: str) -> str:

@@ -202,3 +202,58 @@ def test_a_large_google_drive_file_passes_the_virus_scan_warning(
     # The file came by the form's link (its uuid), after the probe got the warning page.
     asked = [r.query for r in origin.requests_for("/download", "GET")]
     assert asked[0] == f"id={file_id}&export=download" and "uuid=" in asked[-1], asked
+
+
+def test_one_fichier_krakenfiles_wetransfer_and_buzzheavier_links_arrive(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """Each resolver's share link through the real bot to the bytes in MIRROR_DIR, the
+    loopback origin answering as the host does (pages and answers in tests/fixtures/hosts/)."""
+    fixtures = Path(__file__).parents[1] / "fixtures" / "hosts"
+    hosts = ("1fichier", "krakenfiles", "wetransfer", "buzzheavier")
+    bot = make_bot(HOSTS_BASE_URLS=",".join(f"{h}={origin.url}" for h in hosts))
+    html = "text/html; charset=utf-8"
+    expected: dict[str, str] = {}
+
+    # 1fichier: the page's form posted back, the answer's orange button (a-7.1fichier.com).
+    origin.add("/?x7k2m9q4p1ab", data=(fixtures / "onefichier/page.html").read_bytes(),
+               content_type=html)
+    origin.add_post("/?x7k2m9q4p1ab", data=(fixtures / "onefichier/link.html").read_bytes(),
+                    content_type=html)
+    res = origin.add("/p1234567890", size=300_000, seed=41,
+                     content_disposition='attachment; filename="fichier.bin"')
+    expected["fichier.bin"] = res.sha256()
+    # Krakenfiles: the dl-form's token posted; the JSON names a download server elsewhere.
+    origin.add("/view/Zk9QwE1xYt/file.html",
+               data=(fixtures / "krakenfiles/page.html").read_bytes(), content_type=html)
+    origin.add_post("/download/Zk9QwE1xYt", content_type="application/json",
+                    data=f'{{"url": "{origin.url}/force-download/Zk9QwE1xYt"}}'.encode())
+    res = origin.add("/force-download/Zk9QwE1xYt", size=200_000, seed=42)
+    expected["holiday clip.mp4"] = res.sha256()  # the name the page shows
+    # WeTransfer: the v4 download API answers the zip's link (download.wetransfer.com).
+    transfer = "4f8a2c0e1b9d7e6f5a4b3c2d1e0f9a8b20241207031500"
+    origin.add_post(f"/api/v4/transfers/{transfer}/download", content_type="application/json",
+                    data=(fixtures / "wetransfer/download.json").read_bytes())
+    res = origin.add(
+        f"/eugv/{transfer}/0c9e1a7b2d3f4e5a6b7c8d9e0f1a2b3c4d5e6f70/WeTransfer_files.zip"
+        "?cf=y&token=eyJhbGciOiJIUzI1NiJ9.e30.sig", size=100_000, seed=43)
+    expected["WeTransfer_files.zip"] = res.sha256()
+    # BuzzHeavier: htmx's GET of <link>/download answers the file's URL in hx-redirect.
+    origin.add("/f1l3abcd9x", data=(fixtures / "buzzheavier/file.html").read_bytes(),
+               content_type=html)
+    origin.add("/f1l3abcd9x/download", data=b"", headers={
+        "hx-redirect": "https://dl.buzzheavier.com/f1l3abcd9x?sig=abc&exp=1733540000"})
+    res = origin.add("/f1l3abcd9x?sig=abc&exp=1733540000", size=150_000, seed=44,
+                     content_disposition='attachment; filename="buzz.bin"')
+    expected["buzz.bin"] = res.sha256()
+
+    for link in ("https://1fichier.com/?x7k2m9q4p1ab",
+                 "https://krakenfiles.com/view/Zk9QwE1xYt/file.html",
+                 f"https://wetransfer.com/downloads/{transfer}/0c9e1a7b2d3f4e5a",
+                 "https://buzzheavier.com/f1l3abcd9x"):
+        since = bot_api.mark()
+        mirror(bot_api, link)
+        done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since)
+        assert "✅" in text_of(done), (link, text_of(done))
+    got = {p.name: sha256_file(p) for p in files_in(bot.mirror_dir)}
+    assert got == expected

@@ -67,6 +67,9 @@ def _block(seed: int, index: int) -> bytes:
     return index.to_bytes(8, "big") + _pool(seed)[offset : offset + BLOCK - 8]
 
 
+_POST_MARK = "\0post"  # add_post builds its resource under this key for a moment
+
+
 @dataclass
 class Resource:
     """One servable file. Content is ``data`` if given, else generated from ``seed``."""
@@ -208,6 +211,7 @@ class FakeOrigin:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._resources: dict[str, Resource] = {}
+        self._post_resources: dict[str, Resource] = {}  # add_post: what a POST gets instead
         self._redirects: dict[str, tuple[str, int]] = {}
         self._faults: dict[str, Fault] = {}
         self._requests: list[RequestLog] = []
@@ -274,6 +278,14 @@ class FakeOrigin:
         with self._lock:
             self._resources[path] = res
             self._redirects.pop(path, None)
+        return res
+
+    def add_post(self, path: str, **kwargs: Any) -> Resource:
+        """Answer POSTs to ``path`` with a resource of their own (as :meth:`add` takes it), for
+        pages whose form posts back to their own address; GETs keep what :meth:`add` gave."""
+        res = self.add(path + _POST_MARK, **kwargs)
+        with self._lock:
+            self._post_resources[path] = self._resources.pop(path + _POST_MARK)
         return res
 
     def redirect(self, path: str, to: str, *, status: int = 302) -> None:
@@ -381,6 +393,8 @@ class FakeOrigin:
                 path = f"{path}?{parts.query}"
             redirect = self._redirects.get(path)
             res = self._resources.get(path)
+            if h.command == "POST" and path in self._post_resources:
+                res = self._post_resources[path]
         try:
             self._respond(h, log, path, head, redirect, res)
         finally:
@@ -391,7 +405,7 @@ class FakeOrigin:
             log._finished.set()
 
     def _known_paths(self) -> set[str]:
-        return {*self._resources, *self._redirects, *self._faults}
+        return {*self._resources, *self._redirects, *self._faults, *self._post_resources}
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until no request is in flight (e.g. before asserting on bytes_sent)."""

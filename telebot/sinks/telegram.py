@@ -612,46 +612,43 @@ def _video_parts(
 
 def _unanswered(task: Task, part: Path, sending: PartSend, exc: Exception) -> str:
     """The note for a part whose upload ended without an answer, or the error to raise."""
-    cancelled = task.cancel_event.is_set()
-    if sending.settle() and (cancelled or _no_answer(exc)):
-        # Every byte went out: Telegram may have it. Never again; ask the user to check.
-        note = f"{sending.label}: {UNCONFIRMED}"
-        sending.ledger.done(sending.label, None, note)
-        if cancelled:
-            raise TaskCancelled(task.cancel_reason or "cancelled") from None
-        return note
-    if cancelled:  # stopped before the last byte: not delivered, sent again on resume
-        raise TaskCancelled(task.cancel_reason or "cancelled") from None
-    if _no_answer(exc):
-        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise UploadError(
-            f"uploading {part.name} stopped before all of it was sent ({why}); "
-            "Telegram did not get it"
-        ) from None
-    raise _translate(exc, part.name) from None
+    _settle_unanswered(task, [sending.label], sending, exc, part.name)
+    return f"{sending.label}: {UNCONFIRMED}"
 
 
 def _album_unanswered(
     task: Task, items: list[AlbumItem], sending: AlbumSend, exc: Exception
 ) -> list[AlbumItem]:
     """The items to report as unconfirmed for an album whose upload ended without an answer,
-    or the error to raise (the rule of :func:`_unanswered`, for all the album's items)."""
+    or the error to raise."""
+    labels = [item.label for item in items]
+    _settle_unanswered(task, labels, sending, exc, f"an album of {len(items)}")
+    return items
+
+
+def _settle_unanswered(
+    task: Task, labels: list[str], sending: PartSend | AlbumSend, exc: Exception, what: str
+) -> None:
+    """One rule for an upload (``what``) that ended without an answer: when every byte went
+    out, Telegram may have it, so its ``labels`` are recorded unconfirmed (never sent again)
+    and this returns, or raises TaskCancelled after a cancel; otherwise it raises
+    (TaskCancelled, or the error), and the upload is sent again on resume."""
     cancelled = task.cancel_event.is_set()
     if sending.settle() and (cancelled or _no_answer(exc)):
-        for item in items:  # every byte went out: Telegram may have it. Never again.
-            sending.ledger.done(item.label, None, f"{item.label}: {UNCONFIRMED}")
+        for label in labels:
+            sending.ledger.done(label, None, f"{label}: {UNCONFIRMED}")
         if cancelled:
             raise TaskCancelled(task.cancel_reason or "cancelled") from None
-        return items
+        return
     if cancelled:  # stopped before the last byte: not delivered, sent again on resume
         raise TaskCancelled(task.cancel_reason or "cancelled") from None
     if _no_answer(exc):
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise UploadError(
-            f"uploading an album of {len(items)} stopped before all of it was sent ({why}); "
+            f"uploading {what} stopped before all of it was sent ({why}); "
             "Telegram did not get it"
         ) from None
-    raise _translate(exc, f"an album of {len(items)}") from None
+    raise _translate(exc, what) from None
 
 
 class _Sent:

@@ -23,6 +23,7 @@ from telebot.engine import taskstate
 from telebot.engine.task import Delivery, Task, TaskSpec
 from telebot.engine.taskstate import TornPayload as TornPayload
 from telebot.errors import BadInputError
+from telebot.lazy import Lazy
 
 
 class Source(Protocol):
@@ -135,22 +136,14 @@ class LazyPipeline(Pipeline):
     """
 
     def __init__(self, build: Callable[[], Pipeline]) -> None:
-        self._build = build
-        self._built: Pipeline | None = None
-        self._lock = threading.Lock()
+        self._lazy = Lazy(build)
 
     def warm(self) -> None:
         """Build it now in a background thread (returns at once)."""
-        threading.Thread(target=self._pipeline, name="plugins", daemon=True).start()
+        threading.Thread(target=self._lazy.get, name="plugins", daemon=True).start()
 
     def _pipeline(self) -> Pipeline:
-        built = self._built
-        if built is None:
-            with self._lock:
-                if self._built is None:
-                    self._built = self._build()
-                built = self._built
-        return built
+        return self._lazy.get()
 
     def source_for(self, spec: TaskSpec) -> Source:
         return self._pipeline().source_for(spec)

@@ -28,6 +28,7 @@ from telebot.botapi.messenger import Messenger
 from telebot.config import Config
 from telebot.errors import BadInputError, TelebotError
 from telebot.intake.request import ReplyFile
+from telebot.lazy import Lazy
 from telebot.shown import short_name
 from telebot.sources.names import filename_from_url, sanitize_filename
 
@@ -61,8 +62,7 @@ class MediaInfo:
         self._config = config
         self._messenger = messenger
         self._make_links = links
-        self._made: tuple[LinkReader, TelegramFileSource] | None = None
-        self._lock = threading.Lock()
+        self._readers = Lazy(self._make_readers)
 
     async def command(self, update: Update, ctx: BotContext) -> None:
         chat = update.effective_chat
@@ -71,18 +71,15 @@ class MediaInfo:
         await ctx.reply(update, text)
 
     def _answer(self, chat_id: int, update: Update) -> str:
-        return self.describe(chat_id, _target(update, self._readers()[0]))
+        return self.describe(chat_id, _target(update, self._readers.get()[0]))
 
-    def _readers(self) -> tuple[LinkReader, TelegramFileSource]:
-        with self._lock:
-            if self._made is None:
-                from telebot.sources import tgfile
+    def _make_readers(self) -> tuple[LinkReader, TelegramFileSource]:
+        from telebot.sources import tgfile
 
-                telegram = tgfile.TelegramFileSource(
-                    tgfile.TelegramFileSettings.from_config(self._config), self._messenger
-                )
-                self._made = (self._make_links(), telegram)
-            return self._made
+        telegram = tgfile.TelegramFileSource(
+            tgfile.TelegramFileSettings.from_config(self._config), self._messenger
+        )
+        return self._make_links(), telegram
 
     def describe(self, chat_id: int, target: str | ReplyFile) -> str:
         """The summary message for a link or a Telegram file; one ❌ line on failure."""
@@ -104,16 +101,17 @@ class MediaInfo:
     ) -> media.Sample:
         from telebot.processing.media import mediainfo as media
 
+        links, telegram = self._readers.get()
         if isinstance(target, str):
             return media.fetch_sample(
-                lambda start, length: self._readers()[0].read_range(target, start, length, cancel),
+                lambda start, length: links.read_range(target, start, length, cancel),
                 path,
             )
-        where = self._readers()[1].locate(chat_id, target.file_id, target.file_size)
+        where = telegram.locate(chat_id, target.file_id, target.file_size)
         if Path(where).is_absolute():  # local Bot API server: the whole file is on our disk
             return media.Sample(Path(where), target.file_size or 0, None)
         return media.fetch_sample(
-            lambda start, length: self._readers()[1].read_range(where, start, length, cancel),
+            lambda start, length: telegram.read_range(where, start, length, cancel),
             path,
             target.file_size,
         )

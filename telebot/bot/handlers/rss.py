@@ -22,6 +22,7 @@ from telebot.config import Config
 from telebot.errors import BadInputError
 from telebot.intake.desk import Intake
 from telebot.intake.specs import COMMANDS
+from telebot.lazy import Lazy
 from telebot.sources.http.addresses import check_url
 
 if TYPE_CHECKING:
@@ -51,35 +52,32 @@ class RssFeature(Feature):
         self._config = config
         self._ctx = ctx
         self._intake = intake
-        self._built: tuple[RssService, Poller] | None = None
+        self._parts: Lazy[tuple[RssService, Poller]] = Lazy(self._make_parts)
         self._stopped = False
         self._lock = threading.Lock()
 
-    def _parts(self) -> tuple[RssService, Poller]:
-        with self._lock:
-            if self._built is None:
-                from telebot.feeds.rss.book import FeedBook
-                from telebot.feeds.rss.fetch import FeedFetcher
-                from telebot.feeds.rss.poller import Poller
-                from telebot.feeds.rss.service import RssService
+    def _make_parts(self) -> tuple[RssService, Poller]:
+        from telebot.feeds.rss.book import FeedBook
+        from telebot.feeds.rss.fetch import FeedFetcher
+        from telebot.feeds.rss.poller import Poller
+        from telebot.feeds.rss.service import RssService
 
-                allow_private = self._config.allow_private_links
-                service = RssService(
-                    FeedBook(self._ctx.store),
-                    FeedFetcher(allow_private=allow_private),
-                    self._intake.submit,
-                    self._notify,
-                    resolve=task_command,
-                    # Before a task is made for it: the source would refuse it too, later.
-                    check_link=lambda link: check_url(link, allow_private=allow_private)
-                    if link.lower().startswith(("http://", "https://")) else None,
-                )
-                self._built = (service, Poller(service, self._config.rss_interval))
-            return self._built
+        allow_private = self._config.allow_private_links
+        service = RssService(
+            FeedBook(self._ctx.store),
+            FeedFetcher(allow_private=allow_private),
+            self._intake.submit,
+            self._notify,
+            resolve=task_command,
+            # Before a task is made for it: the source would refuse it too, later.
+            check_link=lambda link: check_url(link, allow_private=allow_private)
+            if link.lower().startswith(("http://", "https://")) else None,
+        )
+        return service, Poller(service, self._config.rss_interval)
 
     @property
     def service(self) -> RssService:
-        return self._parts()[0]
+        return self._parts.get()[0]
 
     def commands(self) -> Mapping[str, Handler]:
         return {"rss": self.rss}
@@ -91,7 +89,7 @@ class RssFeature(Feature):
         threading.Thread(target=self._start_poller, name="rss-start", daemon=True).start()
 
     def _start_poller(self) -> None:
-        poller = self._parts()[1]
+        poller = self._parts.get()[1]
         with self._lock:
             if self._stopped:
                 return
@@ -101,7 +99,7 @@ class RssFeature(Feature):
     def stopping(self) -> None:
         with self._lock:
             self._stopped = True
-            built = self._built
+            built = self._parts.made
         if built is not None:
             built[1].stop()
 

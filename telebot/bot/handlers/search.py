@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from telebot.feeds.torznab.parse import MAX_ITEMS
 from telebot.feeds.torznab.results import Search, Searches
 from telebot.intake.args import TaskArgs
 from telebot.intake.request import Request, Requester
+from telebot.lazy import Lazy
 from telebot.redact import redact
 from telebot.shown import html_name
 from telebot.units import format_bytes
@@ -125,16 +125,11 @@ class SearchCommand(Feature):
         self.client = client
         self.tasks = tasks
         self.searches = searches or Searches()
-        self._made: TorznabClient | None = None
-        self._lock = threading.Lock()
+        self._client = Lazy(client) if client is not None else None
 
     def _search(self, query: str, ids: Sequence[int]) -> Answer:
-        assert self.client is not None
-        with self._lock:
-            if self._made is None:
-                self._made = self.client()
-            made = self._made
-        return made.search(query, ids)
+        assert self._client is not None
+        return self._client.get().search(query, ids)
 
     def commands(self) -> Mapping[str, Handler]:
         return {"search": self.search}

@@ -27,7 +27,7 @@ from telebot.store import Store
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
     from telebot.bot.feature import Feature
 
 log = logging.getLogger("telebot")
@@ -110,7 +110,7 @@ class App:
     def _context(self, store: Store) -> tuple[BotContext, list[Feature]]:
         """The handlers' context and the features of this build (wiring.py)."""
         from telebot import wiring
-        from telebot.bot.application import BotContext
+        from telebot.bot.context import BotContext
         from telebot.intake.auth import Authorizer
         from telebot.settings import overrides
 

@@ -53,7 +53,7 @@ from telebot.sources.torrent.session import TorrentSession
 from telebot.sources.torrent.settings import TorrentSettings
 
 if TYPE_CHECKING:
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
     from telebot.feeds.torznab.client import TorznabClient
 
 

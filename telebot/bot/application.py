@@ -18,9 +18,8 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -36,15 +35,12 @@ from telegram.request import HTTPXRequest
 
 from telebot.bot.announce import split_messages
 from telebot.bot.commands import COMMANDS, CommandSpec, command_names, help_text
+from telebot.bot.context import BotContext
 from telebot.bot.feature import Feature, Handler, button_pattern, claimed
 from telebot.botapi.messenger import Messenger, describe_error
-from telebot.config import Config
 from telebot.errors import BadInputError
-from telebot.intake.auth import Authorizer, Level, RefusalThrottle
+from telebot.intake.auth import Authorizer, Level
 from telebot.redact import carries_credentials, redact
-
-if TYPE_CHECKING:
-    from telebot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -57,63 +53,6 @@ MESSAGE_GROUP = 1  # PTB handler group of plain messages (see build_application)
 RECORD_GROUP = 2  # PTB handler group that remembers every message for -i (bot/recent.py)
 
 REFUSAL = "⛔ You are not authorized to use this bot. Ask its owner to /auth you."
-
-
-@dataclass
-class BotContext:
-    """Everything handlers need; created by app.py, stored in ``application.bot_data``."""
-
-    config: Config
-    store: Store
-    auth: Authorizer
-    started_at: float = field(default_factory=time.monotonic)
-    process_started_at: float = field(default_factory=time.time)
-    refusals: RefusalThrottle = field(default_factory=RefusalThrottle)
-    messenger: Messenger | None = None
-    # What this build can do (bot/feature.py), the foundation first: set by build_application,
-    # which registers their handlers; their hooks run from here (start, polls, stop).
-    features: tuple[Feature, ...] = ()
-    background: set[asyncio.Task[None]] = field(default_factory=set)
-    loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
-    restart_requested: bool = False  # /restart: re-execute once stopped (bot/handlers/restart.py)
-    # The asyncio tasks of the command handlers running now (loop thread only): PTB's stop
-    # waits for every one of them, so a restart cancels those that outlive a short grace.
-    handler_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def track_handler(self) -> asyncio.Task[Any] | None:
-        """List the calling handler's task for :meth:`cancel_handlers`; the caller discards it
-        from ``handler_tasks`` when done. Loop thread only."""
-        me = asyncio.current_task()
-        if me is not None:
-            self.handler_tasks.add(me)
-        return me
-
-    def cancel_handlers(self) -> int:
-        """Cancel every running command handler but the caller's; how many. Loop thread only.
-
-        A handler's work already handed to a thread keeps running there, unobserved; what
-        matters is durable elsewhere (the journal resumes tasks, a command can be sent again).
-        """
-        current = asyncio.current_task()
-        victims = [t for t in self.handler_tasks if t is not current and not t.done()]
-        for task in victims:
-            task.cancel()
-        return len(victims)
-
-    @property
-    def bridge(self) -> Messenger:
-        if self.messenger is None:
-            raise RuntimeError("the bot has not started yet")
-        return self.messenger
-
-    async def reply(self, update: Update, text: str, **kwargs: Any) -> None:
-        """Reply (HTML) to the update's message through the rate-limited Messenger."""
-        message = update.effective_message
-        chat = update.effective_chat
-        if chat is None:
-            return
-        reply_to = message.message_id if message is not None else None
-        await asyncio.to_thread(self.bridge.send_text, chat.id, text, reply_to=reply_to, **kwargs)
 
 
 class PollingRequest(HTTPXRequest):

@@ -13,12 +13,8 @@ from dataclasses import dataclass
 
 from telegram import Message, PhotoSize
 
-from telebot.bot.application import (
-    DELETED_LIST_NOTE,
-    KEEP_LIST_NOTE,
-    BotContext,
-    remove_credentials,
-)
+from telebot.bot.application import DELETED_LIST_NOTE, KEEP_LIST_NOTE, remove_credentials
+from telebot.bot.context import BotContext
 from telebot.bot.recent import ARRIVAL_WAIT, RecentMessages, file_of
 from telebot.errors import BadInputError
 from telebot.intake.many import read_list_file

@@ -3,7 +3,7 @@
 A feature is one capability of the chat side (/bsetting, the cloud commands, the task commands,
 ...). It says which commands it answers, which buttons it answers, whether it reads plain
 messages, and what it does when the bot starts and stops; it never reaches into the
-:class:`~telebot.bot.application.BotContext` to install itself. ``wiring.py`` lists the
+:class:`~telebot.bot.context.BotContext` to install itself. ``wiring.py`` lists the
 features of this build; ``build_application`` adds the foundation's commands (/start, /help,
 /auth, ...) and hands every declaration to python-telegram-bot.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from telegram import Update
 
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
 
 Handler = Callable[["Update", "BotContext"], Awaitable[None]]
 

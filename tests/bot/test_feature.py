@@ -14,7 +14,8 @@ import pytest
 from telegram import CallbackQuery, Update, User
 from telegram.ext import Application, CallbackQueryHandler
 
-from telebot.bot.application import BotContext, _post_stop, build_application
+from telebot.bot.application import _post_stop, build_application
+from telebot.bot.context import BotContext
 from telebot.bot.feature import Feature, Handler
 from telebot.config import load_config
 from telebot.intake.auth import Authorizer

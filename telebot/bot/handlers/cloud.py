@@ -22,7 +22,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from telebot.bot.application import BotContext
+from telebot.bot.context import BotContext
 from telebot.bot.feature import Feature, Handler
 from telebot.config import Config
 from telebot.engine.manager import TaskManager

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from telegram import Update
 
-from telebot.bot.application import BotContext
+from telebot.bot.context import BotContext
 from telebot.bot.recent import file_of
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config

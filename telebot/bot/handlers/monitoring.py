@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from telegram import Update
 
 from telebot import fileio, sandbox
-from telebot.bot.application import BotContext
+from telebot.bot.context import BotContext
 from telebot.bot.feature import Feature, Handler
 from telebot.config import Config, heartbeat_file
 from telebot.engine.manager import TaskManager

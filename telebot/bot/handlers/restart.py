@@ -39,7 +39,7 @@ from telebot.monitor.sampler import write_atomic
 if TYPE_CHECKING:
     from telegram import Update
 
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
 
 log = logging.getLogger(__name__)
 

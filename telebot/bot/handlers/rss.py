@@ -26,7 +26,7 @@ from telebot.lazy import Lazy
 from telebot.sources.http.addresses import check_url
 
 if TYPE_CHECKING:
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
     from telebot.feeds.rss.poller import Poller
     from telebot.feeds.rss.service import RssService
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from telebot.bot.application import BotContext
+from telebot.bot.context import BotContext
 from telebot.bot.feature import Feature, Handler
 from telebot.bot.handlers.tasks import TaskCommands
 from telebot.errors import BadInputError

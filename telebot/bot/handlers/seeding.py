@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from telegram import Update
 
-from telebot.bot.application import BotContext
+from telebot.bot.context import BotContext
 from telebot.bot.feature import Handler
 from telebot.bot.status import StatusBoard
 from telebot.botapi.messenger import Messenger

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from telegram import Update
 
 from telebot.bot.announce import Announcer
-from telebot.bot.application import BotContext
+from telebot.bot.context import BotContext
 from telebot.bot.conversation import ChatConversation, replied_of
 from telebot.bot.recent import RecentMessages
 from telebot.bot.status import CALLBACK_PREFIX, StatusBoard

@@ -30,7 +30,7 @@ from telebot.store import Store
 if TYPE_CHECKING:
     from telegram import InlineKeyboardMarkup, Update
 
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
 
 log = logging.getLogger(__name__)
 

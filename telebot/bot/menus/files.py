@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from telebot.bot.application import BotContext
+from telebot.bot.context import BotContext
 from telebot.bot.feature import Feature, Handler
 from telebot.botapi.messenger import Messenger
 from telebot.engine.task import Task

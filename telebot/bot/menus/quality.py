@@ -28,7 +28,7 @@ from telebot.engine.task import Task
 from telebot.shown import html_name
 
 if TYPE_CHECKING:
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
     from telebot.sources.ytdl.source import QualityOption
 
 log = logging.getLogger(__name__)

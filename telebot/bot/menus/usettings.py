@@ -43,7 +43,7 @@ from telebot.units import format_bytes
 from telebot.ytdl_options import parse_options
 
 if TYPE_CHECKING:
-    from telebot.bot.application import BotContext
+    from telebot.bot.context import BotContext
 
 log = logging.getLogger(__name__)
 

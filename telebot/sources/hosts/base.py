@@ -100,6 +100,11 @@ class Host(Protocol):
 
     name: str  # display name: "MediaFire"
     domains: tuple[str, ...]  # "mediafire.com" also matches "www.mediafire.com"
+    #: Other domains the host's API and downloads live on, which are no share link a user
+    #: pastes ("api.onedrive.com", "files.1drv.com"); () when everything stays on ``domains``.
+    #: A link on them is not claimed, but the owner's ``HOSTS_BASE_URLS`` sends requests and
+    #: redirects to them to the host's base like those to ``domains`` (client.Rebase).
+    service_domains: tuple[str, ...]
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """The direct links behind ``link``; ``password`` is the share's (``-ap``), if any.

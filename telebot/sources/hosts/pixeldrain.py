@@ -30,6 +30,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 class Pixeldrain:
     name: str = "Pixeldrain"
     domains: tuple[str, ...] = ("pixeldrain.com", "pixeldrain.net")
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         parts = [p for p in urlsplit(link).path.split("/") if p]

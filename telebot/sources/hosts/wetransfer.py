@@ -34,6 +34,7 @@ class WeTransfer:
 
     name: str = NAME
     domains: tuple[str, ...] = ("wetransfer.com", "we.tl")
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """The transfer's one direct link (a zip of its files).

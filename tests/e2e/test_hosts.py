@@ -374,3 +374,35 @@ def test_onedrive_and_sharepoint_share_links_arrive(
 def _token(link: str) -> str:
     """The shares API's name for ``link`` (u! + base64url without padding)."""
     return "u!" + base64.urlsafe_b64encode(link.encode()).decode().rstrip("=")
+
+
+def test_pixeldrain_files_held_back_are_refused_and_a_password_changes_nothing(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """A file whose info says Pixeldrain wants a captcha first is refused before any download
+    (the download would answer 403); ``-ap`` on a list is not sent anywhere: Pixeldrain lists
+    have no password."""
+    fixtures = Path(__file__).parents[1] / "fixtures" / "hosts" / "pixeldrain"
+    bot = make_bot(HOSTS_BASE_URLS=f"pixeldrain={origin.url}")
+    origin.add("/api/file/Hot1ink9/info", content_type="application/json",
+               data=(fixtures / "info_captcha.json").read_bytes())
+    origin.add("/api/file/Hot1ink9?download", size=1000, seed=71)
+    origin.fault("/api/file/Hot1ink9?download", statuses=[403] * 5)  # as Pixeldrain answers
+    since = bot_api.mark()
+    mirror(bot_api, "https://pixeldrain.com/u/Hot1ink9")
+    failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since)
+    assert ("Pixeldrain: “popular.zip”: Pixeldrain asks for a captcha in a browser before it "
+            "serves this file (it drew too much traffic)") in html.unescape(text_of(failed))
+    assert origin.requests_for("/api/file/Hot1ink9") == []  # no download was tried
+    assert files_in(bot.mirror_dir) == []
+
+    one = origin.add("/api/file/Fi1eOne1?download", size=5000, seed=72)
+    origin.add("/api/list/Lst42xYz", content_type="application/json", data=(
+        b'{"success":true,"id":"Lst42xYz","title":"Course notes","files":['
+        b'{"id":"Fi1eOne1","name":"week1.pdf","size":5000,"availability":""}]}'))
+    since = bot_api.mark()
+    mirror(bot_api, "https://pixeldrain.com/l/Lst42xYz -ap s3cret")
+    wait_text(bot_api, r"✅.*Course notes", chat_id=OWNER, since=since)
+    assert sha256_file(bot.mirror_dir / "Course notes" / "week1.pdf") == one.sha256()
+    assert not any("s3cret" in f"{r.path}?{r.query} {r.headers}"
+                   for r in origin.requests)

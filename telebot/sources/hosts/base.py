@@ -17,6 +17,7 @@ reason in plain words.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -148,3 +149,13 @@ class RequestBudget:
         self.used += 1
         if self.used > self.limit:
             raise HostRefused(self.host, f"{self.what} needs more than {self.limit} requests")
+
+
+_TAG = re.compile(r"<[^<>]{0,200}>")
+_NOT_WORDS = re.compile(r"[^\w .,:;!?'()-]")  # what a host's message may show the user
+
+
+def host_words(text: str, limit: int = 120) -> str:
+    """A host's own message made fit to show: markup and unusual characters removed, cut to
+    ``limit`` characters (the text is untrusted: it may hold anything)."""
+    return _NOT_WORDS.sub("", _TAG.sub("", text[:1000]))[:limit].strip()

@@ -1,8 +1,11 @@
 """File host share links end to end: the real bot, the fake Bot API, and a loopback origin
-standing in for MediaFire, Pixeldrain and GoFile (HOSTS_BASE_URLS sends their requests there)."""
+standing in for each host (HOSTS_BASE_URLS sends their requests there, the API and download
+domains they declare and the download's redirect hops included)."""
 
 from __future__ import annotations
 
+import base64
+import html
 import re
 import threading
 from pathlib import Path
@@ -257,3 +260,149 @@ def test_one_fichier_krakenfiles_wetransfer_and_buzzheavier_links_arrive(
         assert "✅" in text_of(done), (link, text_of(done))
     got = {p.name: sha256_file(p) for p in files_in(bot.mirror_dir)}
     assert got == expected
+
+
+def test_dropbox_share_links_follow_the_redirect_to_the_content_host(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """A Dropbox ``dl=1`` share redirects to ``*.dl.dropboxusercontent.com``: the resolver only
+    checks that redirect, and the download follows it. HOSTS_BASE_URLS must cover that hop
+    too, or the download would leave the loopback origin for the real content host."""
+    fixtures = Path(__file__).parents[1] / "fixtures" / "hosts" / "dropbox"
+    bot = make_bot(HOSTS_BASE_URLS=f"dropbox={origin.url}")
+    # A file: /scl/fi/<key>/<name>?rlkey=…; dl=0 becomes dl=1, rlkey is kept.
+    origin.redirect("/scl/fi/k8x2qzw1/report.pdf?rlkey=r1k3yAbC&dl=1",
+                    "https://uc3f1e0c5d7b4a9e2.dl.dropboxusercontent.com/cd/0/get/CGx1/file?dl=1")
+    report = origin.add("/cd/0/get/CGx1/file?dl=1", size=400_000, seed=51,
+                        content_disposition='attachment; filename="report.pdf"')
+    # A folder comes as one zip, named by the download.
+    origin.redirect("/scl/fo/f0ld3rk3y/h4shh4sh?rlkey=z1pK3y&dl=1",
+                    "https://uc9a8b7c6d5e4f3a2.dl.dropboxusercontent.com/zip_download_get/Zp1")
+    photos = origin.add("/zip_download_get/Zp1", size=250_000, seed=52,
+                        content_disposition='attachment; filename="Photos.zip"')
+    # A share whose dl=1 answers a page instead of the redirect: the site changed.
+    origin.add("/scl/fi/n3wk3y00/new.bin?rlkey=n3w&dl=1", content_type="text/html",
+               data=(fixtures / "changed.html").read_bytes())
+
+    for link in ("https://www.dropbox.com/scl/fi/k8x2qzw1/report.pdf?rlkey=r1k3yAbC&dl=0",
+                 "https://www.dropbox.com/scl/fo/f0ld3rk3y/h4shh4sh?rlkey=z1pK3y&dl=0"):
+        since = bot_api.mark()
+        mirror(bot_api, link)
+        done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since)
+        assert "✅" in text_of(done), (link, text_of(done))
+    got = {p.name: sha256_file(p) for p in files_in(bot.mirror_dir)}
+    assert got == {"report.pdf": report.sha256(), "Photos.zip": photos.sha256()}
+    # The resolver asked without following; the download went through the redirect.
+    assert len(origin.requests_for("/scl/fi/k8x2qzw1/report.pdf")) >= 2
+    assert origin.requests_for("/cd/0/get/CGx1/file", "GET")
+
+    since = bot_api.mark()
+    mirror(bot_api, "https://www.dropbox.com/scl/fi/n3wk3y00/new.bin?rlkey=n3w&dl=0")
+    failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since)
+    assert ("Dropbox: could not find the download redirect (the site may have changed)"
+            in text_of(failed))
+    assert sorted(p.name for p in files_in(bot.mirror_dir)) == ["Photos.zip", "report.pdf"]
+
+
+ONEDRIVE_TOKEN = "u!aHR0cHM6Ly8xZHJ2Lm1zL2YvcyFBa0w5eDhCcTNmWjBnUg"  # 1drv.ms/f/s!AkL9x8Bq3fZ0gR
+
+
+def test_onedrive_and_sharepoint_share_links_arrive(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """OneDrive's resolver reads the shares API on api.onedrive.com and its files come from
+    *.files.1drv.com: neither is a share domain, so HOSTS_BASE_URLS follows the host there
+    through the domains it declares. SharePoint's download redirect carries guest cookies."""
+    fixtures = Path(__file__).parents[1] / "fixtures" / "hosts" / "onedrive"
+    bot = make_bot(HOSTS_BASE_URLS=f"onedrive={origin.url}")
+    api = f"/v1.0/shares/{ONEDRIVE_TOKEN}"
+    as_json = "application/json"
+    # The fixtures' folder: a first page, a next page, a subfolder, a OneNote package.
+    origin.add(f"{api}/root?expand=children", content_type=as_json,
+               data=(fixtures / "folder.json").read_bytes())
+    origin.add(f"{api}/items/9A1B2C3D4E5F6071!200/children?$skiptoken=MjAw",
+               content_type=as_json, data=(fixtures / "folder_page2.json").read_bytes())
+    origin.add(f"{api}/items/9A1B2C3D4E5F6071!210?expand=children", content_type=as_json,
+               data=(fixtures / "subfolder.json").read_bytes())
+    plan = origin.add("/y4mA/plan.pdf?download", size=1000, seed=61)
+    escape = origin.add("/y4mB/../../escape.txt?download", size=7, seed=62)
+    beach = origin.add("/y4mC/beach.jpg?download", size=200, seed=63)
+    # SharePoint: download=1 redirects to download.aspx and sets the guest cookie it needs.
+    share = "/:u:/g/personal/ann_contoso_com/EQx1AbCdEf"
+    target = "/personal/ann_contoso_com/_layouts/15/download.aspx?share=EQx1AbCdEf"
+    origin.redirect(f"{share}?e=Zy9x&download=1", f"https://contoso.sharepoint.com{target}",
+                    headers={"Set-Cookie": "FedAuth=g7u3stT0k3n; Path=/; HttpOnly"})
+    budget = origin.add(target, size=300_000, seed=64, require={"Cookie": "FedAuth=g7u3stT0k3n"},
+                        content_disposition='attachment; filename="budget.xlsx"')
+
+    since = bot_api.mark()
+    mirror(bot_api, "https://1drv.ms/f/s!AkL9x8Bq3fZ0gR")
+    done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since)
+    assert "✅" in text_of(done) and "Trip 2024" in text_of(done), text_of(done)
+    trip = bot.mirror_dir / "Trip 2024"
+    assert sha256_file(trip / "plan.pdf") == plan.sha256()
+    assert sha256_file(trip / "_escape.txt") == escape.sha256()  # "../escape.txt" stays inside
+    assert sha256_file(trip / "Day 1" / "beach.jpg") == beach.sha256()
+    assert sorted(str(p.relative_to(trip)) for p in files_in(trip)) == [
+        "Day 1/beach.jpg", "_escape.txt", "plan.pdf"]
+
+    since = bot_api.mark()
+    mirror(bot_api, f"https://contoso.sharepoint.com{share}?e=Zy9x")
+    done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since)
+    assert "✅" in text_of(done), text_of(done)
+    assert sha256_file(bot.mirror_dir / "budget.xlsx") == budget.sha256()
+
+    # A shares-API answer without the file's download URL: the site changed, one line.
+    origin.add(f"/v1.0/shares/{_token('https://1drv.ms/u/s!Changed1')}/root?expand=children",
+               content_type=as_json,
+               data=b'{"id": "X!1", "name": "a.bin", "size": 3, "file": {"mimeType": "x/y"}}')
+    since = bot_api.mark()
+    mirror(bot_api, "https://1drv.ms/u/s!Changed1")
+    failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since)
+    assert ("OneDrive: could not find the file's download URL (the site may have changed)"
+            in html.unescape(text_of(failed)))
+    # A SharePoint folder link is refused in plain words, without a request.
+    before = len(origin.requests)
+    since = bot_api.mark()
+    mirror(bot_api, "https://contoso.sharepoint.com/:f:/g/personal/ann_contoso_com/Fld3r")
+    refused = wait_text(bot_api, r"❌", chat_id=OWNER, since=since)
+    assert "SharePoint folder links are not supported" in text_of(refused)
+    assert len(origin.requests) == before
+    assert sorted(p.name for p in bot.mirror_dir.iterdir()) == ["Trip 2024", "budget.xlsx"]
+
+
+def _token(link: str) -> str:
+    """The shares API's name for ``link`` (u! + base64url without padding)."""
+    return "u!" + base64.urlsafe_b64encode(link.encode()).decode().rstrip("=")
+
+
+def test_pixeldrain_files_held_back_are_refused_and_a_password_changes_nothing(
+    bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
+) -> None:
+    """A file whose info says Pixeldrain wants a captcha first is refused before any download
+    (the download would answer 403); ``-ap`` on a list is not sent anywhere: Pixeldrain lists
+    have no password."""
+    fixtures = Path(__file__).parents[1] / "fixtures" / "hosts" / "pixeldrain"
+    bot = make_bot(HOSTS_BASE_URLS=f"pixeldrain={origin.url}")
+    origin.add("/api/file/Hot1ink9/info", content_type="application/json",
+               data=(fixtures / "info_captcha.json").read_bytes())
+    origin.add("/api/file/Hot1ink9?download", size=1000, seed=71)
+    origin.fault("/api/file/Hot1ink9?download", statuses=[403] * 5)  # as Pixeldrain answers
+    since = bot_api.mark()
+    mirror(bot_api, "https://pixeldrain.com/u/Hot1ink9")
+    failed = wait_text(bot_api, r"❌", chat_id=OWNER, since=since)
+    assert ("Pixeldrain: “popular.zip”: Pixeldrain asks for a captcha in a browser before it "
+            "serves this file (it drew too much traffic)") in html.unescape(text_of(failed))
+    assert origin.requests_for("/api/file/Hot1ink9") == []  # no download was tried
+    assert files_in(bot.mirror_dir) == []
+
+    one = origin.add("/api/file/Fi1eOne1?download", size=5000, seed=72)
+    origin.add("/api/list/Lst42xYz", content_type="application/json", data=(
+        b'{"success":true,"id":"Lst42xYz","title":"Course notes","files":['
+        b'{"id":"Fi1eOne1","name":"week1.pdf","size":5000,"availability":""}]}'))
+    since = bot_api.mark()
+    mirror(bot_api, "https://pixeldrain.com/l/Lst42xYz -ap s3cret")
+    wait_text(bot_api, r"✅.*Course notes", chat_id=OWNER, since=since)
+    assert sha256_file(bot.mirror_dir / "Course notes" / "week1.pdf") == one.sha256()
+    assert not any("s3cret" in f"{r.path}?{r.query} {r.headers}"
+                   for r in origin.requests)

@@ -212,7 +212,7 @@ class FakeOrigin:
         self._idle = threading.Condition(self._lock)
         self._resources: dict[str, Resource] = {}
         self._post_resources: dict[str, Resource] = {}  # add_post: what a POST gets instead
-        self._redirects: dict[str, tuple[str, int]] = {}
+        self._redirects: dict[str, tuple[str, int, dict[str, str]]] = {}
         self._faults: dict[str, Fault] = {}
         self._requests: list[RequestLog] = []
         self._conn_seq = 0
@@ -288,10 +288,12 @@ class FakeOrigin:
             self._post_resources[path] = self._resources.pop(path + _POST_MARK)
         return res
 
-    def redirect(self, path: str, to: str, *, status: int = 302) -> None:
-        """Answer ``path`` with ``status`` and ``Location: to`` (absolute or relative)."""
+    def redirect(self, path: str, to: str, *, status: int = 302,
+                 headers: dict[str, str] | None = None) -> None:
+        """Answer ``path`` with ``status`` and ``Location: to`` (absolute or relative), and
+        ``headers`` besides (a ``Set-Cookie`` the next hop needs)."""
         with self._lock:
-            self._redirects[path] = (to, status)
+            self._redirects[path] = (to, status, dict(headers or {}))
 
     def fault(
         self,
@@ -415,7 +417,7 @@ class FakeOrigin:
 
     def _respond(
         self, h: _OriginHandler, log: RequestLog, path: str, head: bool,
-        redirect: tuple[str, int] | None, res: Resource | None,
+        redirect: tuple[str, int, dict[str, str]] | None, res: Resource | None,
     ) -> None:
         fault, status = self._take_fault(path)
         if status is not None:
@@ -423,7 +425,7 @@ class FakeOrigin:
             return
         if redirect is not None:
             log.status = redirect[1]
-            h.send_plain(redirect[1], headers={"Location": redirect[0]})
+            h.send_plain(redirect[1], headers={**redirect[2], "Location": redirect[0]})
             return
         if res is None:
             log.status = 404

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from telebot.errors import CircuitOpenError, DownloadError, HTTPStatusError, TaskCancelled
+from telebot.errors import (
+    CircuitOpenError,
+    DownloadError,
+    HTTPStatusError,
+    SecurityError,
+    TaskCancelled,
+)
 from telebot.resilience import ErrorTracker, RetryPolicy
 from telebot.sources.http import downloader as http_mod
 from telebot.sources.http import transfer
@@ -151,6 +157,28 @@ def test_headers_and_auth_reach_the_origin_but_not_another_host(
     fetch(source, f"{origin.url}/away", tmp_path / "b", options)
     hop = origin.requests_for("/f", "GET")[-1].headers
     assert hop.get("X-Token") is None and hop.get("Authorization") is None
+
+
+def test_the_rewrite_hook_applies_to_every_hop_before_the_guard(
+        origin: FakeOrigin, source: HttpSource, tmp_path: Path) -> None:
+    """``HttpOptions.rewrite`` maps the link and each redirect target (a share redirecting to
+    its content domain reaches the same stand-in origin); the SSRF guard checks the address
+    it returns, not the one the server named."""
+    res = origin.add("/cd/get/file.bin", size=MB, seed=9)
+    origin.redirect("/s/key/file.bin", "https://content.invalid/cd/get/file.bin")
+
+    def to_origin(url: str) -> str:
+        return url.replace("https://content.invalid", origin.url).replace(
+            "https://share.invalid", origin.url)
+
+    options = replace(SEGMENTED, rewrite=to_origin)
+    path = fetch(source, "https://share.invalid/s/key/file.bin", tmp_path / "a", options)
+    assert sha(path) == res.sha256()
+    assert [r.path for r in origin.requests][:2] == ["/s/key/file.bin", "/cd/get/file.bin"]
+    # The guard sees the rewritten (loopback) address and refuses it without ALLOW_PRIVATE.
+    guarded = replace(options, allow_private=False)
+    with pytest.raises(SecurityError):
+        fetch(source, "https://share.invalid/s/key/file.bin", tmp_path / "c", guarded)
 
 
 # ------------------------------------------------------------- server behaviour

@@ -17,6 +17,7 @@ reason in plain words.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -100,6 +101,11 @@ class Host(Protocol):
 
     name: str  # display name: "MediaFire"
     domains: tuple[str, ...]  # "mediafire.com" also matches "www.mediafire.com"
+    #: Other domains the host's API and downloads live on, which are no share link a user
+    #: pastes ("api.onedrive.com", "files.1drv.com"); () when everything stays on ``domains``.
+    #: A link on them is not claimed, but the owner's ``HOSTS_BASE_URLS`` sends requests and
+    #: redirects to them to the host's base like those to ``domains`` (client.Rebase).
+    service_domains: tuple[str, ...]
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """The direct links behind ``link``; ``password`` is the share's (``-ap``), if any.
@@ -143,3 +149,13 @@ class RequestBudget:
         self.used += 1
         if self.used > self.limit:
             raise HostRefused(self.host, f"{self.what} needs more than {self.limit} requests")
+
+
+_TAG = re.compile(r"<[^<>]{0,200}>")
+_NOT_WORDS = re.compile(r"[^\w .,:;!?'()-]")  # what a host's message may show the user
+
+
+def host_words(text: str, limit: int = 120) -> str:
+    """A host's own message made fit to show: markup and unusual characters removed, cut to
+    ``limit`` characters (the text is untrusted: it may hold anything)."""
+    return _NOT_WORDS.sub("", _TAG.sub("", text[:1000]))[:limit].strip()

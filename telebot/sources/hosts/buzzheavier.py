@@ -102,6 +102,7 @@ class BuzzHeavier:
 
     name: str = NAME
     domains: tuple[str, ...] = ("buzzheavier.com",)
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """A file's direct link, or a folder's files (subfolders as ``DirectLink.folder``).

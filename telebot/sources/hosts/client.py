@@ -11,8 +11,8 @@ and no further, and a cancel aborts the sockets within a tick.
 
 :class:`Rebase` is the owner's way (``HOSTS_BASE_URLS``) to send one host's requests to
 another base: tests point MediaFire at a loopback server this way. It rewrites only URLs on
-that host's own domains, so a user's link cannot steer anything: the mapping comes from the
-configuration alone.
+that host's own domains (and the service domains it declares: its API, its download servers),
+so a user's link cannot steer anything: the mapping comes from the configuration alone.
 """
 
 from __future__ import annotations
@@ -74,10 +74,16 @@ def on_domain(hostname: str, domains: Iterable[str]) -> bool:
 
 
 class Rebase:
-    """URLs on a host's domains sent to the base the owner configured for it."""
+    """URLs on a host's domains, and on the service domains it declares (its API, its
+    download servers), sent to the base the owner configured for it.
+
+    One instance serves the resolver's requests (:class:`GuardedPageClient`, each redirect hop
+    included), the direct links it returns, and the downloader's redirect hops
+    (``HttpOptions.rewrite``): a share that redirects to its host's content domain stays on the
+    configured base. Without a base for a host, its URLs are left as they are."""
 
     def __init__(self, hosts: Iterable[Host], bases: Mapping[str, str]) -> None:
-        self._bases = [(tuple(h.domains), bases[host_key(h)]) for h in hosts
+        self._bases = [((*h.domains, *h.service_domains), bases[host_key(h)]) for h in hosts
                        if host_key(h) in bases]
 
     def __call__(self, url: str) -> str:

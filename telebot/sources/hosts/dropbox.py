@@ -35,6 +35,7 @@ class Dropbox:
 
     name: str = NAME
     domains: tuple[str, ...] = ("dropbox.com", "dropboxusercontent.com")
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """One direct link: the share with ``dl=1`` (a folder as a zip).

@@ -101,6 +101,7 @@ class GoogleDrive:
     domains: tuple[str, ...] = (
         "drive.google.com", "docs.google.com", "drive.usercontent.google.com",
     )
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """The direct links behind a Drive file, folder or native document link.

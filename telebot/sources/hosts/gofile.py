@@ -33,6 +33,7 @@ MAX_FOLDERS = 100
 class GoFile:
     name: str = "GoFile"
     domains: tuple[str, ...] = ("gofile.io",)
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         parts = [p for p in urlsplit(link).path.split("/") if p]

@@ -18,6 +18,7 @@ from telebot.sources.hosts.pagescan import scan
 class Krakenfiles:
     name: str = "Krakenfiles"
     domains: tuple[str, ...] = ("krakenfiles.com",)
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         try:

@@ -31,6 +31,7 @@ MAX_CHUNKS = 50
 class MediaFire:
     name: str = "MediaFire"
     domains: tuple[str, ...] = ("mediafire.com",)
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         hostname = (urlsplit(link).hostname or "").lower()

@@ -44,6 +44,9 @@ class OneDrive:
 
     name: str = NAME
     domains: tuple[str, ...] = ("1drv.ms", "onedrive.live.com", "sharepoint.com")
+    # The shares API and the files' download servers (``*.files.1drv.com``): never a link a
+    # user pastes, but HOSTS_BASE_URLS must follow the resolver there.
+    service_domains: tuple[str, ...] = ("api.onedrive.com", "files.1drv.com")
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """Direct links of a OneDrive share (file or folder) or of a SharePoint file link.

@@ -26,6 +26,7 @@ _WAIT = re.compile(r"you must wait (?:at least )?(\d{1,4}) ?min", re.IGNORECASE)
 class OneFichier:
     name: str = "1fichier"
     domains: tuple[str, ...] = ("1fichier.com",)
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         if _DIRECT.fullmatch((urlsplit(link).hostname or "").lower()):

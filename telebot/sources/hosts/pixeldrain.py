@@ -4,7 +4,10 @@ Facts relied on (docs/HOSTS.md): a file ``/u/<id>`` is described by ``GET /api/f
 (``name``, ``size``) and downloaded from ``/api/file/<id>?download``; a list ``/l/<id>`` is
 ``GET /api/list/<id>`` (``title`` and ``files``, each with ``id``, ``name``, ``size``) and
 arrives as a folder. A missing file answers 404 with ``{"success": false, "value":
-"not_found"}``.
+"not_found"}``. A file Pixeldrain holds back says so in its info's ``availability`` (empty when
+it downloads; ``…_captcha_required`` when its web viewer would ask a captcha first): refused in
+plain words rather than downloaded into an error. Pixeldrain has no password on files or lists,
+so ``-ap`` is not used.
 """
 
 from __future__ import annotations
@@ -21,17 +24,35 @@ from telebot.sources.hosts.base import (
     Page,
     PageClient,
     Resolved,
+    host_words,
 )
 
 SITE = "https://pixeldrain.com"
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CAPTCHA = "Pixeldrain asks for a captcha in a browser before it serves"
+#: ``availability`` codes that Pixeldrain's own file viewer turns into a captcha, in plain words.
+HELD_BACK = {
+    "file_rate_limited_captcha_required":
+        f"{_CAPTCHA} this file (it drew too much traffic)",
+    "virus_detected_captcha_required":
+        f"{_CAPTCHA} this file (its scanner flagged it as malware)",
+    "ip_download_limited_captcha_required":
+        f"{_CAPTCHA} more files to this server's address today",
+    "ip_transfer_limited_captcha_required":
+        f"{_CAPTCHA} more data to this server's address today",
+    "server_overload_captcha_required":
+        f"{_CAPTCHA} files while it is overloaded",
+}
 
 
 class Pixeldrain:
     name: str = "Pixeldrain"
     domains: tuple[str, ...] = ("pixeldrain.com", "pixeldrain.net")
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
+        """The file, or the list as a folder of its files. ``password`` is not used: Pixeldrain
+        files and lists have none (docs/HOSTS.md, "Pixeldrain")."""
         parts = [p for p in urlsplit(link).path.split("/") if p]
         if len(parts) >= 3 and parts[:2] == ["api", "file"]:  # the API's own file link
             parts = ["u", parts[2]]
@@ -53,11 +74,26 @@ class Pixeldrain:
         if not isinstance(info, dict) or not isinstance(info.get("id"), str) \
                 or not _ID.fullmatch(info["id"]):
             raise HostChanged(self.name, step)
+        self._available(info)
         size = info.get("size")
         name = info.get("name")
         return DirectLink(f"{SITE}/api/file/{info['id']}?download",
                           name=name if isinstance(name, str) and name else None,
                           size=size if isinstance(size, int) and size >= 0 else None)
+
+    def _available(self, info: dict[str, Any]) -> None:
+        """Refuse a file Pixeldrain holds back (its ``availability``), naming it in a list."""
+        code = info.get("availability")
+        if not code or not isinstance(code, str):  # "" or absent: it downloads
+            return
+        name = info.get("name")
+        which = f"“{host_words(name, 80)}”: " if isinstance(name, str) and name else ""
+        reason = HELD_BACK.get(code)
+        if reason is None:  # another refusal: Pixeldrain's own message, or its code
+            message = info.get("availability_message")
+            words = host_words(message) if isinstance(message, str) else ""
+            reason = f"the file is not available ({words or host_words(code, 60)})"
+        raise HostRefused(self.name, which + reason)
 
     def _get(self, client: PageClient, url: str, what: str) -> dict[str, Any]:
         try:

@@ -134,6 +134,9 @@ class HostLinkSource:
             allow_private=self._settings.allow_private, max_size=self._settings.max_size,
             host_down_timeout=self._settings.host_down_timeout,
             resume_key=f"{strip_credentials(task.spec.source)}#{link.folder}/{link.name or ''}",
+            # The owner's HOSTS_BASE_URLS on the download's redirect hops too (a share that
+            # redirects to its content domain); it leaves every URL alone when unset.
+            rewrite=self._rebase,
         )
 
         def on_probe(probe: ProbeResult) -> None:

@@ -18,6 +18,7 @@ from telebot.sources.hosts.base import (
     HostRefused,
     PageClient,
     Resolved,
+    host_words,
 )
 
 NAME = "WeTransfer"
@@ -25,8 +26,6 @@ API = "https://wetransfer.com/api/v4/transfers"
 
 _PART = r"[A-Za-z0-9]{1,128}"
 _DOWNLOADS = re.compile(rf"/downloads/({_PART})(?:/({_PART}))?/({_PART})/?\Z")
-_TAG = re.compile(r"<[^<>]{0,200}>")
-_HOST_WORDS = re.compile(r"[^\w .,:;!?'()-]")  # what a host's message may show the user
 
 
 class WeTransfer:
@@ -34,6 +33,7 @@ class WeTransfer:
 
     name: str = NAME
     domains: tuple[str, ...] = ("wetransfer.com", "we.tl")
+    service_domains: tuple[str, ...] = ()
 
     def resolve(self, link: str, client: PageClient, password: str | None) -> Resolved:
         """The transfer's one direct link (a zip of its files).
@@ -112,7 +112,5 @@ def _direct_link(transfer_id: str, body: dict[str, str], referer: str, client: P
         if "password" in reason.lower():
             raise HostRefused(NAME, "the transfer is password-protected (not supported)")
         # The host's own words, cut short and stripped of markup: they are untrusted text.
-        raise HostRefused(
-            NAME, _HOST_WORDS.sub("", _TAG.sub("", reason[:1000]))[:120].strip() or "refused"
-        )
+        raise HostRefused(NAME, host_words(reason) or "refused")
     raise HostChanged(NAME, "the direct link in the download API's answer")

@@ -44,3 +44,8 @@ class HttpOptions:
     # Called before each write of n bytes; may block until the disk has room for them, and
     # raises TaskCancelled when the event is set meanwhile (engine/diskguard.py SpaceGate.wait).
     make_room: Callable[[int, threading.Event], None] | None = field(default=None, repr=False)
+    # Applied to every address a request goes to (the link and each redirect target) before the
+    # SSRF guard checks it; None leaves addresses alone. The file-host source passes the owner's
+    # HOSTS_BASE_URLS mapping here, so a redirect to a host's own content domain follows that
+    # host to the base it was sent to. Nothing here knows any host: it is a function of the URL.
+    rewrite: Callable[[str], str] | None = field(default=None, repr=False, compare=False)

@@ -62,10 +62,15 @@ def open_response(session: requests.Session, method: str, url: str, options: Htt
 
     Every hop is checked by the SSRF guard; the user's headers and auth go
     only to the origin of the *link* they gave (default: *url*), like
-    browsers and requests do.
+    browsers and requests do. ``options.rewrite``, when set, is applied to
+    every address first (the URL given and each redirect target) and the
+    guard checks what it returns: the rewritten address is the one
+    connected to.
     Returns a streamed 2xx response; raises HTTPStatusError for >= 400.
     """
-    origin, seen, current = origin_of(link or url), {url}, url
+    rewrite = options.rewrite or _unchanged
+    current = rewrite(url)
+    origin, seen = origin_of(rewrite(link) if link else current), {current}
     for _hop in range(MAX_REDIRECTS + 1):
         check_url(current, allow_private=options.allow_private)
         same = origin_of(current) == origin
@@ -74,7 +79,7 @@ def open_response(session: requests.Session, method: str, url: str, options: Htt
             auth=options.auth if same else None, stream=True, allow_redirects=False,
             timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
         if resp.status_code in REDIRECTS and "location" in resp.headers:
-            nxt = urljoin(current, resp.headers["location"])
+            nxt = rewrite(urljoin(current, resp.headers["location"]))
             resp.close()
             if nxt in seen:
                 raise DownloadError(f"redirect loop at {urlsplit(nxt).hostname}")
@@ -87,6 +92,10 @@ def open_response(session: requests.Session, method: str, url: str, options: Htt
                                   retry_after=parse_retry_after(resp.headers.get("retry-after")))
         return resp
     raise DownloadError(f"more than {MAX_REDIRECTS} redirects from {urlsplit(url).hostname}")
+
+
+def _unchanged(url: str) -> str:
+    return url
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:

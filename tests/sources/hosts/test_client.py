@@ -20,6 +20,7 @@ ONCE = RetryPolicy(attempts=1, base_delay=0.0, max_delay=0.0, deadline=5.0)
 class Site:
     name = "Example Share"
     domains = ("share.example",)
+    service_domains = ("api.share-cdn.example",)
 
 
 @pytest.fixture
@@ -90,6 +91,23 @@ def test_the_owner_base_sends_a_host_elsewhere(origin: FakeOrigin,
     with client(cancel, bases={"exampleshare": origin.url}) as pages, \
             pytest.raises(DownloadError):  # other domains are left alone (and do not resolve)
         pages.get("https://share.example.invalid/file/k/x")
+
+
+def test_the_owner_base_covers_the_declared_service_domains(origin: FakeOrigin,
+                                                            cancel: threading.Event) -> None:
+    """An API on a domain no user pastes (``service_domains``) follows its host's base, for a
+    request and for a redirect hop to it; without a base nothing is rewritten."""
+    origin.add("/v1/item", data=b'{"ok": true}', content_type="application/json")
+    origin.redirect("/share/k", "https://api.share-cdn.example/v1/item")
+    with client(cancel, bases={"exampleshare": origin.url}) as pages:
+        assert pages.get("https://eu.api.share-cdn.example/v1/item").json() == {"ok": True}
+        redirected = pages.get("https://share.example/share/k")
+    assert redirected.url == f"{origin.url}/v1/item"
+    rebase = Rebase([Site()], {"exampleshare": "http://127.0.0.1:9"})
+    assert rebase("https://api.share-cdn.example/v1/x?q=1") == "http://127.0.0.1:9/v1/x?q=1"
+    assert rebase("https://share-cdn.example/v1/x") == "https://share-cdn.example/v1/x"
+    assert Rebase([Site()], {})("https://api.share-cdn.example/a") == (
+        "https://api.share-cdn.example/a")
 
 
 def test_cancel_stops_a_stalled_page(origin: FakeOrigin, cancel: threading.Event) -> None:

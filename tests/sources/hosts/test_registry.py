@@ -33,6 +33,16 @@ def test_find_by_hostname(link: str, host: str | None) -> None:
 def test_every_host_has_a_unique_key_and_domains() -> None:
     keys = [host_key(h) for h in registry.HOSTS]
     assert len(set(keys)) == len(keys) and all(keys)
-    domains = [d for h in registry.HOSTS for d in h.domains]
+    # Service domains too: HOSTS_BASE_URLS rewrites them for their host, so no two hosts (and no
+    # host's links and another's services) may share one.
+    domains = [d for h in registry.HOSTS for d in (*h.domains, *h.service_domains)]
     assert len(set(domains)) == len(domains)
     assert all(d == d.lower() and "/" not in d for d in domains)
+
+
+@pytest.mark.parametrize("link", [
+    "https://api.onedrive.com/v1.0/shares/u!x/root",  # OneDrive's API: not a share link
+    "https://public.am.files.1drv.com/y4m/file.bin",
+])
+def test_service_domains_are_not_claimed_as_links(link: str) -> None:
+    assert registry.find(link) is None

@@ -28,6 +28,7 @@ class Share:
 
     name = "Share"
     domains = ("share.example",)
+    service_domains = ("cdn.share.example",)
 
     def __init__(self, links: tuple[DirectLink, ...], folder: str | None) -> None:
         self.links, self.folder = links, folder

@@ -37,6 +37,15 @@ def mirror(api: FakeBotAPI, words: str) -> None:
     api.push_message(f"/mirror {words}", chat_id=OWNER, user_id=OWNER)
 
 
+def mirror_each(api: FakeBotAPI, links: tuple[str, ...]) -> None:
+    """Mirror the links one after the other, each to its ✅ (a ❌ fails naming the link)."""
+    for link in links:
+        since = api.mark()
+        mirror(api, link)
+        done = wait_text(api, r"✅|❌", chat_id=OWNER, since=since)
+        assert "✅" in text_of(done), (link, text_of(done))
+
+
 def all_texts(api: FakeBotAPI, since: int) -> str:
     return "\n".join(text_of(c) for c in api.calls[since:])
 
@@ -250,14 +259,10 @@ def test_one_fichier_krakenfiles_wetransfer_and_buzzheavier_links_arrive(
                      content_disposition='attachment; filename="buzz.bin"')
     expected["buzz.bin"] = res.sha256()
 
-    for link in ("https://1fichier.com/?x7k2m9q4p1ab",
-                 "https://krakenfiles.com/view/Zk9QwE1xYt/file.html",
-                 f"https://wetransfer.com/downloads/{transfer}/0c9e1a7b2d3f4e5a",
-                 "https://buzzheavier.com/f1l3abcd9x"):
-        since = bot_api.mark()
-        mirror(bot_api, link)
-        done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since)
-        assert "✅" in text_of(done), (link, text_of(done))
+    mirror_each(bot_api, ("https://1fichier.com/?x7k2m9q4p1ab",
+                          "https://krakenfiles.com/view/Zk9QwE1xYt/file.html",
+                          f"https://wetransfer.com/downloads/{transfer}/0c9e1a7b2d3f4e5a",
+                          "https://buzzheavier.com/f1l3abcd9x"))
     got = {p.name: sha256_file(p) for p in files_in(bot.mirror_dir)}
     assert got == expected
 
@@ -284,12 +289,10 @@ def test_dropbox_share_links_follow_the_redirect_to_the_content_host(
     origin.add("/scl/fi/n3wk3y00/new.bin?rlkey=n3w&dl=1", content_type="text/html",
                data=(fixtures / "changed.html").read_bytes())
 
-    for link in ("https://www.dropbox.com/scl/fi/k8x2qzw1/report.pdf?rlkey=r1k3yAbC&dl=0",
-                 "https://www.dropbox.com/scl/fo/f0ld3rk3y/h4shh4sh?rlkey=z1pK3y&dl=0"):
-        since = bot_api.mark()
-        mirror(bot_api, link)
-        done = wait_text(bot_api, r"✅|❌", chat_id=OWNER, since=since)
-        assert "✅" in text_of(done), (link, text_of(done))
+    mirror_each(bot_api, (
+        "https://www.dropbox.com/scl/fi/k8x2qzw1/report.pdf?rlkey=r1k3yAbC&dl=0",
+        "https://www.dropbox.com/scl/fo/f0ld3rk3y/h4shh4sh?rlkey=z1pK3y&dl=0",
+    ))
     got = {p.name: sha256_file(p) for p in files_in(bot.mirror_dir)}
     assert got == {"report.pdf": report.sha256(), "Photos.zip": photos.sha256()}
     # The resolver asked without following; the download went through the redirect.

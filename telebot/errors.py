@@ -1,7 +1,7 @@
 """The one exception hierarchy of telebot.
 
 Every error a user can see derives from :class:`TelebotError`. Errors of outside
-tools and libraries (requests, PTB, aria2, rclone, OSError) are translated into
+tools and libraries (requests, PTB, libtorrent, yt-dlp, 7-Zip, rclone, OSError) are translated into
 these types at one boundary each, so callers above that boundary only ever
 catch telebot's own types. ``str(error)`` is the one line shown in the chat:
 it must never contain a secret (token, password, auth header).

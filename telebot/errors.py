@@ -31,6 +31,13 @@ class BadInputError(TelebotError):
     """The user wrote something we cannot act on (bad flag, no link, ...)."""
 
 
+def share_password_unused(why: str) -> BadInputError:
+    """``-ap`` alone (a file host's share password) on a link that has no use for it: each
+    source that cannot use one refuses the task with this, so the flag is never dropped
+    silently. ``why`` completes the sentence ("a torrent has none")."""
+    return BadInputError(f"-ap alone is the password of a file host's share, and {why}.")
+
+
 class SecurityError(TelebotError):
     """Refused for safety: private address, path escape, unauthorized user."""
 

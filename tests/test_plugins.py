@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
+
+import pytest
 
 from telebot import plugins
 from telebot.config import load_config
 from telebot.engine.task import TaskSpec
+from telebot.errors import BadInputError
 from telebot.sinks.local import LocalSink
 from telebot.sinks.telegram import LeechSettings, TelegramSink
 from telebot.sources.torrent.session import TorrentSession
@@ -59,3 +63,26 @@ def test_without_a_torrent_session_there_is_no_torrent_source(tmp_path: Path) ->
     given = services(tmp_path, front=False)
     bare = plugins.Services(given.config, given.messenger, given.leech_sink)
     assert "torrent" not in offered(plugins.SOURCES, bare)
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        (TaskSpec(kind="mirror", source="magnet:?xt=urn:btih:" + "ab" * 20, chat_id=1,
+                  user_id=1, share_password="pw"), "a torrent has none"),
+        (TaskSpec(kind="mirror", source="https://video.example/watch?v=1", chat_id=1,
+                  user_id=1, tool="ytdl", share_password="pw"), "/ytdl has no use for one"),
+        (TaskSpec(kind="mirror", source="https://files.example/a.bin", chat_id=1, user_id=1,
+                  share_password="pw"), "this link is not on a host I know"),
+    ],
+)
+def test_a_share_password_no_source_can_use_is_refused_by_the_source_that_takes_the_link(
+    tmp_path: Path, spec: TaskSpec, why: str
+) -> None:
+    """-ap alone is a file host's share password: every other source says it has no use for
+    one instead of dropping it silently (the intake asks the pipeline, which asks them)."""
+    pipeline = plugins.build_pipeline(services(tmp_path, front=False))
+    refusal = f"-ap alone is the password of a file host's share, and {why}"
+    with pytest.raises(BadInputError, match=refusal):
+        pipeline.accepts(spec)
+    assert pipeline.accepts(replace(spec, share_password=None))

@@ -15,7 +15,7 @@ from telebot.config import Config
 from telebot.engine.groups import is_delivery
 from telebot.engine.pipeline import Pipeline
 from telebot.engine.task import TaskSpec
-from telebot.errors import BadInputError
+from telebot.errors import BadInputError, share_password_unused
 from telebot.intake.args import TaskArgs
 from telebot.intake.request import ReplyFile, Requester
 from telebot.settings.user import UserSettings, apply_names
@@ -117,6 +117,8 @@ class SpecBuilder:
         base = _leech_type(base, args, user)
         base = self._media_tools(base, args, user, reply_photo)
         if args.link is None and reply_file is not None and tool is None:
+            if base.share_password is not None:
+                raise share_password_unused("a Telegram file has none")
             return replace(
                 base,
                 source=telegram_file_source(reply_file.file_id),

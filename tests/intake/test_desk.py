@@ -67,6 +67,11 @@ def test_the_link_comes_from_the_reply_and_a_file_becomes_its_telegram_source(
     assert [(s.source, s.select, s.file_name) for s in queue.queued] == [
         ("magnet:?xt=urn:btih:abc", True, None), ("tg:FILE", False, "a.zip"),
     ]
+    # -ap alone is a file host's share password: a replied-to file has none, so it is refused.
+    with_password = intake.submit(Request(who, "mirror", parse_task_args("-ap pw", "mirror"),
+                                          replied=document))
+    assert with_password.refusal is not None and "a Telegram file has none" in with_password.refusal
+    assert len(queue.queued) == 2
 
 
 @pytest.mark.parametrize(

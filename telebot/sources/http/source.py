@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import Task, TaskSpec
 from telebot.errors import (
-    BadInputError,
     DownloadError,
     HTTPStatusError,
     TaskCancelled,
     TelebotError,
+    share_password_unused,
 )
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.http.downloader import HttpOptions, HttpSource, ProbeResult
@@ -158,9 +158,9 @@ def direct_link_factory(
         if not is_http_link(spec.source):
             return None
         if spec.share_password is not None:  # nothing dropped silently (the hosts come first)
-            raise BadInputError(
-                "-ap alone is the password of a file host's share, and this link is not on a "
-                "host I know. For HTTP basic auth write -au <user> -ap <password>.")
+            raise share_password_unused(
+                "this link is not on a host I know. For HTTP basic auth write -au <user> "
+                "-ap <password>")
         return source
 
     return factory

@@ -17,7 +17,7 @@ import libtorrent as lt
 
 from telebot.engine.pipeline import DiskSpace, Source, SourceFactory
 from telebot.engine.task import SHUTDOWN_REASON, Task, TaskSpec
-from telebot.errors import BadInputError, DownloadError, TaskCancelled
+from telebot.errors import BadInputError, DownloadError, TaskCancelled, share_password_unused
 from telebot.monitor.perf import monitor_performance
 from telebot.sources.torrent.choose import FileChooser
 from telebot.sources.torrent.download import TorrentJob
@@ -166,6 +166,10 @@ def _magnet_peers(uri: str) -> list[tuple[str, int]]:
 
 def torrent_factory(source: TorrentSource) -> SourceFactory:
     def factory(spec: TaskSpec) -> Source | None:
-        return source if is_torrent_spec(spec) else None
+        if not is_torrent_spec(spec):
+            return None
+        if spec.share_password is not None:
+            raise share_password_unused("a torrent has none")
+        return source
 
     return factory

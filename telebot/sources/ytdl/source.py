@@ -44,6 +44,7 @@ from telebot.errors import (
     SecurityError,
     TaskCancelled,
     TelebotError,
+    share_password_unused,
 )
 from telebot.redact import redact_url
 from telebot.sources.names import MAX_BASE_BYTES, sanitize_filename
@@ -557,6 +558,9 @@ def ytdl_factory(
         if not spec.source[:8].lower().startswith(("http://", "https://")):
             # Ours (the user asked for yt-dlp), so no other source may take it instead.
             raise BadInputError("/ytdl takes http:// and https:// links only.")
+        if spec.share_password is not None:
+            raise share_password_unused(
+                "/ytdl has no use for one (a site that needs signing in takes cookies: /usetting)")
         return source
 
     return factory

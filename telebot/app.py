@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from logging.handlers import QueueListener
 from typing import TYPE_CHECKING, Any
 
-from telebot import __version__
+from telebot import __version__, startgc
 from telebot.config import Config
 from telebot.logs import setup_logging
 from telebot.pythoncheck import tarfile_warning
@@ -151,6 +151,13 @@ class App:
         """
         from telebot.botapi.startup import connect
 
+        async def initialize() -> None:
+            try:
+                await application.initialize()
+            except BaseException:
+                startgc.resume()  # retrying may take minutes: no start-up to speed up now
+                raise
+
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         stop = asyncio.Event()
@@ -159,7 +166,7 @@ class App:
             loop.add_signal_handler(sig, stop.set)
         try:
             connected = loop.run_until_complete(
-                connect(application.initialize, self.config.bot_api_url, stop)
+                connect(initialize, self.config.bot_api_url, stop)
             )
         except BaseException:
             loop.close()

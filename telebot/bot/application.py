@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from telegram import BotCommand, Update
 from telegram.ext import (
     Application,
@@ -34,6 +35,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from telebot import startgc
 from telebot.bot.announce import split_messages
 from telebot.bot.commands import COMMANDS, CommandSpec, command_names, help_text
 from telebot.bot.feature import Feature, Handler, button_pattern, claimed
@@ -117,13 +119,20 @@ class BotContext:
 
 
 class PollingRequest(HTTPXRequest):
-    """The getUpdates request object: notes each successful poll (for the health heartbeat) and
-    logs how long the process took to reach its first poll."""
+    """The getUpdates request object: notes each successful poll (for the health heartbeat),
+    logs how long the process took to reach its first poll, and starts what waits for it.
+
+    The features' ``polling_started`` hooks start threads (the plug-ins' import, the sampler,
+    the restore) that would compete with this loop for the GIL while it connects and writes
+    the first getUpdates: they run once its request has been written (httpcore's trace
+    event), or when the request ended without that event (it failed before being sent).
+    """
 
     def __init__(self, ctx: BotContext, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(httpx_kwargs={"event_hooks": {"request": [self._on_request]}}, **kwargs)
         self._ctx = ctx
         self._first = True
+        self._announced = False  # the polling_started hooks have run
 
     async def do_request(
         self, url: str, method: str, *args: Any, **kwargs: Any
@@ -132,13 +141,30 @@ class PollingRequest(HTTPXRequest):
             self._first = False
             elapsed = (time.time() - self._ctx.process_started_at) * 1000
             log.info("startup: first getUpdates %.0f ms after process start", elapsed)
-            for feature in self._ctx.features:
-                feature.polling_started()
-        result = await super().do_request(url, method, *args, **kwargs)
+        try:
+            result = await super().do_request(url, method, *args, **kwargs)
+        finally:
+            self._polling_started()  # a no-op once the trace event ran them
         if result[0] == 200 and url.endswith("/getUpdates"):
             for feature in self._ctx.features:
                 feature.polled()
         return result
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        if not self._announced and request.url.path.endswith("/getUpdates"):
+            request.extensions["trace"] = self._trace
+
+    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):  # http11. or http2.
+            self._polling_started()
+
+    def _polling_started(self) -> None:
+        if self._announced:
+            return
+        self._announced = True
+        for feature in self._ctx.features:
+            feature.polling_started()
+        startgc.resume()  # paused by python -m telebot for the start
 
 
 # -- handler plumbing ---------------------------------------------------------------------

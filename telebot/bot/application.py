@@ -15,6 +15,7 @@ import functools
 import html
 import io
 import logging
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -128,8 +129,9 @@ class PollingRequest(HTTPXRequest):
     event), or when the request ended without that event (it failed before being sent).
     """
 
-    def __init__(self, ctx: BotContext, **kwargs: Any) -> None:
-        super().__init__(httpx_kwargs={"event_hooks": {"request": [self._on_request]}}, **kwargs)
+    def __init__(self, ctx: BotContext, tls: ssl.SSLContext | None = None, **kwargs: Any) -> None:
+        hooks = {"event_hooks": {"request": [self._on_request]}}
+        super().__init__(httpx_kwargs=hooks | _verify(tls), **kwargs)
         self._ctx = ctx
         self._first = True
         self._announced = False  # the polling_started hooks have run
@@ -488,12 +490,24 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 # -- building the Application --------------------------------------------------------------
 
 
+def _verify(tls: ssl.SSLContext | None) -> dict[str, Any]:
+    """httpx's arguments for ``tls`` (None: httpx makes its own context)."""
+    return {} if tls is None else {"verify": tls}
+
+
 def build_application(
-    ctx: BotContext, features: Sequence[Feature]
+    ctx: BotContext, features: Sequence[Feature], *, tls: ssl.SSLContext | None = None
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The Application, with the foundation's and every feature's handlers registered."""
+    """The Application, with the foundation's and every feature's handlers registered.
+    ``tls``: the one TLS context both its HTTP clients use (telebot/tlscontext.py)."""
     cfg = ctx.config
     base = cfg.bot_api_url
+    # Both request objects are made here, not by the builder, to share ``tls``; the pool size
+    # is the builder's default (256).
+    requests = HTTPXRequest(
+        connection_pool_size=256, connect_timeout=10, read_timeout=30, write_timeout=60,
+        media_write_timeout=600, httpx_kwargs=_verify(tls),
+    )
     app = (
         ApplicationBuilder()
         .token(cfg.bot_token)
@@ -501,11 +515,8 @@ def build_application(
         .base_file_url(f"{base}/file/bot")
         .local_mode(cfg.bot_api_local)
         .concurrent_updates(True)
-        .connect_timeout(10)
-        .read_timeout(30)
-        .write_timeout(60)
-        .media_write_timeout(600)
-        .get_updates_request(PollingRequest(ctx, connect_timeout=10, read_timeout=30))
+        .request(requests)
+        .get_updates_request(PollingRequest(ctx, tls, connect_timeout=10, read_timeout=30))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .build()

@@ -1,6 +1,7 @@
 """What the real bot has imported, and whether it collects garbage, when its first getUpdates
-goes out: start-up leaves the plug-ins, libtorrent, psutil, the cipher and the torznab parser
-to first use or to the threads that start once polling has begun (bench/startup.py times it).
+goes out: start-up leaves the plug-ins, libtorrent, psutil, the cipher, the torznab parser, the
+rclone runner and the media helpers to first use or to the threads that start once polling has
+begun (bench/startup.py times it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ DEFERRED = (
     "psutil",  # the sampler's thread and the status board
     "cryptography.hazmat.primitives.ciphers.aead",  # the store's cipher: first seal or open
     "telebot.feeds.torznab.parse",  # /search's client
+    "telebot.sinks.rclone.sink",  # the rclone runner: cloud commands, remote duplicate checks
+    "telebot.processing.media.videosplit",  # the leech sink's upload path
+    "telebot.processing.media.metadata",  # /usetting's -meta check
 )
 
 

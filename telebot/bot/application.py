@@ -77,6 +77,8 @@ class BotContext:
     # which registers their handlers; their hooks run from here (start, polls, stop).
     features: tuple[Feature, ...] = ()
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set on the loop once the first getUpdates is written (PollingRequest).
+    polling: asyncio.Event = field(default_factory=asyncio.Event)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
     restart_requested: bool = False  # /restart: re-execute once stopped (bot/handlers/restart.py)
     # The asyncio tasks of the command handlers running now (loop thread only): PTB's stop
@@ -164,6 +166,7 @@ class PollingRequest(HTTPXRequest):
         if self._announced:
             return
         self._announced = True
+        self._ctx.polling.set()
         for feature in self._ctx.features:
             feature.polling_started()
         startgc.resume()  # paused by python -m telebot for the start
@@ -559,10 +562,15 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await asyncio.to_thread(feature.started, ctx)
     # Registering the command menu is not needed to answer updates: do it off the start path.
     # (app.create_task would warn: the application is not "running" yet inside post_init.)
-    ctx.background.add(asyncio.get_running_loop().create_task(_set_commands(app)))
+    ctx.background.add(asyncio.get_running_loop().create_task(_set_commands(app, ctx.polling)))
 
 
-async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+async def _set_commands(
+    app: Application[Any, Any, Any, Any, Any, Any], polling: asyncio.Event
+) -> None:
+    # After the first getUpdates is out: its request and answer shared the loop (and the
+    # Bot API) with deleteWebhook and the first poll, on the start's critical path.
+    await polling.wait()
     commands = [
         BotCommand(spec.name, spec.summary[:256]) for spec in COMMANDS if spec.level is Level.USER
     ]
@@ -579,6 +587,8 @@ async def _post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     since their own Bot calls need this loop.
     """
     ctx: BotContext = app.bot_data["ctx"]
+    for task in ctx.background:  # the menu, still waiting if polling never began
+        task.cancel()
     for feature in reversed(ctx.features):
         await asyncio.to_thread(feature.stopping)
     if ctx.messenger is not None:

@@ -60,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"telebot: unknown argument {args[0]!r}\n{usage()}", file=sys.stderr)
         return 2
     started = _process_start_time()
+    from telebot import startgc
+
+    startgc.pause()  # until the first getUpdates (startgc.py says why)
+    try:
+        return _run(started)
+    finally:
+        startgc.resume()  # a start that ended early (a config error) must not leave it off
+
+
+def _run(started: float) -> int:
     # PTB 22 returns durations (RetryAfter.retry_after, ...) as timedelta only with this set;
     # without it they are deprecated ints with a warning per use (docs/TELEGRAM.md, errors).
     os.environ.setdefault("PTB_TIMEDELTA", "1")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -18,11 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from logging.handlers import QueueListener
 from typing import TYPE_CHECKING, Any
 
-from telebot import __version__
+from telebot import __version__, startgc
 from telebot.config import Config
 from telebot.logs import setup_logging
 from telebot.pythoncheck import tarfile_warning
 from telebot.store import Store
+from telebot.tlscontext import client_context
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -81,11 +83,11 @@ class App:
         sandbox.start(memory=cfg.sandbox_memory, storage_threshold=cfg.storage_threshold,
                       enabled=cfg.sandbox)
         try:
-            store = self._start_parallel()
+            store, tls = self._start_parallel()
             try:
                 ctx, features = self._context(store)
                 try:
-                    self._poll(ctx, features)
+                    self._poll(ctx, features, tls)
                 except SystemExit:
                     # A second stop signal while PTB was stopping: PTB raises SystemExit from
                     # inside its shutdown. Stopping was asked for twice; a /restart among the
@@ -100,12 +102,19 @@ class App:
         finally:
             self._listener.stop()
 
-    def _start_parallel(self) -> Store:
-        """Open the store while PTB imports: the two do not depend on each other."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="startup") as pool:
+    def _start_parallel(self) -> tuple[Store, ssl.SSLContext]:
+        """Open the store and make the Bot API clients' TLS context while PTB imports: none
+        depends on another, and SQLite's and OpenSSL's file work runs without the GIL."""
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="startup") as pool:
             store_future: Future[Store] = pool.submit(_open_store, self.config)
+            tls_future: Future[ssl.SSLContext] = pool.submit(client_context)
             _import_bot()
-            return store_future.result()
+            store = store_future.result()
+            try:
+                return store, tls_future.result()
+            except BaseException:
+                store.close()
+                raise
 
     def _context(self, store: Store) -> tuple[BotContext, list[Feature]]:
         """The handlers' context and the features of this build (wiring.py)."""
@@ -123,10 +132,10 @@ class App:
         )
         return ctx, wiring.features(ctx, base=self.config)
 
-    def _poll(self, ctx: BotContext, features: list[Feature]) -> None:
+    def _poll(self, ctx: BotContext, features: list[Feature], tls: ssl.SSLContext) -> None:
         from telebot.bot.application import build_application
 
-        application = build_application(ctx, features)
+        application = build_application(ctx, features, tls=tls)
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("the bot must run in the main thread (signal handling)")
         if not self._connect(application):
@@ -151,6 +160,13 @@ class App:
         """
         from telebot.botapi.startup import connect
 
+        async def initialize() -> None:
+            try:
+                await application.initialize()
+            except BaseException:
+                startgc.resume()  # retrying may take minutes: no start-up to speed up now
+                raise
+
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         stop = asyncio.Event()
@@ -159,7 +175,7 @@ class App:
             loop.add_signal_handler(sig, stop.set)
         try:
             connected = loop.run_until_complete(
-                connect(application.initialize, self.config.bot_api_url, stop)
+                connect(initialize, self.config.bot_api_url, stop)
             )
         except BaseException:
             loop.close()

@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from telebot import sandbox, taskconfig
 from telebot.bot.announce import Announcer
 from telebot.bot.chatperms import check_can_post
@@ -148,6 +146,8 @@ def live_settings(
 
 def footer_for(ctx: BotContext) -> Footer:
     import time
+
+    import psutil  # the status board's first refresh, not start-up, pays for the import
 
     disk = psutil.disk_usage(str(ctx.config.download_dir))
     return Footer(

@@ -15,12 +15,14 @@ import functools
 import html
 import io
 import logging
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 from telegram import BotCommand, Update
 from telegram.ext import (
     Application,
@@ -33,6 +35,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from telebot import startgc
 from telebot.bot.announce import split_messages
 from telebot.bot.commands import COMMANDS, CommandSpec, command_names, help_text
 from telebot.bot.context import BotContext
@@ -56,13 +59,21 @@ REFUSAL = "⛔ You are not authorized to use this bot. Ask its owner to /auth yo
 
 
 class PollingRequest(HTTPXRequest):
-    """The getUpdates request object: notes each successful poll (for the health heartbeat) and
-    logs how long the process took to reach its first poll."""
+    """The getUpdates request object: notes each successful poll (for the health heartbeat),
+    logs how long the process took to reach its first poll, and starts what waits for it.
 
-    def __init__(self, ctx: BotContext, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    The features' ``polling_started`` hooks start threads (the plug-ins' import, the sampler,
+    the restore) that would compete with this loop for the GIL while it connects and writes
+    the first getUpdates: they run once its request has been written (httpcore's trace
+    event), or when the request ended without that event (it failed before being sent).
+    """
+
+    def __init__(self, ctx: BotContext, tls: ssl.SSLContext | None = None, **kwargs: Any) -> None:
+        hooks = {"event_hooks": {"request": [self._on_request]}}
+        super().__init__(httpx_kwargs=hooks | _verify(tls), **kwargs)
         self._ctx = ctx
         self._first = True
+        self._announced = False  # the polling_started hooks have run
 
     async def do_request(
         self, url: str, method: str, *args: Any, **kwargs: Any
@@ -71,13 +82,31 @@ class PollingRequest(HTTPXRequest):
             self._first = False
             elapsed = (time.time() - self._ctx.process_started_at) * 1000
             log.info("startup: first getUpdates %.0f ms after process start", elapsed)
-            for feature in self._ctx.features:
-                feature.polling_started()
-        result = await super().do_request(url, method, *args, **kwargs)
+        try:
+            result = await super().do_request(url, method, *args, **kwargs)
+        finally:
+            self._polling_started()  # a no-op once the trace event ran them
         if result[0] == 200 and url.endswith("/getUpdates"):
             for feature in self._ctx.features:
                 feature.polled()
         return result
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        if not self._announced and request.url.path.endswith("/getUpdates"):
+            request.extensions["trace"] = self._trace
+
+    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):  # http11. or http2.
+            self._polling_started()
+
+    def _polling_started(self) -> None:
+        if self._announced:
+            return
+        self._announced = True
+        self._ctx.polling.set()
+        for feature in self._ctx.features:
+            feature.polling_started()
+        startgc.resume()  # paused by python -m telebot for the start
 
 
 # -- handler plumbing ---------------------------------------------------------------------
@@ -401,12 +430,24 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 # -- building the Application --------------------------------------------------------------
 
 
+def _verify(tls: ssl.SSLContext | None) -> dict[str, Any]:
+    """httpx's arguments for ``tls`` (None: httpx makes its own context)."""
+    return {} if tls is None else {"verify": tls}
+
+
 def build_application(
-    ctx: BotContext, features: Sequence[Feature]
+    ctx: BotContext, features: Sequence[Feature], *, tls: ssl.SSLContext | None = None
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The Application, with the foundation's and every feature's handlers registered."""
+    """The Application, with the foundation's and every feature's handlers registered.
+    ``tls``: the one TLS context both its HTTP clients use (telebot/tlscontext.py)."""
     cfg = ctx.config
     base = cfg.bot_api_url
+    # Both request objects are made here, not by the builder, to share ``tls``; the pool size
+    # is the builder's default (256).
+    requests = HTTPXRequest(
+        connection_pool_size=256, connect_timeout=10, read_timeout=30, write_timeout=60,
+        media_write_timeout=600, httpx_kwargs=_verify(tls),
+    )
     app = (
         ApplicationBuilder()
         .token(cfg.bot_token)
@@ -414,11 +455,8 @@ def build_application(
         .base_file_url(f"{base}/file/bot")
         .local_mode(cfg.bot_api_local)
         .concurrent_updates(True)
-        .connect_timeout(10)
-        .read_timeout(30)
-        .write_timeout(60)
-        .media_write_timeout(600)
-        .get_updates_request(PollingRequest(ctx, connect_timeout=10, read_timeout=30))
+        .request(requests)
+        .get_updates_request(PollingRequest(ctx, tls, connect_timeout=10, read_timeout=30))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .build()
@@ -461,10 +499,15 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await asyncio.to_thread(feature.started, ctx)
     # Registering the command menu is not needed to answer updates: do it off the start path.
     # (app.create_task would warn: the application is not "running" yet inside post_init.)
-    ctx.background.add(asyncio.get_running_loop().create_task(_set_commands(app)))
+    ctx.background.add(asyncio.get_running_loop().create_task(_set_commands(app, ctx.polling)))
 
 
-async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+async def _set_commands(
+    app: Application[Any, Any, Any, Any, Any, Any], polling: asyncio.Event
+) -> None:
+    # After the first getUpdates is out: its request and answer shared the loop (and the
+    # Bot API) with deleteWebhook and the first poll, on the start's critical path.
+    await polling.wait()
     commands = [
         BotCommand(spec.name, spec.summary[:256]) for spec in COMMANDS if spec.level is Level.USER
     ]
@@ -481,6 +524,8 @@ async def _post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     since their own Bot calls need this loop.
     """
     ctx: BotContext = app.bot_data["ctx"]
+    for task in ctx.background:  # the menu, still waiting if polling never began
+        task.cancel()
     for feature in reversed(ctx.features):
         await asyncio.to_thread(feature.stopping)
     if ctx.messenger is not None:

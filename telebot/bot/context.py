@@ -37,6 +37,8 @@ class BotContext:
     # which registers their handlers; their hooks run from here (start, polls, stop).
     features: tuple[Feature, ...] = ()
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set on the loop once the first getUpdates is written (PollingRequest).
+    polling: asyncio.Event = field(default_factory=asyncio.Event)
     loop: asyncio.AbstractEventLoop | None = None  # the polling loop, set in post_init
     restart_requested: bool = False  # /restart: re-execute once stopped (bot/handlers/restart.py)
     # The asyncio tasks of the command handlers running now (loop thread only): PTB's stop

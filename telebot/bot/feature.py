@@ -45,7 +45,7 @@ class Feature(Protocol):
     Hooks, called in the order of the feature list (``stopping`` in reverse order):
 
     - :meth:`started`: the Messenger exists, polling has not begun; in a thread, may block.
-    - :meth:`polling_started`: on the loop as the first getUpdates is sent; must not block.
+    - :meth:`polling_started`: on the loop once the first getUpdates is written; must not block.
     - :meth:`polled`: on the loop after each successful getUpdates; must not block.
     - :meth:`remember`: on the loop, every new message of an authorized chat, commands too;
       must only record in memory.

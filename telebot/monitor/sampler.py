@@ -31,8 +31,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import psutil
-
 __all__ = ["Sample", "Sampler", "SamplerErrors"]
 
 log = logging.getLogger(__name__)
@@ -81,7 +79,8 @@ class Sampler:
     is called between samples with the seconds to wait and returns True when
     the thread should stop; by default it waits on the stop event, which is
     what makes :meth:`stop` prompt. ``psutil_module`` is injectable so tests
-    can make it fail.
+    can make it fail; by default psutil is imported by the first sample, on the sampler's
+    thread (~15 ms that the bot's start-up does not wait for).
     """
 
     def __init__(
@@ -93,7 +92,7 @@ class Sampler:
         heartbeat_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         wait: Callable[[float], bool] | None = None,
-        psutil_module: ModuleType | Any = psutil,
+        psutil_module: ModuleType | Any | None = None,
     ) -> None:
         if interval <= 0 or history < interval:
             raise ValueError("need interval > 0 and history >= interval")
@@ -114,6 +113,7 @@ class Sampler:
         self._proc: Any = None
         self._last_net: tuple[float, int, int] | None = None  # (at, rx, tx)
         self._thread: threading.Thread | None = None
+        self._tried = threading.Event()  # the thread's first sample_once has returned
 
     # -- public API ---------------------------------------------------------
 
@@ -139,7 +139,12 @@ class Sampler:
         with self._lock:
             return self._errors
 
-    def latest(self) -> Sample | None:
+    def latest(self, wait: float = 0.0) -> Sample | None:
+        """The newest sample. ``wait``: while the thread runs but has not finished its first
+        sample (it starts with polling, bot/handlers/monitoring.py), wait up to that many
+        seconds for it, so a /stats sent right after start still gets numbers."""
+        if wait > 0 and self.running and not self._tried.is_set():
+            self._tried.wait(wait)
         with self._lock:
             return self._ring[-1] if self._ring else None
 
@@ -176,9 +181,16 @@ class Sampler:
 
     # -- readings -------------------------------------------------------------
 
+    def _psutil(self) -> Any:
+        if self._ps is None:
+            import psutil
+
+            self._ps = psutil
+        return self._ps
+
     def _read_process(self, at: float) -> dict[str, Any]:
         if self._proc is None:
-            self._proc = self._ps.Process()
+            self._proc = self._psutil().Process()
         proc = self._proc
         with proc.oneshot():
             return {
@@ -189,19 +201,19 @@ class Sampler:
             }
 
     def _read_host(self, at: float) -> dict[str, Any]:
-        mem = self._ps.virtual_memory()
+        mem = self._psutil().virtual_memory()
         return {
-            "host_cpu": self._ps.cpu_percent(None),
+            "host_cpu": self._psutil().cpu_percent(None),
             "mem_used": mem.total - mem.available,
             "mem_total": mem.total,
         }
 
     def _read_disk(self, at: float) -> dict[str, Any]:
-        usage = self._ps.disk_usage(str(_existing_ancestor(self.disk_path)))
+        usage = self._psutil().disk_usage(str(_existing_ancestor(self.disk_path)))
         return {"disk_free": usage.free, "disk_total": usage.total}
 
     def _read_net(self, at: float) -> dict[str, Any]:
-        counters = self._ps.net_io_counters()
+        counters = self._psutil().net_io_counters()
         rx, tx = counters.bytes_recv, counters.bytes_sent
         rx_rate = tx_rate = 0.0
         if self._last_net is not None:
@@ -224,7 +236,10 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             began = self._clock()
-            self.sample_once()
+            try:
+                self.sample_once()
+            finally:
+                self._tried.set()
             # Keep the cadence: subtract the time the sample took (clamped: wall clocks jump).
             pause = min(self.interval, max(0.0, self.interval - (self._clock() - began)))
             if self._wait(pause):

@@ -29,7 +29,6 @@ from telebot.errors import TelebotError
 from telebot.fileio.walk import tree_size
 from telebot.processing.rename import delivered_name
 from telebot.sinks.rclone.remotes import Remotes, looks_remote
-from telebot.sinks.rclone.sink import run_rclone
 from telebot.sources.names import sanitize_filename
 
 #: Seconds for one look-up: a slow remote must not hold the download for long.
@@ -84,4 +83,8 @@ class DuplicateFinder:
         return str(target) if found_size == size else None
 
     def _rclone(self, remotes: Remotes, *args: str) -> str:
+        # The rclone runner is imported by the first remote lookup (a task's thread), not with
+        # this module: the bot builds its finder at start-up.
+        from telebot.sinks.rclone.sink import run_rclone
+
         return run_rclone(list(args), config=remotes.config_path, timeout=LOOKUP_TIMEOUT)

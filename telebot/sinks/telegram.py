@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telebot.botapi.messenger import Messenger
 from telebot.config import Config
@@ -51,8 +51,6 @@ from telebot.engine.task import Task, TaskSpec
 from telebot.errors import TaskCancelled, UploadError
 from telebot.fileio.walk import regular_files
 from telebot.monitor.perf import monitor_performance
-from telebot.processing.media import extras
-from telebot.processing.media.attributes import media_fields
 from telebot.processing.media.split import (
     equal_part_size,
     leech_part_size,
@@ -60,11 +58,16 @@ from telebot.processing.media.split import (
     plan_parts,
     write_part,
 )
-from telebot.processing.media.thumbnail import prepare_thumbnail
-from telebot.processing.media.videosplit import VideoSplit, open_split
 from telebot.settings.user import caption_for
 from telebot.shown import short_words
 from telebot.sinks.album import ALBUM_KINDS, ALBUM_MAX, ALBUM_MIN, AlbumItem, AlbumSend, can_group
+
+if TYPE_CHECKING:
+    from telebot.processing.media.videosplit import VideoSplit
+
+# The media helpers (ffprobe attributes, thumbnails, video splitting, the stages' screenshots
+# and samples, with fftools and the child-process code under them) are imported where an
+# upload uses them, in its task's thread: the bot builds this sink at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +184,7 @@ class TelegramSink:
         chat_id = int(task.spec.upload) if task.spec.upload else task.spec.chat_id
         files = files_of(path)
         # Screenshots (-ss/-tl) and sample clips (-sv) the media stages made beside the result.
+        from telebot.processing.media import extras
         shots = {file: extras.shots_of(path, file) for file in files}
         samples = {file: extras.sample_of(path, file) for file in files}
         added = [*itertools.chain(*shots.values()), *filter(None, samples.values())]
@@ -229,6 +233,7 @@ class TelegramSink:
             if sample is not None:
                 shown = html.escape(short_words(file.name), quote=False)
                 caption = f"<code>Sample of {shown}</code>"
+                from telebot.processing.media import extras
                 item = AlbumItem(f"sample of {extras.key_of(path, file)}", sample, "video",
                                  sample.stat().st_size, caption, temporary=False)
                 self._send_extra(task, chat_id, [item], ledger, upload, notes)
@@ -257,6 +262,7 @@ class TelegramSink:
         (``MEDIA_GROUP``), else one photo each; a grid is one photo."""
         if not shots:
             return
+        from telebot.processing.media import extras
         key = extras.key_of(result, file)
         name = html.escape(short_words(file.name), quote=False)
         items = [
@@ -332,6 +338,7 @@ class TelegramSink:
         for item in items:
             extra: dict[str, Any] | None = {}
             if item.kind != "photo":
+                from telebot.processing.media.attributes import media_fields
                 extra = media_fields(item.path, item.kind, task.workdir / THUMBS_DIR,
                                      video=item.kind == "video")
             if extra is None:  # ffmpeg refused one: it must go as a document, alone
@@ -437,6 +444,7 @@ class TelegramSink:
         raw.write_bytes(data)
         # Checked and fitted by the boxed ffmpeg (a photo is untrusted bytes too), then renamed:
         # whole or absent, so a resumed task never sends half a thumbnail.
+        from telebot.processing.media.thumbnail import prepare_thumbnail
         prepared = prepare_thumbnail(raw, path)
         if prepared is None:
             refused.touch()
@@ -453,6 +461,7 @@ class TelegramSink:
             yield file.name, size, lambda: file, True
             return
         if not task.spec.as_document and file.suffix.lower() in VIDEO_EXTENSIONS:
+            from telebot.processing.media.videosplit import open_split
             video = open_split(file, task.workdir / ".parts", limit, cancel=task.cancel_event,
                                equal=task.spec.equal_split)
             if video is not None:
@@ -489,6 +498,7 @@ class TelegramSink:
             method, field = media_method(part, size)
         caption = sending.caption or _caption(task, sending.label, part.name, size, (1, 1))
         try:
+            from telebot.processing.media.attributes import media_fields
             extra = media_fields(part, field, task.workdir / THUMBS_DIR,
                                  video=part.suffix.lower() in VIDEO_EXTENSIONS)
             if extra is None:  # ffmpeg refused it (a playlist named .mp4...): a plain document

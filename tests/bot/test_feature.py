@@ -5,16 +5,18 @@ hooks in list order (stopping in reverse)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from telegram import CallbackQuery, Update, User
 from telegram.ext import Application, CallbackQueryHandler
 
-from telebot.bot.application import _post_stop, build_application
+from telebot.bot.application import PollingRequest, _post_stop, build_application
 from telebot.bot.context import BotContext
 from telebot.bot.feature import Feature, Handler
 from telebot.config import load_config
@@ -133,3 +135,17 @@ def test_features_stop_in_reverse_order(tmp_path: Path) -> None:
     app = build_application(ctx, [Recorded("first", log), Recorded("second", log)])
     asyncio.run(_post_stop(app))
     assert log == ["second stopping", "first stopping"]
+
+
+def test_both_bot_api_clients_share_the_one_tls_context(tmp_path: Path) -> None:
+    # app.py makes one context off the main thread (telebot/tlscontext.py); a client that made
+    # its own would load the CA bundle again on the start path. (httpx keeps it privately.)
+    tls = ssl.create_default_context()
+    app = build_application(context(tmp_path), [], tls=tls)
+    polling, requests = app.bot._request  # PTB: (getUpdates' request, every other call's)
+    assert isinstance(polling, PollingRequest)
+    for request in (polling, requests):
+        assert request._client._transport._pool._ssl_context is tls
+    # The builder's settings, now given to the request object directly.
+    assert requests._client.timeout == httpx.Timeout(connect=10, read=30, write=60, pool=1.0)
+    assert requests._client_kwargs["limits"].max_connections == 256

@@ -68,6 +68,10 @@ def test_commands_registered_with_set_my_commands(bot_api: FakeBotAPI, make_bot:
     names = {c["command"] for c in call.params["commands"]}
     assert {"start", "help", "mirror", "leech", "ping", "status", "cancel"} <= names
     assert "addsudo" not in names  # admin commands stay out of everyone's menu
+    # Off the start path: sent once the first getUpdates is out, so after deleteWebhook (PTB's
+    # last call before polling), not between getMe and the first poll.
+    (hook,) = bot_api.calls_of("deleteWebhook")
+    assert call.at > hook.at
 
 
 def test_stranger_refused_once_then_authorized(bot_api: FakeBotAPI, make_bot: Any) -> None:

@@ -183,3 +183,40 @@ def test_repeated_failure_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFi
     levels = [r.levelname for r in caplog.records if "net:" in r.getMessage()]
     assert levels == ["WARNING"] + ["DEBUG"] * 4
     assert sampler.errors.count == 5
+
+
+class SlowPsutil(FakePsutil):
+    """The first process reading blocks until the test releases it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def Process(self):  # the name psutil uses
+        assert self.release.wait(10)
+        return super().Process()
+
+
+def test_latest_can_wait_for_the_threads_first_sample(tmp_path: Path):
+    # /stats right after the start: the thread (started with polling) is still on its first
+    # sample; latest(wait=...) waits for it instead of answering "no sample yet".
+    ps = SlowPsutil()
+    sampler, _, _ = make(tmp_path, psutil_module=ps, interval=60.0)
+    sampler.start()
+    try:
+        assert sampler.latest() is None  # no wait: the first sample is not done
+        got: list[Sample | None] = []
+        waiter = threading.Thread(target=lambda: got.append(sampler.latest(wait=10)))
+        waiter.start()
+        ps.release.set()
+        waiter.join(10)
+        assert got and got[0] is not None and got[0].proc_threads == 7
+    finally:
+        sampler.stop()
+
+
+def test_latest_does_not_wait_for_a_sampler_that_never_started(tmp_path: Path):
+    sampler, _, _ = make(tmp_path)
+    began = time.monotonic()
+    assert sampler.latest(wait=30) is None
+    assert time.monotonic() - began < 5  # returned at once, not after the 30 s

@@ -28,9 +28,7 @@ from telebot.config import Config
 from telebot.engine.manager import TaskManager
 from telebot.engine.task import TaskSpec
 from telebot.errors import BadInputError
-from telebot.sinks.rclone.clone import check_clone
 from telebot.sinks.rclone.remotes import Destination, Remotes, looks_remote
-from telebot.sinks.rclone.sink import run_rclone, stream_rclone
 from telebot.units import format_bytes
 
 PREFIX = "rc"
@@ -83,7 +81,12 @@ class CloudCommands(Feature):
     def _remotes(self) -> Remotes:
         return Remotes.load(self.config.rclone_config, self.config.rclone_allowed_roots)
 
+    # The rclone runner (sinks/rclone/sink.py, clone.py) is imported by the first command that
+    # runs rclone, in its worker thread: the bot's start-up does not need it.
+
     def _rclone(self, *args: str) -> str:
+        from telebot.sinks.rclone.sink import run_rclone
+
         return run_rclone(list(args), config=self._remotes().config_path, timeout=COMMAND_TIMEOUT)
 
     # -- /count -------------------------------------------------------------------------
@@ -112,8 +115,7 @@ class CloudCommands(Feature):
             raise BadInputError("Write: /clone <remote:path> [-up remote:path]")
         if not looks_remote(dest):
             raise BadInputError("/clone needs a destination: -up remote:path (or DEFAULT_UPLOAD).")
-        await asyncio.to_thread(check_clone, self.config.rclone_config, source, dest,
-                                self.config.rclone_allowed_roots)
+        await asyncio.to_thread(self._check_clone, source, dest)
         spec = TaskSpec(kind="clone", source=source, chat_id=chat.id, user_id=user.id,
                         message_id=message.message_id, upload=dest)
         await asyncio.to_thread(self.manager.submit, spec)
@@ -169,6 +171,11 @@ class CloudCommands(Feature):
         text, markup = _page(self._pending[token], token, 0)
         await ctx.reply(update, text, markup=markup)
 
+    def _check_clone(self, source: str, dest: str) -> None:
+        from telebot.sinks.rclone.clone import check_clone
+
+        check_clone(self.config.rclone_config, source, dest, self.config.rclone_allowed_roots)
+
     def _search(self, words: list[str]) -> tuple[list[str], int, bool]:
         """Paths of every usable remote whose text holds all ``words``; the entries read; and
         whether a bound (:attr:`max_results`, :attr:`max_scanned`) stopped the search early.
@@ -176,6 +183,8 @@ class CloudCommands(Feature):
         rclone's ``lsjson`` prints one entry per line (``[``, then ``{...},`` lines, then
         ``]``); each line is read as it comes and the child is stopped at a bound, so a remote
         of any size is searched in bounded memory (reading it whole failed past 16 MiB)."""
+        from telebot.sinks.rclone.sink import stream_rclone
+
         remotes = self._remotes()
         found: list[str] = []
         scanned = 0

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from telebot.monitor.metrics import MetricsServer
 
 
+# Seconds /stats waits for the sampler's first sample (psutil's import and one reading, usually
+# well under a second) when it arrives right after the start.
+FIRST_SAMPLE_WAIT = 5.0
+
+
 @dataclass
 class Monitoring(Feature):
     """The monitoring threads (started and stopped with the bot), /stats, and the getUpdates
@@ -60,6 +65,11 @@ class Monitoring(Feature):
     def started(self, ctx: BotContext) -> None:
         self.start(ctx.loop)
 
+    def polling_started(self) -> None:
+        # Its first sample (and psutil's import) would compete for the one GIL with the start:
+        # the heartbeat it writes is only worth anything once getUpdates succeeds anyway.
+        self.sampler.start()
+
     def polled(self) -> None:
         self.sampler.note_poll()
 
@@ -76,8 +86,8 @@ class Monitoring(Feature):
         )
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Start the threads, and the lag probe on ``loop`` (the polling loop) if given."""
-        self.sampler.start()
+        """Start the report thread, and the lag probe on ``loop`` (the polling loop) if given;
+        the sampler starts with polling (:meth:`polling_started`)."""
         self.reporter.start()
         if loop is not None:
             self.probe.start(loop)
@@ -101,7 +111,7 @@ class Monitoring(Feature):
     def stats_input(self, uptime: float, *, show_hosts: bool = False) -> StatsInput:
         return StatsInput(
             uptime=uptime,
-            sample=self.sampler.latest(),
+            sample=self.sampler.latest(wait=FIRST_SAMPLE_WAIT),
             tasks_by_state=self.manager.counts_by_state(),
             slowest=REGISTRY.slowest(5),
             error_counts=ERRORS.totals_by_kind(),

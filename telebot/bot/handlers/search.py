@@ -29,7 +29,6 @@ from telebot.bot.feature import Feature, Handler
 from telebot.bot.handlers.tasks import TaskCommands
 from telebot.errors import BadInputError
 from telebot.feeds.torznab.categories import CATEGORIES, category_ids
-from telebot.feeds.torznab.parse import MAX_ITEMS
 from telebot.feeds.torznab.results import Search, Searches
 from telebot.intake.args import TaskArgs
 from telebot.intake.request import Request, Requester
@@ -94,6 +93,10 @@ def render(search: Search, sid: str, page: int) -> tuple[str, InlineKeyboardMark
         lines.append(f"\nPage {page + 1}/{search.pages}")
     for failure in search.failures:
         lines.append(f"⚠️ {html.escape(failure.indexer)}: {html.escape(failure.reason)}")
+    # The parser (and xml.etree under it) is the client's: imported by the first /search, not
+    # by the bot's start-up.
+    from telebot.feeds.torznab.parse import MAX_ITEMS
+
     for label in search.capped:
         lines.append(f"📎 {html.escape(label)}: only its first {MAX_ITEMS} results are here; "
                      "add words to narrow the search.")

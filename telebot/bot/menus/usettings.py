@@ -34,7 +34,6 @@ from telebot.config import Config, parse_size
 from telebot.cookiefile import MAX_COOKIES_BYTES, check_cookies, count_cookies
 from telebot.errors import BadInputError, TelebotError
 from telebot.intake.request import ReplyFile
-from telebot.processing.media.metadata import parse_metadata
 from telebot.processing.rename import check_name_part, parse_extensions, parse_rules
 from telebot.settings.user import UserSettings
 from telebot.sinks.rclone.remotes import Remotes, looks_remote
@@ -372,6 +371,10 @@ class SettingsMenu(Feature):
         return text
 
     def _check_metadata(self, text: str, user_id: int) -> str:
+        # The media stage's parser (and ffmpeg's job code under it): imported by the first
+        # -meta setting, in this worker thread, not by the bot's start-up.
+        from telebot.processing.media.metadata import parse_metadata
+
         parse_metadata(text)
         return text
 

@@ -12,8 +12,10 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import libtorrent as lt
+if TYPE_CHECKING:  # imported on use: the bot imports this module at start-up, torrents later
+    import libtorrent as lt
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ def load_resume(path: Path, save_path: Path) -> lt.add_torrent_params | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    import libtorrent as lt
+
     try:
         params = lt.read_resume_data(data)
     except RuntimeError as exc:  # torn or foreign: start over rather than fail the task

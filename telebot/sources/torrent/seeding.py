@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import libtorrent as lt
-
 from telebot.engine.task import GID_RE, Snapshot, State, Task, TaskSpec
 from telebot.sources.torrent.resume import load_resume, write_atomic
 from telebot.sources.torrent.session import TorrentSession, Watch
@@ -46,10 +44,6 @@ RECORD = ".seed"  # <gid>.seed beside the <gid>/ folder
 RESUME = ".resume"  # <gid>.resume
 # libtorrent states in which a restored torrent is still finding out what it has.
 _CHECKING = ("checking_files", "checking_resume_data")
-# A restored seed is in upload mode: it can serve what it has and never fetches anything.
-_F = lt.torrent_flags
-_RESTORE_SET = _F.upload_mode | _F.apply_ip_filter | _F.duplicate_is_error
-_RESTORE_CLEAR = _F.paused | _F.auto_managed
 
 
 @dataclass(eq=False)
@@ -119,7 +113,7 @@ class Seeding:
             params = load_resume(root / (gid + RESUME), root / gid)
             if params is None or not (root / gid).is_dir():
                 raise OSError("its saved state is missing")
-            params.flags = (params.flags | _RESTORE_SET) & ~_RESTORE_CLEAR
+            params.flags = _restored_flags(params.flags)
             watch = self._session.add(params, root / (gid + RESUME))
         except Exception as exc:
             log.warning("seeding %s cannot resume: %s", gid, exc)
@@ -325,6 +319,16 @@ class Seeding:
         shutil.rmtree(folder, ignore_errors=True)
         for suffix in (RECORD, RESUME):
             (folder.parent / (folder.name + suffix)).unlink(missing_ok=True)
+
+
+def _restored_flags(flags: int) -> int:
+    """A restored seed is in upload mode: it can serve what it has and never fetches anything.
+    (libtorrent is imported here, not with the module: start-up builds :class:`Seeding`.)"""
+    import libtorrent as lt
+
+    f = lt.torrent_flags
+    return int((flags | f.upload_mode | f.apply_ip_filter | f.duplicate_is_error)
+               & ~(f.paused | f.auto_managed))
 
 
 def _task_of(gid: str, record: dict[str, Any], folder: Path, clock: Callable[[], float]) -> Task:

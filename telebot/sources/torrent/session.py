@@ -13,13 +13,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import libtorrent as lt
+from typing import TYPE_CHECKING
 
 from telebot.errors import DownloadError, TelebotError
 from telebot.redact import redact_url
 from telebot.sources.torrent.resume import write_atomic
 from telebot.sources.torrent.settings import TorrentSettings, apply_filters, session_params
+
+if TYPE_CHECKING:
+    # Imported by the methods that use it: the bot builds its TorrentSession at start-up, and
+    # the library (~15-45 ms) waits for the first torrent like the session does.
+    import libtorrent as lt
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,8 @@ class TorrentSession:
             if self._closed:
                 raise TelebotError("the bot is shutting down; try again in a moment")
             if self._session is None:
+                import libtorrent as lt
+
                 # The binding takes a plain dict (docs/ENGINES.md, libtorrent); its stub only lists
                 # classes.
                 session = lt.session(session_params(self.settings))  # type: ignore[call-overload]
@@ -138,6 +144,8 @@ class TorrentSession:
             watch.resume_data = None
             if not watch.handle.is_valid():
                 return False
+            import libtorrent as lt
+
             watch.handle.save_resume_data(lt.torrent_handle.save_info_dict)
             if not watch.resume_done.wait(timeout) or watch.resume_data is None:
                 return False
@@ -155,6 +163,8 @@ class TorrentSession:
         try:
             if session is None or not watch.handle.is_valid():
                 return True
+            import libtorrent as lt
+
             flags = lt.options_t.delete_files if delete_files else 0
             session.remove_torrent(watch.handle, flags)
             # The watch stays listed until here so the reader can deliver the removal alerts.
@@ -185,6 +195,8 @@ class TorrentSession:
         return None
 
     def _dispatch(self, alert: lt.alert) -> None:
+        import libtorrent as lt
+
         handle = getattr(alert, "handle", None)
         if handle is None:
             return

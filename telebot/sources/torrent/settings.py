@@ -8,23 +8,33 @@ addresses unless ``ALLOW_PRIVATE_LINKS=true``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import libtorrent as lt
+from typing import TYPE_CHECKING, Any
 
 from telebot.config import Config
 from telebot.sources.http.addresses import FORBIDDEN_NETWORKS
 
-# Alerts the reader thread needs: status (finished, resume data, removal), errors, storage
-# (deleted files), ip_block (peer_blocked) and tracker (each announce's peers or error): the
-# last two say why a swarm looks empty.
-ALERT_MASK = (
-    lt.alert_category.status
-    | lt.alert_category.error
-    | lt.alert_category.storage
-    | lt.alert_category.ip_block
-    | lt.alert_category.tracker
-)
+if TYPE_CHECKING:
+    import libtorrent as lt
+
+# libtorrent is imported where it is used, not with this module: the bot builds its settings
+# at start-up, and the library (~15-45 ms) is needed only when a torrent task starts the session.
+
+
+def alert_mask() -> int:
+    """The alerts the reader thread needs: status (finished, resume data, removal), errors,
+    storage (deleted files), ip_block (peer_blocked) and tracker (each announce's peers or
+    error): the last two say why a swarm looks empty."""
+    import libtorrent as lt
+
+    return int(
+        lt.alert_category.status
+        | lt.alert_category.error
+        | lt.alert_category.storage
+        | lt.alert_category.ip_block
+        | lt.alert_category.tracker
+    )
+
+
 BLOCKED = 1  # ip_filter access flag: 1 = blocked (libtorrent ip_filter::blocked)
 
 
@@ -83,7 +93,7 @@ def session_params(settings: TorrentSettings) -> dict[str, Any]:
         "enable_incoming_utp": True,
         "download_rate_limit": settings.download_limit,
         "upload_rate_limit": settings.upload_limit,
-        "alert_mask": ALERT_MASK,
+        "alert_mask": alert_mask(),
         # Must stay False: a torrent with unselected files (-s) is "finished" before its last
         # file, and True drops the peers then (docs/ENGINES.md, libtorrent).
         "close_redundant_connections": False,
@@ -105,6 +115,8 @@ def session_params(settings: TorrentSettings) -> dict[str, Any]:
 
 def private_filter() -> lt.ip_filter:
     """Blocks every non-public address range (the list telebot.sources.http.addresses judges by)."""
+    import libtorrent as lt
+
     ip_filter = lt.ip_filter()
     for net in FORBIDDEN_NETWORKS:
         ip_filter.add_rule(str(net[0]), str(net[-1]), BLOCKED)
@@ -123,6 +135,8 @@ def apply_filters(session: lt.session, settings: TorrentSettings) -> None:
     if not settings.allow_private:
         session.set_ip_filter(private_filter())
     if settings.download_limit or settings.upload_limit:
+        import libtorrent as lt
+
         classes = lt.ip_filter()
         mask = 1 << session.global_peer_class_id
         classes.add_rule("0.0.0.0", "255.255.255.255", mask)

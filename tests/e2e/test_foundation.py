@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from typing import Any
 
 from tests.conftest import OWNER, USER, BotProcess, bot_env
 from tests.fakes.bot_api import Call, FakeBotAPI
+from tests.fakes.ports import held_port
 
 
 def reply_to(api: FakeBotAPI, message: dict[str, Any], since: int, timeout: float = 15) -> Call:
@@ -169,13 +169,6 @@ def test_missing_token_exits_2(tmp_path: Path, bot_api: FakeBotAPI) -> None:
 # -- the first run: an unreachable Bot API is waited for, a rejected token is one line -------
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (bound and released: connecting to it is refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_stderr(bot: Any, pattern: str, count: int, timeout: float = 30.0) -> list[str]:
     """The bot's stderr lines matching ``pattern``, once there are at least ``count``."""
     regex = re.compile(pattern)
@@ -200,33 +193,34 @@ def non_log_lines(text: str) -> list[str]:
 
 
 def test_unreachable_bot_api_is_retried_one_line_each(bot_api: FakeBotAPI, make_bot: Any) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    bot = make_bot(start=False, BOT_API_URL=url)
-    bot.start(wait_ready=False)
-    retries = wait_stderr(bot, "not reachable", 3)
-    assert all(url in line and "retrying in" in line for line in retries), retries
-    assert [line.split("retrying in ")[1] for line in retries[:3]] == ["1 s", "2 s", "4 s"]
-    begun = time.monotonic()
-    assert bot.terminate(timeout=10) == 0
-    assert time.monotonic() - begun < 5  # the wait for the next attempt is abandoned
+    with held_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        bot = make_bot(start=False, BOT_API_URL=url)
+        bot.start(wait_ready=False)
+        retries = wait_stderr(bot, "not reachable", 3)
+        assert all(url in line and "retrying in" in line for line in retries), retries
+        assert [line.split("retrying in ")[1] for line in retries[:3]] == ["1 s", "2 s", "4 s"]
+        begun = time.monotonic()
+        assert bot.terminate(timeout=10) == 0
+        assert time.monotonic() - begun < 5  # the wait for the next attempt is abandoned
     text = bot.stderr()
     assert "Traceback" not in text and bot_api.token not in text
     assert all("not reachable" in line for line in non_log_lines(text)), text
 
 
 def test_bot_api_that_comes_up_later_is_polled(tmp_path: Path) -> None:
-    port = free_port()
-    api = FakeBotAPI(workdir=tmp_path / "late", port=port)
-    bot = BotProcess(api, tmp_path, bot_env(api, BOT_API_URL=f"http://127.0.0.1:{port}"))
-    try:
-        bot.start(wait_ready=False)
-        wait_stderr(bot, "not reachable", 2)
-        with api:
-            api.wait_polling(timeout=60)
-            assert bot.terminate() == 0
-        assert "Traceback" not in bot.stderr()
-    finally:
-        bot.stop_quietly()
+    with held_port() as port:  # refused until our server listens on it
+        api = FakeBotAPI(workdir=tmp_path / "late", port=port)
+        bot = BotProcess(api, tmp_path, bot_env(api, BOT_API_URL=f"http://127.0.0.1:{port}"))
+        try:
+            bot.start(wait_ready=False)
+            wait_stderr(bot, "not reachable", 2)
+            with api:
+                api.wait_polling(timeout=60)
+                assert bot.terminate() == 0
+            assert "Traceback" not in bot.stderr()
+        finally:
+            bot.stop_quietly()
 
 
 def test_bot_api_5xx_at_start_is_retried(bot_api: FakeBotAPI, make_bot: Any) -> None:

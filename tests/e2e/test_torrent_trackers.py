@@ -8,7 +8,6 @@ must say where its peers came from and what a failing tracker answered.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from tests.conftest import OWNER
 from tests.e2e.helpers import wait_text
 from tests.e2e.test_torrent import PACK, assert_same_tree, press, torrent_env
 from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.ports import held_port
 from tests.fakes.swarm import Seeder, Tracker, make_files, make_torrent, wait_until
 
 # A wait bound, not a speed goal. Two causes of "peers 0" under a loaded parallel run are gone:
@@ -111,12 +111,10 @@ def test_a_tracker_fed_swarm_survives_a_file_choice(
 def test_status_says_what_the_tracker_answered(
     bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
 ) -> None:
-    with socket.socket() as sock:  # a port nobody listens on: the announce is refused
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]
-    root = make_files(tmp_path / "seed", PACK)
-    torrent = make_torrent(root / "pack", trackers=[f"http://127.0.0.1:{closed}/announce"])
-    make_bot(**torrent_env())
-    since = _send_document(bot_api, torrent)
-    wait_text(bot_api, r"seeds 0 · peers 0.* · tracker: connection refused", chat_id=OWNER,
-              since=since, method="editMessageText", timeout=30)
+    with held_port() as closed:  # a port nobody listens on: the announce is refused
+        root = make_files(tmp_path / "seed", PACK)
+        torrent = make_torrent(root / "pack", trackers=[f"http://127.0.0.1:{closed}/announce"])
+        make_bot(**torrent_env())
+        since = _send_document(bot_api, torrent)
+        wait_text(bot_api, r"seeds 0 · peers 0.* · tracker: connection refused", chat_id=OWNER,
+                  since=since, method="editMessageText", timeout=30)

@@ -363,12 +363,9 @@ def test_prune_forgets_the_oldest_items_but_never_one_being_submitted(
 
 
 def test_a_feed_host_that_is_down_fails_with_one_line_naming_only_the_host() -> None:
-    import socket
+    from tests.fakes.ports import held_port
 
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with pytest.raises(DownloadError) as info:
+    with held_port() as port, pytest.raises(DownloadError) as info:
         fetcher().fetch(f"http://127.0.0.1:{port}/rss/SECRETPATH?passkey=SECRET")
     assert str(info.value) == "could not connect to 127.0.0.1"
 

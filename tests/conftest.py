@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.fakes import made
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
 from tests.processes import ChildProcess
@@ -37,6 +38,15 @@ if sys.dont_write_bytecode and not sys.pycache_prefix:
 # failed the run. The examples, how many, and every assertion stay as they were.
 settings.register_profile("telebot", deadline=None)
 settings.load_profile("telebot")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _made_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Media that several modules make the same way (tests/fakes/made.py) is made once a run:
+    kept beside the xdist workers' own temporary folders, in the run's, so every worker shares
+    it and pytest removes it with the run's other temporary files."""
+    base = tmp_path_factory.getbasetemp()
+    made.use((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made-once")
 
 
 @pytest.fixture

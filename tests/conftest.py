@@ -9,14 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from hypothesis import settings
-
-from tests.fakes import made
-from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.origin import FakeOrigin
-from tests.processes import ChildProcess
-
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = 1000
 USER = 42
@@ -31,6 +23,17 @@ USER = 42
 if sys.dont_write_bytecode and not sys.pycache_prefix:
     sys.pycache_prefix = str(ROOT / ".pytest_cache" / "pycache")
     sys.dont_write_bytecode = False
+
+# Set before this module imports anything more: Hypothesis (74 modules that pytest rewrites as a
+# plugin's), the fakes and the telebot modules they use were otherwise rewritten or compiled
+# again in every pytest process of every run (about 1 CPU-s each: the controller, six workers).
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from tests.fakes import made  # noqa: E402
+from tests.fakes.bot_api import FakeBotAPI  # noqa: E402
+from tests.fakes.origin import FakeOrigin  # noqa: E402
+from tests.processes import ChildProcess  # noqa: E402
 
 # Hypothesis fails an example that takes over 200 ms of wall time (its default deadline): a
 # health check against slow examples, not an assertion of any test here (those that care set

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import threading
@@ -20,7 +21,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@functools.cache
 def obscure(secret: str) -> str:
+    """``rclone obscure``'s form of ``secret``, asked once a process (any of its random forms
+    reveals the same secret; each asking started rclone, 0.1 CPU-s, twice per remotes set)."""
     return subprocess.run(
         ["rclone", "obscure", "-"], input=secret.encode(), capture_output=True, check=True
     ).stdout.decode().strip()

@@ -9,13 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from hypothesis import settings
-
-from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.origin import FakeOrigin
-from tests.processes import ChildProcess
-
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = 1000
 USER = 42
@@ -31,12 +24,32 @@ if sys.dont_write_bytecode and not sys.pycache_prefix:
     sys.pycache_prefix = str(ROOT / ".pytest_cache" / "pycache")
     sys.dont_write_bytecode = False
 
+# Set before this module imports anything more: Hypothesis (74 modules that pytest rewrites as a
+# plugin's), the fakes and the telebot modules they use were otherwise rewritten or compiled
+# again in every pytest process of every run (about 1 CPU-s each: the controller, six workers).
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from tests.fakes import made  # noqa: E402
+from tests.fakes.bot_api import FakeBotAPI  # noqa: E402
+from tests.fakes.origin import FakeOrigin  # noqa: E402
+from tests.processes import ChildProcess  # noqa: E402
+
 # Hypothesis fails an example that takes over 200 ms of wall time (its default deadline): a
 # health check against slow examples, not an assertion of any test here (those that care set
 # their own). With six workers sharing two cores, a 7.7 ms example of test_task took 464 ms and
 # failed the run. The examples, how many, and every assertion stay as they were.
 settings.register_profile("telebot", deadline=None)
 settings.load_profile("telebot")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _made_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Media that several modules make the same way (tests/fakes/made.py) is made once a run:
+    kept beside the xdist workers' own temporary folders, in the run's, so every worker shares
+    it and pytest removes it with the run's other temporary files."""
+    base = tmp_path_factory.getbasetemp()
+    made.use((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made-once")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.fakes import made
 from tests.fakes.origin import FakeOrigin
 
 CLIP_SECONDS = 3
@@ -46,7 +47,11 @@ def _sources(width: int, height: int, seconds: int) -> list[str]:
 
 
 def make_media(folder: Path, seconds: int = CLIP_SECONDS) -> Path:
-    """Write the clip and the HLS set into ``folder``; returns it."""
+    """Write the clip and the HLS set into ``folder`` (made once a run); returns it."""
+    return made.once(folder, f"make_media seconds={seconds}", lambda out: _media(out, seconds))
+
+
+def _media(folder: Path, seconds: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     ffmpeg(
         *_sources(320, 240, seconds),
@@ -63,12 +68,16 @@ def make_media(folder: Path, seconds: int = CLIP_SECONDS) -> Path:
         "-var_stream_map", "v:0,agroup:aud v:1,agroup:aud a:0,agroup:aud,default:yes",
         "-hls_segment_filename", str(folder / "s%v_%03d.ts"), str(folder / "v%v.m3u8"),
     )  # fmt: skip
-    return folder
 
 
 def make_film(path: Path, *, faststart: bool = True) -> Path:
-    """10 s of noisy 640x360 at ~7 Mb/s (about 9 MB), 25 fps, a keyframe every second, AAC."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """10 s of noisy 640x360 at ~7 Mb/s (about 9 MB), 25 fps, a keyframe every second, AAC
+    (made once a run)."""
+    key = f"make_film {path.suffix} faststart={faststart}"
+    return made.once(path, key, lambda out: _film(out, faststart=faststart))
+
+
+def _film(path: Path, *, faststart: bool) -> None:
     ffmpeg(
         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=10,noise=alls=40:allf=t",
         "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
@@ -76,12 +85,15 @@ def make_film(path: Path, *, faststart: bool = True) -> Path:
         "-bufsize", "8M", "-g", "25", "-c:a", "aac", "-b:a", "64k", "-shortest",
         *(["-movflags", "+faststart"] if faststart else []), str(path),
     )  # fmt: skip
-    return path
 
 
 def make_song(path: Path) -> Path:
-    """3 s of MP3 tagged "Test Song" by "The Testers", with a cover picture."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """3 s of MP3 tagged "Test Song" by "The Testers", with a cover picture (made once a
+    run)."""
+    return made.once(path, f"make_song {path.suffix}", _song)
+
+
+def _song(path: Path) -> None:
     ffmpeg(
         "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
         "-f", "lavfi", "-i", "testsrc=size=200x200:duration=1",
@@ -89,7 +101,6 @@ def make_song(path: Path) -> Path:
         "-disposition:v", "attached_pic", "-metadata", "title=Test Song",
         "-metadata", "artist=The Testers", "-c:a", "libmp3lame", str(path),
     )  # fmt: skip
-    return path
 
 
 def serve_media(origin: FakeOrigin, folder: Path) -> None:

@@ -9,13 +9,19 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.fakes import made
+
 PRIVATE_SIZE = (176, 144)
 PRIVATE_SECONDS = 4
 
 
 def make_private_video(path: Path) -> Path:
-    """4 s of 176x144 at 7 fps, a keyframe every second (so it could be cut), with audio."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """4 s of 176x144 at 7 fps, a keyframe every second (so it could be cut), with audio (made
+    once a run)."""
+    return made.once(path, f"make_private_video {path.suffix}", _private_video)
+
+
+def _private_video(path: Path) -> None:
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y",
          "-f", "lavfi", "-i", f"testsrc=size=176x144:rate=7:duration={PRIVATE_SECONDS}",
@@ -24,7 +30,6 @@ def make_private_video(path: Path) -> Path:
          str(path)],
         check=True, timeout=120,
     )  # fmt: skip
-    return path
 
 
 def hls_playlist(target: Path) -> bytes:

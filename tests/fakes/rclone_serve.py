@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.fakes import made
 
 PASSWORD = "Lo0pback-Pa55word-7f3c"
 USER = "tester"
@@ -20,7 +23,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@functools.cache
 def obscure(secret: str) -> str:
+    """``rclone obscure``'s form of ``secret``, asked once a process (any of its random forms
+    reveals the same secret; each asking started rclone, 0.1 CPU-s, twice per remotes set)."""
     return subprocess.run(
         ["rclone", "obscure", "-"], input=secret.encode(), capture_output=True, check=True
     ).stdout.decode().strip()
@@ -35,9 +41,15 @@ class RcloneServer:
     cache: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: sftp: start with the run's host keys (made once a run, see _host_keys) rather than
+    #: have rclone generate RSA, ECDSA and Ed25519 keys in ``cache`` (0.17 CPU-s a server).
+    shared_keys: bool = True
 
     def start(self, timeout: float = 20.0) -> RcloneServer:
         self.root.mkdir(parents=True, exist_ok=True)
+        keys = self.cache / "serve-sftp"
+        if self.kind == "sftp" and self.shared_keys and not keys.exists():
+            made.once(keys, "rclone serve sftp host keys", _host_keys)
         argv = [
             "rclone", "serve", self.kind, str(self.root), "--addr", f"127.0.0.1:{self.port}",
             "--user", USER, "--pass", PASSWORD, "--cache-dir", str(self.cache),
@@ -71,6 +83,13 @@ class RcloneServer:
         else:
             body = f"type = sftp\nhost = 127.0.0.1\nport = {self.port}\nshell_type = none\n"
         return f"[{name}]\n{body}user = {USER}\npass = {obscure(PASSWORD)}\n\n"
+
+
+def _host_keys(folder: Path) -> None:
+    """The host keys rclone serve sftp makes in its cache folder on a first start."""
+    cache = folder.parent / "cache"
+    RcloneServer("sftp", folder.parent / "root", cache, shared_keys=False).start().stop()
+    (cache / "serve-sftp").rename(folder)
 
 
 def write_config(path: Path, servers: dict[str, RcloneServer], extra: str = "") -> Path:

@@ -16,7 +16,7 @@ from telebot import childproc
 from telebot.errors import ProcessingError, TaskCancelled
 from telebot.processing import sevenzip
 from tests.polling import wait_until
-from tests.processing.archive_helpers import cmdlines
+from tests.processing.archive_helpers import cmdlines, empty_files_7z
 
 BINARY = sevenzip.find()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="7-Zip (7zz or 7z) is not installed")
@@ -163,3 +163,21 @@ def test_the_listing_streams_and_closing_it_early_stops_7zip(tmp_path: Path) -> 
     wait_until(lambda: not any(b"many-entries.zip" in line for line in cmdlines()), 5,
                "7-Zip stopped")
     assert len(sevenzip.list_entries(archive, password=None, cancel=None)) == 50_000
+
+
+def test_7zip_reads_the_hand_written_archive_of_empty_files(tmp_path: Path) -> None:
+    """archive_helpers.empty_files_7z (tests/e2e/test_extract.py's 200,000 empty files) is a
+    7z that 7-Zip lists, tests and extracts: every name, every file empty, no folder."""
+    archive = tmp_path / "empty.7z"
+    archive.write_bytes(empty_files_7z(1003))  # not a multiple of 8: a partial last bit byte
+    names = [f"f{i:06d}" for i in range(1003)]
+    entries = sevenzip.list_entries(archive, password=None, cancel=None)
+    assert [(e.path, e.size, e.is_dir, e.attributes) for e in entries] == [
+        (n, 0, False, "A -rw-------") for n in names
+    ]
+    sevenzip.run(["t", "--", str(archive)], password=None, cancel=None)
+    out = tmp_path / "out"
+    sevenzip.run(["x", "-y", f"-o{out}", "--", str(archive)], password=None, cancel=None)
+    assert sorted(p.name for p in out.iterdir()) == names
+    assert all(p.is_file() and p.stat().st_size == 0 for p in out.iterdir())
+    assert {p.stat().st_mtime for p in out.iterdir()} == {1_767_225_600}  # 2026-01-01

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -15,15 +14,10 @@ from tests.conftest import OWNER
 from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
+from tests.fakes.ports import reserved_port
 
 MiB = 1024 * 1024
 SIZE = 6 * MiB
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Scraper:
@@ -60,7 +54,7 @@ def total(samples: dict[str, dict[Any, float]], name: str, **match: str) -> floa
 def test_metrics_during_and_after_a_leech(
     bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
 ) -> None:
-    port = free_port()
+    port = reserved_port()
     make_bot(METRICS_PORT=str(port), SAMPLER_INTERVAL="0.2")
     metrics = Scraper(port)
     polling.wait_until(metrics.reachable, 30, "the bot's /metrics to answer")

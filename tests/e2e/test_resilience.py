@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import re
-import socket
 from typing import Any
 
 from tests.conftest import OWNER
 from tests.e2e.helpers import files_in, sha256_file, text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.origin import FakeOrigin
-
-
-def closed_port(host: str) -> int:
-    """A port nothing listens on (connections to it are refused at once)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+from tests.fakes.ports import reserved_port
 
 
 def test_dead_host_opens_its_breaker_while_others_work(
     bot_api: FakeBotAPI, origin: FakeOrigin, make_bot: Any
 ) -> None:
     bot = make_bot(HOST_DOWN_TIMEOUT="4")
-    dead = f"http://127.0.0.2:{closed_port('127.0.0.2')}"
+    dead = f"http://127.0.0.2:{reserved_port('127.0.0.2')}"
     since = bot_api.mark()
     bot_api.push_message(f"/mirror {dead}/a.bin", chat_id=OWNER, user_id=OWNER)
     first = wait_text(bot_api, r"❌", since=since, timeout=120)

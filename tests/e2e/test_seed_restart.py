@@ -12,8 +12,9 @@ from typing import Any
 
 from tests.conftest import OWNER, BotProcess
 from tests.e2e.helpers import restart_by_command, wait_text
-from tests.e2e.test_torrent import PACK, assert_same_tree, free_port, torrent_env
+from tests.e2e.test_torrent import PACK, assert_same_tree, torrent_env
 from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.ports import reserved_port
 from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent, wait_until
 
 
@@ -38,7 +39,7 @@ def _seed_through_the_bot(
 def test_seeding_goes_on_after_a_restart(
     bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port = reserved_port()
     bot, torrent, original = _seed_through_the_bot(bot_api, make_bot, tmp_path, port)
     restart_by_command(bot_api, OWNER)
     mark = bot_api.mark()
@@ -55,13 +56,13 @@ def test_seeding_goes_on_after_a_restart(
 def test_the_chat_is_told_when_seeding_cannot_resume(
     bot_api: FakeBotAPI, make_bot: Any, tmp_path: Path
 ) -> None:
-    bot, _, _ = _seed_through_the_bot(bot_api, make_bot, tmp_path, free_port())
+    bot, _, _ = _seed_through_the_bot(bot_api, make_bot, tmp_path, reserved_port())
     assert bot.terminate(timeout=30) == 0
     seeding = bot.download_dir / ".seeding"
     [folder] = [p for p in seeding.iterdir() if p.is_dir()]
     shutil.rmtree(folder)  # its data is gone while the bot was down
     since = bot_api.mark()
-    make_bot(home=bot.home, **torrent_env(free_port()))
+    make_bot(home=bot.home, **torrent_env(reserved_port()))
     wait_text(bot_api, r"Stopped seeding <b>pack</b>: it could not resume", chat_id=OWNER,
               since=since, timeout=30)
     assert list(seeding.iterdir()) == []

@@ -3,7 +3,6 @@ started here, and the fake Bot API (which also serves the .torrent documents).""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,10 @@ import pytest
 from tests.conftest import OWNER
 from tests.e2e.helpers import text_of, wait_text
 from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.ports import reserved_port
 from tests.fakes.swarm import Seeder, magnet, make_files, make_torrent, wait_until
 
 PACK = {"pack/a.bin": 1_500_000, "pack/sub/b.bin": 400_001, "pack/c.txt": 17}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def torrent_env(port: int = 0, **extra: str) -> dict[str, str]:
@@ -76,7 +70,7 @@ def test_torrent_document_is_mirrored(
     bot_api: FakeBotAPI, make_bot: Any, seeder: Seeder, pack: tuple[bytes, Path]
 ) -> None:
     torrent, original = pack
-    port = free_port()
+    port = reserved_port()
     bot = make_bot(**torrent_env(port))
     document = bot_api.add_file(
         torrent, file_name="pack.torrent", mime_type="application/x-bittorrent"
@@ -172,7 +166,7 @@ def test_seed_after_delivery_until_ratio(
     bot_api: FakeBotAPI, make_bot: Any, seeder: Seeder, pack: tuple[bytes, Path], tmp_path: Path
 ) -> None:
     torrent, original = pack
-    port = free_port()
+    port = reserved_port()
     bot = make_bot(**torrent_env(port))
     since = bot_api.mark()
     bot_api.push_message(

@@ -12,15 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.fakes import made
+from tests.fakes.ports import reserved_port
 
 PASSWORD = "Lo0pback-Pa55word-7f3c"
 USER = "tester"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @functools.cache
@@ -39,8 +34,9 @@ class RcloneServer:
     kind: str  # "webdav" | "sftp"
     root: Path
     cache: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=reserved_port)
     proc: subprocess.Popen[bytes] | None = None
+    log: Path = field(init=False)
     #: sftp: start with the run's host keys (made once a run, see _host_keys) rather than
     #: have rclone generate RSA, ECDSA and Ed25519 keys in ``cache`` (0.17 CPU-s a server).
     shared_keys: bool = True
@@ -54,9 +50,13 @@ class RcloneServer:
             "rclone", "serve", self.kind, str(self.root), "--addr", f"127.0.0.1:{self.port}",
             "--user", USER, "--pass", PASSWORD, "--cache-dir", str(self.cache),
         ]
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        # Its complaints go to a file, so a server that dies says why (the port, its keys).
+        self.log = self.cache / f"serve-{self.kind}-{self.port}.log"
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
+            )
         self._wait_listening(timeout)
         return self
 
@@ -64,7 +64,8 @@ class RcloneServer:
         deadline = time.monotonic() + timeout
         pause = threading.Event()
         while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, "rclone serve died"
+            assert self.proc is not None and self.proc.poll() is None, (
+                f"rclone serve {self.kind} died: {self.log.read_text(errors='replace')[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return

@@ -20,6 +20,7 @@ from telebot.monitor.counters import DURATION_BUCKETS, Counters, HistogramData
 from telebot.monitor.looplag import LagSummary
 from telebot.monitor.sampler import Sample
 from telebot.resilience.breaker import BreakerConfig, BreakerRegistry
+from tests.fakes.ports import reserved_port
 
 USER_ID = 424242424  # a user id that must not appear unless METRICS_USER_LABELS is on
 SECRET_LINK = "https://alice:hunter2@files.example.org/movie.mkv?token=s3cr3t"
@@ -278,14 +279,8 @@ def test_bad_metrics_settings_name_the_variable(tmp_path: Path, key: str, value:
         load_config(env(**{key: value}), cwd=tmp_path)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_server_serves_the_text_format_and_stops(tmp_path: Path) -> None:
-    port = free_port()
+    port = reserved_port()
     cfg = Config(bot_token="123:abc", owner_id=1, metrics_port=port)
     server = metrics.start(cfg, metrics.Sources(role="worker"))
     assert server is not None and server.port == port
@@ -327,7 +322,7 @@ def test_a_worker_serves_role_worker_with_its_own_sampler(tmp_path: Path) -> Non
     from telebot.worker import worker_metrics
     from tests import polling
 
-    port = free_port()
+    port = reserved_port()
     cfg = Config(bot_token="123:abc", owner_id=1, metrics_port=port, sampler_interval=0.05,
                  download_dir=tmp_path)
     manager = FakeManager([])

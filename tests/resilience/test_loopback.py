@@ -19,6 +19,7 @@ from telebot.errors import CircuitOpenError
 from telebot.resilience import BreakerConfig, BreakerRegistry, ErrorTracker, guarded_call
 from telebot.resilience.policies import request_not_delivered
 from telebot.resilience.retry import RetryPolicy, default_is_transient
+from tests.fakes.ports import reserved_port
 from tests.resilience.conftest import FakeClock
 
 PAYLOAD = bytes(range(256)) * 512  # 128 KiB
@@ -69,11 +70,7 @@ def origin() -> Iterator[str]:
 @pytest.fixture
 def dead_host() -> str:
     """An address where nothing listens: connections are refused at once."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"127.0.0.1:{port}"
+    return f"127.0.0.1:{reserved_port()}"
 
 
 def test_dropped_connections_mid_body_still_yield_an_intact_file(origin: str,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from telebot.resilience.policies import (
     telegram_policy,
     transient_if_not_delivered,
 )
+from tests.fakes.ports import reserved_port
 
 
 def wrapped(outer: BaseException, cause: BaseException) -> BaseException:
@@ -73,10 +73,7 @@ def test_bad_request_is_never_repeated() -> None:
 
 def test_real_ptb_connect_failure_is_recognised() -> None:
     """PTB against a loopback port with no listener: the error chain it really builds."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = reserved_port()
 
     async def call() -> None:
         bot = telegram.Bot("123:abc", base_url=f"http://127.0.0.1:{port}/bot")

@@ -22,6 +22,7 @@ import pytest
 from tests import polling
 from tests.conftest import ROOT, BotProcess, bot_env
 from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.ports import reserved_port
 from tests.processes import ChildProcess
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -33,18 +34,12 @@ requires_redis = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class RedisServer:
     """A throwaway redis-server: loopback only, no persistence."""
 
     folder: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=reserved_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -16,6 +16,7 @@ import pytest
 from telebot.resilience import BreakerRegistry, ErrorTracker
 from telebot.sources.http.downloader import HttpOptions, HttpSource
 from tests.fakes.origin import FakeOrigin
+from tests.fakes.ports import reserved_port
 
 # Small segments so that a few-MB test file is split like a multi-GB one would be.
 SEGMENTED = HttpOptions(allow_private=True, segments=4, min_segment_size=256 * 1024)
@@ -86,12 +87,6 @@ http {{
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Nginx:
     """Real nginx on loopback serving ``root``; stop() and start() again on the same port.
 
@@ -103,7 +98,7 @@ class Nginx:
         self.tmp = tmp
         self.root = tmp / "www"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = reserved_port()
         self.url = f"http://127.0.0.1:{self.port}"
         conf = _NGINX_CONF.format(tmp=tmp, root=self.root, port=self.port, rate=rate,
                                   etag="on" if etag else "off")

@@ -296,11 +296,15 @@ def test_small_requests_are_not_delayed_by_nagle(origin: FakeOrigin) -> None:
     origin.add("/f", data=b"x")
     session = requests.Session()
     session.get(origin.url + "/f", timeout=5)
-    began = time.monotonic()
+    timings = []
     for _ in range(20):
+        began = time.perf_counter()
         session.get(origin.url + "/f", timeout=5)
-    # With Nagle + delayed ACK each keep-alive response took ~40 ms (800 ms in total).
-    assert time.monotonic() - began < 0.5
+        timings.append(time.perf_counter() - began)
+    # With Nagle + delayed ACK every keep-alive response waits for the client's delayed ACK,
+    # at least 40 ms (Linux's minimum) however idle the machine is. The fastest of 20 is
+    # what that floor shows in; a busy machine slows some requests, not every one.
+    assert min(timings) < 0.035, timings
 
 
 # ---- hardening

@@ -31,6 +31,7 @@ from telebot.sources.http.downloader import (
     HttpSource,
     ProbeResult,
 )
+from telebot.sources.http.partfile import Validators, load_sidecar
 from tests.fakes.origin import FakeOrigin, Resource
 from tests.sources.conftest import SEGMENTED, SINGLE, Recorder, no_cancel
 
@@ -561,6 +562,21 @@ def test_resume_from_sidecar_in_a_new_source(origin: FakeOrigin, sleeps: Recorde
     assert refetched == res.size - claimed
 
 
+def test_an_older_sidecar_loses_the_key_as_soon_as_it_is_read(tmp_path: Path) -> None:
+    """Not at the next flush, which a download that ends first never makes."""
+    link = "http://127.0.0.1:9/f.bin?id=3&api_key=S3CRETKEY"
+    (tmp_path / "f.bin.part").write_bytes(bytes(100))
+    state = tmp_path / "f.bin.part.state"
+    state.write_text(json.dumps({"v": 1, "url": link, "name": "f.bin", "size": 100,
+                                 "etag": '"e1"', "modified": None, "segments": [[0, 100, 40]],
+                                 "boot": None}))
+    saved = load_sidecar(tmp_path, link, 100, Validators('"e1"', None), True)
+    assert saved is not None and saved["segments"] == [[0, 100, 40]]
+    on_disk = json.loads(state.read_text())
+    assert on_disk["url"] == "http://127.0.0.1:9/f.bin?id=3&api_key=***"
+    assert on_disk["segments"] == [[0, 100, 40]] and on_disk["boot"] is None
+
+
 def test_the_sidecar_names_the_link_without_its_key(origin: FakeOrigin, source: HttpSource,
                                                     workdir: Path) -> None:
     """Issue 21: the sidecar is plain JSON on disk; the key stays in the sealed journal. An
@@ -578,7 +594,8 @@ def test_the_sidecar_names_the_link_without_its_key(origin: FakeOrigin, source: 
     state.write_text(json.dumps({**saved, "url": link}))  # as an older telebot wrote it
     claimed = _claimed(state)
     before = len(origin.requests)
-    origin.fault("/key.bin", throttle=200_000)  # the rest takes seconds: the cancel comes first
+    # The rest (up to ~60 KB a segment) takes seconds: the cancel comes first, and it flushes.
+    origin.fault("/key.bin", throttle=20_000)
     cancel = threading.Event()
     with pytest.raises(TaskCancelled):
         source.download(link, workdir, SEGMENTED,

@@ -7,6 +7,7 @@ every segment got, so a new process continues each one where it stopped (see
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -93,7 +94,7 @@ def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validato
     ranges, the ``.part`` file is there with its full size, and the sidecar
     was either made durable or written during this boot. The sidecar names the link as
     :func:`sidecar_link` gives it; one that names it whole (an older telebot) still matches,
-    and the next flush rewrites it without the credentials.
+    and is rewritten without the credentials here, before the download goes on.
     """
     links = {sidecar_link(url), url}
     for path in sorted(workdir.glob("*.part.state")):
@@ -115,9 +116,25 @@ def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validato
                    and part.is_file()
                    and part.stat().st_size == size and valid_segments(saved, size))
         if matches:
+            if saved["url"] != sidecar_link(url):
+                _drop_credentials(path, saved, url)
             return {**saved, "name": name}
         path.unlink(missing_ok=True)
     return None
+
+
+def _drop_credentials(path: Path, saved: dict[str, Any], url: str) -> None:
+    """Rewrite an older sidecar that names the link whole, claims unchanged, at once rather
+    than at the next flush: a download that ends (done, or cancelled just as its last bytes
+    arrive) before any flush would otherwise leave the key on disk. Replaced atomically, as
+    :func:`write_sidecar` does; if that fails the next flush tries again."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps({**saved, "url": sidecar_link(url)}), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def sidecar_link(url: str) -> str:

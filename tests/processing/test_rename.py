@@ -59,10 +59,12 @@ def test_a_rename_that_gives_no_name_is_refused(rule: str) -> None:
 def test_a_catastrophic_pattern_ends_in_an_error_within_the_time_limit() -> None:
     rename = Renamer(parse_rules("/(a+)+$/b/r"), budget=0.5)
     name = "a" * 5000 + "!"  # a long name: (a+)+$ backtracks on every start position
-    start = time.monotonic()
+    # The CPU this thread spent, not the wall clock: a loaded host stretches the wall time
+    # (5.2 s once under -n 12 with CPU hogs), not the work done before the budget stops it.
+    start = time.thread_time()
     with pytest.raises(BadInputError, match=r"took over 0\.5 s; simplify the pattern"):
         rename(name)
-    assert time.monotonic() - start < 5.0  # the limit is 0.5 s; generous for a loaded host
+    assert time.thread_time() - start < 2.0  # the limit is 0.5 s
 
 
 def test_the_time_limit_is_shared_by_every_name_of_a_task() -> None:

@@ -126,15 +126,17 @@ def load_sidecar(workdir: Path, url: str, size: int | None, validators: Validato
 def _drop_credentials(path: Path, saved: dict[str, Any], url: str) -> None:
     """Rewrite an older sidecar that names the link whole, claims unchanged, at once rather
     than at the next flush: a download that ends (done, or cancelled just as its last bytes
-    arrive) before any flush would otherwise leave the key on disk. Replaced atomically, as
-    :func:`write_sidecar` does; if that fails the next flush tries again."""
+    arrive) before any flush would otherwise leave the key on disk."""
+    with contextlib.suppress(OSError):  # the next flush tries again
+        _replace_record(path, {**saved, "url": sidecar_link(url)})
+
+
+def _replace_record(path: Path, record: dict[str, Any]) -> None:
+    """Replace the sidecar atomically (write a temporary file, rename it over): after a crash
+    it is either the old record or the new one, never a mix. Raises OSError."""
     tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps({**saved, "url": sidecar_link(url)}), "utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    tmp.write_text(json.dumps(record), "utf-8")
+    os.replace(tmp, path)
 
 
 def sidecar_link(url: str) -> str:
@@ -165,17 +167,15 @@ def write_sidecar(path: Path, meta: dict[str, Any], fd: int, segments: list[Segm
     boot id instead, and :func:`_load_sidecar` distrusts them after a reboot;
     only *durable* flushes (when a download stops unfinished) ``fdatasync``
     the part file before the sidecar is replaced, and stay valid across one.
-    The sidecar itself is replaced atomically (write temp, rename): after a
-    crash it is either the old one (claims less) or the new one, never a mix.
+    The sidecar itself is replaced atomically (:func:`_replace_record`): after a crash it
+    is either the old one (claims less) or the new one.
     """
     snapshot = [[seg.start, seg.end, seg.done] for seg in segments]
     try:
         if durable:
             os.fdatasync(fd)
-        record = {**meta, "segments": snapshot, "boot": None if durable else boot_id()}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(record), "utf-8")
-        os.replace(tmp, path)
+        _replace_record(path, {**meta, "segments": snapshot,
+                               "boot": None if durable else boot_id()})
     except OSError:
         pass  # a lost sidecar costs a re-fetch, never correctness
 
